@@ -1,0 +1,189 @@
+package imgfmt
+
+import "io"
+
+// This file holds the plain Go model of a frozen process. It is the contract between the capture side
+// (pkg/sentry/ckpt freeze), the codec (this package) and the restore side (pkg/sentry/ckpt thaw).
+// Field additions are fine; renames and removals must be made in all three at once.
+
+// Process is everything a thaw needs to turn a process into the frozen one.
+type Process struct {
+	Info     ProcessInfo
+	Creds    Creds
+	Threads  []Thread  // Threads[0] is the thread that froze (or received SIGCKPT); at least one.
+	Mappings []Mapping // Sorted by Start, non-overlapping, page-aligned; vvar/vDSO excluded (see VM).
+	Files    []File    // Sorted by FD, no duplicates.
+	Signals  Signals
+	VM       VMInfo
+	Auxv     []AuxEntry // The process's auxiliary vector (NT_AUXV), without the AT_NULL terminator.
+	SigInfo  *SigInfo   // The signal that triggered the freeze (NT_SIGINFO), nil for sys_checkpoint.
+}
+
+// ProcessInfo identifies the process (NT_PRPSINFO and the version note).
+type ProcessInfo struct {
+	Name           string // comm, at most 15 bytes.
+	Args           string // argv joined by spaces, truncated to 79 bytes (pr_psargs).
+	PID, PPID      int32  // In the sandbox's root PID namespace as seen by the freezer.
+	PGID, SID      int32
+	FreezeTimeNano int64  // Wall clock of the freeze, Unix nanoseconds.
+	Platform       string // gVisor platform that ran the process ("systrap", "ptrace"); informational.
+}
+
+// Creds are the process credentials at freeze time. A thaw runs with the thawer's credentials; these
+// are recorded for inspection and policy checks.
+type Creds struct {
+	UID, EUID, SUID, FSUID uint32
+	GID, EGID, SGID, FSGID uint32
+	Groups                 []uint32
+}
+
+// Regs are the general registers in Linux user_regs_struct order (the pr_reg of NT_PRSTATUS).
+type Regs struct {
+	R15, R14, R13, R12, Rbp, Rbx, R11, R10, R9, R8  uint64
+	Rax, Rcx, Rdx, Rsi, Rdi, OrigRax, Rip, Cs       uint64
+	Eflags, Rsp, Ss, FsBase, GsBase, Ds, Es, Fs, Gs uint64
+}
+
+// Thread is one thread of the process.
+type Thread struct {
+	TID        int32
+	Regs       Regs   // With any interrupted-syscall restart already applied (Rip rewound, Rax = OrigRax).
+	FPRegs     []byte // The 512-byte FXSAVE area (NT_PRFPREG); empty if unknown.
+	XState     []byte // The XSAVE area as Linux writes NT_X86_XSTATE (XCR0 at byte 464); may be empty.
+	SigMask    uint64 // Blocked signals; bit n-1 is signal n.
+	SigPending uint64 // Signals pending on this thread only.
+	AltStack   AltStack
+	ClearTID   uint64 // set_tid_address / CLONE_CHILD_CLEARTID address, 0 if unknown.
+	RobustList uint64 // set_robust_list head, 0 if none.
+}
+
+// AltStack is a thread's sigaltstack (stack_t).
+type AltStack struct {
+	Addr  uint64
+	Flags int32
+	Size  uint64
+}
+
+// Prot is a mapping's protection: the PROT_* bits.
+type Prot uint32
+
+// Protection bits (as mmap's PROT_*).
+const (
+	ProtRead  Prot = 1
+	ProtWrite Prot = 2
+	ProtExec  Prot = 4
+)
+
+// MappingKind says how a mapping's contents are kept in the image.
+type MappingKind uint32
+
+// Mapping kinds.
+const (
+	// MapContent: the bytes are in the image (PT_LOAD p_filesz == p_memsz); all-zero pages are holes.
+	MapContent MappingKind = 1
+	// MapReference: a private file mapping identical to its file; File names it, no bytes stored.
+	MapReference MappingKind = 2
+	// MapZero: never touched or entirely zero anonymous memory; no bytes stored, zero-filled on thaw.
+	MapZero MappingKind = 3
+)
+
+// Mapping is one virtual memory area.
+type Mapping struct {
+	Start, End uint64 // [Start, End), page-aligned.
+	Prot       Prot
+	Shared     bool // MAP_SHARED at freeze; a thaw can only make a private copy.
+	GrowsDown  bool
+	Kind       MappingKind
+	Name       string      // As in /proc/pid/maps: "[heap]", "[stack]", "[anon:x]", a path, or "".
+	FileOffset uint64      // Offset into File for file-backed mappings.
+	File       *FileHandle // Backing file, nil for anonymous memory.
+
+	// Contents supplies the bytes [0, End-Start) to the encoder for MapContent. Reads of pages that
+	// are not resident may return zeros without touching them. Unused by the decoder.
+	Contents io.ReaderAt
+
+	// DataOffset is where the decoder found a MapContent mapping's bytes in the image (page-aligned).
+	// Unused by the encoder.
+	DataOffset int64
+}
+
+// FileHandle identifies a file inside the sandbox at freeze time, so a thaw can reopen it and verify
+// it is the same, unchanged file (pkg/vfsfh).
+type FileHandle struct {
+	Path               string // Absolute path in the sandbox's mount namespace at freeze.
+	DevMajor, DevMinor uint32
+	Ino                uint64
+	Mode               uint32 // st_mode: type and permission bits.
+	Size               int64
+	MtimeNano          int64
+	CtimeNano          int64
+}
+
+// FileKind is the kind of object behind a file descriptor.
+type FileKind uint32
+
+// File kinds.
+const (
+	FileRegular   FileKind = 1
+	FileDirectory FileKind = 2
+	FileCharDev   FileKind = 3
+	FileBlockDev  FileKind = 4
+	FileFIFO      FileKind = 5 // A named pipe or an anonymous pipe.
+	FileSocket    FileKind = 6
+	FileSymlink   FileKind = 7 // An O_PATH fd on a symlink.
+	FileEventFD   FileKind = 8
+	FileOther     FileKind = 9 // Any other anonymous inode (epoll, timerfd, signalfd, inotify, ...).
+)
+
+// File is one entry of the fd table.
+type File struct {
+	FD          int32
+	FDFlags     uint32 // FD_CLOEXEC.
+	StatusFlags uint32 // O_ACCMODE, O_APPEND, O_NONBLOCK, ... as fcntl(F_GETFL) reports.
+	Offset      int64  // -1 when not seekable.
+	Kind        FileKind
+	Handle      *FileHandle // For kinds that can be reopened by path (regular, directory, devices).
+	Desc        string      // What /proc/pid/fd/N reads, e.g. "pipe:[12]", "anon_inode:[eventfd]".
+	IsImage     bool        // This fd is the image being written (DragonFly's CKFIF_ISCKPTFD).
+}
+
+// Signals is the process-wide signal state.
+type Signals struct {
+	Actions   [64]SigAction // Actions[n-1] is signal n.
+	Pending   uint64        // Signals pending on the thread group.
+	Itimers   [3]Itimer     // ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF.
+	PdeathSig int32
+}
+
+// SigAction is a kernel struct sigaction.
+type SigAction struct {
+	Handler, Flags, Restorer, Mask uint64
+}
+
+// Itimer is an interval timer; zero Value means disarmed.
+type Itimer struct {
+	IntervalNano, ValueNano int64
+}
+
+// VMInfo is address-space metadata that is not a mapping.
+type VMInfo struct {
+	BrkStart, BrkEnd   uint64
+	ArgvStart, ArgvEnd uint64
+	EnvvStart, EnvvEnd uint64
+	VDSOBase           uint64   // AT_SYSINFO_EHDR; [vvar] is the page below.
+	VDSOSize           uint64   // Page-rounded size of the vDSO.
+	VDSOHash           [32]byte // SHA-256 of the vDSO image (gVisor's vdsodata.Binary).
+	Exe                *FileHandle
+}
+
+// AuxEntry is one auxiliary-vector entry.
+type AuxEntry struct {
+	Key, Value uint64
+}
+
+// SigInfo is the signal that triggered a freeze (NT_SIGINFO, Linux siginfo_t layout).
+type SigInfo struct {
+	Signo, Errno, Code int32
+	PID                int32
+	UID                uint32
+}
