@@ -1,0 +1,108 @@
+package main
+
+import (
+	"github.com/google/subcommands"
+	"gvisor.dev/gvisor/runsc/cmd"
+	"gvisor.dev/gvisor/runsc/cmd/alias"
+	"gvisor.dev/gvisor/runsc/cmd/nvproxy"
+	"gvisor.dev/gvisor/runsc/cmd/profile"
+	"gvisor.dev/gvisor/runsc/cmd/sentry/sentrycmd"
+	"gvisor.dev/gvisor/runsc/cmd/trace"
+	"gvisor.dev/gvisor/runsc/cmd/util"
+)
+
+// Command groups shown by `runsc-ckpt help`; the first five are upstream's.
+const (
+	userGroup       = ""
+	helperGroup     = "helpers"
+	debugGroup      = "debug"
+	metricGroup     = "metrics"
+	internalGroup   = "internal use only"
+	checkpointGroup = "checkpoint (runsc-ckpt)"
+)
+
+// ckptCommands returns runsc-ckpt's own subcommands. Each command is one line here; its type lives
+// in its own file of this package (e.g. inspect.go).
+func ckptCommands() []util.SubCommand {
+	return []util.SubCommand{}
+}
+
+// commands returns every subcommand of runsc-ckpt with its help group, and the extra help topics.
+//
+// The upstream part is a copy of runsc/cli/maincli's commands() (unexported there) for the pinned
+// gVisor version; keep it in sync when the pin moves. create, run and do are wrapped so that the
+// checkpoint policy flags reach the sandbox as annotations (policy.go).
+func commands(pf *policyFlags) (map[util.SubCommand]string, []subcommands.Command) {
+	cmds := map[util.SubCommand]string{
+		// Register OCI user-facing runsc commands.
+		new(cmd.Checkpoint):      userGroup,
+		pf.wrap(new(cmd.Create)): userGroup,
+		new(cmd.Delete):          userGroup,
+		new(cmd.Events):          userGroup,
+		new(cmd.Exec):            userGroup,
+		new(cmd.Kill):            userGroup,
+		new(cmd.List):            userGroup,
+		new(cmd.PS):              userGroup,
+		new(cmd.Pause):           userGroup,
+		new(cmd.Restore):         userGroup,
+		new(cmd.Resume):          userGroup,
+		pf.wrap(new(cmd.Run)):    userGroup,
+		new(cmd.Spec):            userGroup,
+		new(cmd.Start):           userGroup,
+		new(cmd.State):           userGroup,
+		new(cmd.Update):          userGroup,
+		new(cmd.Wait):            userGroup,
+
+		// Non-OCI user-facing runsc commands.
+		pf.wrap(new(cmd.Do)):  userGroup,
+		new(cmd.FSCheckpoint): userGroup,
+		new(cmd.PortForward):  userGroup,
+		new(cmd.Read):         userGroup,
+		new(cmd.SandboxExec):  userGroup,
+		new(cmd.Tar):          userGroup,
+
+		// Helpers.
+		new(cmd.Install):     helperGroup,
+		new(cmd.Mitigate):    helperGroup,
+		new(cmd.Uninstall):   helperGroup,
+		new(nvproxy.Nvproxy): helperGroup,
+		new(trace.Trace):     helperGroup,
+		new(cmd.CPUFeatures): helperGroup,
+		new(cmd.Features):    helperGroup,
+
+		new(cmd.Debug):        debugGroup,
+		new(profile.Profile):  debugGroup,
+		new(cmd.Statefile):    debugGroup,
+		new(cmd.Symbolize):    debugGroup,
+		new(cmd.Usage):        debugGroup,
+		new(cmd.ReadControl):  debugGroup,
+		new(cmd.WriteControl): debugGroup,
+
+		new(cmd.MetricMetadata): metricGroup,
+		new(cmd.MetricExport):   metricGroup,
+		new(cmd.MetricServer):   metricGroup,
+
+		// Internal commands.
+		new(sentrycmd.Boot):   internalGroup,
+		new(cmd.Gofer):        internalGroup,
+		new(sentrycmd.Umount): internalGroup,
+	}
+
+	// Merge alias commands.
+	for k, v := range alias.Commands() {
+		cmds[k] = v
+	}
+
+	for _, c := range ckptCommands() {
+		cmds[c] = checkpointGroup
+	}
+
+	helpCmds := []subcommands.Command{
+		// For historical reasons, these subcommands are invoked as `runsc help
+		// platforms` and `runsc help syscalls`.
+		new(cmd.Platforms),
+		new(cmd.Syscalls),
+	}
+
+	return cmds, helpCmds
+}

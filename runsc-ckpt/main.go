@@ -1,0 +1,55 @@
+// Command runsc-ckpt is gVisor's runsc (every upstream subcommand and flag) with per-process
+// checkpointing linked into its sentry: the guest syscall sys_checkpoint (1000) freezes a process
+// into an ELF core image or thaws it in place, and SIGCKPT writes an image. It adds global flags
+// --ckpt-file, --ckpt-group and --ckpt-signal (the checkpoint policy) and its own subcommands.
+//
+// The same binary is the sentry: runsc re-executes /proc/self/exe as `runsc-ckpt boot`, so the
+// init of pkg/sentry/ckpt registers the syscall in the sandbox kernel.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"gvisor.dev/gvisor/runsc/cli"
+	"gvisor.dev/gvisor/runsc/cmd/alias"
+	"gvisor.dev/gvisor/runsc/flag"
+
+	// Linking the package registers sys_checkpoint in the sentry's syscall table (its init).
+	_ "github.com/runsc-ckpt/runsc-ckpt/pkg/sentry/ckpt"
+
+	// Upstream's maincli imports it too: it embeds the checkpoint gofer helper binary.
+	_ "gvisor.dev/gvisor/runsc/gvisorbinaries/embed"
+)
+
+// noSidecarDir is where runsc looks for sidecar binaries (GVISOR_SIDECAR_BINARIES_DIR). It must not
+// exist: an upstream gvisor-bin/gvisor_sentry found there or next to the binary would silently
+// replace our sentry, and with it sys_checkpoint. Without a sidecar runsc runs /proc/self/exe.
+const noSidecarDir = "/nonexistent/runsc-ckpt/no-sidecar-binaries"
+
+func main() {
+	if err := os.Setenv("GVISOR_SIDECAR_BINARIES_DIR", noSidecarDir); err != nil {
+		fmt.Fprintf(os.Stderr, "runsc-ckpt: %v\n", err)
+		os.Exit(128)
+	}
+	alias.HandleAlias()
+
+	pf := registerPolicyFlags(flag.CommandLine)
+	ga, ok := parseGlobalArgs(os.Args[1:])
+	if ok {
+		if ga.version {
+			printVersion(os.Stdout)
+			os.Exit(0)
+		}
+		os.Args = append(os.Args[:1:1], withPatchingDisabled(os.Args[1:], ga)...)
+		if ga.subcommand == "boot" {
+			if err := installBootPolicy(ga.subArgs); err != nil {
+				fmt.Fprintf(os.Stderr, "runsc-ckpt boot: %v\n", err)
+				os.Exit(128)
+			}
+		}
+	}
+
+	cmds, helpCmds := commands(pf)
+	cli.Run(nil, cmds, helpCmds)
+}
