@@ -1,0 +1,597 @@
+package imgfmt
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+)
+
+// This file parses the PT_NOTE segment back into a Process, checking each note's owner, type, size
+// and layout version, their order, and that the standard notes agree with our own.
+
+// rawNote is one note as found in the segment.
+type rawNote struct {
+	off   int64 // Image offset of the note header.
+	owner string
+	typ   uint32
+	desc  []byte
+	dOff  int64 // Image offset of desc.
+	valid bool
+}
+
+// noteIter walks the notes of a PT_NOTE segment one at a time.
+type noteIter struct {
+	b    []byte
+	pos  int
+	base int64 // Image offset of b[0].
+	cur  rawNote
+	err  error
+}
+
+// peek parses the note at the current position (if not done yet) and returns it; ok is false at the
+// end of the segment or on error (it.err).
+func (it *noteIter) peek() (*rawNote, bool) {
+	if it.err != nil {
+		return nil, false
+	}
+	if it.cur.valid {
+		return &it.cur, true
+	}
+	rest := it.b[it.pos:]
+	if len(rest) == 0 {
+		return nil, false
+	}
+	off := it.base + int64(it.pos)
+	if len(rest) < noteHeaderSize {
+		it.err = formatErrorf(off, "note header: %d bytes left in the note segment, need %d", len(rest), noteHeaderSize)
+		return nil, false
+	}
+	namesz := binary.LittleEndian.Uint32(rest[0:])
+	descsz := binary.LittleEndian.Uint32(rest[4:])
+	typ := binary.LittleEndian.Uint32(rest[8:])
+	if namesz == 0 || namesz > maxNoteOwnerBytes {
+		it.err = formatErrorf(off, "note owner size %d out of range [1, %d]", namesz, maxNoteOwnerBytes)
+		return nil, false
+	}
+	nameEnd := noteHeaderSize + pad4(int(namesz))
+	if nameEnd > len(rest) {
+		it.err = formatErrorf(off, "note owner runs past the note segment")
+		return nil, false
+	}
+	name := rest[noteHeaderSize : noteHeaderSize+int(namesz)]
+	if name[namesz-1] != 0 || bytes.IndexByte(name[:namesz-1], 0) >= 0 {
+		it.err = formatErrorf(off, "note owner is not a NUL-terminated string")
+		return nil, false
+	}
+	if uint64(descsz) > uint64(len(rest)-nameEnd) {
+		it.err = formatErrorf(off, "note %q type %#x: descriptor size %d runs past the note segment", name[:namesz-1], typ, descsz)
+		return nil, false
+	}
+	end := nameEnd + pad4(int(descsz))
+	if end > len(rest) {
+		// descsz fits but its padding does not: only possible for the last note.
+		end = len(rest)
+	}
+	it.cur = rawNote{
+		off:   off,
+		owner: string(name[:namesz-1]),
+		typ:   typ,
+		desc:  rest[nameEnd : nameEnd+int(descsz)],
+		dOff:  off + int64(nameEnd),
+		valid: true,
+	}
+	it.pos += end
+	return &it.cur, true
+}
+
+// is reports whether the next note is owner/typ.
+func (it *noteIter) is(owner string, typ uint32) bool {
+	n, ok := it.peek()
+	return ok && n.owner == owner && n.typ == typ
+}
+
+// take consumes the next note, which must be owner/typ; what names it for errors.
+func (it *noteIter) take(owner string, typ uint32, what string) (*rawNote, error) {
+	n, ok := it.peek()
+	if !ok {
+		if it.err != nil {
+			return nil, it.err
+		}
+		return nil, formatErrorf(it.base+int64(it.pos), "note segment ends where %s (%s type %#x) is expected", what, owner, typ)
+	}
+	if n.owner != owner || n.typ != typ {
+		return nil, formatErrorf(n.off, "found note %q type %#x where %s (%s type %#x) is expected", n.owner, n.typ, what, owner, typ)
+	}
+	it.cur.valid = false
+	c := *n
+	return &c, nil
+}
+
+// reader returns an rbuf over n's descriptor.
+func (n *rawNote) reader(what string) *rbuf {
+	return &rbuf{b: n.desc, base: n.dOff, what: what}
+}
+
+// ownVersion reads and checks the layout version that starts each of our notes.
+func ownVersion(r *rbuf) {
+	if v := r.u32(); r.err == nil && v != noteLayoutVersion {
+		r.off -= 4
+		r.fail("note layout version %d, this reader knows %d", v, noteLayoutVersion)
+	}
+}
+
+// noteLocations remembers where each part of the Process came from, for error offsets.
+type noteLocations struct {
+	process, signals, vm, auxv, siginfo int64
+	threads, files, mappings            []int64
+	phdrs                               int64 // Offset of the program header table.
+}
+
+func (l *noteLocations) locate(part string, idx int) int64 {
+	pick := func(v []int64) int64 {
+		if idx >= 0 && idx < len(v) {
+			return v[idx]
+		}
+		return -1
+	}
+	switch part {
+	case partProcess:
+		return l.process
+	case partSignals:
+		return l.signals
+	case partVM:
+		return l.vm
+	case partAuxv:
+		return l.auxv
+	case partSiginfo:
+		return l.siginfo
+	case partThread:
+		return pick(l.threads)
+	case partFile:
+		return pick(l.files)
+	case partMapping:
+		return pick(l.mappings)
+	}
+	return -1
+}
+
+// ntFileEntry is one NT_FILE entry, kept to cross-check against the mapping records.
+type ntFileEntry struct {
+	start, end, pgoff uint64
+	path              string
+}
+
+// prstatusInfo is what NT_PRSTATUS holds beyond registers, kept for cross-checks.
+type prstatusInfo struct {
+	off              int64
+	cursig           uint16
+	sigpend, sighold uint64
+	ppid, pgrp, sid  int32
+	fpvalid          int32
+	hasFP            bool
+}
+
+// decodeNotes parses the note segment b (at image offset base). nmappings is the PT_LOAD count.
+func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations, error) {
+	it := &noteIter{b: b, base: base}
+	p := &Process{}
+	loc := &noteLocations{siginfo: -1}
+
+	// NT_PRPSINFO.
+	n, err := it.take(ownerCore, ntPrpsinfo, "NT_PRPSINFO")
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(n.desc) != prpsinfoSize {
+		return nil, nil, formatErrorf(n.off, "NT_PRPSINFO: descriptor is %d bytes, want %d", len(n.desc), prpsinfoSize)
+	}
+	r := n.reader("NT_PRPSINFO")
+	r.skip(16) // state, sname, zomb, nice, padding, pr_flag
+	psUID, psGID := r.u32(), r.u32()
+	psPID, psPPID, psPGID, psSID := r.i32(), r.i32(), r.i32(), r.i32()
+	psName, psArgs := r.fixedString(16), r.fixedString(80)
+	prpsOff := n.off
+	if err := r.end(); err != nil {
+		return nil, nil, err
+	}
+
+	// Per thread: NT_PRSTATUS, optional NT_PRFPREG, optional NT_X86_XSTATE.
+	var prs []prstatusInfo
+	for it.is(ownerCore, ntPrstatus) {
+		if len(p.Threads) == MaxThreads {
+			return nil, nil, formatErrorf(it.cur.off, "more than %d threads", MaxThreads)
+		}
+		n, _ := it.take(ownerCore, ntPrstatus, "NT_PRSTATUS")
+		what := fmt.Sprintf("NT_PRSTATUS of thread %d", len(p.Threads))
+		if len(n.desc) != prstatusSize {
+			return nil, nil, formatErrorf(n.off, "%s: descriptor is %d bytes, want %d", what, len(n.desc), prstatusSize)
+		}
+		r := n.reader(what)
+		var t Thread
+		var ps prstatusInfo
+		ps.off = n.off
+		r.skip(12) // pr_info
+		ps.cursig = r.u16()
+		r.skip(2)
+		ps.sigpend, ps.sighold = r.u64(), r.u64()
+		t.TID = r.i32()
+		ps.ppid, ps.pgrp, ps.sid = r.i32(), r.i32(), r.i32()
+		r.skip(64)
+		var regs [numGeneralRegs]uint64
+		for i := range regs {
+			regs[i] = r.u64()
+		}
+		t.Regs = regsFromSlice(regs)
+		ps.fpvalid = r.i32()
+		r.skip(4)
+		if err := r.end(); err != nil {
+			return nil, nil, err
+		}
+		if it.is(ownerCore, ntPrfpreg) {
+			n, _ := it.take(ownerCore, ntPrfpreg, "NT_PRFPREG")
+			if len(n.desc) != fxsaveSize {
+				return nil, nil, formatErrorf(n.off, "NT_PRFPREG of thread %d: descriptor is %d bytes, want %d", len(p.Threads), len(n.desc), fxsaveSize)
+			}
+			t.FPRegs = bytes.Clone(n.desc)
+			ps.hasFP = true
+		}
+		if it.is(ownerLinux, ntX86XState) {
+			n, _ := it.take(ownerLinux, ntX86XState, "NT_X86_XSTATE")
+			if l := len(n.desc); l < xstateMinSize || l > MaxXStateSize {
+				return nil, nil, formatErrorf(n.off, "NT_X86_XSTATE of thread %d: descriptor is %d bytes, want %d..%d", len(p.Threads), l, xstateMinSize, MaxXStateSize)
+			}
+			t.XState = bytes.Clone(n.desc)
+		}
+		if (ps.fpvalid != 0) != ps.hasFP || ps.fpvalid < 0 || ps.fpvalid > 1 {
+			return nil, nil, formatErrorf(ps.off, "%s: pr_fpvalid %d disagrees with NT_PRFPREG presence", what, ps.fpvalid)
+		}
+		p.Threads = append(p.Threads, t)
+		prs = append(prs, ps)
+	}
+	if it.err != nil {
+		return nil, nil, it.err
+	}
+	if len(p.Threads) == 0 {
+		return nil, nil, formatErrorf(it.base+int64(it.pos), "no NT_PRSTATUS note: an image needs at least one thread")
+	}
+
+	// NT_AUXV.
+	if n, err = it.take(ownerCore, ntAuxv, "NT_AUXV"); err != nil {
+		return nil, nil, err
+	}
+	loc.auxv = n.off
+	if l := len(n.desc); l%auxEntrySize != 0 || l < auxEntrySize || l/auxEntrySize-1 > MaxAuxv {
+		return nil, nil, formatErrorf(n.off, "NT_AUXV: descriptor size %d is not 1..%d 16-byte entries", l, MaxAuxv+1)
+	}
+	r = n.reader("NT_AUXV")
+	for i := 0; i < len(n.desc)/auxEntrySize-1; i++ {
+		p.Auxv = append(p.Auxv, AuxEntry{Key: r.u64(), Value: r.u64()})
+	}
+	if k, v := r.u64(), r.u64(); k != 0 || v != 0 {
+		return nil, nil, formatErrorf(n.off, "NT_AUXV: last entry is not AT_NULL")
+	}
+
+	// NT_FILE.
+	if n, err = it.take(ownerCore, ntFile, "NT_FILE"); err != nil {
+		return nil, nil, err
+	}
+	files, err := decodeNTFile(n)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	// NT_SIGINFO.
+	if it.is(ownerCore, ntSiginfo) {
+		n, _ := it.take(ownerCore, ntSiginfo, "NT_SIGINFO")
+		loc.siginfo = n.off
+		if len(n.desc) != siginfoSize {
+			return nil, nil, formatErrorf(n.off, "NT_SIGINFO: descriptor is %d bytes, want %d", len(n.desc), siginfoSize)
+		}
+		r := n.reader("NT_SIGINFO")
+		si := &SigInfo{}
+		si.Signo, si.Errno, si.Code = r.i32(), r.i32(), r.i32()
+		r.skip(4)
+		si.PID, si.UID = r.i32(), r.u32()
+		r.skip(siginfoSize - 24)
+		p.SigInfo = si
+	}
+	if it.err != nil {
+		return nil, nil, it.err
+	}
+
+	// Our notes: version first.
+	if n, err = it.take(OwnerRunscCkpt, NoteVersion, "the version note"); err != nil {
+		return nil, nil, err
+	}
+	r = n.reader("version note")
+	ownVersion(r)
+	major, minor, flags, pageSize := r.u32(), r.u32(), r.u32(), r.u32()
+	nthreads, nmaps, nfds := r.u32(), r.u32(), r.u32()
+	p.Info.FreezeTimeNano = r.i64()
+	p.Info.Platform = r.str("platform", MaxPlatformLen)
+	if err := r.end(); err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case major != FormatMajor:
+		return nil, nil, formatErrorf(n.off, "version note: format version %d.%d, this reader knows %d.x", major, minor, FormatMajor)
+	case minor > FormatMinor:
+		return nil, nil, formatErrorf(n.off, "version note: format version %d.%d is newer than this reader's %d.%d", major, minor, FormatMajor, FormatMinor)
+	case flags != 0:
+		return nil, nil, formatErrorf(n.off, "version note: unknown flags %#x", flags)
+	case pageSize != PageSize:
+		return nil, nil, formatErrorf(n.off, "version note: page size %d, want %d", pageSize, PageSize)
+	case int(nthreads) != len(p.Threads):
+		return nil, nil, formatErrorf(n.off, "version note: %d threads, but %d NT_PRSTATUS notes", nthreads, len(p.Threads))
+	case int(nmaps) != nmappings:
+		return nil, nil, formatErrorf(n.off, "version note: %d mappings, but %d PT_LOAD segments", nmaps, nmappings)
+	case nfds > MaxFDs:
+		return nil, nil, formatErrorf(n.off, "version note: %d fds exceed %d", nfds, MaxFDs)
+	}
+
+	// Process and credentials.
+	if n, err = it.take(OwnerRunscCkpt, NoteProcess, "the process note"); err != nil {
+		return nil, nil, err
+	}
+	loc.process = n.off
+	r = n.reader("process note")
+	ownVersion(r)
+	p.Info.PID, p.Info.PPID, p.Info.PGID, p.Info.SID = r.i32(), r.i32(), r.i32(), r.i32()
+	c := &p.Creds
+	c.UID, c.EUID, c.SUID, c.FSUID = r.u32(), r.u32(), r.u32(), r.u32()
+	c.GID, c.EGID, c.SGID, c.FSGID = r.u32(), r.u32(), r.u32(), r.u32()
+	ngroups := r.u32()
+	if r.err == nil && (ngroups > MaxGroups || int(ngroups)*4 > len(r.b)-r.off) {
+		r.fail("%d supplementary groups do not fit (max %d)", ngroups, MaxGroups)
+	}
+	for i := 0; r.err == nil && i < int(ngroups); i++ {
+		c.Groups = append(c.Groups, r.u32())
+	}
+	p.Info.Name = r.str("name", MaxNameLen)
+	p.Info.Args = r.str("args", MaxArgsLen)
+	if err := r.end(); err != nil {
+		return nil, nil, err
+	}
+	// NT_PRPSINFO must agree with it.
+	if psUID != c.UID || psGID != c.GID || psPID != p.Info.PID || psPPID != p.Info.PPID || psPGID != p.Info.PGID || psSID != p.Info.SID || psName != p.Info.Name || psArgs != p.Info.Args {
+		return nil, nil, formatErrorf(prpsOff, "NT_PRPSINFO disagrees with the process note")
+	}
+
+	// Threads.
+	for i := range p.Threads {
+		t := &p.Threads[i]
+		what := fmt.Sprintf("thread note %d", i)
+		if n, err = it.take(OwnerRunscCkpt, NoteThread, what); err != nil {
+			return nil, nil, err
+		}
+		loc.threads = append(loc.threads, n.off)
+		r := n.reader(what)
+		ownVersion(r)
+		tid := r.i32()
+		t.SigMask, t.SigPending = r.u64(), r.u64()
+		t.AltStack.Addr, t.AltStack.Size = r.u64(), r.u64()
+		t.AltStack.Flags = r.i32()
+		r.zero(4, "reserved")
+		t.ClearTID, t.RobustList = r.u64(), r.u64()
+		if err := r.end(); err != nil {
+			return nil, nil, err
+		}
+		ps := &prs[i]
+		var wantSig uint16
+		if i == 0 && p.SigInfo != nil {
+			wantSig = uint16(p.SigInfo.Signo)
+		}
+		switch {
+		case tid != t.TID:
+			return nil, nil, formatErrorf(n.off, "%s: tid %d, but its NT_PRSTATUS says %d", what, tid, t.TID)
+		case ps.sighold != t.SigMask || ps.sigpend != t.SigPending:
+			return nil, nil, formatErrorf(ps.off, "NT_PRSTATUS of thread %d: signal mask or pending set disagrees with the thread note", i)
+		case ps.ppid != p.Info.PPID || ps.pgrp != p.Info.PGID || ps.sid != p.Info.SID:
+			return nil, nil, formatErrorf(ps.off, "NT_PRSTATUS of thread %d: ppid, pgrp or sid disagrees with the process note", i)
+		case ps.cursig != wantSig:
+			return nil, nil, formatErrorf(ps.off, "NT_PRSTATUS of thread %d: pr_cursig %d, want %d", i, ps.cursig, wantSig)
+		}
+	}
+
+	// Signals.
+	if n, err = it.take(OwnerRunscCkpt, NoteSignals, "the signals note"); err != nil {
+		return nil, nil, err
+	}
+	loc.signals = n.off
+	if len(n.desc) != signalsSize {
+		return nil, nil, formatErrorf(n.off, "signals note: descriptor is %d bytes, want %d", len(n.desc), signalsSize)
+	}
+	r = n.reader("signals note")
+	ownVersion(r)
+	s := &p.Signals
+	s.PdeathSig = r.i32()
+	s.Pending = r.u64()
+	for i := range s.Actions {
+		a := &s.Actions[i]
+		a.Handler, a.Flags, a.Restorer, a.Mask = r.u64(), r.u64(), r.u64(), r.u64()
+	}
+	for i := range s.Itimers {
+		s.Itimers[i].IntervalNano, s.Itimers[i].ValueNano = r.i64(), r.i64()
+	}
+	if err := r.end(); err != nil {
+		return nil, nil, err
+	}
+
+	// File descriptors.
+	for i := 0; i < int(nfds); i++ {
+		what := fmt.Sprintf("fd note %d", i)
+		if n, err = it.take(OwnerRunscCkpt, NoteFD, what); err != nil {
+			return nil, nil, err
+		}
+		loc.files = append(loc.files, n.off)
+		r := n.reader(what)
+		ownVersion(r)
+		var f File
+		f.FD = r.i32()
+		f.FDFlags, f.StatusFlags = r.u32(), r.u32()
+		f.Offset = r.i64()
+		f.Kind = FileKind(r.u32())
+		flags := r.u32()
+		if r.err == nil && flags&^(fdFlagIsImage|fdFlagHasHandle) != 0 {
+			r.off -= 4
+			r.fail("unknown flags %#x", flags)
+		}
+		f.IsImage = flags&fdFlagIsImage != 0
+		f.Handle = decodeHandle(r, flags&fdFlagHasHandle != 0)
+		f.Desc = r.str("description", MaxPathLen)
+		decodeHandlePath(r, f.Handle)
+		if err := r.end(); err != nil {
+			return nil, nil, err
+		}
+		p.Files = append(p.Files, f)
+	}
+
+	// VM info.
+	if n, err = it.take(OwnerRunscCkpt, NoteVM, "the vm note"); err != nil {
+		return nil, nil, err
+	}
+	loc.vm = n.off
+	r = n.reader("vm note")
+	ownVersion(r)
+	vmFlags := r.u32()
+	if r.err == nil && vmFlags&^vmFlagHasExe != 0 {
+		r.off -= 4
+		r.fail("unknown flags %#x", vmFlags)
+	}
+	vm := &p.VM
+	vm.BrkStart, vm.BrkEnd = r.u64(), r.u64()
+	vm.ArgvStart, vm.ArgvEnd = r.u64(), r.u64()
+	vm.EnvvStart, vm.EnvvEnd = r.u64(), r.u64()
+	vm.VDSOBase, vm.VDSOSize = r.u64(), r.u64()
+	copy(vm.VDSOHash[:], r.take(32))
+	vm.Exe = decodeHandle(r, vmFlags&vmFlagHasExe != 0)
+	decodeHandlePath(r, vm.Exe)
+	if err := r.end(); err != nil {
+		return nil, nil, err
+	}
+
+	// Mappings.
+	for i := 0; i < nmappings; i++ {
+		what := fmt.Sprintf("mapping note %d", i)
+		if n, err = it.take(OwnerRunscCkpt, NoteMapping, what); err != nil {
+			return nil, nil, err
+		}
+		loc.mappings = append(loc.mappings, n.off)
+		r := n.reader(what)
+		ownVersion(r)
+		var m Mapping
+		m.Kind = MappingKind(r.u32())
+		m.Prot = Prot(r.u32())
+		flags := r.u32()
+		if r.err == nil && flags&^(mapFlagShared|mapFlagGrowsDown|mapFlagHasFile) != 0 {
+			r.off -= 4
+			r.fail("unknown flags %#x", flags)
+		}
+		m.Shared, m.GrowsDown = flags&mapFlagShared != 0, flags&mapFlagGrowsDown != 0
+		m.Start, m.End, m.FileOffset = r.u64(), r.u64(), r.u64()
+		m.File = decodeHandle(r, flags&mapFlagHasFile != 0)
+		m.Name = r.str("name", MaxPathLen)
+		decodeHandlePath(r, m.File)
+		if err := r.end(); err != nil {
+			return nil, nil, err
+		}
+		p.Mappings = append(p.Mappings, m)
+	}
+	if _, ok := it.peek(); ok {
+		return nil, nil, formatErrorf(it.cur.off, "unexpected note %q type %#x after the last mapping note", it.cur.owner, it.cur.typ)
+	}
+	if it.err != nil {
+		return nil, nil, it.err
+	}
+
+	// NT_FILE must list exactly the file-backed mappings.
+	j := 0
+	for i := range p.Mappings {
+		m := &p.Mappings[i]
+		if m.File == nil {
+			continue
+		}
+		if j >= len(files.entries) {
+			return nil, nil, formatErrorf(files.off, "NT_FILE: lists %d files, fewer than the file-backed mappings", len(files.entries))
+		}
+		e := files.entries[j]
+		if e.start != m.Start || e.end != m.End || e.pgoff*PageSize != m.FileOffset || e.path != m.File.Path {
+			return nil, nil, formatErrorf(files.off, "NT_FILE: entry %d disagrees with mapping note %d", j, i)
+		}
+		j++
+	}
+	if j != len(files.entries) {
+		return nil, nil, formatErrorf(files.off, "NT_FILE: lists %d files, but %d mappings are file-backed", len(files.entries), j)
+	}
+	return p, loc, nil
+}
+
+// decodeHandle reads a handle's fixed 48 bytes; they must be zero when the handle is absent.
+func decodeHandle(r *rbuf, present bool) *FileHandle {
+	if !present {
+		r.zero(handleSize, "absent file handle")
+		return nil
+	}
+	h := &FileHandle{}
+	h.Mode, h.DevMajor, h.DevMinor = r.u32(), r.u32(), r.u32()
+	r.zero(4, "handle reserved")
+	h.Ino = r.u64()
+	h.Size, h.MtimeNano, h.CtimeNano = r.i64(), r.i64(), r.i64()
+	return h
+}
+
+// decodeHandlePath reads the handle path string: non-empty for a present handle, empty otherwise.
+func decodeHandlePath(r *rbuf, h *FileHandle) {
+	path := r.str("file handle path", MaxPathLen)
+	if r.err != nil {
+		return
+	}
+	if h == nil {
+		if path != "" {
+			r.fail("path %q without a file handle", path)
+		}
+		return
+	}
+	if path == "" {
+		r.fail("file handle with an empty path")
+	}
+	h.Path = path
+}
+
+// ntFileNote is a parsed NT_FILE note.
+type ntFileNote struct {
+	off     int64
+	entries []ntFileEntry
+}
+
+func decodeNTFile(n *rawNote) (*ntFileNote, error) {
+	r := n.reader("NT_FILE")
+	count, pageSize := r.u64(), r.u64()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if pageSize != PageSize {
+		return nil, formatErrorf(n.off, "NT_FILE: page size %d, want %d", pageSize, PageSize)
+	}
+	if count > MaxMappings || count*nfileEntrySize > uint64(len(n.desc)-nfileHeaderSize) {
+		return nil, formatErrorf(n.off, "NT_FILE: %d entries do not fit in %d bytes", count, len(n.desc))
+	}
+	f := &ntFileNote{off: n.off, entries: make([]ntFileEntry, count)}
+	for i := range f.entries {
+		e := &f.entries[i]
+		e.start, e.end, e.pgoff = r.u64(), r.u64(), r.u64()
+	}
+	names := n.desc[r.off:]
+	for i := range f.entries {
+		k := bytes.IndexByte(names, 0)
+		if k < 0 {
+			return nil, formatErrorf(n.off, "NT_FILE: name %d is not NUL-terminated", i)
+		}
+		f.entries[i].path = string(names[:k])
+		names = names[k+1:]
+	}
+	if len(names) != 0 {
+		return nil, formatErrorf(n.off, "NT_FILE: %d trailing bytes after the names", len(names))
+	}
+	return f, nil
+}
