@@ -1,15 +1,183 @@
 package ckpt
 
 import (
+	"errors"
+	"fmt"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	gerrors "gvisor.dev/gvisor/pkg/errors"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 )
 
+// Thaw is staged like CRIU's restore: validate → prepare → commit.
+//
+//   - validate (thaw, on the caller's syscall): decode the whole image and check it against this
+//     sandbox: addresses inside the platform's user range, the same vDSO build, a free place for
+//     the vDSO. A malformed image is EINVAL.
+//   - prepare (still in the syscall): reopen every file the image refers to (fds, mappings stored
+//     by reference, the executable) and verify each is the same, unchanged file (ESTALE otherwise);
+//     make the placeholders for fds that cannot be reopened.
+//   - commit: nothing can fail for a reason the image or the filesystem controls any more. The
+//     caller execs its own executable, which is the only exported way to get rid of its sibling
+//     threads (a Go `checkpt` always has some) and gives a fresh address space; a task work item
+//     then runs on the task goroutine before the first user instruction and turns the process
+//     into the frozen one (thawCommit.TaskWork).
+//
+// Until commit the caller's address space, fds and signal state are untouched, so every failure
+// before it is an ordinary syscall error and the caller keeps running. A failure inside commit
+// (which needs e.g. the host to run out of memory) kills the process with SIGKILL and logs why.
+
 // thaw replaces t's process with the image in req.file; on success it does not return to the
 // caller's code: the thawed program resumes with req.retval as its sys_checkpoint result.
-// Not implemented yet: it returns ENOSYS, and the integration tests expect exactly that.
 //
 // Preconditions: running on t's task goroutine; req was validated by newThawRequest.
 func thaw(t *kernel.Task, req thawRequest) (uintptr, *kernel.SyscallControl, error) {
-	return 0, nil, linuxerr.ENOSYS
+	plan, err := prepareThaw(t, req)
+	if err != nil {
+		t.Debugf("ckpt: thaw refused: %v", err)
+		return 0, nil, thawErrno(err)
+	}
+	exe := t.MemoryManager().Executable()
+	if exe == nil {
+		plan.release(t)
+		return 0, nil, linuxerr.EINVAL
+	}
+	t.RegisterWork(&thawCommit{plan: plan})
+	// Execve takes ownership of exe. Its argv and environment do not matter: the image replaces them.
+	return 0, t.Execve([]string{plan.proc.Info.Name}, nil, 0, exe.MappedName(t), exe, false), nil
+}
+
+// thawErrno maps a prepare-phase error onto the errno DESIGN.md §3 fixes: ESTALE for a file that
+// changed or vanished, EINVAL for a malformed or unusable image, an errno carried inside err as is.
+func thawErrno(err error) error {
+	var fe *imgfmt.FormatError
+	switch {
+	case errors.Is(err, vfsfh.ErrStale):
+		return linuxerr.ESTALE
+	case errors.As(err, &fe), errors.Is(err, errInvalidImage):
+		return linuxerr.EINVAL
+	}
+	var errno *gerrors.Error
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return linuxerr.EINVAL
+}
+
+// errInvalidImage marks an image that decodes but cannot be thawed here (wrong vDSO, addresses
+// outside this platform's user range, ...). It maps to EINVAL.
+var errInvalidImage = errors.New("image cannot be thawed here")
+
+// invalidf returns an error matching errInvalidImage.
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errInvalidImage, fmt.Sprintf(format, args...))
+}
+
+// thawPlan is a validated image plus everything prepared for it. It holds references (image file,
+// reopened files) until commit consumes them or release drops them.
+type thawPlan struct {
+	proc   *imgfmt.Process
+	image  *imageSource
+	retval uintptr
+
+	// maps holds, per entry of proc.Mappings, the reopened file of a MapReference mapping.
+	maps []preparedMapping
+	// files are the fds to install, in proc.Files order.
+	files []preparedFile
+	// exe is the reopened executable, or nil (then the image file stands in, as DragonFly's textvp).
+	exe *preparedExe
+}
+
+// prepareThaw decodes and validates the image and reopens everything it refers to.
+//
+// Preconditions: running on t's task goroutine.
+func prepareThaw(t *kernel.Task, req thawRequest) (*thawPlan, error) {
+	src, proc, err := openImage(t, req.file)
+	if err != nil {
+		return nil, err
+	}
+	plan := &thawPlan{proc: proc, image: src, retval: req.retval}
+	ok := false
+	defer func() {
+		if !ok {
+			plan.release(t)
+		}
+	}()
+	if err := checkThreads(proc); err != nil {
+		return nil, err
+	}
+	if err := checkAddressSpace(t, proc); err != nil {
+		return nil, err
+	}
+	if err := checkVDSO(t, proc); err != nil {
+		return nil, err
+	}
+	if plan.maps, err = prepareMappings(t, proc); err != nil {
+		return nil, err
+	}
+	if plan.files, err = prepareFiles(t, proc, src.file); err != nil {
+		return nil, err
+	}
+	plan.exe = prepareExe(t, proc)
+	ok = true
+	return plan, nil
+}
+
+// release drops every reference the plan holds.
+func (p *thawPlan) release(t *kernel.Task) {
+	for i := range p.maps {
+		p.maps[i].release(t)
+	}
+	for i := range p.files {
+		p.files[i].release(t)
+	}
+	if p.exe != nil {
+		p.exe.release(t)
+	}
+	if p.image != nil {
+		p.image.release(t)
+	}
+}
+
+// thawCommit is the task work that turns the freshly exec'd caller into the frozen process.
+type thawCommit struct {
+	plan *thawPlan
+}
+
+// TaskWork implements kernel.TaskWorker. It runs on the task goroutine after the exec, before the
+// first user instruction.
+func (c *thawCommit) TaskWork(t *kernel.Task) {
+	defer c.plan.release(t)
+	if err := c.plan.commit(t); err != nil {
+		t.Warningf("ckpt: thaw failed after the point of no return, killing the process: %v", err)
+		t.ThreadGroup().SendSignal(&linux.SignalInfo{Signo: int32(linux.SIGKILL)})
+	}
+}
+
+// commit replaces the address space, fds, signal state and registers of t's process.
+//
+// Preconditions: running on t's task goroutine, t is the only task of its process, t has just
+// exec'd (fresh address space, nothing of the image in it yet).
+func (p *thawPlan) commit(t *kernel.Task) error {
+	proc := p.proc
+	if err := clearAddressSpace(t); err != nil {
+		return fmt.Errorf("clearing the address space: %w", err)
+	}
+	if err := moveVDSO(t, proc.VM.VDSOBase); err != nil {
+		return fmt.Errorf("moving the vDSO: %w", err)
+	}
+	if err := p.mapMemory(t); err != nil {
+		return fmt.Errorf("mapping memory: %w", err)
+	}
+	p.restoreMetadata(t)
+	if err := p.installFiles(t); err != nil {
+		return fmt.Errorf("installing files: %w", err)
+	}
+	if err := restoreSignals(t, proc); err != nil {
+		return fmt.Errorf("restoring signal state: %w", err)
+	}
+	return p.resumeThreads(t)
 }

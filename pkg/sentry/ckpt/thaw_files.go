@@ -1,0 +1,204 @@
+package ckpt
+
+import (
+	"fmt"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/fspath"
+	"gvisor.dev/gvisor/pkg/sentry/fsimpl/pipefs"
+	"gvisor.dev/gvisor/pkg/sentry/kernel"
+	"gvisor.dev/gvisor/pkg/sentry/vfs"
+	"gvisor.dev/gvisor/pkg/waiter"
+)
+
+// Files: the caller keeps fds 0–2 (the thawed program talks to whoever started checkpt), all other
+// fds are closed, and the image's fds are installed at their numbers with their fd flags, status
+// flags and offsets. An fd the frozen process had on the image itself gets the thawer's image file
+// (DragonFly's CKFIF_ISCKPTFD). Files that can be reopened by path are, with the thawer's
+// credentials, and must still be the same kind of file (ESTALE otherwise; their contents may have
+// changed: the process itself keeps writing its logs).
+//
+// Kinds that cannot be reopened (pipes, sockets, eventfds, epoll, ..., unlinked files) get a
+// placeholder, predictably: the end of a fresh pipe whose other end is already closed. A read
+// returns end-of-file (what a program sees when its peer is gone), a write fails with EPIPE (and
+// SIGPIPE, as for a socket whose peer closed). Write-only fds get the write end, all others the read
+// end; the status flags O_NONBLOCK and FD_CLOEXEC are kept. Never does another file end up at the
+// number.
+
+// preparedFile is one fd to install at commit.
+type preparedFile struct {
+	fd      int32
+	file    *vfs.FileDescription // A reference is held.
+	cloexec bool
+}
+
+func (pf *preparedFile) release(t *kernel.Task) {
+	if pf.file != nil {
+		pf.file.DecRef(t)
+		pf.file = nil
+	}
+}
+
+// prepareFiles reopens (or makes placeholders for) every fd of the image except 0–2.
+func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription) ([]preparedFile, error) {
+	var out []preparedFile
+	fail := func(err error) ([]preparedFile, error) {
+		for i := range out {
+			out[i].release(t)
+		}
+		return nil, err
+	}
+	for i := range p.Files {
+		f := &p.Files[i]
+		if f.FD <= 2 {
+			continue
+		}
+		pf := preparedFile{fd: f.FD, cloexec: f.FDFlags&linux.FD_CLOEXEC != 0}
+		switch {
+		case f.IsImage:
+			image.IncRef()
+			pf.file = image
+		case f.Handle != nil && vfsfh.FromImage(f.Handle).Reopenable() && f.Kind != imgfmt.FileFIFO:
+			file, err := reopenVerified(t, f.Handle, f.StatusFlags, false /* content */)
+			if err != nil {
+				return fail(fmt.Errorf("fd %d: %w", f.FD, err))
+			}
+			if f.Offset >= 0 && (f.Kind == imgfmt.FileRegular || f.Kind == imgfmt.FileBlockDev) {
+				if _, err := file.Seek(t, f.Offset, linux.SEEK_SET); err != nil {
+					file.DecRef(t)
+					return fail(fmt.Errorf("fd %d: seek to %d: %w", f.FD, f.Offset, err))
+				}
+			}
+			pf.file = file
+		default:
+			file, err := placeholder(t, f.StatusFlags)
+			if err != nil {
+				return fail(fmt.Errorf("fd %d (%s): placeholder: %w", f.FD, f.Desc, err))
+			}
+			pf.file = file
+		}
+		out = append(out, pf)
+	}
+	return out, nil
+}
+
+// placeholder returns one end of a new pipe whose other end is closed (see the comment above).
+func placeholder(t *kernel.Task, status uint32) (*vfs.FileDescription, error) {
+	r, w, err := pipefs.NewConnectedPipeFDs(t, t.Kernel().PipeMount(), status&linux.O_NONBLOCK)
+	if err != nil {
+		return nil, err
+	}
+	if status&linux.O_ACCMODE == linux.O_WRONLY {
+		r.DecRef(t)
+		return w, nil
+	}
+	w.DecRef(t)
+	return r, nil
+}
+
+// installFiles closes every fd above 2 and installs the prepared files.
+//
+// Preconditions: running on t's task goroutine.
+func (p *thawPlan) installFiles(t *kernel.Task) error {
+	fdt := t.FDTable()
+	for _, fd := range fdt.GetFDs(t) {
+		if fd <= 2 {
+			continue
+		}
+		if f := fdt.Remove(t, fd); f != nil {
+			f.DecRef(t)
+		}
+	}
+	for i := range p.files {
+		pf := &p.files[i]
+		old, err := fdt.NewFDAt(t, pf.fd, pf.file, kernel.FDFlags{CloseOnExec: pf.cloexec})
+		if old != nil {
+			old.DecRef(t)
+		}
+		if err != nil {
+			return fmt.Errorf("fd %d: %w", pf.fd, err)
+		}
+	}
+	return nil
+}
+
+// preparedExe is the reopened executable of the image.
+type preparedExe struct {
+	file *vfs.FileDescription
+}
+
+func (pe *preparedExe) release(t *kernel.Task) {
+	if pe.file != nil {
+		pe.file.DecRef(t)
+		pe.file = nil
+	}
+}
+
+// prepareExe reopens the image's executable for /proc/self/exe. It is not an error if that fails:
+// the executable's code is in the image or mapped by reference (checked separately); the image
+// file then stands in for it.
+func prepareExe(t *kernel.Task, p *imgfmt.Process) *preparedExe {
+	if p.VM.Exe == nil || !vfsfh.FromImage(p.VM.Exe).Reopenable() {
+		return nil
+	}
+	f, err := reopenVerified(t, p.VM.Exe, linux.O_RDONLY, true /* content */)
+	if err != nil {
+		t.Debugf("ckpt: thaw: executable %q not reopened, the image stands in: %v", p.VM.Exe.Path, err)
+		return nil
+	}
+	return &preparedExe{file: f}
+}
+
+// reopenVerified opens h.Path with t's credentials and the given status flags (never creating or
+// truncating: the path may be the image itself) and checks that it is still the file h describes:
+// the same type, and for content also the same size and times. Errors match vfsfh.ErrStale.
+func reopenVerified(t *kernel.Task, h *imgfmt.FileHandle, status uint32, content bool) (*vfs.FileDescription, error) {
+	want := vfsfh.FromImage(h)
+	root := t.FSContext().RootDirectory()
+	defer root.DecRef(t)
+	pop := vfs.PathOperation{Root: root, Start: root, Path: fspath.Parse(want.Path), FollowFinalSymlink: true}
+	flags := status&^(linux.O_CREAT|linux.O_TRUNC|linux.O_EXCL|linux.O_CLOEXEC) | linux.O_LARGEFILE
+	f, err := t.Kernel().VFS().OpenAt(t, t.Credentials(), &pop, &vfs.OpenOptions{Flags: flags})
+	if err != nil {
+		return nil, vfsfh.Gone(want, err)
+	}
+	st, err := f.Stat(t, vfs.StatOptions{Mask: linux.STATX_BASIC_STATS})
+	if err != nil {
+		f.DecRef(t)
+		return nil, vfsfh.Gone(want, err)
+	}
+	have := vfsfh.Handle{
+		Path:      want.Path,
+		DevMajor:  st.DevMajor,
+		DevMinor:  st.DevMinor,
+		Ino:       st.Ino,
+		Mode:      uint32(st.Mode),
+		Size:      int64(st.Size),
+		MtimeNano: st.Mtime.ToNsec(),
+		CtimeNano: st.Ctime.ToNsec(),
+	}
+	checks := vfsfh.CheckKind
+	if content {
+		checks = vfsfh.CheckContent
+	}
+	if err := vfsfh.VerifyWith(have, want, checks); err != nil {
+		f.DecRef(t)
+		return nil, err
+	}
+	return f, nil
+}
+
+// waitReadable blocks until f is readable or t is interrupted.
+func waitReadable(t *kernel.Task, f *vfs.FileDescription) error {
+	e, ch := waiter.NewChannelEntry(waiter.ReadableEvents)
+	if err := f.EventRegister(&e); err != nil {
+		return err
+	}
+	defer f.EventUnregister(&e)
+	if f.Readiness(waiter.ReadableEvents)&waiter.ReadableEvents != 0 {
+		return nil
+	}
+	return t.Block(ch)
+}

@@ -1,0 +1,65 @@
+package ckpt
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/sentry/kernel"
+)
+
+// Signal state: actions, itimers and the parent-death signal are set here; each thread's mask and
+// alternate stack come with its signal frame (thaw_regs.go). Pending signals are re-sent with a
+// minimal siginfo (SI_USER from the process itself): gVisor has no getter for a queued siginfo, so
+// the image only holds the pending sets.
+
+// restoreSignals installs the image's process-wide signal state.
+//
+// Preconditions: running on t's task goroutine; the address space is restored (handlers are
+// addresses in it).
+func restoreSignals(t *kernel.Task, p *imgfmt.Process) error {
+	s := &p.Signals
+	tg := t.ThreadGroup()
+	for i := range s.Actions {
+		sig := linux.Signal(i + 1)
+		if sig == linux.SIGKILL || sig == linux.SIGSTOP {
+			continue
+		}
+		a := &s.Actions[i]
+		act := linux.SigAction{Handler: a.Handler, Flags: a.Flags, Restorer: a.Restorer, Mask: linux.SignalSet(a.Mask)}
+		if _, err := tg.SetSigAction(sig, &act); err != nil {
+			return fmt.Errorf("sigaction(%d): %w", sig, err)
+		}
+	}
+	for id, it := range s.Itimers {
+		if it.ValueNano == 0 {
+			continue
+		}
+		v := linux.ItimerVal{
+			Interval: linux.DurationToTimeval(time.Duration(it.IntervalNano)),
+			Value:    linux.DurationToTimeval(time.Duration(it.ValueNano)),
+		}
+		if _, err := t.Setitimer(int32(id), v); err != nil {
+			return fmt.Errorf("setitimer(%d): %w", id, err)
+		}
+	}
+	t.SetParentDeathSignal(linux.Signal(s.PdeathSig))
+	return nil
+}
+
+// resendPending queues pending signals of the image again: groupPending to the thread group,
+// threadPending to target. They are delivered when the restored masks allow it.
+func resendPending(t, target *kernel.Task, groupPending, threadPending uint64) {
+	for sig := linux.Signal(1); sig <= linux.SignalMaximum; sig++ {
+		bit := uint64(1) << (sig - 1)
+		info := &linux.SignalInfo{Signo: int32(sig), Code: linux.SI_USER}
+		info.SetPID(int32(t.ThreadGroup().ID()))
+		if groupPending&bit != 0 {
+			t.ThreadGroup().SendSignal(info)
+		}
+		if threadPending&bit != 0 {
+			target.SendSignal(info)
+		}
+	}
+}

@@ -1,0 +1,91 @@
+package ckpt
+
+import (
+	"fmt"
+
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/sentry/kernel"
+	"gvisor.dev/gvisor/pkg/sentry/memmap"
+)
+
+// Threads: gVisor cannot create a task with chosen registers, nor choose its thread id. Each extra
+// thread k is cloned with the caller's registers temporarily pointed at the vDSO's
+// __kernel_rt_sigreturn and a stack pointer at thread k's signal frame: the child's first user
+// instruction is rt_sigreturn, which loads thread k's registers, FP state, mask and altstack
+// (research memo §9). CLONE_CHILD_SETTID writes the new tid where the thread library keeps it
+// (glibc's pthread->tid is the clear_child_tid address), so join and mutexes keep working.
+
+// threadCloneFlags are the clone flags of a thread created by pthread_create, plus the tid
+// bookkeeping.
+const threadCloneFlags = linux.CLONE_VM | linux.CLONE_FS | linux.CLONE_FILES | linux.CLONE_SIGHAND |
+	linux.CLONE_THREAD | linux.CLONE_SYSVSEM | linux.CLONE_SETTLS
+
+// resumeThreads recreates the image's extra threads and finally makes t itself continue as
+// Threads[0], with rax = the thaw's retval if it froze in sys_checkpoint.
+//
+// Preconditions: running on t's task goroutine; memory, fds and signal state are restored.
+func (p *thawPlan) resumeThreads(t *kernel.Task) error {
+	m := t.MemoryManager()
+	n := len(p.proc.Threads)
+	scratch, err := m.MMap(t, memmap.MMapOpts{
+		Length:   uint64(n * frameSlot),
+		Private:  true,
+		Perms:    hostarch.ReadWrite,
+		MaxPerms: hostarch.AnyAccess,
+		Name:     vmaThawScratch,
+		NameMut:  memmap.NameMutAnon,
+	})
+	if err != nil {
+		return fmt.Errorf("mapping the frame scratch: %w", err)
+	}
+	for i := 1; i < n; i++ {
+		if err := p.cloneThread(t, i, scratch+hostarch.Addr(i*frameSlot)); err != nil {
+			return fmt.Errorf("thread %d (tid %d in the image): %w", i, p.proc.Threads[i].TID, err)
+		}
+	}
+	th := &p.proc.Threads[0]
+	if _, err := resumeFromFrame(t, scratch, th, thawedRax(p.proc, 0, p.retval)); err != nil {
+		return err
+	}
+	resendPending(t, t, p.proc.Signals.Pending, th.SigPending)
+	t.SetRobustList(hostarch.Addr(th.RobustList))
+	if th.ClearTID != 0 {
+		t.SetClearTID(hostarch.Addr(th.ClearTID))
+	}
+	if n == 1 {
+		// SignalReturn has consumed the only frame. With more threads the scratch must stay: the
+		// new threads read their frames when they first run.
+		return m.MUnmap(t, scratch, uint64(n*frameSlot))
+	}
+	return nil
+}
+
+// cloneThread creates the task for p.proc.Threads[i], whose frame goes into slot.
+func (p *thawPlan) cloneThread(t *kernel.Task, i int, slot hostarch.Addr) error {
+	th := &p.proc.Threads[i]
+	sp, err := writeFrame(t, slot, th, thawedRax(p.proc, i, p.retval))
+	if err != nil {
+		return err
+	}
+	ac := t.Arch()
+	saved := ac.Regs
+	ac.Regs.Rip = t.MemoryManager().VDSOSigReturn()
+	ac.Regs.Rsp = uint64(sp)
+	args := linux.CloneArgs{Flags: threadCloneFlags, TLS: th.Regs.FsBase}
+	if th.ClearTID != 0 {
+		args.Flags |= linux.CLONE_CHILD_SETTID | linux.CLONE_CHILD_CLEARTID
+		args.ChildTID = th.ClearTID
+	}
+	tid, _, err := t.Clone(&args)
+	ac.Regs = saved
+	if err != nil {
+		return fmt.Errorf("clone: %w", err)
+	}
+	if nt := t.PIDNamespace().TaskWithID(tid); nt != nil {
+		nt.SetRobustList(hostarch.Addr(th.RobustList))
+		resendPending(t, nt, 0, th.SigPending)
+	}
+	t.Debugf("ckpt: thaw: thread %d of the image (tid %d) is now tid %d", i, th.TID, tid)
+	return nil
+}
