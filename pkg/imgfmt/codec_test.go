@@ -247,3 +247,43 @@ func (t *trickleReader) Read(b []byte) (int, error) {
 	}
 	return t.r.Read(b)
 }
+
+func TestContentRuns(t *testing.T) {
+	p := testProcess()
+	img := encodeToBytes(t, p)
+	q, err := Decode(bytes.NewReader(img), int64(len(img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type run struct {
+		addr uint64
+		n    int
+	}
+	var got []run
+	for i := range q.Mappings {
+		err := ContentRuns(bytes.NewReader(img), &q.Mappings[i], func(addr uint64, data []byte) error {
+			m := &p.Mappings[i]
+			if want := mappingBytes(t, m)[addr-m.Start : addr-m.Start+uint64(len(data))]; !bytes.Equal(data, want) {
+				t.Errorf("run at %#x: wrong bytes", addr)
+			}
+			got = append(got, run{addr, len(data)})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Mapping 1: pages 0 and 2 have data, page 1 is zero; mapping 3: both pages.
+	want := []run{{0x402000, PageSize}, {0x404000, PageSize}, {0x7ffe0000e000, 2 * PageSize}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("runs %+v, want %+v", got, want)
+	}
+	sr := SegmentReader(bytes.NewReader(img), &q.Mappings[3])
+	b, err := io.ReadAll(sr)
+	if err != nil || !bytes.Equal(b, mappingBytes(t, &p.Mappings[3])) {
+		t.Errorf("SegmentReader: %v, bytes equal %v", err, bytes.Equal(b, mappingBytes(t, &p.Mappings[3])))
+	}
+	if SegmentReader(bytes.NewReader(img), &q.Mappings[0]) != nil {
+		t.Error("SegmentReader of a reference mapping is not nil")
+	}
+}

@@ -3,6 +3,7 @@ package imgfmt
 import (
 	"bytes"
 	"io"
+	"os"
 	"testing"
 )
 
@@ -86,4 +87,23 @@ func stripData(p *Process) *Process {
 		c.Mappings[i].DataOffset = 0
 	}
 	return &c
+}
+
+// decodeFile opens and decodes an image file.
+func decodeFile(t testing.TB, path string) *Process {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Decode(f, st.Size())
+	if err != nil {
+		t.Fatalf("Decode %s: %v", path, err)
+	}
+	return p
 }

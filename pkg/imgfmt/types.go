@@ -99,7 +99,8 @@ type Mapping struct {
 	File       *FileHandle // Backing file, nil for anonymous memory.
 
 	// Contents supplies the bytes [0, End-Start) to the encoder for MapContent. Reads of pages that
-	// are not resident may return zeros without touching them. Unused by the decoder.
+	// are not resident may return zeros without touching them. Decode (the ReaderAt decoder) sets it
+	// to the mapping's section of the image; the stream decoder leaves it nil.
 	Contents io.ReaderAt
 
 	// DataOffset is where the decoder found a MapContent mapping's bytes in the image (page-aligned).
