@@ -1,0 +1,113 @@
+package ckpt
+
+import (
+	"fmt"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/errors/linuxerr"
+	"gvisor.dev/gvisor/pkg/sentry/kernel"
+	"gvisor.dev/gvisor/pkg/sentry/vfs"
+	"gvisor.dev/gvisor/pkg/usermem"
+	"gvisor.dev/gvisor/pkg/waiter"
+)
+
+// fileSink is the imgfmt.Sink that writes an image into a file description inside the sandbox,
+// starting at its current offset (as DragonFly does) and advancing it. Holes are skipped by seeking
+// on a seekable file, by growing the file on an O_APPEND one (where a write ignores the offset), and
+// written as zeros on a pipe or socket. Writes that would block (a pipe whose reader is slow) wait
+// interruptibly, like write(2).
+type fileSink struct {
+	t    *kernel.Task
+	file *vfs.FileDescription
+	// mode says how holes are made; fixed when the sink is made.
+	mode holeMode
+	// written counts the bytes the image occupies so far (holes included).
+	written int64
+}
+
+// holeMode is how a fileSink makes a hole.
+type holeMode int
+
+const (
+	holeSeek   holeMode = iota // lseek forward; the next write fills the file up to there.
+	holeGrow                   // O_APPEND: ftruncate the file longer.
+	holeZeroes                 // not seekable: write zero bytes.
+)
+
+// newFileSink returns a sink writing at file's current offset.
+//
+// Preconditions: running on t's task goroutine; file is open for writing.
+func newFileSink(t *kernel.Task, file *vfs.FileDescription) *fileSink {
+	s := &fileSink{t: t, file: file, mode: holeZeroes}
+	if _, err := file.Seek(t, 0, linux.SEEK_CUR); err == nil {
+		s.mode = holeSeek
+		if file.StatusFlags()&linux.O_APPEND != 0 {
+			s.mode = holeGrow
+		}
+	}
+	return s
+}
+
+// Write implements io.Writer.
+func (s *fileSink) Write(b []byte) (int, error) {
+	src := usermem.BytesIOSequence(b)
+	total := 0
+	var (
+		entry waiter.Entry
+		ch    chan struct{}
+	)
+	for len(b) > total {
+		n, err := s.file.Write(s.t, src.DropFirst(total), vfs.WriteOptions{})
+		total += int(n)
+		s.written += n
+		if err == nil {
+			if n == 0 {
+				return total, fmt.Errorf("writing the image: no progress: %w", linuxerr.EIO)
+			}
+			continue
+		}
+		if !linuxerr.Equals(linuxerr.ErrWouldBlock, err) || s.file.StatusFlags()&linux.O_NONBLOCK != 0 {
+			return total, err
+		}
+		if ch == nil {
+			entry, ch = waiter.NewChannelEntry(waiter.WritableEvents)
+			if err := s.file.EventRegister(&entry); err != nil {
+				return total, err
+			}
+			defer s.file.EventUnregister(&entry)
+			continue // Retry once registered, so a wakeup between write and register is not lost.
+		}
+		if err := s.t.Block(ch); err != nil {
+			return total, fmt.Errorf("waiting to write the image: %w", linuxerr.EINTR)
+		}
+	}
+	return total, nil
+}
+
+// Hole implements imgfmt.Sink.
+func (s *fileSink) Hole(n int64) error {
+	switch s.mode {
+	case holeSeek:
+		if _, err := s.file.Seek(s.t, n, linux.SEEK_CUR); err != nil {
+			return fmt.Errorf("seeking over a %d-byte hole: %w", n, err)
+		}
+	case holeGrow:
+		st, err := s.file.Stat(s.t, vfs.StatOptions{Mask: linux.STATX_SIZE})
+		if err != nil {
+			return fmt.Errorf("stat for a %d-byte hole: %w", n, err)
+		}
+		if err := s.file.SetStat(s.t, vfs.SetStatOptions{Stat: linux.Statx{Mask: linux.STATX_SIZE, Size: st.Size + uint64(n)}}); err != nil {
+			return fmt.Errorf("growing the file by a %d-byte hole: %w", n, err)
+		}
+	default:
+		return (&imgfmt.StreamSink{W: writerFunc(s.Write)}).Hole(n)
+	}
+	s.written += n
+	return nil
+}
+
+// writerFunc adapts a Write method to io.Writer.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
