@@ -24,7 +24,9 @@ const (
 // ckptCommands returns runsc-ckpt's own subcommands. Each command is one line here; its type lives
 // in its own file of this package (e.g. inspect.go).
 func ckptCommands() []util.SubCommand {
-	return []util.SubCommand{}
+	return []util.SubCommand{
+		new(Checkpt),
+	}
 }
 
 // commands returns every subcommand of runsc-ckpt with its help group, and the extra help topics.

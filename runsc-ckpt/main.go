@@ -28,6 +28,9 @@ import (
 const noSidecarDir = "/nonexistent/runsc-ckpt/no-sidecar-binaries"
 
 func main() {
+	if code, ok := checkptDispatch(os.Args); ok { // The guest tool checkpt (checkpt.go).
+		os.Exit(code)
+	}
 	if err := os.Setenv("GVISOR_SIDECAR_BINARIES_DIR", noSidecarDir); err != nil {
 		fmt.Fprintf(os.Stderr, "runsc-ckpt: %v\n", err)
 		os.Exit(128)
