@@ -42,7 +42,7 @@ func commands(pf *policyFlags) (map[util.SubCommand]string, []subcommands.Comman
 		new(cmd.Delete):          userGroup,
 		new(cmd.Events):          userGroup,
 		new(cmd.Exec):            userGroup,
-		new(cmd.Kill):            userGroup,
+		new(killCommand):         userGroup, // kill.go: upstream kill + checkpoint signals
 		new(cmd.List):            userGroup,
 		new(cmd.PS):              userGroup,
 		new(cmd.Pause):           userGroup,

@@ -1,0 +1,336 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/google/subcommands"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/sentry/control"
+	"gvisor.dev/gvisor/pkg/sentry/kernel/auth"
+	"gvisor.dev/gvisor/runsc/cmd"
+	"gvisor.dev/gvisor/runsc/cmd/util"
+	"gvisor.dev/gvisor/runsc/config"
+	"gvisor.dev/gvisor/runsc/container"
+	"gvisor.dev/gvisor/runsc/flag"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/sentry/ckpt"
+)
+
+// How a checkpoint signal gets from the host into the sandbox
+//
+// Upstream's `runsc kill` asks the sandbox's control server to signal a process, and the sentry
+// then queues the signal directly (Loader.signal → Kernel.SendExternalSignalThreadGroup): the
+// syscall table, where checkpoint signals are recognised, is never involved, so SIGCKPT would
+// simply terminate the process (gVisor's default action for signals 32-64). The control server
+// cannot be given a new RPC without forking gVisor. So for a checkpoint signal, kill runs a tiny
+// helper inside the container that calls kill(2) there, and the sentry's wrapped kill(2) does
+// the rest exactly as for a guest-originated signal. The helper is this very binary (static, so it
+// runs anywhere), passed to the sandbox as a host file descriptor through exec's FilePayload (the
+// mechanism behind `runsc exec --exec-fd`): nothing has to be mounted into the container, the
+// container's root filesystem is never touched, and it works for containers created by any runsc.
+// docs/notes-sigckpt.md discusses the alternatives.
+
+// killCommand is upstream's kill with a route for checkpoint signals. Every other signal, and every
+// error case of the command line, is left to upstream's kill unchanged.
+type killCommand struct {
+	cmd.Kill
+}
+
+// Usage implements subcommands.Command.Usage.
+func (*killCommand) Usage() string {
+	return `kill [--all | --pid PID | --pgid PGID] <container id> [signal]
+
+Sends a signal to the container's init process, to one process (--pid), to a process group
+(--pgid) or to every process of the container (--all). PIDs are those of the container's PID
+namespace, as with runsc ps.
+
+The signal SIGCKPT (name, or the number set by --ckpt-signal, 62 by default) makes a process with
+the default disposition write its checkpoint image (--ckpt-file, default %N.ckpt in its working
+directory) and continue; SIGCKPTEXIT (63) writes the image and exits. A process that handles or
+ignores the signal gets an ordinary signal. Any other signal is sent as by runsc kill.
+
+EXAMPLE:
+       # runsc-ckpt kill mycontainer SIGCKPT
+       # runsc-ckpt kill --pid 7 mycontainer SIGCKPTEXIT
+
+`
+}
+
+// Execute implements subcommands.Command.Execute.
+func (k *killCommand) Execute(ctx context.Context, f *flag.FlagSet, args ...any) subcommands.ExitStatus {
+	if f.NArg() != 2 || !mayNameCkptSignal(f.Arg(1)) {
+		return k.Kill.Execute(ctx, f, args...)
+	}
+	conf := args[0].(*config.Config)
+	c, err := container.Load(conf.RootDir, container.FullID{ContainerID: f.Arg(0)}, container.LoadOpts{})
+	if err != nil {
+		util.Fatalf("loading container: %v", err)
+	}
+	policy, err := sandboxPolicy(conf, c)
+	if err != nil {
+		util.Fatalf("%v", err)
+	}
+	sig, isCkpt, err := ckptSignalArg(f.Arg(1), policy)
+	if err != nil {
+		util.Fatalf("%v", err)
+	}
+	if !isCkpt {
+		return k.Kill.Execute(ctx, f, args...)
+	}
+	sel, err := killSelectionFromFlags(f)
+	if err != nil {
+		util.Fatalf("%v", err)
+	}
+	if err := sendCkptSignal(conf, c, sig, sel, policy); err != nil {
+		util.Fatalf("%v", err)
+	}
+	return subcommands.ExitSuccess
+}
+
+// Names of the checkpoint signals on the command line; a "SIG" prefix is optional, case is
+// ignored, as for upstream's signal names.
+const (
+	ckptSignalName     = "CKPT"
+	ckptExitSignalName = "CKPTEXIT"
+)
+
+// mayNameCkptSignal reports whether s could name a checkpoint signal: one of the names, or a
+// number. Anything else (TERM, KILL, ...) goes to upstream's kill without loading the container.
+func mayNameCkptSignal(s string) bool {
+	name := strings.TrimPrefix(strings.ToUpper(s), "SIG")
+	if name == ckptSignalName || name == ckptExitSignalName {
+		return true
+	}
+	_, err := strconv.Atoi(s)
+	return err == nil
+}
+
+// ckptSignalArg resolves the signal argument s under the sandbox's policy p. isCkpt is false for
+// a number that is not a checkpoint signal there (it is upstream's business); a name of a
+// checkpoint signal in a sandbox where signal checkpoints are disabled is an error.
+func ckptSignalArg(s string, p ckpt.Policy) (sig linux.Signal, isCkpt bool, err error) {
+	switch strings.TrimPrefix(strings.ToUpper(s), "SIG") {
+	case ckptSignalName:
+		sig = p.Signal
+	case ckptExitSignalName:
+		sig = ckpt.SIGCKPTEXIT
+	default:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return 0, false, fmt.Errorf("signal %q: not a number or a checkpoint signal name", s)
+		}
+		if p.Signal == 0 || (linux.Signal(n) != p.Signal && linux.Signal(n) != ckpt.SIGCKPTEXIT) {
+			return 0, false, nil
+		}
+		return linux.Signal(n), true, nil
+	}
+	if p.Signal == 0 {
+		return 0, false, fmt.Errorf("signal %q: checkpoint signals are disabled in this sandbox (--ckpt-signal=0)", s)
+	}
+	return sig, true, nil
+}
+
+// sandboxPolicy returns the checkpoint policy of c's sandbox: the sentry takes it from the
+// annotations of the sandbox's root container (see policy.go), so the same is read here.
+func sandboxPolicy(conf *config.Config, c *container.Container) (ckpt.Policy, error) {
+	spec := c.Spec
+	if c.Sandbox != nil && c.Sandbox.ID != c.ID {
+		root, err := container.Load(conf.RootDir, container.FullID{SandboxID: c.Sandbox.ID, ContainerID: c.Sandbox.ID}, container.LoadOpts{Exact: true})
+		if err != nil {
+			return ckpt.Policy{}, fmt.Errorf("loading the root container of sandbox %q: %w", c.Sandbox.ID, err)
+		}
+		spec = root.Spec
+	}
+	var annotations map[string]string
+	if spec != nil {
+		annotations = spec.Annotations
+	}
+	p, err := ckpt.DefaultPolicy().WithAnnotations(annotations)
+	if err != nil {
+		return ckpt.Policy{}, fmt.Errorf("sandbox %q: checkpoint policy: %w", c.Sandbox.ID, err)
+	}
+	return p, nil
+}
+
+// killSelection is which processes kill addresses, from its flags.
+type killSelection struct {
+	all  bool
+	pid  int
+	pgid int
+}
+
+// killSelectionFromFlags reads upstream kill's --all, --pid and --pgid from f.
+func killSelectionFromFlags(f *flag.FlagSet) (killSelection, error) {
+	var sel killSelection
+	var err error
+	modes := 0
+	if v := f.Lookup("all"); v != nil && v.Value.String() == "true" {
+		sel.all = true
+		modes++
+	}
+	if v := f.Lookup("pid"); v != nil {
+		if sel.pid, err = strconv.Atoi(v.Value.String()); err != nil {
+			return sel, fmt.Errorf("--pid: %w", err)
+		}
+		if sel.pid != 0 {
+			modes++
+		}
+	}
+	if v := f.Lookup("pgid"); v != nil {
+		if sel.pgid, err = strconv.Atoi(v.Value.String()); err != nil {
+			return sel, fmt.Errorf("--pgid: %w", err)
+		}
+		if sel.pgid != 0 {
+			modes++
+		}
+	}
+	if modes > 1 {
+		return sel, fmt.Errorf("it is invalid to specify more than one of --all, --pid, and --pgid")
+	}
+	if sel.pid < 0 || sel.pgid < 0 {
+		return sel, fmt.Errorf("--pid and --pgid must be positive")
+	}
+	return sel, nil
+}
+
+// killTargets returns the kill(2) pid arguments for sel in container c: the pid, minus the pgid,
+// every process of the container (--all), or the container's init process.
+func killTargets(c *container.Container, sel killSelection) ([]int, error) {
+	switch {
+	case sel.pid != 0:
+		return []int{sel.pid}, nil
+	case sel.pgid != 0:
+		return []int{-sel.pgid}, nil
+	}
+	procs, err := c.Processes()
+	if err != nil {
+		return nil, fmt.Errorf("listing the processes of container %q: %w", c.ID, err)
+	}
+	var out []int
+	for _, p := range procs {
+		if sel.all {
+			out = append(out, int(p.PID))
+		} else if p.PPID == 0 && (len(out) == 0 || int(p.PID) < out[0]) {
+			// The container's init has no parent in the sandbox and the lowest pid of the
+			// processes without one (later ones were started by exec).
+			out = []int{int(p.PID)}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("container %q has no process to signal", c.ID)
+	}
+	return out, nil
+}
+
+// sendCkptSignal sends sig to the processes sel of container c by running the signal helper inside
+// the container and waiting for it.
+func sendCkptSignal(conf *config.Config, c *container.Container, sig linux.Signal, sel killSelection, p ckpt.Policy) error {
+	if c.Sandbox != nil && c.ID != c.Sandbox.ID && hasOwnPIDNamespace(c.Spec) {
+		// ps lists root-namespace pids; the helper would interpret them in the container's.
+		return fmt.Errorf("container %q has its own PID namespace: checkpoint signals from the host are supported for the sandbox's root container and for containers sharing its PID namespace", c.ID)
+	}
+	targets, err := killTargets(c, sel)
+	if err != nil {
+		return err
+	}
+	self, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return fmt.Errorf("opening this binary to run it as the signal helper: %w", err)
+	}
+	// Execute passes the file to the sandbox, which keeps its own descriptor.
+	defer self.Close()
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	defer devNull.Close()
+	reportR, reportW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("creating the signal helper's report pipe: %w", err)
+	}
+	defer reportR.Close()
+
+	e := &control.ExecArgs{
+		Argv:             signalHelperArgv(sig, targets),
+		Envv:             []string{signalHelperEnv + "=1"},
+		WorkingDirectory: "/",
+		KUID:             0,
+		KGID:             0,
+		Capabilities:     signalHelperCaps(),
+		FilePayload:      control.NewFilePayload(map[int]*os.File{0: devNull, 1: reportW, 2: os.Stderr}, self),
+	}
+	if p.Group >= 0 {
+		// The sender of a checkpoint signal must be allowed to checkpoint (sigckpt.go).
+		e.ExtraKGIDs = []auth.KGID{auth.KGID(p.Group)}
+	}
+	pid, err := c.Execute(conf, e)
+	reportW.Close() // The sandbox has its own copy; EOF comes when the helper is gone.
+	if err != nil {
+		return fmt.Errorf("running the signal helper in container %q: %w", c.ID, err)
+	}
+	report, readErr := io.ReadAll(reportR)
+	ws, waitErr := c.WaitPID(pid)
+	if readErr != nil {
+		return fmt.Errorf("reading the signal helper's report: %w", readErr)
+	}
+	errnos, err := parseSignalHelperReport(report, targets)
+	if err != nil {
+		if waitErr != nil {
+			return fmt.Errorf("%v; waiting for it (pid %d): %v", err, pid, waitErr)
+		}
+		return fmt.Errorf("%v (wait status %#x)", err, uint32(ws))
+	}
+	return killResult(sig, targets, errnos, sel.all)
+}
+
+// killResult is the command's error for the per-target errnos of the helper's kill(2) calls: nil
+// if every signal was sent, else one error naming each failure. With all (--all), a process that
+// is gone (ESRCH) since the container's processes were listed is no failure, as long as one
+// process was signalled.
+func killResult(sig linux.Signal, targets []int, errnos []unix.Errno, all bool) error {
+	var failed []string
+	sent := 0
+	for i, errno := range errnos {
+		switch {
+		case errno == 0:
+			sent++
+		case all && errno == unix.ESRCH:
+		default:
+			failed = append(failed, fmt.Sprintf("kill(%d, %d): %v", targets[i], sig, errno))
+		}
+	}
+	if len(failed) == 0 && sent == 0 {
+		return fmt.Errorf("kill(%v, %d): %v", targets, sig, unix.ESRCH)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%s", strings.Join(failed, "; "))
+	}
+	return nil
+}
+
+// signalHelperCaps are the helper's capabilities: CAP_KILL only, enough to signal any process of
+// the container like upstream's kill, which acts as the sandbox itself.
+func signalHelperCaps() *auth.TaskCapabilities {
+	kill := auth.CapabilitySetOf(linux.CAP_KILL)
+	return &auth.TaskCapabilities{PermittedCaps: kill, EffectiveCaps: kill, BoundingCaps: kill}
+}
+
+// hasOwnPIDNamespace reports whether spec asks for a new PID namespace.
+func hasOwnPIDNamespace(spec *specs.Spec) bool {
+	if spec == nil || spec.Linux == nil {
+		return false
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.PIDNamespace && ns.Path == "" {
+			return true
+		}
+	}
+	return false
+}
