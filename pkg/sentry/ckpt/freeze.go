@@ -53,8 +53,17 @@ func freezeToCkptFile(t *kernel.Task, info *imgfmt.SigInfo) error {
 // freezeToFile captures t's process and encodes it into file at its current offset.
 //
 // Preconditions: running on t's task goroutine; file is open for writing.
+//
+// A failed freeze leaves no partial image: on a regular file the bytes written so far are cut off
+// again (the file is truncated back to the starting offset, if it had grown past it) and the offset
+// is restored. On a pipe or socket what was sent cannot be taken back.
 func freezeToFile(t *kernel.Task, file *vfs.FileDescription, req captureRequest) error {
-	return writeImage(t, newFileSink(t, file), req)
+	sink := newFileSink(t, file)
+	err := writeImage(t, sink, req)
+	if err != nil && sink.mode == holeSeek {
+		sink.undo()
+	}
+	return err
 }
 
 // writeImage captures t's process and encodes it into sink, holding the other threads stopped

@@ -24,6 +24,24 @@ type fileSink struct {
 	mode holeMode
 	// written counts the bytes the image occupies so far (holes included).
 	written int64
+	// start is the file offset where the image starts (seekable files only).
+	start int64
+}
+
+// undo removes what the sink wrote to a seekable, non-append file: the file is truncated back to
+// the image's start if it extends past it, and the offset is set back there. Errors are logged;
+// the freeze has failed already.
+func (s *fileSink) undo() {
+	st, err := s.file.Stat(s.t, vfs.StatOptions{Mask: linux.STATX_SIZE | linux.STATX_TYPE})
+	if err == nil && st.Mode&linux.S_IFMT == linux.S_IFREG && int64(st.Size) > s.start {
+		err = s.file.SetStat(s.t, vfs.SetStatOptions{Stat: linux.Statx{Mask: linux.STATX_SIZE, Size: uint64(s.start)}})
+	}
+	if err != nil {
+		s.t.Warningf("ckpt: removing a partial image: %v", err)
+	}
+	if _, err := s.file.Seek(s.t, s.start, linux.SEEK_SET); err != nil {
+		s.t.Warningf("ckpt: restoring the offset after a failed freeze: %v", err)
+	}
 }
 
 // holeMode is how a fileSink makes a hole.
@@ -40,7 +58,8 @@ const (
 // Preconditions: running on t's task goroutine; file is open for writing.
 func newFileSink(t *kernel.Task, file *vfs.FileDescription) *fileSink {
 	s := &fileSink{t: t, file: file, mode: holeZeroes}
-	if _, err := file.Seek(t, 0, linux.SEEK_CUR); err == nil {
+	if off, err := file.Seek(t, 0, linux.SEEK_CUR); err == nil {
+		s.start = off
 		s.mode = holeSeek
 		if file.StatusFlags()&linux.O_APPEND != 0 {
 			s.mode = holeGrow
