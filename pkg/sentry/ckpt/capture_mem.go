@@ -161,10 +161,13 @@ func captureMappings(t *kernel.Task, vm *imgfmt.VMInfo) ([]imgfmt.Mapping, error
 			Shared:     !v.private,
 			GrowsDown:  v.path == nameStack,
 			Name:       v.path,
-			FileOffset: v.offset,
 		}
 		if v.fileBacked() {
-			mp.File = mappedFileHandle(t, v)
+			// The offset only means something with a handle: a file that cannot be named again
+			// (memfd, deleted, a thawed segment of an old image) is stored by content.
+			if mp.File = mappedFileHandle(t, v); mp.File != nil {
+				mp.FileOffset = v.offset
+			}
 		}
 		content := &memReader{ctx: t, mm: m, start: v.start, size: int64(v.end - v.start)}
 		switch {
