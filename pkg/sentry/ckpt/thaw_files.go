@@ -5,8 +5,8 @@ import (
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh"
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh/sentryfh"
 	"gvisor.dev/gvisor/pkg/abi/linux"
-	"gvisor.dev/gvisor/pkg/fspath"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/pipefs"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
@@ -151,43 +151,16 @@ func prepareExe(t *kernel.Task, p *imgfmt.Process) *preparedExe {
 	return &preparedExe{file: f}
 }
 
-// reopenVerified opens h.Path with t's credentials and the given status flags (never creating or
+// reopenVerified reopens h with t's credentials and the given open flags (never creating or
 // truncating: the path may be the image itself) and checks that it is still the file h describes:
-// the same type, and for content also the same size and times. Errors match vfsfh.ErrStale.
-func reopenVerified(t *kernel.Task, h *imgfmt.FileHandle, status uint32, content bool) (*vfs.FileDescription, error) {
-	want := vfsfh.FromImage(h)
-	root := t.FSContext().RootDirectory()
-	defer root.DecRef(t)
-	pop := vfs.PathOperation{Root: root, Start: root, Path: fspath.Parse(want.Path), FollowFinalSymlink: true}
-	flags := status&^(linux.O_CREAT|linux.O_TRUNC|linux.O_EXCL|linux.O_CLOEXEC) | linux.O_LARGEFILE
-	f, err := t.Kernel().VFS().OpenAt(t, t.Credentials(), &pop, &vfs.OpenOptions{Flags: flags})
-	if err != nil {
-		return nil, vfsfh.Gone(want, err)
-	}
-	st, err := f.Stat(t, vfs.StatOptions{Mask: linux.STATX_BASIC_STATS})
-	if err != nil {
-		f.DecRef(t)
-		return nil, vfsfh.Gone(want, err)
-	}
-	have := vfsfh.Handle{
-		Path:      want.Path,
-		DevMajor:  st.DevMajor,
-		DevMinor:  st.DevMinor,
-		Ino:       st.Ino,
-		Mode:      uint32(st.Mode),
-		Size:      int64(st.Size),
-		MtimeNano: st.Mtime.ToNsec(),
-		CtimeNano: st.Ctime.ToNsec(),
-	}
+// the same type, and for content also the same size and times. A changed or vanished file is an
+// error matching vfsfh.ErrStale.
+func reopenVerified(t *kernel.Task, h *imgfmt.FileHandle, flags uint32, content bool) (*vfs.FileDescription, error) {
 	checks := vfsfh.CheckKind
 	if content {
 		checks = vfsfh.CheckContent
 	}
-	if err := vfsfh.VerifyWith(have, want, checks); err != nil {
-		f.DecRef(t)
-		return nil, err
-	}
-	return f, nil
+	return sentryfh.Reopen(t, vfsfh.FromImage(h), flags&^linux.O_CLOEXEC, checks)
 }
 
 // waitReadable blocks until f is readable or t is interrupted.

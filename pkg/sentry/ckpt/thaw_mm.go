@@ -11,6 +11,7 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/memmap"
 	"gvisor.dev/gvisor/pkg/sentry/mm"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
+	"gvisor.dev/gvisor/pkg/usermem"
 )
 
 // Names of special VMAs (as /proc/pid/maps shows them).
@@ -178,8 +179,10 @@ func (p *thawPlan) mapOne(t *kernel.Task, i int) error {
 	var file *vfs.FileDescription
 	switch mp.Kind {
 	case imgfmt.MapContent:
-		file = p.image.file
-		opts.Offset = uint64(mp.DataOffset)
+		if !eagerContent(mp) {
+			file = p.image.file
+			opts.Offset = uint64(mp.DataOffset)
+		}
 	case imgfmt.MapReference:
 		file = p.maps[i].file
 		opts.Offset = mp.FileOffset
@@ -206,7 +209,43 @@ func (p *thawPlan) mapOne(t *kernel.Task, i int) error {
 	if opts.MappingIdentity != nil {
 		opts.MappingIdentity.DecRef(t)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if mp.Kind == imgfmt.MapContent && file == nil {
+		return p.copyContent(t, mp)
+	}
+	return nil
+}
+
+// eagerContent reports whether a content mapping is copied into anonymous memory at thaw instead
+// of being mapped from the image: read-only memory that was anonymous at freeze. Mapped from the
+// image it would show the image's path as its name and look like an unmodified read-only file
+// mapping, which a later freeze would store by reference to an image that may be deleted by then.
+// Such memory is rare and small (e.g. pages mprotect'ed read-only after being filled).
+func eagerContent(mp *imgfmt.Mapping) bool {
+	return mp.Name == "" && mp.Prot&imgfmt.ProtWrite == 0
+}
+
+// copyContent copies a content mapping's bytes from the image into its (anonymous) memory,
+// skipping all-zero chunks.
+func (p *thawPlan) copyContent(t *kernel.Task, mp *imgfmt.Mapping) error {
+	const chunk = 1 << 20
+	buf := make([]byte, min(chunk, mp.End-mp.Start))
+	r := fileReaderAt{t: t, f: p.image.file}
+	for off := uint64(0); off < mp.End-mp.Start; off += uint64(len(buf)) {
+		b := buf[:min(uint64(len(buf)), mp.End-mp.Start-off)]
+		if _, err := r.ReadAt(b, mp.DataOffset+int64(off)); err != nil {
+			return fmt.Errorf("reading the image at %#x: %w", mp.DataOffset+int64(off), err)
+		}
+		if allZero(b) {
+			continue
+		}
+		if _, err := t.MemoryManager().CopyOut(t, hostarch.Addr(mp.Start+off), b, usermem.IOOpts{IgnorePermissions: true}); err != nil {
+			return fmt.Errorf("copying to %#x: %w", mp.Start+off, err)
+		}
+	}
+	return nil
 }
 
 // restoreMetadata sets the address space's metadata and the process name: argv/env ranges, auxv
