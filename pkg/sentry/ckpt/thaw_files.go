@@ -7,6 +7,7 @@ import (
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh/sentryfh"
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/sentry/fsimpl/eventfd"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/pipefs"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
@@ -20,8 +21,9 @@ import (
 // credentials, and must still be the same kind of file (ESTALE otherwise; their contents may have
 // changed: the process itself keeps writing its logs).
 //
-// Kinds that cannot be reopened (pipes, sockets, eventfds, epoll, ..., unlinked files) get a
-// placeholder, predictably: the end of a fresh pipe whose other end is already closed. A read
+// Kinds that cannot be reopened (pipes, sockets, timerfds, ..., unlinked files) get a placeholder,
+// predictably: the end of a fresh pipe whose other end is already closed (epoll and eventfd fds get
+// fresh empty ones instead, see placeholder). A read
 // returns end-of-file (what a program sees when its peer is gone), a write fails with EPIPE (and
 // SIGPIPE, as for a socket whose peer closed). Write-only fds get the write end, all others the read
 // end; the status flags O_NONBLOCK and FD_CLOEXEC are kept. Never does another file end up at the
@@ -73,7 +75,7 @@ func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription)
 			}
 			pf.file = file
 		default:
-			file, err := placeholder(t, f.StatusFlags)
+			file, err := placeholder(t, f)
 			if err != nil {
 				return fail(fmt.Errorf("fd %d (%s): placeholder: %w", f.FD, f.Desc, err))
 			}
@@ -84,8 +86,18 @@ func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription)
 	return out, nil
 }
 
-// placeholder returns one end of a new pipe whose other end is closed (see the comment above).
-func placeholder(t *kernel.Task, status uint32) (*vfs.FileDescription, error) {
+// placeholder returns the stand-in for an fd that cannot be reopened (see the comment above): a
+// fresh, empty epoll instance for an epoll fd and a fresh eventfd (count 0) for an eventfd (their
+// interest list and count are not in the image; a runtime that waits on them, like Go's netpoller,
+// keeps working), else one end of a new pipe whose other end is closed.
+func placeholder(t *kernel.Task, f *imgfmt.File) (*vfs.FileDescription, error) {
+	status := f.StatusFlags
+	switch {
+	case f.Desc == "anon_inode:[eventpoll]":
+		return t.Kernel().VFS().NewEpollInstanceFD(t)
+	case f.Kind == imgfmt.FileEventFD:
+		return eventfd.New(t, t.Kernel().VFS(), 0, false, status&(linux.O_NONBLOCK|linux.O_ACCMODE))
+	}
 	r, w, err := pipefs.NewConnectedPipeFDs(t, t.Kernel().PipeMount(), status&linux.O_NONBLOCK)
 	if err != nil {
 		return nil, err
