@@ -1,0 +1,400 @@
+package test
+
+import (
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
+	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
+)
+
+// decodeImage decodes the image at path with the codec, failing t if it does not decode.
+func decodeImage(t *testing.T, path string) *imgfmt.Process {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("opening image: %v", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := imgfmt.Decode(f, st.Size())
+	if err != nil {
+		t.Fatalf("decoding %s: %v", path, err)
+	}
+	return p
+}
+
+// runTool runs a host tool and returns its combined output, failing t if it exits non-zero.
+func runTool(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// checkELFCore checks that the image is an x86-64 ELF core file that readelf and eu-readelf
+// accept, and returns the number of NT_PRSTATUS notes readelf lists.
+func checkELFCore(t *testing.T, path string) int {
+	t.Helper()
+	ef, err := elf.Open(path)
+	if err != nil {
+		t.Fatalf("debug/elf: %v", err)
+	}
+	defer ef.Close()
+	if ef.Type != elf.ET_CORE || ef.Machine != elf.EM_X86_64 {
+		t.Errorf("ELF type %v machine %v, want ET_CORE EM_X86_64", ef.Type, ef.Machine)
+	}
+	notes := runTool(t, "readelf", "-W", "-h", "-l", "-n", path)
+	if strings.Contains(notes, "Error") || strings.Contains(notes, "Warning") {
+		t.Errorf("readelf complains:\n%s", grepLines(notes, "Error|Warning"))
+	}
+	out, err := exec.Command("eu-readelf", "-h", "-l", "-n", path).CombinedOutput()
+	if err != nil {
+		t.Errorf("eu-readelf: %v\n%s", err, grepLines(string(out), "eu-readelf|invalid|error"))
+	}
+	return strings.Count(notes, "NT_PRSTATUS")
+}
+
+// grepLines returns the lines of s matching the regular expression re.
+func grepLines(s, re string) string {
+	rx := regexp.MustCompile(re)
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if rx.MatchString(l) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// allocatedBytes returns how many bytes of the file at path are allocated on disk.
+func allocatedBytes(t *testing.T, path string) int64 {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Blocks * 512
+}
+
+// TestFreezeBasic: a static C guest with 64 MiB of memory (every other page touched with a
+// non-zero pattern), an open log file and a private file mapping freezes itself into a file and
+// keeps running. The image is a valid core file for readelf, eu-readelf, Go's debug/elf and gdb
+// (backtrace through main, a global's value), the codec decodes it with the file and the mapping,
+// and only the touched pages take disk space.
+func TestFreezeBasic(t *testing.T) {
+	guest := h.BuildC(t, "freeze_basic")
+	h.ForEachPlatform(t, func(t *testing.T, platform string) {
+		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
+		image := filepath.Join(s.Dir, "basic.img")
+		mapfile := filepath.Join(s.Dir, "mapped.txt")
+		logfile := filepath.Join(s.Dir, "log.txt")
+		if err := os.WriteFile(mapfile, []byte("Mapped file contents\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := s.Run(t, s.DoArgs(guest, image, mapfile, logfile)...)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "freeze=0 errno=0 global=0x1234abcd5678 map0=M") || !strings.Contains(r.Stdout, "alive") {
+			t.Fatalf("guest output:\n%s", r)
+		}
+		if b, _ := os.ReadFile(logfile); string(b) != "before freeze\nafter freeze\n" {
+			t.Errorf("log file = %q, want both lines (the process kept running)", b)
+		}
+
+		if n := checkELFCore(t, image); n != 1 {
+			t.Errorf("readelf lists %d NT_PRSTATUS notes, want 1", n)
+		}
+		gdb := runTool(t, "gdb", "-batch", "-nx", "-ex", "bt", "-ex", "p/x freeze_global", guest, image)
+		for _, want := range []string{"do_freeze", "in main", "freeze_basic.c", "= 0x1234abcd5678"} {
+			if !strings.Contains(gdb, want) {
+				t.Errorf("gdb output lacks %q:\n%s", want, gdb)
+			}
+		}
+
+		p := decodeImage(t, image)
+		var ref *imgfmt.Mapping
+		for i := range p.Mappings {
+			if m := &p.Mappings[i]; m.File != nil && m.File.Path == mapfile {
+				ref = m
+			}
+		}
+		if ref == nil || ref.Kind != imgfmt.MapReference || ref.Prot != imgfmt.ProtRead {
+			t.Errorf("mapping of %s = %+v, want a read-only MapReference", mapfile, ref)
+		}
+		var logFD, imageFD *imgfmt.File
+		for i := range p.Files {
+			f := &p.Files[i]
+			if f.Handle != nil && f.Handle.Path == logfile {
+				logFD = f
+			}
+			if f.IsImage {
+				imageFD = f
+			}
+		}
+		if logFD == nil || logFD.Kind != imgfmt.FileRegular || logFD.StatusFlags&syscall.O_APPEND == 0 || logFD.Offset != int64(len("before freeze\n")) {
+			t.Errorf("log fd = %+v, want a regular O_APPEND file at offset 14", logFD)
+		}
+		if imageFD == nil || imageFD.Handle == nil || imageFD.Handle.Path != image {
+			t.Errorf("image fd = %+v, want the image marked IsImage", imageFD)
+		}
+		if p.Info.Name != comm(guest) || len(p.Threads) != 1 || p.VM.Exe == nil || p.VM.Exe.Path != guest {
+			t.Errorf("process info %+v, %d threads, exe %+v", p.Info, len(p.Threads), p.VM.Exe)
+		}
+
+		// 32 MiB of the 64 MiB region are touched; the rest (holes) plus the stack, data and
+		// notes must stay well below the apparent size.
+		alloc := allocatedBytes(t, image)
+		const touched = 32 << 20
+		if alloc < touched || alloc > touched+4<<20 {
+			t.Errorf("image allocates %d bytes on disk, want [%d, %d]", alloc, touched, touched+4<<20)
+		}
+	})
+}
+
+// TestFreezeThreads: a 4-thread guest freezes while its three workers run (two spin, one sleeps in
+// nanosleep); the image holds 4 NT_PRSTATUS notes with distinct thread ids and stacks, and the
+// workers keep running afterwards.
+func TestFreezeThreads(t *testing.T) {
+	guest := h.BuildC(t, "freeze_threads", "-pthread")
+	h.ForEachPlatform(t, func(t *testing.T, platform string) {
+		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
+		image := filepath.Join(s.Dir, "threads.img")
+		r := s.Run(t, s.DoArgs(guest, image)...)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "freeze=0 errno=0\nprogress=1") {
+			t.Fatalf("guest output:\n%s", r)
+		}
+		if n := checkELFCore(t, image); n != 4 {
+			t.Errorf("readelf lists %d NT_PRSTATUS notes, want 4", n)
+		}
+		p := decodeImage(t, image)
+		tids := map[int32]bool{}
+		stacks := map[uint64]bool{}
+		for _, th := range p.Threads {
+			tids[th.TID] = true
+			var in *imgfmt.Mapping
+			for i := range p.Mappings {
+				if m := &p.Mappings[i]; th.Regs.Rsp >= m.Start && th.Regs.Rsp < m.End {
+					in = m
+				}
+			}
+			if in == nil || in.Prot&imgfmt.ProtWrite == 0 {
+				t.Errorf("thread %d: rsp %#x is not in a writable mapping", th.TID, th.Regs.Rsp)
+				continue
+			}
+			stacks[in.Start] = true
+			if len(th.FPRegs) != 512 {
+				t.Errorf("thread %d: %d bytes of FP registers, want 512", th.TID, len(th.FPRegs))
+			}
+		}
+		if len(p.Threads) != 4 || len(tids) != 4 || len(stacks) != 4 {
+			t.Errorf("%d threads, %d distinct tids, %d distinct stack mappings; want 4 each", len(p.Threads), len(tids), len(stacks))
+		}
+		gdb := runTool(t, "gdb", "-batch", "-nx", "-ex", "thread apply all bt", guest, image)
+		for _, want := range []string{"spinner (", "sleeper (", " main ("} {
+			if !strings.Contains(gdb, want) {
+				t.Errorf("gdb backtraces lack %q:\n%s", want, gdb)
+			}
+		}
+	})
+}
+
+// TestFreezeCkptFile: fd == -1 and pid == -1 write the ckpt-file, named by the default template
+// (%N.ckpt) or by --ckpt-file, in the process's working directory, with mode 0600, replacing an
+// older file, and leaving no temporary file behind.
+func TestFreezeCkptFile(t *testing.T) {
+	guest := h.BuildC(t, "freeze_basic")
+	name := comm(guest)
+	for _, tc := range []struct {
+		name, flag, file string
+	}{
+		{"default", "", name + ".ckpt"},
+		{"template", "--ckpt-file=img-%N-%P-%U-%%.core", "img-" + name + "-1-0-%.core"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := harness.Opts{Persist: true}
+			if tc.flag != "" {
+				opts.Flags = []string{tc.flag}
+			}
+			s := h.NewSandbox(t, opts)
+			mapfile := filepath.Join(s.Dir, "mapped.txt")
+			if err := os.WriteFile(mapfile, []byte("Mapped\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			want := filepath.Join(s.Dir, tc.file)
+			// An older image owned by someone else with other permissions is replaced.
+			if err := os.WriteFile(want, []byte("old image"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := s.Run(t, s.DoArgs(guest, "-", mapfile, filepath.Join(s.Dir, "log.txt"))...)
+			r.WantExit(t, 0)
+			st, err := os.Stat(want)
+			if err != nil {
+				t.Fatalf("ckpt-file: %v\n%s", err, r)
+			}
+			if st.Mode().Perm() != 0o600 {
+				t.Errorf("ckpt-file mode %v, want 0600", st.Mode())
+			}
+			checkELFCore(t, want)
+			decodeImage(t, want)
+			entries, _ := os.ReadDir(s.Dir)
+			for _, e := range entries {
+				if strings.Contains(e.Name(), ".tmp-") {
+					t.Errorf("temporary file %s left behind", e.Name())
+				}
+			}
+		})
+	}
+}
+
+// TestFreezeErrno: every error path of CKPT_FREEZE fails with its exact errno, including ENOSPC on
+// a full (1 MiB tmpfs) volume, for an fd and for the ckpt-file, without leaving a partial image.
+func TestFreezeErrno(t *testing.T) {
+	guest := h.BuildC(t, "freeze_errno")
+	want := []string{
+		"bad_type ret=-1 errno=EOPNOTSUPP",
+		"fd_readonly ret=-1 errno=EBADF",
+		"fd_closed ret=-1 errno=EBADF",
+		"fd_minus2 ret=-1 errno=EBADF",
+		"fd_minus1_pid_self ret=-1 errno=EBADF",
+		"pid_zero ret=-1 errno=EINVAL",
+		"pid_negative ret=-1 errno=EINVAL",
+		"pid_missing ret=-1 errno=ESRCH",
+		"pid_self ret=0 errno=0",
+		"rlimit_core_zero ret=-1 errno=ERANGE",
+		"not_dumpable ret=-1 errno=EPERM",
+		"enospc_fd ret=-1 errno=ENOSPC",
+		"enospc_fd_size=0 offset=0",
+		"enospc_ckptfile ret=-1 errno=ENOSPC",
+		"enospc_ckptfile_entries=0",
+		"ok_after ret=0 errno=0",
+		"done",
+	}
+	h.ForEachPlatform(t, func(t *testing.T, platform string) {
+		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
+		r := s.Run(t, s.DoArgs(guest, s.Dir)...)
+		r.WantExit(t, 0)
+		got := strings.Split(strings.TrimSpace(r.Stdout), "\n")
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("errno cases:\n got: %q\nwant: %q\n%s", got, want, r)
+		}
+		decodeImage(t, filepath.Join(s.Dir, "ok.img"))
+	})
+}
+
+// TestFreezeOtherProcess: our extension: a process freezes another one it may ptrace (a child
+// blocked in nanosleep), which keeps running; an unprivileged caller gets EPERM.
+func TestFreezeOtherProcess(t *testing.T) {
+	guest := h.BuildC(t, "freeze_other")
+	h.ForEachPlatform(t, func(t *testing.T, platform string) {
+		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
+		image := filepath.Join(s.Dir, "other.img")
+		r := s.Run(t, s.DoArgs(guest, image)...)
+		r.WantExit(t, 0)
+		for _, want := range []string{"freeze=0 errno=0", "target_alive=1", "unprivileged=-1 errno=1"} {
+			if !strings.Contains(r.Stdout, want) {
+				t.Errorf("guest output lacks %q:\n%s", want, r)
+			}
+		}
+		m := regexp.MustCompile(`target=(\d+)`).FindStringSubmatch(r.Stdout)
+		p := decodeImage(t, image)
+		if m == nil || m[1] != itoa(p.Info.PID) || p.Info.Name != "freeze_target" {
+			t.Errorf("image is of pid %d (%s), want the target %v", p.Info.PID, p.Info.Name, m)
+		}
+		gdb := runTool(t, "gdb", "-batch", "-nx", "-ex", "bt", guest, image)
+		if !strings.Contains(gdb, "nanosleep") || !strings.Contains(gdb, "in main") {
+			t.Errorf("gdb backtrace of the target:\n%s", gdb)
+		}
+	})
+}
+
+// TestFreezeGo: a static Go program with goroutines running on several threads freezes itself.
+func TestFreezeGo(t *testing.T) {
+	guest := h.BuildGo(t, "freezego")
+	h.ForEachPlatform(t, func(t *testing.T, platform string) {
+		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
+		image := filepath.Join(s.Dir, "go.img")
+		r := s.Run(t, s.DoArgs(guest, image)...)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "freeze=0 errno=0\nalive true") {
+			t.Fatalf("guest output:\n%s", r)
+		}
+		if n := checkELFCore(t, image); n < 2 {
+			t.Errorf("readelf lists %d NT_PRSTATUS notes, want the Go runtime's threads (>= 2)", n)
+		}
+		gdb := runTool(t, "gdb", "-batch", "-nx", "-ex", "bt", guest, image)
+		if !strings.Contains(gdb, "main.main") {
+			t.Errorf("gdb backtrace lacks main.main:\n%s", gdb)
+		}
+	})
+}
+
+// TestFreezePython: a dynamically linked python3 from the host root freezes itself through ctypes;
+// its shared libraries are stored by reference and gdb finds them.
+func TestFreezePython(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatalf("python3: %v", err)
+	}
+	// pyenv's python3 is a shell script that runs the real interpreter; gdb needs the real one.
+	real, err := filepath.EvalSymlinks(strings.TrimSpace(runTool(t, python, "-c", "import sys; print(sys.executable)")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const script = `
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+data = [i * i for i in range(100000)]
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+r = libc.syscall(1000, 1, fd, -1, 0)
+print("freeze=%d errno=%d sum=%d" % (r, ctypes.get_errno(), sum(data)))
+`
+	h.ForEachPlatform(t, func(t *testing.T, platform string) {
+		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
+		image := filepath.Join(s.Dir, "py.img")
+		r := s.Run(t, s.DoArgs(real, "-c", script, image)...)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "freeze=0 errno=0 sum=333328333350000") {
+			t.Fatalf("guest output:\n%s", r)
+		}
+		checkELFCore(t, image)
+		p := decodeImage(t, image)
+		refs := 0
+		for _, m := range p.Mappings {
+			if m.Kind == imgfmt.MapReference && m.File != nil && strings.Contains(m.File.Path, "libc.so") {
+				refs++
+			}
+		}
+		if refs == 0 {
+			t.Errorf("no libc mapping stored by reference")
+		}
+		gdb := runTool(t, "gdb", "-batch", "-nx", "-ex", "bt", real, image)
+		if !strings.Contains(gdb, "_PyEval_EvalFrame") && !strings.Contains(gdb, "ffi_call") {
+			t.Errorf("gdb backtrace does not reach the interpreter:\n%s", gdb)
+		}
+	})
+}
+
+// comm is the process name (comm, at most 15 bytes) of a program.
+func comm(program string) string {
+	name := filepath.Base(program)
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	return name
+}
+
+// itoa formats n in decimal.
+func itoa(n int32) string { return strconv.Itoa(int(n)) }
