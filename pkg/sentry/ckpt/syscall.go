@@ -1,6 +1,7 @@
 package ckpt
 
 import (
+	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/sentry/arch"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
@@ -129,13 +130,9 @@ func newFreezeRequest(t *kernel.Task, p Policy, fd, pid int32) (freezeRequest, e
 		// Includes fd == -1 with an explicit pid: DragonFly only names the file for pid -1.
 		return freezeRequest{}, linuxerr.EBADF
 	default:
-		file := t.GetFile(fd)
-		if file == nil {
-			return freezeRequest{}, linuxerr.EBADF
-		}
-		if !file.IsWritable() {
-			file.DecRef(t)
-			return freezeRequest{}, linuxerr.EBADF
+		file, err := openFile(t, fd, true /* write */)
+		if err != nil {
+			return freezeRequest{}, err
 		}
 		req.file = file
 	}
@@ -216,16 +213,30 @@ func newThawRequest(t *kernel.Task, p Policy, fd, pid, retval int32) (thawReques
 	if pid != -1 {
 		return thawRequest{}, linuxerr.EINVAL
 	}
+	file, err := openFile(t, fd, false /* write */)
+	if err != nil {
+		return thawRequest{}, err
+	}
+	return thawRequest{file: file, retval: uintptr(int64(retval)), policy: p}, nil
+}
+
+// openFile returns a reference on t's file fd if it is open for writing (write) or reading
+// (!write), and EBADF otherwise. O_PATH files are neither, whatever their access mode says.
+func openFile(t *kernel.Task, fd int32, write bool) (*vfs.FileDescription, error) {
 	if fd < 0 {
-		return thawRequest{}, linuxerr.EBADF
+		return nil, linuxerr.EBADF
 	}
 	file := t.GetFile(fd)
 	if file == nil {
-		return thawRequest{}, linuxerr.EBADF
+		return nil, linuxerr.EBADF
 	}
-	if !file.IsReadable() {
+	ok := file.IsReadable()
+	if write {
+		ok = file.IsWritable()
+	}
+	if !ok || file.StatusFlags()&linux.O_PATH != 0 {
 		file.DecRef(t)
-		return thawRequest{}, linuxerr.EBADF
+		return nil, linuxerr.EBADF
 	}
-	return thawRequest{file: file, retval: uintptr(int64(retval)), policy: p}, nil
+	return file, nil
 }

@@ -1,0 +1,50 @@
+/*
+ * ckpt.h - guest ABI of runsc-ckpt's process checkpointing (DESIGN.md §3).
+ *
+ * A program running inside a runsc-ckpt sandbox can freeze itself (or a process it may ptrace)
+ * into an ELF core-format image, and thaw an image in place:
+ *
+ *     int fd = open("app.ckpt", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+ *     long r = sys_checkpoint(CKPT_FREEZE, fd, -1, 0);
+ *     if (r == 0)  ... frozen, still running the original process
+ *     if (r == 1)  ... resumed from the image by a thaw that passed retval 1
+ *
+ * Errors (returned as -1 with errno): EPERM (not allowed by the sandbox's ckpt-group policy, or a
+ * set-id / non-dumpable process), EOPNOTSUPP (unknown type), EINVAL (bad pid, malformed image),
+ * ESRCH (no such process), EBADF (fd not open for writing / reading), ERANGE (RLIMIT_CORE is 0),
+ * ESTALE (a file the image refers to changed or vanished), ENOSPC (out of space; no partial image).
+ * Outside runsc-ckpt the call fails with ENOSYS.
+ */
+#ifndef RUNSC_CKPT_CKPT_H
+#define RUNSC_CKPT_CKPT_H
+
+#include <sys/types.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+/* x86-64 syscall number of long sys_checkpoint(int type, int fd, pid_t pid, int retval). */
+#define SYS_checkpoint 1000
+
+/* Write the process image to fd; fd == -1 and pid == -1 write to the sandbox's ckpt-file name
+ * (default "%N.ckpt" in the current directory). pid: -1 or own pid, or a process the caller
+ * may ptrace. Returns 0. */
+#define CKPT_FREEZE 1
+
+/* Replace the calling process with the image read from fd; pid must be -1. Does not return on
+ * success: the restored program's own sys_checkpoint call returns retval. */
+#define CKPT_THAW 2
+
+/* Default action: write the ckpt-file image and continue. */
+#define SIGCKPT 62
+
+/* Default action: write the ckpt-file image, then exit. */
+#define SIGCKPTEXIT 63
+
+/* sys_checkpoint calls the checkpoint syscall. The arguments are C ints: the kernel reads them
+ * as 32-bit values. */
+static inline long sys_checkpoint(int type, int fd, pid_t pid, int retval)
+{
+	return syscall(SYS_checkpoint, type, fd, pid, retval);
+}
+
+#endif /* RUNSC_CKPT_CKPT_H */

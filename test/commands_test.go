@@ -1,0 +1,87 @@
+package test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
+)
+
+// TestVersionAndHelp checks that the binary says what it is and lists upstream's commands.
+func TestVersionAndHelp(t *testing.T) {
+	s := h.NewSandbox(t, harness.Opts{})
+	v := s.MustRun(t, "--version").Stdout
+	for _, re := range []string{`(?m)^runsc-ckpt version \d+\.\d+\.\d+`, `(?m)^gVisor runsc gvisor\.dev/gvisor v0\.0\.0-20260905035102-160fafc42237$`, `(?m)^spec: \d`} {
+		if !regexp.MustCompile(re).MatchString(v) {
+			t.Errorf("--version output does not match %s:\n%s", re, v)
+		}
+	}
+	help := s.MustRun(t, "--help").Stdout
+	for _, cmd := range []string{"create", "start", "run", "do", "state", "ps", "kill", "delete", "wait", "exec", "spec", "checkpoint", "restore", "boot", "gofer", "list", "events"} {
+		if !regexp.MustCompile(`(?m)^\s+` + cmd + `\s`).MatchString(help) {
+			t.Errorf("--help does not list %q:\n%s", cmd, help)
+		}
+	}
+	// The syscall table the sentry uses is the one `help syscalls` prints.
+	sys := s.MustRun(t, "help", "syscalls").Stdout
+	if !regexp.MustCompile(`1000\s+sys_checkpoint`).MatchString(sys) {
+		t.Errorf("help syscalls does not list 1000 sys_checkpoint")
+	}
+}
+
+// TestSpecCommand checks `spec` writes a usable config.json.
+func TestSpecCommand(t *testing.T) {
+	s := h.NewSandbox(t, harness.Opts{})
+	bundle := filepath.Join(s.Dir, "specbundle")
+	if err := os.MkdirAll(bundle, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s.MustRun(t, "spec", "-bundle="+bundle, "--", "/bin/echo", "hi")
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec struct {
+		Process struct{ Args []string } `json:"process"`
+		Root    struct{ Path string }   `json:"root"`
+	}
+	if err := json.Unmarshal(b, &spec); err != nil {
+		t.Fatalf("config.json: %v\n%s", err, b)
+	}
+	if strings.Join(spec.Process.Args, " ") != "/bin/echo hi" || spec.Root.Path == "" {
+		t.Errorf("config.json: args %q root %q", spec.Process.Args, spec.Root.Path)
+	}
+}
+
+// TestRunDetachedStatePsKill exercises run -detach, state, ps, kill and delete on a sleeping guest.
+func TestRunDetachedStatePsKill(t *testing.T) {
+	guest := h.BuildC(t, "sleeper")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		c := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p}, Args: []string{guest, "300"}})
+		c.RunDetached(t)
+		c.WaitForOutput(t, "ready ")
+		st := c.State(t)
+		if st.Status != "running" || st.ID != c.ID || st.Pid <= 0 {
+			t.Errorf("state = %+v, want running %s with a pid", st, c.ID)
+		}
+		if ps := c.PS(t); !strings.Contains(ps, filepath.Base(guest)) {
+			t.Errorf("ps does not show %s:\n%s", filepath.Base(guest), ps)
+		}
+		c.Kill(t, "KILL")
+		if code := c.Wait(t); code != 128+9 && code != 9 {
+			// runsc reports a signal death as the raw wait status (9) or shell style (137).
+			t.Errorf("wait after KILL: %d", code)
+		}
+		if st := c.State(t); st.Status != "stopped" {
+			t.Errorf("state after kill = %+v, want stopped", st)
+		}
+		c.Delete(t, false)
+		if ids := c.Containers(t); len(ids) != 0 {
+			t.Errorf("containers left after delete: %v", ids)
+		}
+	})
+}

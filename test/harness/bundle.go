@@ -1,0 +1,258 @@
+package harness
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"gvisor.dev/gvisor/runsc/specutils"
+)
+
+// BundleOpts describe an OCI bundle whose config.json the harness writes.
+type BundleOpts struct {
+	Opts
+	// Args is the guest's argv (required).
+	Args []string
+	// Env is the guest's environment (default PATH only).
+	Env []string
+	// Cwd is the guest's working directory (default: the sandbox's Dir, at the same path as on
+	// the host).
+	Cwd string
+	// Annotations are added to the spec (e.g. ckpt.AnnotationFile).
+	Annotations map[string]string
+	// Mounts are added after the default ones (proc, /dev tmpfs, sysfs).
+	Mounts []specs.Mount
+	// User is the guest's user (default root, with every capability).
+	User specs.User
+}
+
+// Container is one container of an OCI bundle in its own sandbox root.
+type Container struct {
+	*Sandbox
+	// ID is the container id.
+	ID string
+	// Bundle is the bundle directory (holding config.json).
+	Bundle string
+	// Spec is the spec written to config.json.
+	Spec *specs.Spec
+
+	stdoutPath, stderrPath string
+	sandboxPid             int   // pid of the sandbox process (from state after create)
+	waiter                 *Proc // `wait` started as soon as the container runs
+}
+
+// Bundle writes an OCI bundle for opts, with a unique container id: the host's / is the root file
+// system (so guest binaries run from their host paths), under a memory overlay (writes vanish)
+// unless opts.Persist is set, in which case writes go to the host, as with `do
+// -force-overlay=false`. (A bind mount of the test directory would be neater, but on this kind of
+// host the sandbox sees such a mount read-only or not at all; see docs/notes-harness.md.)
+// Nothing runs until Create or RunDetached.
+func (h *H) Bundle(t *testing.T, opts BundleOpts) *Container {
+	t.Helper()
+	if len(opts.Args) == 0 {
+		t.Fatal("BundleOpts.Args is empty")
+	}
+	overlay := "--overlay2=root:memory"
+	if opts.Persist {
+		overlay = "--overlay2=none"
+	}
+	opts.Opts.Flags = append([]string{overlay}, opts.Opts.Flags...)
+	s := h.NewSandbox(t, opts.Opts)
+	c := &Container{
+		Sandbox:    s,
+		ID:         fmt.Sprintf("rc-test-%d-%d", os.Getpid(), h.seq.Add(1)),
+		Bundle:     filepath.Join(s.Dir, ".bundle"),
+		stdoutPath: filepath.Join(s.LogDir, "guest.stdout"),
+		stderrPath: filepath.Join(s.LogDir, "guest.stderr"),
+	}
+	cwd := opts.Cwd
+	if cwd == "" {
+		cwd = s.Dir
+	}
+	env := opts.Env
+	if env == nil {
+		env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+	}
+	c.Spec = &specs.Spec{
+		Version: specs.Version,
+		Process: &specs.Process{
+			User:         opts.User,
+			Args:         opts.Args,
+			Env:          env,
+			Cwd:          cwd,
+			Capabilities: specutils.AllCapabilities(),
+		},
+		Root:     &specs.Root{Path: "/"},
+		Hostname: "runsc-ckpt-test",
+		Mounts: append([]specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc"},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs"},
+			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+		}, opts.Mounts...),
+		Annotations: opts.Annotations,
+		Linux: &specs.Linux{
+			Namespaces: []specs.LinuxNamespace{
+				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},
+				{Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
+			},
+		},
+	}
+	if err := os.MkdirAll(c.Bundle, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.MarshalIndent(c.Spec, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.Bundle, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Create runs `create` and fails t if it does not succeed. The guest's stdout and stderr go to
+// files read by GuestStdout and GuestStderr.
+func (c *Container) Create(t *testing.T) {
+	t.Helper()
+	c.mustRunWithGuestIO(t, "create", "-bundle="+c.Bundle, c.ID)
+	c.sandboxPid = c.State(t).Pid
+	c.adopted = append(c.adopted, c.sandboxPid)
+}
+
+// RunDetached runs `run -detach` (create + start in one go) and fails t if it does not succeed.
+func (c *Container) RunDetached(t *testing.T) {
+	t.Helper()
+	c.mustRunWithGuestIO(t, "run", "-detach", "-bundle="+c.Bundle, c.ID)
+	c.startWaiter(t)
+	c.sandboxPid = c.State(t).Pid
+	c.adopted = append(c.adopted, c.sandboxPid)
+}
+
+// startWaiter starts `wait` in the background. runsc can only report the root container's exit
+// status through a wait that is connected while the guest runs (afterwards the sandbox is gone),
+// so Start and RunDetached begin waiting at once and Wait collects the result.
+func (c *Container) startWaiter(t *testing.T) {
+	t.Helper()
+	c.waiter = c.Background(t, "wait", c.ID)
+}
+
+// mustRunWithGuestIO runs a command whose stdio the guest inherits, with stdio on the guest files.
+func (c *Container) mustRunWithGuestIO(t *testing.T, args ...string) {
+	t.Helper()
+	p := c.Background(t, args...)
+	r := p.Wait(t, 0)
+	if r.ExitCode != 0 {
+		t.Fatalf("%s failed:\n%s", args[0], r)
+	}
+	// The guest inherited the command's stdout/stderr files; remember them.
+	c.stdoutPath, c.stderrPath = p.outPath, p.errPath
+}
+
+// Start runs `start`.
+func (c *Container) Start(t *testing.T) {
+	t.Helper()
+	c.MustRun(t, "start", c.ID)
+	c.startWaiter(t)
+}
+
+// Wait returns the guest's exit status (128+n for a death by signal n), as reported by `wait`.
+// If the guest exited before `wait` could connect, runsc cannot tell; then the status comes from
+// reaping the sandbox process, which the test process adopted as child subreaper (Main).
+func (c *Container) Wait(t *testing.T) int {
+	t.Helper()
+	if c.waiter == nil {
+		c.startWaiter(t)
+	}
+	r := c.waiter.Wait(t, 0)
+	if r.ExitCode == 0 {
+		var ws struct {
+			ExitStatus int `json:"exitStatus"`
+		}
+		if err := json.Unmarshal([]byte(r.Stdout), &ws); err != nil {
+			t.Fatalf("decoding wait output: %v\n%s", err, r)
+		}
+		// The sandbox exits right after its root container. Reap it, or runsc would take the
+		// zombie for a running sandbox (state "running", delete refused).
+		if c.sandboxPid > 0 {
+			if _, err := reap(c.sandboxPid, c.Opts.timeout()); err != nil && !errors.Is(err, syscall.ECHILD) {
+				t.Logf("reaping sandbox %d: %v", c.sandboxPid, err)
+			}
+		}
+		return ws.ExitStatus
+	}
+	if !strings.Contains(r.Stderr, "exit status is unavailable") || c.sandboxPid <= 0 {
+		t.Fatalf("wait failed:\n%s", r)
+	}
+	code, err := reap(c.sandboxPid, c.Opts.timeout())
+	if err != nil {
+		t.Fatalf("wait failed and reaping sandbox pid %d failed too (%v):\n%s", c.sandboxPid, err, r)
+	}
+	return code
+}
+
+// Kill runs `kill <id> <signal>` (signal as runsc accepts it: "KILL", "TERM", "62"...).
+func (c *Container) Kill(t *testing.T, signal string) {
+	t.Helper()
+	c.MustRun(t, "kill", c.ID, signal)
+}
+
+// Delete runs `delete` (with -force if force).
+func (c *Container) Delete(t *testing.T, force bool) {
+	t.Helper()
+	args := []string{"delete"}
+	if force {
+		args = append(args, "-force")
+	}
+	c.MustRun(t, append(args, c.ID)...)
+}
+
+// State is the part of `runsc state` output the tests use.
+type State struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Pid    int    `json:"pid"`
+}
+
+// State runs `state` and decodes it.
+func (c *Container) State(t *testing.T) State {
+	t.Helper()
+	r := c.MustRun(t, "state", c.ID)
+	var st State
+	if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil {
+		t.Fatalf("decoding state: %v\n%s", err, r)
+	}
+	return st
+}
+
+// PS runs `ps` and returns its table.
+func (c *Container) PS(t *testing.T) string {
+	t.Helper()
+	return c.MustRun(t, "ps", c.ID).Stdout
+}
+
+// GuestStdout returns what the guest wrote to stdout so far.
+func (c *Container) GuestStdout() string { return readFile(c.stdoutPath) }
+
+// GuestStderr returns what the guest wrote to stderr so far.
+func (c *Container) GuestStderr() string { return readFile(c.stderrPath) }
+
+// Exec runs `exec` of argv in the running container and returns its result.
+func (c *Container) Exec(t *testing.T, argv ...string) *Result {
+	t.Helper()
+	return c.Run(t, append([]string{"exec", c.ID}, argv...)...)
+}
+
+// WaitForOutput polls the guest's stdout until it contains want, failing t after the sandbox's
+// timeout.
+func (c *Container) WaitForOutput(t *testing.T, want string) {
+	t.Helper()
+	if !pollUntil(c.Opts.timeout(), func() bool { return strings.Contains(c.GuestStdout(), want) }) {
+		t.Fatalf("guest stdout never contained %q; got:\n%s\nstderr:\n%s", want, c.GuestStdout(), c.GuestStderr())
+	}
+}
