@@ -1,0 +1,387 @@
+package test
+
+import (
+	"debug/elf"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
+	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
+)
+
+// Tests of SIGCKPT and SIGCKPTEXIT (docs/notes-sigckpt.md): the guest test/guests/sigckpt.c sends
+// a checkpoint signal in one way or another and prints what happened; the test checks the output,
+// the exit status and the image the target wrote (an ELF core read with debug/elf, then decoded
+// with pkg/imgfmt for its pid and NT_SIGINFO).
+
+// si_code values recorded in NT_SIGINFO.
+const (
+	siUser  = 0
+	siQueue = -1
+	siTkill = -6
+)
+
+// commOf returns the process name (comm) of a guest binary: its base name, at most 15 bytes.
+func commOf(guest string) string {
+	name := filepath.Base(guest)
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	return name
+}
+
+// readImage checks that path is an ELF core file and decodes it.
+func readImage(t *testing.T, path string) *imgfmt.Process {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("image: %v", err)
+	}
+	defer f.Close()
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		t.Fatalf("image %s is not an ELF file: %v", path, err)
+	}
+	if ef.Type != elf.ET_CORE || ef.Machine != elf.EM_X86_64 {
+		t.Fatalf("image %s: type %v machine %v, want ET_CORE EM_X86_64", path, ef.Type, ef.Machine)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := st.Mode().Perm(); mode != 0o600 {
+		t.Errorf("image %s has mode %v, want 0600", path, mode)
+	}
+	p, err := imgfmt.Decode(f, st.Size())
+	if err != nil {
+		t.Fatalf("decoding image %s: %v", path, err)
+	}
+	return p
+}
+
+// wantSigInfo fails t unless p records the signal sig with code, sent by pid senderPID (-1: any
+// nonzero pid).
+func wantSigInfo(t *testing.T, p *imgfmt.Process, sig, code, senderPID int32) {
+	t.Helper()
+	si := p.SigInfo
+	if si == nil {
+		t.Fatalf("image has no NT_SIGINFO")
+	}
+	if si.Signo != sig || si.Code != code || (senderPID >= 0 && si.PID != senderPID) || (senderPID < 0 && si.PID <= 0) {
+		t.Errorf("NT_SIGINFO = %+v, want signo %d code %d pid %d", *si, sig, code, senderPID)
+	}
+}
+
+// wantNoImages fails t if dir holds a *.ckpt file.
+func wantNoImages(t *testing.T, dir string) {
+	t.Helper()
+	if m, _ := filepath.Glob(filepath.Join(dir, "*.ckpt")); len(m) > 0 {
+		t.Errorf("unexpected images: %v", m)
+	}
+}
+
+// lineValue returns the integer after "key " on the first line of out that starts with it.
+func lineValue(t *testing.T, out, key string) int {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + ` (-?\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("output lacks %q:\n%s", key, out)
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// wantLines fails t unless out contains every line of want.
+func wantLines(t *testing.T, out string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains("\n"+out, "\n"+w+"\n") {
+			t.Errorf("output lacks line %q:\n%s", w, out)
+		}
+	}
+}
+
+// runGuest runs the sigckpt guest in MODE with SIG under `do` (writing through to the host) with
+// extra global flags, and returns the result and the directory the guest ran in.
+func runGuest(t *testing.T, platform string, flags []string, mode string, sig int) (*harness.Result, string) {
+	t.Helper()
+	guest := h.BuildC(t, "sigckpt")
+	s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true, Flags: flags})
+	r := s.Run(t, s.DoArgs(guest, mode, strconv.Itoa(sig))...)
+	return r, s.Dir
+}
+
+// TestSigckptGuestSyscalls sends SIGCKPT to the guest itself through each of the six wrapped
+// syscalls: the image appears as %N.ckpt in the cwd, with the guest's pid and the right si_code,
+// and the guest keeps running.
+func TestSigckptGuestSyscalls(t *testing.T) {
+	cases := []struct {
+		mode string
+		code int32
+	}{
+		{"kill", siUser},
+		{"tkill", siTkill},
+		{"tgkill", siTkill},
+		{"sigqueue", siQueue},
+		{"tgsigqueue", siQueue},
+		{"pidfd", siUser},
+	}
+	guest := h.BuildC(t, "sigckpt")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		for _, c := range cases {
+			t.Run(c.mode, func(t *testing.T) {
+				r, dir := runGuest(t, p, nil, c.mode, 62)
+				r.WantExit(t, 0)
+				wantLines(t, r.Stdout, c.mode+" 0 errno 0", "after 2")
+				pid := lineValue(t, r.Stdout, "pid")
+				img := readImage(t, filepath.Join(dir, commOf(guest)+".ckpt"))
+				if img.Info.PID != int32(pid) || img.Info.Name != commOf(guest) {
+					t.Errorf("image of pid %d %q, want pid %d %q", img.Info.PID, img.Info.Name, pid, commOf(guest))
+				}
+				wantSigInfo(t, img, 62, c.code, int32(pid))
+			})
+		}
+	})
+}
+
+// TestSigckptOtherProcess: a parent sends SIGCKPT to its child; the child writes the image and
+// keeps ticking to the end.
+func TestSigckptOtherProcess(t *testing.T) {
+	guest := h.BuildC(t, "sigckpt")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		r, dir := runGuest(t, p, nil, "child", 62)
+		r.WantExit(t, 0)
+		wantLines(t, r.Stdout, "kill 0 errno 0", "child tick 29", "child status 0", "after 2")
+		parent, child := lineValue(t, r.Stdout, "pid"), lineValue(t, r.Stdout, "child")
+		img := readImage(t, filepath.Join(dir, commOf(guest)+".ckpt"))
+		if img.Info.PID != int32(child) {
+			t.Errorf("image of pid %d, want the child %d", img.Info.PID, child)
+		}
+		wantSigInfo(t, img, 62, siUser, int32(parent))
+	})
+}
+
+// TestSigckptProcessGroup: kill(0, SIGCKPT) checkpoints both processes of the group; with
+// --ckpt-file=%N.%P.ckpt each writes its own image.
+func TestSigckptProcessGroup(t *testing.T) {
+	guest := h.BuildC(t, "sigckpt")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		r, dir := runGuest(t, p, []string{"--ckpt-file=%N.%P.ckpt"}, "pgrp", 62)
+		r.WantExit(t, 0)
+		wantLines(t, r.Stdout, "kill 0 errno 0", "child tick 29", "after 2")
+		parent, child := lineValue(t, r.Stdout, "pid"), lineValue(t, r.Stdout, "child")
+		for _, pid := range []int{parent, child} {
+			img := readImage(t, filepath.Join(dir, fmt.Sprintf("%s.%d.ckpt", commOf(guest), pid)))
+			if img.Info.PID != int32(pid) {
+				t.Errorf("image %d.ckpt holds pid %d", pid, img.Info.PID)
+			}
+			wantSigInfo(t, img, 62, siUser, int32(parent))
+		}
+	})
+}
+
+// TestSigckptHandledIgnoredBlocked: a handler runs instead of the checkpoint, an ignored
+// SIGCKPT does nothing, and a blocked one is carried out at once (not left pending, so
+// unblocking it does not kill the process).
+func TestSigckptHandledIgnoredBlocked(t *testing.T) {
+	guest := h.BuildC(t, "sigckpt")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		t.Run("handler", func(t *testing.T) {
+			r, dir := runGuest(t, p, nil, "handler", 62)
+			r.WantExit(t, 0)
+			wantLines(t, r.Stdout, "kill 0 errno 0", "handled 62", "after 2")
+			wantNoImages(t, dir)
+		})
+		t.Run("ignored", func(t *testing.T) {
+			r, dir := runGuest(t, p, nil, "ignore", 62)
+			r.WantExit(t, 0)
+			wantLines(t, r.Stdout, "kill 0 errno 0", "after 2")
+			wantNoImages(t, dir)
+		})
+		t.Run("blocked", func(t *testing.T) {
+			r, dir := runGuest(t, p, nil, "blocked", 62)
+			r.WantExit(t, 0)
+			wantLines(t, r.Stdout, "kill 0 errno 0", "pending 0", "unblocked", "after 2")
+			readImage(t, filepath.Join(dir, commOf(guest)+".ckpt"))
+		})
+	})
+}
+
+// TestSigckptExit: SIGCKPTEXIT writes the image, then the process dies as if killed by signal 63.
+func TestSigckptExit(t *testing.T) {
+	guest := h.BuildC(t, "sigckpt")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		r, dir := runGuest(t, p, nil, "kill", 63)
+		r.WantExit(t, 128+63)
+		if strings.Contains(r.Stdout, "after 0") {
+			t.Errorf("the guest ran on after SIGCKPTEXIT:\n%s", r)
+		}
+		img := readImage(t, filepath.Join(dir, commOf(guest)+".ckpt"))
+		wantSigInfo(t, img, 63, siUser, int32(lineValue(t, r.Stdout, "pid")))
+	})
+}
+
+// TestSigckptSignalFlag: --ckpt-signal=40 makes 40 the checkpoint signal, and 62 an ordinary
+// signal again (its default action terminates).
+func TestSigckptSignalFlag(t *testing.T) {
+	guest := h.BuildC(t, "sigckpt")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		r, dir := runGuest(t, p, []string{"--ckpt-signal=40"}, "kill", 40)
+		r.WantExit(t, 0)
+		wantLines(t, r.Stdout, "kill 0 errno 0", "after 2")
+		wantSigInfo(t, readImage(t, filepath.Join(dir, commOf(guest)+".ckpt")), 40, siUser, 1)
+
+		r, dir = runGuest(t, p, []string{"--ckpt-signal=40"}, "kill", 62)
+		r.WantExit(t, 128+62)
+		wantNoImages(t, dir)
+	})
+}
+
+// TestSigckptFileTemplate: --ckpt-file expands %N, %P, %U and %%.
+func TestSigckptFileTemplate(t *testing.T) {
+	guest := h.BuildC(t, "sigckpt")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		r, dir := runGuest(t, p, []string{"--ckpt-file=img-%N-%P-%U-%%.ckpt"}, "kill", 62)
+		r.WantExit(t, 0)
+		name := fmt.Sprintf("img-%s-%d-0-%%.ckpt", commOf(guest), lineValue(t, r.Stdout, "pid"))
+		readImage(t, filepath.Join(dir, name))
+	})
+}
+
+// TestSigckptErrnos: the wrapped syscalls fail like the originals (ESRCH, EINVAL, EPERM for a
+// sender that may not signal the target), and --ckpt-group refuses a sender outside the group
+// with EPERM. No image is written in any case.
+func TestSigckptErrnos(t *testing.T) {
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		t.Run("esrch_einval", func(t *testing.T) {
+			r, dir := runGuest(t, p, nil, "esrch", 62)
+			r.WantExit(t, 0)
+			wantLines(t, r.Stdout, "kill -1 errno 3", "tkill -1 errno 22", "tgkill -1 errno 3")
+			wantNoImages(t, dir)
+		})
+		t.Run("eperm_not_permitted", func(t *testing.T) {
+			r, dir := runGuest(t, p, nil, "eperm", 62)
+			r.WantExit(t, 0)
+			wantLines(t, r.Stdout, "kill -1 errno 1", "child status 0")
+			wantNoImages(t, dir)
+		})
+		t.Run("eperm_ckpt_group", func(t *testing.T) {
+			r, dir := runGuest(t, p, []string{"--ckpt-group=7"}, "kill", 62)
+			r.WantExit(t, 0)
+			wantLines(t, r.Stdout, "kill -1 errno 1", "after 2")
+			wantNoImages(t, dir)
+		})
+	})
+}
+
+// waitForFile polls until path exists, failing t after timeout.
+func waitForFile(t *testing.T, path string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not appear within %v", path, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// writableBundle returns a container running the sigckpt guest with args whose working
+// directory (the sandbox's Dir) is writable from inside, so that images reach the host.
+//
+// Why not harness.Bundle as is: with a read-only root ("/", as the harness writes it) this runsc
+// serves the bind-mounted test directory read-only too (EROFS on every write; gofer log:
+// "Mounting src: ..., dst: <host path>" before "Remounting root as readonly"). With a writable
+// root and --overlay2=none the directory (which is at the same path inside and out) is writable.
+func writableBundle(t *testing.T, platform string, args ...string) *harness.Container {
+	t.Helper()
+	guest := h.BuildC(t, "sigckpt")
+	c := h.Bundle(t, harness.BundleOpts{
+		Opts: harness.Opts{Platform: platform, Flags: []string{"--overlay2=none"}},
+		Args: append([]string{guest}, args...),
+	})
+	c.Spec.Root.Readonly = false
+	b, err := json.MarshalIndent(c.Spec, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.Bundle, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestSigckptHost sends checkpoint signals from the host with `runsc-ckpt kill` to a running
+// container: SIGCKPT by name (image, the guest ticks on), by number with --pid, an unknown pid
+// (ESRCH), a handled SIGCKPT (the handler runs, no image), an ordinary TERM (upstream's kill,
+// unchanged), and SIGCKPTEXIT (image, then exit status 128+63).
+func TestSigckptHost(t *testing.T) {
+	guest := h.BuildC(t, "sigckpt")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		c := writableBundle(t, p, "loop", "600")
+		c.RunDetached(t)
+		c.WaitForOutput(t, "tick 1\n")
+		image := filepath.Join(c.Dir, commOf(guest)+".ckpt")
+
+		c.Kill(t, "SIGCKPT")
+		waitForFile(t, image, 30*time.Second)
+		img := readImage(t, image)
+		if img.Info.PID != 1 {
+			t.Errorf("image of pid %d, want the container's init (1)", img.Info.PID)
+		}
+		wantSigInfo(t, img, 62, siUser, -1)
+		ticks := strings.Count(c.GuestStdout(), "tick ")
+		c.WaitForOutput(t, fmt.Sprintf("tick %d\n", ticks+2))
+
+		if err := os.Remove(image); err != nil {
+			t.Fatal(err)
+		}
+		c.MustRun(t, "kill", "--pid", "1", c.ID, "62")
+		waitForFile(t, image, 30*time.Second)
+		wantSigInfo(t, readImage(t, image), 62, siUser, -1)
+
+		r := c.Run(t, "kill", "--pid", "999", c.ID, "SIGCKPT")
+		if r.ExitCode == 0 || !strings.Contains(r.Stderr, "no such process") {
+			t.Errorf("kill --pid 999: want failure with ESRCH, got:\n%s", r)
+		}
+
+		if err := os.Remove(image); err != nil {
+			t.Fatal(err)
+		}
+		c.Kill(t, "SIGCKPTEXIT")
+		if code := c.Wait(t); code != 128+63 {
+			t.Errorf("exit status after SIGCKPTEXIT %d, want %d", code, 128+63)
+		}
+		wantSigInfo(t, readImage(t, image), 63, siUser, -1)
+	})
+}
+
+// TestSigckptHostHandledAndOrdinary: from the host, a handled SIGCKPT reaches the handler and
+// writes no image; an ordinary signal still goes upstream's way.
+func TestSigckptHostHandledAndOrdinary(t *testing.T) {
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		c := writableBundle(t, p, "loophandler", "600")
+		c.RunDetached(t)
+		c.WaitForOutput(t, "tick 1\n")
+		c.Kill(t, "SIGCKPT")
+		c.WaitForOutput(t, "handler 62\n")
+		wantNoImages(t, c.Dir)
+		c.Kill(t, "TERM")
+		if code := c.Wait(t); code != 128+15 {
+			t.Errorf("exit status after TERM %d, want %d", code, 128+15)
+		}
+	})
+}
