@@ -398,3 +398,23 @@ func comm(program string) string {
 
 // itoa formats n in decimal.
 func itoa(n int32) string { return strconv.Itoa(int(n)) }
+
+// TestFreezeRefusesSyscallPatching: with systrap's syscall patching turned back on, the guest's
+// code jumps through a [usertrap] table that a thaw cannot recreate; freeze refuses with EINVAL
+// and leaves the image file empty rather than writing a broken image.
+func TestFreezeRefusesSyscallPatching(t *testing.T) {
+	guest := h.BuildC(t, "freeze_basic")
+	s := h.NewSandbox(t, harness.Opts{Platform: "systrap", Persist: true, Flags: []string{"--systrap-disable-syscall-patching=false"}})
+	image := filepath.Join(s.Dir, "patched.img")
+	mapfile := filepath.Join(s.Dir, "mapped.txt")
+	if err := os.WriteFile(mapfile, []byte("Mapped\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := s.Run(t, s.DoArgs(guest, image, mapfile, filepath.Join(s.Dir, "log.txt"))...)
+	if r.ExitCode != 1 || !strings.Contains(r.Stdout, "freeze=-1 errno=22") || !strings.Contains(r.Stdout, "alive") {
+		t.Fatalf("want freeze=-1 errno=22 (EINVAL) and the guest alive:\n%s", r)
+	}
+	if st, err := os.Stat(image); err != nil || st.Size() != 0 {
+		t.Errorf("image after a refused freeze: %v, err %v; want an empty file", st, err)
+	}
+}
