@@ -28,6 +28,12 @@ const (
 	siTkill = -6
 )
 
+// sigckptGuest builds test/guests/sigckpt.c.
+func sigckptGuest(t *testing.T) string {
+	t.Helper()
+	return h.BuildC(t, "sigckpt", "-pthread")
+}
+
 // commOf returns the process name (comm) of a guest binary: its base name, at most 15 bytes.
 func commOf(guest string) string {
 	name := filepath.Base(guest)
@@ -115,7 +121,7 @@ func wantLines(t *testing.T, out string, want ...string) {
 // extra global flags, and returns the result and the directory the guest ran in.
 func runGuest(t *testing.T, platform string, flags []string, mode string, sig int) (*harness.Result, string) {
 	t.Helper()
-	guest := h.BuildC(t, "sigckpt")
+	guest := sigckptGuest(t)
 	s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true, Flags: flags})
 	r := s.Run(t, s.DoArgs(guest, mode, strconv.Itoa(sig))...)
 	return r, s.Dir
@@ -136,7 +142,7 @@ func TestSigckptGuestSyscalls(t *testing.T) {
 		{"tgsigqueue", siQueue},
 		{"pidfd", siUser},
 	}
-	guest := h.BuildC(t, "sigckpt")
+	guest := sigckptGuest(t)
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		for _, c := range cases {
 			t.Run(c.mode, func(t *testing.T) {
@@ -157,7 +163,7 @@ func TestSigckptGuestSyscalls(t *testing.T) {
 // TestSigckptOtherProcess: a parent sends SIGCKPT to its child; the child writes the image and
 // keeps ticking to the end.
 func TestSigckptOtherProcess(t *testing.T) {
-	guest := h.BuildC(t, "sigckpt")
+	guest := sigckptGuest(t)
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		r, dir := runGuest(t, p, nil, "child", 62)
 		r.WantExit(t, 0)
@@ -171,10 +177,34 @@ func TestSigckptOtherProcess(t *testing.T) {
 	})
 }
 
+// TestSigckptThreads: a thread-directed SIGCKPT is carried out by that thread, and a
+// process-directed one by a thread that does not block it; the image holds both threads, the
+// freezing one first.
+func TestSigckptThreads(t *testing.T) {
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		for _, mode := range []string{"thread", "maskedmain"} {
+			t.Run(mode, func(t *testing.T) {
+				r, dir := runGuest(t, p, nil, mode, 62)
+				r.WantExit(t, 0)
+				wantLines(t, r.Stdout, "after 2")
+				worker := lineValue(t, r.Stdout, "thread")
+				img := readImage(t, filepath.Join(dir, commOf(sigckptGuest(t))+".ckpt"))
+				if len(img.Threads) != 2 || img.Threads[0].TID != int32(worker) {
+					var tids []int32
+					for _, th := range img.Threads {
+						tids = append(tids, th.TID)
+					}
+					t.Errorf("image threads %v, want 2 with the worker %d first", tids, worker)
+				}
+			})
+		}
+	})
+}
+
 // TestSigckptProcessGroup: kill(0, SIGCKPT) checkpoints both processes of the group; with
 // --ckpt-file=%N.%P.ckpt each writes its own image.
 func TestSigckptProcessGroup(t *testing.T) {
-	guest := h.BuildC(t, "sigckpt")
+	guest := sigckptGuest(t)
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		r, dir := runGuest(t, p, []string{"--ckpt-file=%N.%P.ckpt"}, "pgrp", 62)
 		r.WantExit(t, 0)
@@ -194,7 +224,7 @@ func TestSigckptProcessGroup(t *testing.T) {
 // SIGCKPT does nothing, and a blocked one is carried out at once (not left pending, so
 // unblocking it does not kill the process).
 func TestSigckptHandledIgnoredBlocked(t *testing.T) {
-	guest := h.BuildC(t, "sigckpt")
+	guest := sigckptGuest(t)
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		t.Run("handler", func(t *testing.T) {
 			r, dir := runGuest(t, p, nil, "handler", 62)
@@ -219,7 +249,7 @@ func TestSigckptHandledIgnoredBlocked(t *testing.T) {
 
 // TestSigckptExit: SIGCKPTEXIT writes the image, then the process dies as if killed by signal 63.
 func TestSigckptExit(t *testing.T) {
-	guest := h.BuildC(t, "sigckpt")
+	guest := sigckptGuest(t)
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		r, dir := runGuest(t, p, nil, "kill", 63)
 		r.WantExit(t, 128+63)
@@ -234,7 +264,7 @@ func TestSigckptExit(t *testing.T) {
 // TestSigckptSignalFlag: --ckpt-signal=40 makes 40 the checkpoint signal, and 62 an ordinary
 // signal again (its default action terminates).
 func TestSigckptSignalFlag(t *testing.T) {
-	guest := h.BuildC(t, "sigckpt")
+	guest := sigckptGuest(t)
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		r, dir := runGuest(t, p, []string{"--ckpt-signal=40"}, "kill", 40)
 		r.WantExit(t, 0)
@@ -249,7 +279,7 @@ func TestSigckptSignalFlag(t *testing.T) {
 
 // TestSigckptFileTemplate: --ckpt-file expands %N, %P, %U and %%.
 func TestSigckptFileTemplate(t *testing.T) {
-	guest := h.BuildC(t, "sigckpt")
+	guest := sigckptGuest(t)
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		r, dir := runGuest(t, p, []string{"--ckpt-file=img-%N-%P-%U-%%.ckpt"}, "kill", 62)
 		r.WantExit(t, 0)
@@ -308,7 +338,7 @@ func waitForFile(t *testing.T, path string, timeout time.Duration) {
 // root and --overlay2=none the directory (which is at the same path inside and out) is writable.
 func writableBundle(t *testing.T, platform string, args ...string) *harness.Container {
 	t.Helper()
-	guest := h.BuildC(t, "sigckpt")
+	guest := sigckptGuest(t)
 	c := h.Bundle(t, harness.BundleOpts{
 		Opts: harness.Opts{Platform: platform, Flags: []string{"--overlay2=none"}},
 		Args: append([]string{guest}, args...),
@@ -329,7 +359,7 @@ func writableBundle(t *testing.T, platform string, args ...string) *harness.Cont
 // (ESRCH), a handled SIGCKPT (the handler runs, no image), an ordinary TERM (upstream's kill,
 // unchanged), and SIGCKPTEXIT (image, then exit status 128+63).
 func TestSigckptHost(t *testing.T) {
-	guest := h.BuildC(t, "sigckpt")
+	guest := sigckptGuest(t)
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		c := writableBundle(t, p, "loop", "600")
 		c.RunDetached(t)

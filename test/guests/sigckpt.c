@@ -17,13 +17,19 @@
  *   pgrp       fork a child; kill(0, SIG) checkpoints both processes of the group
  *   esrch      kill(<unused pid>, SIG) and tkill(0, SIG): errno only
  *   eperm      fork a child that drops to uid 65534 and sends SIG to its (root) parent
+ *   thread     start a second thread; tgkill(getpid(), <its tid>, SIG): that thread freezes
+ *   maskedmain start a second thread, block SIG in the main thread only, kill(getpid(), SIG): the
+ *              second thread, which does not block it, freezes (Linux's choice of receiver)
  *   loop       print "tick N" every 100 ms, N = 0..SIG-1 (for the host route; SIG is a count)
  *   loophandler like loop, with a handler for signal 62 and 63 that prints "handler SIGNO"
+ *
+ * thread and maskedmain print "thread TID" and need -pthread.
  *
  * After sending, the process prints "after N" a few times, proving it kept running, and exits 0.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +85,37 @@ static long queue_info(int tgid, int tid, int sig, int thread) {
 	if (thread)
 		return syscall(SYS_rt_tgsigqueueinfo, tgid, tid, sig, &si);
 	return syscall(SYS_rt_sigqueueinfo, tgid, sig, &si);
+}
+
+static volatile pid_t worker_tid;
+static volatile int worker_stop;
+
+/* worker runs until worker_stop; arg is a signal it unblocks in itself first (0: none). */
+static void *worker(void *arg) {
+	int unblock = (int)(long)arg;
+	if (unblock) {
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, unblock);
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	}
+	worker_tid = (pid_t)syscall(SYS_gettid);
+	while (!worker_stop)
+		nap_ms(5);
+	return NULL;
+}
+
+static pthread_t start_worker(int unblock) {
+	pthread_t th;
+	if (pthread_create(&th, NULL, worker, (void *)(long)unblock) != 0) {
+		fprintf(stderr, "pthread_create failed\n");
+		exit(2);
+	}
+	while (!worker_tid)
+		nap_ms(1);
+	printf("thread %d\n", (int)worker_tid);
+	fflush(stdout);
+	return th;
 }
 
 static void tick(int n) {
@@ -191,6 +228,24 @@ int main(int argc, char **argv) {
 		int status;
 		waitpid(child, &status, 0);
 		printf("child status %d\n", status);
+	} else if (!strcmp(mode, "thread")) {
+		pthread_t th = start_worker(0);
+		report("tgkill", syscall(SYS_tgkill, pid, worker_tid, sig));
+		nap_ms(200); /* The worker freezes the process on its own, asynchronously. */
+		worker_stop = 1;
+		pthread_join(th, NULL);
+	} else if (!strcmp(mode, "maskedmain")) {
+		/* Block SIG before creating the worker (which inherits the mask and unblocks it in
+		 * itself): only the worker can take a process-directed SIG. */
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, sig);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+		pthread_t th = start_worker(sig);
+		report("kill", kill(pid, sig));
+		nap_ms(200);
+		worker_stop = 1;
+		pthread_join(th, NULL);
 	} else if (!strcmp(mode, "loop") || !strcmp(mode, "loophandler")) {
 		if (!strcmp(mode, "loophandler")) {
 			install(62, on_signal);

@@ -107,13 +107,14 @@ func chooseFreezer(tg *kernel.ThreadGroup, preferred *kernel.Task, sig linux.Sig
 	return alive
 }
 
-// ckptInFlight holds the thread groups that have a checkpoint signal pending or being carried
-// out; its values are unused. Like a standard signal, a second checkpoint signal for a process that
-// already has one pending is merged into it — this also keeps two threads of one process from
-// freezing it concurrently. Keys are added by queueCkpt and removed by ckptWork.TaskWork when the
-// freeze is over, so the map holds only live, in-progress entries. A package-level map because
-// gVisor has no exported per-ThreadGroup storage for extensions; one sentry serves one sandbox.
-var ckptInFlight sync.Map // map[*kernel.ThreadGroup]struct{}
+// ckptInFlight maps each thread group that has a checkpoint signal pending or being carried out
+// to the thread that will carry it out. Like a standard signal, a second checkpoint signal for a
+// process that already has one pending is merged into it — this also keeps two threads of one
+// process from freezing it concurrently. queueCkpt adds an entry, ckptWork.TaskWork removes it when
+// the freeze is over; an entry whose thread exited before running its work is replaced by the next
+// signal, so a vanished thread cannot block later checkpoints. A package-level map because gVisor
+// has no exported per-ThreadGroup storage for extensions; one sentry serves one sandbox.
+var ckptInFlight sync.Map // map[*kernel.ThreadGroup]*kernel.Task
 
 // ckptWork is a checkpoint signal's default action, run on the chosen thread's task goroutine.
 type ckptWork struct {
@@ -132,8 +133,7 @@ type ckptWork struct {
 //
 // Preconditions: running on t's task goroutine, on the way back to user mode.
 func (w *ckptWork) TaskWork(t *kernel.Task) {
-	tg := t.ThreadGroup()
-	defer ckptInFlight.Delete(tg)
+	defer ckptInFlight.CompareAndDelete(t.ThreadGroup(), t)
 	if t.ExitState() != kernel.TaskExitNone {
 		return
 	}
@@ -175,10 +175,16 @@ func ckptAllowed(t *kernel.Task) error {
 // queueCkpt registers the checkpoint default action of sig on freezer and interrupts it so that it
 // runs the work soon even if it is blocked in a syscall (the syscall is restarted afterwards, as
 // after a stop). It is a no-op if the process already has a checkpoint signal in flight.
+// Thread-directed signals (tkill) are merged per process too: a freeze captures every thread.
 func queueCkpt(freezer *kernel.Task, sig linux.Signal, action ckptAction, info *linux.SignalInfo) {
 	tg := freezer.ThreadGroup()
-	if _, busy := ckptInFlight.LoadOrStore(tg, struct{}{}); busy {
-		return
+	if prev, busy := ckptInFlight.LoadOrStore(tg, freezer); busy {
+		if prev.(*kernel.Task).ExitState() == kernel.TaskExitNone {
+			return // Merged into the pending one.
+		}
+		if !ckptInFlight.CompareAndSwap(tg, prev, freezer) {
+			return // Another sender replaced the dead entry first.
+		}
 	}
 	freezer.RegisterWork(&ckptWork{
 		sig:    sig,
