@@ -155,12 +155,12 @@ func captureMappings(t *kernel.Task, vm *imgfmt.VMInfo) ([]imgfmt.Mapping, error
 		}
 		r := res[v.start]
 		mp := imgfmt.Mapping{
-			Start:      uint64(v.start),
-			End:        uint64(v.end),
-			Prot:       protOf(v.perms),
-			Shared:     !v.private,
-			GrowsDown:  v.path == nameStack,
-			Name:       v.path,
+			Start:     uint64(v.start),
+			End:       uint64(v.end),
+			Prot:      protOf(v.perms),
+			Shared:    !v.private,
+			GrowsDown: v.path == nameStack,
+			Name:      v.path,
 		}
 		if v.fileBacked() {
 			// The offset only means something with a handle: a file that cannot be named again

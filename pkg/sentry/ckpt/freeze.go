@@ -89,11 +89,15 @@ func writeImage(t *kernel.Task, sink *fileSink, req captureRequest) error {
 // a caller blocked in sys_checkpoint.
 type remoteFreeze struct {
 	file *vfs.FileDescription // The caller's image file; the work holds a reference.
-	done chan struct{}        // Closed when the work has finished.
+	done chan struct{}        // Closed when the work has finished (or skipped).
 
 	mu sync.Mutex
-	// cancelled is set when the caller stopped waiting; the work then does nothing. Protected by mu.
+	// cancelled is set when the caller stopped waiting before the work started; the work then
+	// does nothing. Protected by mu.
 	cancelled bool
+	// started is set when the work begins the freeze; from then on the caller waits for it.
+	// Protected by mu.
+	started bool
 	// err is the freeze's result, valid once done is closed. Protected by mu.
 	err error
 }
@@ -102,18 +106,19 @@ type remoteFreeze struct {
 //
 // Preconditions: running on t's task goroutine at a return to user mode.
 func (w *remoteFreeze) TaskWork(t *kernel.Task) {
+	defer close(w.done)
 	defer w.file.DecRef(t)
 	w.mu.Lock()
-	cancelled := w.cancelled
+	w.started = !w.cancelled
+	start := w.started
 	w.mu.Unlock()
-	var err error
-	if !cancelled {
-		err = freezeToFile(t, w.file, captureRequest{at: atUserBoundary})
+	if !start {
+		return
 	}
+	err := freezeToFile(t, w.file, captureRequest{at: atUserBoundary})
 	w.mu.Lock()
 	w.err = err
 	w.mu.Unlock()
-	close(w.done)
 }
 
 // remotePoll is how often a caller waiting for another process's freeze checks that it still lives.
@@ -121,9 +126,12 @@ const remotePoll = 10 * time.Millisecond
 
 // freezeOther makes req.target's process freeze itself into req.file and waits for it.
 //
+// The wait is interruptible until the target starts its freeze: a signal then cancels the request
+// and the call restarts (ERESTARTSYS; EINTR if the handler has no SA_RESTART). Once the target has
+// started, the caller waits for its result, so a file never receives two images from one call.
+//
 // Errors: EBADF without a file (only pid -1 names the ckpt-file), ESRCH if the target exits before
-// it freezes, EINTR if the caller is interrupted (the target then skips the freeze if it has not
-// started it), otherwise the target's freeze error.
+// it freezes, otherwise the target's freeze error.
 //
 // Preconditions: running on t's task goroutine.
 func freezeOther(t *kernel.Task, req freezeRequest) error {
@@ -141,22 +149,54 @@ func freezeOther(t *kernel.Task, req freezeRequest) error {
 		if err == nil {
 			break
 		}
-		if !linuxerr.Equals(linuxerr.ETIMEDOUT, err) {
-			w.mu.Lock()
-			w.cancelled = true
-			w.mu.Unlock()
-			return linuxerr.EINTR
+		if linuxerr.Equals(linuxerr.ETIMEDOUT, err) {
+			if target.ExitState() != kernel.TaskExitNone && !w.isStarted() {
+				w.cancel()
+				return linuxerr.ESRCH
+			}
+			continue
 		}
-		if target.ExitState() != kernel.TaskExitNone {
-			w.mu.Lock()
-			w.cancelled = true
-			w.mu.Unlock()
-			return linuxerr.ESRCH
+		// Interrupted.
+		if w.cancel() {
+			return linuxerr.ERESTARTSYS
 		}
+		for !w.isDone() {
+			if !sleepUnlessKilled(t, time.Millisecond) {
+				return linuxerr.EINTR
+			}
+		}
+		break
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return syscallError(t, w.err)
+}
+
+// cancel cancels the work if it has not started and reports whether it did.
+func (w *remoteFreeze) cancel() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.started {
+		w.cancelled = true
+	}
+	return w.cancelled
+}
+
+// isStarted reports whether the target has begun the freeze.
+func (w *remoteFreeze) isStarted() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.started
+}
+
+// isDone reports whether the work has finished.
+func (w *remoteFreeze) isDone() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // syscallError turns a freeze error into the errno the caller sees: the first gVisor or host

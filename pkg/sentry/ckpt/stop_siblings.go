@@ -80,7 +80,11 @@ func (w *siblingWork) TaskWork(t *kernel.Task) {
 // systrap). The returned siblingStop must be resumed by the caller, also on error paths (resume is
 // idempotent); on error stopSiblings has already resumed it.
 //
-// Errors: EINTR if the freezer is interrupted (e.g. SIGKILL) while it waits.
+// The wait is not interruptible by ordinary signals: siblings stop within milliseconds, and an
+// interruptible wait would turn every signal arriving meanwhile (Go's preemption SIGURG, a timer's
+// SIGALRM) into a failed freeze. Only a kill aborts it.
+//
+// Errors: EINTR if the freezer is killed while it waits.
 //
 // Preconditions: running on t's task goroutine.
 func stopSiblings(t *kernel.Task) (*siblingStop, []imgfmt.Thread, error) {
@@ -137,9 +141,9 @@ func stopSiblings(t *kernel.Task) (*siblingStop, []imgfmt.Thread, error) {
 		if waiting == 0 {
 			break
 		}
-		if _, err := t.BlockWithTimeout(nil, true, siblingPoll); err != nil && !linuxerr.Equals(linuxerr.ETIMEDOUT, err) {
+		if !sleepUnlessKilled(t, siblingPoll) {
 			s.resume()
-			return nil, nil, fmt.Errorf("waiting for %d threads to stop: %w", waiting, linuxerr.EINTR)
+			return nil, nil, fmt.Errorf("killed while waiting for %d threads to stop: %w", waiting, linuxerr.EINTR)
 		}
 	}
 
@@ -195,4 +199,18 @@ func (s *siblingStop) resume() {
 		o.EndExternalStop()
 	}
 	s.parked = nil
+}
+
+// sleepUnlessKilled sleeps for d in an uninterruptible sleep (signals stay pending and are
+// delivered later) and reports whether t is still alive, i.e. not killed by SIGKILL or exit_group.
+//
+// Preconditions: running on t's task goroutine.
+func sleepUnlessKilled(t *kernel.Task, d time.Duration) bool {
+	if t.Killed() {
+		return false
+	}
+	t.UninterruptibleSleepStart()
+	time.Sleep(d)
+	t.UninterruptibleSleepFinish()
+	return !t.Killed()
 }
