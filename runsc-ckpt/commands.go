@@ -26,6 +26,7 @@ const (
 func ckptCommands() []util.SubCommand {
 	return []util.SubCommand{
 		new(Checkpt),
+		new(Inspect),
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -122,7 +123,7 @@ func captureStopped(t testing.TB, bin string) *capturedProcess {
 	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	p := &Process{
 		Info: ProcessInfo{Name: strings.TrimSpace(string(comm)), Args: bin, PID: int32(pid), PPID: int32(os.Getpid()),
-			PGID: int32(syscall.Getpgrp()), SID: int32(pid), Platform: "host-ptrace"},
+			PGID: int32(syscall.Getpgrp()), SID: int32(pid), Platform: "host-ptrace", FreezeTimeNano: time.Now().UnixNano()},
 		Creds:   Creds{UID: uint32(os.Getuid()), EUID: uint32(os.Geteuid()), GID: uint32(os.Getgid()), EGID: uint32(os.Getegid())},
 		Threads: []Thread{th},
 		Signals: Signals{Pending: status["ShdPnd"]},

@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -132,6 +133,24 @@ func TestGDBReadsRealProcessImage(t *testing.T) {
 	if q.Threads[0].Regs.Rip != c.regs.Rip || q.Threads[0].Regs.Rsp != c.regs.Rsp {
 		t.Fatalf("decoded rip/rsp %#x/%#x, captured %#x/%#x", q.Threads[0].Regs.Rip, q.Threads[0].Regs.Rsp, c.regs.Rip, c.regs.Rsp)
 	}
+
+	// inspect's summary of the real image names the process and where it stopped.
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	sum, err := Inspect(f, st.Size())
+	if err != nil {
+		t.Fatalf("Inspect: %v", err)
+	}
+	if sum.Process.Name != "stopper" || sum.Threads[0].RIP != fmt.Sprintf("%#016x", c.regs.Rip) || sum.Totals.StoredBytes <= 0 {
+		t.Errorf("inspect summary of the real image: %+v, threads %+v, totals %+v", sum.Process, sum.Threads, sum.Totals)
+	}
+	var text strings.Builder
+	sum.WriteText(&text)
+	t.Logf("inspect:\n%s", text.String())
 
 	out, errOut := runTool(t, gdb, "-nx", "-batch", "-ex", "info registers", "-ex", "bt", bin, path)
 	t.Logf("gdb stdout:\n%s\ngdb stderr:\n%s", out, errOut)

@@ -67,8 +67,20 @@ func decodeHead(src source) (*decodedHead, error) {
 	}
 	loc.phdrs = elfHeaderSize
 
+	// Zero padding up to the first data page.
+	notesEnd := notesOff + int64(filesz)
+	dataStart := pageAlign(notesEnd)
+	pad, err := src.read(notesEnd, dataStart-notesEnd, "padding after the notes")
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range pad {
+		if c != 0 {
+			return nil, formatErrorf(notesEnd+int64(i), "padding after the notes is not zero")
+		}
+	}
+
 	// PT_LOADs against the mapping records, and the data layout.
-	dataStart := pageAlign(notesOff + int64(filesz))
 	cur := dataStart
 	for i := range p.Mappings {
 		m := &p.Mappings[i]

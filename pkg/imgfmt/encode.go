@@ -134,7 +134,13 @@ func Encode(w io.Writer, p *Process) error {
 	if _, err := e.sink.Write(l.head); err != nil {
 		return fmt.Errorf("imgfmt: writing headers and notes: %w", err)
 	}
-	e.buf = make([]byte, chunkSize)
+	var largest uint64
+	for i := range p.Mappings {
+		if m := &p.Mappings[i]; m.Kind == MapContent {
+			largest = max(largest, m.End-m.Start)
+		}
+	}
+	e.buf = make([]byte, min(largest, chunkSize))
 	for i := range p.Mappings {
 		m := &p.Mappings[i]
 		if m.Kind != MapContent {

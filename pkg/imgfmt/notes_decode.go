@@ -69,8 +69,20 @@ func (it *noteIter) peek() (*rawNote, bool) {
 	}
 	end := nameEnd + pad4(int(descsz))
 	if end > len(rest) {
-		// descsz fits but its padding does not: only possible for the last note.
-		end = len(rest)
+		it.err = formatErrorf(off, "note %q type %#x: descriptor padding runs past the note segment", name[:namesz-1], typ)
+		return nil, false
+	}
+	for _, c := range rest[noteHeaderSize+int(namesz) : nameEnd] {
+		if c != 0 {
+			it.err = formatErrorf(off, "note owner padding is not zero")
+			return nil, false
+		}
+	}
+	for _, c := range rest[nameEnd+int(descsz) : end] {
+		if c != 0 {
+			it.err = formatErrorf(off, "note descriptor padding is not zero")
+			return nil, false
+		}
 	}
 	it.cur = rawNote{
 		off:   off,
@@ -186,7 +198,10 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 		return nil, nil, formatErrorf(n.off, "NT_PRPSINFO: descriptor is %d bytes, want %d", len(n.desc), prpsinfoSize)
 	}
 	r := n.reader("NT_PRPSINFO")
-	r.skip(16) // state, sname, zomb, nice, padding, pr_flag
+	if state, sname := r.u8(), r.u8(); r.err == nil && (state != 0 || sname != 'R') {
+		r.fail("pr_state %d, pr_sname %q, want 0, 'R'", state, sname)
+	}
+	r.zero(14, "pr_zomb, pr_nice, padding and pr_flag")
 	psUID, psGID := r.u32(), r.u32()
 	psPID, psPPID, psPGID, psSID := r.i32(), r.i32(), r.i32(), r.i32()
 	psName, psArgs := r.fixedString(16), r.fixedString(80)
@@ -210,22 +225,26 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 		var t Thread
 		var ps prstatusInfo
 		ps.off = n.off
-		r.skip(12) // pr_info
+		infoSigno := r.i32()
+		r.zero(8, "pr_info.si_code and si_errno")
 		ps.cursig = r.u16()
-		r.skip(2)
+		r.zero(2, "padding")
 		ps.sigpend, ps.sighold = r.u64(), r.u64()
 		t.TID = r.i32()
 		ps.ppid, ps.pgrp, ps.sid = r.i32(), r.i32(), r.i32()
-		r.skip(64)
+		r.zero(64, "pr_utime, pr_stime, pr_cutime, pr_cstime")
 		var regs [numGeneralRegs]uint64
 		for i := range regs {
 			regs[i] = r.u64()
 		}
 		t.Regs = regsFromSlice(regs)
 		ps.fpvalid = r.i32()
-		r.skip(4)
+		r.zero(4, "padding")
 		if err := r.end(); err != nil {
 			return nil, nil, err
+		}
+		if infoSigno != int32(ps.cursig) {
+			return nil, nil, formatErrorf(n.off, "%s: pr_info.si_signo %d differs from pr_cursig %d", what, infoSigno, ps.cursig)
 		}
 		if it.is(ownerCore, ntPrfpreg) {
 			n, _ := it.take(ownerCore, ntPrfpreg, "NT_PRFPREG")
@@ -290,9 +309,12 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 		r := n.reader("NT_SIGINFO")
 		si := &SigInfo{}
 		si.Signo, si.Errno, si.Code = r.i32(), r.i32(), r.i32()
-		r.skip(4)
+		r.zero(4, "padding")
 		si.PID, si.UID = r.i32(), r.u32()
-		r.skip(siginfoSize - 24)
+		r.zero(siginfoSize-24, "rest of siginfo_t")
+		if err := r.end(); err != nil {
+			return nil, nil, err
+		}
 		p.SigInfo = si
 	}
 	if it.err != nil {

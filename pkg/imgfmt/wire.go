@@ -136,15 +136,24 @@ func (r *rbuf) str(field string, max int) string {
 	return string(v)
 }
 
-// fixedString reads an n-byte NUL-padded field.
+// fixedString reads an n-byte NUL-padded field: a string of at most n-1 bytes, then zeros.
 func (r *rbuf) fixedString(n int) string {
 	v := r.take(n)
 	for i, c := range v {
 		if c == 0 {
+			for _, d := range v[i:] {
+				if d != 0 {
+					r.fail("bytes after the NUL of a %d-byte string field are not zero", n)
+					return ""
+				}
+			}
 			return string(v[:i])
 		}
 	}
-	return string(v)
+	if r.err == nil {
+		r.fail("%d-byte string field is not NUL-terminated", n)
+	}
+	return ""
 }
 
 // end checks the whole descriptor was consumed.
