@@ -1,0 +1,50 @@
+/*
+ * counter: the runsc-ckpt demo guest. It counts, keeping its state in memory (a heap buffer, a
+ * global, a local), freezes itself into counter.ckpt half-way, and exits. Thawing the image in a
+ * new sandbox (checkpt -r counter.ckpt) resumes it inside sys_checkpoint, which then returns 1
+ * instead of 0, and it finishes the count from where it was.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+
+static long total; /* survives in the image's data segment */
+
+int main(int argc, char **argv)
+{
+	int n = argc > 1 ? atoi(argv[1]) : 10;
+	char *note = malloc(64); /* survives in the image's heap */
+	snprintf(note, 64, "started as pid %d", (int)getpid());
+
+	for (int i = 1; i <= n; i++) {
+		total += i;
+		printf("counter: i=%d total=%ld (%s)\n", i, total, note);
+		fflush(stdout);
+		if (i == n / 2) {
+			int fd = open("counter.ckpt", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+			if (fd < 0) {
+				perror("open counter.ckpt");
+				return 1;
+			}
+			long r = sys_checkpoint(CKPT_FREEZE, fd, -1, 0);
+			if (r < 0) {
+				perror("sys_checkpoint(CKPT_FREEZE)");
+				return 1;
+			}
+			if (r == 0) {
+				close(fd);
+				printf("counter: froze into counter.ckpt at i=%d; exiting\n", i);
+				return 0;
+			}
+			/* r == 1: this is the thawed copy, in a new sandbox and a new process. */
+			printf("counter: thawed from counter.ckpt (sys_checkpoint returned %ld), now pid %d; continuing\n",
+			       r, (int)getpid());
+		}
+	}
+	printf("counter: done, total=%ld\n", total);
+	return total == (long)n * (n + 1) / 2 ? 0 : 3;
+}
