@@ -171,12 +171,18 @@ func (s *readerAtSource) read(off, n int64, what string) ([]byte, error) {
 	if n > s.size-off {
 		return nil, formatErrorf(off, "%s: %d bytes needed at %#x, but the image is %d bytes", what, n, off, s.size)
 	}
-	b := make([]byte, n)
-	if err := readFullAt(s.r, b, off); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, formatErrorf(off, "%s: image is shorter than its stated size %d", what, s.size)
+	// Grow in steps as reads succeed, so a caller's wrong size cannot make us allocate its claim.
+	b := make([]byte, 0, min(n, 64<<10))
+	for int64(len(b)) < n {
+		k := min(n-int64(len(b)), max(int64(len(b)), 64<<10))
+		b = append(b, make([]byte, k)...)
+		part := b[int64(len(b))-k:]
+		if err := readFullAt(s.r, part, off+int64(len(b))-k); err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, formatErrorf(off, "%s: image is shorter than its stated size %d", what, s.size)
+			}
+			return nil, fmt.Errorf("imgfmt: reading %s at %#x: %w", what, off, err)
 		}
-		return nil, fmt.Errorf("imgfmt: reading %s at %#x: %w", what, off, err)
 	}
 	return b, nil
 }

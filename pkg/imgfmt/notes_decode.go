@@ -537,7 +537,7 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 			return nil, nil, formatErrorf(files.off, "NT_FILE: lists %d files, fewer than the file-backed mappings", len(files.entries))
 		}
 		e := files.entries[j]
-		if e.start != m.Start || e.end != m.End || e.pgoff*PageSize != m.FileOffset || e.path != m.File.Path {
+		if e.start != m.Start || e.end != m.End || e.pgoff != m.FileOffset/PageSize || m.FileOffset%PageSize != 0 || e.path != m.File.Path {
 			return nil, nil, formatErrorf(files.off, "NT_FILE: entry %d disagrees with mapping note %d", j, i)
 		}
 		j++
