@@ -200,14 +200,14 @@ func killSelectionFromFlags(f *flag.FlagSet) (killSelection, error) {
 	return sel, nil
 }
 
-// killTargets returns the kill(2) pid arguments for sel in container c: the pid, minus the pgid,
-// every process of the container (--all), or the container's init process.
+// killTargets returns the pids to signal for sel in container c: the pid, every process of the
+// process group (--pgid), every process of the container (--all), or the container's init.
+//
+// A process group is expanded here rather than sent as kill(-pgid): kill(-1) means "every
+// process", so group 1 (the init's, usually) could not be addressed that way.
 func killTargets(c *container.Container, sel killSelection) ([]int, error) {
-	switch {
-	case sel.pid != 0:
+	if sel.pid != 0 {
 		return []int{sel.pid}, nil
-	case sel.pgid != 0:
-		return []int{-sel.pgid}, nil
 	}
 	procs, err := c.Processes()
 	if err != nil {
@@ -215,15 +215,19 @@ func killTargets(c *container.Container, sel killSelection) ([]int, error) {
 	}
 	var out []int
 	for _, p := range procs {
-		if sel.all {
+		switch {
+		case sel.all, sel.pgid != 0 && int(p.PGID) == sel.pgid:
 			out = append(out, int(p.PID))
-		} else if p.PPID == 0 && (len(out) == 0 || int(p.PID) < out[0]) {
+		case !sel.all && sel.pgid == 0 && p.PPID == 0 && (len(out) == 0 || int(p.PID) < out[0]):
 			// The container's init has no parent in the sandbox and the lowest pid of the
 			// processes without one (later ones were started by exec).
 			out = []int{int(p.PID)}
 		}
 	}
 	if len(out) == 0 {
+		if sel.pgid != 0 {
+			return nil, fmt.Errorf("container %q has no process in group %d: %w", c.ID, sel.pgid, unix.ESRCH)
+		}
 		return nil, fmt.Errorf("container %q has no process to signal", c.ID)
 	}
 	return out, nil
@@ -256,6 +260,18 @@ func sendCkptSignal(conf *config.Config, c *container.Container, sig linux.Signa
 		return fmt.Errorf("creating the signal helper's report pipe: %w", err)
 	}
 	defer reportR.Close()
+	// The helper's stderr is relayed through a pipe too: the sandbox keeps its own offset for an
+	// imported file, so it would overwrite what this process writes to the same stderr file.
+	stderrR, stderrW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("creating the signal helper's stderr pipe: %w", err)
+	}
+	defer stderrR.Close()
+	relayed := make(chan struct{})
+	go func() {
+		defer close(relayed)
+		_, _ = io.Copy(os.Stderr, stderrR)
+	}()
 
 	e := &control.ExecArgs{
 		Argv:             signalHelperArgv(sig, targets),
@@ -264,19 +280,22 @@ func sendCkptSignal(conf *config.Config, c *container.Container, sig linux.Signa
 		KUID:             0,
 		KGID:             0,
 		Capabilities:     signalHelperCaps(),
-		FilePayload:      control.NewFilePayload(map[int]*os.File{0: devNull, 1: reportW, 2: os.Stderr}, self),
+		FilePayload:      control.NewFilePayload(map[int]*os.File{0: devNull, 1: reportW, 2: stderrW}, self),
 	}
 	if p.Group >= 0 {
 		// The sender of a checkpoint signal must be allowed to checkpoint (sigckpt.go).
 		e.ExtraKGIDs = []auth.KGID{auth.KGID(p.Group)}
 	}
 	pid, err := c.Execute(conf, e)
-	reportW.Close() // The sandbox has its own copy; EOF comes when the helper is gone.
+	// The sandbox has its own copies; EOF comes when the helper is gone.
+	reportW.Close()
+	stderrW.Close()
 	if err != nil {
 		return fmt.Errorf("running the signal helper in container %q: %w", c.ID, err)
 	}
 	report, readErr := io.ReadAll(reportR)
 	ws, waitErr := c.WaitPID(pid)
+	<-relayed
 	if readErr != nil {
 		return fmt.Errorf("reading the signal helper's report: %w", readErr)
 	}

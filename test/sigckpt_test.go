@@ -2,7 +2,6 @@ package test
 
 import (
 	"debug/elf"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -201,21 +200,25 @@ func TestSigckptThreads(t *testing.T) {
 	})
 }
 
-// TestSigckptProcessGroup: kill(0, SIGCKPT) checkpoints both processes of the group; with
-// --ckpt-file=%N.%P.ckpt each writes its own image.
+// TestSigckptProcessGroup: kill(0, SIGCKPT) and pidfd_send_signal(PIDFD_SIGNAL_PROCESS_GROUP)
+// checkpoint both processes of the group; with --ckpt-file=%N.%P.ckpt each writes its own image.
 func TestSigckptProcessGroup(t *testing.T) {
 	guest := sigckptGuest(t)
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		r, dir := runGuest(t, p, []string{"--ckpt-file=%N.%P.ckpt"}, "pgrp", 62)
-		r.WantExit(t, 0)
-		wantLines(t, r.Stdout, "kill 0 errno 0", "child tick 29", "after 2")
-		parent, child := lineValue(t, r.Stdout, "pid"), lineValue(t, r.Stdout, "child")
-		for _, pid := range []int{parent, child} {
-			img := readImage(t, filepath.Join(dir, fmt.Sprintf("%s.%d.ckpt", commOf(guest), pid)))
-			if img.Info.PID != int32(pid) {
-				t.Errorf("image %d.ckpt holds pid %d", pid, img.Info.PID)
-			}
-			wantSigInfo(t, img, 62, siUser, int32(parent))
+		for _, c := range []struct{ mode, call string }{{"pgrp", "kill"}, {"pidfdpgrp", "pidfd"}} {
+			t.Run(c.mode, func(t *testing.T) {
+				r, dir := runGuest(t, p, []string{"--ckpt-file=%N.%P.ckpt"}, c.mode, 62)
+				r.WantExit(t, 0)
+				wantLines(t, r.Stdout, c.call+" 0 errno 0", "child tick 29", "after 2")
+				parent, child := lineValue(t, r.Stdout, "pid"), lineValue(t, r.Stdout, "child")
+				for _, pid := range []int{parent, child} {
+					img := readImage(t, filepath.Join(dir, fmt.Sprintf("%s.%d.ckpt", commOf(guest), pid)))
+					if img.Info.PID != int32(pid) {
+						t.Errorf("image %d.ckpt holds pid %d", pid, img.Info.PID)
+					}
+					wantSigInfo(t, img, 62, siUser, int32(parent))
+				}
+			})
 		}
 	})
 }
@@ -329,29 +332,20 @@ func waitForFile(t *testing.T, path string, timeout time.Duration) {
 	}
 }
 
-// writableBundle returns a container running the sigckpt guest with args whose working
-// directory (the sandbox's Dir) is writable from inside, so that images reach the host.
+// persistentBundle returns a container running the sigckpt guest with args, whose writes (the
+// images in its working directory, the sandbox's Dir) reach the host, with the given policy
+// annotations (nil: defaults).
 //
-// Why not harness.Bundle as is: with a read-only root ("/", as the harness writes it) this runsc
-// serves the bind-mounted test directory read-only too (EROFS on every write; gofer log:
-// "Mounting src: ..., dst: <host path>" before "Remounting root as readonly"). With a writable
-// root and --overlay2=none the directory (which is at the same path inside and out) is writable.
-func writableBundle(t *testing.T, platform string, args ...string) *harness.Container {
+// The policy goes in as annotations, not as --ckpt-* flags: `create`/`run` start the sandbox
+// from the bundle's config.json, so flags turned into annotations on the in-memory spec do not
+// reach the sentry of a bundle (they do for `do`, which writes its own config.json).
+func persistentBundle(t *testing.T, platform string, annotations map[string]string, args ...string) *harness.Container {
 	t.Helper()
-	guest := sigckptGuest(t)
-	c := h.Bundle(t, harness.BundleOpts{
-		Opts: harness.Opts{Platform: platform, Flags: []string{"--overlay2=none"}},
-		Args: append([]string{guest}, args...),
+	return h.Bundle(t, harness.BundleOpts{
+		Opts:        harness.Opts{Platform: platform, Persist: true},
+		Args:        append([]string{sigckptGuest(t)}, args...),
+		Annotations: annotations,
 	})
-	c.Spec.Root.Readonly = false
-	b, err := json.MarshalIndent(c.Spec, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(c.Bundle, "config.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // TestSigckptHost sends checkpoint signals from the host with `runsc-ckpt kill` to a running
@@ -361,7 +355,7 @@ func writableBundle(t *testing.T, platform string, args ...string) *harness.Cont
 func TestSigckptHost(t *testing.T) {
 	guest := sigckptGuest(t)
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		c := writableBundle(t, p, "loop", "600")
+		c := persistentBundle(t, p, nil, "loop", "600")
 		c.RunDetached(t)
 		c.WaitForOutput(t, "tick 1\n")
 		image := filepath.Join(c.Dir, commOf(guest)+".ckpt")
@@ -403,7 +397,7 @@ func TestSigckptHost(t *testing.T) {
 // writes no image; an ordinary signal still goes upstream's way.
 func TestSigckptHostHandledAndOrdinary(t *testing.T) {
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		c := writableBundle(t, p, "loophandler", "600")
+		c := persistentBundle(t, p, nil, "loophandler", "600")
 		c.RunDetached(t)
 		c.WaitForOutput(t, "tick 1\n")
 		c.Kill(t, "SIGCKPT")
@@ -413,5 +407,41 @@ func TestSigckptHostHandledAndOrdinary(t *testing.T) {
 		if code := c.Wait(t); code != 128+15 {
 			t.Errorf("exit status after TERM %d, want %d", code, 128+15)
 		}
+	})
+}
+
+// TestSigckptHostAllAndGroup: `kill --all` and `kill --pgid` reach every process of the
+// container; with --ckpt-group=7 the host route still works (the helper gets the group), while
+// the same group refuses guests outside it (TestSigckptErrnos).
+func TestSigckptHostAllAndGroup(t *testing.T) {
+	guest := sigckptGuest(t)
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		c := persistentBundle(t, p, map[string]string{
+			"dev.runsc-ckpt.ckpt-file":  "%N.%P.ckpt",
+			"dev.runsc-ckpt.ckpt-group": "7",
+		}, "loopchild", "600")
+		c.RunDetached(t)
+		c.WaitForOutput(t, "tick 1\n")
+		child := lineValue(t, c.GuestStdout(), "child")
+		images := func() []string {
+			return []string{
+				filepath.Join(c.Dir, fmt.Sprintf("%s.1.ckpt", commOf(guest))),
+				filepath.Join(c.Dir, fmt.Sprintf("%s.%d.ckpt", commOf(guest), child)),
+			}
+		}
+		for _, args := range [][]string{{"kill", "--all", c.ID, "SIGCKPT"}, {"kill", "--pgid", "1", c.ID, "ckpt"}} {
+			c.MustRun(t, args...)
+			for i, img := range images() {
+				waitForFile(t, img, 30*time.Second)
+				if got := readImage(t, img).Info.PID; got != []int32{1, int32(child)}[i] {
+					t.Errorf("%v: %s holds pid %d", args, img, got)
+				}
+				if err := os.Remove(img); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		ticks := strings.Count(c.GuestStdout(), "tick ")
+		c.WaitForOutput(t, fmt.Sprintf("tick %d\n", ticks+1))
 	})
 }

@@ -15,6 +15,8 @@
  *   blocked    block SIG, kill(getpid(), SIG), then unblock it
  *   child      fork a child that ticks; kill(child, SIG); the child keeps ticking
  *   pgrp       fork a child; kill(0, SIG) checkpoints both processes of the group
+ *   pidfdpgrp  fork a child; pidfd_send_signal(pidfd_open(getpid()), SIG, NULL,
+ *              PIDFD_SIGNAL_PROCESS_GROUP) checkpoints both processes of the group
  *   esrch      kill(<unused pid>, SIG) and tkill(0, SIG): errno only
  *   eperm      fork a child that drops to uid 65534 and sends SIG to its (root) parent
  *   thread     start a second thread; tgkill(getpid(), <its tid>, SIG): that thread freezes
@@ -22,6 +24,7 @@
  *              second thread, which does not block it, freezes (Linux's choice of receiver)
  *   loop       print "tick N" every 100 ms, N = 0..SIG-1 (for the host route; SIG is a count)
  *   loophandler like loop, with a handler for signal 62 and 63 that prints "handler SIGNO"
+ *   loopchild  like loop, with a child process (same process group) that loops as well
  *
  * thread and maskedmain print "thread TID" and need -pthread.
  *
@@ -178,7 +181,7 @@ int main(int argc, char **argv) {
 		printf("pending %d\n", sigismember(&pending, sig));
 		sigprocmask(SIG_UNBLOCK, &set, NULL);
 		printf("unblocked\n");
-	} else if (!strcmp(mode, "child") || !strcmp(mode, "pgrp")) {
+	} else if (!strcmp(mode, "child") || !strcmp(mode, "pgrp") || !strcmp(mode, "pidfdpgrp")) {
 		int fds[2];
 		if (pipe(fds) < 0) {
 			perror("pipe");
@@ -204,10 +207,18 @@ int main(int argc, char **argv) {
 			return 2;
 		}
 		printf("child %d\n", (int)child);
-		if (!strcmp(mode, "child"))
+		if (!strcmp(mode, "child")) {
 			report("kill", kill(child, sig));
-		else
+		} else if (!strcmp(mode, "pgrp")) {
 			report("kill", kill(0, sig));
+		} else {
+			long fd = syscall(SYS_pidfd_open, pid, 0);
+			if (fd < 0) {
+				report("pidfd_open", fd);
+				return 3;
+			}
+			report("pidfd", syscall(SYS_pidfd_send_signal, (int)fd, sig, NULL, 4 /* PIDFD_SIGNAL_PROCESS_GROUP */));
+		}
 		int status;
 		waitpid(child, &status, 0);
 		printf("child status %d\n", status);
@@ -246,10 +257,20 @@ int main(int argc, char **argv) {
 		nap_ms(200);
 		worker_stop = 1;
 		pthread_join(th, NULL);
-	} else if (!strcmp(mode, "loop") || !strcmp(mode, "loophandler")) {
+	} else if (!strcmp(mode, "loop") || !strcmp(mode, "loophandler") || !strcmp(mode, "loopchild")) {
 		if (!strcmp(mode, "loophandler")) {
 			install(62, on_signal);
 			install(63, on_signal);
+		}
+		if (!strcmp(mode, "loopchild")) {
+			pid_t child = fork();
+			if (child == 0) {
+				for (int i = 0; i < sig; i++)
+					nap_ms(100);
+				_exit(0);
+			}
+			printf("child %d\n", (int)child);
+			fflush(stdout);
 		}
 		tick(sig);
 		return 0;
