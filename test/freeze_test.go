@@ -2,6 +2,7 @@ package test
 
 import (
 	"debug/elf"
+	"encoding/binary"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -199,6 +200,18 @@ func TestFreezeThreads(t *testing.T) {
 				t.Errorf("thread %d: %d bytes of FP registers, want 512", th.TID, len(th.FPRegs))
 			}
 		}
+		// Every thread's clear_child_tid (set_tid_address at startup, CLONE_CHILD_CLEARTID for the
+		// workers) must be recorded and point at glibc's copy of that thread's tid.
+		img, err := os.Open(image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer img.Close()
+		for _, th := range p.Threads {
+			if got := readImageU32(t, img, p, th.ClearTID); got != uint32(th.TID) {
+				t.Errorf("thread %d: clear_child_tid %#x holds %d, want its tid", th.TID, th.ClearTID, got)
+			}
+		}
 		if len(p.Threads) != 4 || len(tids) != 4 || len(stacks) != 4 {
 			t.Errorf("%d threads, %d distinct tids, %d distinct stack mappings; want 4 each", len(p.Threads), len(tids), len(stacks))
 		}
@@ -385,6 +398,29 @@ print("freeze=%d errno=%d sum=%d" % (r, ctypes.get_errno(), sum(data)))
 			t.Errorf("gdb backtrace does not reach the interpreter:\n%s", gdb)
 		}
 	})
+}
+
+// readImageU32 reads the little-endian 32-bit word at virtual address addr from the image's stored
+// memory; it fails t if no stored mapping holds addr.
+func readImageU32(t *testing.T, img *os.File, p *imgfmt.Process, addr uint64) uint32 {
+	t.Helper()
+	for i := range p.Mappings {
+		m := &p.Mappings[i]
+		if addr < m.Start || addr+4 > m.End {
+			continue
+		}
+		r := imgfmt.SegmentReader(img, m)
+		if r == nil {
+			t.Fatalf("address %#x is in a mapping without stored bytes (%+v)", addr, *m)
+		}
+		var b [4]byte
+		if _, err := r.ReadAt(b[:], int64(addr-m.Start)); err != nil {
+			t.Fatalf("reading %#x: %v", addr, err)
+		}
+		return binary.LittleEndian.Uint32(b[:])
+	}
+	t.Fatalf("address %#x is not in any mapping", addr)
+	return 0
 }
 
 // comm is the process name (comm, at most 15 bytes) of a program.

@@ -53,6 +53,7 @@ func captureThread(t *kernel.Task, at threadPoint) (imgfmt.Thread, error) {
 		SigMask:    uint64(t.SignalMask()),
 		SigPending: uint64(t.PendingSignals()),
 		RobustList: uint64(t.GetRobustList()),
+		ClearTID:   clearTIDOf(t, t.MemoryManager()),
 	}
 	alt := t.SignalStack()
 	th.AltStack = imgfmt.AltStack{Addr: alt.Addr, Flags: int32(alt.Flags), Size: alt.Size}

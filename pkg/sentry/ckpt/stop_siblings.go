@@ -177,6 +177,8 @@ func captureStoppedThread(o *kernel.Task) imgfmt.Thread {
 	c := o.Arch().Fork()
 	fixupRestart(c)
 	alt := o.SignalStack()
+	var clearTID uint64
+	o.WithMuLocked(func(tt *kernel.Task) { clearTID = clearTIDOf(tt, tt.MemoryManager()) })
 	return imgfmt.Thread{
 		TID:        int32(o.ThreadGroup().PIDNamespace().IDOfTask(o)),
 		Regs:       regsOf(&c.Regs.PtraceRegs),
@@ -184,6 +186,7 @@ func captureStoppedThread(o *kernel.Task) imgfmt.Thread {
 		SigPending: uint64(o.PendingSignals()),
 		AltStack:   imgfmt.AltStack{Addr: alt.Addr, Flags: int32(alt.Flags), Size: alt.Size},
 		RobustList: uint64(o.GetRobustList()),
+		ClearTID:   clearTID,
 	}
 }
 
