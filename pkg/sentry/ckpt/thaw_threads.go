@@ -52,6 +52,7 @@ func (p *thawPlan) resumeThreads(t *kernel.Task) error {
 	t.SetRobustList(hostarch.Addr(th.RobustList))
 	if th.ClearTID != 0 {
 		t.SetClearTID(hostarch.Addr(th.ClearTID))
+		recordClearTID(t, m, hostarch.Addr(th.ClearTID))
 	}
 	if n == 1 {
 		// SignalReturn has consumed the only frame. With more threads the scratch must stay: the
@@ -84,6 +85,9 @@ func (p *thawPlan) cloneThread(t *kernel.Task, i int, slot hostarch.Addr) error 
 	}
 	if nt := t.PIDNamespace().TaskWithID(tid); nt != nil {
 		nt.SetRobustList(hostarch.Addr(th.RobustList))
+		if th.ClearTID != 0 {
+			recordClearTID(nt, t.MemoryManager(), hostarch.Addr(th.ClearTID))
+		}
 		resendPending(t, nt, 0, th.SigPending)
 	}
 	t.Debugf("ckpt: thaw: thread %d of the image (tid %d) is now tid %d", i, th.TID, tid)

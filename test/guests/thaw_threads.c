@@ -1,0 +1,104 @@
+/* thaw_threads: four threads through a freeze and a thaw. Three workers count in their own TLS
+ * variable and, under a shared mutex, in a global; one of them sleeps in nanosleep between rounds.
+ * The main thread freezes the process into IMAGE while the workers run.
+ *
+ * usage: thaw_threads IMAGE
+ *
+ * Prints "r=<sys_checkpoint result> errno=<n>". After the freeze itself (r == 0) the process kills
+ * itself with SIGKILL. After a thaw (r == 1) it checks that every worker still makes progress, stops
+ * them, joins them (each returns its TLS count, which must be consistent with what it published),
+ * and prints "progress=<0|1> joined=<n> tls=<0|1> mutex=<0|1>"; exit 0 if all are good. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../include/ckpt.h"
+
+#define WORKERS 3
+
+static __thread unsigned long mine;
+static volatile unsigned long published[WORKERS];
+static volatile int stop;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long shared_total, shared_by[WORKERS];
+
+static void *worker(void *arg)
+{
+	long i = (long)arg;
+	while (!stop) {
+		mine++;
+		published[i] = mine;
+		pthread_mutex_lock(&mu);
+		shared_total++;
+		shared_by[i]++;
+		pthread_mutex_unlock(&mu);
+		if (i == WORKERS - 1) {
+			struct timespec ts = {0, 200000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	return (void *)mine;
+}
+
+static int all_progress(const unsigned long *before)
+{
+	for (int i = 0; i < WORKERS; i++)
+		if (published[i] <= before[i])
+			return 0;
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s IMAGE\n", argv[0]);
+		return 2;
+	}
+	pthread_t th[WORKERS];
+	for (long i = 0; i < WORKERS; i++)
+		pthread_create(&th[i], NULL, worker, (void *)i);
+	unsigned long zero[WORKERS] = {0};
+	while (!all_progress(zero))
+		usleep(1000);
+
+	int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0) {
+		perror("open image");
+		return 2;
+	}
+	long r = sys_checkpoint(CKPT_FREEZE, fd, -1, 0);
+	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
+	fflush(stdout);
+	close(fd);
+	if (r == 0)
+		kill(getpid(), SIGKILL);
+
+	unsigned long before[WORKERS];
+	for (int i = 0; i < WORKERS; i++)
+		before[i] = published[i];
+	int progress = 0;
+	for (int tries = 0; tries < 2000 && !progress; tries++) {
+		usleep(1000);
+		progress = all_progress(before);
+	}
+	stop = 1;
+	int joined = 0, tls = 1;
+	for (int i = 0; i < WORKERS; i++) {
+		void *ret;
+		if (pthread_join(th[i], &ret) == 0)
+			joined++;
+		if ((unsigned long)ret != published[i])
+			tls = 0;
+	}
+	unsigned long sum = 0;
+	for (int i = 0; i < WORKERS; i++)
+		sum += shared_by[i];
+	int mutex_ok = pthread_mutex_trylock(&mu) == 0 && sum == shared_total;
+	printf("progress=%d joined=%d tls=%d mutex=%d\n", progress, joined, tls, mutex_ok);
+	return r == 1 && progress && joined == WORKERS && tls && mutex_ok ? 0 : 1;
+}
