@@ -21,7 +21,7 @@ all: $(BIN)
 # FORCE: go's build cache decides what to rebuild.
 $(BIN): FORCE
 	@mkdir -p $(dir $@)
-	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $@ ./runsc-ckpt
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -ldflags '$(LDFLAGS)' -o $@ ./runsc-ckpt
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/runsc-ckpt

@@ -19,10 +19,17 @@ const gvisorModule = "gvisor.dev/gvisor"
 func printVersion(w io.Writer) {
 	rev, gvisor := "", "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {
+		var commit, dirty string
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				rev = " (commit " + s.Value[:12] + ")"
+			switch {
+			case s.Key == "vcs.revision" && len(s.Value) >= 12:
+				commit = s.Value[:12]
+			case s.Key == "vcs.modified" && s.Value == "true":
+				dirty = ", modified"
 			}
+		}
+		if commit != "" {
+			rev = " (commit " + commit + dirty + ")"
 		}
 		for _, d := range bi.Deps {
 			if d.Path == gvisorModule {

@@ -31,6 +31,8 @@ type Opts struct {
 	// Timeout bounds each command (default DefaultTimeout). On timeout the command's process
 	// group is killed and the test fails.
 	Timeout time.Duration
+	// Binary is the runsc-ckpt binary to run (default: the one under test, H.Bin).
+	Binary string
 }
 
 func (o Opts) platform() string {
@@ -84,6 +86,14 @@ func (h *H) NewSandbox(t *testing.T, opts Opts) *Sandbox {
 	})
 	t.Cleanup(func() { s.teardown(t) })
 	return s
+}
+
+// bin is the binary s runs.
+func (s *Sandbox) bin() string {
+	if s.Opts.Binary != "" {
+		return s.Opts.Binary
+	}
+	return s.h.Bin
 }
 
 // globalFlags are the flags every command of s gets.
@@ -161,13 +171,13 @@ func (s *Sandbox) Background(t *testing.T, args ...string) *Proc {
 	}
 	defer stderr.Close()
 	full := append(s.globalFlags(), args...)
-	p.cmd = exec.Command(s.h.Bin, full...)
+	p.cmd = exec.Command(s.bin(), full...)
 	p.cmd.Dir = s.Dir
 	p.cmd.Stdin = nil
 	p.cmd.Stdout = stdout
 	p.cmd.Stderr = stderr
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	p.res = &Result{Args: append([]string{s.h.Bin}, full...), ExitCode: -1, Sandbox: s}
+	p.res = &Result{Args: append([]string{s.bin()}, full...), ExitCode: -1, Sandbox: s}
 	p.start = time.Now()
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", strings.Join(p.res.Args, " "), err)
@@ -278,7 +288,7 @@ func (s *Sandbox) Containers(t *testing.T) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, s.h.Bin, "--root="+s.Root, "list", "-quiet")
+	cmd := exec.CommandContext(ctx, s.bin(), "--root="+s.Root, "list", "-quiet")
 	out, err := cmd.Output()
 	if err != nil {
 		t.Logf("listing containers in %s: %v", s.Root, err)
@@ -292,7 +302,7 @@ func (s *Sandbox) teardown(t *testing.T) {
 	for _, id := range s.Containers(t) {
 		for _, args := range [][]string{{"kill", "--all", id, "KILL"}, {"delete", "-force", id}} {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			cmd := exec.CommandContext(ctx, s.h.Bin, append([]string{"--root=" + s.Root}, args...)...)
+			cmd := exec.CommandContext(ctx, s.bin(), append([]string{"--root=" + s.Root}, args...)...)
 			_ = cmd.Run() // kill fails for a stopped container; delete -force is what matters.
 			cancel()
 		}
