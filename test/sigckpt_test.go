@@ -445,3 +445,22 @@ func TestSigckptHostAllAndGroup(t *testing.T) {
 		c.WaitForOutput(t, fmt.Sprintf("tick %d\n", ticks+1))
 	})
 }
+
+// TestSigckptThaw: an image written by SIGCKPT thaws (`checkpt -r`, in a new sandbox) into a
+// process that resumes right after its kill(2) call, which returns 0 there too.
+func TestSigckptThaw(t *testing.T) {
+	guest := sigckptGuest(t)
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		r, dir := runGuest(t, p, nil, "kill", 62)
+		r.WantExit(t, 0)
+		image := filepath.Join(dir, commOf(guest)+".ckpt")
+		readImage(t, image)
+
+		s := h.NewSandbox(t, harness.Opts{Platform: p, Persist: true, Cwd: dir})
+		r = s.Run(t, s.DoArgs(h.Bin, "checkpt", "-r", image)...)
+		r.WantExit(t, 0)
+		if r.Stdout != "kill 0 errno 0\nafter 0\nafter 1\nafter 2\n" {
+			t.Errorf("thawed output = %q, want the rest of the run after kill(2)", r.Stdout)
+		}
+	})
+}

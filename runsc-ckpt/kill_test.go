@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/sentry/ckpt"
+)
+
+func TestMayNameCkptSignal(t *testing.T) {
+	for s, want := range map[string]bool{
+		"SIGCKPT": true, "sigckpt": true, "CKPT": true, "SIGCKPTEXIT": true, "ckptexit": true,
+		"62": true, "9": true, "TERM": false, "SIGKILL": false, "": false, "CKPTX": false,
+	} {
+		if got := mayNameCkptSignal(s); got != want {
+			t.Errorf("mayNameCkptSignal(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+func TestCkptSignalArg(t *testing.T) {
+	def := ckpt.DefaultPolicy()
+	custom := def
+	custom.Signal = 40
+	off := def
+	off.Signal = 0
+	for _, c := range []struct {
+		arg     string
+		p       ckpt.Policy
+		sig     linux.Signal
+		isCkpt  bool
+		wantErr bool
+	}{
+		{"SIGCKPT", def, 62, true, false},
+		{"ckpt", def, 62, true, false},
+		{"SIGCKPTEXIT", def, 63, true, false},
+		{"62", def, 62, true, false},
+		{"63", def, 63, true, false},
+		{"9", def, 0, false, false},
+		{"SIGCKPT", custom, 40, true, false},
+		{"40", custom, 40, true, false},
+		{"62", custom, 0, false, false},
+		{"63", custom, 63, true, false},
+		{"SIGCKPT", off, 0, false, true},
+		{"SIGCKPTEXIT", off, 0, false, true},
+		{"62", off, 0, false, false},
+	} {
+		sig, isCkpt, err := ckptSignalArg(c.arg, c.p)
+		if sig != c.sig || isCkpt != c.isCkpt || (err != nil) != c.wantErr {
+			t.Errorf("ckptSignalArg(%q, signal %d) = %d, %v, %v; want %d, %v, error %v", c.arg, c.p.Signal, sig, isCkpt, err, c.sig, c.isCkpt, c.wantErr)
+		}
+	}
+}
+
+func TestParseSignalHelperReport(t *testing.T) {
+	got, err := parseSignalHelperReport([]byte("1 0\n7 3\n"), []int{1, 7})
+	if err != nil || len(got) != 2 || got[0] != 0 || got[1] != unix.ESRCH {
+		t.Errorf("parse of a full report = %v, %v", got, err)
+	}
+	for _, bad := range []struct {
+		report  string
+		targets []int
+	}{
+		{"", []int{1}},           // helper died before reporting
+		{"1 0\n", []int{1, 7}},   // incomplete
+		{"2 0\n", []int{1}},      // wrong pid
+		{"1 x\n", []int{1}},      // malformed
+		{"1 -3\n", []int{1}},     // negative errno
+		{"1 0\n7 0\n", []int{1}}, // too many
+	} {
+		if got, err := parseSignalHelperReport([]byte(bad.report), bad.targets); err == nil {
+			t.Errorf("parse of %q for %v = %v, want an error", bad.report, bad.targets, got)
+		}
+	}
+}
+
+func TestKillResult(t *testing.T) {
+	targets := []int{1, 7}
+	if err := killResult(62, targets, []unix.Errno{0, 0}, false); err != nil {
+		t.Errorf("all sent: %v", err)
+	}
+	if err := killResult(62, targets, []unix.Errno{0, unix.EPERM}, false); err == nil || !strings.Contains(err.Error(), "kill(7, 62)") {
+		t.Errorf("one EPERM: %v", err)
+	}
+	if err := killResult(62, targets, []unix.Errno{0, unix.ESRCH}, false); err == nil {
+		t.Error("ESRCH without --all is a failure")
+	}
+	if err := killResult(62, targets, []unix.Errno{0, unix.ESRCH}, true); err != nil {
+		t.Errorf("ESRCH of a vanished process with --all: %v", err)
+	}
+	if err := killResult(62, targets, []unix.Errno{unix.ESRCH, unix.ESRCH}, true); err == nil {
+		t.Error("--all with nobody signalled succeeded")
+	}
+}
+
+// TestSignalHelperRefusesOutsideSandbox runs the helper's logic on the host, where
+// sys_checkpoint does not exist: it must refuse without signalling anything.
+func TestSignalHelperRefusesOutsideSandbox(t *testing.T) {
+	if insideCkptSandbox() {
+		t.Fatal("insideCkptSandbox() is true on the host")
+	}
+	victim := exec.Command("sleep", "30")
+	if err := victim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = victim.Process.Kill()
+		_ = victim.Wait()
+	}()
+	var report, stderr bytes.Buffer
+	status := runSignalHelper(signalHelperArgv(linux.SIGTERM, []int{victim.Process.Pid})[1:], &report, &stderr)
+	if status != signalHelperUsage || report.Len() != 0 || !strings.Contains(stderr.String(), "not running inside") {
+		t.Errorf("status %d, report %q, stderr %q", status, report.String(), stderr.String())
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := victim.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("the helper signalled a host process: %v", err)
+	}
+}
+
+func TestSignalHelperUsage(t *testing.T) {
+	for _, args := range [][]string{nil, {"62"}} {
+		var report, stderr bytes.Buffer
+		if status := runSignalHelper(args, &report, &stderr); status != signalHelperUsage || report.Len() != 0 {
+			t.Errorf("runSignalHelper(%q) = %d, report %q", args, status, report.String())
+		}
+	}
+}
