@@ -11,6 +11,20 @@ import (
 	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
 )
 
+// upstreamCommands are the commands and help topics of upstream runsc (runsc/cli/maincli at the
+// pinned gVisor version) as `--help` names them.
+var upstreamCommands = []string{
+	"bwrap", "checkpoint", "create", "delete", "do", "events", "exec", "flags", "fscheckpoint", "help",
+	"kill", "list", "pause", "port-forward", "ps", "read", "restore", "resume", "run", "sandboxexec",
+	"spec", "start", "state", "tar", "update", "wait", "debug", "profile", "read-control", "statefile",
+	"symbolize", "usage", "write-control", "cpu-features", "features", "install", "mitigate", "nvproxy",
+	"trace", "uninstall", "boot", "gofer", "umount", "export-metrics", "metric-metadata",
+	"metric-server", "platforms", "syscalls",
+}
+
+// ourCommands are runsc-ckpt's own commands.
+var ourCommands = []string{"checkpt", "inspect"}
+
 // TestVersionAndHelp checks that the binary says what it is and lists upstream's commands.
 func TestVersionAndHelp(t *testing.T) {
 	s := h.NewSandbox(t, harness.Opts{})
@@ -21,9 +35,15 @@ func TestVersionAndHelp(t *testing.T) {
 		}
 	}
 	help := s.MustRun(t, "--help").Stdout
-	for _, cmd := range []string{"create", "start", "run", "do", "state", "ps", "kill", "delete", "wait", "exec", "spec", "checkpoint", "restore", "boot", "gofer", "list", "events"} {
-		if !regexp.MustCompile(`(?m)^\s+` + cmd + `\s`).MatchString(help) {
+	for _, cmd := range append(upstreamCommands, ourCommands...) {
+		if !regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(cmd) + `\s`).MatchString(help) {
 			t.Errorf("--help does not list %q:\n%s", cmd, help)
+		}
+	}
+	flags := s.MustRun(t, "flags").Stdout + s.Run(t, "flags").Stderr
+	for _, f := range []string{"ckpt-file", "ckpt-group", "ckpt-signal", "systrap-disable-syscall-patching"} {
+		if !strings.Contains(flags, "-"+f) {
+			t.Errorf("`flags` does not list -%s", f)
 		}
 	}
 	// The syscall table the sentry uses is the one `help syscalls` prints.
