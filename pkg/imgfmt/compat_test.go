@@ -134,6 +134,13 @@ func TestGDBReadsRealProcessImage(t *testing.T) {
 		t.Fatalf("decoded rip/rsp %#x/%#x, captured %#x/%#x", q.Threads[0].Regs.Rip, q.Threads[0].Regs.Rsp, c.regs.Rip, c.regs.Rsp)
 	}
 
+	// The standard tools read the real image without warnings too.
+	for _, tool := range [][]string{{requireTool(t, "readelf", "binutils"), "-a", "-W"}, {requireTool(t, "eu-readelf", "elfutils"), "-a"}} {
+		if _, errOut := runTool(t, tool[0], append(tool[1:], path)...); errOut != "" {
+			t.Errorf("%s on the real image printed warnings:\n%s", tool[0], errOut)
+		}
+	}
+
 	// inspect's summary of the real image names the process and where it stopped.
 	f, err := os.Open(path)
 	if err != nil {
