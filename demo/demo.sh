@@ -4,11 +4,13 @@
 # with the checkpt tool (the same runsc-ckpt binary) and the program finishes its count.
 set -euo pipefail
 
+# Overridable for the integration test (test/demo_test.go): binary, scratch dir (not under /tmp),
+# runsc state root, platform.
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin=$root/bin/runsc-ckpt
-work=$root/bin/demo
+bin=${RUNSC_CKPT:-$root/bin/runsc-ckpt}
+work=${DEMO_DIR:-$root/bin/demo}
+state=${DEMO_STATE:-/var/run/runsc-ckpt-demo}
 platform=${PLATFORM:-systrap}
-state=/var/run/runsc-ckpt-demo
 
 [ -x "$bin" ] || { echo "demo: $bin missing; run make first" >&2; exit 1; }
 mkdir -p "$work" "$state"
@@ -22,10 +24,10 @@ run() { "$bin" --root="$state" --network=none --platform="$platform" do -force-o
 echo "== 1. run counter in a sandbox ($platform); it freezes itself at i=5"
 run "$work/counter" 10
 echo
-echo "== 2. the image is an ELF core file"
-ls -l "$work/counter.ckpt"
+echo "== 2. the image is an ELF core file (readelf), and runsc-ckpt inspect describes it"
 readelf -h "$work/counter.ckpt" | grep -E 'Type:|Machine:'
-readelf -n "$work/counter.ckpt" | grep -cE 'NT_PRSTATUS' | sed 's/^/threads (NT_PRSTATUS notes): /'
+"$bin" inspect "$work/counter.ckpt" >"$work/inspect.txt"
+sed -n '1,4p' "$work/inspect.txt"
 echo
 echo "== 3. thaw it in a new sandbox: checkpt -r counter.ckpt"
 run "$bin" checkpt -r counter.ckpt
