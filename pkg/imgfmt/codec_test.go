@@ -287,3 +287,30 @@ func TestContentRuns(t *testing.T) {
 		t.Error("SegmentReader of a reference mapping is not nil")
 	}
 }
+
+func TestAppendModeFileGetsZerosNotHoles(t *testing.T) {
+	p := testProcess()
+	big := make([]byte, 64*PageSize)
+	big[0] = 1
+	big[63*PageSize] = 2
+	p.Mappings = append(p.Mappings, Mapping{Start: 0x7ffe00100000, End: 0x7ffe00100000 + 64*PageSize, Prot: ProtRead, Kind: MapContent, Contents: bytes.NewReader(big)})
+	path := filepath.Join(t.TempDir(), "img")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := NewSink(f).(*StreamSink); !ok {
+		t.Errorf("NewSink of an O_APPEND file is %T, want *StreamSink", NewSink(f))
+	}
+	if err := Encode(f, p); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, encodeToBytes(t, p)) {
+		t.Fatal("image written to an O_APPEND file differs from the streamed image")
+	}
+}

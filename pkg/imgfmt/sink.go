@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 )
 
 // Sink is where Encode writes an image. Besides writing, a sink can skip ahead: Hole(n) moves the
@@ -12,7 +13,8 @@ import (
 // so a sink that seeks forward need not extend the file at the end.
 //
 // The sentry implements Sink over a gVisor file description (Write at the current offset, Hole
-// advancing the offset); NewSink adapts an *os.File or any io.Writer.
+// advancing the offset); NewSink adapts an *os.File or any io.Writer. A Sink over a file opened
+// with O_APPEND must write holes out as zeros: appending writes ignore the offset a hole advanced.
 type Sink interface {
 	io.Writer
 	// Hole advances the write position by n > 0 bytes, leaving them as zeros.
@@ -20,11 +22,15 @@ type Sink interface {
 }
 
 // NewSink returns w itself if it is a Sink; a sink that seeks over holes if w is an io.WriteSeeker
-// that can actually seek (a regular *os.File); otherwise a sink that writes holes out as zeros (a
-// pipe, a socket, a buffer).
+// that can actually seek (a regular *os.File not opened with O_APPEND); otherwise a sink that writes
+// holes out as zeros (a pipe, a socket, a buffer, an O_APPEND file).
 func NewSink(w io.Writer) Sink {
 	if s, ok := w.(Sink); ok {
 		return s
+	}
+	if f, ok := w.(*os.File); ok && appendMode(f) {
+		// Writes go to the end whatever the offset, so a seek would lose the hole's zeros.
+		return &StreamSink{W: w}
 	}
 	if ws, ok := w.(io.WriteSeeker); ok {
 		if _, err := ws.Seek(0, io.SeekCurrent); err == nil {
@@ -73,4 +79,18 @@ func (s *seekSink) Hole(n int64) error {
 		return fmt.Errorf("seeking over a %d-byte hole: %w", n, err)
 	}
 	return nil
+}
+
+// appendMode reports whether f was opened with O_APPEND.
+func appendMode(f *os.File) bool {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var flags uintptr
+	var errno syscall.Errno
+	if err := rc.Control(func(fd uintptr) { flags, _, errno = syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_GETFL, 0) }); err != nil || errno != 0 {
+		return false
+	}
+	return flags&syscall.O_APPEND != 0
 }
