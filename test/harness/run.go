@@ -190,6 +190,9 @@ func (s *Sandbox) Background(t *testing.T, args ...string) *Proc {
 	return p
 }
 
+// Sandbox returns the sandbox the command runs against.
+func (p *Proc) Sandbox() *Sandbox { return p.s }
+
 // Pid returns the process id of the runsc-ckpt command (not of the guest).
 func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 
