@@ -1,0 +1,44 @@
+/* thaw_bad: calls sys_checkpoint(CKPT_THAW, fd, -1, 1) on an image that must be refused, and shows
+ * that the caller keeps running afterwards.
+ *
+ * usage: thaw_bad IMAGE     (IMAGE "-" thaws from stdin, e.g. a pipe)
+ *
+ * Prints "thaw=<result> errno=<symbolic name>" and then "alive", and exits 0. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../../include/ckpt.h"
+
+static const char *errname(int e)
+{
+	switch (e) {
+	case 0: return "OK";
+	case EINVAL: return "EINVAL";
+	case ESTALE: return "ESTALE";
+	case EBADF: return "EBADF";
+	case EPERM: return "EPERM";
+	case ENOSYS: return "ENOSYS";
+	case EFBIG: return "EFBIG";
+	default: return strerror(e);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s IMAGE|-\n", argv[0]);
+		return 2;
+	}
+	int fd = strcmp(argv[1], "-") == 0 ? 0 : open(argv[1], O_RDONLY);
+	if (fd < 0) {
+		perror("open");
+		return 2;
+	}
+	volatile long canary = 0x5eed;
+	long r = sys_checkpoint(CKPT_THAW, fd, -1, 1);
+	printf("thaw=%ld errno=%s\n", r, errname(r < 0 ? errno : 0));
+	printf("alive canary=%lx\n", canary);
+	return 0;
+}

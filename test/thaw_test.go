@@ -1,0 +1,264 @@
+package test
+
+import (
+	"debug/elf"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
+)
+
+// Thaw tests: a guest freezes itself and kills itself (as if killed after the freeze); a NEW sandbox
+// thaws the image with the guest tool `checkpt -r` (the runsc-ckpt binary itself); the thawed
+// guest checks its own state and says so. Every sandbox persists its writes (the image, logs).
+
+// frozenGuest runs argv in a new sandbox on platform p and checks that it froze (prints want0) and
+// was then killed by its own SIGKILL.
+func frozenGuest(t *testing.T, p string, want0 string, argv ...string) *harness.Result {
+	t.Helper()
+	r := h.Do(t, harness.Opts{Platform: p, Persist: true}, argv...)
+	r.WantExit(t, 128+9)
+	if !strings.Contains(r.Stdout, want0) {
+		t.Fatalf("the freeze did not print %q:\n%s", want0, r)
+	}
+	return r
+}
+
+// checkpt runs `runsc-ckpt checkpt args...` (or a shell command line using it, if sh is set) in a
+// new sandbox on platform p.
+func checkpt(t *testing.T, p string, args ...string) *harness.Result {
+	t.Helper()
+	return h.Do(t, harness.Opts{Platform: p, Persist: true}, append([]string{h.Bin, "checkpt"}, args...)...)
+}
+
+// field returns the value of "name=value" in out, or "".
+func field(out, name string) string {
+	m := regexp.MustCompile(`(?m)\b` + name + `=(\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// TestThawRoundtrip freezes thaw_roundtrip, kills it, and thaws it in a new sandbox three ways:
+// `runsc-ckpt checkpt -r IMAGE`, a binary named checkpt (argv[0]), and `cat IMAGE | checkpt -r -`
+// (a pipe: the non-seekable path). The thawed program finds its memory (checksum), registers
+// (xmm0-15, rbx, r12-r15 live across the syscall), private file mapping, signal handler / blocked
+// mask / ignored signal and the vDSO clocks as they must be, and its sys_checkpoint returned 1;
+// the log file continues at the frozen offset.
+func TestThawRoundtrip(t *testing.T) {
+	guest := h.BuildC(t, "thaw_roundtrip")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		dir := h.NewDir(t)
+		img, mapf, logf := filepath.Join(dir, "rt.ckpt"), filepath.Join(dir, "map.dat"), filepath.Join(dir, "log.txt")
+		if err := os.WriteFile(mapf, []byte(strings.Repeat("A", 8192)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		frozen := frozenGuest(t, p, "r=0 errno=0", guest, img, mapf, logf)
+		sum := field(frozen.Stdout, "sum")
+		if sum == "" {
+			t.Fatalf("no checksum:\n%s", frozen)
+		}
+		link := filepath.Join(dir, "checkpt")
+		if err := os.Symlink(h.Bin, link); err != nil {
+			t.Fatal(err)
+		}
+		opts := harness.Opts{Platform: p, Persist: true}
+		for name, r := range map[string]func() *harness.Result{
+			"subcommand": func() *harness.Result { return checkpt(t, p, "-r", img) },
+			"argv0":      func() *harness.Result { return h.Do(t, opts, link, "-r", img) },
+			"pipe":       func() *harness.Result { return h.Do(t, opts, "/bin/sh", "-c", "cat "+img+" | "+link+" -r -") },
+		} {
+			t.Run(name, func(t *testing.T) {
+				res := r()
+				res.WantExit(t, 0)
+				want := fmt.Sprintf("r=1 errno=0 sum=%s map=AZ regs=1 usr1=1 usr2blocked=1 termign=1 clock=1", sum)
+				if !strings.Contains(res.Stdout, want) {
+					t.Errorf("thawed guest printed something else; want %q:\n%s", want, res)
+				}
+				log, err := os.ReadFile(logf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(log) != "before\nafter r=1\n" {
+					t.Errorf("log = %q, want the thawed write at the frozen offset: %q", log, "before\nafter r=1\n")
+				}
+			})
+		}
+	})
+}
+
+// TestThawThreads: the 4-thread guest's workers keep running after a thaw, can be joined, and
+// their TLS and a shared mutex are intact.
+func TestThawThreads(t *testing.T) {
+	guest := h.BuildC(t, "thaw_threads", "-pthread")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		img := filepath.Join(h.NewDir(t), "threads.ckpt")
+		frozenGuest(t, p, "r=0 errno=0", guest, img)
+		r := checkpt(t, p, "-r", img)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "r=1 errno=0\nprogress=1 joined=3 tls=1 mutex=1\n") {
+			t.Errorf("thawed threads:\n%s", r)
+		}
+	})
+}
+
+// TestThawGo: a Go program's goroutines, channels, timers and GC keep working after a thaw.
+func TestThawGo(t *testing.T) {
+	guest := h.BuildGo(t, "thawgo")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		img := filepath.Join(h.NewDir(t), "go.ckpt")
+		frozenGuest(t, p, "r=0 errno=0", guest, img)
+		r := checkpt(t, p, "-r", img)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "map=true ticks=true timer=true workers=true gc=true") {
+			t.Errorf("thawed Go guest:\n%s", r)
+		}
+	})
+}
+
+// TestThawPython: python3 (dynamically linked: its libraries are mapped by reference) continues its
+// computation after a thaw with its objects intact.
+func TestThawPython(t *testing.T) {
+	script := filepath.Join(h.Root, "test", "guests", "thaw_py.py")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		img := filepath.Join(h.NewDir(t), "py.ckpt")
+		frozenGuest(t, p, "r=0 errno=0", "/usr/bin/python3", script, img)
+		r := checkpt(t, p, "-r", img)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "objects=True result=2666646666700000") {
+			t.Errorf("thawed python3:\n%s", r)
+		}
+	})
+}
+
+// TestThawGenerations thaws, re-freezes and thaws again three times, deleting every image once the
+// next one exists, alternating platforms when there are two.
+func TestThawGenerations(t *testing.T) {
+	guest := h.BuildC(t, "thaw_generations")
+	dir := h.NewDir(t)
+	plat := func(i int) string { return h.Platforms[i%len(h.Platforms)] }
+	r := frozenGuest(t, plat(0), "gen=1 r=0", guest, dir)
+	sums := []string{field(r.Stdout, "sum")}
+	for gen := 1; gen <= 3; gen++ {
+		img := filepath.Join(dir, fmt.Sprintf("gen%d.ckpt", gen))
+		r := checkpt(t, plat(gen), "-r", img)
+		if err := os.Remove(img); err != nil {
+			t.Fatalf("deleting generation %d: %v", gen, err)
+		}
+		if !strings.Contains(r.Stdout, fmt.Sprintf("gen=%d r=1 sum=%s\n", gen, sums[gen-1])) {
+			t.Fatalf("generation %d did not resume with its state (sum %s):\n%s", gen, sums[gen-1], r)
+		}
+		if gen < 3 {
+			r.WantExit(t, 128+9)
+			i := strings.Index(r.Stdout, fmt.Sprintf("gen=%d r=0 ", gen+1))
+			if i < 0 {
+				t.Fatalf("generation %d did not freeze again:\n%s", gen+1, r)
+			}
+			sums = append(sums, field(r.Stdout[i:], "sum"))
+		} else {
+			r.WantExit(t, 0)
+			if !strings.Contains(r.Stdout, "done\n") {
+				t.Errorf("last generation did not finish:\n%s", r)
+			}
+		}
+	}
+}
+
+// TestThawBadImages: garbage, truncated and tampered images fail with EINVAL, an image whose mapped
+// file changed or vanished with ESTALE; each time the caller keeps running. checkpt exits 5 and
+// says why.
+func TestThawBadImages(t *testing.T) {
+	bad := h.BuildC(t, "thaw_bad")
+	basic := h.BuildC(t, "freeze_basic")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		dir := h.NewDir(t)
+		good, mapf, logf := filepath.Join(dir, "good.ckpt"), filepath.Join(dir, "map.dat"), filepath.Join(dir, "log.txt")
+		if err := os.WriteFile(mapf, []byte(strings.Repeat("M", 4096)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := h.Do(t, harness.Opts{Platform: p, Persist: true}, basic, good, mapf, logf)
+		r.WantExit(t, 0)
+		img, err := os.ReadFile(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write := func(name string, b []byte) string {
+			path := filepath.Join(dir, name)
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return path
+		}
+		garbage := make([]byte, 1<<16)
+		for i := range garbage {
+			garbage[i] = byte(i*7 + i/251)
+		}
+		cases := []struct {
+			name, image, want string
+			shell             string // if set, run the guest with this shell command line instead
+		}{
+			{name: "garbage", image: write("garbage.ckpt", garbage), want: "EINVAL"},
+			{name: "empty", image: write("empty.ckpt", nil), want: "EINVAL"},
+			{name: "truncated", image: write("truncated.ckpt", img[:len(img)/2]), want: "EINVAL"},
+			{name: "tampered_phdr", image: write("tampered.ckpt", tamperLoad(t, img)), want: "EINVAL"},
+			{name: "truncated_pipe", shell: "head -c 20000 " + good + " | " + bad + " -", want: "EINVAL"},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				argv := []string{bad, c.image}
+				if c.shell != "" {
+					argv = []string{"/bin/sh", "-c", c.shell}
+				}
+				r := h.Do(t, harness.Opts{Platform: p, Persist: true}, argv...)
+				r.WantExit(t, 0)
+				if want := "thaw=-1 errno=" + c.want + "\nalive canary=5eed\n"; !strings.Contains(r.Stdout, want) {
+					t.Errorf("want %q:\n%s", want, r)
+				}
+			})
+		}
+		// The image maps map.dat read-only and unmodified: stored by reference, so a change to the
+		// file (or its removal) must make the thaw fail with ESTALE.
+		t.Run("changed_file", func(t *testing.T) {
+			if err := os.WriteFile(mapf, []byte(strings.Repeat("N", 4097)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := h.Do(t, harness.Opts{Platform: p, Persist: true}, bad, good)
+			r.WantExit(t, 0)
+			if !strings.Contains(r.Stdout, "thaw=-1 errno=ESTALE\nalive canary=5eed\n") {
+				t.Errorf("want ESTALE:\n%s", r)
+			}
+			os.Remove(mapf)
+			r = checkpt(t, p, "-r", good)
+			r.WantExit(t, 5)
+			if !strings.Contains(r.Stderr, "checkpt: thaw of "+good+" failed: stale") {
+				t.Errorf("checkpt's message:\n%s", r)
+			}
+		})
+	})
+}
+
+// tamperLoad returns a copy of img whose first PT_LOAD starts one byte off its page.
+func tamperLoad(t *testing.T, img []byte) []byte {
+	t.Helper()
+	f, err := elf.NewFile(strings.NewReader(string(img)))
+	if err != nil {
+		t.Fatalf("the good image does not parse: %v", err)
+	}
+	out := append([]byte(nil), img...)
+	phoff := binary.LittleEndian.Uint64(img[32:])
+	for i, ph := range f.Progs {
+		if ph.Type == elf.PT_LOAD {
+			at := phoff + uint64(i)*56 + 16 // p_vaddr
+			binary.LittleEndian.PutUint64(out[at:], ph.Vaddr+1)
+			return out
+		}
+	}
+	t.Fatal("the good image has no PT_LOAD")
+	return nil
+}
