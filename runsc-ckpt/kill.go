@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -137,24 +139,37 @@ func ckptSignalArg(s string, p ckpt.Policy) (sig linux.Signal, isCkpt bool, err 
 	return sig, true, nil
 }
 
-// sandboxPolicy returns the checkpoint policy of c's sandbox: the sentry takes it from the
-// annotations of the sandbox's root container (see policy.go), so the same is read here.
+// sandboxPolicy returns the checkpoint policy of c's sandbox. The sentry builds it from the
+// annotations of the spec its `boot` read, which runsc takes from the root container's bundle
+// (`<bundle>/config.json`, passed as --spec-fd); the same file is read here, so that host and
+// sentry agree on which signals checkpoint. The spec saved in the container's state is the
+// fallback when the bundle is gone: it can differ (runsc-ckpt's create/run add the --ckpt-*
+// flags to the saved spec only, see docs/notes-sigckpt.md).
 func sandboxPolicy(conf *config.Config, c *container.Container) (ckpt.Policy, error) {
-	spec := c.Spec
+	root := c
 	if c.Sandbox != nil && c.Sandbox.ID != c.ID {
-		root, err := container.Load(conf.RootDir, container.FullID{SandboxID: c.Sandbox.ID, ContainerID: c.Sandbox.ID}, container.LoadOpts{Exact: true})
+		var err error
+		root, err = container.Load(conf.RootDir, container.FullID{SandboxID: c.Sandbox.ID, ContainerID: c.Sandbox.ID}, container.LoadOpts{Exact: true})
 		if err != nil {
 			return ckpt.Policy{}, fmt.Errorf("loading the root container of sandbox %q: %w", c.Sandbox.ID, err)
 		}
-		spec = root.Spec
 	}
 	var annotations map[string]string
-	if spec != nil {
+	if root.Spec != nil {
+		annotations = root.Spec.Annotations
+	}
+	if data, err := os.ReadFile(filepath.Join(root.BundleDir, "config.json")); err == nil {
+		var spec struct {
+			Annotations map[string]string `json:"annotations"`
+		}
+		if err := json.Unmarshal(data, &spec); err != nil {
+			return ckpt.Policy{}, fmt.Errorf("decoding %s/config.json: %w", root.BundleDir, err)
+		}
 		annotations = spec.Annotations
 	}
 	p, err := ckpt.DefaultPolicy().WithAnnotations(annotations)
 	if err != nil {
-		return ckpt.Policy{}, fmt.Errorf("sandbox %q: checkpoint policy: %w", c.Sandbox.ID, err)
+		return ckpt.Policy{}, fmt.Errorf("sandbox %q: checkpoint policy: %w", root.ID, err)
 	}
 	return p, nil
 }

@@ -411,14 +411,16 @@ func TestSigckptHostHandledAndOrdinary(t *testing.T) {
 }
 
 // TestSigckptHostAllAndGroup: `kill --all` and `kill --pgid` reach every process of the
-// container; with --ckpt-group=7 the host route still works (the helper gets the group), while
-// the same group refuses guests outside it (TestSigckptErrnos).
+// container; the host side uses the sandbox's checkpoint signal (40 here, by number and by name);
+// with ckpt-group 7 the host route still works (the helper gets the group), while the same group
+// refuses guests outside it (TestSigckptErrnos).
 func TestSigckptHostAllAndGroup(t *testing.T) {
 	guest := sigckptGuest(t)
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		c := persistentBundle(t, p, map[string]string{
-			"dev.runsc-ckpt.ckpt-file":  "%N.%P.ckpt",
-			"dev.runsc-ckpt.ckpt-group": "7",
+			"dev.runsc-ckpt.ckpt-file":   "%N.%P.ckpt",
+			"dev.runsc-ckpt.ckpt-group":  "7",
+			"dev.runsc-ckpt.ckpt-signal": "40",
 		}, "loopchild", "600")
 		c.RunDetached(t)
 		c.WaitForOutput(t, "tick 1\n")
@@ -429,13 +431,16 @@ func TestSigckptHostAllAndGroup(t *testing.T) {
 				filepath.Join(c.Dir, fmt.Sprintf("%s.%d.ckpt", commOf(guest), child)),
 			}
 		}
-		for _, args := range [][]string{{"kill", "--all", c.ID, "SIGCKPT"}, {"kill", "--pgid", "1", c.ID, "ckpt"}} {
+		// The sandbox's checkpoint signal is 40: by number and by name.
+		for _, args := range [][]string{{"kill", "--all", c.ID, "40"}, {"kill", "--pgid", "1", c.ID, "ckpt"}} {
 			c.MustRun(t, args...)
 			for i, img := range images() {
 				waitForFile(t, img, 30*time.Second)
-				if got := readImage(t, img).Info.PID; got != []int32{1, int32(child)}[i] {
+				proc := readImage(t, img)
+				if got := proc.Info.PID; got != []int32{1, int32(child)}[i] {
 					t.Errorf("%v: %s holds pid %d", args, img, got)
 				}
+				wantSigInfo(t, proc, 40, siUser, -1)
 				if err := os.Remove(img); err != nil {
 					t.Fatal(err)
 				}

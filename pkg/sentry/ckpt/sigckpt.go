@@ -63,13 +63,11 @@ func senderMayCheckpoint(sender *kernel.Task, p Policy) bool {
 }
 
 // takesDefaultCkpt reports whether a checkpoint signal sent to tg runs the checkpoint default
-// action: tg is alive and its disposition for sig is SIG_DFL. The signal mask does not matter:
-// see chooseFreezer.
+// action: tg's disposition for sig is SIG_DFL. The signal mask does not matter (see
+// chooseFreezer); a process without a live thread is found out by chooseFreezer (ESRCH), which
+// hands the call back to the original syscall. (Not the leader's state: a process whose leader
+// thread exited lives on in its other threads.)
 func takesDefaultCkpt(tg *kernel.ThreadGroup, sig linux.Signal) bool {
-	leader := tg.Leader()
-	if leader == nil || leader.ExitState() != kernel.TaskExitNone {
-		return false
-	}
 	// SetSigAction with a nil action only reads the current one.
 	act, err := tg.SetSigAction(sig, nil)
 	return err == nil && act.Handler == linux.SIG_DFL

@@ -194,7 +194,10 @@ func deliverToProcess(t *kernel.Task, p Policy, sig linux.Signal, k killTarget) 
 	}
 	info := killInfo(t, leader, sig)
 	if k.decision == deliverCkpt {
-		return ckptProcess(p, k.tg, nil, sig, info)
+		if err := ckptProcess(p, k.tg, nil, sig, info); err == nil {
+			return nil
+		}
+		// No live thread (a zombie): what the original does with it is what happens.
 	}
 	return k.tg.SendSignal(info)
 }

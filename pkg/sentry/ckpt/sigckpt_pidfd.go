@@ -121,9 +121,10 @@ func pidfdGroup(t *kernel.Task, p Policy, sig linux.Signal, pg *kernel.ProcessGr
 		switch {
 		case m.policyErr != nil:
 			err = m.policyErr
-		case m.decision == deliverCkpt:
-			err = ckptProcess(p, m.tg, nil, sig, &infoCopy)
+		case m.decision == deliverCkpt && ckptProcess(p, m.tg, nil, sig, &infoCopy) == nil:
 		default:
+			// An ordinary signal, or a process without a live thread (a zombie), which gets
+			// what the original would give it.
 			err = m.tg.SendSignal(&infoCopy)
 		}
 		if err != nil {
