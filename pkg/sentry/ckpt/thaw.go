@@ -3,6 +3,7 @@ package ckpt
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh"
@@ -35,6 +36,7 @@ import (
 //
 // Preconditions: running on t's task goroutine; req was validated by newThawRequest.
 func thaw(t *kernel.Task, req thawRequest) (uintptr, *kernel.SyscallControl, error) {
+	start := time.Now()
 	plan, err := prepareThaw(t, req)
 	if err != nil {
 		t.Debugf("ckpt: thaw refused: %v", err)
@@ -45,6 +47,7 @@ func thaw(t *kernel.Task, req thawRequest) (uintptr, *kernel.SyscallControl, err
 		plan.release(t)
 		return 0, nil, linuxerr.EINVAL
 	}
+	plan.start, plan.prepared = start, time.Now()
 	t.RegisterWork(&thawCommit{plan: plan})
 	// Execve takes ownership of exe. Its argv and environment do not matter: the image replaces them.
 	return 0, t.Execve([]string{plan.proc.Info.Name}, nil, 0, exe.MappedName(t), exe, false), nil
@@ -89,6 +92,10 @@ type thawPlan struct {
 	files []preparedFile
 	// exe is the reopened executable, or nil (then the image file stands in, as DragonFly's textvp).
 	exe *preparedExe
+
+	// start is when the thaw syscall began, prepared when validation and preparation ended (for
+	// the log line that reports the thaw's cost).
+	start, prepared time.Time
 }
 
 // prepareThaw decodes and validates the image and reopens everything it refers to.
@@ -151,10 +158,22 @@ type thawCommit struct {
 // first user instruction.
 func (c *thawCommit) TaskWork(t *kernel.Task) {
 	defer c.plan.release(t)
+	committing := time.Now()
 	if err := c.plan.commit(t); err != nil {
 		t.Warningf("ckpt: thaw failed after the point of no return, killing the process: %v", err)
 		t.ThreadGroup().SendSignal(&linux.SignalInfo{Signo: int32(linux.SIGKILL)})
+		return
 	}
+	p := c.plan
+	var content uint64
+	for i := range p.proc.Mappings {
+		if p.proc.Mappings[i].Kind == imgfmt.MapContent {
+			content += p.proc.Mappings[i].End - p.proc.Mappings[i].Start
+		}
+	}
+	t.Infof("ckpt: thawed %q (%d threads, %d mappings, %d MiB content, %d fds, streamed=%t) in %v: prepare %v, exec %v, commit %v",
+		p.proc.Info.Name, len(p.proc.Threads), len(p.proc.Mappings), content>>20, len(p.files), p.image.streamed,
+		time.Since(p.start), p.prepared.Sub(p.start), committing.Sub(p.prepared), time.Since(committing))
 }
 
 // commit replaces the address space, fds, signal state and registers of t's process.
