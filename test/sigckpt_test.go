@@ -223,6 +223,24 @@ func TestSigckptProcessGroup(t *testing.T) {
 	})
 }
 
+// TestSigckptKillAll: kill(-1, SIGCKPT) checkpoints every process the sender may signal except
+// itself and init (here: the guest's other child only).
+func TestSigckptKillAll(t *testing.T) {
+	guest := sigckptGuest(t)
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		r, dir := runGuest(t, p, []string{"--ckpt-file=%N.%P.ckpt"}, "killall", 62)
+		r.WantExit(t, 0)
+		wantLines(t, r.Stdout, "killall 0 errno 0", "children done", "after 2")
+		ticker, sender := lineValue(t, r.Stdout, "child"), lineValue(t, r.Stdout, "sender")
+		img := readImage(t, filepath.Join(dir, fmt.Sprintf("%s.%d.ckpt", commOf(guest), ticker)))
+		wantSigInfo(t, img, 62, siUser, int32(sender))
+		images, _ := filepath.Glob(filepath.Join(dir, "*.ckpt"))
+		if len(images) != 1 {
+			t.Errorf("images %v, want only the ticking child's", images)
+		}
+	})
+}
+
 // TestSigckptHandledIgnoredBlocked: a handler runs instead of the checkpoint, an ignored
 // SIGCKPT does nothing, and a blocked one is carried out at once (not left pending, so
 // unblocking it does not kill the process).

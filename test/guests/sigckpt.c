@@ -17,6 +17,8 @@
  *   pgrp       fork a child; kill(0, SIG) checkpoints both processes of the group
  *   pidfdpgrp  fork a child; pidfd_send_signal(pidfd_open(getpid()), SIG, NULL,
  *              PIDFD_SIGNAL_PROCESS_GROUP) checkpoints both processes of the group
+ *   killall    fork a ticking child, then a second child that calls kill(-1, SIG): only the
+ *              ticking child is checkpointed (not the sender, not init = this process)
  *   esrch      kill(<unused pid>, SIG) and tkill(0, SIG): errno only
  *   eperm      fork a child that drops to uid 65534 and sends SIG to its (root) parent
  *   thread     start a second thread; tgkill(getpid(), <its tid>, SIG): that thread freezes
@@ -222,6 +224,26 @@ int main(int argc, char **argv) {
 		int status;
 		waitpid(child, &status, 0);
 		printf("child status %d\n", status);
+	} else if (!strcmp(mode, "killall")) {
+		pid_t ticker = fork();
+		if (ticker == 0) {
+			for (int i = 0; i < 30; i++)
+				nap_ms(20);
+			_exit(0);
+		}
+		printf("child %d\n", (int)ticker);
+		fflush(stdout);
+		pid_t sender = fork();
+		if (sender == 0) {
+			printf("sender %d\n", (int)getpid());
+			report("killall", kill(-1, sig));
+			nap_ms(300); /* Stay around: kill(-1) must not have checkpointed us. */
+			_exit(0);
+		}
+		int status;
+		waitpid(sender, &status, 0);
+		waitpid(ticker, &status, 0);
+		printf("children done\n");
 	} else if (!strcmp(mode, "esrch")) {
 		report("kill", kill(999999, sig));
 		report("tkill", syscall(SYS_tkill, 0, sig));
