@@ -262,3 +262,28 @@ func tamperLoad(t *testing.T, img []byte) []byte {
 	t.Fatal("the good image has no PT_LOAD")
 	return nil
 }
+
+// TestCheckptFreezeOther: `checkpt -c PID -o FILE` freezes another process (here a sleeper, in
+// nanosleep); the process is killed and the image thawed in a new sandbox, where the sleep goes on
+// and the program finishes. A pid that does not exist makes checkpt exit 5 with a message.
+func TestCheckptFreezeOther(t *testing.T) {
+	sleeper := h.BuildC(t, "sleeper")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		img := filepath.Join(h.NewDir(t), "other.ckpt")
+		script := fmt.Sprintf("%s 2 & P=$!; sleep 0.5; %s checkpt -c $P -o %s; echo checkpt=$?; kill -9 $P; %s checkpt -c 4242; echo missing=$?",
+			sleeper, h.Bin, img, h.Bin)
+		r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", script)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "checkpt=0\n") || !strings.Contains(r.Stdout, "missing=5\n") {
+			t.Fatalf("checkpt -c:\n%s", r)
+		}
+		if !strings.Contains(r.Stderr, "checkpt: freeze of process 4242 failed: no such process") {
+			t.Errorf("checkpt's message for a missing pid:\n%s", r)
+		}
+		r = checkpt(t, p, "-r", img)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "slept 2 s\n") {
+			t.Errorf("the thawed sleeper did not finish:\n%s", r)
+		}
+	})
+}
