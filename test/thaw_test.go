@@ -49,7 +49,8 @@ func field(out, name string) string {
 // `runsc-ckpt checkpt -r IMAGE`, a binary named checkpt (argv[0]), and `cat IMAGE | checkpt -r -`
 // (a pipe: the non-seekable path). The thawed program finds its memory (checksum), registers
 // (xmm0-15, rbx, r12-r15 live across the syscall), private file mapping, signal handler / blocked
-// mask / ignored signal and the vDSO clocks as they must be, and its sys_checkpoint returned 1;
+// mask / ignored signal / pending signal, alternate stack, interval timer and the vDSO clocks as
+// they must be, and its sys_checkpoint returned 1;
 // the log file continues at the frozen offset.
 func TestThawRoundtrip(t *testing.T) {
 	guest := h.BuildC(t, "thaw_roundtrip")
@@ -77,7 +78,7 @@ func TestThawRoundtrip(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				res := r()
 				res.WantExit(t, 0)
-				want := fmt.Sprintf("r=1 errno=0 sum=%s map=AZ regs=1 usr1=1 usr2blocked=1 termign=1 clock=1", sum)
+				want := fmt.Sprintf("r=1 errno=0 sum=%s map=AZ regs=1 usr1=1 usr2blocked=1 termign=1 clock=1 alt=1 itimer=1 pending=1", sum)
 				if !strings.Contains(res.Stdout, want) {
 					t.Errorf("thawed guest printed something else; want %q:\n%s", want, res)
 				}

@@ -4,10 +4,11 @@
  *
  * Fills 32 MiB (every other page) with a pattern, maps MAPFILE privately and dirties its second page,
  * writes "before\n" to LOGFILE (not O_APPEND: the offset must come back), installs a SIGUSR1
- * handler, blocks SIGUSR2, ignores SIGTERM, loads xmm0-xmm15 and rbx/r12-r15 with known values and
+ * handler, blocks SIGUSR2 and leaves one pending, ignores SIGTERM, sets an alternate signal stack and
+ * a 1000 s ITIMER_REAL, loads xmm0-xmm15 and rbx/r12-r15 with known values and
  * freezes itself into IMAGE with those registers live across the syscall. Then it prints one line
  *   r=<sys_checkpoint result> sum=<checksum> map=<bytes> regs=<ok> usr1=<n> usr2blocked=<0|1>
- *   termign=<0|1> clock=<ok>
+ *   termign=<0|1> clock=<ok> alt=<ok> itimer=<ok> pending=<ok>
  * and writes "after r=<r>\n" to LOGFILE. With r == 0 (the freeze itself) it then kills itself with
  * SIGKILL, as if the process had been killed after the freeze; a thaw (r == 1) exits 0 if every check
  * passed, 1 otherwise. */
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -111,6 +113,15 @@ int main(int argc, char **argv)
 	sigaddset(&block, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &block, NULL);
 
+	/* An alternate signal stack, an armed interval timer and a pending (blocked) signal. */
+	static char altbuf[65536];
+	stack_t alt = {.ss_sp = altbuf, .ss_size = sizeof altbuf, .ss_flags = 0};
+	struct itimerval itv = {.it_value = {1000, 0}};
+	if (sigaltstack(&alt, NULL) != 0 || setitimer(ITIMER_REAL, &itv, NULL) != 0 || raise(SIGUSR2) != 0) {
+		perror("altstack/itimer/pending");
+		return 2;
+	}
+
 	int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0) {
 		perror("open image");
@@ -131,19 +142,30 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, NULL, &cur);
 	struct sigaction term;
 	sigaction(SIGTERM, NULL, &term);
+	stack_t alt_now;
+	struct itimerval itv_now;
+	sigset_t pending;
+	sigaltstack(NULL, &alt_now);
+	getitimer(ITIMER_REAL, &itv_now);
+	sigpending(&pending);
+	int alt_ok = alt_now.ss_sp == altbuf && alt_now.ss_size == sizeof altbuf && !(alt_now.ss_flags & SS_DISABLE);
+	int itimer_ok = itv_now.it_value.tv_sec > 900 && itv_now.it_value.tv_sec <= 1000;
+	int pending_ok = sigismember(&pending, SIGUSR2);
 	double m0 = now(CLOCK_MONOTONIC), w0 = now(CLOCK_REALTIME);
 	struct timespec nap = {0, 50 * 1000 * 1000};
 	nanosleep(&nap, NULL);
 	double dm = now(CLOCK_MONOTONIC) - m0;
 	int clock_ok = w0 >= frozen_at && dm >= 0.045 && dm < 2.0;
 
-	printf("r=%ld errno=%d sum=%lx map=%c%c regs=%d usr1=%d usr2blocked=%d termign=%d clock=%d\n", r, err,
-	       sum, map[0], map[4096], regs_ok, usr1, sigismember(&cur, SIGUSR2), term.sa_handler == SIG_IGN,
-	       clock_ok);
+	printf("r=%ld errno=%d sum=%lx map=%c%c regs=%d usr1=%d usr2blocked=%d termign=%d clock=%d alt=%d itimer=%d "
+	       "pending=%d\n",
+	       r, err, sum, map[0], map[4096], regs_ok, usr1, sigismember(&cur, SIGUSR2), term.sa_handler == SIG_IGN,
+	       clock_ok, alt_ok, itimer_ok, pending_ok);
 	fflush(stdout);
 	dprintf(log, "after r=%ld\n", r);
 	if (r == 0)
 		kill(getpid(), SIGKILL);
-	int ok = r == 1 && regs_ok && usr1 == 1 && sigismember(&cur, SIGUSR2) && term.sa_handler == SIG_IGN && clock_ok;
+	int ok = r == 1 && regs_ok && usr1 == 1 && sigismember(&cur, SIGUSR2) && term.sa_handler == SIG_IGN && clock_ok &&
+		 alt_ok && itimer_ok && pending_ok;
 	return ok ? 0 : 1;
 }
