@@ -10,8 +10,8 @@ import (
 )
 
 // TestHarnessTearsDown checks the harness's promise that nothing outlives a test: a detached
-// container and a background `do` left running by a subtest are gone once the subtest ends, and
-// no mount is left under their state roots.
+// container, a background `do` whose guest runs, and a `do` killed while it was still creating its
+// sandbox are all gone once their subtest ends, with no process or mount left for their roots.
 func TestHarnessTearsDown(t *testing.T) {
 	guest := h.BuildC(t, "sleeper")
 	var (
@@ -26,8 +26,14 @@ func TestHarnessTearsDown(t *testing.T) {
 		pids = append(pids, c.State(t).Pid)
 
 		p := h.StartDo(t, harness.Opts{}, guest, "300")
+		p.WaitForOutput(t, "ready ")
 		roots = append(roots, p.Sandbox().Root)
 		pids = append(pids, p.Pid())
+
+		// Ends (killed by the harness) right after starting: mid-creation of the sandbox.
+		q := h.StartDo(t, harness.Opts{}, guest, "300")
+		roots = append(roots, q.Sandbox().Root)
+		pids = append(pids, q.Pid())
 	})
 	for _, pid := range pids {
 		if err := syscall.Kill(pid, 0); err == nil {
@@ -42,5 +48,25 @@ func TestHarnessTearsDown(t *testing.T) {
 		if strings.Contains(string(mounts), " "+root) {
 			t.Errorf("mounts left under %s", root)
 		}
+		if pids := processesWithArg(t, "--root="+root); len(pids) > 0 {
+			t.Errorf("processes of %s left: %v", root, pids)
+		}
 	}
+}
+
+// processesWithArg returns the pids whose command line has the argument arg.
+func processesWithArg(t *testing.T, arg string) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []string
+	for _, e := range entries {
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.Contains(string(cmdline), arg+"\x00") {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
 }

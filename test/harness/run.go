@@ -193,6 +193,18 @@ func (s *Sandbox) Background(t *testing.T, args ...string) *Proc {
 // Sandbox returns the sandbox the command runs against.
 func (p *Proc) Sandbox() *Sandbox { return p.s }
 
+// Stdout returns what the command (for `do`, the guest) has written to stdout so far.
+func (p *Proc) Stdout() string { return readFile(p.outPath) }
+
+// WaitForOutput polls the command's stdout until it contains want, failing t after the
+// sandbox's timeout.
+func (p *Proc) WaitForOutput(t *testing.T, want string) {
+	t.Helper()
+	if !pollUntil(p.s.Opts.timeout(), func() bool { return strings.Contains(p.Stdout(), want) }) {
+		t.Fatalf("stdout never contained %q; got:\n%s\nstderr:\n%s", want, p.Stdout(), readFile(p.errPath))
+	}
+}
+
 // Pid returns the process id of the runsc-ckpt command (not of the guest).
 func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 
@@ -310,12 +322,16 @@ func (s *Sandbox) teardown(t *testing.T) {
 			cancel()
 		}
 	}
-	for _, pid := range s.adopted {
-		// A sandbox re-parented to the test process (child subreaper) is reaped here, once dead.
-		_, _ = reap(pid, 5*time.Second)
-	}
 	if left := s.Containers(t); len(left) > 0 {
 		t.Errorf("containers left in %s after teardown: %v", s.Root, left)
+	}
+	if left := killStragglers(s.Root, 10*time.Second); len(left) > 0 {
+		t.Errorf("processes of %s still alive after SIGKILL: %v", s.Root, left)
+	}
+	for _, pid := range s.adopted {
+		// A sandbox re-parented to the test process (child subreaper) is reaped here; it is dead
+		// or dying by now, but a loaded machine can take a while.
+		_, _ = reap(pid, 30*time.Second)
 	}
 	// runsc pins an empty network namespace for the gofer by bind-mounting it at
 	// <root>/null-netns and leaves it there; unmount it (possibly stacked) so the directory can
