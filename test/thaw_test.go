@@ -1,15 +1,18 @@
 package test
 
 import (
+	"bytes"
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
 )
 
@@ -171,9 +174,10 @@ func TestThawGenerations(t *testing.T) {
 	}
 }
 
-// TestThawBadImages: garbage, truncated and tampered images fail with EINVAL, an image whose mapped
-// file changed or vanished with ESTALE; each time the caller keeps running. checkpt exits 5 and
-// says why.
+// TestThawBadImages: garbage, truncated and tampered images, an image from another vDSO build and
+// (on systrap) one with a mapping above the platform's user range fail with EINVAL, an fd above
+// RLIMIT_NOFILE with EMFILE, an image whose mapped file changed or vanished with ESTALE; each time
+// the caller keeps running. checkpt exits 5 and says why.
 func TestThawBadImages(t *testing.T) {
 	bad := h.BuildC(t, "thaw_bad")
 	basic := h.BuildC(t, "freeze_basic")
@@ -200,15 +204,25 @@ func TestThawBadImages(t *testing.T) {
 		for i := range garbage {
 			garbage[i] = byte(i*7 + i/251)
 		}
-		cases := []struct {
-			name, image, want string
-			shell             string // if set, run the guest with this shell command line instead
-		}{
+		// shell, if set, is a shell command line to run instead of the guest on image.
+		cases := []struct{ name, image, want, shell string }{
 			{name: "garbage", image: write("garbage.ckpt", garbage), want: "EINVAL"},
 			{name: "empty", image: write("empty.ckpt", nil), want: "EINVAL"},
 			{name: "truncated", image: write("truncated.ckpt", img[:len(img)/2]), want: "EINVAL"},
 			{name: "tampered_phdr", image: write("tampered.ckpt", tamperLoad(t, img)), want: "EINVAL"},
 			{name: "truncated_pipe", shell: "head -c 20000 " + good + " | " + bad + " -", want: "EINVAL"},
+			{name: "other_vdso", image: write("vdso.ckpt", reencode(t, img, func(p *imgfmt.Process) { p.VM.VDSOHash[0] ^= 1 })), want: "EINVAL"},
+			{name: "fd_over_rlimit_nofile", shell: "ulimit -n 5 && exec " + bad + " " + good, want: "EMFILE"},
+		}
+		// ptrace places mappings where systrap cannot: a mapping above systrap's
+		// MaxUserAddress (0x7f0000000000) is refused there before anything changes.
+		high := write("high.ckpt", reencode(t, img, func(p *imgfmt.Process) {
+			m := imgfmt.Mapping{Start: 0x7f0000000000, End: 0x7f0000001000, Prot: imgfmt.ProtRead, Kind: imgfmt.MapZero}
+			i := sort.Search(len(p.Mappings), func(i int) bool { return p.Mappings[i].Start >= m.Start })
+			p.Mappings = append(p.Mappings[:i], append([]imgfmt.Mapping{m}, p.Mappings[i:]...)...)
+		}))
+		if p == "systrap" {
+			cases = append(cases, struct{ name, image, want, shell string }{name: "above_platform_range", image: high, want: "EINVAL"})
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
@@ -242,6 +256,21 @@ func TestThawBadImages(t *testing.T) {
 			}
 		})
 	})
+}
+
+// reencode decodes img, lets change modify the process, and encodes it again.
+func reencode(t *testing.T, img []byte, change func(*imgfmt.Process)) []byte {
+	t.Helper()
+	p, err := imgfmt.Decode(bytes.NewReader(img), int64(len(img)))
+	if err != nil {
+		t.Fatalf("decoding the good image: %v", err)
+	}
+	change(p)
+	var b bytes.Buffer
+	if err := imgfmt.Encode(&b, p); err != nil {
+		t.Fatalf("encoding the changed image: %v", err)
+	}
+	return b.Bytes()
 }
 
 // tamperLoad returns a copy of img whose first PT_LOAD starts one byte off its page.

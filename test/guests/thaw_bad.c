@@ -21,6 +21,8 @@ static const char *errname(int e)
 	case EPERM: return "EPERM";
 	case ENOSYS: return "ENOSYS";
 	case EFBIG: return "EFBIG";
+	case EMFILE: return "EMFILE";
+	case ENOMEM: return "ENOMEM";
 	default: return strerror(e);
 	}
 }

@@ -122,6 +122,12 @@ func prepareThaw(t *kernel.Task, req thawRequest) (*thawPlan, error) {
 	if err := checkVDSO(t, proc); err != nil {
 		return nil, err
 	}
+	if err := checkLimits(t, proc); err != nil {
+		return nil, err
+	}
+	if err := checkImageMappable(t, proc, src.file); err != nil {
+		return nil, err
+	}
 	if plan.maps, err = prepareMappings(t, proc); err != nil {
 		return nil, err
 	}

@@ -108,6 +108,12 @@ func prepareMappings(t *kernel.Task, p *imgfmt.Process) ([]preparedMapping, erro
 			return nil, fmt.Errorf("mapping %d [%#x, %#x): %w", i, m.Start, m.End, err)
 		}
 		maps[i].file = f
+		if err := checkMappable(t, f, m.FileOffset, m.End-m.Start); err != nil {
+			for j := 0; j <= i; j++ {
+				maps[j].release(t)
+			}
+			return nil, fmt.Errorf("mapping %d [%#x, %#x): the file cannot be mapped: %w", i, m.Start, m.End, err)
+		}
 	}
 	return maps, nil
 }
