@@ -1,6 +1,3 @@
-// Package test holds runsc-ckpt's integration tests: real guest programs (test/guests) run under
-// the real runsc-ckpt binary, on every platform in $RUNSC_CKPT_PLATFORMS (default systrap and
-// ptrace). The machinery lives in test/harness; test/README.md describes it.
 package test
 
 import (
