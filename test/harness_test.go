@@ -2,6 +2,8 @@ package test
 
 import (
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -69,4 +71,40 @@ func processesWithArg(t *testing.T, arg string) []string {
 		}
 	}
 	return pids
+}
+
+// TestHarnessPersist checks Opts.Persist for `do` and for bundles: with it, a file the guest
+// writes in its working directory reaches the host; without it, it stays in the sandbox's
+// memory overlay.
+func TestHarnessPersist(t *testing.T) {
+	const script = "echo persisted > out.txt && cat out.txt"
+	for _, persist := range []bool{true, false} {
+		t.Run("do_persist="+strconv.FormatBool(persist), func(t *testing.T) {
+			r := h.Do(t, harness.Opts{Persist: persist}, "/bin/sh", "-c", script)
+			r.WantExit(t, 0)
+			checkPersisted(t, r.Sandbox.Dir, persist, r.Stdout)
+		})
+		t.Run("bundle_persist="+strconv.FormatBool(persist), func(t *testing.T) {
+			c := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Persist: persist}, Args: []string{"/bin/sh", "-c", script}})
+			c.RunDetached(t)
+			if code := c.Wait(t); code != 0 {
+				t.Fatalf("guest exit status %d; stderr:\n%s", code, c.GuestStderr())
+			}
+			checkPersisted(t, c.Dir, persist, c.GuestStdout())
+		})
+	}
+}
+
+func checkPersisted(t *testing.T, dir string, persist bool, stdout string) {
+	t.Helper()
+	if !strings.Contains(stdout, "persisted") {
+		t.Errorf("the guest could not write its file; stdout %q", stdout)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "out.txt"))
+	switch {
+	case persist && (err != nil || string(b) != "persisted\n"):
+		t.Errorf("with Persist the host should see out.txt = %q: got %q, %v", "persisted\n", b, err)
+	case !persist && err == nil:
+		t.Errorf("without Persist out.txt reached the host")
+	}
 }
