@@ -75,7 +75,7 @@ func writeFrame(t *kernel.Task, slot hostarch.Addr, th *imgfmt.Thread, rax uint6
 		},
 		Sigset: linux.SignalSet(th.SigMask),
 	}
-	if fp := fpImage(t, th); fp != nil {
+	if fp := fpImage(th, t.Kernel().FeatureSet().ValidXCR0Mask()); fp != nil {
 		fpAddr := slot + frameFPOffset
 		if _, err := t.MemoryManager().CopyOut(t, fpAddr, fp, usermem.IOOpts{}); err != nil {
 			return 0, fmt.Errorf("writing the FP image: %w", err)
@@ -91,9 +91,10 @@ func writeFrame(t *kernel.Task, slot hostarch.Addr, th *imgfmt.Thread, rax uint6
 }
 
 // fpImage returns th's FP state as a signal frame's fpstate: the XSAVE (or FXSAVE) image with the
-// software-reserved bytes 464..511 describing it and FP_XSTATE_MAGIC2 after it, or nil when the
-// image holds no FP state (then the thread starts with the initial FP state).
-func fpImage(t *kernel.Task, th *imgfmt.Thread) []byte {
+// software-reserved bytes 464..511 describing it (xcr0 is the sentry's valid XCR0 mask) and
+// FP_XSTATE_MAGIC2 after it, or nil when the image holds no FP state (then the thread starts with
+// the initial FP state).
+func fpImage(th *imgfmt.Thread, xcr0 uint64) []byte {
 	var xs []byte
 	switch {
 	case len(th.XState) != 0:
@@ -108,7 +109,7 @@ func fpImage(t *kernel.Task, th *imgfmt.Thread) []byte {
 	sw := fpu.FPSoftwareFrame{
 		Magic1:       fpu.FP_XSTATE_MAGIC1,
 		ExtendedSize: uint32(len(img)),
-		Xfeatures:    fpu.XFEATURE_MASK_FPSSE | t.Kernel().FeatureSet().ValidXCR0Mask(),
+		Xfeatures:    fpu.XFEATURE_MASK_FPSSE | xcr0,
 		XstateSize:   uint32(len(xs)),
 	}
 	// NT_X86_XSTATE carries XCR0 in these bytes; the signal frame carries the software frame.
@@ -120,8 +121,9 @@ func fpImage(t *kernel.Task, th *imgfmt.Thread) []byte {
 // resumeFromFrame makes t continue as thread th: fs/gs base (not part of a signal frame) are set
 // directly, everything else comes from the frame written at slot by SignalReturn.
 //
-// Preconditions: running on t's task goroutine inside a syscall; the returned control must be the
-// syscall's (it tells the task not to overwrite rax with the syscall's return value).
+// Preconditions: running on t's task goroutine, in task work before t returns to user mode (thaw's
+// commit); inside a syscall the returned control must be the syscall's (it tells the task not to
+// overwrite rax with the syscall's return value).
 func resumeFromFrame(t *kernel.Task, slot hostarch.Addr, th *imgfmt.Thread, rax uint64) (*kernel.SyscallControl, error) {
 	sp, err := writeFrame(t, slot, th, rax)
 	if err != nil {
