@@ -92,6 +92,9 @@ func Main(m *testing.M, hp **H) int {
 }
 
 func setUp() (*H, error) {
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("the integration tests must run as root: runsc creates namespaces and chroots")
+	}
 	root, err := repoRoot()
 	if err != nil {
 		return nil, err
