@@ -13,7 +13,7 @@ GAZELLE   := $(GO) run github.com/bazelbuild/bazel-gazelle/cmd/gazelle@v0.53.0
 PLATFORMS ?= systrap,ptrace
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all install test unit-test integration-test check vet fmt-check gazelle check-bazel demo clean FORCE
+.PHONY: all install test unit-test integration-test check vet fmt-check tidy-check gazelle check-bazel demo clean FORCE
 
 all: $(BIN)
 
@@ -36,10 +36,14 @@ integration-test: $(BIN)
 	RUNSC_CKPT_BIN=$(CURDIR)/$(BIN) RUNSC_CKPT_PLATFORMS=$(PLATFORMS) \
 		$(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) ./test/...
 
-check: vet fmt-check check-bazel
+check: vet fmt-check tidy-check check-bazel
 
 vet:
 	$(GO) vet ./...
+
+# go.mod and go.sum must be exactly what `go mod tidy` makes of them.
+tidy-check:
+	$(GO) mod tidy -diff
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
