@@ -79,3 +79,43 @@ func TestAllocationBoundedByInput(t *testing.T) {
 		}
 	}
 }
+
+// TestLimits encodes and decodes a process at the mapping and thread limits, and checks one more
+// of either is refused.
+func TestLimits(t *testing.T) {
+	p := testProcess()
+	p.Mappings = p.Mappings[:0]
+	for i := 0; i < MaxMappings; i++ {
+		start := uint64(0x10000000 + 2*i*PageSize)
+		p.Mappings = append(p.Mappings, Mapping{Start: start, End: start + PageSize, Prot: ProtRead, Kind: MapZero})
+	}
+	base := p.Threads[1]
+	for len(p.Threads) < MaxThreads {
+		th := base
+		th.TID = int32(100 + len(p.Threads))
+		p.Threads = append(p.Threads, th)
+	}
+	img := encodeToBytes(t, p)
+	q, err := Decode(bytes.NewReader(img), int64(len(img)))
+	if err != nil {
+		t.Fatalf("Decode at the limits: %v", err)
+	}
+	if len(q.Mappings) != MaxMappings || len(q.Threads) != MaxThreads {
+		t.Fatalf("decoded %d mappings, %d threads", len(q.Mappings), len(q.Threads))
+	}
+	if err := decodeStreamAll(img); err != nil {
+		t.Fatalf("stream decode at the limits: %v", err)
+	}
+
+	p.Mappings = append(p.Mappings, Mapping{Start: 0x7f0000000000, End: 0x7f0000001000, Prot: ProtRead, Kind: MapZero})
+	if err := Validate(p); err == nil {
+		t.Error("MaxMappings+1 mappings accepted")
+	}
+	p.Mappings = p.Mappings[:MaxMappings]
+	th := base
+	th.TID = 99
+	p.Threads = append(p.Threads, th)
+	if err := Validate(p); err == nil {
+		t.Error("MaxThreads+1 threads accepted")
+	}
+}
