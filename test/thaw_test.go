@@ -98,16 +98,57 @@ func TestThawRoundtrip(t *testing.T) {
 }
 
 // TestThawThreads: the 4-thread guest's workers keep running after a thaw, can be joined, and
-// their TLS and a shared mutex are intact.
+// their TLS and a shared mutex are intact; also after the thawed process froze again and the first
+// image was deleted.
 func TestThawThreads(t *testing.T) {
 	guest := h.BuildC(t, "thaw_threads", "-pthread")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		img := filepath.Join(h.NewDir(t), "threads.ckpt")
+		dir := h.NewDir(t)
+		img := filepath.Join(dir, "threads.ckpt")
 		frozenGuest(t, p, "r=0 errno=0", guest, img)
 		r := checkpt(t, p, "-r", img)
 		r.WantExit(t, 0)
 		if !strings.Contains(r.Stdout, "r=1 errno=0\nprogress=1 joined=3 tls=1 mutex=1\n") {
 			t.Errorf("thawed threads:\n%s", r)
+		}
+
+		img2 := filepath.Join(dir, "threads2.ckpt")
+		frozenGuest(t, p, "r=0 errno=0", guest, img, img2)
+		r = checkpt(t, p, "-r", img)
+		r.WantExit(t, 128+9)
+		if !strings.Contains(r.Stdout, "r=1 errno=0\nr2=0 errno=0\n") {
+			t.Fatalf("the thawed threads did not freeze again:\n%s", r)
+		}
+		if err := os.Remove(img); err != nil {
+			t.Fatal(err)
+		}
+		r = checkpt(t, p, "-r", img2)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "r2=1 errno=0\nprogress=1 joined=3 tls=1 mutex=1\n") {
+			t.Errorf("threads thawed from the second generation:\n%s", r)
+		}
+	})
+}
+
+// TestThawSIGCKPTImage thaws the image SIGCKPT wrote (the ckpt-file, %N.ckpt in the process's
+// working directory) of a process sleeping in nanosleep: the sleep goes on (its interrupted
+// syscall is restarted, its rax untouched by the thaw's retval).
+func TestThawSIGCKPTImage(t *testing.T) {
+	sleeper := h.BuildC(t, "sleeper")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		dir := h.NewDir(t)
+		script := fmt.Sprintf("cd %s && %s 2 & P=$!; sleep 0.5; kill -62 $P; sleep 0.5; kill -9 $P", dir, sleeper)
+		sig := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", script)
+		// %N is the process name, the guest binary's base name (the harness may suffix it).
+		imgs, _ := filepath.Glob(filepath.Join(dir, "*.ckpt"))
+		if len(imgs) != 1 {
+			t.Fatalf("SIGCKPT wrote %d images, want 1:\n%s", len(imgs), sig)
+		}
+		img := imgs[0]
+		r := checkpt(t, p, "-r", img)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "slept 2 s\n") {
+			t.Errorf("the thawed sleeper did not finish:\n%s", r)
 		}
 	})
 }

@@ -2,12 +2,14 @@
  * variable and, under a shared mutex, in a global; one of them sleeps in nanosleep between rounds.
  * The main thread freezes the process into IMAGE while the workers run.
  *
- * usage: thaw_threads IMAGE
+ * usage: thaw_threads IMAGE [IMAGE2]
  *
  * Prints "r=<sys_checkpoint result> errno=<n>". After the freeze itself (r == 0) the process kills
- * itself with SIGKILL. After a thaw (r == 1) it checks that every worker still makes progress, stops
- * them, joins them (each returns its TLS count, which must be consistent with what it published),
- * and prints "progress=<0|1> joined=<n> tls=<0|1> mutex=<0|1>"; exit 0 if all are good. */
+ * itself with SIGKILL. After a thaw (r == 1) it checks that every worker still makes progress. With
+ * IMAGE2 it then freezes again into IMAGE2 (a thawed multi-threaded process re-frozen), printing
+ * "r2=<result>", and kills itself after that freeze; a thaw of IMAGE2 goes on here. Finally it stops
+ * the workers, joins them (each returns its TLS count, which must be consistent with what it
+ * published), and prints "progress=<0|1> joined=<n> tls=<0|1> mutex=<0|1>"; exit 0 if all are good. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -53,6 +55,20 @@ static int all_progress(const unsigned long *before)
 	return 1;
 }
 
+/* wait_progress waits up to 2 s for every worker to publish a higher count. */
+static int wait_progress(void)
+{
+	unsigned long before[WORKERS];
+	for (int i = 0; i < WORKERS; i++)
+		before[i] = published[i];
+	for (int tries = 0; tries < 2000; tries++) {
+		usleep(1000);
+		if (all_progress(before))
+			return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -78,13 +94,20 @@ int main(int argc, char **argv)
 	if (r == 0)
 		kill(getpid(), SIGKILL);
 
-	unsigned long before[WORKERS];
-	for (int i = 0; i < WORKERS; i++)
-		before[i] = published[i];
-	int progress = 0;
-	for (int tries = 0; tries < 2000 && !progress; tries++) {
-		usleep(1000);
-		progress = all_progress(before);
+	int progress = wait_progress();
+	if (argc > 2) {
+		fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0) {
+			perror("open image2");
+			return 2;
+		}
+		long r2 = sys_checkpoint(CKPT_FREEZE, fd, -1, 0);
+		printf("r2=%ld errno=%d\n", r2, r2 < 0 ? errno : 0);
+		fflush(stdout);
+		close(fd);
+		if (r2 == 0)
+			kill(getpid(), SIGKILL);
+		progress = progress && r2 == 1 && wait_progress();
 	}
 	stop = 1;
 	int joined = 0, tls = 1;
