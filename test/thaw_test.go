@@ -48,9 +48,9 @@ func field(out, name string) string {
 	return m[1]
 }
 
-// TestThawRoundtrip freezes thaw_roundtrip, kills it, and thaws it in a new sandbox three ways:
-// `runsc-ckpt checkpt -r IMAGE`, a binary named checkpt (argv[0]), and `cat IMAGE | checkpt -r -`
-// (a pipe: the non-seekable path). The thawed program finds its memory (checksum), registers
+// TestThawRoundtrip freezes thaw_roundtrip, kills it, and thaws it in a new sandbox four ways:
+// `runsc-ckpt checkpt -r IMAGE`, a binary named checkpt (argv[0]), `cat IMAGE | checkpt -r -` (a
+// pipe: the non-seekable path) and `checkpt -r -` reading from a socket (a migration). The thawed program finds its memory (checksum), registers
 // (xmm0-15, rbx, r12-r15 live across the syscall), private file mapping, signal handler / blocked
 // mask / ignored signal / pending signal, alternate stack, interval timer and the vDSO clocks as
 // they must be, and its sys_checkpoint returned 1;
@@ -68,6 +68,7 @@ func TestThawRoundtrip(t *testing.T) {
 		if sum == "" {
 			t.Fatalf("no checksum:\n%s", frozen)
 		}
+		sockHelper := filepath.Join(h.Root, "test", "guests", "thaw_socket.py")
 		link := filepath.Join(dir, "checkpt")
 		if err := os.Symlink(h.Bin, link); err != nil {
 			t.Fatal(err)
@@ -77,6 +78,7 @@ func TestThawRoundtrip(t *testing.T) {
 			"subcommand": func() *harness.Result { return checkpt(t, p, "-r", img) },
 			"argv0":      func() *harness.Result { return h.Do(t, opts, link, "-r", img) },
 			"pipe":       func() *harness.Result { return h.Do(t, opts, "/bin/sh", "-c", "cat "+img+" | "+link+" -r -") },
+			"socket":     func() *harness.Result { return h.Do(t, opts, "/usr/bin/python3", sockHelper, img, h.Bin) },
 		} {
 			t.Run(name, func(t *testing.T) {
 				res := r()
