@@ -20,13 +20,18 @@ type captureRequest struct {
 }
 
 // captureProcess stops the other threads of t's process and captures the whole process into an
-// imgfmt.Process. Mapping contents are not copied: each MapContent mapping's Contents reads the
+// imgfmt.Process (waiting for, and taking part in, any other freeze of the process that is already
+// running). Mapping contents are not copied: each MapContent mapping's Contents reads the
 // live address space, so the caller must encode the image before it calls resume on the returned
 // siblingStop (which it must do on every path; on error captureProcess has resumed already).
 //
 // Preconditions: running on t's task goroutine.
 func captureProcess(t *kernel.Task, req captureRequest) (*imgfmt.Process, *siblingStop, error) {
-	stop, siblings, err := stopSiblings(t)
+	stop, err := beginFreeze(t, req.at)
+	if err != nil {
+		return nil, nil, err
+	}
+	siblings, err := stop.stopSiblings(t)
 	if err != nil {
 		return nil, nil, err
 	}

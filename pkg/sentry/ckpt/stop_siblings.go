@@ -18,6 +18,12 @@ import (
 // exported way to interrupt another task); the work, on the sibling's own goroutine at its next
 // return to user mode, records its registers and then puts an external stop on itself, so it parks
 // before running any user code. When the image is written, resume lifts those stops.
+//
+// Only one freeze of a process runs at a time (freezes registry below). A thread that wants to
+// freeze its process while another thread of it is freezing it (two sys_checkpoint calls, a
+// SIGCKPT meanwhile) would otherwise wait for a sibling that waits for it: instead it takes part in
+// the running freeze as a stopped sibling (captures itself, then waits without running user code),
+// and starts its own freeze when that one is over.
 
 // siblingPoll is how often the freezer looks at the siblings' progress while it waits.
 const siblingPoll = time.Millisecond
@@ -26,8 +32,17 @@ const siblingPoll = time.Millisecond
 // before the freezer records it from the outside instead of waiting for it to capture itself.
 const stoppedGrace = 50 * time.Millisecond
 
+// freezes holds the freeze in progress of each process. Entries exist only while a freeze runs, so
+// the map keeps nothing alive for long.
+var freezes = struct {
+	mu sync.Mutex
+	m  map[*kernel.ThreadGroup]*siblingStop // Protected by mu.
+}{m: make(map[*kernel.ThreadGroup]*siblingStop)}
+
 // siblingStop is one freeze's hold on the other threads of the process.
 type siblingStop struct {
+	tg *kernel.ThreadGroup // The process being frozen.
+
 	mu sync.Mutex
 	// closed is set by resume; task work that runs later (a sibling that was in another stop and is
 	// resumed only now) does nothing. Protected by mu.
@@ -37,12 +52,59 @@ type siblingStop struct {
 	// parked are the siblings that put an external stop on themselves, which resume must lift.
 	// Protected by mu.
 	parked []*kernel.Task
+	// waiting are the siblings that captured themselves inline while waiting to start a freeze of
+	// their own (beginFreeze); they run no user code until closed. Protected by mu.
+	waiting map[*kernel.Task]bool
 }
 
 // captureResult is what a sibling's task work recorded.
 type captureResult struct {
 	thread imgfmt.Thread
 	err    error
+}
+
+// beginFreeze registers a freeze of t's process and returns its siblingStop, which the caller must
+// resume (that also ends the freeze). If the process is being frozen by another of its threads, t
+// takes part in that freeze as a sibling and waits for it to end first.
+//
+// Errors: EINTR if t is killed while it waits.
+//
+// Preconditions: running on t's task goroutine; at says where t is.
+func beginFreeze(t *kernel.Task, at threadPoint) (*siblingStop, error) {
+	tg := t.ThreadGroup()
+	for {
+		freezes.mu.Lock()
+		cur := freezes.m[tg]
+		if cur == nil {
+			s := &siblingStop{tg: tg, captured: make(map[*kernel.Task]captureResult), waiting: make(map[*kernel.Task]bool)}
+			freezes.m[tg] = s
+			freezes.mu.Unlock()
+			return s, nil
+		}
+		freezes.mu.Unlock()
+		cur.captureWaiting(t, at)
+		if !sleepUnlessKilled(t, siblingPoll) {
+			return nil, fmt.Errorf("killed while waiting for another freeze of the process: %w", linuxerr.EINTR)
+		}
+	}
+}
+
+// captureWaiting records t as a stopped sibling of freeze s, once, unless s is over.
+func (s *siblingStop) captureWaiting(t *kernel.Task, at threadPoint) {
+	s.mu.Lock()
+	_, done := s.captured[t]
+	closed := s.closed
+	s.mu.Unlock()
+	if done || closed {
+		return
+	}
+	th, err := captureThread(t, at)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.captured[t] = captureResult{thread: th, err: err}
+		s.waiting[t] = true
+	}
 }
 
 // siblingWork is the task work registered on each sibling.
@@ -56,9 +118,10 @@ type siblingWork struct {
 func (w *siblingWork) TaskWork(t *kernel.Task) {
 	s := w.s
 	s.mu.Lock()
+	_, done := s.captured[t]
 	closed := s.closed
 	s.mu.Unlock()
-	if closed {
+	if closed || done {
 		return
 	}
 	th, err := captureThread(t, atUserBoundary)
@@ -77,8 +140,7 @@ func (w *siblingWork) TaskWork(t *kernel.Task) {
 // stopSiblings stops every other thread of t's process and returns their states, sorted by thread
 // id. Threads that exit meanwhile are left out. A thread that sits in a group or ptrace stop is
 // recorded from the outside (general registers from its last switch; its FP state may be stale on
-// systrap). The returned siblingStop must be resumed by the caller, also on error paths (resume is
-// idempotent); on error stopSiblings has already resumed it.
+// systrap). On error stopSiblings has resumed s.
 //
 // The wait is not interruptible by ordinary signals: siblings stop within milliseconds, and an
 // interruptible wait would turn every signal arriving meanwhile (Go's preemption SIGURG, a timer's
@@ -86,9 +148,8 @@ func (w *siblingWork) TaskWork(t *kernel.Task) {
 //
 // Errors: EINTR if the freezer is killed while it waits.
 //
-// Preconditions: running on t's task goroutine.
-func stopSiblings(t *kernel.Task) (*siblingStop, []imgfmt.Thread, error) {
-	s := &siblingStop{captured: make(map[*kernel.Task]captureResult)}
+// Preconditions: running on t's task goroutine; s came from beginFreeze(t).
+func (s *siblingStop) stopSiblings(t *kernel.Task) ([]imgfmt.Thread, error) {
 	kicked := make(map[*kernel.Task]bool)
 	stoppedSince := make(map[*kernel.Task]time.Time)
 	outside := make(map[*kernel.Task]imgfmt.Thread)
@@ -115,13 +176,14 @@ func stopSiblings(t *kernel.Task) (*siblingStop, []imgfmt.Thread, error) {
 			}
 			s.mu.Lock()
 			_, done := s.captured[o]
+			inline := s.waiting[o]
 			s.mu.Unlock()
 			state := o.TaskGoroutineState()
 			switch {
 			case o.ExitState() != kernel.TaskExitNone || state == kernel.TaskGoroutineNonexistent:
 				// Exiting: it runs no more user code and is not part of the image.
-			case done && state == kernel.TaskGoroutineStopped:
-				// Captured and parked.
+			case done && (inline || state == kernel.TaskGoroutineStopped):
+				// Captured and parked (or waiting in beginFreeze).
 			case !done && state == kernel.TaskGoroutineStopped:
 				// Stopped, but not by us: its work runs only when that stop ends.
 				since, ok := stoppedSince[o]
@@ -143,7 +205,7 @@ func stopSiblings(t *kernel.Task) (*siblingStop, []imgfmt.Thread, error) {
 		}
 		if !sleepUnlessKilled(t, siblingPoll) {
 			s.resume()
-			return nil, nil, fmt.Errorf("killed while waiting for %d threads to stop: %w", waiting, linuxerr.EINTR)
+			return nil, fmt.Errorf("killed while waiting for %d threads to stop: %w", waiting, linuxerr.EINTR)
 		}
 	}
 
@@ -156,7 +218,7 @@ func stopSiblings(t *kernel.Task) (*siblingStop, []imgfmt.Thread, error) {
 		if r.err != nil {
 			s.mu.Unlock()
 			s.resume()
-			return nil, nil, fmt.Errorf("thread %d: %w", r.thread.TID, r.err)
+			return nil, fmt.Errorf("thread %d: %w", r.thread.TID, r.err)
 		}
 		threads = append(threads, r.thread)
 	}
@@ -165,7 +227,7 @@ func stopSiblings(t *kernel.Task) (*siblingStop, []imgfmt.Thread, error) {
 		threads = append(threads, th)
 	}
 	sort.Slice(threads, func(i, j int) bool { return threads[i].TID < threads[j].TID })
-	return s, threads, nil
+	return threads, nil
 }
 
 // captureStoppedThread records a thread that is stopped by something other than this freeze, from
@@ -190,18 +252,24 @@ func captureStoppedThread(o *kernel.Task) imgfmt.Thread {
 	}
 }
 
-// resume lets the stopped siblings run again. It is idempotent.
+// resume lets the stopped siblings run again and ends the freeze, so another one of the process
+// can start. It is idempotent.
 func (s *siblingStop) resume() {
 	if s == nil {
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closed = true
 	for _, o := range s.parked {
 		o.EndExternalStop()
 	}
 	s.parked = nil
+	s.mu.Unlock()
+	freezes.mu.Lock()
+	if freezes.m[s.tg] == s {
+		delete(freezes.m, s.tg)
+	}
+	freezes.mu.Unlock()
 }
 
 // sleepUnlessKilled sleeps for d in an uninterruptible sleep (signals stay pending and are
