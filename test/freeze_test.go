@@ -126,6 +126,13 @@ func TestFreezeBasic(t *testing.T) {
 			}
 		}
 
+		inspect := runTool(t, h.Bin, "inspect", image)
+		for _, want := range []string{mapfile, logfile, "freeze_basic"} {
+			if !strings.Contains(inspect, want) {
+				t.Errorf("inspect output lacks %q:\n%s", want, inspect)
+			}
+		}
+
 		p := decodeImage(t, image)
 		var ref *imgfmt.Mapping
 		for i := range p.Mappings {
