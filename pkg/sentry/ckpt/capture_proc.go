@@ -24,7 +24,7 @@ func captureInfo(t *kernel.Task) imgfmt.ProcessInfo {
 	tg := t.ThreadGroup()
 	ns := tg.PIDNamespace()
 	info := imgfmt.ProcessInfo{
-		Name:           t.Name(),
+		Name:           processName(t),
 		Args:           readArgs(t),
 		PID:            int32(ns.IDOfThreadGroup(tg)),
 		FreezeTimeNano: t.Kernel().RealtimeClock().Now().Nanoseconds(),
@@ -42,6 +42,16 @@ func captureInfo(t *kernel.Task) imgfmt.ProcessInfo {
 		info.SID = int32(ns.IDOfSession(s))
 	}
 	return info
+}
+
+// processName returns the process's name: its leader's comm (as Linux's NT_PRPSINFO and
+// DragonFly's p_comm), or t's own if the leader is gone. Threads may have names of their own
+// (pthread_setname_np); the image and the ckpt-file are named after the process.
+func processName(t *kernel.Task) string {
+	if leader := t.ThreadGroup().Leader(); leader != nil && leader.ExitState() == kernel.TaskExitNone {
+		return leader.Name()
+	}
+	return t.Name()
 }
 
 // readArgs returns the process's argv joined by spaces, truncated to pr_psargs' size.

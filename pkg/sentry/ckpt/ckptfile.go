@@ -24,7 +24,7 @@ var tempSeq atomic.Uint64
 func ckptFileName(t *kernel.Task, p Policy) string {
 	tg := t.ThreadGroup()
 	creds := t.Credentials()
-	name := strings.ReplaceAll(t.Name(), "/", "!")
+	name := strings.ReplaceAll(processName(t), "/", "!")
 	return p.FileName(name, int32(tg.PIDNamespace().IDOfThreadGroup(tg)), uint32(creds.RealKUID.In(creds.UserNamespace).OrOverflow()))
 }
 

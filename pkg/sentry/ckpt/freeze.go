@@ -138,7 +138,10 @@ func freezeOther(t *kernel.Task, req freezeRequest) error {
 	if req.file == nil {
 		return linuxerr.EBADF
 	}
-	target := req.target
+	target := liveThread(req.target)
+	if target == nil {
+		return linuxerr.ESRCH
+	}
 	req.file.IncRef()
 	w := &remoteFreeze{file: req.file, done: make(chan struct{})}
 	target.RegisterWork(w)
@@ -170,6 +173,23 @@ func freezeOther(t *kernel.Task, req freezeRequest) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return syscallError(t, w.err)
+}
+
+// liveThread returns a thread of target's process that has not begun to exit (target itself if it
+// qualifies; the leader of a process may have exited while other threads run on), or nil.
+func liveThread(target *kernel.Task) *kernel.Task {
+	if target.ExitState() == kernel.TaskExitNone {
+		return target
+	}
+	var live *kernel.Task
+	target.ThreadGroup().ForEachTask(func(o *kernel.Task) bool {
+		if o.ExitState() == kernel.TaskExitNone {
+			live = o
+			return false
+		}
+		return true
+	})
+	return live
 }
 
 // cancel cancels the work if it has not started and reports whether it did.
