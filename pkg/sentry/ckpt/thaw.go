@@ -11,6 +11,7 @@ import (
 	gerrors "gvisor.dev/gvisor/pkg/errors"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
+	"gvisor.dev/gvisor/pkg/sentry/mm"
 )
 
 // Thaw is staged like CRIU's restore: validate → prepare → commit.
@@ -48,7 +49,7 @@ func thaw(t *kernel.Task, req thawRequest) (uintptr, *kernel.SyscallControl, err
 		return 0, nil, linuxerr.EINVAL
 	}
 	plan.start, plan.prepared = start, time.Now()
-	t.RegisterWork(&thawCommit{plan: plan})
+	t.RegisterWork(&thawCommit{plan: plan, before: t.MemoryManager()})
 	// Execve takes ownership of exe. Its argv and environment do not matter: the image replaces them.
 	return 0, t.Execve([]string{plan.proc.Info.Name}, nil, 0, exe.MappedName(t), exe, false), nil
 }
@@ -158,12 +159,19 @@ func (p *thawPlan) release(t *kernel.Task) {
 // thawCommit is the task work that turns the freshly exec'd caller into the frozen process.
 type thawCommit struct {
 	plan *thawPlan
+	// before is the caller's address space before the exec. Only compared: if the task still has
+	// it, the exec failed (its errno is the syscall's result) and the thaw is abandoned.
+	before *mm.MemoryManager
 }
 
-// TaskWork implements kernel.TaskWorker. It runs on the task goroutine after the exec, before the
-// first user instruction.
+// TaskWork implements kernel.TaskWorker. It runs on the task goroutine before the task next returns
+// to user mode: right after the exec, or after the failed exec's syscall returned its error.
 func (c *thawCommit) TaskWork(t *kernel.Task) {
 	defer c.plan.release(t)
+	if t.MemoryManager() == c.before {
+		t.Infof("ckpt: thaw abandoned: the exec of the caller's executable failed; the caller keeps running")
+		return
+	}
 	committing := time.Now()
 	if err := c.plan.commit(t); err != nil {
 		t.Warningf("ckpt: thaw failed after the point of no return, killing the process: %v", err)
