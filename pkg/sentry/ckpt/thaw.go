@@ -18,10 +18,12 @@ import (
 //
 //   - validate (thaw, on the caller's syscall): decode the whole image and check it against this
 //     sandbox: addresses inside the platform's user range, the same vDSO build, a free place for
-//     the vDSO. A malformed image is EINVAL.
+//     the vDSO, the caller's resource limits. A malformed or unusable image is EINVAL (ENOMEM,
+//     EMFILE for limits).
 //   - prepare (still in the syscall): reopen every file the image refers to (fds, mappings stored
 //     by reference, the executable) and verify each is the same, unchanged file (ESTALE otherwise);
-//     make the placeholders for fds that cannot be reopened.
+//     check that the image and those files can be mapped; make the placeholders for fds that
+//     cannot be reopened.
 //   - commit: nothing can fail for a reason the image or the filesystem controls any more. The
 //     caller execs its own executable, which is the only exported way to get rid of its sibling
 //     threads (a Go `checkpt` always has some) and gives a fresh address space; a task work item
@@ -29,8 +31,9 @@ import (
 //     into the frozen one (thawCommit.TaskWork).
 //
 // Until commit the caller's address space, fds and signal state are untouched, so every failure
-// before it is an ordinary syscall error and the caller keeps running. A failure inside commit
-// (which needs e.g. the host to run out of memory) kills the process with SIGKILL and logs why.
+// before it is an ordinary syscall error and the caller keeps running; so is a failing exec (the
+// task work then sees the old address space and does nothing). A failure inside commit (which
+// needs e.g. the host to run out of memory) kills the process with SIGKILL and logs why.
 
 // thaw replaces t's process with the image in req.file; on success it does not return to the
 // caller's code: the thawed program resumes with req.retval as its sys_checkpoint result.
