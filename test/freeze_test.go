@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bytes"
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
+	"golang.org/x/sys/unix"
 )
 
 // decodeImage decodes the image at path with the codec, failing t if it does not decode.
@@ -485,6 +487,114 @@ func TestFreezeConcurrent(t *testing.T) {
 					t.Errorf("round %d thread %d: image has %d threads, want 4", round, th, len(p.Threads))
 				}
 			}
+		}
+	})
+}
+
+// TestFreezeKinds: every kind of fd and mapping is recorded as it should be: pipes, sockets,
+// eventfd, epoll by kind and description only; /dev/null, a directory, an O_PATH symlink and
+// regular files with handles, status flags, FD_CLOEXEC and offsets; shared anonymous memory and a
+// memfd mapping by content (shared, no handle); a never-touched PROT_NONE reservation as zeros; a
+// modified writable private file mapping by content with its file and offset; an untouched
+// read-only one by reference.
+func TestFreezeKinds(t *testing.T) {
+	guest := h.BuildC(t, "freeze_kinds")
+	h.ForEachPlatform(t, func(t *testing.T, platform string) {
+		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
+		image := filepath.Join(s.Dir, "kinds.img")
+		data := filepath.Join(s.Dir, "data")
+		if err := os.WriteFile(data, bytes.Repeat([]byte("0123456789abcdef"), 1024), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("data", filepath.Join(s.Dir, "link")); err != nil {
+			t.Fatal(err)
+		}
+		r := s.Run(t, s.DoArgs(guest, image, s.Dir)...)
+		r.WantExit(t, 0)
+		addrs := map[string]uint64{}
+		for _, m := range regexp.MustCompile(`(\w+)=(0x[0-9a-f]+)`).FindAllStringSubmatch(r.Stdout, -1) {
+			v, err := strconv.ParseUint(m[2], 0, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			addrs[m[1]] = v
+		}
+		if len(addrs) != 5 || !strings.Contains(r.Stdout, "freeze=0 errno=0") {
+			t.Fatalf("guest output:\n%s", r)
+		}
+		p := decodeImage(t, image)
+
+		fds := map[int32]imgfmt.File{}
+		for _, f := range p.Files {
+			fds[f.FD] = f
+		}
+		type fdWant struct {
+			kind   imgfmt.FileKind
+			desc   string // prefix
+			handle string // handle path, "" for none
+			flags  uint32 // status flags that must be set
+			offset int64
+		}
+		for fd, w := range map[int32]fdWant{
+			10: {imgfmt.FileFIFO, "pipe:[", "", syscall.O_RDONLY, -1},
+			11: {imgfmt.FileFIFO, "pipe:[", "", syscall.O_WRONLY | syscall.O_NONBLOCK, -1},
+			12: {imgfmt.FileSocket, "socket:[", "", syscall.O_RDWR, -1},
+			13: {imgfmt.FileEventFD, "anon_inode:[eventfd]", "", syscall.O_RDWR, -1},
+			14: {imgfmt.FileCharDev, "/dev/null", "/dev/null", syscall.O_RDWR, 0},
+			15: {imgfmt.FileDirectory, s.Dir, s.Dir, syscall.O_RDONLY, 0},
+			16: {imgfmt.FileSymlink, filepath.Join(s.Dir, "link"), filepath.Join(s.Dir, "link"), unix.O_PATH, -1},
+			17: {imgfmt.FileRegular, "/memfd:kinds", "/memfd:kinds (deleted)", syscall.O_RDWR, 0},
+			18: {imgfmt.FileRegular, data, data, syscall.O_RDWR, 1234},
+			19: {imgfmt.FileOther, "anon_inode:[eventpoll]", "", syscall.O_RDWR, -1},
+		} {
+			f, ok := fds[fd]
+			handle := ""
+			if f.Handle != nil {
+				handle = f.Handle.Path
+			}
+			if !ok || f.Kind != w.kind || !strings.HasPrefix(f.Desc, w.desc) || handle != w.handle ||
+				f.StatusFlags&w.flags != w.flags || f.Offset != w.offset {
+				t.Errorf("fd %d = %+v (handle %q), want %+v", fd, f, handle, w)
+			}
+		}
+		if fds[18].FDFlags != syscall.FD_CLOEXEC || fds[14].FDFlags != 0 {
+			t.Errorf("FD_CLOEXEC: fd 18 %#x, fd 14 %#x; want set, clear", fds[18].FDFlags, fds[14].FDFlags)
+		}
+		if fds[10].Desc != fds[11].Desc {
+			t.Errorf("the two ends of one pipe are %q and %q", fds[10].Desc, fds[11].Desc)
+		}
+
+		maps := map[uint64]imgfmt.Mapping{}
+		for _, m := range p.Mappings {
+			maps[m.Start] = m
+		}
+		check := func(name string, ok func(m imgfmt.Mapping) bool) {
+			t.Helper()
+			if m, found := maps[addrs[name]]; !found || !ok(m) {
+				t.Errorf("mapping %s at %#x = %+v", name, addrs[name], m)
+			}
+		}
+		check("shared", func(m imgfmt.Mapping) bool { return m.Kind == imgfmt.MapContent && m.Shared && m.File == nil })
+		check("memfd", func(m imgfmt.Mapping) bool { return m.Kind == imgfmt.MapContent && m.Shared && m.File == nil })
+		check("reserve", func(m imgfmt.Mapping) bool {
+			return m.Kind == imgfmt.MapZero && m.Prot == 0 && m.End-m.Start == 256<<20
+		})
+		check("cow", func(m imgfmt.Mapping) bool {
+			return m.Kind == imgfmt.MapContent && !m.Shared && m.File != nil && m.File.Path == data && m.FileOffset == 4096
+		})
+		check("ro", func(m imgfmt.Mapping) bool {
+			return m.Kind == imgfmt.MapReference && m.File != nil && m.File.Path == data && m.FileOffset == 0
+		})
+		img, err := os.Open(image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer img.Close()
+		if got := readImageU32(t, img, p, addrs["cow"]); got != binary.LittleEndian.Uint32([]byte("C123")) {
+			t.Errorf("cow page starts with %#x, want the modified 'C123'", got)
+		}
+		if got := readImageU32(t, img, p, addrs["memfd"]); got != binary.LittleEndian.Uint32([]byte("memf")) {
+			t.Errorf("memfd mapping starts with %#x, want 'memf'", got)
 		}
 	})
 }

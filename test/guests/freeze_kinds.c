@@ -1,0 +1,95 @@
+/* freeze_kinds: a process with one of every kind of fd and mapping freezes itself into IMAGE, so the
+ * test can check how each is recorded.
+ *
+ * usage: freeze_kinds IMAGE DIR
+ * DIR must hold a file "data" of at least 8 KiB and a symlink "link" (the test makes them).
+ * Fds (numbers fixed with dup2): 10 pipe read end, 11 pipe write end (O_NONBLOCK), 12 one end of a
+ * socketpair, 13 eventfd, 14 /dev/null O_RDWR, 15 DIR (O_DIRECTORY), 16 O_PATH|O_NOFOLLOW on
+ * DIR/link, 17 memfd, 18 DIR/data O_RDWR at offset 1234 with FD_CLOEXEC, 19 epoll.
+ * Mappings (addresses printed): "shared" MAP_SHARED|MAP_ANONYMOUS written, "reserve" 256 MiB
+ * PROT_NONE never touched, "memfd" MAP_SHARED of the memfd, "cow" MAP_PRIVATE writable of DIR/data
+ * at offset 4096 with its first page modified, "ro" MAP_PRIVATE read-only of DIR/data. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../../include/ckpt.h"
+
+static void at(int fd, int want)
+{
+	if (fd < 0) {
+		perror("open");
+		exit(1);
+	}
+	if (dup2(fd, want) != want) {
+		perror("dup2");
+		exit(1);
+	}
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s IMAGE DIR\n", argv[0]);
+		return 2;
+	}
+	char path[4096];
+	int p[2], sv[2];
+	if (pipe(p) != 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+		perror("pipe/socketpair");
+		return 1;
+	}
+	at(p[0], 10);
+	at(p[1], 11);
+	fcntl(11, F_SETFL, O_NONBLOCK);
+	at(sv[0], 12);
+	at(eventfd(3, 0), 13);
+	at(open("/dev/null", O_RDWR), 14);
+	at(open(argv[2], O_RDONLY | O_DIRECTORY), 15);
+	snprintf(path, sizeof path, "%s/link", argv[2]);
+	at(open(path, O_PATH | O_NOFOLLOW), 16);
+	int mfd = memfd_create("kinds", 0);
+	if (ftruncate(mfd, 8192) != 0) {
+		perror("ftruncate");
+		return 1;
+	}
+	at(mfd, 17);
+	snprintf(path, sizeof path, "%s/data", argv[2]);
+	at(open(path, O_RDWR), 18);
+	lseek(18, 1234, SEEK_SET);
+	fcntl(18, F_SETFD, FD_CLOEXEC);
+	at(epoll_create1(0), 19);
+
+	char *shared = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	char *reserve = mmap(NULL, 256 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	char *memfd = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, 17, 0);
+	char *cow = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, 18, 4096);
+	char *ro = mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, 18, 0);
+	if (shared == MAP_FAILED || reserve == MAP_FAILED || memfd == MAP_FAILED || cow == MAP_FAILED || ro == MAP_FAILED) {
+		perror("mmap");
+		return 1;
+	}
+	strcpy(shared, "shared anonymous");
+	strcpy(memfd, "memfd contents");
+	cow[0] = 'C';
+	printf("shared=%#lx reserve=%#lx memfd=%#lx cow=%#lx ro=%#lx ro0=%c\n", (unsigned long)shared,
+	       (unsigned long)reserve, (unsigned long)memfd, (unsigned long)cow, (unsigned long)ro, ro[0]);
+
+	int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0) {
+		perror("open image");
+		return 1;
+	}
+	long r = sys_checkpoint(CKPT_FREEZE, fd, -1, 0);
+	printf("freeze=%ld errno=%d\n", r, r < 0 ? errno : 0);
+	return r == 0 ? 0 : 1;
+}
