@@ -598,3 +598,53 @@ func TestFreezeKinds(t *testing.T) {
 		}
 	})
 }
+
+// TestFreezeSignals: the signal state is recorded: a handled signal's handler, flags and mask, an
+// ignored signal, the blocked mask, a pending signal, the alternate stack, ITIMER_REAL and the
+// parent-death signal.
+func TestFreezeSignals(t *testing.T) {
+	guest := h.BuildC(t, "freeze_signals")
+	h.ForEachPlatform(t, func(t *testing.T, platform string) {
+		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
+		image := filepath.Join(s.Dir, "signals.img")
+		r := s.Run(t, s.DoArgs(guest, image)...)
+		r.WantExit(t, 0)
+		m := regexp.MustCompile(`handler=(0x[0-9a-f]+) altstack=(0x[0-9a-f]+) freeze=0 errno=0`).FindStringSubmatch(r.Stdout)
+		if m == nil {
+			t.Fatalf("guest output:\n%s", r)
+		}
+		handler, _ := strconv.ParseUint(m[1], 0, 64)
+		altstack, _ := strconv.ParseUint(m[2], 0, 64)
+		p := decodeImage(t, image)
+		bit := func(sig syscall.Signal) uint64 { return 1 << (sig - 1) }
+
+		usr1 := p.Signals.Actions[syscall.SIGUSR1-1]
+		const saRestart, saOnstack = 0x10000000, 0x08000000
+		if usr1.Handler != handler || usr1.Flags&(saRestart|saOnstack) != saRestart|saOnstack || usr1.Mask != bit(syscall.SIGUSR2) {
+			t.Errorf("SIGUSR1 action %+v, want handler %#x, SA_RESTART|SA_ONSTACK, mask {SIGUSR2}", usr1, handler)
+		}
+		if hd := p.Signals.Actions[syscall.SIGPIPE-1].Handler; hd != 1 {
+			t.Errorf("SIGPIPE handler %#x, want SIG_IGN (1)", hd)
+		}
+		if hd := p.Signals.Actions[syscall.SIGTERM-1].Handler; hd != 0 {
+			t.Errorf("SIGTERM handler %#x, want SIG_DFL (0)", hd)
+		}
+		th := p.Threads[0]
+		if th.SigMask != bit(syscall.SIGUSR2) || th.SigPending&bit(syscall.SIGUSR2) == 0 || p.Signals.Pending&bit(syscall.SIGUSR2) == 0 {
+			t.Errorf("mask %#x, thread pending %#x, group pending %#x; want SIGUSR2 blocked and pending", th.SigMask, th.SigPending, p.Signals.Pending)
+		}
+		if th.AltStack.Addr != altstack || th.AltStack.Size != 64<<10 {
+			t.Errorf("altstack %+v, want %#x size 64 KiB", th.AltStack, altstack)
+		}
+		real := p.Signals.Itimers[0]
+		if real.IntervalNano != 50e9 || real.ValueNano <= 90e9 || real.ValueNano > 100e9 {
+			t.Errorf("ITIMER_REAL %+v, want interval 50 s, value in (90 s, 100 s]", real)
+		}
+		if p.Signals.PdeathSig != int32(syscall.SIGHUP) {
+			t.Errorf("pdeathsig %d, want SIGHUP", p.Signals.PdeathSig)
+		}
+		if p.Creds.UID != 0 || p.Creds.EUID != 0 {
+			t.Errorf("creds %+v, want root", p.Creds)
+		}
+	})
+}
