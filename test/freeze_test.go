@@ -242,23 +242,29 @@ func TestFreezeCkptFile(t *testing.T) {
 	guest := h.BuildC(t, "freeze_basic")
 	name := comm(guest)
 	for _, tc := range []struct {
-		name, flag, file string
+		name string
+		flag func(dir string) string // the --ckpt-file flag for a sandbox directory, "" for none
+		file string                  // the expected image, relative to the sandbox directory
 	}{
-		{"default", "", name + ".ckpt"},
-		{"template", "--ckpt-file=img-%N-%P-%U-%%.core", "img-" + name + "-1-0-%.core"},
+		{"default", func(string) string { return "" }, name + ".ckpt"},
+		{"template", func(string) string { return "--ckpt-file=img-%N-%P-%U-%%.core" }, "img-" + name + "-1-0-%.core"},
+		{"absolute", func(dir string) string { return "--ckpt-file=" + dir + "/sub/abs-%N.ckpt" }, "sub/abs-" + name + ".ckpt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := harness.Opts{Persist: true}
-			if tc.flag != "" {
-				opts.Flags = []string{tc.flag}
+			s := h.NewSandbox(t, harness.Opts{Persist: true})
+			if f := tc.flag(s.Dir); f != "" {
+				s.Opts.Flags = []string{f}
 			}
-			s := h.NewSandbox(t, opts)
+			// The guest's cwd is s.Dir: relative names land there, the absolute one in sub/.
+			if err := os.MkdirAll(filepath.Join(s.Dir, "sub"), 0o755); err != nil {
+				t.Fatal(err)
+			}
 			mapfile := filepath.Join(s.Dir, "mapped.txt")
 			if err := os.WriteFile(mapfile, []byte("Mapped\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			want := filepath.Join(s.Dir, tc.file)
-			// An older image owned by someone else with other permissions is replaced.
+			// An older file with other permissions is replaced.
 			if err := os.WriteFile(want, []byte("old image"), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -273,10 +279,12 @@ func TestFreezeCkptFile(t *testing.T) {
 			}
 			checkELFCore(t, want)
 			decodeImage(t, want)
-			entries, _ := os.ReadDir(s.Dir)
-			for _, e := range entries {
-				if strings.Contains(e.Name(), ".tmp-") {
-					t.Errorf("temporary file %s left behind", e.Name())
+			for _, d := range []string{s.Dir, filepath.Join(s.Dir, "sub")} {
+				entries, _ := os.ReadDir(d)
+				for _, e := range entries {
+					if strings.Contains(e.Name(), ".tmp-") {
+						t.Errorf("temporary file %s left behind in %s", e.Name(), d)
+					}
 				}
 			}
 		})

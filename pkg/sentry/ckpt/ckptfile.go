@@ -46,7 +46,12 @@ func freezeToPolicyFile(t *kernel.Task, p Policy, req captureRequest) error {
 	vfsObj := t.Kernel().VFS()
 	creds := t.Credentials()
 	pop := func(p string) *vfs.PathOperation {
-		return &vfs.PathOperation{Root: root, Start: cwd, Path: fspath.Parse(p)}
+		path := fspath.Parse(p)
+		start := cwd
+		if path.Absolute {
+			start = root // vfs.PathOperation's invariant for absolute paths.
+		}
+		return &vfs.PathOperation{Root: root, Start: start, Path: path}
 	}
 
 	if err := vfsObj.UnlinkAt(t, creds, pop(name)); err != nil && !linuxerr.Equals(linuxerr.ENOENT, err) {
