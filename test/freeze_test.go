@@ -656,3 +656,30 @@ func TestFreezeSignals(t *testing.T) {
 		}
 	})
 }
+
+// TestFreezeTracedThread: a thread held in a ptrace stop by a tracer cannot capture itself; the
+// freeze records it from the outside (general registers, no FP state) instead of waiting for it,
+// and the thread runs on when the tracer detaches.
+func TestFreezeTracedThread(t *testing.T) {
+	guest := h.BuildC(t, "freeze_traced", "-pthread")
+	h.ForEachPlatform(t, func(t *testing.T, platform string) {
+		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
+		image := filepath.Join(s.Dir, "traced.img")
+		r := s.Run(t, s.DoArgs(guest, image)...)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "freeze=0 errno=0\nprogress=1") {
+			t.Fatalf("guest output:\n%s", r)
+		}
+		p := decodeImage(t, image)
+		if len(p.Threads) != 2 {
+			t.Fatalf("image has %d threads, want 2", len(p.Threads))
+		}
+		if len(p.Threads[0].FPRegs) != 512 || len(p.Threads[1].FPRegs) != 0 {
+			t.Errorf("FP state sizes %d and %d, want 512 (freezer) and 0 (recorded from outside)", len(p.Threads[0].FPRegs), len(p.Threads[1].FPRegs))
+		}
+		gdb := runTool(t, "gdb", "-batch", "-nx", "-ex", "thread apply all bt", guest, image)
+		if !strings.Contains(gdb, "spin (") || !strings.Contains(gdb, " main (") {
+			t.Errorf("gdb backtraces lack the traced thread's spin or main:\n%s", gdb)
+		}
+	})
+}
