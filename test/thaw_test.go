@@ -48,9 +48,10 @@ func field(out, name string) string {
 	return m[1]
 }
 
-// TestThawRoundtrip freezes thaw_roundtrip, kills it, and thaws it in a new sandbox four ways:
+// TestThawRoundtrip freezes thaw_roundtrip, kills it, and thaws it in a new sandbox five ways:
 // `runsc-ckpt checkpt -r IMAGE`, a binary named checkpt (argv[0]), `cat IMAGE | checkpt -r -` (a
-// pipe: the non-seekable path) and `checkpt -r -` reading from a socket (a migration). The thawed program finds its memory (checksum), registers
+// pipe: the non-seekable path), `checkpt -r -` reading from a socket (a migration) and a C thawer
+// that leaves a pending signal and an armed timer behind. The thawed program finds its memory (checksum), registers
 // (xmm0-15, rbx, r12-r15 live across the syscall), private file mapping, signal handler / blocked
 // mask / ignored signal / pending signal, alternate stack, interval timer and the vDSO clocks as
 // they must be, and its sys_checkpoint returned 1;
@@ -69,6 +70,7 @@ func TestThawRoundtrip(t *testing.T) {
 			t.Fatalf("no checksum:\n%s", frozen)
 		}
 		sockHelper := filepath.Join(h.Root, "test", "guests", "thaw_socket.py")
+		cThawer := h.BuildC(t, "thaw_bad")
 		link := filepath.Join(dir, "checkpt")
 		if err := os.Symlink(h.Bin, link); err != nil {
 			t.Fatal(err)
@@ -79,6 +81,9 @@ func TestThawRoundtrip(t *testing.T) {
 			"argv0":      func() *harness.Result { return h.Do(t, opts, link, "-r", img) },
 			"pipe":       func() *harness.Result { return h.Do(t, opts, "/bin/sh", "-c", "cat "+img+" | "+link+" -r -") },
 			"socket":     func() *harness.Result { return h.Do(t, opts, "/usr/bin/python3", sockHelper, img, h.Bin) },
+			// A C thawer with a pending SIGHUP and an armed ITIMER_VIRTUAL: neither may reach the
+			// thawed program (either would kill it).
+			"dirty_thawer": func() *harness.Result { return h.Do(t, opts, cThawer, img, "dirty") },
 		} {
 			t.Run(name, func(t *testing.T) {
 				res := r()

@@ -1,13 +1,19 @@
-/* thaw_bad: calls sys_checkpoint(CKPT_THAW, fd, -1, 1) on an image that must be refused, and shows
- * that the caller keeps running afterwards.
+/* thaw_bad: a C thawer. It calls sys_checkpoint(CKPT_THAW, fd, -1, 1) on an image that must be
+ * refused, and shows that the caller keeps running afterwards.
  *
- * usage: thaw_bad IMAGE     (IMAGE "-" thaws from stdin, e.g. a pipe)
+ * usage: thaw_bad IMAGE [dirty]     (IMAGE "-" thaws from stdin, e.g. a pipe)
  *
- * Prints "thaw=<result> errno=<symbolic name>" and then "alive", and exits 0. */
+ * With "dirty" the thawer first leaves state that must not leak into a thawed program: a pending
+ * (blocked) SIGHUP and an armed 10 ms ITIMER_VIRTUAL (both would kill a program that does not
+ * expect them).
+ *
+ * If the thaw fails it prints "thaw=<result> errno=<symbolic name>" and then "alive", and exits 0. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "../../include/ckpt.h"
 
@@ -37,6 +43,16 @@ int main(int argc, char **argv)
 	if (fd < 0) {
 		perror("open");
 		return 2;
+	}
+	if (argc > 2 && strcmp(argv[2], "dirty") == 0) {
+		sigset_t hup;
+		sigemptyset(&hup);
+		sigaddset(&hup, SIGHUP);
+		struct itimerval itv = {.it_value = {0, 10000}, .it_interval = {0, 10000}};
+		if (sigprocmask(SIG_BLOCK, &hup, NULL) != 0 || raise(SIGHUP) != 0 || setitimer(ITIMER_VIRTUAL, &itv, NULL) != 0) {
+			perror("dirty");
+			return 2;
+		}
 	}
 	volatile long canary = 0x5eed;
 	long r = sys_checkpoint(CKPT_THAW, fd, -1, 1);

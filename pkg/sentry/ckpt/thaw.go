@@ -212,6 +212,7 @@ func (p *thawPlan) commit(t *kernel.Task) error {
 	if err := p.installFiles(t); err != nil {
 		return fmt.Errorf("installing files: %w", err)
 	}
+	discardThawerSignals(t)
 	if err := restoreSignals(t, proc); err != nil {
 		return fmt.Errorf("restoring signal state: %w", err)
 	}

@@ -32,10 +32,9 @@ func restoreSignals(t *kernel.Task, p *imgfmt.Process) error {
 			return fmt.Errorf("sigaction(%d): %w", sig, err)
 		}
 	}
+	// All three, armed or not: the thawer's own timers survived its exec and must not leak into
+	// the thawed program.
 	for id, it := range s.Itimers {
-		if it.ValueNano == 0 {
-			continue
-		}
 		v := linux.ItimerVal{
 			Interval: linux.DurationToTimeval(time.Duration(it.IntervalNano)),
 			Value:    linux.DurationToTimeval(time.Duration(it.ValueNano)),
@@ -46,6 +45,18 @@ func restoreSignals(t *kernel.Task, p *imgfmt.Process) error {
 	}
 	t.SetParentDeathSignal(linux.Signal(s.PdeathSig))
 	return nil
+}
+
+// discardThawerSignals drops the signals pending on t and its thread group (the thawer's, e.g. a
+// SIGCHLD): exec keeps them, and the thawed program must see exactly the image's pending signals.
+// SIGKILL and SIGSTOP stay (they cannot be dequeued, and must not be lost).
+func discardThawerSignals(t *kernel.Task) {
+	all := ^linux.SignalSet(0)
+	for i := 0; i < 2*linux.SignalMaximum+64; i++ { // Bounded: real-time signals queue.
+		if _, err := t.Sigtimedwait(all, 0); err != nil {
+			return
+		}
+	}
 }
 
 // resendPending queues pending signals of the image again: groupPending to the thread group,
