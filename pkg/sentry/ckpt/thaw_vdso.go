@@ -48,6 +48,9 @@ func checkVDSO(t *kernel.Task, p *imgfmt.Process) error {
 	want := vdsoRange(base)
 	for i := range p.Mappings {
 		m := &p.Mappings[i]
+		if m.Name == vmaThawScratch {
+			continue // Not mapped by a thaw.
+		}
 		if want.Overlaps(hostarch.AddrRange{Start: hostarch.Addr(m.Start), End: hostarch.Addr(m.End)}) {
 			return invalidf("mapping %d [%#x, %#x) overlaps the vvar/vDSO at %#x", i, m.Start, m.End, base)
 		}
