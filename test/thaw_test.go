@@ -365,3 +365,29 @@ func TestCheckptFreezeOther(t *testing.T) {
 		}
 	})
 }
+
+// TestThawFdKinds: fds of every kind come back at their numbers as docs/notes-thaw.md says: files,
+// directories, devices and O_PATH fds reopened (a file at its offset, with FD_CLOEXEC and O_RDWR),
+// the image fd on the thawer's image, pipes/sockets/memfds as a pipe end whose peer is gone (EOF,
+// EPIPE; O_NONBLOCK kept), eventfd and epoll as fresh ones.
+func TestThawFdKinds(t *testing.T) {
+	guest := h.BuildC(t, "thaw_kinds")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		dir := h.NewDir(t)
+		data := filepath.Join(dir, "data")
+		if err := os.WriteFile(data, bytes.Repeat([]byte("0123456789abcdef"), 1024), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("data", filepath.Join(dir, "link")); err != nil {
+			t.Fatal(err)
+		}
+		img := filepath.Join(dir, "kinds.ckpt")
+		frozenGuest(t, p, "r=0 errno=0", guest, img, dir)
+		r := checkpt(t, p, "-r", img)
+		r.WantExit(t, 0)
+		want := "pipe_r=1 pipe_w=1 sock=1 eventfd=1 null=1 dir=1 opath=1 memfd=1 file=1 epoll=1 image=1\n"
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("want %q:\n%s", want, r)
+		}
+	})
+}

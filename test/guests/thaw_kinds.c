@@ -1,0 +1,102 @@
+/* thaw_kinds: fds of every kind through a freeze and a thaw.
+ *
+ * usage: thaw_kinds IMAGE DIR      (DIR holds a file "data" of at least 8 KiB and a symlink "link")
+ *
+ * Fds (numbers fixed with dup2): 10 pipe read end (with unread data), 11 pipe write end
+ * (O_NONBLOCK), 12 one end of a socketpair, 13 eventfd, 14 /dev/null O_RDWR, 15 DIR (O_DIRECTORY),
+ * 16 O_PATH|O_NOFOLLOW on DIR/link, 17 memfd, 18 DIR/data O_RDWR at offset 1234 with FD_CLOEXEC,
+ * 19 epoll, 20 the image itself (still open while freezing).
+ *
+ * Prints "r=<result> errno=<n>"; after the freeze itself (r == 0) it kills itself with SIGKILL.
+ * After a thaw it checks each fd as docs/notes-thaw.md says it comes back (reopened, or a
+ * placeholder: a pipe end whose peer is gone, a fresh eventfd/epoll) and prints
+ * "pipe_r=.. pipe_w=.. sock=.. eventfd=.. null=.. dir=.. opath=.. memfd=.. file=.. epoll=.. image=.."
+ * (1 = as expected); exit 0 if all are 1. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../include/ckpt.h"
+
+static void at(int fd, int want)
+{
+	if (fd < 0 || dup2(fd, want) != want) {
+		perror("setting up an fd");
+		_exit(2);
+	}
+	if (fd != want)
+		close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s IMAGE DIR\n", argv[0]);
+		return 2;
+	}
+	char path[4096];
+	int p[2], s[2];
+	if (pipe(p) != 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, s) != 0) {
+		perror("pipe/socketpair");
+		return 2;
+	}
+	if (write(p[1], "x", 1) != 1)
+		return 2;
+	at(p[0], 10);
+	at(p[1], 11);
+	fcntl(11, F_SETFL, O_NONBLOCK);
+	at(s[0], 12);
+	at(eventfd(3, 0), 13);
+	at(open("/dev/null", O_RDWR), 14);
+	at(open(argv[2], O_RDONLY | O_DIRECTORY), 15);
+	snprintf(path, sizeof path, "%s/link", argv[2]);
+	at(open(path, O_PATH | O_NOFOLLOW), 16);
+	int mfd = memfd_create("kinds", 0);
+	if (mfd < 0 || write(mfd, "memfd", 5) != 5)
+		return 2;
+	at(mfd, 17);
+	snprintf(path, sizeof path, "%s/data", argv[2]);
+	at(open(path, O_RDWR), 18);
+	lseek(18, 1234, SEEK_SET);
+	fcntl(18, F_SETFD, FD_CLOEXEC);
+	at(epoll_create1(0), 19);
+	at(open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600), 20);
+
+	long r = sys_checkpoint(CKPT_FREEZE, 20, -1, 0);
+	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
+	fflush(stdout);
+	if (r == 0)
+		kill(getpid(), SIGKILL);
+
+	signal(SIGPIPE, SIG_IGN);
+	char buf[16];
+	struct stat st;
+	int pipe_r = read(10, buf, sizeof buf) == 0;
+	int pipe_w = write(11, "y", 1) < 0 && errno == EPIPE && (fcntl(11, F_GETFL) & O_NONBLOCK);
+	int sock = read(12, buf, sizeof buf) == 0;
+	uint64_t one = 1, got = 0;
+	int efd = write(13, &one, 8) == 8 && read(13, &got, 8) == 8 && got == 1;
+	int null = write(14, "z", 1) == 1 && read(14, buf, 1) == 0 && fstat(14, &st) == 0 && S_ISCHR(st.st_mode);
+	int dfd = openat(15, "data", O_RDONLY);
+	int dir = fstat(15, &st) == 0 && S_ISDIR(st.st_mode) && dfd >= 0;
+	int opath = fstatat(16, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+	int memfd = read(17, buf, sizeof buf) == 0;
+	int file = lseek(18, 0, SEEK_CUR) == 1234 && (fcntl(18, F_GETFD) & FD_CLOEXEC) &&
+		   (fcntl(18, F_GETFL) & O_ACCMODE) == O_RDWR;
+	struct epoll_event ev;
+	int epoll = epoll_wait(19, &ev, 1, 0) == 0;
+	int image = pread(20, buf, 4, 0) == 4 && memcmp(buf, "\177ELF", 4) == 0;
+	printf("pipe_r=%d pipe_w=%d sock=%d eventfd=%d null=%d dir=%d opath=%d memfd=%d file=%d epoll=%d image=%d\n",
+	       pipe_r, pipe_w, sock, efd, null, dir, opath, memfd, file, epoll, image);
+	return pipe_r && pipe_w && sock && efd && null && dir && opath && memfd && file && epoll && image ? 0 : 1;
+}
