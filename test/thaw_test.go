@@ -391,3 +391,52 @@ func TestThawFdKinds(t *testing.T) {
 		}
 	})
 }
+
+// TestThawFreezeGuests round-trips the freeze tests' guests: each freezes itself and exits (as if
+// killed), and is thawed in a new sandbox, where its sys_checkpoint returns 1 and it goes on.
+func TestThawFreezeGuests(t *testing.T) {
+	basic := h.BuildC(t, "freeze_basic")
+	threads := h.BuildC(t, "freeze_threads", "-pthread")
+	signals := h.BuildC(t, "freeze_signals")
+	goGuest := h.BuildGo(t, "freezego")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		dir := h.NewDir(t)
+		mapf, logf := filepath.Join(dir, "map.dat"), filepath.Join(dir, "log.txt")
+		if err := os.WriteFile(mapf, []byte(strings.Repeat("M", 4096)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name     string
+			argv     []string // "@" stands for the image path
+			thawExit int
+			want     []string
+		}{
+			{"freeze_basic", []string{basic, "@", mapf, logf}, 1, []string{"freeze=1 errno=0 global=0x1234abcd5678 map0=M\nalive\n"}},
+			{"freeze_threads", []string{threads, "@"}, 1, []string{"freeze=1 errno=0\nprogress=1\n"}},
+			{"freeze_signals", []string{signals, "@"}, 1, []string{"freeze=1 errno=0\n"}},
+			{"freezego", []string{goGuest, "@"}, 0, []string{"freeze=1 errno=0\nalive true"}},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				img := filepath.Join(dir, c.name+".ckpt")
+				argv := append([]string(nil), c.argv...)
+				for i := range argv {
+					if argv[i] == "@" {
+						argv[i] = img
+					}
+				}
+				r := h.Do(t, harness.Opts{Platform: p, Persist: true}, argv...)
+				r.WantExit(t, 0)
+				r = checkpt(t, p, "-r", img)
+				r.WantExit(t, c.thawExit)
+				for _, w := range c.want {
+					if !strings.Contains(r.Stdout, w) {
+						t.Errorf("want %q:\n%s", w, r)
+					}
+				}
+			})
+		}
+		if log, err := os.ReadFile(logf); err != nil || string(log) != "before freeze\nafter freeze\nafter freeze\n" {
+			t.Errorf("freeze_basic's log (O_APPEND) = %q, %v; want the thawed write appended", log, err)
+		}
+	})
+}
