@@ -9,7 +9,9 @@
  * IMAGE2 it then freezes again into IMAGE2 (a thawed multi-threaded process re-frozen), printing
  * "r2=<result>", and kills itself after that freeze; a thaw of IMAGE2 goes on here. Finally it stops
  * the workers, joins them (each returns its TLS count, which must be consistent with what it
- * published), and prints "progress=<0|1> joined=<n> tls=<0|1> mutex=<0|1>"; exit 0 if all are good. */
+ * published), and prints "progress=<0|1> joined=<n> tls=<0|1> mutex=<0|1> signals=<0|1>" (signals: the
+ * main thread pthread_kills every worker and a worker pthread_kills the main thread, which needs the
+ * new tids where glibc keeps them); exit 0 if all are good. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +26,18 @@
 #define WORKERS 3
 
 static __thread unsigned long mine;
+static pthread_t main_th;
+static volatile int poke_main; /* 1: worker 0 must pthread_kill the main thread; 2: done; 3: failed */
+static volatile int main_hits, worker_hits;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	if (pthread_equal(pthread_self(), main_th))
+		main_hits++;
+	else
+		__sync_fetch_and_add(&worker_hits, 1);
+}
 static volatile unsigned long published[WORKERS];
 static volatile int stop;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -39,6 +53,8 @@ static void *worker(void *arg)
 		shared_total++;
 		shared_by[i]++;
 		pthread_mutex_unlock(&mu);
+		if (i == 0 && poke_main == 1)
+			poke_main = pthread_kill(main_th, SIGUSR1) == 0 ? 2 : 3;
 		if (i == WORKERS - 1) {
 			struct timespec ts = {0, 200000};
 			nanosleep(&ts, NULL);
@@ -75,6 +91,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s IMAGE\n", argv[0]);
 		return 2;
 	}
+	main_th = pthread_self();
+	signal(SIGUSR1, on_usr1);
 	pthread_t th[WORKERS];
 	for (long i = 0; i < WORKERS; i++)
 		pthread_create(&th[i], NULL, worker, (void *)i);
@@ -109,6 +127,15 @@ int main(int argc, char **argv)
 			kill(getpid(), SIGKILL);
 		progress = progress && r2 == 1 && wait_progress();
 	}
+	/* pthread_kill goes by the tid the thread library stored: after a thaw (new tids) it must still
+	 * reach the right threads, the main thread included. */
+	int kills = 1;
+	for (int i = 0; i < WORKERS; i++)
+		kills = kills && pthread_kill(th[i], SIGUSR1) == 0;
+	poke_main = 1;
+	for (int tries = 0; tries < 2000 && (poke_main < 2 || main_hits == 0 || worker_hits < WORKERS); tries++)
+		usleep(1000);
+	int signals_ok = kills && poke_main == 2 && main_hits == 1 && worker_hits == WORKERS;
 	stop = 1;
 	int joined = 0, tls = 1;
 	for (int i = 0; i < WORKERS; i++) {
@@ -122,6 +149,6 @@ int main(int argc, char **argv)
 	for (int i = 0; i < WORKERS; i++)
 		sum += shared_by[i];
 	int mutex_ok = pthread_mutex_trylock(&mu) == 0 && sum == shared_total;
-	printf("progress=%d joined=%d tls=%d mutex=%d\n", progress, joined, tls, mutex_ok);
-	return r == 1 && progress && joined == WORKERS && tls && mutex_ok ? 0 : 1;
+	printf("progress=%d joined=%d tls=%d mutex=%d signals=%d\n", progress, joined, tls, mutex_ok, signals_ok);
+	return r == 1 && progress && joined == WORKERS && tls && mutex_ok && signals_ok ? 0 : 1;
 }

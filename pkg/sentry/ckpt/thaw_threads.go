@@ -3,8 +3,10 @@ package ckpt
 import (
 	"fmt"
 
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/marshal/primitive"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/memmap"
 )
@@ -14,7 +16,8 @@ import (
 // __kernel_rt_sigreturn and a stack pointer at thread k's signal frame: the child's first user
 // instruction is rt_sigreturn, which loads thread k's registers, FP state, mask and altstack
 // (research memo §9). CLONE_CHILD_SETTID writes the new tid where the thread library keeps it
-// (glibc's pthread->tid is the clear_child_tid address), so join and mutexes keep working.
+// (glibc's pthread->tid is the clear_child_tid address), so join and mutexes keep working; only if
+// that word holds the thread's old tid (musl's clear_child_tid is a lock word, see holdsTID).
 
 // threadCloneFlags are the clone flags of a thread created by pthread_create, plus the tid
 // bookkeeping.
@@ -55,6 +58,14 @@ func (p *thawPlan) resumeThreads(t *kernel.Task) error {
 	if th.ClearTID != 0 {
 		t.SetClearTID(hostarch.Addr(th.ClearTID))
 		recordClearTID(t, m, hostarch.Addr(th.ClearTID))
+		if holdsTID(t, th) {
+			// glibc's main thread keeps its tid at its clear_child_tid address (pthread->tid),
+			// for pthread_kill and mutex owners: give it the new one, as CLONE_CHILD_SETTID
+			// does for the other threads.
+			if _, err := primitive.CopyInt32Out(t, hostarch.Addr(th.ClearTID), int32(t.ThreadID())); err != nil {
+				return fmt.Errorf("updating the tid at %#x: %w", th.ClearTID, err)
+			}
+		}
 	}
 	if n == 1 {
 		// SignalReturn has consumed the only frame. With more threads the scratch must stay: the
@@ -62,6 +73,17 @@ func (p *thawPlan) resumeThreads(t *kernel.Task) error {
 		return m.MUnmap(t, scratch, uint64(n*frameSlot))
 	}
 	return nil
+}
+
+// holdsTID reports whether th's clear_child_tid word holds th's tid from the image. glibc keeps the
+// tid there (pthread->tid) and must get the new one; musl points clear_child_tid at a lock word
+// (__thread_list_lock), which must not be overwritten. Reads the restored memory.
+func holdsTID(t *kernel.Task, th *imgfmt.Thread) bool {
+	var v primitive.Int32
+	if _, err := v.CopyIn(t, hostarch.Addr(th.ClearTID)); err != nil {
+		return false
+	}
+	return int32(v) == th.TID
 }
 
 // cloneThread creates the task for p.proc.Threads[i], whose frame goes into slot.
@@ -77,8 +99,11 @@ func (p *thawPlan) cloneThread(t *kernel.Task, i int, slot hostarch.Addr) error 
 	ac.Regs.Rsp = uint64(sp)
 	args := linux.CloneArgs{Flags: threadCloneFlags, TLS: th.Regs.FsBase}
 	if th.ClearTID != 0 {
-		args.Flags |= linux.CLONE_CHILD_SETTID | linux.CLONE_CHILD_CLEARTID
+		args.Flags |= linux.CLONE_CHILD_CLEARTID
 		args.ChildTID = th.ClearTID
+		if holdsTID(t, th) {
+			args.Flags |= linux.CLONE_CHILD_SETTID
+		}
 	}
 	tid, _, err := t.Clone(&args)
 	ac.Regs = saved
