@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -135,6 +136,27 @@ func TestThawThreads(t *testing.T) {
 		r.WantExit(t, 0)
 		if !strings.Contains(r.Stdout, "r2=1 errno=0\nprogress=1 joined=3 tls=1 mutex=1 signals=1\n") {
 			t.Errorf("threads thawed from the second generation:\n%s", r)
+		}
+	})
+}
+
+// TestThawThreadsMusl: the same 4-thread guest linked with musl, whose thread library keeps tids
+// elsewhere than glibc (thread descriptor, not clear_child_tid): after a thaw in which every tid
+// changed, pthread_kill must still reach the right threads and join must work.
+func TestThawThreadsMusl(t *testing.T) {
+	dir := h.NewDir(t)
+	guest := filepath.Join(dir, "thaw_threads_musl")
+	src := filepath.Join(h.Root, "test", "guests", "thaw_threads.c")
+	if out, err := exec.Command("musl-gcc", "-static", "-O1", "-Wall", "-Werror", "-I", filepath.Join(h.Root, "include"), "-o", guest, src, "-lpthread").CombinedOutput(); err != nil {
+		t.Fatalf("musl-gcc (Debian: musl-tools, installed by .ci/run): %v\n%s", err, out)
+	}
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		img := filepath.Join(h.NewDir(t), "musl.ckpt")
+		frozenGuest(t, p, "r=0 errno=0", "/bin/sh", "-c", guest+" "+img+"; exit $?")
+		r := checkpt(t, p, "-r", img)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "r=1 errno=0\nprogress=1 joined=3 tls=1 mutex=1 signals=1\n") {
+			t.Errorf("thawed musl threads:\n%s", r)
 		}
 	})
 }

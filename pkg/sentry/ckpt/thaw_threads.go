@@ -67,6 +67,11 @@ func (p *thawPlan) resumeThreads(t *kernel.Task) error {
 			}
 		}
 	}
+	if at, ok := muslTID(t, th); ok {
+		if _, err := primitive.CopyInt32Out(t, at, int32(t.ThreadID())); err != nil {
+			return fmt.Errorf("updating the tid at %#x: %w", at, err)
+		}
+	}
 	if n == 1 {
 		// SignalReturn has consumed the only frame. With more threads the scratch must stay: the
 		// new threads read their frames when they first run.
@@ -84,6 +89,31 @@ func holdsTID(t *kernel.Task, th *imgfmt.Thread) bool {
 		return false
 	}
 	return int32(v) == th.TID
+}
+
+// muslThreadTIDOffset is where musl's struct pthread keeps the tid: after self, dtv, prev, next,
+// sysinfo and canary (8 bytes each), at the thread pointer.
+const muslThreadTIDOffset = 48
+
+// muslTID returns where th's thread library keeps th's tid if that is musl's layout: the thread
+// pointer (fs_base) points at a descriptor whose first word is the thread pointer itself and whose
+// tid field holds th's tid from the image. musl uses it for raise, pthread_kill and mutex owners.
+// glibc's descriptor has its pointer guard there (never a small tid); Go's TLS has no self pointer.
+func muslTID(t *kernel.Task, th *imgfmt.Thread) (hostarch.Addr, bool) {
+	tp := th.Regs.FsBase
+	if tp == 0 || tp%8 != 0 {
+		return 0, false
+	}
+	var self primitive.Uint64
+	var tid primitive.Int32
+	if _, err := self.CopyIn(t, hostarch.Addr(tp)); err != nil || uint64(self) != tp {
+		return 0, false
+	}
+	at := hostarch.Addr(tp + muslThreadTIDOffset)
+	if _, err := tid.CopyIn(t, at); err != nil || int32(tid) != th.TID {
+		return 0, false
+	}
+	return at, true
 }
 
 // cloneThread creates the task for p.proc.Threads[i], whose frame goes into slot.
@@ -104,6 +134,11 @@ func (p *thawPlan) cloneThread(t *kernel.Task, i int, slot hostarch.Addr) error 
 		if holdsTID(t, th) {
 			args.Flags |= linux.CLONE_CHILD_SETTID
 		}
+	}
+	if at, ok := muslTID(t, th); ok {
+		// musl keeps the tid in its thread descriptor; pthread_create fills it the same way.
+		args.Flags |= linux.CLONE_PARENT_SETTID
+		args.ParentTID = uint64(at)
 	}
 	tid, _, err := t.Clone(&args)
 	ac.Regs = saved
