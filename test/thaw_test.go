@@ -392,7 +392,8 @@ func TestCheckptFreezeOther(t *testing.T) {
 
 // TestThawFdKinds: fds of every kind come back at their numbers as docs/notes-thaw.md says: files,
 // directories, devices and O_PATH fds reopened (a file at its offset, with FD_CLOEXEC and O_RDWR),
-// the image fd on the thawer's image, pipes/sockets/memfds as a pipe end whose peer is gone (EOF,
+// the image fd on what the thawer passed (the image, or the pipe of a streamed image),
+// pipes/sockets/memfds as a pipe end whose peer is gone (EOF,
 // EPIPE; O_NONBLOCK kept), eventfd and epoll as fresh ones.
 func TestThawFdKinds(t *testing.T) {
 	guest := h.BuildC(t, "thaw_kinds")
@@ -407,11 +408,17 @@ func TestThawFdKinds(t *testing.T) {
 		}
 		img := filepath.Join(dir, "kinds.ckpt")
 		frozenGuest(t, p, "r=0 errno=0", guest, img, dir)
+		const want = "pipe_r=1 pipe_w=1 sock=1 eventfd=1 null=1 dir=1 opath=1 memfd=1 file=1 epoll=1 image="
 		r := checkpt(t, p, "-r", img)
 		r.WantExit(t, 0)
-		want := "pipe_r=1 pipe_w=1 sock=1 eventfd=1 null=1 dir=1 opath=1 memfd=1 file=1 epoll=1 image=1\n"
-		if !strings.Contains(r.Stdout, want) {
-			t.Errorf("want %q:\n%s", want, r)
+		if !strings.Contains(r.Stdout, want+"file\n") {
+			t.Errorf("want %q:\n%s", want+"file", r)
+		}
+		// Streamed: the image fd is the pipe the image came through, not the memory copy.
+		r = h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", "cat "+img+" | "+h.Bin+" checkpt -r -")
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, want+"pipe\n") {
+			t.Errorf("want %q:\n%s", want+"pipe", r)
 		}
 	})
 }

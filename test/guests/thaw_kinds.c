@@ -11,7 +11,7 @@
  * After a thaw it checks each fd as docs/notes-thaw.md says it comes back (reopened, or a
  * placeholder: a pipe end whose peer is gone, a fresh eventfd/epoll) and prints
  * "pipe_r=.. pipe_w=.. sock=.. eventfd=.. null=.. dir=.. opath=.. memfd=.. file=.. epoll=.. image=.."
- * (1 = as expected); exit 0 if all are 1. */
+ * (1 = as expected; image=file or image=pipe, see below); exit 0 if all are as expected. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -95,8 +95,17 @@ int main(int argc, char **argv)
 		   (fcntl(18, F_GETFL) & O_ACCMODE) == O_RDWR;
 	struct epoll_event ev;
 	int epoll = epoll_wait(19, &ev, 1, 0) == 0;
-	int image = pread(20, buf, 4, 0) == 4 && memcmp(buf, "\177ELF", 4) == 0;
-	printf("pipe_r=%d pipe_w=%d sock=%d eventfd=%d null=%d dir=%d opath=%d memfd=%d file=%d epoll=%d image=%d\n",
+	/* The image fd is what the thawer passed to CKPT_THAW: the image file, or the pipe (at its
+	 * end) a streamed image came through. */
+	const char *image = "bad";
+	if (pread(20, buf, 4, 0) == 4 && memcmp(buf, "\177ELF", 4) == 0)
+		image = "file";
+	else if (fstat(20, &st) == 0 && S_ISFIFO(st.st_mode) && read(20, buf, 1) == 0)
+		image = "pipe";
+	printf("pipe_r=%d pipe_w=%d sock=%d eventfd=%d null=%d dir=%d opath=%d memfd=%d file=%d epoll=%d image=%s\n",
 	       pipe_r, pipe_w, sock, efd, null, dir, opath, memfd, file, epoll, image);
-	return pipe_r && pipe_w && sock && efd && null && dir && opath && memfd && file && epoll && image ? 0 : 1;
+	return pipe_r && pipe_w && sock && efd && null && dir && opath && memfd && file && epoll &&
+			       strcmp(image, "bad") != 0
+		       ? 0
+		       : 1;
 }

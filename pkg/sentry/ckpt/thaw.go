@@ -135,7 +135,7 @@ func prepareThaw(t *kernel.Task, req thawRequest) (*thawPlan, error) {
 	if plan.maps, err = prepareMappings(t, proc); err != nil {
 		return nil, err
 	}
-	if plan.files, err = prepareFiles(t, proc, src.file); err != nil {
+	if plan.files, err = prepareFiles(t, proc, req.file); err != nil {
 		return nil, err
 	}
 	plan.exe = prepareExe(t, proc)

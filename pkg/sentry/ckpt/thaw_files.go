@@ -16,8 +16,10 @@ import (
 
 // Files: the caller keeps fds 0–2 (the thawed program talks to whoever started checkpt), all other
 // fds are closed, and the image's fds are installed at their numbers with their fd flags, status
-// flags and offsets. An fd the frozen process had on the image itself gets the thawer's image file
-// (DragonFly's CKFIF_ISCKPTFD). Files that can be reopened by path are, with the thawer's
+// flags and offsets. An fd the frozen process had on the image itself gets the file the thawer
+// passed to CKPT_THAW (DragonFly's CKFIF_ISCKPTFD): the image file, or for a streamed image the
+// pipe or socket, never the memfd the stream was copied into (the thawed program's memory is
+// mapped from it; a freeze into it would destroy that memory). Files that can be reopened by path are, with the thawer's
 // credentials, and must still be the same kind of file (ESTALE otherwise; their contents may have
 // changed: the process itself keeps writing its logs).
 //
@@ -43,7 +45,8 @@ func (pf *preparedFile) release(t *kernel.Task) {
 	}
 }
 
-// prepareFiles reopens (or makes placeholders for) every fd of the image except 0–2.
+// prepareFiles reopens (or makes placeholders for) every fd of the image except 0–2. image is the
+// file the thawer passed to CKPT_THAW.
 func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription) ([]preparedFile, error) {
 	var out []preparedFile
 	fail := func(err error) ([]preparedFile, error) {
