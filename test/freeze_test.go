@@ -683,3 +683,48 @@ func TestFreezeTracedThread(t *testing.T) {
 		}
 	})
 }
+
+// TestFreezeSnapshotConsistent: the other threads of a multi-threaded process run on while its
+// image is written (copy-on-write snapshot), yet the image holds memory as of one instant. A worker
+// rewrites a 16 MiB buffer in passes (pass n stores n in every page, in order) and completes passes
+// during the freeze call; the image's buffer must read n+1 for pages 0..k-1 and n for the rest.
+func TestFreezeSnapshotConsistent(t *testing.T) {
+	guest := h.BuildC(t, "freeze_cow", "-pthread")
+	h.ForEachPlatform(t, func(t *testing.T, platform string) {
+		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
+		image := filepath.Join(s.Dir, "cow.img")
+		r := s.Run(t, s.DoArgs(guest, image)...)
+		r.WantExit(t, 0)
+		m := regexp.MustCompile(`buffer=(0x[0-9a-f]+)\nfreeze=0 errno=0\npasses_during_freeze=(\d+)`).FindStringSubmatch(r.Stdout)
+		if m == nil {
+			t.Fatalf("guest output:\n%s", r)
+		}
+		if m[2] == "0" {
+			t.Errorf("the worker made no progress during the freeze: the other threads were stopped while the image was written")
+		}
+		buf, _ := strconv.ParseUint(m[1], 0, 64)
+		p := decodeImage(t, image)
+		img, err := os.Open(image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer img.Close()
+		const pages = 4096
+		first := uint64(readImageU32(t, img, p, buf))
+		split := -1
+		for pg := 1; pg < pages; pg++ {
+			v := uint64(readImageU32(t, img, p, buf+uint64(pg)*4096))
+			switch {
+			case v == first && split < 0:
+			case split < 0 && v+1 == first:
+				split = pg
+			case split >= 0 && v+1 == first:
+			default:
+				t.Fatalf("page %d holds pass %d after page 0's %d (split at %d): the image is not one instant's memory", pg, v, first, split)
+			}
+		}
+		if first == 0 {
+			t.Errorf("the buffer in the image was never written")
+		}
+	})
+}

@@ -66,22 +66,28 @@ func freezeToFile(t *kernel.Task, file *vfs.FileDescription, req captureRequest)
 	return err
 }
 
-// writeImage captures t's process and encodes it into sink, holding the other threads stopped
-// only while the image is written.
+// writeImage captures t's process and encodes it into sink. The other threads are stopped for the
+// capture; they stay stopped while the memory is written, unless a copy-on-write snapshot of the
+// address space lets them run on (snapshotMemory).
 func writeImage(t *kernel.Task, sink *fileSink, req captureRequest) error {
 	start := time.Now()
 	p, stop, err := captureProcess(t, req)
 	if err != nil {
 		return err
 	}
+	defer stop.resume()
 	captured := time.Since(start)
-	err = imgfmt.Encode(sink, p)
-	stop.resume()
-	if err != nil {
+	pause := "whole freeze"
+	if snap := snapshotMemory(t, p); snap != nil {
+		defer snap.DecUsers(t)
+		stop.release()
+		pause = time.Since(start).String()
+	}
+	if err := imgfmt.Encode(sink, p); err != nil {
 		return err
 	}
-	t.Infof("ckpt: froze pid %d (%s): %d threads, %d mappings, %d fds, %d image bytes; capture %v, total pause %v",
-		p.Info.PID, p.Info.Name, len(p.Threads), len(p.Mappings), len(p.Files), sink.written, captured, time.Since(start))
+	t.Infof("ckpt: froze pid %d (%s): %d threads, %d mappings, %d fds, %d image bytes; capture %v, other threads paused %s, total %v",
+		p.Info.PID, p.Info.Name, len(p.Threads), len(p.Mappings), len(p.Files), sink.written, captured, pause, time.Since(start))
 	return nil
 }
 

@@ -252,19 +252,25 @@ func captureStoppedThread(o *kernel.Task) imgfmt.Thread {
 	}
 }
 
+// release lets the stopped siblings run again; the freeze stays registered (another freeze of the
+// process waits) until resume. It is idempotent.
+func (s *siblingStop) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for _, o := range s.parked {
+		o.EndExternalStop()
+	}
+	s.parked = nil
+}
+
 // resume lets the stopped siblings run again and ends the freeze, so another one of the process
 // can start. It is idempotent.
 func (s *siblingStop) resume() {
 	if s == nil {
 		return
 	}
-	s.mu.Lock()
-	s.closed = true
-	for _, o := range s.parked {
-		o.EndExternalStop()
-	}
-	s.parked = nil
-	s.mu.Unlock()
+	s.release()
 	freezes.mu.Lock()
 	if freezes.m[s.tg] == s {
 		delete(freezes.m, s.tg)
