@@ -129,6 +129,7 @@ func copyToMemfd(t *kernel.Task, f *vfs.FileDescription) (*vfs.FileDescription, 
 	w := &memfdWriter{t: t, f: mf}
 	tee := io.TeeReader(fileReader{t: t, f: f}, w)
 	d, err := imgfmt.NewStreamDecoder(tee)
+	buf := make([]byte, 1<<20)
 	if err == nil {
 		for {
 			_, data, nerr := d.Next()
@@ -139,7 +140,8 @@ func copyToMemfd(t *kernel.Task, f *vfs.FileDescription) (*vfs.FileDescription, 
 				err = nerr
 				break
 			}
-			if _, err = io.Copy(io.Discard, data); err != nil {
+			// Reading the segment through the decoder's reader copies it into the memfd.
+			if err = drain(data, buf); err != nil {
 				break
 			}
 		}
@@ -182,21 +184,49 @@ func (w *memfdWriter) Write(b []byte) (int, error) {
 		w.err = errStreamTooLarge
 		return 0, w.err
 	}
-	// Skip all-zero pages: the memfd reads zeros there without holding memory.
-	done := 0
-	for done < len(b) {
+	// Skip all-zero pages (the memfd reads zeros there without holding memory); write each run of
+	// other pages with one pwrite.
+	run := -1 // Start of the current run of non-zero pages in b, or -1.
+	flush := func(end int) error {
+		if run < 0 {
+			return nil
+		}
+		_, err := w.f.PWrite(w.t, usermem.BytesIOSequence(b[run:end]), w.off+int64(run), vfs.WriteOptions{})
+		run = -1
+		return err
+	}
+	for done := 0; done < len(b); {
 		n := min(len(b)-done, 4096-int((w.off+int64(done))%4096))
-		chunk := b[done : done+n]
-		if !allZero(chunk) {
-			if _, err := w.f.PWrite(w.t, usermem.BytesIOSequence(chunk), w.off+int64(done), vfs.WriteOptions{}); err != nil {
+		if allZero(b[done : done+n]) {
+			if err := flush(done); err != nil {
 				w.err = err
 				return done, err
 			}
+		} else if run < 0 {
+			run = done
 		}
 		done += n
 	}
+	if err := flush(len(b)); err != nil {
+		w.err = err
+		return 0, err
+	}
 	w.off += int64(len(b))
 	return len(b), nil
+}
+
+// drain reads r to its end through buf.
+func drain(r io.Reader, buf []byte) error {
+	for {
+		_, err := io.ReadFull(r, buf)
+		switch err {
+		case nil:
+		case io.EOF, io.ErrUnexpectedEOF:
+			return nil
+		default:
+			return err
+		}
+	}
 }
 
 func allZero(b []byte) bool {
