@@ -293,6 +293,7 @@ func TestFreezeCkptFile(t *testing.T) {
 
 // TestFreezeErrno: every error path of CKPT_FREEZE fails with its exact errno, including ENOSPC on
 // a full (1 MiB tmpfs) volume, for an fd and for the ckpt-file, without leaving a partial image.
+// It also freezes into an O_APPEND file, whose holes must grow the file rather than be seeked over.
 func TestFreezeErrno(t *testing.T) {
 	guest := h.BuildC(t, "freeze_errno")
 	want := []string{
@@ -307,6 +308,7 @@ func TestFreezeErrno(t *testing.T) {
 		"pid_self ret=0 errno=0",
 		"rlimit_core_zero ret=-1 errno=ERANGE",
 		"not_dumpable ret=-1 errno=EPERM",
+		"append ret=0 errno=0",
 		"enospc_fd ret=-1 errno=ENOSPC",
 		"enospc_fd_size=0 offset=0",
 		"enospc_ckptfile ret=-1 errno=ENOSPC",
@@ -323,6 +325,16 @@ func TestFreezeErrno(t *testing.T) {
 			t.Errorf("errno cases:\n got: %q\nwant: %q\n%s", got, want, r)
 		}
 		decodeImage(t, filepath.Join(s.Dir, "ok.img"))
+		// The O_APPEND image decodes and its holes (most of the 8 MiB stack) are real holes.
+		appendImg := filepath.Join(s.Dir, "append.img")
+		decodeImage(t, appendImg)
+		st, err := os.Stat(appendImg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if alloc := allocatedBytes(t, appendImg); alloc > st.Size()-4<<20 {
+			t.Errorf("O_APPEND image: %d of %d bytes allocated, want the stack's zeros left as holes", alloc, st.Size())
+		}
 	})
 }
 

@@ -98,6 +98,12 @@ int main(int argc, char **argv)
 	report("not_dumpable", sys_checkpoint(CKPT_FREEZE, fd, -1, 0));
 	prctl(PR_SET_DUMPABLE, 1);
 
+	/* An O_APPEND image: holes must grow the file, not be seeked over (an append ignores the offset). */
+	snprintf(path, sizeof path, "%s/append.img", dir);
+	int afd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+	report("append", sys_checkpoint(CKPT_FREEZE, afd, -1, 0));
+	close(afd);
+
 	/* A 1 MiB tmpfs: the image does not fit. */
 	snprintf(path, sizeof path, "%s/small", dir);
 	mkdir(path, 0700);
