@@ -516,7 +516,7 @@ func TestFreezeConcurrent(t *testing.T) {
 // regular files with handles, status flags, FD_CLOEXEC and offsets; shared anonymous memory and a
 // memfd mapping by content (shared, no handle); a never-touched PROT_NONE reservation as zeros; a
 // modified writable private file mapping by content with its file and offset; an untouched
-// read-only one by reference.
+// read-only one by reference; a mapping reaching past its file's end by content, zeros past EOF.
 func TestFreezeKinds(t *testing.T) {
 	guest := h.BuildC(t, "freeze_kinds")
 	h.ForEachPlatform(t, func(t *testing.T, platform string) {
@@ -524,6 +524,9 @@ func TestFreezeKinds(t *testing.T) {
 		image := filepath.Join(s.Dir, "kinds.img")
 		data := filepath.Join(s.Dir, "data")
 		if err := os.WriteFile(data, bytes.Repeat([]byte("0123456789abcdef"), 1024), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(s.Dir, "small"), []byte("small file, less than a page"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.Symlink("data", filepath.Join(s.Dir, "link")); err != nil {
@@ -539,7 +542,7 @@ func TestFreezeKinds(t *testing.T) {
 			}
 			addrs[m[1]] = v
 		}
-		if len(addrs) != 5 || !strings.Contains(r.Stdout, "freeze=0 errno=0") {
+		if len(addrs) != 6 || !strings.Contains(r.Stdout, "freeze=0 errno=0") {
 			t.Fatalf("guest output:\n%s", r)
 		}
 		p := decodeImage(t, image)
@@ -615,6 +618,15 @@ func TestFreezeKinds(t *testing.T) {
 		}
 		if got := readImageU32(t, img, p, addrs["memfd"]); got != binary.LittleEndian.Uint32([]byte("memf")) {
 			t.Errorf("memfd mapping starts with %#x, want 'memf'", got)
+		}
+		// Pages past the end of a mapped file cannot be read (the program would get SIGBUS); they
+		// are stored as zeros instead of failing the freeze.
+		check("beyond", func(m imgfmt.Mapping) bool { return m.Kind == imgfmt.MapContent && m.End-m.Start == 3*4096 })
+		if got := readImageU32(t, img, p, addrs["beyond"]); got != binary.LittleEndian.Uint32([]byte("Smal")) {
+			t.Errorf("beyond mapping starts with %#x, want 'Smal'", got)
+		}
+		if got := readImageU32(t, img, p, addrs["beyond"]+2*4096); got != 0 {
+			t.Errorf("beyond mapping's page past EOF holds %#x, want 0", got)
 		}
 	})
 }

@@ -8,7 +8,9 @@
  * DIR/link, 17 memfd, 18 DIR/data O_RDWR at offset 1234 with FD_CLOEXEC, 19 epoll.
  * Mappings (addresses printed): "shared" MAP_SHARED|MAP_ANONYMOUS written, "reserve" 256 MiB
  * PROT_NONE never touched, "memfd" MAP_SHARED of the memfd, "cow" MAP_PRIVATE writable of DIR/data
- * at offset 4096 with its first page modified, "ro" MAP_PRIVATE read-only of DIR/data. */
+ * at offset 4096 with its first page modified, "ro" MAP_PRIVATE read-only of DIR/data, "beyond"
+ * MAP_PRIVATE writable, 3 pages of DIR/small (shorter than a page: pages 2 and 3 are past EOF and
+ * would SIGBUS the program) with its first byte modified. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -74,15 +76,20 @@ int main(int argc, char **argv)
 	char *memfd = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, 17, 0);
 	char *cow = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, 18, 4096);
 	char *ro = mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, 18, 0);
-	if (shared == MAP_FAILED || reserve == MAP_FAILED || memfd == MAP_FAILED || cow == MAP_FAILED || ro == MAP_FAILED) {
+	snprintf(path, sizeof path, "%s/small", argv[2]);
+	int sfd = open(path, O_RDONLY);
+	char *beyond = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, sfd, 0);
+	if (shared == MAP_FAILED || reserve == MAP_FAILED || memfd == MAP_FAILED || cow == MAP_FAILED || ro == MAP_FAILED ||
+	    beyond == MAP_FAILED) {
 		perror("mmap");
 		return 1;
 	}
 	strcpy(shared, "shared anonymous");
 	strcpy(memfd, "memfd contents");
 	cow[0] = 'C';
-	printf("shared=%#lx reserve=%#lx memfd=%#lx cow=%#lx ro=%#lx ro0=%c\n", (unsigned long)shared,
-	       (unsigned long)reserve, (unsigned long)memfd, (unsigned long)cow, (unsigned long)ro, ro[0]);
+	beyond[0] = 'S';
+	printf("shared=%#lx reserve=%#lx memfd=%#lx cow=%#lx ro=%#lx beyond=%#lx ro0=%c\n", (unsigned long)shared,
+	       (unsigned long)reserve, (unsigned long)memfd, (unsigned long)cow, (unsigned long)ro, (unsigned long)beyond, ro[0]);
 
 	int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0) {

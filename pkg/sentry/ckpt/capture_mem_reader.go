@@ -49,7 +49,10 @@ func (r *memReader) ReadAt(p []byte, off int64) (int, error) {
 		n, err := r.mm.CopyInTo(r.ctx, hostarch.AddrRangeSeqOf(ar), w, usermem.IOOpts{IgnorePermissions: true})
 		done += int(n)
 		if err == nil {
-			break
+			if n == 0 {
+				return done, fmt.Errorf("reading %#x: %w", addr, io.ErrNoProgress)
+			}
+			continue
 		}
 		// Zero the unreadable page and go on with the next one.
 		end := int(hostarch.Addr(addr+hostarch.Addr(n)).RoundDown() + hostarch.PageSize - r.start - hostarch.Addr(off))
