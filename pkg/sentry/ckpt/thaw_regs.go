@@ -140,13 +140,31 @@ func resumeFromFrame(t *kernel.Task, slot hostarch.Addr, th *imgfmt.Thread, rax 
 	return ctrl, nil
 }
 
-// thawedRax is the value thread th's rax must hold after thaw: the thaw's retval for the thread
+// thawedRax is the value thread i's rax must hold after thaw: the thaw's retval for the thread
 // that froze itself with sys_checkpoint (so its call returns retval), the frozen value otherwise
-// (a thread stopped anywhere else, e.g. by SIGCKPT, must not see its rax change).
-func thawedRax(p *imgfmt.Process, i int, retval uintptr) uint64 {
+// (a thread stopped anywhere else, e.g. by SIGCKPT or by another process's freeze, must not see
+// its rax change). The image does not say which it was; a self-freeze is recognised by what
+// freeze records for it: thread 0, no triggering signal, orig_rax = SYS_checkpoint, rax = 0 (the
+// result the running process got) and rip right after a syscall instruction (afterSyscall, read
+// from the thawed memory by the caller). A thread stopped in user mode only matches if it had
+// just returned 0 from sys_checkpoint and not run another instruction.
+func thawedRax(p *imgfmt.Process, i int, retval uintptr, afterSyscall bool) uint64 {
 	th := &p.Threads[i]
-	if i == 0 && p.SigInfo == nil && th.Regs.OrigRax == uint64(SYS_checkpoint) {
+	if i == 0 && p.SigInfo == nil && th.Regs.OrigRax == uint64(SYS_checkpoint) && th.Regs.Rax == 0 && afterSyscall {
 		return uint64(retval)
 	}
 	return th.Regs.Rax
+}
+
+// afterSyscallInsn reports whether the two bytes before rip in t's memory are a syscall
+// instruction (0f 05).
+func afterSyscallInsn(t *kernel.Task, rip uint64) bool {
+	var b [2]byte
+	if rip < 2 {
+		return false
+	}
+	if _, err := t.MemoryManager().CopyIn(t, hostarch.Addr(rip-2), b[:], usermem.IOOpts{IgnorePermissions: true}); err != nil {
+		return false
+	}
+	return b == [2]byte{0x0f, 0x05}
 }

@@ -64,18 +64,23 @@ func TestFPImageFXSaveOnlyAndNone(t *testing.T) {
 func TestThawedRax(t *testing.T) {
 	self := imgfmt.Thread{Regs: imgfmt.Regs{Rax: 0, OrigRax: uint64(SYS_checkpoint)}}
 	sleeping := imgfmt.Thread{Regs: imgfmt.Regs{Rax: 35, OrigRax: 35}}
+	// In user mode after an earlier sys_checkpoint: orig_rax still says 1000, rax is live data.
+	computing := imgfmt.Thread{Regs: imgfmt.Regs{Rax: 0x77, OrigRax: uint64(SYS_checkpoint)}}
 	for _, c := range []struct {
-		name string
-		p    imgfmt.Process
-		i    int
-		want uint64
+		name         string
+		p            imgfmt.Process
+		i            int
+		afterSyscall bool
+		want         uint64
 	}{
-		{"froze itself", imgfmt.Process{Threads: []imgfmt.Thread{self}}, 0, 1},
-		{"sigckpt", imgfmt.Process{Threads: []imgfmt.Thread{self}, SigInfo: &imgfmt.SigInfo{Signo: 62}}, 0, 0},
-		{"frozen by another process while sleeping", imgfmt.Process{Threads: []imgfmt.Thread{sleeping}}, 0, 35},
-		{"sibling", imgfmt.Process{Threads: []imgfmt.Thread{self, sleeping}}, 1, 35},
+		{"froze itself", imgfmt.Process{Threads: []imgfmt.Thread{self}}, 0, true, 1},
+		{"sigckpt", imgfmt.Process{Threads: []imgfmt.Thread{self}, SigInfo: &imgfmt.SigInfo{Signo: 62}}, 0, true, 0},
+		{"frozen by another process while sleeping", imgfmt.Process{Threads: []imgfmt.Thread{sleeping}}, 0, true, 35},
+		{"frozen by another process while computing", imgfmt.Process{Threads: []imgfmt.Thread{computing}}, 0, true, 0x77},
+		{"rax 0 but not after a syscall instruction", imgfmt.Process{Threads: []imgfmt.Thread{self}}, 0, false, 0},
+		{"sibling", imgfmt.Process{Threads: []imgfmt.Thread{self, sleeping}}, 1, true, 35},
 	} {
-		if got := thawedRax(&c.p, c.i, 1); got != c.want {
+		if got := thawedRax(&c.p, c.i, 1, c.afterSyscall); got != c.want {
 			t.Errorf("%s: rax = %d, want %d", c.name, got, c.want)
 		}
 	}

@@ -48,7 +48,8 @@ func (p *thawPlan) resumeThreads(t *kernel.Task) error {
 		}
 	}
 	th := &p.proc.Threads[0]
-	if _, err := resumeFromFrame(t, scratch, th, thawedRax(p.proc, 0, p.retval)); err != nil {
+	rax := thawedRax(p.proc, 0, p.retval, afterSyscallInsn(t, th.Regs.Rip))
+	if _, err := resumeFromFrame(t, scratch, th, rax); err != nil {
 		return err
 	}
 	// A thread's pending set includes the group's (freeze sees only the union): send the group's
@@ -119,7 +120,7 @@ func muslTID(t *kernel.Task, th *imgfmt.Thread) (hostarch.Addr, bool) {
 // cloneThread creates the task for p.proc.Threads[i], whose frame goes into slot.
 func (p *thawPlan) cloneThread(t *kernel.Task, i int, slot hostarch.Addr) error {
 	th := &p.proc.Threads[i]
-	sp, err := writeFrame(t, slot, th, thawedRax(p.proc, i, p.retval))
+	sp, err := writeFrame(t, slot, th, thawedRax(p.proc, i, p.retval, false))
 	if err != nil {
 		return err
 	}
