@@ -752,3 +752,38 @@ func TestFreezeSnapshotConsistent(t *testing.T) {
 		}
 	})
 }
+
+// TestFreezePipe: a freeze into a pipe whose slow reader copies it to a file blocks until the
+// reader catches up and sends holes as zeros; the copy is a valid image whose fd table marks the
+// pipe as the image.
+func TestFreezePipe(t *testing.T) {
+	guest := h.BuildC(t, "freeze_pipe")
+	h.ForEachPlatform(t, func(t *testing.T, platform string) {
+		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
+		out := filepath.Join(s.Dir, "pipe.img")
+		r := s.Run(t, s.DoArgs(guest, out)...)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "freeze=0 errno=0\nreader=0") {
+			t.Fatalf("guest output:\n%s", r)
+		}
+		checkELFCore(t, out)
+		p := decodeImage(t, out)
+		var image *imgfmt.File
+		for i := range p.Files {
+			if p.Files[i].IsImage {
+				image = &p.Files[i]
+			}
+		}
+		if image == nil || image.Kind != imgfmt.FileFIFO || !strings.HasPrefix(image.Desc, "pipe:[") {
+			t.Errorf("image fd = %+v, want the pipe marked IsImage", image)
+		}
+		// The image left its holes to the pipe's reader as zeros: nothing is sparse.
+		st, err := os.Stat(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if alloc := allocatedBytes(t, out); alloc < st.Size() {
+			t.Errorf("streamed image: %d of %d bytes allocated, want all (zeros were written)", alloc, st.Size())
+		}
+	})
+}
