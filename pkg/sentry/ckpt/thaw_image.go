@@ -8,6 +8,7 @@ import (
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
+	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/tmpfs"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
@@ -88,13 +89,25 @@ func (r fileReader) Read(b []byte) (int, error) {
 }
 
 // openImage decodes and validates the image in f (headers and notes; segment data stays in the
-// file). A non-seekable f is copied into a memfd first.
+// file). A non-seekable f, or one whose filesystem cannot mmap it, is copied into a memfd first.
 //
 // Preconditions: running on t's task goroutine.
 func openImage(t *kernel.Task, f *vfs.FileDescription) (*imageSource, *imgfmt.Process, error) {
 	src := &imageSource{file: f}
 	if _, err := f.Seek(t, 0, linux.SEEK_CUR); err != nil {
-		mf, err := copyToMemfd(t, f)
+		mf, err := copyToMemfd(t, fileReader{t: t, f: f})
+		if err != nil {
+			return nil, nil, err
+		}
+		src = &imageSource{file: mf, streamed: true}
+	} else if err := checkMappable(t, f, 0, hostarch.PageSize); err != nil {
+		// A seekable file whose filesystem cannot mmap it: read it into memory like a stream.
+		t.Debugf("ckpt: thaw: the image cannot be mapped (%v), copying it into memory", err)
+		st, err := f.Stat(t, vfs.StatOptions{Mask: linux.STATX_SIZE})
+		if err != nil {
+			return nil, nil, fmt.Errorf("stat of the image: %w", err)
+		}
+		mf, err := copyToMemfd(t, io.NewSectionReader(fileReaderAt{t: t, f: f}, 0, int64(st.Size)))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -118,16 +131,16 @@ func openImage(t *kernel.Task, f *vfs.FileDescription) (*imageSource, *imgfmt.Pr
 // maxStreamedImage bounds a streamed image (it is held in memory until the thaw maps it).
 const maxStreamedImage = 64 << 30
 
-// copyToMemfd copies the whole stream f into a new memfd and returns it. The stream is checked
+// copyToMemfd copies the whole stream r into a new memfd and returns it. The stream is checked
 // with imgfmt's stream decoder on the way, so a malformed or truncated stream is a *FormatError
 // before anything else happens.
-func copyToMemfd(t *kernel.Task, f *vfs.FileDescription) (*vfs.FileDescription, error) {
+func copyToMemfd(t *kernel.Task, r io.Reader) (*vfs.FileDescription, error) {
 	mf, err := tmpfs.NewMemfd(t, t.Credentials(), t.Kernel().ShmMount(), false, memfdImageName)
 	if err != nil {
 		return nil, fmt.Errorf("creating the memfd for a streamed image: %w", err)
 	}
 	w := &memfdWriter{t: t, f: mf}
-	tee := io.TeeReader(fileReader{t: t, f: f}, w)
+	tee := io.TeeReader(r, w)
 	d, err := imgfmt.NewStreamDecoder(tee)
 	buf := make([]byte, 1<<20)
 	if err == nil {
