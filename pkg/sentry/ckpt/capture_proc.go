@@ -140,7 +140,9 @@ func captureSignals(t *kernel.Task, threads []imgfmt.Thread) (imgfmt.Signals, er
 // the executable) and the auxiliary vector. The vDSO fields are filled by captureMappings.
 func captureVM(t *kernel.Task, mappings []imgfmt.Mapping, vm *imgfmt.VMInfo) []imgfmt.AuxEntry {
 	m := t.MemoryManager()
-	// Brk with an address below the break's start changes nothing and returns the current end.
+	// Brk with an address below the break's start changes nothing and returns the current end
+	// (with EINVAL). gVisor has no getter for the break; address 0 is below the start of every
+	// break, since the ELF loader (and thaw, from an image's BrkStart) set it to a non-zero address.
 	brkEnd, _ := m.Brk(t, 0)
 	vm.BrkEnd = uint64(brkEnd)
 	vm.BrkStart = vm.BrkEnd
