@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
 )
@@ -469,5 +470,44 @@ func TestThawFreezeGuests(t *testing.T) {
 		if log, err := os.ReadFile(logf); err != nil || string(log) != "before freeze\nafter freeze\nafter freeze\n" {
 			t.Errorf("freeze_basic's log (O_APPEND) = %q, %v; want the thawed write appended", log, err)
 		}
+	})
+}
+
+// TestThawInBundle: inside an OCI container (runsc-ckpt create/start), as an unprivileged user, a
+// guest freezes itself and is killed, and the same container thaws it with the checkpt tool: the
+// same-sandbox path, with the container's own rootfs mounts and credentials.
+func TestThawInBundle(t *testing.T) {
+	guest := h.BuildC(t, "thaw_roundtrip")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		dir := h.NewDir(t)
+		if err := os.Chmod(dir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		img, mapf, logf := filepath.Join(dir, "b.ckpt"), filepath.Join(dir, "map.dat"), filepath.Join(dir, "log.txt")
+		if err := os.WriteFile(mapf, []byte(strings.Repeat("A", 8192)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		script := fmt.Sprintf("%s %s %s %s; echo killed=$?; exec %s checkpt -r %s", guest, img, mapf, logf, h.Bin, img)
+		c := h.Bundle(t, harness.BundleOpts{
+			Opts: harness.Opts{Platform: p, Persist: true},
+			Args: []string{"/bin/sh", "-c", script},
+			Cwd:  dir,
+			User: specs.User{UID: 65534, GID: 65534},
+		})
+		c.Create(t)
+		c.Start(t)
+		if code := c.Wait(t); code != 0 {
+			t.Errorf("container exit status %d, want 0; stdout:\n%s\nstderr:\n%s", code, c.GuestStdout(), c.GuestStderr())
+		}
+		out := c.GuestStdout()
+		for _, want := range []string{"r=0 errno=0 ", "killed=137\n", "r=1 errno=0 "} {
+			if !strings.Contains(out, want) {
+				t.Errorf("container stdout lacks %q:\n%s", want, out)
+			}
+		}
+		if sum0, sum1 := field(out, "sum"), field(out[strings.Index(out, "r=1 "):], "sum"); sum0 == "" || sum0 != sum1 {
+			t.Errorf("memory checksum %q before, %q after the thaw", sum0, sum1)
+		}
+		c.Delete(t, false)
 	})
 }
