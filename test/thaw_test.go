@@ -71,6 +71,12 @@ func TestThawRoundtrip(t *testing.T) {
 		if sum == "" {
 			t.Fatalf("no checksum:\n%s", frozen)
 		}
+		// The name, executable, argv, brk and vDSO (auxv and /proc/self/auxv agree) must be as
+		// they were, and brk must still grow.
+		meta := regexp.MustCompile(`(?m)^comm=.*$`).FindString(frozen.Stdout)
+		if meta == "" || field(meta, "vdso") != field(meta, "procvdso") || field(meta, "brkgrow") != "1" {
+			t.Fatalf("bad metadata before the thaw: %q\n%s", meta, frozen)
+		}
 		sockHelper := filepath.Join(h.Root, "test", "guests", "thaw_socket.py")
 		cThawer := h.BuildC(t, "thaw_bad")
 		link := filepath.Join(dir, "checkpt")
@@ -93,6 +99,9 @@ func TestThawRoundtrip(t *testing.T) {
 				want := fmt.Sprintf("r=1 errno=0 sum=%s map=AZ regs=1 usr1=1 usr2blocked=1 termign=1 clock=1 alt=1 itimer=1 pending=1", sum)
 				if !strings.Contains(res.Stdout, want) {
 					t.Errorf("thawed guest printed something else; want %q:\n%s", want, res)
+				}
+				if !strings.Contains(res.Stdout, meta) {
+					t.Errorf("metadata changed by the thaw; want %q:\n%s", meta, res)
 				}
 				log, err := os.ReadFile(logf)
 				if err != nil {

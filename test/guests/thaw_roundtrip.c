@@ -6,7 +6,9 @@
  * writes "before\n" to LOGFILE (not O_APPEND: the offset must come back), installs a SIGUSR1
  * handler, blocks SIGUSR2 and leaves one pending, ignores SIGTERM, sets an alternate signal stack and
  * a 1000 s ITIMER_REAL, loads xmm0-xmm15 and rbx/r12-r15 with known values and
- * freezes itself into IMAGE with those registers live across the syscall. Then it prints one line
+ * freezes itself into IMAGE with those registers live across the syscall. Then it prints its
+ * metadata ("comm=.. exe=.. cmdline=.. brk=.. vdso=.. procvdso=.. brkgrow=..", which a thaw must
+ * leave as it was, brk still growing) and one line
  *   r=<sys_checkpoint result> sum=<checksum> map=<bytes> regs=<ok> usr1=<n> usr2blocked=<0|1>
  *   termign=<0|1> clock=<ok> alt=<ok> itimer=<ok> pending=<ok>
  * and writes "after r=<r>\n" to LOGFILE. With r == 0 (the freeze itself) it then kills itself with
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/time.h>
 #include <time.h>
@@ -156,6 +159,39 @@ int main(int argc, char **argv)
 	nanosleep(&nap, NULL);
 	double dm = now(CLOCK_MONOTONIC) - m0;
 	int clock_ok = w0 >= frozen_at && dm >= 0.045 && dm < 2.0;
+
+	/* Process metadata: name, executable, argv (from the argv range), brk, the vDSO as the auxv says
+	 * (glibc's copy and the kernel's /proc/self/auxv), and that brk still grows. */
+	char comm[32] = "", exe[512] = "", cmdline[512] = "";
+	int cfd = open("/proc/self/comm", O_RDONLY);
+	if (cfd >= 0) {
+		ssize_t n = read(cfd, comm, sizeof comm - 1);
+		comm[n > 0 ? n - 1 : 0] = 0;
+		close(cfd);
+	}
+	ssize_t en = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[en > 0 ? en : 0] = 0;
+	cfd = open("/proc/self/cmdline", O_RDONLY);
+	if (cfd >= 0) {
+		ssize_t n = read(cfd, cmdline, sizeof cmdline - 1);
+		for (ssize_t i = 0; i < n; i++)
+			if (cmdline[i] == 0)
+				cmdline[i] = ',';
+		cmdline[n > 0 ? n : 0] = 0;
+		close(cfd);
+	}
+	unsigned long procvdso = 0, av[2];
+	cfd = open("/proc/self/auxv", O_RDONLY);
+	while (cfd >= 0 && read(cfd, av, sizeof av) == sizeof av && av[0] != AT_NULL)
+		if (av[0] == AT_SYSINFO_EHDR)
+			procvdso = av[1];
+	if (cfd >= 0)
+		close(cfd);
+	void *brk0 = sbrk(0);
+	char *grown = sbrk(1 << 20);
+	int brk_ok = grown != (void *)-1 && (grown[0] = 1, grown[(1 << 20) - 1] = 2, sbrk(-(1 << 20)) != (void *)-1);
+	printf("comm=%s exe=%s cmdline=%s brk=%p vdso=%lx procvdso=%lx brkgrow=%d\n", comm, exe, cmdline, brk0,
+	       getauxval(AT_SYSINFO_EHDR), procvdso, brk_ok);
 
 	printf("r=%ld errno=%d sum=%lx map=%c%c regs=%d usr1=%d usr2blocked=%d termign=%d clock=%d alt=%d itimer=%d "
 	       "pending=%d\n",
