@@ -14,6 +14,8 @@
 #            program's first clock read: includes starting the (Go) checkpt binary
 #   touch    time for the thawed program to touch every page once (each page faults in from the
 #            image, which is in the host page cache)
+#   RSS      the thawed program's resident set right after the thaw and after touching (last rep):
+#            the thaw maps, it does not load
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,8 +49,8 @@ ms() { awk -v d="$1" 'BEGIN {
 	else if (d ~ /ms$/) { sub(/ms$/, "", d); print d + 0 }
 	else if (d ~ /s$/) { sub(/s$/, "", d); print d * 1000 } }'; }
 
-echo "| platform | image | file (apparent) | sentry thaw ms | first instruction ms | touch all pages ms |"
-echo "|---|---|---|---|---|---|"
+echo "| platform | image | file (apparent) | sentry thaw ms | first instruction ms | touch all pages ms | RSS after thaw → after touch |"
+echo "|---|---|---|---|---|---|---|"
 for p in $platforms; do
 	for s in "${sizes[@]}"; do
 		img="$dir/thaw-$p-$s.ckpt"
@@ -68,8 +70,9 @@ for p in $platforms; do
 			d=$(grep -h "ckpt: thawed" "$logs"/*boot* | sed -n 's/.*) in \([^:]*\):.*/\1/p' | head -1)
 			sentry+=("$(ms "$d")")
 		done
-		printf '| %s | %d MiB | %d MiB | %s | %s | %s |\n' "$p" "$s" $(($(stat -c %s "$img") >> 20)) \
-			"$(minmed "${sentry[@]}")" "$(minmed "${first[@]}")" "$(minmed "${touch[@]}")"
+		rss=$(sed -n 's/.*rss_before_mib=\([0-9]*\) rss_after_mib=\([0-9]*\).*/\1 → \2 MiB/p' <<<"$out")
+		printf '| %s | %d MiB | %d MiB | %s | %s | %s | %s |\n' "$p" "$s" $(($(stat -c %s "$img") >> 20)) \
+			"$(minmed "${sentry[@]}")" "$(minmed "${first[@]}")" "$(minmed "${touch[@]}")" "$rss"
 		rm -f "$img"
 	done
 done
