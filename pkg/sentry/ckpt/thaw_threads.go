@@ -73,6 +73,11 @@ func (p *thawPlan) resumeThreads(t *kernel.Task) error {
 			return fmt.Errorf("updating the tid at %#x: %w", at, err)
 		}
 	}
+	if at, ok := goProcID(t, th); ok {
+		if _, err := primitive.CopyUint64Out(t, at, uint64(t.ThreadID())); err != nil {
+			return fmt.Errorf("updating the tid at %#x: %w", at, err)
+		}
+	}
 	if n == 1 {
 		// SignalReturn has consumed the only frame. With more threads the scratch must stay: the
 		// new threads read their frames when they first run.
@@ -117,6 +122,56 @@ func muslTID(t *kernel.Task, th *imgfmt.Thread) (hostarch.Addr, bool) {
 	return at, true
 }
 
+// Go's runtime (static binaries, linux/amd64) keeps the current g at -8(%fs) and each M's tid in
+// m.procid, which it uses to send preemption signals (tgkill). With stale tids a goroutine spinning
+// without calls can no longer be preempted and a GC stop-the-world waits for it forever. The offsets:
+// g.m is at 48 (stack, stackguard0, stackguard1, _panic, _defer before it, unchanged for years);
+// m.procid follows g0, morebuf (a gobuf of 6 words since Go 1.24, 7 before) and divmod: 64 or 72.
+const goGM = 48
+
+var goProcIDOffsets = []uint64{64, 72}
+
+// goProcID returns where th's Go M keeps its tid if th runs Go: the g at -8(%fs) points at an m
+// whose g0 points back at it (g0.m == m), and m.procid at one of the known offsets holds th's tid
+// from the image. Anything else (C, musl, a Go version with another layout) is left alone.
+func goProcID(t *kernel.Task, th *imgfmt.Thread) (hostarch.Addr, bool) {
+	word := func(a uint64) (uint64, bool) {
+		var v primitive.Uint64
+		if a == 0 || a%8 != 0 {
+			return 0, false
+		}
+		if _, err := v.CopyIn(t, hostarch.Addr(a)); err != nil {
+			return 0, false
+		}
+		return uint64(v), true
+	}
+	tp := th.Regs.FsBase
+	if tp < 8 {
+		return 0, false
+	}
+	g, ok := word(tp - 8)
+	if !ok {
+		return 0, false
+	}
+	m, ok := word(g + goGM)
+	if !ok {
+		return 0, false
+	}
+	g0, ok := word(m)
+	if !ok {
+		return 0, false
+	}
+	if back, ok := word(g0 + goGM); !ok || back != m {
+		return 0, false
+	}
+	for _, off := range goProcIDOffsets {
+		if id, ok := word(m + off); ok && id == uint64(th.TID) {
+			return hostarch.Addr(m + off), true
+		}
+	}
+	return 0, false
+}
+
 // cloneThread creates the task for p.proc.Threads[i], whose frame goes into slot.
 func (p *thawPlan) cloneThread(t *kernel.Task, i int, slot hostarch.Addr) error {
 	th := &p.proc.Threads[i]
@@ -138,6 +193,10 @@ func (p *thawPlan) cloneThread(t *kernel.Task, i int, slot hostarch.Addr) error 
 	}
 	if at, ok := muslTID(t, th); ok {
 		// musl keeps the tid in its thread descriptor; pthread_create fills it the same way.
+		args.Flags |= linux.CLONE_PARENT_SETTID
+		args.ParentTID = uint64(at)
+	} else if at, ok := goProcID(t, th); ok {
+		// The low half of Go's m.procid (a small tid: the high half is already 0).
 		args.Flags |= linux.CLONE_PARENT_SETTID
 		args.ParentTID = uint64(at)
 	}

@@ -4,7 +4,8 @@
 //
 // Usage: thawgo IMAGE
 //
-// It starts workers that sum numbers sent over a channel and a ticker goroutine, builds a map, then
+// It starts workers that sum numbers sent over a channel, a ticker goroutine and a goroutine spinning
+// without calls (only preemption signals, sent by tid, can stop it for a GC), builds a map, then
 // freezes itself into IMAGE (sys_checkpoint, number 1000). It prints "r=<result>". After the freeze
 // itself (r == 0) it kills itself with SIGKILL. After a thaw (r == 1) it checks the map, that the
 // ticker still ticks, that a timer fires, that the workers answer and that a GC cycle completes, prints
@@ -19,6 +20,9 @@ import (
 	"syscall"
 	"time"
 )
+
+// spin is written by the spinning goroutine (so its loop is not optimised away).
+var spin int
 
 func main() {
 	if len(os.Args) < 2 {
@@ -43,6 +47,13 @@ func main() {
 			}
 		}()
 	}
+	// A goroutine spinning without calls: only an asynchronous preemption signal, sent to its
+	// thread by tid, can stop it, and every stop-the-world (GC) has to.
+	go func() {
+		for i := 0; ; i++ {
+			spin = i
+		}
+	}()
 	m := make(map[int]string)
 	for i := 0; i < 100000; i++ {
 		m[i] = fmt.Sprint(i * i)
@@ -89,10 +100,19 @@ func main() {
 		total += <-results
 	}
 	workersOK = total == 11480
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	gcOK := ms.NumGC > 0
+	gcDone := make(chan bool)
+	go func() {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		gcDone <- ms.NumGC > 0
+	}()
+	gcOK := false
+	select {
+	case gcOK = <-gcDone:
+	case <-time.After(5 * time.Second):
+		fmt.Println("GC did not finish: the spinning goroutine was not preempted")
+	}
 	fmt.Printf("map=%t ticks=%t timer=%t workers=%t gc=%t\n", mapOK, ticksOK, timerOK, workersOK, gcOK)
 	if r == 1 && mapOK && ticksOK && timerOK && workersOK && gcOK {
 		os.Exit(0)
