@@ -128,7 +128,7 @@ func TestThawThreads(t *testing.T) {
 		frozenGuest(t, p, "r=0 errno=0", "/bin/sh", "-c", guest+" "+img+"; exit $?")
 		r := checkpt(t, p, "-r", img)
 		r.WantExit(t, 0)
-		if !strings.Contains(r.Stdout, "r=1 errno=0\nprogress=1 joined=3 tls=1 mutex=1 signals=1\n") {
+		if !strings.Contains(r.Stdout, "r=1 errno=0\nprogress=1 joined=3 tls=1 mutex=1 signals=1 scratch_gone=1\n") {
 			t.Errorf("thawed threads:\n%s", r)
 		}
 
@@ -144,7 +144,7 @@ func TestThawThreads(t *testing.T) {
 		}
 		r = checkpt(t, p, "-r", img2)
 		r.WantExit(t, 0)
-		if !strings.Contains(r.Stdout, "r2=1 errno=0\nprogress=1 joined=3 tls=1 mutex=1 signals=1\n") {
+		if !strings.Contains(r.Stdout, "r2=1 errno=0\nprogress=1 joined=3 tls=1 mutex=1 signals=1 scratch_gone=1\n") {
 			t.Errorf("threads thawed from the second generation:\n%s", r)
 		}
 	})
@@ -165,7 +165,7 @@ func TestThawThreadsMusl(t *testing.T) {
 		frozenGuest(t, p, "r=0 errno=0", "/bin/sh", "-c", guest+" "+img+"; exit $?")
 		r := checkpt(t, p, "-r", img)
 		r.WantExit(t, 0)
-		if !strings.Contains(r.Stdout, "r=1 errno=0\nprogress=1 joined=3 tls=1 mutex=1 signals=1\n") {
+		if !strings.Contains(r.Stdout, "r=1 errno=0\nprogress=1 joined=3 tls=1 mutex=1 signals=1 scratch_gone=1\n") {
 			t.Errorf("thawed musl threads:\n%s", r)
 		}
 	})

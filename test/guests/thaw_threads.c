@@ -11,13 +11,15 @@
  * the workers, joins them (each returns its TLS count, which must be consistent with what it
  * published), and prints "progress=<0|1> joined=<n> tls=<0|1> mutex=<0|1> signals=<0|1>" (signals: the
  * main thread pthread_kills every worker and a worker pthread_kills the main thread, which needs the
- * new tids where glibc keeps them); exit 0 if all are good. */
+ * new tids where glibc keeps them) and "scratch_gone=<0|1>" (the thaw's frame scratch is unmapped
+ * once every thread has run); exit 0 if all are good. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -136,6 +138,15 @@ int main(int argc, char **argv)
 	for (int tries = 0; tries < 2000 && (poke_main < 2 || main_hits == 0 || worker_hits < WORKERS); tries++)
 		usleep(1000);
 	int signals_ok = kills && poke_main == 2 && main_hits == 1 && worker_hits == WORKERS;
+	/* Every thread has run since the thaw: the thaw's frame scratch must be gone. */
+	int scratch_gone = 1;
+	char line[512];
+	FILE *maps = fopen("/proc/self/maps", "r");
+	while (maps && fgets(line, sizeof line, maps))
+		if (strstr(line, "runsc-ckpt-thaw"))
+			scratch_gone = 0;
+	if (maps)
+		fclose(maps);
 	stop = 1;
 	int joined = 0, tls = 1;
 	for (int i = 0; i < WORKERS; i++) {
@@ -149,6 +160,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < WORKERS; i++)
 		sum += shared_by[i];
 	int mutex_ok = pthread_mutex_trylock(&mu) == 0 && sum == shared_total;
-	printf("progress=%d joined=%d tls=%d mutex=%d signals=%d\n", progress, joined, tls, mutex_ok, signals_ok);
-	return r == 1 && progress && joined == WORKERS && tls && mutex_ok && signals_ok ? 0 : 1;
+	printf("progress=%d joined=%d tls=%d mutex=%d signals=%d scratch_gone=%d\n", progress, joined, tls, mutex_ok,
+	       signals_ok, scratch_gone);
+	return r == 1 && progress && joined == WORKERS && tls && mutex_ok && signals_ok && scratch_gone ? 0 : 1;
 }

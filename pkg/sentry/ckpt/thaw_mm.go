@@ -21,8 +21,8 @@ const (
 	vmaStack    = "[stack]"
 	vmaHeap     = "[heap]"
 	// vmaThawScratch names the scratch memory that holds the signal frames of a thaw's extra
-	// threads. It stays mapped after a multi-threaded thaw (the threads read their frames
-	// asynchronously); a later freeze may capture it, and a thaw skips it.
+	// threads. It stays mapped until the last of them has read its frame (thaw_scratch.go); if
+	// one never does (killed first), a later freeze may capture it, and a thaw skips it.
 	vmaThawScratch = "[anon:runsc-ckpt-thaw]"
 )
 

@@ -42,6 +42,13 @@ func (p *thawPlan) resumeThreads(t *kernel.Task) error {
 	if err != nil {
 		return fmt.Errorf("mapping the frame scratch: %w", err)
 	}
+	// The new threads read their frames later; the last one to do so unmaps the scratch
+	// (thaw_scratch.go). Registered before any of them exists: a new thread runs at once.
+	slots := make([]hostarch.Addr, 0, n-1)
+	for i := 1; i < n; i++ {
+		slots = append(slots, scratch+hostarch.Addr(i*frameSlot))
+	}
+	registerThawFrames(m, hostarch.AddrRange{Start: scratch, End: scratch + hostarch.Addr(n*frameSlot)}, slots)
 	for i := 1; i < n; i++ {
 		if err := p.cloneThread(t, i, scratch+hostarch.Addr(i*frameSlot)); err != nil {
 			return fmt.Errorf("thread %d (tid %d in the image): %w", i, p.proc.Threads[i].TID, err)
@@ -79,8 +86,7 @@ func (p *thawPlan) resumeThreads(t *kernel.Task) error {
 		}
 	}
 	if n == 1 {
-		// SignalReturn has consumed the only frame. With more threads the scratch must stay: the
-		// new threads read their frames when they first run.
+		// SignalReturn has consumed the only frame.
 		return m.MUnmap(t, scratch, uint64(n*frameSlot))
 	}
 	return nil

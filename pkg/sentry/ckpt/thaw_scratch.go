@@ -1,0 +1,99 @@
+package ckpt
+
+import (
+	"sync"
+	"sync/atomic"
+	"weak"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/sentry/arch"
+	"gvisor.dev/gvisor/pkg/sentry/kernel"
+	"gvisor.dev/gvisor/pkg/sentry/mm"
+)
+
+// The signal frames of a thaw's extra threads live in a scratch mapping that the new threads read
+// with their first instruction, rt_sigreturn, at some point after thaw's commit has returned. To
+// unmap the scratch once the last of them has read its frame, rt_sigreturn is wrapped: a call whose
+// stack pointer is a registered frame (in the same address space) marks that frame consumed, and
+// the call that consumes the last frame of a scratch unmaps it. While no thaw frames are pending
+// the wrapper costs one atomic load. A thread killed before its first instruction leaves its
+// scratch mapped (named [anon:runsc-ckpt-thaw]; a later thaw skips such a mapping).
+
+var _ = wrapSyscall(unix.SYS_RT_SIGRETURN, wrapThawSigreturn)
+
+// thawFrames registers the pending frames of all thaws in the sandbox. It is process-global
+// because the syscall table it is fed from is.
+var thawFrames = struct {
+	// pending counts registered frames; read without mu on every rt_sigreturn.
+	pending atomic.Int32
+	mu      sync.Mutex
+	// bySlot maps a frame to its scratch. Protected by mu. Weak address-space keys keep no
+	// address space alive.
+	bySlot map[thawFrameKey]*thawScratch
+}{bySlot: make(map[thawFrameKey]*thawScratch)}
+
+// thawFrameKey identifies one frame: the address space and the frame's address (the stack pointer
+// of the rt_sigreturn that reads it).
+type thawFrameKey struct {
+	mm   weak.Pointer[mm.MemoryManager]
+	slot hostarch.Addr
+}
+
+// thawScratch is one thaw's scratch mapping and how many of its frames are still unread.
+type thawScratch struct {
+	ar   hostarch.AddrRange
+	left int // Protected by thawFrames.mu.
+}
+
+// registerThawFrames registers the frames at slots (in m, inside ar) as pending; the scratch ar is
+// unmapped when all have been read.
+func registerThawFrames(m *mm.MemoryManager, ar hostarch.AddrRange, slots []hostarch.Addr) {
+	if len(slots) == 0 {
+		return
+	}
+	s := &thawScratch{ar: ar, left: len(slots)}
+	wm := weak.Make(m)
+	thawFrames.mu.Lock()
+	for _, slot := range slots {
+		thawFrames.bySlot[thawFrameKey{mm: wm, slot: slot}] = s
+	}
+	thawFrames.mu.Unlock()
+	thawFrames.pending.Add(int32(len(slots)))
+}
+
+// consumeThawFrame marks the frame at sp in t's address space read, if it is a registered one,
+// and returns the scratch to unmap if it was the last frame of its scratch.
+func consumeThawFrame(t *kernel.Task, sp hostarch.Addr) (hostarch.AddrRange, bool) {
+	key := thawFrameKey{mm: weak.Make(t.MemoryManager()), slot: sp}
+	thawFrames.mu.Lock()
+	defer thawFrames.mu.Unlock()
+	s, ok := thawFrames.bySlot[key]
+	if !ok {
+		return hostarch.AddrRange{}, false
+	}
+	delete(thawFrames.bySlot, key)
+	thawFrames.pending.Add(-1)
+	s.left--
+	return s.ar, s.left == 0
+}
+
+// wrapThawSigreturn wraps rt_sigreturn (see the comment at the top of the file).
+func wrapThawSigreturn(s kernel.Syscall) kernel.Syscall {
+	orig := s.Fn
+	s.Fn = func(t *kernel.Task, sysno uintptr, args arch.SyscallArguments) (uintptr, *kernel.SyscallControl, error) {
+		if thawFrames.pending.Load() == 0 {
+			return orig(t, sysno, args)
+		}
+		sp := hostarch.Addr(t.Arch().Stack())
+		ret, ctrl, err := orig(t, sysno, args)
+		if ar, last := consumeThawFrame(t, sp); last {
+			// The frame has been read (SignalReturn copied it in): the scratch can go.
+			if uerr := t.MemoryManager().MUnmap(t, ar.Start, uint64(ar.Length())); uerr != nil {
+				t.Debugf("ckpt: thaw: unmapping the frame scratch %v: %v", ar, uerr)
+			}
+		}
+		return ret, ctrl, err
+	}
+	return s
+}
