@@ -1,6 +1,7 @@
 package ckpt
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"weak"
@@ -18,7 +19,8 @@ import (
 // stack pointer is a registered frame (in the same address space) marks that frame consumed, and
 // the call that consumes the last frame of a scratch unmaps it. While no thaw frames are pending
 // the wrapper costs one atomic load. A thread killed before its first instruction leaves its
-// scratch mapped (named [anon:runsc-ckpt-thaw]; a later thaw skips such a mapping).
+// scratch mapped (named [anon:runsc-ckpt-thaw]; a later thaw skips such a mapping) and its frame
+// registered until the address space is gone.
 
 var _ = wrapSyscall(unix.SYS_RT_SIGRETURN, wrapThawSigreturn)
 
@@ -60,6 +62,21 @@ func registerThawFrames(m *mm.MemoryManager, ar hostarch.AddrRange, slots []host
 	}
 	thawFrames.mu.Unlock()
 	thawFrames.pending.Add(int32(len(slots)))
+	// Frames never read (their thread was killed first) are forgotten with their address space,
+	// so that rt_sigreturn returns to its fast path.
+	runtime.AddCleanup(m, forgetThawFrames, wm)
+}
+
+// forgetThawFrames drops the registered frames of the (collected) address space wm.
+func forgetThawFrames(wm weak.Pointer[mm.MemoryManager]) {
+	thawFrames.mu.Lock()
+	defer thawFrames.mu.Unlock()
+	for k := range thawFrames.bySlot {
+		if k.mm == wm {
+			delete(thawFrames.bySlot, k)
+			thawFrames.pending.Add(-1)
+		}
+	}
 }
 
 // consumeThawFrame marks the frame at sp in t's address space read, if it is a registered one,
