@@ -79,10 +79,10 @@ func forgetThawFrames(wm weak.Pointer[mm.MemoryManager]) {
 	}
 }
 
-// consumeThawFrame marks the frame at sp in t's address space read, if it is a registered one,
-// and returns the scratch to unmap if it was the last frame of its scratch.
-func consumeThawFrame(t *kernel.Task, sp hostarch.Addr) (hostarch.AddrRange, bool) {
-	key := thawFrameKey{mm: weak.Make(t.MemoryManager()), slot: sp}
+// consumeThawFrame marks the frame at sp in address space m read, if it is a registered one, and
+// returns the scratch to unmap if it was the last frame of its scratch.
+func consumeThawFrame(m *mm.MemoryManager, sp hostarch.Addr) (hostarch.AddrRange, bool) {
+	key := thawFrameKey{mm: weak.Make(m), slot: sp}
 	thawFrames.mu.Lock()
 	defer thawFrames.mu.Unlock()
 	s, ok := thawFrames.bySlot[key]
@@ -104,7 +104,7 @@ func wrapThawSigreturn(s kernel.Syscall) kernel.Syscall {
 		}
 		sp := hostarch.Addr(t.Arch().Stack())
 		ret, ctrl, err := orig(t, sysno, args)
-		if ar, last := consumeThawFrame(t, sp); last {
+		if ar, last := consumeThawFrame(t.MemoryManager(), sp); last {
 			// The frame has been read (SignalReturn copied it in): the scratch can go.
 			if uerr := t.MemoryManager().MUnmap(t, ar.Start, uint64(ar.Length())); uerr != nil {
 				t.Debugf("ckpt: thaw: unmapping the frame scratch %v: %v", ar, uerr)
