@@ -140,11 +140,9 @@ func ckptSignalArg(s string, p ckpt.Policy) (sig linux.Signal, isCkpt bool, err 
 }
 
 // sandboxPolicy returns the checkpoint policy of c's sandbox. The sentry builds it from the
-// annotations of the spec its `boot` read, which runsc takes from the root container's bundle
-// (`<bundle>/config.json`, passed as --spec-fd); the same file is read here, so that host and
-// sentry agree on which signals checkpoint. The spec saved in the container's state is the
-// fallback when the bundle is gone: it can differ (runsc-ckpt's create/run add the --ckpt-*
-// flags to the saved spec only, see docs/notes-sigckpt.md).
+// annotations of the spec its `boot` read; the root container's saved spec has the same
+// annotations (runsc-ckpt's create/run add the --ckpt-* flags to both, see docs/policy.md), so it
+// is read here. The bundle's config.json is the fallback for a state without a spec.
 func sandboxPolicy(conf *config.Config, c *container.Container) (ckpt.Policy, error) {
 	root := c
 	if c.Sandbox != nil && c.Sandbox.ID != c.ID {
@@ -158,7 +156,7 @@ func sandboxPolicy(conf *config.Config, c *container.Container) (ckpt.Policy, er
 	if root.Spec != nil {
 		annotations = root.Spec.Annotations
 	}
-	if data, err := os.ReadFile(filepath.Join(root.BundleDir, "config.json")); err == nil {
+	if data, err := os.ReadFile(filepath.Join(root.BundleDir, "config.json")); root.Spec == nil && err == nil {
 		var spec struct {
 			Annotations map[string]string `json:"annotations"`
 		}

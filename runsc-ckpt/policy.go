@@ -1,17 +1,21 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 
+	"github.com/google/subcommands"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/log"
 	"gvisor.dev/gvisor/runsc/cmd/util"
 	"gvisor.dev/gvisor/runsc/config"
 	"gvisor.dev/gvisor/runsc/flag"
+	"gvisor.dev/gvisor/runsc/specutils"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/sentry/ckpt"
 )
@@ -23,8 +27,10 @@ import (
 // global flag survives the trip. The container's OCI spec does: boot reads it from --spec-fd in
 // every hop. So the global --ckpt-* flags become annotations on the spec (withPolicy, in the
 // process that creates the sandbox), and the boot process turns the annotations back into a
-// ckpt.Policy (installBootPolicy) before the kernel starts. Annotations already in the spec win
-// over the flags: they are the more specific setting. See docs/policy.md.
+// ckpt.Policy (installBootPolicy) before the kernel starts. create and run hand boot the bundle's
+// config.json rather than their in-memory spec, so for them the annotations go into a derived
+// bundle (policy_bundle.go). Annotations already in the spec win over the flags: they are the more
+// specific setting. See docs/policy.md.
 
 // Names of the global policy flags.
 const (
@@ -86,9 +92,13 @@ func (pf *policyFlags) applyTo(spec *specs.Spec) error {
 // policyCommand wraps a subcommand that creates a sandbox (create, run, do) so that the policy
 // flags are added to the spec it starts the sandbox with. It relies on those commands caching the
 // spec in FetchSpec, which cli.Run calls before Execute, and on Execute using that cached spec.
+// create and run start the sandbox from <bundle>/config.json, not from the cached spec: for them,
+// a flag that adds an annotation makes the command run on a derived bundle (policy_bundle.go).
 type policyCommand struct {
 	util.SubCommand
 	flags *policyFlags
+
+	derived *derivedBundle // the derived bundle of this invocation, if any
 }
 
 // wrap returns c wrapped in a policyCommand.
@@ -102,10 +112,57 @@ func (c *policyCommand) FetchSpec(conf *config.Config, f *flag.FlagSet) (string,
 	if err != nil || spec == nil {
 		return cid, spec, err
 	}
+	added := c.flags.missingFrom(spec)
 	if err := c.flags.applyTo(spec); err != nil {
 		return cid, nil, fmt.Errorf("container %q: %w", cid, err)
 	}
+	bundle := f.Lookup("bundle")
+	if len(added) == 0 || bundle == nil || c.derived != nil {
+		// Nothing to add, or `do`, which writes the cached spec to its own bundle.
+		return cid, spec, nil
+	}
+	if !specutils.IsRootContainer(spec) {
+		// The sandbox's policy comes from its root container; it is set already.
+		log.Warningf("container %q joins sandbox: the --ckpt-* flags apply only to a sandbox's root container", cid)
+		return cid, spec, nil
+	}
+	d, err := newDerivedBundle(conf.RootDir, cid, bundle.Value.String(), spec, added)
+	if err != nil {
+		return cid, nil, fmt.Errorf("container %q: checkpoint policy flags: %w", cid, err)
+	}
+	if err := f.Set("bundle", d.dir); err != nil {
+		_ = d.finish()
+		return cid, nil, fmt.Errorf("container %q: pointing --bundle at %s: %w", cid, d.dir, err)
+	}
+	c.derived = d
 	return cid, spec, nil
+}
+
+// Execute implements subcommands.Command.Execute: the wrapped command's, then the derived bundle,
+// if one was made, is given back (policy_bundle.go).
+func (c *policyCommand) Execute(ctx context.Context, f *flag.FlagSet, args ...any) subcommands.ExitStatus {
+	status := c.SubCommand.Execute(ctx, f, args...)
+	if c.derived != nil {
+		if err := c.derived.finish(); err != nil {
+			log.Warningf("checkpoint policy bundle %s: %v", c.derived.dir, err)
+			if status == subcommands.ExitSuccess {
+				return util.Errorf("container %q: checkpoint policy bundle %s: %v", c.derived.cid, c.derived.dir, err)
+			}
+		}
+	}
+	return status
+}
+
+// missingFrom returns the policy annotations of the explicitly given flags that spec does not
+// have yet (those applyTo adds).
+func (pf *policyFlags) missingFrom(spec *specs.Spec) map[string]string {
+	out := map[string]string{}
+	for key, val := range pf.annotations() {
+		if _, ok := spec.Annotations[key]; !ok {
+			out[key] = val
+		}
+	}
+	return out
 }
 
 // installBootPolicy is called in the `boot` process (args are its arguments after "boot"): it
