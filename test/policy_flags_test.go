@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/sentry/ckpt"
 	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
 )
 
@@ -33,6 +36,12 @@ func policyFlagImage(guest string) string { return "flag-" + commOf(guest) + "-1
 // config.json bytes.
 func policyBundle(t *testing.T, platform string, flags []string, args ...string) (*harness.Container, []byte) {
 	t.Helper()
+	return policyBundleWithHooks(t, platform, flags, nil, args...)
+}
+
+// policyBundleWithHooks is policyBundle with OCI hooks in the spec.
+func policyBundleWithHooks(t *testing.T, platform string, flags []string, hooks func(dir string) *specs.Hooks, args ...string) (*harness.Container, []byte) {
+	t.Helper()
 	c := h.Bundle(t, harness.BundleOpts{
 		Opts: harness.Opts{Platform: platform, Persist: true, Flags: flags},
 		Args: append([]string{sigckptGuest(t)}, args...),
@@ -41,6 +50,9 @@ func policyBundle(t *testing.T, platform string, flags []string, args ...string)
 		t.Fatal(err)
 	}
 	c.Spec.Root.Path = "rootfs"
+	if hooks != nil {
+		c.Spec.Hooks = hooks(c.Dir)
+	}
 	config, err := json.MarshalIndent(c.Spec, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -197,4 +209,81 @@ func TestPolicyFlagsAbsent(t *testing.T) {
 		c.Delete(t, false)
 		wantBundleUntouched(t, c, config)
 	})
+}
+
+// hookScript is a python3 program for an OCI hook: it writes, to the file named by its argument,
+// the bundle directory of the state it gets on stdin and the annotations of that bundle's
+// config.json (null if it cannot be read).
+const hookScript = `
+import json, sys
+st = json.load(sys.stdin)
+try:
+    ann = json.load(open(st["bundle"] + "/config.json")).get("annotations")
+except OSError:
+    ann = None
+json.dump({"bundle": st["bundle"], "annotations": ann}, open(sys.argv[1], "w"))
+`
+
+// hookReport is what hookScript writes.
+type hookReport struct {
+	Bundle      string            `json:"bundle"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+// readHookReport reads the report of hook name from dir.
+func readHookReport(t *testing.T, dir, name string) hookReport {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "hook-"+name+".json"))
+	if err != nil {
+		t.Fatalf("hook %s did not report: %v", name, err)
+	}
+	var r hookReport
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatalf("hook %s report: %v\n%s", name, err, data)
+	}
+	return r
+}
+
+// TestPolicyFlagsHooks documents which bundle the hooks of a container created with policy flags
+// see (docs/policy.md): the createRuntime hook, run while create runs, gets the derived bundle,
+// whose config.json carries the flags' annotations; poststart (start) and poststop (delete) get
+// the user's bundle again.
+func TestPolicyFlagsHooks(t *testing.T) {
+	hook := func(name string) func(dir string) specs.Hook {
+		return func(dir string) specs.Hook {
+			return specs.Hook{Path: "/usr/bin/python3", Args: []string{"python3", "-c", hookScript, filepath.Join(dir, "hook-"+name+".json")}}
+		}
+	}
+	hooks := func(dir string) *specs.Hooks {
+		return &specs.Hooks{
+			CreateRuntime: []specs.Hook{hook("createRuntime")(dir)},
+			Poststart:     []specs.Hook{hook("poststart")(dir)},
+			Poststop:      []specs.Hook{hook("poststop")(dir)},
+		}
+	}
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Fatalf("the hooks need /usr/bin/python3: %v", err)
+	}
+	c, config := policyBundleWithHooks(t, "", policyFlags, hooks, "kill", policyFlagSignal)
+	c.Create(t)
+	created := readHookReport(t, c.Dir, "createRuntime")
+	if filepath.Dir(created.Bundle) != c.Root || !strings.HasPrefix(filepath.Base(created.Bundle), "runsc-ckpt-bundle_") {
+		t.Errorf("createRuntime hook got bundle %q, want a derived bundle in %s", created.Bundle, c.Root)
+	}
+	if created.Annotations[ckpt.AnnotationSignal] != policyFlagSignal || created.Annotations[ckpt.AnnotationFile] != "flag-%N-%P.img" {
+		t.Errorf("createRuntime hook read annotations %v from the derived bundle, want the flags'", created.Annotations)
+	}
+	c.Start(t)
+	if code := c.Wait(t); code != 0 {
+		t.Fatalf("guest exit status %d, want 0; stdout:\n%s", code, c.GuestStdout())
+	}
+	c.Delete(t, false)
+	for _, name := range []string{"poststart", "poststop"} {
+		r := readHookReport(t, c.Dir, name)
+		if r.Bundle != c.Bundle || r.Annotations[ckpt.AnnotationSignal] != "" {
+			t.Errorf("%s hook got %+v, want the user's bundle %s (without policy annotations)", name, r, c.Bundle)
+		}
+	}
+	wantBundleUntouched(t, c, config)
+	wantNoDerivedBundle(t, c)
 }
