@@ -40,7 +40,7 @@ func commands(pf *policyFlags) (map[util.SubCommand]string, []subcommands.Comman
 		// Register OCI user-facing runsc commands.
 		new(cmd.Checkpoint):      userGroup,
 		pf.wrap(new(cmd.Create)): userGroup,
-		new(cmd.Delete):          userGroup,
+		new(deleteCommand):       userGroup, // policy_delete.go: upstream delete + derived bundles
 		new(cmd.Events):          userGroup,
 		new(cmd.Exec):            userGroup,
 		new(killCommand):         userGroup, // kill.go: upstream kill + checkpoint signals

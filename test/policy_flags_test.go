@@ -136,7 +136,8 @@ func TestPolicyFlagsRun(t *testing.T) {
 }
 
 // TestPolicyFlagsCreateStart: the same through create + start, with `state` reporting the user's
-// bundle and no derived bundle left once create has returned; delete leaves nothing.
+// bundle and no derived bundle left once create has returned; delete leaves nothing, not even a
+// derived bundle that a killed create would have left.
 func TestPolicyFlagsCreateStart(t *testing.T) {
 	guest := sigckptGuest(t)
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
@@ -150,6 +151,14 @@ func TestPolicyFlagsCreateStart(t *testing.T) {
 		}
 		wantLines(t, c.GuestStdout(), "kill 0 errno 0", "after 2")
 		wantSigInfo(t, readImage(t, filepath.Join(c.Dir, policyFlagImage(guest))), 40, siUser, 1)
+		// What a create killed halfway would leave behind (its derived bundle); delete removes it.
+		leftover := filepath.Join(c.Root, "runsc-ckpt-bundle_"+c.ID+"_1")
+		if err := os.Mkdir(leftover, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(leftover, "config.json"), config, 0o600); err != nil {
+			t.Fatal(err)
+		}
 		c.Delete(t, false)
 		wantBundleUntouched(t, c, config)
 		wantNoDerivedBundle(t, c)
