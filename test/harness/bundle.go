@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -120,18 +121,36 @@ func (h *H) Bundle(t *testing.T, opts BundleOpts) *Container {
 // files read by GuestStdout and GuestStderr.
 func (c *Container) Create(t *testing.T) {
 	t.Helper()
-	c.mustRunWithGuestIO(t, "create", "-bundle="+c.Bundle, c.ID)
-	c.sandboxPid = c.State(t).Pid
-	c.adopted = append(c.adopted, c.sandboxPid)
+	c.mustRunWithGuestIO(t, "create", "-bundle="+c.Bundle, "-pid-file="+c.pidFile(), c.ID)
+	c.readSandboxPid(t)
 }
 
 // RunDetached runs `run -detach` (create + start in one go) and fails t if it does not succeed.
 func (c *Container) RunDetached(t *testing.T) {
 	t.Helper()
-	c.mustRunWithGuestIO(t, "run", "-detach", "-bundle="+c.Bundle, c.ID)
+	c.mustRunWithGuestIO(t, "run", "-detach", "-bundle="+c.Bundle, "-pid-file="+c.pidFile(), c.ID)
 	c.startWaiter(t)
-	c.sandboxPid = c.State(t).Pid
-	c.adopted = append(c.adopted, c.sandboxPid)
+	c.readSandboxPid(t)
+}
+
+// pidFile is where create and run write the sandbox's pid.
+func (c *Container) pidFile() string { return filepath.Join(c.Bundle, "sandbox.pid") }
+
+// readSandboxPid records the sandbox pid from the pid file that create or run wrote before the
+// guest started. (`state` is no substitute: a guest that has already exited reports pid 0, and
+// then Wait could neither reap the sandbox nor recover the exit status.)
+func (c *Container) readSandboxPid(t *testing.T) {
+	t.Helper()
+	b, err := os.ReadFile(c.pidFile())
+	if err != nil {
+		t.Fatalf("reading the sandbox pid: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		t.Fatalf("bad sandbox pid file %s: %q", c.pidFile(), b)
+	}
+	c.sandboxPid = pid
+	c.adopted = append(c.adopted, pid)
 }
 
 // startWaiter starts `wait` in the background. runsc can only report the root container's exit
