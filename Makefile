@@ -13,7 +13,7 @@ GAZELLE   := $(GO) run github.com/bazelbuild/bazel-gazelle/cmd/gazelle@v0.53.0
 PLATFORMS ?= systrap,ptrace
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all install test unit-test integration-test check vet fmt-check tidy-check gazelle check-bazel demo clean FORCE
+.PHONY: all install test unit-test fuzz-short integration-test check vet fmt-check tidy-check gazelle check-bazel demo clean FORCE
 
 all: $(BIN)
 
@@ -27,10 +27,17 @@ install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/runsc-ckpt
 
 # Everything CI runs: static checks, unit tests, integration tests in real sandboxes.
-test: check unit-test integration-test
+test: check unit-test fuzz-short integration-test
 
 unit-test:
 	$(GO) test -count=1 -p 1 $$($(GO) list ./... | grep -v '/test$$\|/test/')
+
+# A short coverage-guided run of each image-decoder fuzz target (docs/fuzzing.md has the long
+# runs). -fuzzminimizetime 0: minimizing a new input otherwise stalls a short run.
+FUZZTIME ?= 20s
+fuzz-short:
+	$(GO) test ./pkg/imgfmt -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./pkg/imgfmt -run '^$$' -fuzz '^FuzzDecodeStream$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 
 integration-test: $(BIN)
 	RUNSC_CKPT_BIN=$(CURDIR)/$(BIN) RUNSC_CKPT_PLATFORMS=$(PLATFORMS) \
