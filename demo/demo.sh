@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The runsc-ckpt demo (`make demo`): a static C program counts to 10 inside a runsc-ckpt sandbox,
-# freezes itself into an ELF core image at 5 and exits; a second, new sandbox thaws the image
-# with the checkpt tool (the same runsc-ckpt binary) and the program finishes its count.
+# freezes itself into an ELF core image at 5, counts on and is killed at 7; a second, new sandbox
+# thaws the image with the checkpt tool (the same runsc-ckpt binary) and the program finishes its
+# count from 6.
 set -euo pipefail
 
 # Overridable for the integration test (test/demo_test.go): binary, scratch dir (not under /tmp),
@@ -21,8 +22,12 @@ gcc -static -O1 -I "$root/include" -o "$work/counter" "$root/demo/counter.c"
 # reach the host directory.
 run() { "$bin" --root="$state" --network=none --platform="$platform" do -force-overlay=false -cwd="$work" "$@" </dev/null 2>&1 | cat; }
 
-echo "== 1. run counter in a sandbox ($platform); it freezes itself at i=5"
-run "$work/counter" 10
+echo "== 1. run counter in a sandbox ($platform); it freezes itself at i=5 and is killed at i=7"
+status=0
+run "$work/counter" 10 || status=$?
+echo "(the sandbox ended with status $status: the process was killed)"
+[ "$status" -eq 137 ] || { echo "demo: expected the counter to die of SIGKILL (137), got $status" >&2; exit 1; }
+[ -s "$work/counter.ckpt" ] || { echo "demo: no image was written" >&2; exit 1; }
 echo
 echo "== 2. the image is an ELF core file (readelf), and runsc-ckpt inspect describes it"
 readelf -h "$work/counter.ckpt" | grep -E 'Type:|Machine:'

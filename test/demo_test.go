@@ -22,7 +22,8 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("demo.sh: %v\n%s", err, out)
 		}
 		for _, want := range []string{
-			"counter: froze into counter.ckpt at i=5; exiting",
+			"counter: froze into counter.ckpt at i=5; counting on",
+			"counter: killed at i=7 (SIGKILL)",
 			"Type:                              CORE (Core file)",
 			"process:  counter",
 			"counter: thawed from counter.ckpt (sys_checkpoint returned 1)",
