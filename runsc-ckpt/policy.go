@@ -121,6 +121,11 @@ func (c *policyCommand) FetchSpec(conf *config.Config, f *flag.FlagSet) (string,
 		// Nothing to add, or `do`, which writes the cached spec to its own bundle.
 		return cid, spec, nil
 	}
+	if conf.Rootless && !hasRunAsRootCaps() {
+		// run --rootless re-executes itself in a new user namespace (specutils.MaybeRunAsRoot)
+		// and exits with the child's status; the child makes the derived bundle.
+		return cid, spec, nil
+	}
 	if !specutils.IsRootContainer(spec) {
 		// The sandbox's policy comes from its root container; it is set already.
 		log.Warningf("container %q joins sandbox: the --ckpt-* flags apply only to a sandbox's root container", cid)

@@ -9,6 +9,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
 // How the policy flags reach the sentry of a bundle (create, run)
@@ -207,4 +208,20 @@ func flockRetry(fd, how int) error {
 			return err
 		}
 	}
+}
+
+// hasRunAsRootCaps reports whether this process has the capabilities without which
+// specutils.MaybeRunAsRoot re-executes runsc in a new user namespace.
+func hasRunAsRootCaps() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	for _, c := range []linux.Capability{linux.CAP_SYS_ADMIN, linux.CAP_SYS_CHROOT, linux.CAP_SETUID, linux.CAP_SETGID} {
+		if data[c/32].Effective&(1<<(uint(c)%32)) == 0 {
+			return false
+		}
+	}
+	return true
 }

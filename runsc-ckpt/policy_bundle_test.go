@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -230,4 +231,24 @@ func TestDerivedBundleRestoresState(t *testing.T) {
 func strconvQuote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// TestHasRunAsRootCaps compares hasRunAsRootCaps with the CapEff line of /proc/self/status.
+func TestHasRunAsRootCaps(t *testing.T) {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var capEff uint64
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			if capEff, err = strconv.ParseUint(strings.TrimSpace(v), 16, 64); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	const need = 1<<21 | 1<<18 | 1<<7 | 1<<6 // CAP_SYS_ADMIN, CAP_SYS_CHROOT, CAP_SETUID, CAP_SETGID
+	if want := capEff&need == need; hasRunAsRootCaps() != want {
+		t.Errorf("hasRunAsRootCaps() = %v, CapEff %#x says %v", !want, capEff, want)
+	}
 }

@@ -64,7 +64,7 @@ func policyBundleWithHooks(t *testing.T, platform string, flags []string, hooks 
 }
 
 // wantBundleUntouched fails t unless the bundle's config.json still holds config and the bundle
-// directory holds nothing but config.json and rootfs.
+// directory holds nothing but config.json, rootfs and the harness's pid file.
 func wantBundleUntouched(t *testing.T, c *harness.Container, config []byte) {
 	t.Helper()
 	got, err := os.ReadFile(filepath.Join(c.Bundle, "config.json"))
@@ -79,7 +79,8 @@ func wantBundleUntouched(t *testing.T, c *harness.Container, config []byte) {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if e.Name() != "config.json" && e.Name() != "rootfs" {
+		// sandbox.pid is the harness's --pid-file.
+		if e.Name() != "config.json" && e.Name() != "rootfs" && e.Name() != "sandbox.pid" {
 			t.Errorf("bundle has a new entry %q", e.Name())
 		}
 	}
