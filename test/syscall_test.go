@@ -174,6 +174,31 @@ func TestPolicyGroup(t *testing.T) {
 			}
 			check(t, &harness.Result{Stdout: c.GuestStdout(), Stderr: c.GuestStderr()}, false)
 		})
+		// create and run start the sandbox from the bundle's config.json, not from the spec
+		// runsc holds in memory: the flag must still reach the sentry.
+		t.Run("flag_other_group_create", func(t *testing.T) {
+			c := h.Bundle(t, harness.BundleOpts{
+				Opts: harness.Opts{Platform: p, Flags: []string{"--ckpt-group=4242"}},
+				Args: ckptCallArgs(guest, policyCases),
+			})
+			c.Create(t)
+			c.Start(t)
+			if code := c.Wait(t); code != 0 {
+				t.Errorf("guest exit status %d", code)
+			}
+			check(t, &harness.Result{Stdout: c.GuestStdout(), Stderr: c.GuestStderr()}, false)
+		})
+		t.Run("flag_other_group_run", func(t *testing.T) {
+			c := h.Bundle(t, harness.BundleOpts{
+				Opts: harness.Opts{Platform: p, Flags: []string{"--ckpt-group=4242"}},
+				Args: ckptCallArgs(guest, policyCases),
+			})
+			c.RunDetached(t)
+			if code := c.Wait(t); code != 0 {
+				t.Errorf("guest exit status %d", code)
+			}
+			check(t, &harness.Result{Stdout: c.GuestStdout(), Stderr: c.GuestStderr()}, false)
+		})
 		t.Run("annotation_beats_flag", func(t *testing.T) {
 			c := h.Bundle(t, harness.BundleOpts{
 				Opts:        harness.Opts{Platform: p, Flags: []string{"--ckpt-group=4242"}},
