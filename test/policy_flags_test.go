@@ -79,8 +79,7 @@ func wantBundleUntouched(t *testing.T, c *harness.Container, config []byte) {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		// sandbox.pid is the harness's --pid-file.
-		if e.Name() != "config.json" && e.Name() != "rootfs" && e.Name() != "sandbox.pid" {
+		if e.Name() != "config.json" && e.Name() != "rootfs" {
 			t.Errorf("bundle has a new entry %q", e.Name())
 		}
 	}

@@ -133,8 +133,9 @@ func (c *Container) RunDetached(t *testing.T) {
 	c.readSandboxPid(t)
 }
 
-// pidFile is where create and run write the sandbox's pid.
-func (c *Container) pidFile() string { return filepath.Join(c.Bundle, "sandbox.pid") }
+// pidFile is where create and run write the sandbox's pid: beside the logs, so the bundle
+// directory holds only what the test put there.
+func (c *Container) pidFile() string { return filepath.Join(c.LogDir, "sandbox.pid") }
 
 // readSandboxPid records the sandbox pid from the pid file that create or run wrote before the
 // guest started. (`state` is no substitute: a guest that has already exited reports pid 0, and
