@@ -354,9 +354,8 @@ func waitForFile(t *testing.T, path string, timeout time.Duration) {
 // images in its working directory, the sandbox's Dir) reach the host, with the given policy
 // annotations (nil: defaults).
 //
-// The policy goes in as annotations, not as --ckpt-* flags: `create`/`run` start the sandbox
-// from the bundle's config.json, so flags turned into annotations on the in-memory spec do not
-// reach the sentry of a bundle (they do for `do`, which writes its own config.json).
+// The policy goes in as annotations, the per-container route; the --ckpt-* flags on create/run
+// are covered by policy_flags_test.go.
 func persistentBundle(t *testing.T, platform string, annotations map[string]string, args ...string) *harness.Container {
 	t.Helper()
 	return h.Bundle(t, harness.BundleOpts{
