@@ -9,7 +9,7 @@ import (
 
 // testProcess returns a Process exercising every feature of the format: two threads (one with FP
 // and XSAVE state), content, reference and zero mappings, fds of several kinds, signal actions,
-// itimers and a siginfo. Register values here are arbitrary: this process is only encoded and decoded,
+// itimers, a siginfo and a working directory. Register values here are arbitrary: this process is only encoded and decoded,
 // never run or shown to a debugger.
 func testProcess() *Process {
 	exe := &FileHandle{Path: "/bin/prog", DevMajor: 8, DevMinor: 1, Ino: 1234, Mode: 0o100755, Size: 8192, MtimeNano: 1e18, CtimeNano: 1e18 + 5}
@@ -47,6 +47,7 @@ func testProcess() *Process {
 			VDSOBase: 0x7ffe00020000, VDSOSize: 2 * PageSize, Exe: exe},
 		Auxv:    []AuxEntry{{33, 0x7ffe00020000}, {6, 4096}, {25, 0x7ffe0000fff0}},
 		SigInfo: &SigInfo{Signo: 62, Code: 0, PID: 1, UID: 0},
+		Cwd:     &FileHandle{Path: "/data/work", DevMinor: 40, Ino: 77, Mode: 0o40755, Size: 4096, MtimeNano: 1e18 + 7, CtimeNano: 1e18 + 9},
 	}
 	p.Signals.Actions[9] = SigAction{Handler: 0x401100, Flags: 0x04000000, Restorer: 0x401200, Mask: 1 << 1}
 	p.Signals.Pending = 1 << 14

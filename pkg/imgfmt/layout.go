@@ -63,14 +63,21 @@ const (
 	NoteFD      = 0x52430005 // One fd-table entry.
 	NoteVM      = 0x52430006 // Address-space metadata.
 	NoteMapping = 0x52430007 // One mapping's record, one per PT_LOAD, in the same order.
+	NoteCwd     = 0x52430008 // The working directory; optional, the last note (format 1.1).
 )
 
 // Format and note layout versions.
 const (
 	// FormatMajor is the image format version; a reader accepts only its own major version.
 	FormatMajor = 1
-	// FormatMinor is the image format revision; a reader accepts revisions up to its own.
-	FormatMinor = 0
+	// FormatMinor is the newest image format revision this package reads and writes; a reader
+	// accepts revisions up to its own. The encoder writes the lowest revision that can express the
+	// process (imageMinor), so an image stays readable by older readers unless it needs a newer
+	// note, and there is still exactly one image per Process. Revisions: 0 the original format;
+	// 1 adds the optional cwd note.
+	FormatMinor = 1
+	// minorCwd is the first revision with the cwd note.
+	minorCwd = 1
 	// noteLayoutVersion is the first field of each of our notes.
 	noteLayoutVersion = 1
 )
@@ -93,6 +100,7 @@ const (
 	fdFixedSize       = 80
 	vmFixedSize       = 152
 	mappingFixedSize  = 88
+	cwdFixedSize      = 56
 	numGeneralRegs    = 27
 	numSignals        = 64
 	numItimers        = 3

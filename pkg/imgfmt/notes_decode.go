@@ -135,6 +135,7 @@ func ownVersion(r *rbuf) {
 // noteLocations remembers where each part of the Process came from, for error offsets.
 type noteLocations struct {
 	process, signals, vm, auxv, siginfo int64
+	cwd                                 int64
 	threads, files, mappings            []int64
 	phdrs                               int64 // Offset of the program header table.
 }
@@ -163,6 +164,8 @@ func (l *noteLocations) locate(part string, idx int) int64 {
 		return pick(l.files)
 	case partMapping:
 		return pick(l.mappings)
+	case partCwd:
+		return l.cwd
 	}
 	return -1
 }
@@ -187,7 +190,7 @@ type prstatusInfo struct {
 func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations, error) {
 	it := &noteIter{b: b, base: base}
 	p := &Process{}
-	loc := &noteLocations{siginfo: -1}
+	loc := &noteLocations{siginfo: -1, cwd: -1}
 
 	// NT_PRPSINFO.
 	n, err := it.take(ownerCore, ntPrpsinfo, "NT_PRPSINFO")
@@ -325,6 +328,7 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 	if n, err = it.take(OwnerRunscCkpt, NoteVersion, "the version note"); err != nil {
 		return nil, nil, err
 	}
+	versionOff := n.off
 	r = n.reader("version note")
 	ownVersion(r)
 	major, minor, flags, pageSize := r.u32(), r.u32(), r.u32(), r.u32()
@@ -519,11 +523,30 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 		}
 		p.Mappings = append(p.Mappings, m)
 	}
+
+	// Working directory (format 1.1).
+	if it.is(OwnerRunscCkpt, NoteCwd) {
+		n, _ := it.take(OwnerRunscCkpt, NoteCwd, "the cwd note")
+		loc.cwd = n.off
+		r := n.reader("cwd note")
+		ownVersion(r)
+		r.zero(4, "reserved")
+		h := decodeHandle(r, true)
+		decodeHandlePath(r, h)
+		if err := r.end(); err != nil {
+			return nil, nil, err
+		}
+		p.Cwd = h
+	}
 	if _, ok := it.peek(); ok {
-		return nil, nil, formatErrorf(it.cur.off, "unexpected note %q type %#x after the last mapping note", it.cur.owner, it.cur.typ)
+		return nil, nil, formatErrorf(it.cur.off, "unexpected note %q type %#x after the last mapping or cwd note", it.cur.owner, it.cur.typ)
 	}
 	if it.err != nil {
 		return nil, nil, it.err
+	}
+	// The revision is the lowest that expresses the image (canonical form).
+	if want := imageMinor(p); minor != want {
+		return nil, nil, formatErrorf(versionOff, "version note: format revision %d, but an image with these notes is revision %d", minor, want)
 	}
 
 	// NT_FILE must list exactly the file-backed mappings.

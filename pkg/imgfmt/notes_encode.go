@@ -83,6 +83,10 @@ func encodeNotes(p *Process) []byte {
 		encodeMapping(d, &p.Mappings[i])
 		note(OwnerRunscCkpt, NoteMapping)
 	}
+	if p.Cwd != nil {
+		encodeCwd(d, p.Cwd)
+		note(OwnerRunscCkpt, NoteCwd)
+	}
 	return w.b
 }
 
@@ -181,7 +185,7 @@ func encodeNTFile(d *wbuf, p *Process) {
 func encodeVersion(d *wbuf, p *Process) {
 	d.u32(noteLayoutVersion)
 	d.u32(FormatMajor)
-	d.u32(FormatMinor)
+	d.u32(imageMinor(p))
 	d.u32(0) // flags
 	d.u32(PageSize)
 	d.u32(uint32(len(p.Threads)))
@@ -317,4 +321,12 @@ func encodeMapping(d *wbuf, m *Mapping) {
 	encodeHandle(d, m.File)
 	d.str(m.Name)
 	d.str(handlePath(m.File))
+}
+
+// encodeCwd writes the cwd note: layout, reserved, the directory's handle and its path.
+func encodeCwd(d *wbuf, h *FileHandle) {
+	d.u32(noteLayoutVersion)
+	d.u32(0) // reserved
+	encodeHandle(d, h)
+	d.str(h.Path)
 }

@@ -23,7 +23,8 @@ const (
 )
 
 // minimalProcess is the smallest feature set: one thread without FP/XSAVE state, no fds, no
-// siginfo, one MapZero mapping (so no segment data at all).
+// siginfo, no working directory (so a format 1.0 image), one MapZero mapping (so no segment data
+// at all).
 func minimalProcess() *Process {
 	p := testProcess()
 	p.Threads = p.Threads[1:2]
@@ -33,6 +34,7 @@ func minimalProcess() *Process {
 	p.Creds.Groups = nil
 	p.Auxv = nil
 	p.VM.Exe = nil
+	p.Cwd = nil
 	return p
 }
 
@@ -72,11 +74,11 @@ func TestGoldenImage(t *testing.T) {
 var specConstants = map[string]uint64{
 	"PageSize": PageSize, "FormatMajor": FormatMajor, "FormatMinor": FormatMinor,
 	"NoteVersion": NoteVersion, "NoteProcess": NoteProcess, "NoteThread": NoteThread, "NoteSignals": NoteSignals,
-	"NoteFD": NoteFD, "NoteVM": NoteVM, "NoteMapping": NoteMapping,
+	"NoteFD": NoteFD, "NoteVM": NoteVM, "NoteMapping": NoteMapping, "NoteCwd": NoteCwd,
 	"prpsinfoSize": prpsinfoSize, "prstatusSize": prstatusSize, "fxsaveSize": fxsaveSize, "siginfoSize": siginfoSize,
 	"handleSize": handleSize, "versionFixedSize": versionFixedSize, "processFixedSize": processFixedSize,
 	"threadSize": threadSize, "signalsSize": signalsSize, "fdFixedSize": fdFixedSize, "vmFixedSize": vmFixedSize,
-	"mappingFixedSize": mappingFixedSize, "MaxUserAddress": MaxUserAddress, "MaxThreads": MaxThreads,
+	"mappingFixedSize": mappingFixedSize, "cwdFixedSize": cwdFixedSize, "MaxUserAddress": MaxUserAddress, "MaxThreads": MaxThreads,
 	"MaxMappings": MaxMappings, "MaxFDs": MaxFDs, "MaxPathLen": MaxPathLen, "MaxNameLen": MaxNameLen,
 	"MaxArgsLen": MaxArgsLen, "MaxPlatformLen": MaxPlatformLen, "MaxGroups": MaxGroups, "MaxAuxv": MaxAuxv,
 	"MaxXStateSize": MaxXStateSize, "MaxNotesSize": MaxNotesSize,
@@ -183,6 +185,7 @@ func TestNoteSizesMatchSpec(t *testing.T) {
 	for _, m := range p.Mappings {
 		want = append(want, mappingFixedSize+strs(m.Name, handlePath(m.File)))
 	}
+	want = append(want, cwdFixedSize+strs(p.Cwd.Path))
 	if it.err != nil {
 		t.Fatal(it.err)
 	}

@@ -128,6 +128,7 @@ type VMSummary struct {
 	Brk  string `json:"brk"`
 	VDSO string `json:"vdso"`
 	Exe  string `json:"exe,omitempty"`
+	Cwd  string `json:"cwd,omitempty"` // Working directory; empty in images of format 1.0.
 }
 
 // Totals adds things up.
@@ -164,7 +165,7 @@ func Summarize(p *Process, size int64, stored func(off, n int64) int64) *Summary
 	}
 	hex := func(v uint64) string { return fmt.Sprintf("%#x", v) }
 	s := &Summary{
-		Format:      fmt.Sprintf("%d.%d", FormatMajor, FormatMinor),
+		Format:      fmt.Sprintf("%d.%d", FormatMajor, imageMinor(p)),
 		ImageBytes:  size,
 		StoredBytes: stored(0, size),
 		Process: ProcessSummary{Name: p.Info.Name, Args: p.Info.Args, PID: p.Info.PID, PPID: p.Info.PPID, PGID: p.Info.PGID,
@@ -250,6 +251,9 @@ func Summarize(p *Process, size int64, stored func(off, n int64) int64) *Summary
 	if vm.Exe != nil {
 		s.VM.Exe = vm.Exe.Path
 	}
+	if p.Cwd != nil {
+		s.VM.Cwd = p.Cwd.Path
+	}
 	return s
 }
 
@@ -281,6 +285,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 		pr("signal:\t%s (%d) code %d from pid %d uid %d\n", si.Name, si.Signal, si.Code, si.PID, si.UID)
 	}
 	pr("vm:\tbrk %s, vdso %s, exe %s\n", s.VM.Brk, s.VM.VDSO, s.VM.Exe)
+	if s.VM.Cwd != "" {
+		pr("cwd:\t%s\n", s.VM.Cwd)
+	}
 	tw.Flush()
 
 	fmt.Fprintf(w, "\nthreads (%d):\n", len(s.Threads))

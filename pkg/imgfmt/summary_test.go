@@ -55,7 +55,7 @@ func TestInspectSparseImage(t *testing.T) {
 	if err := s.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"prog (pid 7", "0x00007ffe0000f000", "[stack]", "reference", "SIGUSR1 (10)", "/data/prog.ckpt (this image)", "SIGCKPT (62)", "totals: 2 threads, 5 mappings, 4 fds"} {
+	for _, want := range []string{"prog (pid 7", "0x00007ffe0000f000", "[stack]", "reference", "SIGUSR1 (10)", "/data/prog.ckpt (this image)", "SIGCKPT (62)", "totals: 2 threads, 5 mappings, 4 fds", "cwd:", "/data/work", "format 1.1"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text summary lacks %q:\n%s", want, text.String())
 		}
@@ -68,7 +68,7 @@ func TestInspectSparseImage(t *testing.T) {
 	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
 		t.Fatalf("JSON summary does not parse: %v", err)
 	}
-	if back.Totals != s.Totals || back.Threads[1].TID != 8 || back.Creds.Groups[1] != 27 {
+	if back.Totals != s.Totals || back.Threads[1].TID != 8 || back.Creds.Groups[1] != 27 || back.VM.Cwd != "/data/work" {
 		t.Errorf("JSON round trip lost data")
 	}
 }

@@ -17,6 +17,18 @@ type Process struct {
 	VM       VMInfo
 	Auxv     []AuxEntry // The process's auxiliary vector (NT_AUXV), without the AT_NULL terminator.
 	SigInfo  *SigInfo   // The signal that triggered the freeze (NT_SIGINFO), nil for sys_checkpoint.
+	// Cwd is the process's working directory: its absolute path in the sandbox's mount namespace
+	// (with " (deleted)" appended if it was removed) and its attributes at freeze. nil when not
+	// recorded (images of format 1.0); a thaw then keeps the thawer's working directory.
+	Cwd *FileHandle
+}
+
+// imageMinor is the format revision an image of p is written with: the lowest that can express it.
+func imageMinor(p *Process) uint32 {
+	if p.Cwd != nil {
+		return minorCwd
+	}
+	return 0
 }
 
 // ProcessInfo identifies the process (NT_PRPSINFO and the version note).

@@ -16,6 +16,7 @@ const (
 	partVM      = "vm"
 	partAuxv    = "auxv"
 	partSiginfo = "siginfo"
+	partCwd     = "cwd"
 )
 
 // locator returns the image offset of part number idx, or -1.
@@ -219,6 +220,14 @@ func validate(p *Process, loc locator) error {
 	}
 	if si := p.SigInfo; si != nil && (si.Signo <= 0 || si.Signo > numSignals) {
 		return fail(partSiginfo, -1, "signal %d out of range", si.Signo)
+	}
+	if h := p.Cwd; h != nil {
+		if err := checkHandle(h); err != "" {
+			return fail(partCwd, -1, "working directory handle: %s", err)
+		}
+		if !strings.HasPrefix(h.Path, "/") {
+			return fail(partCwd, -1, "working directory path %q is not absolute", h.Path)
+		}
 	}
 	return nil
 }
