@@ -65,5 +65,8 @@ func captureStopped(t *kernel.Task, req captureRequest, siblings []imgfmt.Thread
 	if p.Signals, err = captureSignals(t, p.Threads); err != nil {
 		return nil, fmt.Errorf("capturing signal state: %w", err)
 	}
+	if p.Cwd, err = captureCwd(t); err != nil {
+		return nil, fmt.Errorf("capturing the working directory: %w", err)
+	}
 	return p, nil
 }

@@ -12,6 +12,7 @@ import (
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/mm"
+	"gvisor.dev/gvisor/pkg/sentry/vfs"
 )
 
 // Thaw is staged like CRIU's restore: validate → prepare → commit.
@@ -22,6 +23,7 @@ import (
 //     EMFILE for limits).
 //   - prepare (still in the syscall): reopen every file the image refers to (fds, mappings stored
 //     by reference, the executable) and verify each is the same, unchanged file (ESTALE otherwise);
+//     look up the working directory (ESTALE if it is no longer a directory);
 //     check that the image and those files can be mapped; make the placeholders for fds that
 //     cannot be reopened.
 //   - commit: nothing can fail for a reason the image or the filesystem controls any more. The
@@ -96,6 +98,8 @@ type thawPlan struct {
 	files []preparedFile
 	// exe is the reopened executable, or nil (then the image file stands in, as DragonFly's textvp).
 	exe *preparedExe
+	// cwd is the looked-up working directory (a reference is held), or empty if the image has none.
+	cwd vfs.VirtualDentry
 
 	// start is when the thaw syscall began, prepared when validation and preparation ended (for
 	// the log line that reports the thaw's cost).
@@ -138,6 +142,9 @@ func prepareThaw(t *kernel.Task, req thawRequest) (*thawPlan, error) {
 	if plan.files, err = prepareFiles(t, proc, req.file); err != nil {
 		return nil, err
 	}
+	if plan.cwd, err = prepareCwd(t, proc); err != nil {
+		return nil, err
+	}
 	plan.exe = prepareExe(t, proc)
 	ok = true
 	return plan, nil
@@ -153,6 +160,10 @@ func (p *thawPlan) release(t *kernel.Task) {
 	}
 	if p.exe != nil {
 		p.exe.release(t)
+	}
+	if p.cwd.Ok() {
+		p.cwd.DecRef(t)
+		p.cwd = vfs.VirtualDentry{}
 	}
 	if p.image != nil {
 		p.image.release(t)
@@ -212,6 +223,7 @@ func (p *thawPlan) commit(t *kernel.Task) error {
 	if err := p.installFiles(t); err != nil {
 		return fmt.Errorf("installing files: %w", err)
 	}
+	p.restoreCwd(t)
 	discardThawerSignals(t)
 	if err := restoreSignals(t, proc); err != nil {
 		return fmt.Errorf("restoring signal state: %w", err)
