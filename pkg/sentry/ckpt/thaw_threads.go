@@ -42,10 +42,12 @@ func (p *thawPlan) resumeThreads(t *kernel.Task) error {
 	if err != nil {
 		return fmt.Errorf("mapping the frame scratch: %w", err)
 	}
-	// The new threads read their frames later; the last one to do so unmaps the scratch
-	// (thaw_scratch.go). Registered before any of them exists: a new thread runs at once.
-	slots := make([]hostarch.Addr, 0, n-1)
-	for i := 1; i < n; i++ {
+	// The new threads read their frames later; whoever reads the last frame unmaps the scratch
+	// (thaw_scratch.go). Registered before any of them exists: a new thread runs at once. Slot 0,
+	// t's own frame, is registered too: otherwise the last new thread could unmap the scratch
+	// before t has written and read its frame there (seen: "writing the FP image: bad address").
+	slots := make([]hostarch.Addr, 0, n)
+	for i := 0; i < n; i++ {
 		slots = append(slots, scratch+hostarch.Addr(i*frameSlot))
 	}
 	registerThawFrames(m, hostarch.AddrRange{Start: scratch, End: scratch + hostarch.Addr(n*frameSlot)}, slots)
@@ -58,6 +60,12 @@ func (p *thawPlan) resumeThreads(t *kernel.Task) error {
 	rax := thawedRax(p.proc, 0, p.retval, afterSyscallInsn(t, th.Regs.Rip))
 	if _, err := resumeFromFrame(t, scratch, th, rax); err != nil {
 		return err
+	}
+	// SignalReturn has read t's frame: consume it like a new thread's rt_sigreturn does.
+	if ar, last := consumeThawFrame(m, scratch); last {
+		if err := m.MUnmap(t, ar.Start, uint64(ar.Length())); err != nil {
+			return fmt.Errorf("unmapping the frame scratch: %w", err)
+		}
 	}
 	// A thread's pending set includes the group's (freeze sees only the union): send the group's
 	// once, to the group.
@@ -84,10 +92,6 @@ func (p *thawPlan) resumeThreads(t *kernel.Task) error {
 		if _, err := primitive.CopyUint64Out(t, at, uint64(t.ThreadID())); err != nil {
 			return fmt.Errorf("updating the tid at %#x: %w", at, err)
 		}
-	}
-	if n == 1 {
-		// SignalReturn has consumed the only frame.
-		return m.MUnmap(t, scratch, uint64(n*frameSlot))
 	}
 	return nil
 }
