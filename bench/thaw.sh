@@ -12,6 +12,8 @@
 #            sentry logs it ("ckpt: thawed ... in X"): decode + validate + reopen + exec + swap
 #   first    wall clock from the shell's `date` right before exec'ing checkpt to the thawed
 #            program's first clock read: includes starting the (Go) checkpt binary
+#   cold     wall clock from the host's `date` right before `runsc-ckpt do` to the thawed program's
+#            first clock read: a fresh sandbox + checkpt + thaw (compare upstream `runsc restore`)
 #   touch    time for the thawed program to touch every page once (each page faults in from the
 #            image, which is in the host page cache)
 #   RSS      the thawed program's resident set right after the thaw and after touching (last rep):
@@ -49,15 +51,16 @@ ms() { awk -v d="$1" 'BEGIN {
 	else if (d ~ /ms$/) { sub(/ms$/, "", d); print d + 0 }
 	else if (d ~ /s$/) { sub(/s$/, "", d); print d * 1000 } }'; }
 
-echo "| platform | image | file (apparent) | sentry thaw ms | first instruction ms | touch all pages ms | RSS after thaw → after touch |"
-echo "|---|---|---|---|---|---|---|"
+echo "| platform | image | file (apparent) | sentry thaw ms | first instruction ms | cold: host to first ms | touch all pages ms | RSS after thaw → after touch |"
+echo "|---|---|---|---|---|---|---|---|"
 for p in $platforms; do
 	for s in "${sizes[@]}"; do
 		img="$dir/thaw-$p-$s.ckpt"
 		run "$p" "$dir/logs-freeze-$p-$s" "$dir/thaw_guest" "$s" "$img" >/dev/null || true # killed after the freeze
-		sentry=() first=() touch=()
+		sentry=() first=() touch=() cold=()
 		for ((i = 0; i < reps; i++)); do
 			logs="$dir/logs-thaw-$p-$s-$i"
+			host=$(date +%s%N)
 			out=$(run "$p" "$logs" /bin/sh -c "date +start_ns=%s%N; exec $bin checkpt -r $img")
 			if ! grep -q ' ok=1' <<<"$out"; then
 				echo "thaw of $img failed: $out" >&2
@@ -66,13 +69,14 @@ for p in $platforms; do
 			start=$(sed -n 's/^start_ns=//p' <<<"$out")
 			f=$(sed -n 's/.*first_ns=\([0-9]*\).*/\1/p' <<<"$out")
 			first+=("$(awk -v a="$f" -v b="$start" 'BEGIN {print (a - b) / 1e6}')")
+			cold+=("$(awk -v a="$f" -v b="$host" 'BEGIN {print (a - b) / 1e6}')")
 			touch+=("$(sed -n 's/.*touch_ms=\([0-9.]*\).*/\1/p' <<<"$out")")
 			d=$(grep -h "ckpt: thawed" "$logs"/*boot* | sed -n 's/.*) in \([^:]*\):.*/\1/p' | head -1)
 			sentry+=("$(ms "$d")")
 		done
 		rss=$(sed -n 's/.*rss_before_mib=\([0-9]*\) rss_after_mib=\([0-9]*\).*/\1 → \2 MiB/p' <<<"$out")
-		printf '| %s | %d MiB | %d MiB | %s | %s | %s | %s |\n' "$p" "$s" $(($(stat -c %s "$img") >> 20)) \
-			"$(minmed "${sentry[@]}")" "$(minmed "${first[@]}")" "$(minmed "${touch[@]}")" "$rss"
+		printf '| %s | %d MiB | %d MiB | %s | %s | %s | %s | %s |\n' "$p" "$s" $(($(stat -c %s "$img") >> 20)) \
+			"$(minmed "${sentry[@]}")" "$(minmed "${first[@]}")" "$(minmed "${cold[@]}")" "$(minmed "${touch[@]}")" "$rss"
 		rm -f "$img"
 	done
 done
