@@ -13,7 +13,7 @@ GAZELLE   := $(GO) run github.com/bazelbuild/bazel-gazelle/cmd/gazelle@v0.53.0
 PLATFORMS ?= systrap,ptrace
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all install test unit-test fuzz-short integration-test check vet fmt-check tidy-check gazelle check-bazel demo clean FORCE
+.PHONY: all install deps test unit-test fuzz-short integration-test check vet fmt-check tidy-check gazelle check-bazel demo clean FORCE
 
 all: $(BIN)
 
@@ -27,7 +27,21 @@ install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/runsc-ckpt
 
 # Everything CI runs: static checks, unit tests, integration tests in real sandboxes.
-test: check unit-test fuzz-short integration-test
+test: deps check unit-test fuzz-short integration-test
+
+# Tools the demo and the tests run (gcc -static for guests, readelf/eu-readelf/gdb on images,
+# musl-gcc for the musl thread guest, python3 as a guest). On a fresh Debian machine the first
+# `make demo` or `make test` installs what is missing with apt-get (as root, which runsc needs
+# anyway); .ci/run installs the same list up front.
+DEPS_CMDS := gcc readelf eu-readelf gdb python3 musl-gcc git
+DEPS_PKGS := gcc libc6-dev musl-tools make elfutils gdb binutils python3 git ca-certificates
+deps:
+	@missing=; for c in $(DEPS_CMDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	[ -n "$$(gcc -print-file-name=libc.a 2>/dev/null | grep /)" ] || missing="$$missing libc.a"; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: missing$$missing; installing $(DEPS_PKGS)"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS_PKGS); \
+	fi
 
 unit-test:
 	$(GO) test -count=1 -p 1 $$($(GO) list ./... | grep -v '/test$$\|/test/')
@@ -80,7 +94,7 @@ check-bazel:
 
 # The main job: build runsc-ckpt, run a program in a sandbox that freezes itself into an image,
 # then thaw the image in a new sandbox and let it finish (demo/demo.sh).
-demo: $(BIN)
+demo: deps $(BIN)
 	demo/demo.sh
 
 clean:
