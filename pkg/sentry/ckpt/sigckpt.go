@@ -18,6 +18,7 @@ import (
 
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
+	"gvisor.dev/gvisor/pkg/sentry/arch"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/kernel/auth"
 	"gvisor.dev/gvisor/pkg/sentry/limits"
@@ -221,6 +222,24 @@ func decide(sender *kernel.Task, p Policy, tg *kernel.ThreadGroup, sig linux.Sig
 		return deliverCkpt, linuxerr.EPERM
 	}
 	return deliverCkpt, nil
+}
+
+// deliverOne finishes a signalling syscall with a single target process tg: the original syscall
+// delivers sig when decide says so, a policy error is returned as is, and otherwise ckpt
+// registers the checkpoint on the target. If the target exited since the caller looked it up
+// (ckpt fails), the original syscall runs so that it reports that as usual.
+func deliverOne(t *kernel.Task, p Policy, tg *kernel.ThreadGroup, sig linux.Signal, ckpt func() error, sysno uintptr, args arch.SyscallArguments, orig kernel.SyscallFn) (uintptr, *kernel.SyscallControl, error) {
+	d, err := decide(t, p, tg, sig)
+	if d == deliverOrdinary {
+		return orig(t, sysno, args)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := ckpt(); err != nil {
+		return orig(t, sysno, args)
+	}
+	return 0, nil, nil
 }
 
 // ckptProcess carries out the checkpoint default action of sig for the process tg, preferring

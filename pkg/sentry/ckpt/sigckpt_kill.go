@@ -67,18 +67,9 @@ func ckptKill(t *kernel.Task, p Policy, sig linux.Signal, sysno uintptr, args ar
 			return orig(t, sysno, args) // ESRCH, EPERM
 		}
 		tg := target.ThreadGroup()
-		d, err := decide(t, p, tg, sig)
-		if d == deliverOrdinary {
-			return orig(t, sysno, args)
-		}
-		if err != nil {
-			return 0, nil, err
-		}
-		if err := ckptProcess(p, tg, target, sig, killInfo(t, target, sig)); err != nil {
-			// The process exited since the lookup: let the original report it.
-			return orig(t, sysno, args)
-		}
-		return 0, nil, nil
+		return deliverOne(t, p, tg, sig, func() error {
+			return ckptProcess(p, tg, target, sig, killInfo(t, target, sig))
+		}, sysno, args, orig)
 	}
 
 	// Several processes: decide for each, as the original would select them.
@@ -231,15 +222,7 @@ func ckptToThread(t *kernel.Task, p Policy, sig linux.Signal, target *kernel.Tas
 	if target == nil || !t.MayKill(target, sig) {
 		return orig(t, sysno, args) // ESRCH, EPERM
 	}
-	d, err := decide(t, p, target.ThreadGroup(), sig)
-	if d == deliverOrdinary {
-		return orig(t, sysno, args)
-	}
-	if err != nil {
-		return 0, nil, err
-	}
-	if err := ckptThread(p, target, sig, tkillInfo(t, target, sig)); err != nil {
-		return orig(t, sysno, args)
-	}
-	return 0, nil, nil
+	return deliverOne(t, p, target.ThreadGroup(), sig, func() error {
+		return ckptThread(p, target, sig, tkillInfo(t, target, sig))
+	}, sysno, args, orig)
 }

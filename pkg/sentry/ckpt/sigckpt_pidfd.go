@@ -67,22 +67,12 @@ func ckptPidfdSendSignal(t *kernel.Task, p Policy, sig linux.Signal, sysno uintp
 	tg := target.ThreadGroup()
 	switch scope {
 	case linux.PIDFD_SIGNAL_THREAD, linux.PIDFD_SIGNAL_THREAD_GROUP:
-		d, err := decide(t, p, tg, sig)
-		if d == deliverOrdinary {
-			return orig(t, sysno, args)
-		}
-		if err != nil {
-			return 0, nil, err
-		}
-		if scope == linux.PIDFD_SIGNAL_THREAD {
-			err = ckptThread(p, target, sig, info)
-		} else {
-			err = ckptProcess(p, tg, target, sig, info)
-		}
-		if err != nil {
-			return orig(t, sysno, args)
-		}
-		return 0, nil, nil
+		return deliverOne(t, p, tg, sig, func() error {
+			if scope == linux.PIDFD_SIGNAL_THREAD {
+				return ckptThread(p, target, sig, info)
+			}
+			return ckptProcess(p, tg, target, sig, info)
+		}, sysno, args, orig)
 	default: // PIDFD_SIGNAL_PROCESS_GROUP
 		pg := tg.ProcessGroup()
 		if pg == nil || pg.Originator() != tg {

@@ -35,17 +35,9 @@ func ckptSigqueueinfo(t *kernel.Task, p Policy, sig linux.Signal, sysno uintptr,
 		return orig(t, sysno, args) // ESRCH, EPERM
 	}
 	tg := target.ThreadGroup()
-	d, err := decide(t, p, tg, sig)
-	if d == deliverOrdinary {
-		return orig(t, sysno, args)
-	}
-	if err != nil {
-		return 0, nil, err
-	}
-	if err := ckptProcess(p, tg, target, sig, &info); err != nil {
-		return orig(t, sysno, args)
-	}
-	return 0, nil, nil
+	return deliverOne(t, p, tg, sig, func() error {
+		return ckptProcess(p, tg, target, sig, &info)
+	}, sysno, args, orig)
 }
 
 // ckptTgsigqueueinfo is rt_tgsigqueueinfo(tgid, tid, sig, uinfo) for a checkpoint signal.
@@ -66,15 +58,7 @@ func ckptTgsigqueueinfo(t *kernel.Task, p Policy, sig linux.Signal, sysno uintpt
 		!mayQueueInfo(t, target, &info) || !t.MayKill(target, sig) {
 		return orig(t, sysno, args) // ESRCH, EPERM
 	}
-	d, err := decide(t, p, targetTG, sig)
-	if d == deliverOrdinary {
-		return orig(t, sysno, args)
-	}
-	if err != nil {
-		return 0, nil, err
-	}
-	if err := ckptThread(p, target, sig, &info); err != nil {
-		return orig(t, sysno, args)
-	}
-	return 0, nil, nil
+	return deliverOne(t, p, targetTG, sig, func() error {
+		return ckptThread(p, target, sig, &info)
+	}, sysno, args, orig)
 }
