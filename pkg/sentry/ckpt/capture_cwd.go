@@ -2,6 +2,7 @@ package ckpt
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh/sentryfh"
@@ -16,7 +17,7 @@ const cwdStatMask = linux.STATX_TYPE | linux.STATX_MODE | linux.STATX_INO | linu
 // captureCwd records t's working directory: its path relative to t's root, as /proc/pid/cwd reads
 // (with " (deleted)" appended if it was removed: a thaw then fails with ESTALE rather than silently
 // running elsewhere), and its attributes. It returns nil if t has no filesystem context (an exiting
-// task).
+// task) or the path cannot be recorded (not absolute, or longer than imgfmt.MaxPathLen).
 func captureCwd(t *kernel.Task) (*imgfmt.FileHandle, error) {
 	fsc := t.FSContext()
 	if fsc == nil {
@@ -35,6 +36,12 @@ func captureCwd(t *kernel.Task) (*imgfmt.FileHandle, error) {
 	path, err := t.Kernel().VFS().PathnameWithDeleted(t, root, cwd)
 	if err != nil {
 		return nil, fmt.Errorf("path of the working directory: %w", err)
+	}
+	if !strings.HasPrefix(path, "/") || len(path) > imgfmt.MaxPathLen {
+		// Not expressible in the image (a synthetic name, or deeper than PATH_MAX, where getcwd
+		// fails too): leave it out rather than fail the freeze; a thaw keeps the thawer's cwd.
+		t.Debugf("ckpt: freeze: working directory %.64q not recorded", path)
+		return nil, nil
 	}
 	// An empty path operation stats its start: the directory itself, whatever its path says now.
 	pop := vfs.PathOperation{Root: root, Start: cwd}
