@@ -48,8 +48,10 @@ int main(int argc, char **argv)
 		perror("mmap");
 		return 1;
 	}
-	/* Some bulk so the image takes a while to write: 64 MiB of non-zero memory. */
-	size_t bulk = 64 << 20;
+	/* Some bulk so the image takes a while to write: 256 MiB of non-zero memory. Right after the
+	 * snapshot every store of the worker is a copy-on-write fault handled by the sentry (slow on
+	 * ptrace: its first pass took longer than writing a 64 MiB image on a loaded machine). */
+	size_t bulk = 256 << 20;
 	unsigned char *b = mmap(NULL, bulk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	for (size_t i = 0; i < bulk; i += 64)
 		b[i] = (unsigned char)(i >> 12) | 1;
