@@ -46,8 +46,11 @@ int main(int argc, char **argv)
 	}
 	long r = sys_checkpoint(CKPT_FREEZE, fd, target, 0);
 	printf("freeze=%ld errno=%d\n", r, r < 0 ? errno : 0);
+	/* The target must tick again: poll up to 5 s (a fixed 50 ms sample can miss it on a loaded
+	 * machine; a target that never resumes fails either way). */
 	long before = *ticks;
-	usleep(50000);
+	for (int tries = 0; tries < 500 && *ticks == before; tries++)
+		usleep(10000);
 	printf("target_alive=%d\n", *ticks > before);
 	fflush(stdout);
 

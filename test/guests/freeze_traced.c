@@ -83,8 +83,10 @@ int main(int argc, char **argv)
 	if (write(done[1], &c, 1) != 1)
 		return 1;
 	waitpid(tracer, NULL, 0);
+	/* Poll up to 5 s for the thread to advance (see freeze_threads.c). */
 	unsigned long before = counter;
-	usleep(50000);
+	for (int tries = 0; tries < 500 && counter == before; tries++)
+		usleep(10000);
 	printf("progress=%d\n", counter != before);
 	return r == 0 ? 0 : 1;
 }
