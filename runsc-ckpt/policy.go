@@ -241,6 +241,7 @@ func preadAll(fd int) ([]byte, error) {
 // templateValue is a flag.Value for a validated ckpt-file template.
 type templateValue struct{ p *string }
 
+// String implements flag.Value.String.
 func (v templateValue) String() string {
 	if v.p == nil {
 		return ""
@@ -248,6 +249,7 @@ func (v templateValue) String() string {
 	return *v.p
 }
 
+// Set implements flag.Value.Set.
 func (v templateValue) Set(s string) error {
 	if err := ckpt.ValidateFileTemplate(s); err != nil {
 		return err
@@ -256,11 +258,13 @@ func (v templateValue) Set(s string) error {
 	return nil
 }
 
+// Get implements flag.Getter.Get.
 func (v templateValue) Get() any { return *v.p }
 
 // groupValue is a flag.Value for a ckpt-group gid.
 type groupValue struct{ p *int32 }
 
+// String implements flag.Value.String.
 func (v groupValue) String() string {
 	if v.p == nil {
 		return ""
@@ -268,6 +272,7 @@ func (v groupValue) String() string {
 	return strconv.Itoa(int(*v.p))
 }
 
+// Set implements flag.Value.Set.
 func (v groupValue) Set(s string) error {
 	g, err := ckpt.ParseGroup(s)
 	if err != nil {
@@ -277,11 +282,13 @@ func (v groupValue) Set(s string) error {
 	return nil
 }
 
+// Get implements flag.Getter.Get.
 func (v groupValue) Get() any { return *v.p }
 
 // signalValue is a flag.Value for a ckpt-signal number.
 type signalValue struct{ p *linux.Signal }
 
+// String implements flag.Value.String.
 func (v signalValue) String() string {
 	if v.p == nil {
 		return ""
@@ -289,6 +296,7 @@ func (v signalValue) String() string {
 	return strconv.Itoa(int(*v.p))
 }
 
+// Set implements flag.Value.Set.
 func (v signalValue) Set(s string) error {
 	sig, err := ckpt.ParseSignal(s)
 	if err != nil {
@@ -298,4 +306,5 @@ func (v signalValue) Set(s string) error {
 	return nil
 }
 
+// Get implements flag.Getter.Get.
 func (v signalValue) Get() any { return *v.p }

@@ -72,8 +72,10 @@ type seekSink struct {
 	ws io.WriteSeeker
 }
 
+// Write implements io.Writer.
 func (s *seekSink) Write(b []byte) (int, error) { return s.ws.Write(b) }
 
+// Hole implements Sink.Hole by seeking over n bytes.
 func (s *seekSink) Hole(n int64) error {
 	if _, err := s.ws.Seek(n, io.SeekCurrent); err != nil {
 		return fmt.Errorf("seeking over a %d-byte hole: %w", n, err)

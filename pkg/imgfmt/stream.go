@@ -142,6 +142,7 @@ type segmentReader struct {
 	index int
 }
 
+// Read implements io.Reader over the rest of the segment.
 func (s *segmentReader) Read(b []byte) (int, error) {
 	if s.left == 0 {
 		return 0, io.EOF

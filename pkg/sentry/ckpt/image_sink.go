@@ -129,4 +129,5 @@ func (s *fileSink) Hole(n int64) error {
 // writerFunc adapts a Write method to io.Writer.
 type writerFunc func([]byte) (int, error)
 
+// Write implements io.Writer.
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
