@@ -20,6 +20,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// runFreezeGuest runs `guest IMAGE` in a new sandbox on platform whose writes reach the host,
+// wants exit status 0, and returns the result and the image's path (name in the sandbox's
+// directory).
+func runFreezeGuest(t *testing.T, platform, guest, name string) (*harness.Result, string) {
+	t.Helper()
+	s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
+	image := filepath.Join(s.Dir, name)
+	r := s.Run(t, s.DoArgs(guest, image)...)
+	r.WantExit(t, 0)
+	return r, image
+}
+
 // decodeImage decodes the image at path with the codec, failing t if it does not decode.
 func decodeImage(t *testing.T, path string) *imgfmt.Process {
 	t.Helper()
@@ -181,10 +193,7 @@ func TestFreezeBasic(t *testing.T) {
 func TestFreezeThreads(t *testing.T) {
 	guest := h.BuildC(t, "freeze_threads", "-pthread")
 	h.ForEachPlatform(t, func(t *testing.T, platform string) {
-		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
-		image := filepath.Join(s.Dir, "threads.img")
-		r := s.Run(t, s.DoArgs(guest, image)...)
-		r.WantExit(t, 0)
+		r, image := runFreezeGuest(t, platform, guest, "threads.img")
 		if !strings.Contains(r.Stdout, "freeze=0 errno=0\nprogress=1") {
 			t.Fatalf("guest output:\n%s", r)
 		}
@@ -343,10 +352,7 @@ func TestFreezeErrno(t *testing.T) {
 func TestFreezeOtherProcess(t *testing.T) {
 	guest := h.BuildC(t, "freeze_other")
 	h.ForEachPlatform(t, func(t *testing.T, platform string) {
-		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
-		image := filepath.Join(s.Dir, "other.img")
-		r := s.Run(t, s.DoArgs(guest, image)...)
-		r.WantExit(t, 0)
+		r, image := runFreezeGuest(t, platform, guest, "other.img")
 		for _, want := range []string{"freeze=0 errno=0", "target_alive=1", "unprivileged=-1 errno=1"} {
 			if !strings.Contains(r.Stdout, want) {
 				t.Errorf("guest output lacks %q:\n%s", want, r)
@@ -368,10 +374,7 @@ func TestFreezeOtherProcess(t *testing.T) {
 func TestFreezeGo(t *testing.T) {
 	guest := h.BuildGo(t, "freezego")
 	h.ForEachPlatform(t, func(t *testing.T, platform string) {
-		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
-		image := filepath.Join(s.Dir, "go.img")
-		r := s.Run(t, s.DoArgs(guest, image)...)
-		r.WantExit(t, 0)
+		r, image := runFreezeGuest(t, platform, guest, "go.img")
 		if !strings.Contains(r.Stdout, "freeze=0 errno=0\nalive true") {
 			t.Fatalf("guest output:\n%s", r)
 		}
@@ -637,10 +640,7 @@ func TestFreezeKinds(t *testing.T) {
 func TestFreezeSignals(t *testing.T) {
 	guest := h.BuildC(t, "freeze_signals")
 	h.ForEachPlatform(t, func(t *testing.T, platform string) {
-		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
-		image := filepath.Join(s.Dir, "signals.img")
-		r := s.Run(t, s.DoArgs(guest, image)...)
-		r.WantExit(t, 0)
+		r, image := runFreezeGuest(t, platform, guest, "signals.img")
 		m := regexp.MustCompile(`handler=(0x[0-9a-f]+) altstack=(0x[0-9a-f]+) freeze=0 errno=0`).FindStringSubmatch(r.Stdout)
 		if m == nil {
 			t.Fatalf("guest output:\n%s", r)
@@ -687,10 +687,7 @@ func TestFreezeSignals(t *testing.T) {
 func TestFreezeTracedThread(t *testing.T) {
 	guest := h.BuildC(t, "freeze_traced", "-pthread")
 	h.ForEachPlatform(t, func(t *testing.T, platform string) {
-		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
-		image := filepath.Join(s.Dir, "traced.img")
-		r := s.Run(t, s.DoArgs(guest, image)...)
-		r.WantExit(t, 0)
+		r, image := runFreezeGuest(t, platform, guest, "traced.img")
 		if !strings.Contains(r.Stdout, "freeze=0 errno=0\nprogress=1") {
 			t.Fatalf("guest output:\n%s", r)
 		}
@@ -715,10 +712,7 @@ func TestFreezeTracedThread(t *testing.T) {
 func TestFreezeSnapshotConsistent(t *testing.T) {
 	guest := h.BuildC(t, "freeze_cow", "-pthread")
 	h.ForEachPlatform(t, func(t *testing.T, platform string) {
-		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
-		image := filepath.Join(s.Dir, "cow.img")
-		r := s.Run(t, s.DoArgs(guest, image)...)
-		r.WantExit(t, 0)
+		r, image := runFreezeGuest(t, platform, guest, "cow.img")
 		m := regexp.MustCompile(`buffer=(0x[0-9a-f]+)\nfreeze=0 errno=0\npasses_during_freeze=(\d+)`).FindStringSubmatch(r.Stdout)
 		if m == nil {
 			t.Fatalf("guest output:\n%s", r)
