@@ -161,55 +161,38 @@ func TestPolicyGroup(t *testing.T) {
 			r.WantExit(t, 0)
 			check(t, r, true)
 		})
-		t.Run("annotation_other_group", func(t *testing.T) {
+		// inBundle runs the cases as an OCI container started by create+start, or by run -detach.
+		inBundle := func(t *testing.T, flags []string, annotations map[string]string, runDetached, allowed bool) {
+			t.Helper()
 			c := h.Bundle(t, harness.BundleOpts{
-				Opts:        harness.Opts{Platform: p},
+				Opts:        harness.Opts{Platform: p, Flags: flags},
 				Args:        ckptCallArgs(guest, policyCases),
-				Annotations: map[string]string{"dev.runsc-ckpt.ckpt-group": "4242"},
+				Annotations: annotations,
 			})
-			c.Create(t)
-			c.Start(t)
+			if runDetached {
+				c.RunDetached(t)
+			} else {
+				c.Create(t)
+				c.Start(t)
+			}
 			if code := c.Wait(t); code != 0 {
 				t.Errorf("guest exit status %d", code)
 			}
-			check(t, &harness.Result{Stdout: c.GuestStdout(), Stderr: c.GuestStderr()}, false)
+			check(t, &harness.Result{Stdout: c.GuestStdout(), Stderr: c.GuestStderr()}, allowed)
+		}
+		t.Run("annotation_other_group", func(t *testing.T) {
+			inBundle(t, nil, map[string]string{"dev.runsc-ckpt.ckpt-group": "4242"}, false, false)
 		})
 		// create and run start the sandbox from the bundle's config.json, not from the spec
 		// runsc holds in memory: the flag must still reach the sentry.
 		t.Run("flag_other_group_create", func(t *testing.T) {
-			c := h.Bundle(t, harness.BundleOpts{
-				Opts: harness.Opts{Platform: p, Flags: []string{"--ckpt-group=4242"}},
-				Args: ckptCallArgs(guest, policyCases),
-			})
-			c.Create(t)
-			c.Start(t)
-			if code := c.Wait(t); code != 0 {
-				t.Errorf("guest exit status %d", code)
-			}
-			check(t, &harness.Result{Stdout: c.GuestStdout(), Stderr: c.GuestStderr()}, false)
+			inBundle(t, []string{"--ckpt-group=4242"}, nil, false, false)
 		})
 		t.Run("flag_other_group_run", func(t *testing.T) {
-			c := h.Bundle(t, harness.BundleOpts{
-				Opts: harness.Opts{Platform: p, Flags: []string{"--ckpt-group=4242"}},
-				Args: ckptCallArgs(guest, policyCases),
-			})
-			c.RunDetached(t)
-			if code := c.Wait(t); code != 0 {
-				t.Errorf("guest exit status %d", code)
-			}
-			check(t, &harness.Result{Stdout: c.GuestStdout(), Stderr: c.GuestStderr()}, false)
+			inBundle(t, []string{"--ckpt-group=4242"}, nil, true, false)
 		})
 		t.Run("annotation_beats_flag", func(t *testing.T) {
-			c := h.Bundle(t, harness.BundleOpts{
-				Opts:        harness.Opts{Platform: p, Flags: []string{"--ckpt-group=4242"}},
-				Args:        ckptCallArgs(guest, policyCases),
-				Annotations: map[string]string{"dev.runsc-ckpt.ckpt-group": "-1"},
-			})
-			c.RunDetached(t)
-			if code := c.Wait(t); code != 0 {
-				t.Errorf("guest exit status %d", code)
-			}
-			check(t, &harness.Result{Stdout: c.GuestStdout(), Stderr: c.GuestStderr()}, true)
+			inBundle(t, []string{"--ckpt-group=4242"}, map[string]string{"dev.runsc-ckpt.ckpt-group": "-1"}, true, true)
 		})
 	})
 }
