@@ -63,7 +63,8 @@ const (
 	NoteFD      = 0x52430005 // One fd-table entry.
 	NoteVM      = 0x52430006 // Address-space metadata.
 	NoteMapping = 0x52430007 // One mapping's record, one per PT_LOAD, in the same order.
-	NoteCwd     = 0x52430008 // The working directory; optional, the last note (format 1.1).
+	NoteCwd     = 0x52430008 // The working directory; optional (format 1.1).
+	NoteObject  = 0x52430009 // One kernel object; optional, after the cwd note (format 1.2).
 )
 
 // Format and note layout versions.
@@ -74,10 +75,12 @@ const (
 	// accepts revisions up to its own. The encoder writes the lowest revision that can express the
 	// process (imageMinor), so an image stays readable by older readers unless it needs a newer
 	// note, and there is still exactly one image per Process. Revisions: 0 the original format;
-	// 1 adds the optional cwd note.
-	FormatMinor = 1
+	// 1 adds the optional cwd note; 2 the object notes.
+	FormatMinor = 2
 	// minorCwd is the first revision with the cwd note.
 	minorCwd = 1
+	// minorObjects is the first revision with object notes.
+	minorObjects = 2
 	// noteLayoutVersion is the first field of each of our notes.
 	noteLayoutVersion = 1
 )
@@ -101,6 +104,8 @@ const (
 	vmFixedSize       = 152
 	mappingFixedSize  = 88
 	cwdFixedSize      = 56
+	objectFixedSize   = 24 // Layout, kind, id, fd count, key; then fds and the body.
+	objectFDSize      = 8
 	numGeneralRegs    = 27
 	numSignals        = 64
 	numItimers        = 3
@@ -151,6 +156,11 @@ const (
 	MaxAuxv = 256
 	// MaxXStateSize is the largest XSAVE area accepted.
 	MaxXStateSize = 64 << 10
+	// MaxObjects is the largest object count an image may hold.
+	MaxObjects = MaxFDs + 65536
+	// MaxObjectData bounds the bytes one object carries in its note (buffered pipe or socket data,
+	// an unlinked file's or memfd's contents).
+	MaxObjectData = 64 << 20
 	// MaxNotesSize bounds the PT_NOTE segment.
 	MaxNotesSize = 256 << 20
 )

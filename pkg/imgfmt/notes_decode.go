@@ -136,7 +136,7 @@ func ownVersion(r *rbuf) {
 type noteLocations struct {
 	process, signals, vm, auxv, siginfo int64
 	cwd                                 int64
-	threads, files, mappings            []int64
+	threads, files, mappings, objects   []int64
 	phdrs                               int64 // Offset of the program header table.
 }
 
@@ -166,6 +166,8 @@ func (l *noteLocations) locate(part string, idx int) int64 {
 		return pick(l.mappings)
 	case partCwd:
 		return l.cwd
+	case partObject:
+		return pick(l.objects)
 	}
 	return -1
 }
@@ -538,8 +540,21 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 		}
 		p.Cwd = h
 	}
+	// Kernel objects (format 1.2).
+	for it.is(OwnerRunscCkpt, NoteObject) {
+		if len(p.Objects) == MaxObjects {
+			return nil, nil, formatErrorf(it.cur.off, "more than %d objects", MaxObjects)
+		}
+		n, _ := it.take(OwnerRunscCkpt, NoteObject, "an object note")
+		loc.objects = append(loc.objects, n.off)
+		o, err := decodeObject(n.reader(fmt.Sprintf("object note %d", len(p.Objects))))
+		if err != nil {
+			return nil, nil, err
+		}
+		p.Objects = append(p.Objects, o)
+	}
 	if _, ok := it.peek(); ok {
-		return nil, nil, formatErrorf(it.cur.off, "unexpected note %q type %#x after the last mapping or cwd note", it.cur.owner, it.cur.typ)
+		return nil, nil, formatErrorf(it.cur.off, "unexpected note %q type %#x after the last mapping, cwd or object note", it.cur.owner, it.cur.typ)
 	}
 	if it.err != nil {
 		return nil, nil, it.err

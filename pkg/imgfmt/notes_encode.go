@@ -87,6 +87,10 @@ func encodeNotes(p *Process) []byte {
 		encodeCwd(d, p.Cwd)
 		note(OwnerRunscCkpt, NoteCwd)
 	}
+	for i := range p.Objects {
+		encodeObject(d, &p.Objects[i])
+		note(OwnerRunscCkpt, NoteObject)
+	}
 	return w.b
 }
 

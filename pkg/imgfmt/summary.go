@@ -27,6 +27,7 @@ type Summary struct {
 	Threads     []ThreadSummary `json:"threads"`
 	Mappings    []MapSummary    `json:"mappings"`
 	FDs         []FDSummary     `json:"fds"`
+	Objects     []ObjectSummary `json:"objects"`
 	Signals     SignalsSummary  `json:"signals"`
 	VM          VMSummary       `json:"vm"`
 	Totals      Totals          `json:"totals"`
@@ -97,6 +98,16 @@ type FDSummary struct {
 	Desc        string `json:"desc"`
 	File        string `json:"file,omitempty"`
 	IsImage     bool   `json:"is_image,omitempty"`
+}
+
+// ObjectSummary is one kernel object (format 1.2).
+type ObjectSummary struct {
+	ID     uint32     `json:"id"`
+	Kind   string     `json:"kind"`
+	Key    string     `json:"key"`
+	FDs    []int32    `json:"fds"`
+	Detail string     `json:"detail"` // One line for people.
+	State  ObjectBody `json:"state"`  // The kind's fields.
 }
 
 // SignalsSummary is the process-wide signal state: only non-default dispositions and armed timers.
@@ -175,6 +186,7 @@ func Summarize(p *Process, size int64, stored func(off, n int64) int64) *Summary
 		Threads:  []ThreadSummary{},
 		Mappings: []MapSummary{},
 		FDs:      []FDSummary{},
+		Objects:  []ObjectSummary{},
 		Signals:  SignalsSummary{Actions: []ActionSummary{}, Itimers: []ItimerSummary{}, Pending: hex(p.Signals.Pending), PdeathSig: p.Signals.PdeathSig},
 	}
 	if s.Creds.Groups == nil {
@@ -225,6 +237,14 @@ func Summarize(p *Process, size int64, stored func(off, n int64) int64) *Summary
 			fs.File = f.Handle.Path
 		}
 		s.FDs = append(s.FDs, fs)
+	}
+	for i := range p.Objects {
+		o := &p.Objects[i]
+		os := ObjectSummary{ID: o.ID, Kind: objectKindName(o.Kind()), Key: fmt.Sprintf("%#x", o.Key), FDs: []int32{}, Detail: o.Body.describe(), State: o.Body}
+		for _, f := range o.FDs {
+			os.FDs = append(os.FDs, f.FD)
+		}
+		s.Objects = append(s.Objects, os)
 	}
 	for i, a := range p.Signals.Actions {
 		if a == (SigAction{}) {
@@ -326,6 +346,16 @@ func (s *Summary) WriteText(w io.Writer) error {
 		pr("  %d\t%s\t%s\t%d\t%s\n", f.FD, f.Kind, flags, f.Offset, desc)
 	}
 	tw.Flush()
+
+	if len(s.Objects) > 0 {
+		fmt.Fprintf(w, "\nobjects (%d):\n", len(s.Objects))
+		pr("  ID\tKIND\tFDS\tSTATE\n")
+		for _, o := range s.Objects {
+			fds := fmt.Sprint(o.FDs)
+			pr("  %d\t%s\t%s\t%s\n", o.ID, o.Kind, fds[1:len(fds)-1], o.Detail)
+		}
+		tw.Flush()
+	}
 
 	fmt.Fprintf(w, "\nsignals: pending %s, pdeathsig %d, %d non-default dispositions\n", s.Signals.Pending, s.Signals.PdeathSig, len(s.Signals.Actions))
 	if len(s.Signals.Actions) > 0 {

@@ -21,10 +21,16 @@ type Process struct {
 	// (with " (deleted)" appended if it was removed) and its attributes at freeze. nil when not
 	// recorded (images of format 1.0); a thaw then keeps the thawer's working directory.
 	Cwd *FileHandle
+	// Objects are the kernel objects the thaw rebuilds (format 1.2): pipes, sockets, event fds,
+	// unlinked files, timers, IPC. Ordered by ID.
+	Objects []Object
 }
 
 // imageMinor is the format revision an image of p is written with: the lowest that can express it.
 func imageMinor(p *Process) uint32 {
+	if len(p.Objects) > 0 {
+		return minorObjects
+	}
 	if p.Cwd != nil {
 		return minorCwd
 	}

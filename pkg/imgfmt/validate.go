@@ -17,6 +17,7 @@ const (
 	partAuxv    = "auxv"
 	partSiginfo = "siginfo"
 	partCwd     = "cwd"
+	partObject  = "object"
 )
 
 // locator returns the image offset of part number idx, or -1.
@@ -229,7 +230,7 @@ func validate(p *Process, loc locator) error {
 			return fail(partCwd, -1, "working directory path %q is not absolute", h.Path)
 		}
 	}
-	return nil
+	return validateObjects(p, fail)
 }
 
 // checkString returns why s is not acceptable as a string of at most max bytes, or "".
