@@ -3,13 +3,13 @@
  * usage: thaw_kinds IMAGE DIR      (DIR holds a file "data" of at least 8 KiB and a symlink "link")
  *
  * Fds (numbers fixed with dup2): 10 pipe read end (with unread data), 11 pipe write end
- * (O_NONBLOCK), 12 one end of a socketpair, 13 eventfd, 14 /dev/null O_RDWR, 15 DIR (O_DIRECTORY),
+ * (O_NONBLOCK), 12 one end of a socketpair, 13 eventfd (count 3, semaphore mode), 14 /dev/null O_RDWR, 15 DIR (O_DIRECTORY),
  * 16 O_PATH|O_NOFOLLOW on DIR/link, 17 memfd, 18 DIR/data O_RDWR at offset 1234 with FD_CLOEXEC,
  * 19 epoll, 20 the image itself (still open while freezing).
  *
  * Prints "r=<result> errno=<n>"; after the freeze itself (r == 0) it kills itself with SIGKILL.
  * After a thaw it checks each fd as docs/notes-thaw.md says it comes back (reopened, or a
- * placeholder: a pipe end whose peer is gone, a fresh eventfd/epoll) and prints
+ * placeholder: a pipe end whose peer is gone, a fresh epoll; the eventfd rebuilt with its count) and prints
  * "pipe_r=.. pipe_w=.. sock=.. eventfd=.. null=.. dir=.. opath=.. memfd=.. file=.. epoll=.. image=.."
  * (1 = as expected; image=file or image=pipe, see below); exit 0 if all are as expected. */
 #define _GNU_SOURCE
@@ -56,7 +56,7 @@ int main(int argc, char **argv)
 	at(p[1], 11);
 	fcntl(11, F_SETFL, O_NONBLOCK);
 	at(s[0], 12);
-	at(eventfd(3, 0), 13);
+	at(eventfd(3, EFD_SEMAPHORE), 13);
 	at(open("/dev/null", O_RDWR), 14);
 	at(open(argv[2], O_RDONLY | O_DIRECTORY), 15);
 	snprintf(path, sizeof path, "%s/link", argv[2]);
@@ -84,8 +84,12 @@ int main(int argc, char **argv)
 	int pipe_r = read(10, buf, sizeof buf) == 0;
 	int pipe_w = write(11, "y", 1) < 0 && errno == EPIPE && (fcntl(11, F_GETFL) & O_NONBLOCK);
 	int sock = read(12, buf, sizeof buf) == 0;
-	uint64_t one = 1, got = 0;
-	int efd = write(13, &one, 8) == 8 && read(13, &got, 8) == 8 && got == 1;
+	/* The eventfd keeps its count (3) and semaphore mode: three reads of 1, then EAGAIN. */
+	uint64_t got = 0;
+	int efd = fcntl(13, F_SETFL, O_NONBLOCK) == 0; /* a lost count must fail, not block */
+	for (int i = 0; i < 3; i++)
+		efd = efd && read(13, &got, 8) == 8 && got == 1;
+	efd = efd && read(13, &got, 8) < 0 && errno == EAGAIN;
 	int null = write(14, "z", 1) == 1 && read(14, buf, 1) == 0 && fstat(14, &st) == 0 && S_ISCHR(st.st_mode);
 	int dfd = openat(15, "data", O_RDONLY);
 	int dir = fstat(15, &st) == 0 && S_ISDIR(st.st_mode) && dfd >= 0;

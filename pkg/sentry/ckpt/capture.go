@@ -59,7 +59,7 @@ func captureStopped(t *kernel.Task, req captureRequest, siblings []imgfmt.Thread
 		return nil, fmt.Errorf("capturing memory: %w", err)
 	}
 	p.Auxv = captureVM(t, p.Mappings, &p.VM)
-	if p.Files, err = captureFiles(t, req.image); err != nil {
+	if p.Files, p.Objects, err = captureFiles(t, req.image); err != nil {
 		return nil, fmt.Errorf("capturing the fd table: %w", err)
 	}
 	if p.Signals, err = captureSignals(t, p.Threads); err != nil {

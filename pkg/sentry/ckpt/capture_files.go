@@ -15,17 +15,19 @@ import (
 // captureFiles records the fd table of t's process: for every fd its number, close-on-exec flag,
 // status flags, offset (-1 when not seekable), kind and description, and a handle for the kinds a
 // thaw can reopen by path. Every fd that refers to the image being written (image, which may be
-// nil) is marked IsImage.
+// nil) is marked IsImage. Files that are kernel objects the image stores (capture_objects.go) are
+// also returned as objects.
 //
 // Preconditions: running on t's task goroutine.
-func captureFiles(t *kernel.Task, image *vfs.FileDescription) ([]imgfmt.File, error) {
+func captureFiles(t *kernel.Task, image *vfs.FileDescription) ([]imgfmt.File, []imgfmt.Object, error) {
 	fdt := t.FDTable()
 	if fdt == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var (
-		files []imgfmt.File
-		err   error
+		files   []imgfmt.File
+		objects objectCollector
+		err     error
 	)
 	// ForEach visits fds in increasing order and holds a reference on each file during fn.
 	fdt.ForEach(t, func(fd int32, file *vfs.FileDescription, flags kernel.FDFlags) bool {
@@ -35,13 +37,19 @@ func captureFiles(t *kernel.Task, image *vfs.FileDescription) ([]imgfmt.File, er
 			return false
 		}
 		f.IsImage = image != nil && file == image
+		if !f.IsImage {
+			if _, err = objects.add(t, fd, file); err != nil {
+				err = fmt.Errorf("fd %d (%s): %w", fd, f.Desc, err)
+				return false
+			}
+		}
 		files = append(files, f)
 		return true
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return files, nil
+	return files, objects.objects, nil
 }
 
 // captureFile records one fd.

@@ -94,8 +94,10 @@ type thawPlan struct {
 
 	// maps holds, per entry of proc.Mappings, the reopened file of a MapReference mapping.
 	maps []preparedMapping
-	// files are the fds to install, in proc.Files order.
+	// files are the fds to install (each fd once; fds that are not objects first).
 	files []preparedFile
+	// objects holds, per entry of proc.Objects, the rebuilt object (thaw_objects.go).
+	objects []*thawedObject
 	// exe is the reopened executable, or nil (then the image file stands in, as DragonFly's textvp).
 	exe *preparedExe
 	// cwd is the looked-up working directory (a reference is held), or empty if the image has none.
@@ -139,7 +141,7 @@ func prepareThaw(t *kernel.Task, req thawRequest) (*thawPlan, error) {
 	if plan.maps, err = prepareMappings(t, proc); err != nil {
 		return nil, err
 	}
-	if plan.files, err = prepareFiles(t, proc, req.file); err != nil {
+	if plan.files, plan.objects, err = prepareFiles(t, proc, req.file); err != nil {
 		return nil, err
 	}
 	if plan.cwd, err = prepareCwd(t, proc); err != nil {
@@ -157,6 +159,11 @@ func (p *thawPlan) release(t *kernel.Task) {
 	}
 	for i := range p.files {
 		p.files[i].release(t)
+	}
+	for _, o := range p.objects {
+		if o != nil {
+			o.release(t)
+		}
 	}
 	if p.exe != nil {
 		p.exe.release(t)
@@ -222,6 +229,9 @@ func (p *thawPlan) commit(t *kernel.Task) error {
 	p.restoreMetadata(t)
 	if err := p.installFiles(t); err != nil {
 		return fmt.Errorf("installing files: %w", err)
+	}
+	if err := p.commitObjects(t); err != nil {
+		return fmt.Errorf("restoring objects: %w", err)
 	}
 	p.restoreCwd(t)
 	discardThawerSignals(t)

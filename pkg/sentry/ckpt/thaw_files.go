@@ -45,15 +45,47 @@ func (pf *preparedFile) release(t *kernel.Task) {
 	}
 }
 
-// prepareFiles reopens (or makes placeholders for) every fd of the image except 0–2. image is the
-// file the thawer passed to CKPT_THAW.
-func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription) ([]preparedFile, error) {
-	var out []preparedFile
-	fail := func(err error) ([]preparedFile, error) {
+// prepareFiles rebuilds the image's objects (thaw_objects.go) and reopens (or makes placeholders
+// for) every other fd of the image except 0–2. image is the file the thawer passed to CKPT_THAW.
+// Objects that refer to other fds (epoll) are rebuilt last, when every other fd's file exists. The
+// returned objects hold the references of the objects' files; the prepared files hold their own.
+func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription) ([]preparedFile, []*thawedObject, error) {
+	var (
+		out     []preparedFile
+		objects = make([]*thawedObject, len(p.Objects))
+	)
+	fail := func(err error) ([]preparedFile, []*thawedObject, error) {
 		for i := range out {
 			out[i].release(t)
 		}
-		return nil, err
+		for _, o := range objects {
+			if o != nil {
+				o.release(t)
+			}
+		}
+		return nil, nil, err
+	}
+	// Objects that stand alone first, then every fd that is not an object, then the rest.
+	fds := make(map[int32]*vfs.FileDescription)
+	thawObjects := func(needFiles bool) error {
+		for i := range p.Objects {
+			o := &p.Objects[i]
+			if objectNeedsFiles(o.Kind()) != needFiles {
+				continue
+			}
+			th, err := thawObject(t, p, o, fds)
+			if err != nil {
+				return err
+			}
+			objects[i] = th
+			for _, f := range o.FDs {
+				fds[f.FD] = th.files[f.Desc]
+			}
+		}
+		return nil
+	}
+	if err := thawObjects(false); err != nil {
+		return fail(err)
 	}
 	for i := range p.Files {
 		f := &p.Files[i]
@@ -61,6 +93,9 @@ func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription)
 			continue
 		}
 		pf := preparedFile{fd: f.FD, cloexec: f.FDFlags&linux.FD_CLOEXEC != 0}
+		if o, _ := p.ObjectOf(f.FD); o != nil {
+			continue // Installed below, once every object exists.
+		}
 		switch {
 		case f.IsImage:
 			image.IncRef()
@@ -85,8 +120,22 @@ func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription)
 			pf.file = file
 		}
 		out = append(out, pf)
+		fds[f.FD] = pf.file
 	}
-	return out, nil
+	if err := thawObjects(true); err != nil {
+		return fail(err)
+	}
+	for i := range p.Files {
+		f := &p.Files[i]
+		o, desc := p.ObjectOf(f.FD)
+		if f.FD <= 2 || o == nil {
+			continue
+		}
+		file := objects[o.ID-1].files[desc]
+		file.IncRef()
+		out = append(out, preparedFile{fd: f.FD, file: file, cloexec: f.FDFlags&linux.FD_CLOEXEC != 0})
+	}
+	return out, objects, nil
 }
 
 // placeholder returns the stand-in for an fd that cannot be reopened (see the comment above): a

@@ -1,0 +1,98 @@
+package ckpt
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+
+	"gvisor.dev/gvisor/pkg/sentry/fsimpl/eventfd"
+)
+
+// Some object state has no exported getter in gVisor (an eventfd's counter, an epoll instance's
+// interest list, ...). Every such struct is stateify-savable, so its generated, exported
+// StateFields method names the fields that make up its saved state. stateField reads one of those
+// fields through reflection, read-only: reflect can read unexported fields of basic kinds (and
+// follow unexported pointers) but never write them or call their methods, so nothing in the sentry
+// can be changed this way. The names are checked against StateFields at every call, and
+// TestStateFieldsUsed checks every field this package reads (stateFieldsUsed), so a gVisor bump
+// that renames or retypes one fails the unit tests instead of misreading state.
+// docs/upstream-gaps.md lists the fields and why each is needed.
+
+// stateifyObject is a stateify-savable gVisor struct.
+type stateifyObject interface {
+	StateTypeName() string
+	StateFields() []string
+}
+
+// stateField returns field name of *obj. obj must be a non-nil pointer to a struct whose
+// StateFields lists name.
+func stateField(obj stateifyObject, name string) (reflect.Value, error) {
+	if !slices.Contains(obj.StateFields(), name) {
+		return reflect.Value{}, fmt.Errorf("%s has no saved field %q (gVisor changed: see docs/upstream-gaps.md)", obj.StateTypeName(), name)
+	}
+	v := reflect.ValueOf(obj)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return reflect.Value{}, fmt.Errorf("%s: not a pointer to a struct", obj.StateTypeName())
+	}
+	f := v.Elem().FieldByName(name)
+	if !f.IsValid() {
+		return reflect.Value{}, fmt.Errorf("%s lists %q in StateFields but has no such field", obj.StateTypeName(), name)
+	}
+	return f, nil
+}
+
+// stateUint reads an unsigned integer field of obj (see stateField).
+func stateUint(obj stateifyObject, name string) (uint64, error) {
+	f, err := stateField(obj, name)
+	if err != nil {
+		return 0, err
+	}
+	switch f.Kind() {
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return f.Uint(), nil
+	}
+	return 0, fmt.Errorf("%s.%s is a %s, want an unsigned integer (gVisor changed)", obj.StateTypeName(), name, f.Kind())
+}
+
+// stateInt reads a signed integer field of obj (see stateField).
+func stateInt(obj stateifyObject, name string) (int64, error) {
+	f, err := stateField(obj, name)
+	if err != nil {
+		return 0, err
+	}
+	switch f.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return f.Int(), nil
+	}
+	return 0, fmt.Errorf("%s.%s is a %s, want a signed integer (gVisor changed)", obj.StateTypeName(), name, f.Kind())
+}
+
+// stateBool reads a bool field of obj (see stateField).
+func stateBool(obj stateifyObject, name string) (bool, error) {
+	f, err := stateField(obj, name)
+	if err != nil {
+		return false, err
+	}
+	if f.Kind() != reflect.Bool {
+		return false, fmt.Errorf("%s.%s is a %s, want a bool (gVisor changed)", obj.StateTypeName(), name, f.Kind())
+	}
+	return f.Bool(), nil
+}
+
+// stateFieldUse is one field this package reads with stateField: the struct (a zero value of the
+// pointer type), the field and the kind it must have.
+type stateFieldUse struct {
+	obj   stateifyObject
+	field string
+	kind  reflect.Kind
+}
+
+// stateFieldsUsed lists every field read through stateField, for TestStateFieldsUsed. Add a line
+// with each new use.
+func stateFieldsUsed() []stateFieldUse {
+	return []stateFieldUse{
+		{new(eventfd.EventFileDescription), "val", reflect.Uint64},
+		{new(eventfd.EventFileDescription), "semMode", reflect.Bool},
+		{new(eventfd.EventFileDescription), "hostfd", reflect.Int},
+	}
+}
