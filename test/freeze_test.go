@@ -32,14 +32,15 @@ func runFreezeGuest(t *testing.T, platform, guest, name string) (*harness.Result
 	return r, image
 }
 
-// decodeImage decodes the image at path with the codec, failing t if it does not decode.
+// decodeImage decodes the image at path with the codec, failing t if it does not decode. The file
+// stays open until the test ends, so the mappings' Contents can be read (e.g. to re-encode it).
 func decodeImage(t *testing.T, path string) *imgfmt.Process {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatalf("opening image: %v", err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
 	st, err := f.Stat()
 	if err != nil {
 		t.Fatal(err)

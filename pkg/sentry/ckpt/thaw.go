@@ -53,6 +53,11 @@ func thaw(t *kernel.Task, req thawRequest) (uintptr, *kernel.SyscallControl, err
 		plan.release(t)
 		return 0, nil, linuxerr.EINVAL
 	}
+	if err := checkExecGainsNothing(t, exe); err != nil {
+		exe.DecRef(t)
+		plan.release(t)
+		return 0, nil, thawErrno(err)
+	}
 	plan.start, plan.prepared = start, time.Now()
 	t.RegisterWork(&thawCommit{plan: plan, before: t.MemoryManager()})
 	// Execve takes ownership of exe. Its argv and environment do not matter: the image replaces them.
