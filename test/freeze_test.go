@@ -782,3 +782,23 @@ func TestFreezePipe(t *testing.T) {
 		}
 	})
 }
+
+// TestFreezeIntoClosedPipe: a freeze into a pipe whose reader goes away mid-image fails with EPIPE
+// and the process keeps running (issue 13 item 1: the pipe write used to raise SIGPIPE and kill it).
+func TestFreezeIntoClosedPipe(t *testing.T) {
+	guest := h.BuildC(t, "freeze_epipe")
+	h.ForEachPlatform(t, func(t *testing.T, platform string) {
+		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
+		errf := filepath.Join(s.Dir, "guest.err")
+		script := fmt.Sprintf("%s 2>%s | head -c 100000 >/dev/null; echo status=${PIPESTATUS[0]}", guest, errf)
+		r := s.Run(t, s.DoArgs("/bin/bash", "-c", script)...)
+		r.WantExit(t, 0)
+		msg, err := os.ReadFile(errf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(msg); got != "r=-1 errno=32 alive=1\n" || !strings.Contains(r.Stdout, "status=0") {
+			t.Errorf("guest stderr %q, shell %q; want r=-1 errno=32 (EPIPE) alive=1 and exit status 0", got, r.Stdout)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/context"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
@@ -44,6 +45,20 @@ func (s *fileSink) undo() {
 	}
 }
 
+// noSIGPIPE is the context image writes run in: the task's, except that a pipe write that fails with
+// EPIPE finds no signal function in it and so sends no SIGPIPE. A freeze into a pipe whose reader
+// went away fails with EPIPE and the process keeps running (as DragonFly's freeze, and as a write
+// into a socket whose peer closed already behaves here), instead of being killed mid-freeze.
+type noSIGPIPE struct{ context.Context }
+
+// Value implements context.Context.
+func (c noSIGPIPE) Value(key any) any {
+	if key == linux.CtxSignalNoInfoFunc {
+		return nil
+	}
+	return c.Context.Value(key)
+}
+
 // holeMode is how a fileSink makes a hole.
 type holeMode int
 
@@ -77,7 +92,7 @@ func (s *fileSink) Write(b []byte) (int, error) {
 		ch    chan struct{}
 	)
 	for len(b) > total {
-		n, err := s.file.Write(s.t, src.DropFirst(total), vfs.WriteOptions{})
+		n, err := s.file.Write(noSIGPIPE{s.t}, src.DropFirst(total), vfs.WriteOptions{})
 		total += int(n)
 		s.written += n
 		if err == nil {
