@@ -802,3 +802,27 @@ func TestFreezeIntoClosedPipe(t *testing.T) {
 		}
 	})
 }
+
+// TestFreezeExitedLeader: another process freezes a process whose main thread has exited
+// (pthread_exit) while a worker thread runs (issue 13 item 2: ESRCH before), and the image thaws:
+// the worker goes on and finishes.
+func TestFreezeExitedLeader(t *testing.T) {
+	guest := h.BuildC(t, "leader_exit", "-pthread")
+	h.ForEachPlatform(t, func(t *testing.T, platform string) {
+		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
+		img := filepath.Join(s.Dir, "leader.img")
+		script := fmt.Sprintf(`%[1]s %[2]s > %[2]s/out & pid=$!
+until grep -q ready %[2]s/out; do sleep 0.05; done; sleep 0.1
+%[3]s checkpt -c $pid -o %[4]s; echo freeze=$?
+kill -9 $pid; wait $pid; touch %[2]s/stop
+%[3]s checkpt -r %[4]s`, guest, s.Dir, h.Bin, img)
+		r := s.Run(t, s.DoArgs("/bin/sh", "-c", script)...)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "freeze=0\n") || !strings.Contains(r.Stdout, "worker done n=") {
+			t.Fatalf("want freeze=0 and the thawed worker finishing:\n%s", r)
+		}
+		if p := decodeImage(t, img); len(p.Threads) != 1 {
+			t.Errorf("image has %d threads, want the one live worker", len(p.Threads))
+		}
+	})
+}

@@ -166,13 +166,19 @@ func freezeTarget(t *kernel.Task, pid int32) (*kernel.Task, error) {
 	}
 	leader := target.ThreadGroup().Leader()
 	if leader == nil {
-		// The process is exiting: its leader is gone.
 		return nil, linuxerr.ESRCH
 	}
-	if !t.CanTrace(leader, true /* attach */) {
+	// A process whose main thread called pthread_exit while others run has an exited leader
+	// with no address space: the freeze runs on (and checks) one of the live threads.
+	live := liveThread(leader)
+	if live == nil {
+		// Every thread has exited: the process is exiting.
+		return nil, linuxerr.ESRCH
+	}
+	if !t.CanTrace(live, true /* attach */) {
 		return nil, linuxerr.EPERM
 	}
-	return leader, nil
+	return live, nil
 }
 
 // checkDumpable returns EPERM if target's process may not be dumped (DragonFly refuses set-id
