@@ -9,7 +9,8 @@
  *
  * Prints "r=<result> errno=<n>"; after the freeze itself (r == 0) it kills itself with SIGKILL.
  * After a thaw it checks each fd as docs/notes-thaw.md says it comes back (reopened, or a
- * placeholder: a pipe end whose peer is gone, a fresh epoll; the eventfd rebuilt with its count) and prints
+ * placeholder: a pipe end whose peer is gone, a fresh epoll; the pipe 10/11 rebuilt connected with
+ * its unread byte; the eventfd rebuilt with its count) and prints
  * "pipe_r=.. pipe_w=.. sock=.. eventfd=.. null=.. dir=.. opath=.. memfd=.. file=.. epoll=.. image=.."
  * (1 = as expected; image=file or image=pipe, see below); exit 0 if all are as expected. */
 #define _GNU_SOURCE
@@ -81,8 +82,10 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	char buf[16];
 	struct stat st;
-	int pipe_r = read(10, buf, sizeof buf) == 0;
-	int pipe_w = write(11, "y", 1) < 0 && errno == EPIPE && (fcntl(11, F_GETFL) & O_NONBLOCK);
+	/* The pipe keeps its unread "x", and its ends are still connected. */
+	int pipe_r = read(10, buf, sizeof buf) == 1 && buf[0] == 'x';
+	int pipe_w = write(11, "y", 1) == 1 && (fcntl(11, F_GETFL) & O_NONBLOCK) && read(10, buf, sizeof buf) == 1 &&
+		     buf[0] == 'y';
 	int sock = read(12, buf, sizeof buf) == 0;
 	/* The eventfd keeps its count (3) and semaphore mode: three reads of 1, then EAGAIN. */
 	uint64_t got = 0;

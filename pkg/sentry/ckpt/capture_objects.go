@@ -10,6 +10,7 @@ import (
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/eventfd"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
+	"gvisor.dev/gvisor/pkg/sentry/kernel/pipe"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
 )
 
@@ -33,6 +34,9 @@ func captureObjectOf(t *kernel.Task, file *vfs.FileDescription) (id objectIdenti
 	case *eventfd.EventFileDescription:
 		body, err := captureEventFD(impl)
 		return impl, body, true, err
+	case *pipe.VFSPipeFD:
+		id, body, err := capturePipe(t, file, impl)
+		return id, body, true, err
 	}
 	return nil, nil, false, nil
 }
