@@ -1,5 +1,5 @@
 /*
- * ckpt.h - guest ABI of runsc-ckpt's process checkpointing (DESIGN.md §3).
+ * ckpt.h - guest ABI of runsc-ckpt's process checkpointing (docs/abi.md).
  *
  * A program running inside a runsc-ckpt sandbox can freeze itself (or a process it may ptrace)
  * into an ELF core-format image, and thaw an image in place:

@@ -34,7 +34,7 @@ const (
 	checkptUsage  = 2 // Bad command line.
 )
 
-// Guest ABI of sys_checkpoint (DESIGN.md §3, include/ckpt.h).
+// Guest ABI of sys_checkpoint (docs/abi.md, include/ckpt.h).
 const (
 	sysCheckpoint  = 1000
 	ckptFreeze     = 1
@@ -144,7 +144,7 @@ func checkptFreeze(pid, out string) error {
 	return cerr
 }
 
-// describeErrno explains sys_checkpoint's errors in the words of DESIGN.md §3.
+// describeErrno explains sys_checkpoint's errors in the words of docs/abi.md.
 func describeErrno(e syscall.Errno) error {
 	why := map[syscall.Errno]string{
 		syscall.ENOSYS:     "not running under runsc-ckpt (no sys_checkpoint)",

@@ -34,7 +34,7 @@ const (
 	thawOfEmptyImage = "EINVAL"
 )
 
-// syscallCases are DESIGN.md §3's argument checks, one call each.
+// syscallCases are docs/abi.md's argument checks, one call each.
 var syscallCases = []ckptCase{
 	// Unknown types.
 	{"type_0", 0, "-1", "-1", 0, "none", "int", "EOPNOTSUPP"},

@@ -2,7 +2,7 @@ package ckpt
 
 import "gvisor.dev/gvisor/pkg/abi/linux"
 
-// The guest ABI of sys_checkpoint, as fixed by DESIGN.md §3 and include/ckpt.h. The names follow
+// The guest ABI of sys_checkpoint, as docs/abi.md fixes it and include/ckpt.h mirrors it. The names follow
 // the C header (and DragonFly BSD) so that they can be found with grep on both sides.
 const (
 	// SYS_checkpoint is the x86-64 syscall number of
@@ -19,7 +19,7 @@ const (
 	CKPT_THAW int32 = 2
 )
 
-// Signals whose default action is a checkpoint (DESIGN.md §3).
+// Signals whose default action is a checkpoint (docs/abi.md).
 const (
 	// SIGCKPT writes the ckpt-file image of the receiving process and lets it continue.
 	SIGCKPT linux.Signal = 62

@@ -9,5 +9,5 @@
 // function, so linking it into the runsc-ckpt binary (which re-executes itself as the sentry,
 // `runsc-ckpt boot`) is enough to make the syscall available to every guest.
 //
-// The guest ABI (numbers, errnos) is fixed by DESIGN.md §3 and mirrored in include/ckpt.h.
+// The guest ABI (numbers, errnos) is fixed by docs/abi.md and mirrored in include/ckpt.h.
 package ckpt

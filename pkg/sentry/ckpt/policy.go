@@ -29,7 +29,7 @@ type Policy struct {
 	Signal linux.Signal
 }
 
-// Defaults of the policy (DESIGN.md §3).
+// Defaults of the policy (docs/abi.md).
 const (
 	DefaultFile   = "%N.ckpt"
 	DefaultGroup  = int32(-1)
@@ -125,7 +125,7 @@ func ParseGroup(s string) (int32, error) {
 }
 
 // ParseSignal parses a ckpt-signal value, a decimal signal number. Names are not accepted:
-// numbers are what DESIGN.md and include/ckpt.h fix.
+// numbers are what docs/abi.md and include/ckpt.h fix.
 func ParseSignal(s string) (linux.Signal, error) {
 	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
 	if err != nil {

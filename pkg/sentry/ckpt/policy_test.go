@@ -13,7 +13,7 @@ func TestDefaultPolicyIsValid(t *testing.T) {
 		t.Fatalf("DefaultPolicy().Validate() = %v", err)
 	}
 	if p.File != "%N.ckpt" || p.Group != -1 || p.Signal != 62 {
-		t.Errorf("DefaultPolicy() = %+v, want DESIGN.md's %%N.ckpt, -1, 62", p)
+		t.Errorf("DefaultPolicy() = %+v, want docs/abi.md's %%N.ckpt, -1, 62", p)
 	}
 }
 

@@ -64,7 +64,7 @@ func (r *thawRequest) release(t *kernel.Task) {
 // sysCheckpoint implements long sys_checkpoint(int type, int fd, pid_t pid, int retval).
 //
 // All four arguments are C ints and are read as 32 bits: C's variadic syscall() passes -1 as
-// 0xffffffff, other callers as 0xffffffffffffffff. Errors follow DESIGN.md §3 and DragonFly:
+// 0xffffffff, other callers as 0xffffffffffffffff. Errors follow docs/abi.md and DragonFly:
 // EPERM by policy or for a non-dumpable (set-id) process, EOPNOTSUPP for an unknown type, EINVAL for
 // a bad pid (ESRCH if it does not exist), EBADF for an unusable fd, ERANGE if RLIMIT_CORE is 0.
 //

@@ -64,7 +64,7 @@ func thaw(t *kernel.Task, req thawRequest) (uintptr, *kernel.SyscallControl, err
 	return 0, t.Execve([]string{plan.proc.Info.Name}, nil, 0, exe.MappedName(t), exe, false), nil
 }
 
-// thawErrno maps a prepare-phase error onto the errno DESIGN.md §3 fixes: ESTALE for a file that
+// thawErrno maps a prepare-phase error onto the errno docs/abi.md fixes: ESTALE for a file that
 // changed or vanished, EINVAL for a malformed or unusable image, an errno carried inside err as is.
 func thawErrno(err error) error {
 	var fe *imgfmt.FormatError

@@ -18,7 +18,7 @@ import (
 // full state changed, which only rt_sigreturn (t.SignalReturn) and execve do from outside the
 // package. So thaw writes a Linux rt_sigframe tail (ucontext + siginfo, FP/XSAVE image referenced
 // by uc_mcontext.fpstate) into scratch memory and lets SignalReturn load all general registers,
-// rflags, the FP state, the signal mask and the alternate stack from it (research memo §3b).
+// rflags, the FP state, the signal mask and the alternate stack from it (docs/design.md, "Resuming a thread").
 
 // Layout of one thread's slot in the scratch memory.
 const (

@@ -15,7 +15,7 @@ import (
 // thread k is cloned with the caller's registers temporarily pointed at the vDSO's
 // __kernel_rt_sigreturn and a stack pointer at thread k's signal frame: the child's first user
 // instruction is rt_sigreturn, which loads thread k's registers, FP state, mask and altstack
-// (research memo §9). CLONE_CHILD_SETTID writes the new tid where the thread library keeps it
+// (docs/design.md, "Threads of a thaw"). CLONE_CHILD_SETTID writes the new tid where the thread library keeps it
 // (glibc's pthread->tid is the clear_child_tid address), so join and mutexes keep working; only if
 // that word holds the thread's old tid (musl's clear_child_tid is a lock word, see holdsTID).
 

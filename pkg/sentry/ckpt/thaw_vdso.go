@@ -18,7 +18,7 @@ import (
 // The vDSO cannot be mapped anew through gVisor's exported API (and a new parameter page would not
 // be updated by the timekeeper), so thaw moves the thawing process's own [vvar]+vDSO to the address
 // the image recorded: libc caches pointers into the vDSO, so it must be exactly there, and it must
-// be the same vDSO build (research memo §7b).
+// be the same vDSO build (docs/design.md, "The vDSO").
 
 // vdsoSize is the page-rounded size of this sentry's vDSO.
 func vdsoSize() uint64 {
