@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -243,7 +245,18 @@ func killTargets(c *container.Container, sel killSelection) ([]int, error) {
 		}
 		return nil, fmt.Errorf("container %q has no process to signal", c.ID)
 	}
+	// The container's init last: its exit (SIGCKPTEXIT) kills the helper with the container, and
+	// every other target must have been signalled by then.
+	slices.SortStableFunc(out, func(a, b int) int { return cmp.Compare(b2i(a == 1), b2i(b == 1)) })
 	return out, nil
+}
+
+// b2i is 1 for true and 0 for false.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // sendCkptSignal sends sig to the processes sel of container c by running the signal helper inside

@@ -19,10 +19,13 @@ import (
 // by its argv[0] together with an environment variable, before main runs (an init function, so
 // that none of runsc's CLI setup happens inside the sandbox).
 //
-// It reports the result of each kill(2) as one line on its stdout, a pipe read by kill.go:
-// "PID 0" for success, "PID ERRNO" for a failure. The report, not the exit status, is what counts:
-// after SIGCKPTEXIT to the container's init the whole container, helper included, may be killed
-// before the helper gets to exit.
+// It reports on its stdout, a pipe read by kill.go, one or two lines per target, in order:
+// "PID ERRNO" (0 for success). The first line is the result of kill(PID, 0) — whether the process
+// exists and may be signalled — written before the real signal is sent; the second, the result of
+// the real kill(2). The last line of a target counts. The report, not the exit status, is what
+// counts: after SIGCKPTEXIT to the container's init the whole container, helper included, is
+// killed, possibly before the helper writes its second line (the image is written by then: the
+// init's exit follows its freeze); the first line then stands for the result.
 const (
 	// signalHelperName is the helper's argv[0].
 	signalHelperName = "runsc-ckpt-signal-helper"
@@ -74,41 +77,53 @@ func runSignalHelper(args []string, report, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "%s: bad pid %q\n", signalHelperName, a)
 			return signalHelperUsage
 		}
-		err = unix.Kill(pid, unix.Signal(sig))
-		var errno unix.Errno
-		if err != nil && (!errors.As(err, &errno) || errno == 0 || int(errno) >= signalHelperUsage) {
-			fmt.Fprintf(stderr, "%s: kill(%d, %d): %v\n", signalHelperName, pid, sig, err)
-			return signalHelperUsage
-		}
-		if _, werr := fmt.Fprintf(report, "%d %d\n", pid, int(errno)); werr != nil {
-			fmt.Fprintf(stderr, "%s: writing the report: %v\n", signalHelperName, werr)
-			return signalHelperUsage
-		}
-		if errno != 0 {
-			status = int(errno)
+		for _, s := range []unix.Signal{0, unix.Signal(sig)} {
+			err = unix.Kill(pid, s)
+			var errno unix.Errno
+			if err != nil && (!errors.As(err, &errno) || errno == 0 || int(errno) >= signalHelperUsage) {
+				fmt.Fprintf(stderr, "%s: kill(%d, %d): %v\n", signalHelperName, pid, s, err)
+				return signalHelperUsage
+			}
+			if _, werr := fmt.Fprintf(report, "%d %d\n", pid, int(errno)); werr != nil {
+				fmt.Fprintf(stderr, "%s: writing the report: %v\n", signalHelperName, werr)
+				return signalHelperUsage
+			}
+			if errno != 0 {
+				status = int(errno)
+				break // The process is gone or may not be signalled: no real signal.
+			}
 		}
 	}
 	return status
 }
 
-// parseSignalHelperReport parses the helper's report for targets: one "PID ERRNO" line per target,
-// in order. It returns the errno of each target (0: signal sent), or an error if the report is
-// incomplete or malformed.
+// parseSignalHelperReport parses the helper's report for targets: one or two "PID ERRNO" lines per
+// target, in order, the last of which counts (see above). It returns the errno of each target (0:
+// signal sent), or an error if a target has no line or the report is malformed.
 func parseSignalHelperReport(report []byte, targets []int) ([]unix.Errno, error) {
 	lines := strings.Split(strings.TrimSuffix(string(report), "\n"), "\n")
 	if len(report) == 0 {
 		lines = nil
 	}
-	if len(lines) != len(targets) {
-		return nil, fmt.Errorf("signal helper reported %d of %d results: %q", len(lines), len(targets), report)
-	}
 	out := make([]unix.Errno, len(targets))
-	for i, line := range lines {
+	i, perTarget := -1, 0
+	for _, line := range lines {
 		var pid, errno int
-		if n, err := fmt.Sscanf(line, "%d %d", &pid, &errno); n != 2 || err != nil || pid != targets[i] || errno < 0 {
-			return nil, fmt.Errorf("signal helper: bad report line %q for pid %d", line, targets[i])
+		if n, err := fmt.Sscanf(line, "%d %d", &pid, &errno); n != 2 || err != nil || errno < 0 {
+			return nil, fmt.Errorf("signal helper: bad report line %q", line)
+		}
+		switch {
+		case i >= 0 && pid == targets[i] && perTarget < 2:
+			perTarget++
+		case i+1 < len(targets) && pid == targets[i+1]:
+			i, perTarget = i+1, 1
+		default:
+			return nil, fmt.Errorf("signal helper: unexpected report line %q", line)
 		}
 		out[i] = unix.Errno(errno)
+	}
+	if i+1 != len(targets) {
+		return nil, fmt.Errorf("signal helper reported %d of %d results: %q", i+1, len(targets), report)
 	}
 	return out, nil
 }

@@ -60,20 +60,36 @@ func TestCkptSignalArg(t *testing.T) {
 }
 
 func TestParseSignalHelperReport(t *testing.T) {
-	got, err := parseSignalHelperReport([]byte("1 0\n7 3\n"), []int{1, 7})
-	if err != nil || len(got) != 2 || got[0] != 0 || got[1] != unix.ESRCH {
-		t.Errorf("parse of a full report = %v, %v", got, err)
+	for _, c := range []struct {
+		report string
+		want   []unix.Errno
+	}{
+		{"1 0\n7 3\n", []unix.Errno{0, unix.ESRCH}},           // pre-checks failed or sole lines
+		{"1 0\n1 0\n7 0\n7 1\n", []unix.Errno{0, unix.EPERM}}, // pre-check and real kill each
+		// SIGCKPTEXIT to init: the helper died with the container after its pre-check line.
+		{"7 0\n7 0\n1 0\n", []unix.Errno{0, 0}},
+	} {
+		targets := []int{1, 7}
+		if c.report[0] == '7' {
+			targets = []int{7, 1}
+		}
+		got, err := parseSignalHelperReport([]byte(c.report), targets)
+		if err != nil || len(got) != 2 || got[0] != c.want[0] || got[1] != c.want[1] {
+			t.Errorf("parse of %q = %v, %v; want %v", c.report, got, err, c.want)
+		}
 	}
 	for _, bad := range []struct {
 		report  string
 		targets []int
 	}{
-		{"", []int{1}},           // helper died before reporting
-		{"1 0\n", []int{1, 7}},   // incomplete
-		{"2 0\n", []int{1}},      // wrong pid
-		{"1 x\n", []int{1}},      // malformed
-		{"1 -3\n", []int{1}},     // negative errno
-		{"1 0\n7 0\n", []int{1}}, // too many
+		{"", []int{1}},                // helper died before reporting
+		{"1 0\n", []int{1, 7}},        // incomplete
+		{"2 0\n", []int{1}},           // wrong pid
+		{"1 x\n", []int{1}},           // malformed
+		{"1 -3\n", []int{1}},          // negative errno
+		{"1 0\n7 0\n", []int{1}},      // too many
+		{"1 0\n1 0\n1 0\n", []int{1}}, // three lines for one target
+		{"7 0\n1 0\n", []int{1, 7}},   // out of order
 	} {
 		if got, err := parseSignalHelperReport([]byte(bad.report), bad.targets); err == nil {
 			t.Errorf("parse of %q for %v = %v, want an error", bad.report, bad.targets, got)
