@@ -9,6 +9,7 @@ import (
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/eventfd"
+	"gvisor.dev/gvisor/pkg/sentry/fsimpl/iouringfs"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/signalfd"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/timerfd"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
@@ -44,6 +45,8 @@ func captureObjectOf(t *kernel.Task, file *vfs.FileDescription) (id objectIdenti
 		return impl, body, true, err
 	case *signalfd.SignalFileDescription:
 		return impl, captureSignalFD(impl), true, nil
+	case *iouringfs.FileDescription:
+		return nil, nil, false, fmt.Errorf("an io_uring instance cannot be frozen: %w", errUnsupportedObject)
 	case *pipe.VFSPipeFD:
 		id, body, err := capturePipe(t, file, impl)
 		return id, body, true, err

@@ -2,6 +2,7 @@ package ckpt
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh"
@@ -168,8 +169,9 @@ func objectDepsReady(p *imgfmt.Process, o *imgfmt.Object, fds map[int32]*vfs.Fil
 
 // placeholder returns the stand-in for an fd that cannot be reopened (see the comment above): a
 // fresh, empty epoll instance for an epoll fd and a fresh eventfd (count 0) for an eventfd (their
-// interest list and count are not in the image; a runtime that waits on them, like Go's netpoller,
-// keeps working), else one end of a new pipe whose other end is closed.
+// interest list and count are not in images of format ≤ 1.1; a runtime that waits on them, like
+// Go's netpoller, keeps working), a fresh inotify instance without watches for an inotify fd, else
+// one end of a new pipe whose other end is closed.
 func placeholder(t *kernel.Task, f *imgfmt.File) (*vfs.FileDescription, error) {
 	status := f.StatusFlags
 	switch {
@@ -177,6 +179,9 @@ func placeholder(t *kernel.Task, f *imgfmt.File) (*vfs.FileDescription, error) {
 		return t.Kernel().VFS().NewEpollInstanceFD(t)
 	case f.Kind == imgfmt.FileEventFD:
 		return eventfd.New(t, t.Kernel().VFS(), 0, false, status&(linux.O_NONBLOCK|linux.O_ACCMODE))
+	case strings.HasPrefix(f.Desc, "anon_inode:[inotifyfd"):
+		// Watches and queued events are not in the image (docs/notes-thaw.md, "inotify").
+		return vfs.NewInotifyFD(t, t.Kernel().VFS(), status&linux.O_NONBLOCK)
 	}
 	r, w, err := pipefs.NewConnectedPipeFDs(t, t.Kernel().PipeMount(), status&linux.O_NONBLOCK)
 	if err != nil {
