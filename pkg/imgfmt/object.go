@@ -87,6 +87,12 @@ func decodeObjectBody(k ObjectKind, r *rbuf) ObjectBody {
 		return decodeEventFD(r)
 	case ObjPipe:
 		return decodePipe(r)
+	case ObjEpoll:
+		return decodeEpoll(r)
+	case ObjTimerFD:
+		return decodeTimerFD(r)
+	case ObjSignalFD:
+		return decodeSignalFD(r)
 	}
 	r.fail("unknown object kind %d", k)
 	return nil

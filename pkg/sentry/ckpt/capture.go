@@ -58,6 +58,9 @@ func captureStopped(t *kernel.Task, req captureRequest, siblings []imgfmt.Thread
 	if p.Mappings, err = captureMappings(t, &p.VM); err != nil {
 		return nil, fmt.Errorf("capturing memory: %w", err)
 	}
+	if err := refuseUnsupportedMappings(p.Mappings); err != nil {
+		return nil, err
+	}
 	p.Auxv = captureVM(t, p.Mappings, &p.VM)
 	if p.Files, p.Objects, err = captureFiles(t, req.image); err != nil {
 		return nil, fmt.Errorf("capturing the fd table: %w", err)

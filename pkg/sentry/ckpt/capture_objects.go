@@ -9,6 +9,9 @@ import (
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/eventfd"
+	"gvisor.dev/gvisor/pkg/sentry/fsimpl/iouringfs"
+	"gvisor.dev/gvisor/pkg/sentry/fsimpl/signalfd"
+	"gvisor.dev/gvisor/pkg/sentry/fsimpl/timerfd"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/kernel/pipe"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
@@ -34,6 +37,16 @@ func captureObjectOf(t *kernel.Task, file *vfs.FileDescription) (id objectIdenti
 	case *eventfd.EventFileDescription:
 		body, err := captureEventFD(impl)
 		return impl, body, true, err
+	case *vfs.EpollInstance:
+		body, err := captureEpoll(t, impl)
+		return impl, body, true, err
+	case *timerfd.TimerFileDescription:
+		body, err := captureTimerFD(t, impl)
+		return impl, body, true, err
+	case *signalfd.SignalFileDescription:
+		return impl, captureSignalFD(impl), true, nil
+	case *iouringfs.FileDescription:
+		return nil, nil, false, fmt.Errorf("an io_uring instance cannot be frozen: %w", errUnsupportedObject)
 	case *pipe.VFSPipeFD:
 		id, body, err := capturePipe(t, file, impl)
 		return id, body, true, err

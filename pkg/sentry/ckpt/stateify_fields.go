@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/eventfd"
+	"gvisor.dev/gvisor/pkg/sentry/fsimpl/timerfd"
+	"gvisor.dev/gvisor/pkg/sentry/vfs"
 )
 
 // Some object state has no exported getter in gVisor (an eventfd's counter, an epoll instance's
@@ -90,9 +92,17 @@ type stateFieldUse struct {
 // stateFieldsUsed lists every field read through stateField, for TestStateFieldsUsed. Add a line
 // with each new use.
 func stateFieldsUsed() []stateFieldUse {
+	epollKey, epollValue := epollInterestTypes()
 	return []stateFieldUse{
 		{new(eventfd.EventFileDescription), "val", reflect.Uint64},
 		{new(eventfd.EventFileDescription), "semMode", reflect.Bool},
 		{new(eventfd.EventFileDescription), "hostfd", reflect.Int},
+		{new(vfs.EpollInstance), "interest", reflect.Map},
+		{epollKey, "file", reflect.Pointer},
+		{epollKey, "num", reflect.Int32},
+		{epollValue, "mask", reflect.Uint32},
+		{epollValue, "userData", reflect.Array},
+		{new(timerfd.TimerFileDescription), "val", reflect.Struct},
+		{timerFDValType(), "value", reflect.Uint64},
 	}
 }

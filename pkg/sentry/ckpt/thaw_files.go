@@ -2,11 +2,13 @@ package ckpt
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh/sentryfh"
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/eventfd"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/pipefs"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
@@ -67,20 +69,36 @@ func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription)
 	}
 	// Objects that stand alone first, then every fd that is not an object, then the rest.
 	fds := make(map[int32]*vfs.FileDescription)
+	// Objects needing files may need each other's (nested epoll instances): each pass rebuilds
+	// those whose dependencies exist; a pass without progress means a cycle (EINVAL).
 	thawObjects := func(needFiles bool) error {
+		var pending []int
 		for i := range p.Objects {
-			o := &p.Objects[i]
-			if objectNeedsFiles(o.Kind()) != needFiles {
-				continue
+			if objectNeedsFiles(p.Objects[i].Kind()) == needFiles {
+				pending = append(pending, i)
 			}
-			th, err := thawObject(t, p, o, fds)
-			if err != nil {
-				return err
+		}
+		for len(pending) > 0 {
+			var later []int
+			for _, i := range pending {
+				o := &p.Objects[i]
+				if !objectDepsReady(p, o, fds) {
+					later = append(later, i)
+					continue
+				}
+				th, err := thawObject(t, p, o, fds)
+				if err != nil {
+					return err
+				}
+				objects[i] = th
+				for _, f := range o.FDs {
+					fds[f.FD] = th.files[f.Desc]
+				}
 			}
-			objects[i] = th
-			for _, f := range o.FDs {
-				fds[f.FD] = th.files[f.Desc]
+			if len(later) == len(pending) {
+				return fmt.Errorf("object %d: its objects refer to each other in a cycle: %w", p.Objects[later[0]].ID, linuxerr.EINVAL)
 			}
+			pending = later
 		}
 		return nil
 	}
@@ -138,10 +156,22 @@ func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription)
 	return out, objects, nil
 }
 
+// objectDepsReady reports whether every fd o depends on (objectDeps) that is itself an object
+// needing files has been rebuilt already.
+func objectDepsReady(p *imgfmt.Process, o *imgfmt.Object, fds map[int32]*vfs.FileDescription) bool {
+	for _, fd := range objectDeps(o) {
+		if d, _ := p.ObjectOf(fd); d != nil && objectNeedsFiles(d.Kind()) && fds[fd] == nil {
+			return false
+		}
+	}
+	return true
+}
+
 // placeholder returns the stand-in for an fd that cannot be reopened (see the comment above): a
 // fresh, empty epoll instance for an epoll fd and a fresh eventfd (count 0) for an eventfd (their
-// interest list and count are not in the image; a runtime that waits on them, like Go's netpoller,
-// keeps working), else one end of a new pipe whose other end is closed.
+// interest list and count are not in images of format ≤ 1.1; a runtime that waits on them, like
+// Go's netpoller, keeps working), a fresh inotify instance without watches for an inotify fd, else
+// one end of a new pipe whose other end is closed.
 func placeholder(t *kernel.Task, f *imgfmt.File) (*vfs.FileDescription, error) {
 	status := f.StatusFlags
 	switch {
@@ -149,6 +179,9 @@ func placeholder(t *kernel.Task, f *imgfmt.File) (*vfs.FileDescription, error) {
 		return t.Kernel().VFS().NewEpollInstanceFD(t)
 	case f.Kind == imgfmt.FileEventFD:
 		return eventfd.New(t, t.Kernel().VFS(), 0, false, status&(linux.O_NONBLOCK|linux.O_ACCMODE))
+	case strings.HasPrefix(f.Desc, "anon_inode:[inotifyfd"):
+		// Watches and queued events are not in the image (docs/notes-thaw.md, "inotify").
+		return vfs.NewInotifyFD(t, t.Kernel().VFS(), status&linux.O_NONBLOCK)
 	}
 	r, w, err := pipefs.NewConnectedPipeFDs(t, t.Kernel().PipeMount(), status&linux.O_NONBLOCK)
 	if err != nil {

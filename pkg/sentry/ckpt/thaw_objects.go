@@ -38,6 +38,15 @@ func objectNeedsFiles(k imgfmt.ObjectKind) bool {
 	return k == imgfmt.ObjEpoll
 }
 
+// objectDeps returns the fds whose thawed files o's rebuild needs (an epoll instance's watched
+// fds), for objects for which objectNeedsFiles is true.
+func objectDeps(o *imgfmt.Object) []int32 {
+	if b, ok := o.Body.(*imgfmt.EpollObject); ok {
+		return epollDeps(b)
+	}
+	return nil
+}
+
 // thawObject rebuilds o. fds holds the prepared file of every fd that does not belong to an object
 // needing files (only objects for which objectNeedsFiles is true may look at it).
 //
@@ -53,6 +62,12 @@ func thawObject(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, fds map[int
 		th, err = thawEventFD(t, p, o, b)
 	case *imgfmt.PipeObject:
 		th, err = thawPipe(t, p, o, b)
+	case *imgfmt.TimerFDObject:
+		th, err = thawTimerFD(t, p, o, b)
+	case *imgfmt.SignalFDObject:
+		th, err = thawSignalFD(t, p, o, b)
+	case *imgfmt.EpollObject:
+		th, err = thawEpoll(t, p, o, b, fds)
 	default:
 		return nil, fmt.Errorf("object %d: kind %d cannot be thawed: %w", o.ID, o.Kind(), errUnsupportedObject)
 	}
