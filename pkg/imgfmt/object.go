@@ -85,6 +85,10 @@ func decodeObjectBody(k ObjectKind, r *rbuf) ObjectBody {
 	switch k {
 	case ObjEventFD:
 		return decodeEventFD(r)
+	case ObjProcFile:
+		return decodeProcFile(r)
+	case ObjNamespace:
+		return decodeNamespace(r)
 	}
 	r.fail("unknown object kind %d", k)
 	return nil
