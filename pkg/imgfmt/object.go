@@ -85,6 +85,8 @@ func decodeObjectBody(k ObjectKind, r *rbuf) ObjectBody {
 	switch k {
 	case ObjEventFD:
 		return decodeEventFD(r)
+	case ObjPosixTimer:
+		return decodePosixTimer(r)
 	case ObjProcFile:
 		return decodeProcFile(r)
 	case ObjNamespace:
