@@ -12,7 +12,8 @@
  * Errors (returned as -1 with errno): EPERM (not allowed by the sandbox's ckpt-group policy, or a
  * set-id / non-dumpable process), EOPNOTSUPP (unknown type), EINVAL (bad pid, malformed image),
  * ESRCH (no such process), EBADF (fd not open for writing / reading), ERANGE (RLIMIT_CORE is 0),
- * ESTALE (a file the image refers to changed or vanished), ENOSPC (out of space; no partial image).
+ * ESTALE (a file the image refers to changed or vanished), ENOSPC (out of space; no partial image),
+ * EBUSY (thaw: a POSIX timer id of the image cannot be had in the thawing process).
  * Outside runsc-ckpt the call fails with ENOSYS.
  */
 #ifndef RUNSC_CKPT_CKPT_H

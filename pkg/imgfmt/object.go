@@ -93,6 +93,12 @@ func decodeObjectBody(k ObjectKind, r *rbuf) ObjectBody {
 		return decodeTimerFD(r)
 	case ObjSignalFD:
 		return decodeSignalFD(r)
+	case ObjPosixTimer:
+		return decodePosixTimer(r)
+	case ObjProcFile:
+		return decodeProcFile(r)
+	case ObjNamespace:
+		return decodeNamespace(r)
 	}
 	r.fail("unknown object kind %d", k)
 	return nil

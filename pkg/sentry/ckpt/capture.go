@@ -71,5 +71,8 @@ func captureStopped(t *kernel.Task, req captureRequest, siblings []imgfmt.Thread
 	if p.Cwd, err = captureCwd(t); err != nil {
 		return nil, fmt.Errorf("capturing the working directory: %w", err)
 	}
+	if err = captureProcessObjects(t, p); err != nil {
+		return nil, fmt.Errorf("capturing process-wide objects: %w", err)
+	}
 	return p, nil
 }

@@ -50,8 +50,9 @@ func captureObjectOf(t *kernel.Task, file *vfs.FileDescription) (id objectIdenti
 	case *pipe.VFSPipeFD:
 		id, body, err := capturePipe(t, file, impl)
 		return id, body, true, err
+	default:
+		return captureNamingObject(t, file)
 	}
-	return nil, nil, false, nil
 }
 
 // objectCollector builds Process.Objects while captureFiles walks the fd table.

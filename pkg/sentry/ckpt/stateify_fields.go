@@ -8,6 +8,8 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/eventfd"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/timerfd"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
+	"gvisor.dev/gvisor/pkg/sentry/kernel"
+	"gvisor.dev/gvisor/pkg/sentry/ktime"
 )
 
 // Some object state has no exported getter in gVisor (an eventfd's counter, an epoll instance's
@@ -104,5 +106,15 @@ func stateFieldsUsed() []stateFieldUse {
 		{epollValue, "userData", reflect.Array},
 		{new(timerfd.TimerFileDescription), "val", reflect.Struct},
 		{timerFDValType(), "value", reflect.Uint64},
+		// POSIX timers (obj_posixtimer.go).
+		{new(kernel.ThreadGroup), "timers", reflect.Map},
+		{new(kernel.ThreadGroup), "nextTimerID", reflect.Int32},
+		{new(kernel.IntervalTimer), "timer", reflect.Interface},
+		{new(kernel.IntervalTimer), "target", reflect.Pointer},
+		{new(kernel.IntervalTimer), "group", reflect.Bool},
+		{new(kernel.IntervalTimer), "signo", reflect.Int},
+		{new(kernel.IntervalTimer), "sigval", reflect.Uint64},
+		{new(ktime.SampledTimer), "clock", reflect.Interface},
+		{new(ktime.SyntheticTimer), "clock", reflect.Pointer},
 	}
 }

@@ -108,6 +108,9 @@ type thawPlan struct {
 	// cwd is the looked-up working directory (a reference is held), or empty if the image has none.
 	cwd vfs.VirtualDentry
 
+	// newTIDs maps each thread's TID in the image to its new TID, once resumeThreads made them.
+	newTIDs map[int32]kernel.ThreadID
+
 	// start is when the thaw syscall began, prepared when validation and preparation ended (for
 	// the log line that reports the thaw's cost).
 	start, prepared time.Time
@@ -243,5 +246,8 @@ func (p *thawPlan) commit(t *kernel.Task) error {
 	if err := restoreSignals(t, proc); err != nil {
 		return fmt.Errorf("restoring signal state: %w", err)
 	}
-	return p.resumeThreads(t)
+	if err := p.resumeThreads(t); err != nil {
+		return err
+	}
+	return p.objectsAfterThreads(t)
 }

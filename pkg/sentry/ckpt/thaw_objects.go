@@ -21,6 +21,10 @@ type thawedObject struct {
 	// commit, if not nil, runs at commit after the fds are installed (for state that belongs to
 	// the process rather than to an fd). It must not fail for reasons the image controls.
 	commit func(t *kernel.Task) error
+	// afterThreads, if not nil, runs at the very end of the commit, once every thread of the image
+	// exists (for state that names threads: a SIGEV_THREAD_ID timer). tids maps the image's TIDs
+	// to the new ones. It must not fail for reasons the image controls.
+	afterThreads func(t *kernel.Task, tids map[int32]kernel.ThreadID) error
 }
 
 func (o *thawedObject) release(t *kernel.Task) {
@@ -68,6 +72,12 @@ func thawObject(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, fds map[int
 		th, err = thawSignalFD(t, p, o, b)
 	case *imgfmt.EpollObject:
 		th, err = thawEpoll(t, p, o, b, fds)
+	case *imgfmt.PosixTimerObject:
+		th, err = thawPosixTimer(t, p, o, b)
+	case *imgfmt.ProcFileObject:
+		th, err = thawProcFile(t, p, o, b)
+	case *imgfmt.NamespaceObject:
+		th, err = thawNamespace(t, p, o, b)
 	default:
 		return nil, fmt.Errorf("object %d: kind %d cannot be thawed: %w", o.ID, o.Kind(), errUnsupportedObject)
 	}
@@ -110,6 +120,20 @@ func (p *thawPlan) commitObjects(t *kernel.Task) error {
 	for i, o := range p.objects {
 		if o != nil && o.commit != nil {
 			if err := o.commit(t); err != nil {
+				return fmt.Errorf("object %d: %w", i+1, err)
+			}
+		}
+	}
+	return nil
+}
+
+// objectsAfterThreads runs the afterThreads step of every object that has one, in image order.
+//
+// Preconditions: running on t's task goroutine, at the end of the commit, every thread created.
+func (p *thawPlan) objectsAfterThreads(t *kernel.Task) error {
+	for i, o := range p.objects {
+		if o != nil && o.afterThreads != nil {
+			if err := o.afterThreads(t, p.newTIDs); err != nil {
 				return fmt.Errorf("object %d: %w", i+1, err)
 			}
 		}

@@ -50,6 +50,7 @@ func (p *thawPlan) resumeThreads(t *kernel.Task) error {
 	for i := 0; i < n; i++ {
 		slots = append(slots, scratch+hostarch.Addr(i*frameSlot))
 	}
+	p.newTIDs = map[int32]kernel.ThreadID{p.proc.Threads[0].TID: t.ThreadID()}
 	registerThawFrames(m, hostarch.AddrRange{Start: scratch, End: scratch + hostarch.Addr(n*frameSlot)}, slots)
 	for i := 1; i < n; i++ {
 		if err := p.cloneThread(t, i, scratch+hostarch.Addr(i*frameSlot)); err != nil {
@@ -222,6 +223,7 @@ func (p *thawPlan) cloneThread(t *kernel.Task, i int, slot hostarch.Addr) error 
 		}
 		resendPending(t, nt, 0, th.SigPending&^p.proc.Signals.Pending)
 	}
+	p.newTIDs[th.TID] = tid
 	t.Debugf("ckpt: thaw: thread %d of the image (tid %d) is now tid %d", i, th.TID, tid)
 	return nil
 }

@@ -1,0 +1,22 @@
+package ckpt
+
+import (
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
+	"gvisor.dev/gvisor/pkg/sentry/kernel"
+)
+
+// captureProcessObjects appends the process-wide objects (no fds) to p.Objects: POSIX timers.
+// Each gets the next id.
+//
+// Preconditions: running on t's task goroutine, the process's other threads stopped, p.Threads
+// captured.
+func captureProcessObjects(t *kernel.Task, p *imgfmt.Process) error {
+	timers, err := capturePosixTimers(t, p)
+	if err != nil {
+		return err
+	}
+	for _, b := range timers {
+		p.Objects = append(p.Objects, imgfmt.Object{ID: uint32(len(p.Objects) + 1), Body: b})
+	}
+	return nil
+}
