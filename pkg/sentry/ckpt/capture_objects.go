@@ -33,8 +33,9 @@ func captureObjectOf(t *kernel.Task, file *vfs.FileDescription) (id objectIdenti
 	case *eventfd.EventFileDescription:
 		body, err := captureEventFD(impl)
 		return impl, body, true, err
+	default:
+		return captureFileData(t, file)
 	}
-	return nil, nil, false, nil
 }
 
 // objectCollector builds Process.Objects while captureFiles walks the fd table.

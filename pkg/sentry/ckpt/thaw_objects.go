@@ -21,6 +21,9 @@ type thawedObject struct {
 	// commit, if not nil, runs at commit after the fds are installed (for state that belongs to
 	// the process rather than to an fd). It must not fail for reasons the image controls.
 	commit func(t *kernel.Task) error
+	// mapFile, if not nil, is the rebuilt file that the object's MapObject mappings map (a
+	// reference is held).
+	mapFile *vfs.FileDescription
 }
 
 func (o *thawedObject) release(t *kernel.Task) {
@@ -29,6 +32,10 @@ func (o *thawedObject) release(t *kernel.Task) {
 			f.DecRef(t)
 			o.files[i] = nil
 		}
+	}
+	if o.mapFile != nil {
+		o.mapFile.DecRef(t)
+		o.mapFile = nil
 	}
 }
 
@@ -51,6 +58,8 @@ func thawObject(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, fds map[int
 	switch b := o.Body.(type) {
 	case *imgfmt.EventFDObject:
 		th, err = thawEventFD(t, p, o, b)
+	case *imgfmt.FileDataObject:
+		th, err = thawFileData(t, p, o, b)
 	default:
 		return nil, fmt.Errorf("object %d: kind %d cannot be thawed: %w", o.ID, o.Kind(), errUnsupportedObject)
 	}
