@@ -75,6 +75,17 @@ func TestObjFileData(t *testing.T) {
 				t.Errorf("the write-only file was not recreated in /tmp:\n%s", r)
 			}
 		})
+		t.Run("generation-2", func(t *testing.T) {
+			// The thawed process (its objects rebuilt, its shared mappings MapObject again) is
+			// frozen again right after its thaw; the checks run after the second thaw.
+			img1, img2 := filepath.Join(dir, "gen1.ckpt"), filepath.Join(dir, "gen2.ckpt")
+			r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c",
+				guest+" "+img1+" "+dir+" - "+img2+"; "+h.Bin+" checkpt -r "+img1+"; "+h.Bin+" checkpt -r "+img2)
+			if !strings.Contains(r.Stdout, "r=0 errno=0\nr=1 errno=0\nr2=0 errno=0\nr2=1 errno=0\n") {
+				t.Fatalf("want freeze, thaw, freeze, thaw:\n%s", r)
+			}
+			check(t, r)
+		})
 		t.Run("write-only-host-file", func(t *testing.T) {
 			// A write-only unlinked file on a host directory cannot be read back: refused.
 			r := h.Do(t, harness.Opts{Platform: p, Persist: true}, guest, filepath.Join(dir, "wo.ckpt"), dir, dir)

@@ -1,8 +1,10 @@
 /* obj_filedata: unlinked files, memfds and shared memory through a freeze and a thaw.
  *
- * usage: obj_filedata IMAGE DIR [WODIR]
- *   DIR: a writable directory that exists where the thaw runs; WODIR (optional): where to make the
- *   write-only unlinked file (fd 33); without it fd 33 is not set up and not checked.
+ * usage: obj_filedata IMAGE DIR [WODIR|- [IMAGE2]]
+ *   DIR: a writable directory that exists where the thaw runs; WODIR: where to make the write-only
+ *   unlinked file (fd 33); without it (or "-") fd 33 is not set up and not checked. IMAGE2: right
+ *   after the thaw, freeze again into IMAGE2 and kill itself; the checks run after the thaw of
+ *   IMAGE2 (generation 2: the rebuilt objects are captured again).
  *
  * Sets up:
  *   fd 30, 31 (dup)  DIR/unl, O_RDWR, "hello" at 0 and "world" at 1 MiB (a hole between), mode
@@ -88,7 +90,8 @@ int main(int argc, char **argv)
 		return 2;
 
 	char wo[4096];
-	if (argc > 3) {
+	int haveWO = argc > 3 && strcmp(argv[3], "-") != 0;
+	if (haveWO) {
 		snprintf(wo, sizeof wo, "%s/wo", argv[3]);
 		unlink(wo);
 		at(open(wo, O_WRONLY | O_CREAT | O_EXCL | O_APPEND, 0200), 33);
@@ -135,6 +138,17 @@ int main(int argc, char **argv)
 		kill(getpid(), SIGKILL);
 	if (r < 0)
 		return 1;
+	if (argc > 4) {
+		at(open(argv[4], O_WRONLY | O_CREAT | O_TRUNC, 0600), 21);
+		long r2 = sys_checkpoint(CKPT_FREEZE, 21, -1, 0);
+		printf("r2=%ld errno=%d\n", r2, r2 < 0 ? errno : 0);
+		fflush(stdout);
+		if (r2 == 0)
+			kill(getpid(), SIGKILL);
+		if (r2 < 0)
+			return 1;
+		close(21);
+	}
 
 	struct stat st;
 	/* The unlinked file: contents, hole, size, mode, offsets, both descriptions of one file, and
@@ -156,7 +170,7 @@ int main(int argc, char **argv)
 	check("unl_flags", (fcntl(30, F_GETFL) & O_ACCMODE) == O_RDWR && (fcntl(32, F_GETFL) & O_ACCMODE) == O_RDONLY);
 	check("unl_shared", pwrite(30, "HELLO", 5, 0) == 5 && pread(32, buf, 5, 0) == 5 && memcmp(buf, "HELLO", 5) == 0);
 
-	if (argc > 3) {
+	if (haveWO) {
 		/* The write-only file: mode, O_APPEND kept, contents read through /proc/self/fd. */
 		check("wo_stat", fstat(33, &st) == 0 && (st.st_mode & 07777) == 0200 && st.st_size == 6);
 		int ro = open("/proc/self/fd/33", O_RDONLY);

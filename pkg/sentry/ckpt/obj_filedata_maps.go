@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
-	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/memmap"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
@@ -63,7 +62,7 @@ func captureObjectMappings(t *kernel.Task, p *imgfmt.Process) error {
 			byKey[fileKey{h.DevMajor, h.DevMinor, h.Ino}] = i
 		}
 	}
-	vmas, res, err := captureVMAs(t)
+	vmas, _, err := captureVMAs(t)
 	if err != nil {
 		return err
 	}
@@ -94,7 +93,7 @@ func captureObjectMappings(t *kernel.Task, p *imgfmt.Process) error {
 		orphans[k] = append(orphans[k], i)
 	}
 	for _, k := range orphanOrder {
-		b, err := mappedFileData(t, p, orphans[k], byStart, res)
+		b, err := mappedFileData(t, p, orphans[k], byStart)
 		if err != nil {
 			return err
 		}
@@ -119,7 +118,7 @@ func setObjectMapping(m *imgfmt.Mapping, v *vma, b *imgfmt.FileDataObject) {
 
 // mappedFileData builds the object of a file that only the mappings idx (ascending) refer to from
 // their memory, or returns nil if it would carry more than imgfmt.MaxObjectData bytes.
-func mappedFileData(t *kernel.Task, p *imgfmt.Process, idx []int, byStart map[uint64]*vma, res map[hostarch.Addr]residency) (*imgfmt.FileDataObject, error) {
+func mappedFileData(t *kernel.Task, p *imgfmt.Process, idx []int, byStart map[uint64]*vma) (*imgfmt.FileDataObject, error) {
 	first := &p.Mappings[idx[0]]
 	memfd, anon, _ := fileDataKind(first.Name)
 	b := &imgfmt.FileDataObject{Memfd: memfd, SharedAnon: anon, Mode: 0o600}
@@ -139,10 +138,12 @@ func mappedFileData(t *kernel.Task, p *imgfmt.Process, idx []int, byStart map[ui
 		m := &p.Mappings[i]
 		v := byStart[m.Start]
 		b.Size = max(b.Size, v.offset+(m.End-m.Start))
-		if res[v.start].rss == 0 {
-			continue // Never touched through this mapping: nothing to read, and reading would allocate.
-		}
-		r := &memReader{ctx: t, mm: t.MemoryManager(), start: v.start, size: int64(m.End - m.Start)}
+		// A page this address space never touched may still hold data (written through an fd
+		// or another mapping, or by a thaw), so every page is read. A memfd's or shared
+		// anonymous memory's pages live in the sentry's memory file like anonymous memory: a
+		// page the host never committed is zero and is skipped without committing it. An
+		// unlinked file's pages may live on the host (gofer): read them all.
+		r := &memReader{ctx: t, mm: t.MemoryManager(), start: v.start, size: int64(m.End - m.Start), skipUncommitted: memfd || anon}
 		runs, err := dataRuns(func(buf []byte, off int64) (int, error) { return r.ReadAt(buf, off) }, m.End-m.Start)
 		if err != nil {
 			t.Debugf("ckpt: shared mapping [%#x, %#x) %q stays stored by content: %v", m.Start, m.End, m.Name, err)
