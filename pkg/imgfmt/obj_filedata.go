@@ -107,16 +107,7 @@ func (f *FileDataObject) encode(w *wbuf) {
 	w.u32(uint32(len(f.Maps)))
 	w.u32(0)
 	w.u64(f.Size)
-	for _, r := range f.Runs {
-		w.u64(r.Offset)
-		w.u64(uint64(len(r.Data)))
-	}
-	for _, m := range f.Maps {
-		w.u64(m)
-	}
-	for _, r := range f.Runs {
-		w.bytes(r.Data)
-	}
+	encodeRunsAndMaps(w, f.Runs, f.Maps)
 	w.str(f.Name)
 }
 
@@ -135,38 +126,64 @@ func decodeFileData(r *rbuf) ObjectBody {
 	nmaps := r.u32()
 	r.zero(4, "reserved")
 	f.Size = r.u64()
+	f.Runs, f.Maps = decodeRunsAndMaps(r, "file-data", nruns, nmaps)
+	f.Name = r.str("file-data name", MaxPathLen)
+	return f
+}
+
+// decodeRunsAndMaps reads nruns (offset, length) pairs, nmaps mapping starts and the runs' bytes,
+// bounding every count and length by the bytes left in the note and by MaxObjectData before
+// allocating.
+func decodeRunsAndMaps(r *rbuf, kind string, nruns, nmaps uint32) ([]DataRun, []uint64) {
 	if r.err != nil {
-		return f
+		return nil, nil
 	}
 	left := int64(len(r.b) - r.off)
 	if int64(nruns)*dataRunSize+int64(nmaps)*8 > left {
-		r.fail("file-data: %d runs and %d mappings do not fit in the note", nruns, nmaps)
-		return f
+		r.fail("%s: %d runs and %d mappings do not fit in the note", kind, nruns, nmaps)
+		return nil, nil
 	}
+	var (
+		runs  []DataRun
+		maps  []uint64
+		total uint64
+	)
 	lens := make([]uint64, nruns)
-	var total uint64
 	for i := range lens {
 		off, n := r.u64(), r.u64()
 		if n > MaxObjectData || total+n > MaxObjectData {
-			r.fail("file-data: runs carry more than %d bytes", MaxObjectData)
-			return f
+			r.fail("%s: runs carry more than %d bytes", kind, MaxObjectData)
+			return nil, nil
 		}
 		total += n
-		f.Runs = append(f.Runs, DataRun{Offset: off})
+		runs = append(runs, DataRun{Offset: off})
 		lens[i] = n
 	}
 	for i := 0; i < int(nmaps); i++ {
-		f.Maps = append(f.Maps, r.u64())
+		maps = append(maps, r.u64())
 	}
 	if r.err == nil && total > uint64(len(r.b)-r.off) {
-		r.fail("file-data: %d bytes of data do not fit in the note", total)
-		return f
+		r.fail("%s: %d bytes of data do not fit in the note", kind, total)
+		return nil, nil
 	}
-	for i := range f.Runs {
-		f.Runs[i].Data = r.take(int(lens[i]))
+	for i := range runs {
+		runs[i].Data = r.take(int(lens[i]))
 	}
-	f.Name = r.str("file-data name", MaxPathLen)
-	return f
+	return runs, maps
+}
+
+// encodeRunsAndMaps writes what decodeRunsAndMaps reads (the counts are written by the caller).
+func encodeRunsAndMaps(w *wbuf, runs []DataRun, maps []uint64) {
+	for _, r := range runs {
+		w.u64(r.Offset)
+		w.u64(uint64(len(r.Data)))
+	}
+	for _, m := range maps {
+		w.u64(m)
+	}
+	for _, r := range runs {
+		w.bytes(r.Data)
+	}
 }
 
 func (f *FileDataObject) describe() string {
@@ -202,14 +219,34 @@ func (f *FileDataObject) check(p *Process, o *Object) string {
 		return "shared anonymous memory has neither fds nor a name"
 	case f.Size > MaxFileDataSize:
 		return fmt.Sprintf("size %d exceeds %d", f.Size, uint64(MaxFileDataSize))
-	case f.DataBytes() > MaxObjectData:
-		return fmt.Sprintf("data exceeds %d bytes", MaxObjectData)
 	}
 	if err := checkString(f.Name, MaxPathLen); err != "" {
 		return "name: " + err
 	}
-	var end uint64
-	for i, r := range f.Runs {
+	if msg := checkRuns(f.Runs, f.Size); msg != "" {
+		return msg
+	}
+	if msg := checkMaps(p, f.Maps, f.Seals&(SealWrite|SealFutureWrite) != 0); msg != "" {
+		return msg
+	}
+	for _, fd := range o.FDs {
+		if i := p.fileIndex(fd.FD); i >= 0 && p.Files[i].Kind != FileRegular {
+			return fmt.Sprintf("fd %d is not a regular file", fd.FD)
+		}
+	}
+	return ""
+}
+
+// checkRuns returns why runs are not valid data runs of a file of the given size, or "".
+func checkRuns(runs []DataRun, size uint64) string {
+	var total, end uint64
+	for _, r := range runs {
+		total += uint64(len(r.Data))
+	}
+	if total > MaxObjectData {
+		return fmt.Sprintf("data exceeds %d bytes", MaxObjectData)
+	}
+	for i, r := range runs {
 		n := uint64(len(r.Data))
 		switch {
 		case r.Offset%PageSize != 0:
@@ -218,28 +255,29 @@ func (f *FileDataObject) check(p *Process, o *Object) string {
 			return fmt.Sprintf("run %d is empty", i)
 		case i > 0 && r.Offset < end:
 			return fmt.Sprintf("run %d at %#x overlaps or precedes the previous run ending at %#x", i, r.Offset, end)
-		case r.Offset > f.Size || n > f.Size-r.Offset:
-			return fmt.Sprintf("run %d [%#x, +%#x) ends beyond the size %d", i, r.Offset, n, f.Size)
-		case n%PageSize != 0 && r.Offset+n != f.Size:
+		case r.Offset > size || n > size-r.Offset:
+			return fmt.Sprintf("run %d [%#x, +%#x) ends beyond the size %d", i, r.Offset, n, size)
+		case n%PageSize != 0 && r.Offset+n != size:
 			return fmt.Sprintf("run %d has a partial page and does not end at the size", i)
 		}
 		end = r.Offset + n
 	}
-	for i, start := range f.Maps {
-		if i > 0 && start <= f.Maps[i-1] {
+	return ""
+}
+
+// checkMaps returns why maps are not the ascending starts of object mappings of p (none writable
+// if readOnly), or "".
+func checkMaps(p *Process, maps []uint64, readOnly bool) string {
+	for i, start := range maps {
+		if i > 0 && start <= maps[i-1] {
 			return fmt.Sprintf("mapping start %#x is not above the previous one", start)
 		}
 		m := p.mappingAt(start)
 		if m == nil || m.Kind != MapObject {
 			return fmt.Sprintf("no object mapping starts at %#x", start)
 		}
-		if f.Seals&(SealWrite|SealFutureWrite) != 0 && m.Prot&ProtWrite != 0 {
+		if readOnly && m.Prot&ProtWrite != 0 {
 			return fmt.Sprintf("writable shared mapping at %#x of a write-sealed memfd", start)
-		}
-	}
-	for _, fd := range o.FDs {
-		if i := p.fileIndex(fd.FD); i >= 0 && p.Files[i].Kind != FileRegular {
-			return fmt.Sprintf("fd %d is not a regular file", fd.FD)
 		}
 	}
 	return ""
@@ -254,15 +292,22 @@ func (p *Process) mappingAt(start uint64) *Mapping {
 	return nil
 }
 
-// checkObjectMappings checks that every MapObject mapping is named by exactly one file-data object
-// (the objects' own checks ensure each name points at a MapObject mapping).
+// objectMapper is an object body that MapObject mappings map (file data, SysV shared memory).
+type objectMapper interface {
+	objectMaps() []uint64
+}
+
+func (f *FileDataObject) objectMaps() []uint64 { return f.Maps }
+
+// checkObjectMappings checks that every MapObject mapping is named by exactly one object (the
+// objects' own checks ensure each name points at a MapObject mapping).
 func checkObjectMappings(p *Process, fail func(part string, idx int, format string, args ...any) error) error {
 	owner := make(map[uint64]uint32)
 	for i := range p.Objects {
-		if f, ok := p.Objects[i].Body.(*FileDataObject); ok {
-			for _, start := range f.Maps {
+		if f, ok := p.Objects[i].Body.(objectMapper); ok {
+			for _, start := range f.objectMaps() {
 				if prev, dup := owner[start]; dup {
-					return fail(partObject, i, "file-data: mapping at %#x also belongs to object %d", start, prev)
+					return fail(partObject, i, "mapping at %#x also belongs to object %d", start, prev)
 				}
 				owner[start] = p.Objects[i].ID
 			}
@@ -271,7 +316,7 @@ func checkObjectMappings(p *Process, fail func(part string, idx int, format stri
 	for i := range p.Mappings {
 		if m := &p.Mappings[i]; m.Kind == MapObject {
 			if _, ok := owner[m.Start]; !ok {
-				return fail(partMapping, i, "object mapping [%#x, %#x) belongs to no file-data object", m.Start, m.End)
+				return fail(partMapping, i, "object mapping [%#x, %#x) belongs to no object", m.Start, m.End)
 			}
 		}
 	}

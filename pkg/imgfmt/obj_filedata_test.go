@@ -88,7 +88,7 @@ func TestFileDataChecks(t *testing.T) {
 		{"size", "exceeds", func(p *Process) { body(p).Size = 1 << 63 }},
 		{"map missing", "no object mapping starts at", func(p *Process) { body(p).Maps[0] = 0x7f0000001000 }},
 		{"map twice", "also belongs to object 1", func(p *Process) { p.Objects[1].Body.(*FileDataObject).Maps[0] = 0x7f0000000000 }},
-		{"map unclaimed", "belongs to no file-data object", func(p *Process) { body(p).Maps = nil }},
+		{"map unclaimed", "belongs to no object", func(p *Process) { body(p).Maps = nil }},
 		{"write sealed", "write-sealed", func(p *Process) { body(p).Seals |= SealWrite }},
 		{"fd kind", "not a regular file", func(p *Process) { p.Files[len(p.Files)-1].Kind = FileFIFO }},
 		{"object mapping private", "is shared and has no file handle", func(p *Process) { p.Mappings[1].Shared = false }},

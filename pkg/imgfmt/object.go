@@ -87,6 +87,8 @@ func decodeObjectBody(k ObjectKind, r *rbuf) ObjectBody {
 		return decodeEventFD(r)
 	case ObjFileData:
 		return decodeFileData(r)
+	case ObjSysVShm:
+		return decodeSysVShm(r)
 	}
 	r.fail("unknown object kind %d", k)
 	return nil
