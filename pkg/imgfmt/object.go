@@ -99,6 +99,10 @@ func decodeObjectBody(k ObjectKind, r *rbuf) ObjectBody {
 		return decodeProcFile(r)
 	case ObjNamespace:
 		return decodeNamespace(r)
+	case ObjFileData:
+		return decodeFileData(r)
+	case ObjSysVShm:
+		return decodeSysVShm(r)
 	}
 	r.fail("unknown object kind %d", k)
 	return nil

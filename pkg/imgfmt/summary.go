@@ -423,6 +423,8 @@ func kindName(k MappingKind) string {
 		return "reference"
 	case MapZero:
 		return "zero"
+	case MapObject:
+		return "object"
 	}
 	return fmt.Sprintf("kind%d", k)
 }

@@ -103,6 +103,10 @@ const (
 	MapReference MappingKind = 2
 	// MapZero: never touched or entirely zero anonymous memory; no bytes stored, zero-filled on thaw.
 	MapZero MappingKind = 3
+	// MapObject (format 1.2): a shared mapping of a file-data object (an unlinked file, a memfd,
+	// shared anonymous memory); no bytes stored, the object carries them and lists the mapping's
+	// start. A thaw maps it shared from the rebuilt file at FileOffset.
+	MapObject MappingKind = 4
 )
 
 // Mapping is one virtual memory area.

@@ -119,6 +119,10 @@ func validate(p *Process, loc locator) error {
 		}
 		switch m.Kind {
 		case MapContent, MapZero:
+		case MapObject:
+			if !m.Shared || m.File != nil {
+				return fail(partMapping, i, "an object mapping is shared and has no file handle")
+			}
 		case MapReference:
 			if m.File == nil {
 				return fail(partMapping, i, "stored by reference but has no file handle")
@@ -130,6 +134,10 @@ func validate(p *Process, loc locator) error {
 			if err := checkHandle(m.File); err != "" {
 				return fail(partMapping, i, "file handle: %s", err)
 			}
+			if m.FileOffset%PageSize != 0 {
+				return fail(partMapping, i, "file offset %#x is not page-aligned", m.FileOffset)
+			}
+		} else if m.Kind == MapObject {
 			if m.FileOffset%PageSize != 0 {
 				return fail(partMapping, i, "file offset %#x is not page-aligned", m.FileOffset)
 			}
@@ -230,7 +238,10 @@ func validate(p *Process, loc locator) error {
 			return fail(partCwd, -1, "working directory path %q is not absolute", h.Path)
 		}
 	}
-	return validateObjects(p, fail)
+	if err := validateObjects(p, fail); err != nil {
+		return err
+	}
+	return checkObjectMappings(p, fail)
 }
 
 // checkString returns why s is not acceptable as a string of at most max bytes, or "".

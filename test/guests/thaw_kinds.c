@@ -10,7 +10,8 @@
  * Prints "r=<result> errno=<n>"; after the freeze itself (r == 0) it kills itself with SIGKILL.
  * After a thaw it checks each fd as docs/notes-thaw.md says it comes back (reopened, or a
  * placeholder: a pipe end whose peer is gone, a fresh epoll; the pipe 10/11 rebuilt connected with
- * its unread byte; the eventfd rebuilt with its count) and prints
+ * its unread byte; the eventfd rebuilt with its count; the memfd with its contents and offset) and
+ * prints
  * "pipe_r=.. pipe_w=.. sock=.. eventfd=.. null=.. dir=.. opath=.. memfd=.. file=.. epoll=.. image=.."
  * (1 = as expected; image=file or image=pipe, see below); exit 0 if all are as expected. */
 #define _GNU_SOURCE
@@ -97,7 +98,8 @@ int main(int argc, char **argv)
 	int dfd = openat(15, "data", O_RDONLY);
 	int dir = fstat(15, &st) == 0 && S_ISDIR(st.st_mode) && dfd >= 0;
 	int opath = fstatat(16, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
-	int memfd = read(17, buf, sizeof buf) == 0;
+	/* The memfd is rebuilt with its contents and its offset (after the 5 bytes written). */
+	int memfd = pread(17, buf, sizeof buf, 0) == 5 && memcmp(buf, "memfd", 5) == 0 && lseek(17, 0, SEEK_CUR) == 5;
 	int file = lseek(18, 0, SEEK_CUR) == 1234 && (fcntl(18, F_GETFD) & FD_CLOEXEC) &&
 		   (fcntl(18, F_GETFL) & O_ACCMODE) == O_RDWR;
 	struct epoll_event ev;

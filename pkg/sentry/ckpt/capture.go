@@ -65,6 +65,9 @@ func captureStopped(t *kernel.Task, req captureRequest, siblings []imgfmt.Thread
 	if p.Files, p.Objects, err = captureFiles(t, req.image); err != nil {
 		return nil, fmt.Errorf("capturing the fd table: %w", err)
 	}
+	if err = captureObjectMappings(t, p); err != nil {
+		return nil, fmt.Errorf("capturing shared file mappings: %w", err)
+	}
 	if p.Signals, err = captureSignals(t, p.Threads); err != nil {
 		return nil, fmt.Errorf("capturing signal state: %w", err)
 	}

@@ -51,7 +51,10 @@ func captureObjectOf(t *kernel.Task, file *vfs.FileDescription) (id objectIdenti
 		id, body, err := capturePipe(t, file, impl)
 		return id, body, true, err
 	default:
-		return captureNamingObject(t, file)
+		if id, body, ok, err := captureNamingObject(t, file); ok || err != nil {
+			return id, body, ok, err
+		}
+		return captureFileData(t, file)
 	}
 }
 

@@ -177,7 +177,7 @@ func (p *thawPlan) mapOne(t *kernel.Task, i int) error {
 		Addr:     hostarch.Addr(mp.Start),
 		Fixed:    true,
 		Unmap:    true,
-		Private:  true, // A shared mapping can only be restored as a private copy.
+		Private:  true, // MapObject mappings are made shared (objectMapFile); other shared mappings come back as private copies.
 		Perms:    perms(mp.Prot),
 		MaxPerms: hostarch.AnyAccess,
 		Stack:    mp.Name == vmaStack,
@@ -193,6 +193,10 @@ func (p *thawPlan) mapOne(t *kernel.Task, i int) error {
 		file = p.maps[i].file
 		opts.Offset = mp.FileOffset
 	case imgfmt.MapZero:
+	case imgfmt.MapObject:
+		if file = p.objectMapFile(mp, &opts); file == nil {
+			return invalidf("object mapping at %#x has no rebuilt object", mp.Start)
+		}
 	default:
 		return invalidf("unknown mapping kind %d", mp.Kind)
 	}

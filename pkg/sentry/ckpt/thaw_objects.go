@@ -25,6 +25,9 @@ type thawedObject struct {
 	// exists (for state that names threads: a SIGEV_THREAD_ID timer). tids maps the image's TIDs
 	// to the new ones. It must not fail for reasons the image controls.
 	afterThreads func(t *kernel.Task, tids map[int32]kernel.ThreadID) error
+	// mapFile, if not nil, is the rebuilt file that the object's MapObject mappings map (a
+	// reference is held).
+	mapFile *vfs.FileDescription
 }
 
 func (o *thawedObject) release(t *kernel.Task) {
@@ -33,6 +36,10 @@ func (o *thawedObject) release(t *kernel.Task) {
 			f.DecRef(t)
 			o.files[i] = nil
 		}
+	}
+	if o.mapFile != nil {
+		o.mapFile.DecRef(t)
+		o.mapFile = nil
 	}
 }
 
@@ -78,6 +85,8 @@ func thawObject(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, fds map[int
 		th, err = thawProcFile(t, p, o, b)
 	case *imgfmt.NamespaceObject:
 		th, err = thawNamespace(t, p, o, b)
+	case *imgfmt.FileDataObject:
+		th, err = thawFileData(t, p, o, b)
 	default:
 		return nil, fmt.Errorf("object %d: kind %d cannot be thawed: %w", o.ID, o.Kind(), errUnsupportedObject)
 	}

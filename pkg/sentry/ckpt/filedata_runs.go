@@ -1,0 +1,54 @@
+package ckpt
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
+	"gvisor.dev/gvisor/pkg/errors/linuxerr"
+)
+
+// dataRunsChunk is how much of a file the capture reads at a time.
+const dataRunsChunk = 1 << 20
+
+// dataRuns reads [0, size) through read and returns the file's non-zero pages as runs (adjacent
+// pages coalesced): holes and all-zero pages are left out, so a sparse file stays sparse. A read
+// that ends early (the file shrank) leaves the rest zero. More than imgfmt.MaxObjectData bytes of
+// data is EFBIG: the image of this revision carries at most that much per object.
+//
+// gVisor's tmpfs (memfd, /tmp) has no SEEK_DATA/SEEK_HOLE, so holes are found by reading: a hole
+// reads as zeros without allocating.
+func dataRuns(read func(b []byte, off int64) (int, error), size uint64) ([]imgfmt.DataRun, error) {
+	var (
+		runs  []imgfmt.DataRun
+		total uint64
+	)
+	buf := make([]byte, min(size, dataRunsChunk))
+	for off := uint64(0); off < size; off += uint64(len(buf)) {
+		b := buf[:min(uint64(len(buf)), size-off)]
+		n, err := read(b, int64(off))
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("reading at %d: %w", off, err)
+		}
+		clear(b[n:])
+		for p := 0; p < len(b); p += imgfmt.PageSize {
+			page := b[p:min(p+imgfmt.PageSize, len(b))]
+			if allZero(page) {
+				continue
+			}
+			at := off + uint64(p)
+			if total += uint64(len(page)); total > imgfmt.MaxObjectData {
+				return nil, fmt.Errorf("more than %d bytes of data (a known limit of this image revision): %w", imgfmt.MaxObjectData, linuxerr.EFBIG)
+			}
+			if k := len(runs) - 1; k >= 0 && runs[k].Offset+uint64(len(runs[k].Data)) == at {
+				runs[k].Data = append(runs[k].Data, page...)
+				continue
+			}
+			runs = append(runs, imgfmt.DataRun{Offset: at, Data: append([]byte(nil), page...)})
+		}
+		if n < len(b) {
+			break // The file ended early.
+		}
+	}
+	return runs, nil
+}
