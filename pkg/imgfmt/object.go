@@ -85,6 +85,8 @@ func decodeObjectBody(k ObjectKind, r *rbuf) ObjectBody {
 	switch k {
 	case ObjEventFD:
 		return decodeEventFD(r)
+	case ObjUnixSocket:
+		return decodeUnixSocket(r)
 	}
 	r.fail("unknown object kind %d", k)
 	return nil
