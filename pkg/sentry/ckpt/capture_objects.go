@@ -10,6 +10,7 @@ import (
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/eventfd"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
+	"gvisor.dev/gvisor/pkg/sentry/socket/unix"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
 )
 
@@ -33,8 +34,17 @@ func captureObjectOf(t *kernel.Task, file *vfs.FileDescription) (id objectIdenti
 	case *eventfd.EventFileDescription:
 		body, err := captureEventFD(impl)
 		return impl, body, true, err
+	case *unix.Socket:
+		id, body, err := captureUnixSocket(t, impl)
+		return id, body, true, err
 	}
 	return nil, nil, false, nil
+}
+
+// descriptionAdder is an object body whose descriptions each carry their own state (a connection's
+// two sockets): the body captured from a further description is handed to the first one's.
+type descriptionAdder interface {
+	AddDescription(imgfmt.ObjectBody) error
 }
 
 // objectCollector builds Process.Objects while captureFiles walks the fd table.
@@ -73,6 +83,12 @@ func (c *objectCollector) add(t *kernel.Task, fd int32, file *vfs.FileDescriptio
 		c.objects = append(c.objects, imgfmt.Object{ID: uint32(i + 1), Key: objectKey(id), Body: body})
 	}
 	o := &c.objects[i]
+	if m, ok := o.Body.(descriptionAdder); ok && seen {
+		// Each description of this kind carries its own state (the two ends of a connection).
+		if err := m.AddDescription(body); err != nil {
+			return false, err
+		}
+	}
 	d := objectDesc{object: i, desc: uint32(o.Descs())}
 	c.descs[file] = d
 	o.FDs = append(o.FDs, imgfmt.ObjectFD{FD: fd, Desc: d.desc})
