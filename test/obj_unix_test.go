@@ -46,3 +46,30 @@ func wantAllUnix(t *testing.T, r *harness.Result) {
 		t.Errorf("thawed obj_unix:\n%s", r)
 	}
 }
+
+// TestObjUnixPython freezes a python3 program holding listening unix sockets (abstract and path)
+// and connected socketpairs with queued data, kills it and thaws it in a new sandbox and in the
+// same one: new clients connect to both listeners, the pairs keep their data and still talk.
+func TestObjUnixPython(t *testing.T) {
+	script := filepath.Join(h.Root, "test", "guests", "obj_unix.py")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		t.Run("new-sandbox", func(t *testing.T) {
+			img := filepath.Join(h.NewDir(t), "py.ckpt")
+			frozenGuest(t, p, "r=0 errno=0", "/usr/bin/python3", script, img, "new")
+			r := checkpt(t, p, "-r", img)
+			r.WantExit(t, 0)
+			if !strings.Contains(r.Stdout, "all=True") {
+				t.Errorf("thawed obj_unix.py:\n%s", r)
+			}
+		})
+		t.Run("same-sandbox", func(t *testing.T) {
+			img := filepath.Join(h.NewDir(t), "py.ckpt")
+			sh := fmt.Sprintf("/usr/bin/python3 %s %s same; %s checkpt -r %s", script, img, h.Bin, img)
+			r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", sh)
+			r.WantExit(t, 0)
+			if !strings.Contains(r.Stdout, "r=0 errno=0") || !strings.Contains(r.Stdout, "all=True") {
+				t.Errorf("thawed obj_unix.py:\n%s", r)
+			}
+		})
+	})
+}
