@@ -73,3 +73,31 @@ func TestObjUnixPython(t *testing.T) {
 		})
 	})
 }
+
+// TestObjUnixAddressInUse thaws obj_unix in a sandbox where another process holds one of its
+// addresses (the abstract name, or the listening path with a live socket on it): the thaw fails
+// with EADDRINUSE before the caller is touched (checkpt reports it and exits 5).
+func TestObjUnixAddressInUse(t *testing.T) {
+	guest := h.BuildC(t, "obj_unix")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		img := filepath.Join(h.NewDir(t), "unix.ckpt")
+		frozenGuest(t, p, "r=0 errno=0", guest, img, "busy")
+		for name, addr := range map[string]string{"abstract": `"\0obj_unix_busy"`, "path": `"/tmp/obj_unix_busy.l"`} {
+			t.Run(name, func(t *testing.T) {
+				marker := filepath.Join(h.NewDir(t), "bound")
+				holder := fmt.Sprintf(`import socket, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.bind(%s)
+s.listen(1)
+open(%q, "w").close()
+time.sleep(300)`, addr, marker)
+				sh := fmt.Sprintf("/usr/bin/python3 -c '%s' & while [ ! -e %s ]; do sleep 0.05; done; %s checkpt -r %s; echo rc=$?; kill $!",
+					holder, marker, h.Bin, img)
+				r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", sh)
+				if !strings.Contains(r.Stdout, "rc=5") || !strings.Contains(r.Stderr, "address already in use") || strings.Contains(r.Stdout, "all=") {
+					t.Errorf("want the thaw refused with EADDRINUSE:\n%s", r)
+				}
+			})
+		}
+	})
+}

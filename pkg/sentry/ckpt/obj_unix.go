@@ -1,12 +1,14 @@
 package ckpt
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"strings"
 	"unsafe"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
+	sysunix "golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/fspath"
@@ -18,6 +20,7 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix"
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
+	"gvisor.dev/gvisor/pkg/syserr"
 	"gvisor.dev/gvisor/pkg/tcpip"
 )
 
@@ -148,7 +151,7 @@ func sock(f *vfs.FileDescription) *unix.Socket {
 func thawUnixPair(t *kernel.Task, stype linux.SockType, ends []imgfmt.UnixSocketEnd, files []*vfs.FileDescription) error {
 	f0, f1, serr := socket.Pair(t, linux.AF_UNIX, stype, 0)
 	if serr != nil {
-		return fmt.Errorf("socketpair: %w", serr.ToError())
+		return fmt.Errorf("socketpair: %w", sockErr(serr))
 	}
 	files[0], files[1] = f0, f1
 	s := [2]*unix.Socket{sock(f0), sock(f1)}
@@ -176,7 +179,7 @@ func thawUnixPair(t *kernel.Task, stype linux.SockType, ends []imgfmt.UnixSocket
 func thawUnixOrphan(t *kernel.Task, stype linux.SockType, e *imgfmt.UnixSocketEnd, files []*vfs.FileDescription) error {
 	f, gone, serr := socket.Pair(t, linux.AF_UNIX, stype, 0)
 	if serr != nil {
-		return fmt.Errorf("socketpair: %w", serr.ToError())
+		return fmt.Errorf("socketpair: %w", sockErr(serr))
 	}
 	files[0] = f
 	defer func() {
@@ -213,7 +216,7 @@ func thawUnixOrphan(t *kernel.Task, stype linux.SockType, e *imgfmt.UnixSocketEn
 func thawUnixSingle(t *kernel.Task, p *imgfmt.Process, stype linux.SockType, e *imgfmt.UnixSocketEnd, files []*vfs.FileDescription) (func(*kernel.Task) error, error) {
 	f, serr := socket.New(t, linux.AF_UNIX, stype, 0)
 	if serr != nil {
-		return nil, fmt.Errorf("socket: %w", serr.ToError())
+		return nil, fmt.Errorf("socket: %w", sockErr(serr))
 	}
 	files[0] = f
 	s := sock(f)
@@ -225,7 +228,7 @@ func thawUnixSingle(t *kernel.Task, p *imgfmt.Process, stype linux.SockType, e *
 	}
 	if e.Flags&imgfmt.UnixListening != 0 {
 		if err := s.Listen(t, int(e.Backlog)+1); err != nil {
-			return nil, fmt.Errorf("listen: %w", err.ToError())
+			return nil, fmt.Errorf("listen: %w", sockErr(err))
 		}
 	}
 	if len(e.Queue) > 0 {
@@ -235,12 +238,12 @@ func thawUnixSingle(t *kernel.Task, p *imgfmt.Process, stype linux.SockType, e *
 		}
 		snd, serr := bep.UnidirectionalConnect(t)
 		if serr != nil {
-			return nil, fmt.Errorf("refilling the queue: %w", serr.ToError())
+			return nil, fmt.Errorf("refilling the queue: %w", sockErr(serr))
 		}
 		defer snd.Release(t)
 		for i, m := range e.Queue {
 			if _, _, serr := snd.Send(t, [][]byte{m.Data}, unixControl(t, m), transport.Address{Addr: m.From}); serr != nil {
-				return nil, fmt.Errorf("refilling message %d of %d (%d bytes): %w", i+1, len(e.Queue), len(m.Data), serr.ToError())
+				return nil, fmt.Errorf("refilling message %d of %d (%d bytes): %w", i+1, len(e.Queue), len(m.Data), sockErr(serr))
 			}
 		}
 	}
@@ -251,7 +254,7 @@ func thawUnixSingle(t *kernel.Task, p *imgfmt.Process, stype linux.SockType, e *
 		// The target may be another socket of this image, bound in the prepare phase; a
 		// target that is gone leaves the socket unconnected (send then needs an address).
 		if err := s.Connect(t, unixSockaddr(e.Peer), false); err != nil {
-			log.Warningf("ckpt: thaw: reconnecting a datagram socket to %q: %v", e.Peer, err.ToError())
+			log.Warningf("ckpt: thaw: reconnecting a datagram socket to %q: %v", e.Peer, sockErr(err))
 			return nil
 		}
 		shutdownUnix(s, e)
@@ -266,7 +269,7 @@ func setUnixAddr(s *unix.Socket, addr string) error {
 		return nil
 	}
 	if err := s.Endpoint().Bind(transport.Address{Addr: addr}); err != nil {
-		return fmt.Errorf("setting address %q: %w", addr, err.ToError())
+		return fmt.Errorf("setting address %q: %w", addr, sockErr(err))
 	}
 	return nil
 }
@@ -314,7 +317,7 @@ func sendUnix(t *kernel.Task, s *unix.Socket, data []byte, ctl transport.Control
 		if n == 0 {
 			ctl.Release(t)
 		}
-		return serr.ToError()
+		return sockErr(serr)
 	}
 	if n != int64(len(data)) {
 		return fmt.Errorf("sent %d of %d bytes", n, len(data))
@@ -348,7 +351,7 @@ func bindUnix(t *kernel.Task, p *imgfmt.Process, f *vfs.FileDescription, addr st
 	s := sock(f)
 	if addr[0] == 0 {
 		if err := s.Bind(t, unixSockaddr(addr)); err != nil {
-			return err.ToError()
+			return sockErr(err)
 		}
 		return nil
 	}
@@ -396,7 +399,7 @@ func bindUnix(t *kernel.Task, p *imgfmt.Process, f *vfs.FileDescription, addr st
 		if uerr := vfsObj.UnlinkAt(t, creds, pop); uerr != nil {
 			log.Warningf("ckpt: thaw: removing socket file %q after a failed bind: %v", where, uerr)
 		}
-		return serr.ToError()
+		return sockErr(serr)
 	}
 	return nil
 }
@@ -418,4 +421,15 @@ func staleUnixPath(t *kernel.Task, pop *vfs.PathOperation, addr string) (bool, e
 		}
 	}
 	return false, linuxerr.EADDRINUSE
+}
+
+// sockErr converts a socket error to the errno error the thaw returns (syserr translates some,
+// such as EADDRINUSE, to host errnos, which thawErrno would not recognize).
+func sockErr(serr *syserr.Error) error {
+	err := serr.ToError()
+	var host sysunix.Errno
+	if errors.As(err, &host) {
+		return linuxerr.ErrorFromUnix(host)
+	}
+	return err
 }
