@@ -8,7 +8,9 @@
  * SHUT_WR), 16 stream socket whose peer is a child process (outside the image; its message is
  * queued), 17 listening abstract stream socket (backlog 2), 18 listening seqpacket socket on a
  * path, 19 dgram socket bound to a path with messages from 21 (unbound) and 22 (bound, connected
- * to 19), 23 unbound stream socket with SO_REUSEADDR and SO_KEEPALIVE, 29 the image.
+ * to 19), 23 unbound stream socket with SO_REUSEADDR and SO_KEEPALIVE, 24/25 seqpacket pair with a
+ * message carrying an fd (SCM_RIGHTS) queued at 25, 26 listening abstract socket with a pending
+ * (never accepted) connection from 27, which sent a message, 29 the image.
  *
  * Prints "r=<result> errno=<n>"; the freeze kills itself with SIGKILL. After a thaw it checks every
  * socket and prints key=value lines (1 = as expected), then "all=1" and exits 0 if all are. */
@@ -263,6 +265,34 @@ int main(int argc, char **argv)
 	must(setsockopt(23, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), "SO_REUSEADDR");
 	must(setsockopt(23, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one), "SO_KEEPALIVE");
 
+	/* 24/25: a message with an fd in flight (docs/sockets.md: the data comes back, the fd not). */
+	must(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, s), "socketpair rights");
+	at(s[0], 24);
+	at(s[1], 25);
+	{
+		int nullfd = open("/dev/null", O_RDONLY);
+		char cbuf[CMSG_SPACE(sizeof(int))] = {0};
+		struct iovec iov = {"with-fd", 7};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &nullfd, sizeof nullfd);
+		must(sendmsg(24, &mh, 0), "sendmsg rights");
+		close(nullfd);
+	}
+
+	/* 26/27: a pending connection (docs/sockets.md: not restored; the client is reset). */
+	char pend_name[80];
+	snprintf(pend_name, sizeof pend_name, "@obj_unix_%s_pending", argv[2]);
+	at(socket(AF_UNIX, SOCK_STREAM, 0), 26);
+	al = addr(&a, pend_name);
+	must(bind(26, (struct sockaddr *)&a, al), "bind pending");
+	must(listen(26, 3), "listen pending");
+	at(connect_to(SOCK_STREAM, pend_name), 27);
+	must(write(27, "early", 5), "write pending");
+
 	at(open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600), 29);
 	long r = sys_checkpoint(CKPT_FREEZE, 29, -1, 0);
 	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
@@ -338,6 +368,19 @@ int main(int argc, char **argv)
 	al = sizeof a;
 	check("unbound", sockopt(23, SO_TYPE) == SOCK_STREAM && sockopt(23, SO_REUSEADDR) == 1 && sockopt(23, SO_KEEPALIVE) == 1 &&
 				 getsockname(23, (struct sockaddr *)&a, &al) == 0 && al == sizeof(sa_family_t));
+	/* The message that carried an fd comes back without it. */
+	{
+		char cbuf[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = {buf, sizeof buf};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+		n = recvmsg(25, &mh, MSG_DONTWAIT);
+		check("rights_dropped", n == 7 && memcmp(buf, "with-fd", 7) == 0 && mh.msg_controllen == 0);
+	}
+	/* The pending connection is gone: nothing to accept, the client is reset. */
+	fcntl(26, F_SETFL, O_NONBLOCK);
+	check("pending_not_restored", accept(26, NULL, NULL) < 0 && errno == EAGAIN && name_is(26, pend_name, 0));
+	n = read(27, buf, sizeof buf);
+	check("pending_client_reset", n < 0 && errno == ECONNRESET && write(27, "x", 1) < 0 && errno == EPIPE);
 	(void)creds;
 	(void)spath;
 	printf("all=%d\n", ok);
