@@ -10,7 +10,8 @@
  * path, 19 dgram socket bound to a path with messages from 21 (unbound) and 22 (bound, connected
  * to 19), 23 unbound stream socket with SO_REUSEADDR and SO_KEEPALIVE, 24/25 seqpacket pair with a
  * message carrying an fd (SCM_RIGHTS) queued at 25, 26 listening abstract socket with a pending
- * (never accepted) connection from 27, which sent a message, 29 the image.
+ * (never accepted) connection from 27, which sent a message, 28 dgram socket bound to a relative path
+ * (in the working directory), 29 the image.
  *
  * Prints "r=<result> errno=<n>"; the freeze kills itself with SIGKILL. After a thaw it checks every
  * socket and prints key=value lines (1 = as expected), then "all=1" and exits 0 if all are. */
@@ -293,6 +294,14 @@ int main(int argc, char **argv)
 	at(connect_to(SOCK_STREAM, pend_name), 27);
 	must(write(27, "early", 5), "write pending");
 
+	/* 28: bound to a relative path. */
+	char rel[64];
+	snprintf(rel, sizeof rel, "obj_unix_%s.rel", argv[2]);
+	unlink(rel);
+	at(socket(AF_UNIX, SOCK_DGRAM, 0), 28);
+	al = addr(&a, rel);
+	must(bind(28, (struct sockaddr *)&a, al), "bind relative");
+
 	at(open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600), 29);
 	long r = sys_checkpoint(CKPT_FREEZE, 29, -1, 0);
 	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
@@ -368,6 +377,9 @@ int main(int argc, char **argv)
 	al = sizeof a;
 	check("unbound", sockopt(23, SO_TYPE) == SOCK_STREAM && sockopt(23, SO_REUSEADDR) == 1 && sockopt(23, SO_KEEPALIVE) == 1 &&
 				 getsockname(23, (struct sockaddr *)&a, &al) == 0 && al == sizeof(sa_family_t));
+	/* Relative path: reported as given, the file in the frozen working directory. */
+	check("relative_path", name_is(28, rel, 0) && sendto(21, "rel", 3, 0, (struct sockaddr *)&a, addr(&a, rel)) == 3 &&
+				       recvfrom_is(28, "rel", NULL));
 	/* The message that carried an fd comes back without it. */
 	{
 		char cbuf[CMSG_SPACE(sizeof(int))];
