@@ -267,6 +267,8 @@ func (e *UnixSocketEnd) describe() string {
 	switch {
 	case e.Flags&UnixListening != 0:
 		parts = append(parts, fmt.Sprintf("listening backlog %d (%d pending)", e.Backlog, e.Pending))
+	case e.Flags&UnixConnected != 0 && e.Peer == "":
+		parts = append(parts, "connected")
 	case e.Flags&UnixConnected != 0:
 		parts = append(parts, fmt.Sprintf("connected to %q", e.Peer))
 	default:
