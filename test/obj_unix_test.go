@@ -56,17 +56,25 @@ func wantAllUnix(t *testing.T, r *harness.Result) {
 
 // TestObjUnixPython freezes a python3 program holding listening unix sockets (abstract and path)
 // and connected socketpairs with queued data, kills it and thaws it in a new sandbox and in the
-// same one: new clients connect to both listeners, the pairs keep their data and still talk.
+// same one: new clients connect to both listeners, the pairs keep their data and still talk. In the
+// new sandbox the thawed program freezes again and that image is thawed in a third sandbox.
 func TestObjUnixPython(t *testing.T) {
 	script := filepath.Join(h.Root, "test", "guests", "obj_unix.py")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		t.Run("new-sandbox", func(t *testing.T) {
-			img := filepath.Join(h.NewDir(t), "py.ckpt")
-			frozenGuest(t, p, "r=0 errno=0", "/usr/bin/python3", script, img, "new")
+			dir := h.NewDir(t)
+			img, img2 := filepath.Join(dir, "py.ckpt"), filepath.Join(dir, "py2.ckpt")
+			frozenGuest(t, p, "r=0 errno=0", "/usr/bin/python3", script, img, "new", img2)
+			// Thawed, it checks its sockets, then freezes again (generation 2) and is killed.
 			r := checkpt(t, p, "-r", img)
-			r.WantExit(t, 0)
-			if !strings.Contains(r.Stdout, "all=True") {
+			r.WantExit(t, 128+9)
+			if !strings.Contains(r.Stdout, "all=True") || !strings.Contains(r.Stdout, "r=1 errno=0\n") {
 				t.Errorf("thawed obj_unix.py:\n%s", r)
+			}
+			r = checkpt(t, p, "-r", img2)
+			r.WantExit(t, 0)
+			if !strings.Contains(r.Stdout, "gen2_all=True") {
+				t.Errorf("thawed generation 2 of obj_unix.py:\n%s", r)
 			}
 		})
 		t.Run("same-sandbox", func(t *testing.T) {
