@@ -11,7 +11,8 @@
  * to 19), 23 unbound stream socket with SO_REUSEADDR and SO_KEEPALIVE, 24/25 seqpacket pair with a
  * message carrying an fd (SCM_RIGHTS) queued at 25, 26 listening abstract socket with a pending
  * (never accepted) connection from 27, which sent a message, 28 dgram socket bound to a relative path
- * (in the working directory), 29 the image.
+ * (in the working directory), 29 the image, 30/31 stream pair with SO_SNDBUF raised and as much data
+ * queued at 31 as fits (a large queue, refilled in one piece).
  *
  * Prints "r=<result> errno=<n>"; the freeze kills itself with SIGKILL. After a thaw it checks every
  * socket and prints key=value lines (1 = as expected), then "all=1" and exits 0 if all are. */
@@ -302,6 +303,27 @@ int main(int argc, char **argv)
 	al = addr(&a, rel);
 	must(bind(28, (struct sockaddr *)&a, al), "bind relative");
 
+	/* 30/31: a large stream queue. */
+	must(socketpair(AF_UNIX, SOCK_STREAM, 0, s), "socketpair big");
+	at(s[0], 30);
+	at(s[1], 31);
+	int big = 4 << 20;
+	must(setsockopt(30, SOL_SOCKET, SO_SNDBUF, &big, sizeof big), "SO_SNDBUF big");
+	fcntl(30, F_SETFL, O_NONBLOCK);
+	static unsigned char chunk[65536];
+	long big_sent = 0;
+	unsigned long big_sum = 0;
+	for (;;) {
+		for (size_t i = 0; i < sizeof chunk; i++)
+			chunk[i] = (unsigned char)((big_sent + i) * 7 + 3);
+		ssize_t w = write(30, chunk, sizeof chunk);
+		if (w <= 0)
+			break;
+		for (ssize_t i = 0; i < w; i++)
+			big_sum += chunk[i] * (unsigned long)(big_sent + i + 1);
+		big_sent += w;
+	}
+
 	at(open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600), 29);
 	long r = sys_checkpoint(CKPT_FREEZE, 29, -1, 0);
 	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
@@ -377,6 +399,22 @@ int main(int argc, char **argv)
 	al = sizeof a;
 	check("unbound", sockopt(23, SO_TYPE) == SOCK_STREAM && sockopt(23, SO_REUSEADDR) == 1 && sockopt(23, SO_KEEPALIVE) == 1 &&
 				 getsockname(23, (struct sockaddr *)&a, &al) == 0 && al == sizeof(sa_family_t));
+	/* The large queue: every byte, in order. */
+	{
+		long got = 0;
+		unsigned long sum = 0;
+		fcntl(31, F_SETFL, O_NONBLOCK);
+		for (;;) {
+			ssize_t rd = read(31, chunk, sizeof chunk);
+			if (rd <= 0)
+				break;
+			for (ssize_t i = 0; i < rd; i++)
+				sum += chunk[i] * (unsigned long)(got + i + 1);
+			got += rd;
+		}
+		printf("big_queued=%ld\n", big_sent);
+		check("big_queue", big_sent > 1000000 && got == big_sent && sum == big_sum);
+	}
 	/* Relative path: reported as given, the file in the frozen working directory. */
 	check("relative_path", name_is(28, rel, 0) && sendto(21, "rel", 3, 0, (struct sockaddr *)&a, addr(&a, rel)) == 3 &&
 				       recvfrom_is(28, "rel", NULL));

@@ -241,6 +241,14 @@ func thawUnixSingle(t *kernel.Task, p *imgfmt.Process, stype linux.SockType, e *
 			return nil, fmt.Errorf("refilling the queue: %w", sockErr(serr))
 		}
 		defer snd.Release(t)
+		var total int64
+		for _, m := range e.Queue {
+			total += int64(len(m.Data))
+		}
+		// A connected sender's SO_SNDBUF may have raised this queue's limit before the freeze.
+		if total > snd.SendMaxQueueSize() {
+			snd.SetSendBufferSize(total)
+		}
 		for i, m := range e.Queue {
 			if _, _, serr := snd.Send(t, [][]byte{m.Data}, unixControl(t, m), transport.Address{Addr: m.From}); serr != nil {
 				return nil, fmt.Errorf("refilling message %d of %d (%d bytes): %w", i+1, len(e.Queue), len(m.Data), sockErr(serr))
