@@ -23,7 +23,7 @@ func TestObjUnixSockets(t *testing.T) {
 			frozenGuest(t, p, "r=0 errno=0", guest, img, "new")
 			out := runTool(t, h.Bin, "inspect", img)
 			for _, want := range []string{"unix-socket", "listening backlog 2 (0 pending)", "listening backlog 3 (1 pending)",
-				"1 fds in flight (dropped)", "shut-wr, 2 messages 5 bytes queued", "passcred", "connected to \"/tmp/obj_unix_new.d\""} {
+				"3 fds in flight (2 reopened, 1 dropped)", "shut-wr, 2 messages 5 bytes queued", "passcred", "connected to \"/tmp/obj_unix_new.d\""} {
 				if !strings.Contains(out, want) {
 					t.Errorf("inspect does not show %q:\n%s", want, out)
 				}

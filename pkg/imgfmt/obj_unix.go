@@ -48,17 +48,29 @@ const (
 )
 
 // UnixMessage is one message of a receive queue. Layout: u32 data length, u32 source address
-// length, u32 flags (bit 0: carried SCM_CREDENTIALS), u32 fds in flight (SCM_RIGHTS), the source
-// address bytes, the data bytes.
+// length, u32 flags (bit 0: carried SCM_CREDENTIALS), u32 fds in flight (SCM_RIGHTS), u32 number
+// of Files, the source address bytes, the data bytes, then the Files.
 type UnixMessage struct {
 	Data []byte
 	From string // The sender's bound address, "" if unbound.
 	// Creds says the message carried SCM_CREDENTIALS (the thawed message carries the thawing
 	// process's credentials).
 	Creds bool
-	// Rights is how many fds were in flight with the message (SCM_RIGHTS); a thaw does not restore
-	// them (docs/sockets.md).
+	// Rights is how many fds were in flight with the message (SCM_RIGHTS).
 	Rights uint32
+	// Files are those of the fds in flight that a thaw reopens by path (files, directories,
+	// devices), in their order; the others are dropped (docs/sockets.md). len(Files) ≤ Rights.
+	Files []UnixRightsFile
+}
+
+// UnixRightsFile is an fd in flight that a thaw reopens. Layout: u32 kind (FileKind), u32 status
+// flags, i64 offset (-1 if not seekable), the 48-byte handle, the handle's path (u32 length,
+// bytes).
+type UnixRightsFile struct {
+	Kind        FileKind
+	StatusFlags uint32
+	Offset      int64
+	Handle      *FileHandle
 }
 
 // Socket types and limits of AF_UNIX bodies.
@@ -69,7 +81,8 @@ const (
 	// UnixAddrMax is the longest AF_UNIX address (sun_path).
 	UnixAddrMax        = 108
 	unixEndFixedSize   = 24 + socketOptionsSize
-	unixMsgFixedSize   = 16
+	unixMsgFixedSize   = 20
+	unixFileFixedSize  = 16 + handleSize + 4
 	unixMsgCreds       = 1 << 0
 	maxUnixBacklog     = 1 << 20
 	maxUnixRightsInMsg = 253 // SCM_MAX_FD
@@ -112,8 +125,16 @@ func (u *UnixSocketObject) encode(w *wbuf) {
 			}
 			w.u32(flags)
 			w.u32(m.Rights)
+			w.u32(uint32(len(m.Files)))
 			w.b = append(w.b, m.From...)
 			w.b = append(w.b, m.Data...)
+			for _, f := range m.Files {
+				w.u32(uint32(f.Kind))
+				w.u32(f.StatusFlags)
+				w.i64(f.Offset)
+				encodeHandle(w, f.Handle)
+				w.str(handlePath(f.Handle))
+			}
 		}
 	}
 }
@@ -142,7 +163,7 @@ func decodeUnixSocket(r *rbuf) ObjectBody {
 		e.Addr = string(r.take(int(alen)))
 		e.Peer = string(r.take(int(plen)))
 		for j := 0; r.err == nil && j < int(nmsg); j++ {
-			dlen, flen, flags, rights := r.u32(), r.u32(), r.u32(), r.u32()
+			dlen, flen, flags, rights, nfiles := r.u32(), r.u32(), r.u32(), r.u32(), r.u32()
 			if r.err == nil && flags&^unixMsgCreds != 0 {
 				r.fail("unix socket: unknown message flags %#x", flags)
 			}
@@ -156,6 +177,15 @@ func decodeUnixSocket(r *rbuf) ObjectBody {
 			m.Data = bytes.Clone(r.take(int(dlen)))
 			if m.Data == nil {
 				m.Data = []byte{}
+			}
+			if r.err == nil && (nfiles > rights || int64(nfiles)*unixFileFixedSize > int64(len(r.b)-r.off)) {
+				r.fail("unix socket: %d files in flight do not fit (%d fds in flight)", nfiles, rights)
+			}
+			for k := 0; r.err == nil && k < int(nfiles); k++ {
+				f := UnixRightsFile{Kind: FileKind(r.u32()), StatusFlags: r.u32(), Offset: r.i64()}
+				f.Handle = decodeHandle(r, true)
+				decodeHandlePath(r, f.Handle)
+				m.Files = append(m.Files, f)
 			}
 			e.Queue = append(e.Queue, m)
 		}
@@ -249,6 +279,25 @@ func (u *UnixSocketObject) checkEnd(e *UnixSocketEnd) string {
 		if m.Rights > maxUnixRightsInMsg {
 			return fmt.Sprintf("%d fds in flight in one message", m.Rights)
 		}
+		if len(m.Files) > int(m.Rights) {
+			return fmt.Sprintf("%d files for %d fds in flight", len(m.Files), m.Rights)
+		}
+		for _, f := range m.Files {
+			switch f.Kind {
+			case FileRegular, FileDirectory, FileCharDev, FileBlockDev:
+			default:
+				return fmt.Sprintf("fd in flight of kind %d cannot be reopened", f.Kind)
+			}
+			if f.Handle == nil {
+				return "fd in flight without a handle"
+			}
+			if msg := checkHandle(f.Handle); msg != "" {
+				return "fd in flight: " + msg
+			}
+			if f.Offset < -1 {
+				return "fd in flight: negative offset"
+			}
+		}
 	}
 	return ""
 }
@@ -286,15 +335,16 @@ func (e *UnixSocketEnd) describe() string {
 			parts = append(parts, f.name)
 		}
 	}
-	var n int
+	var n, files int
 	var rights uint32
 	for _, m := range e.Queue {
 		n += len(m.Data)
 		rights += m.Rights
+		files += len(m.Files)
 	}
 	parts = append(parts, fmt.Sprintf("%d messages %d bytes queued", len(e.Queue), n))
 	if rights > 0 {
-		parts = append(parts, fmt.Sprintf("%d fds in flight (dropped)", rights))
+		parts = append(parts, fmt.Sprintf("%d fds in flight (%d reopened, %d dropped)", rights, files, int(rights)-files))
 	}
 	parts = append(parts, e.Options.describe())
 	return strings.Join(parts, ", ")

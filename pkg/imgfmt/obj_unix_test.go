@@ -18,7 +18,8 @@ func unixProcess() *Process {
 	opts := SocketOptions{Flags: SockOptPassCred | SockOptLinger, LingerSeconds: 3, SendBuffer: 8192, RecvBuffer: 4096, RecvTimeout: 1500000000}
 	p.Objects = []Object{
 		{ID: 1, Key: 0x11, FDs: []ObjectFD{{FD: 5, Desc: 0}, {FD: 6, Desc: 1}}, Body: &UnixSocketObject{Type: sockStream, Ends: []UnixSocketEnd{
-			{Flags: UnixConnected, Options: opts, Queue: []UnixMessage{{Data: []byte("hello"), Creds: true}, {Data: []byte("x"), Rights: 2}}},
+			{Flags: UnixConnected, Options: opts, Queue: []UnixMessage{{Data: []byte("hello"), Creds: true}, {Data: []byte("x"), Rights: 2, Files: []UnixRightsFile{
+				{Kind: FileRegular, StatusFlags: 2, Offset: 5, Handle: &FileHandle{Path: "/etc/passwd", Mode: 0o100644, Ino: 3, Size: 9}}}}}},
 			{Flags: UnixConnected | UnixRecvClosed | UnixSendShutdown, Addr: "/tmp/s", Peer: "", Queue: []UnixMessage{{Data: []byte{}, From: "/tmp/s"}}},
 		}}},
 		{ID: 2, Key: 0x22, FDs: []ObjectFD{{FD: 7}}, Body: &UnixSocketObject{Type: sockSeqpacket, Ends: []UnixSocketEnd{
@@ -47,7 +48,7 @@ func TestUnixSocketRoundTrip(t *testing.T) {
 	}
 	s := Summarize(q, int64(len(img)), nil)
 	if len(s.Objects) != 2 || s.Objects[0].Kind != "unix-socket" || !strings.Contains(s.Objects[1].Detail, "listening backlog 17") ||
-		!strings.Contains(s.Objects[0].Detail, "2 fds in flight") {
+		!strings.Contains(s.Objects[0].Detail, "2 fds in flight (1 reopened, 1 dropped)") {
 		t.Errorf("summary objects %+v", s.Objects)
 	}
 }
@@ -86,6 +87,13 @@ func TestUnixSocketChecks(t *testing.T) {
 		{"sndbuf", "SO_SNDBUF", func(p *Process) { end0(p).Options.SendBuffer = -1 }},
 		{"timeout", "negative timeout", func(p *Process) { end0(p).Options.SendTimeout = -1 }},
 		{"rights", "fds in flight", func(p *Process) { end0(p).Queue[1].Rights = 1000 }},
+		{"more files than rights", "2 files for 1 fds", func(p *Process) {
+			end0(p).Queue[1].Rights = 1
+			end0(p).Queue[1].Files = append(end0(p).Queue[1].Files, end0(p).Queue[1].Files[0])
+		}},
+		{"file kind", "cannot be reopened", func(p *Process) { end0(p).Queue[1].Files[0].Kind = FileSocket }},
+		{"file handle", "without a handle", func(p *Process) { end0(p).Queue[1].Files[0].Handle = nil }},
+		{"file path", "empty path", func(p *Process) { end0(p).Queue[1].Files[0].Handle.Path = "" }},
 		{"queue unconnected", "queued data on an unconnected", func(p *Process) {
 			lst(p).Flags, lst(p).Backlog, lst(p).Pending = 0, 0, 0
 			lst(p).Queue = []UnixMessage{{Data: []byte("x")}}
@@ -160,6 +168,7 @@ func TestUnixMessageDecodeErrors(t *testing.T) {
 		{"from length", msg + 4, 200, "source address length"},
 		{"flags", msg + 8, 2, "unknown message flags"},
 		{"data short", msg + 1, 1, "too short"},
+		{"files", msg + 16, 3, "files in flight do not fit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := bytes.Clone(img)

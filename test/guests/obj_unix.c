@@ -9,7 +9,7 @@
  * queued), 17 listening abstract stream socket (backlog 2), 18 listening seqpacket socket on a
  * path, 19 dgram socket bound to a path with messages from 21 (unbound) and 22 (bound, connected
  * to 19), 23 unbound stream socket with SO_REUSEADDR and SO_KEEPALIVE, 24/25 seqpacket pair with a
- * message carrying an fd (SCM_RIGHTS) queued at 25, 26 listening abstract socket with a pending
+ * message carrying three fds (SCM_RIGHTS: /dev/null, a pipe, a file at offset 3) queued at 25, 26 listening abstract socket with a pending
  * (never accepted) connection from 27, which sent a message, 28 dgram socket bound to a relative path
  * (in the working directory), 29 the image, 30/31 stream pair with SO_SNDBUF raised and as much data
  * queued at 31 as fits (a large queue, refilled in one piece).
@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -267,22 +268,35 @@ int main(int argc, char **argv)
 	must(setsockopt(23, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), "SO_REUSEADDR");
 	must(setsockopt(23, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one), "SO_KEEPALIVE");
 
-	/* 24/25: a message with an fd in flight (docs/sockets.md: the data comes back, the fd not). */
+	/* 24/25: a message with three fds in flight: /dev/null, a pipe (dropped at thaw: cannot be
+	 * reopened), a regular file at offset 3 (docs/sockets.md). */
 	must(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, s), "socketpair rights");
 	at(s[0], 24);
 	at(s[1], 25);
+	char datapath[80];
+	snprintf(datapath, sizeof datapath, "obj_unix_%s.data", argv[2]);
 	{
-		int nullfd = open("/dev/null", O_RDONLY);
-		char cbuf[CMSG_SPACE(sizeof(int))] = {0};
+		int fl[3], pp[2];
+		must(pipe(pp), "pipe");
+		fl[0] = open("/dev/null", O_RDONLY);
+		fl[1] = pp[0];
+		fl[2] = open(datapath, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		must(fl[0] | fl[2], "open in-flight files");
+		must(write(fl[2], "0123456789", 10), "write data");
+		lseek(fl[2], 3, SEEK_SET);
+		char cbuf[CMSG_SPACE(sizeof fl)] = {0};
 		struct iovec iov = {"with-fd", 7};
 		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
 		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &nullfd, sizeof nullfd);
+		c->cmsg_len = CMSG_LEN(sizeof fl);
+		memcpy(CMSG_DATA(c), fl, sizeof fl);
 		must(sendmsg(24, &mh, 0), "sendmsg rights");
-		close(nullfd);
+		close(fl[0]);
+		close(fl[2]);
+		close(pp[0]);
+		close(pp[1]);
 	}
 
 	/* 26/27: a pending connection (docs/sockets.md: not restored; the client is reset). */
@@ -418,13 +432,25 @@ int main(int argc, char **argv)
 	/* Relative path: reported as given, the file in the frozen working directory. */
 	check("relative_path", name_is(28, rel, 0) && sendto(21, "rel", 3, 0, (struct sockaddr *)&a, addr(&a, rel)) == 3 &&
 				       recvfrom_is(28, "rel", NULL));
-	/* The message that carried an fd comes back without it. */
+	/* The message that carried fds comes back with those that can be reopened. */
 	{
-		char cbuf[CMSG_SPACE(sizeof(int))];
+		int fl[3] = {-1, -1, -1};
+		char cbuf[CMSG_SPACE(sizeof fl)];
 		struct iovec iov = {buf, sizeof buf};
 		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
 		n = recvmsg(25, &mh, MSG_DONTWAIT);
-		check("rights_dropped", n == 7 && memcmp(buf, "with-fd", 7) == 0 && mh.msg_controllen == 0);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		int nfl = c && c->cmsg_type == SCM_RIGHTS ? (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int)) : 0;
+		if (nfl > 0 && nfl <= 3)
+			memcpy(fl, CMSG_DATA(c), nfl * sizeof(int));
+		struct stat st0;
+		char d[8] = {0};
+		int null_ok = nfl == 2 && fstat(fl[0], &st0) == 0 && S_ISCHR(st0.st_mode) && (fcntl(fl[0], F_GETFL) & O_ACCMODE) == O_RDONLY;
+		int file_ok = nfl == 2 && lseek(fl[1], 0, SEEK_CUR) == 3 && read(fl[1], d, 4) == 4 && memcmp(d, "3456", 4) == 0 &&
+			      (fcntl(fl[1], F_GETFL) & O_ACCMODE) == O_RDWR;
+		printf("rights_received=%d\n", nfl);
+		check("rights_data", n == 7 && memcmp(buf, "with-fd", 7) == 0);
+		check("rights_reopened", null_ok && file_ok);
 	}
 	/* The pending connection is gone: nothing to accept, the client is reset. */
 	fcntl(26, F_SETFL, O_NONBLOCK);

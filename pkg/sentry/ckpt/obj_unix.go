@@ -56,7 +56,7 @@ func unixConnID(a, b unsafe.Pointer) objectIdentity {
 func captureUnixSocket(t *kernel.Task, s *unix.Socket) (objectIdentity, *imgfmt.UnixSocketObject, error) {
 	ep := s.Endpoint()
 	_, stype, _ := s.Type()
-	st, err := readUnixEndpoint(ep)
+	st, err := readUnixEndpoint(ep, func(f *vfs.FileDescription) *imgfmt.UnixRightsFile { return captureInFlight(t, f) })
 	if err != nil {
 		return nil, nil, fmt.Errorf("unix socket: %w", err)
 	}
@@ -113,6 +113,24 @@ func captureUnixSocket(t *kernel.Task, s *unix.Socket) (objectIdentity, *imgfmt.
 		e.Pending = uint32(st.pending)
 	}
 	return id, &imgfmt.UnixSocketObject{Type: uint32(stype), Ends: []imgfmt.UnixSocketEnd{e}}, nil
+}
+
+// captureInFlight records an fd in flight that a thaw can reopen by path (a file, directory or
+// device), or returns nil (the fd is dropped at thaw: pipes, sockets, anonymous files...).
+func captureInFlight(t *kernel.Task, file *vfs.FileDescription) *imgfmt.UnixRightsFile {
+	if !file.TryIncRef() {
+		return nil
+	}
+	defer file.DecRef(t)
+	f, err := captureFile(t, -1, file, kernel.FDFlags{})
+	if err != nil || f.Handle == nil {
+		return nil
+	}
+	switch f.Kind {
+	case imgfmt.FileRegular, imgfmt.FileDirectory, imgfmt.FileCharDev, imgfmt.FileBlockDev:
+		return &imgfmt.UnixRightsFile{Kind: f.Kind, StatusFlags: f.StatusFlags, Offset: f.Offset, Handle: f.Handle}
+	}
+	return nil
 }
 
 // thawUnixSocket rebuilds a unix-socket object: one file per end.
@@ -250,7 +268,14 @@ func thawUnixSingle(t *kernel.Task, p *imgfmt.Process, stype linux.SockType, e *
 			snd.SetSendBufferSize(total)
 		}
 		for i, m := range e.Queue {
-			if _, _, serr := snd.Send(t, [][]byte{m.Data}, unixControl(t, m), transport.Address{Addr: m.From}); serr != nil {
+			ctl, err := unixControl(t, m)
+			if err != nil {
+				return nil, err
+			}
+			if n, _, serr := snd.Send(t, [][]byte{m.Data}, ctl, transport.Address{Addr: m.From}); serr != nil {
+				if n == 0 {
+					ctl.Release(t)
+				}
 				return nil, fmt.Errorf("refilling message %d of %d (%d bytes): %w", i+1, len(e.Queue), len(m.Data), sockErr(serr))
 			}
 		}
@@ -283,13 +308,33 @@ func setUnixAddr(s *unix.Socket, addr string) error {
 }
 
 // unixControl returns the control messages a refilled message carries: credentials if the
-// original did (the thawing process's: the sender's are not in the image). Rights in flight are
-// not restored.
-func unixControl(t *kernel.Task, m imgfmt.UnixMessage) transport.ControlMessages {
+// original did (the thawing process's: the sender's are not in the image), and the fds in flight
+// that can be reopened (with the thawer's credentials, at their offsets; a file that is gone or
+// changed kind fails the thaw with ESTALE). The caller owns the result (Release it if unsent).
+func unixControl(t *kernel.Task, m imgfmt.UnixMessage) (transport.ControlMessages, error) {
+	var c transport.ControlMessages
 	if m.Creds {
-		return transport.ControlMessages{Credentials: control.MakeCreds(t)}
+		c.Credentials = control.MakeCreds(t)
 	}
-	return transport.ControlMessages{}
+	if len(m.Files) == 0 {
+		return c, nil
+	}
+	rights := make(control.RightsFiles, 0, len(m.Files))
+	for _, rf := range m.Files {
+		f, err := reopenVerified(t, rf.Handle, rf.StatusFlags, false /* content */)
+		if err == nil && rf.Offset >= 0 && (rf.Kind == imgfmt.FileRegular || rf.Kind == imgfmt.FileBlockDev) {
+			if _, err = f.Seek(t, rf.Offset, linux.SEEK_SET); err != nil {
+				f.DecRef(t)
+			}
+		}
+		if err != nil {
+			rights.Release(t)
+			return transport.ControlMessages{}, fmt.Errorf("fd in flight %s: %w", rf.Handle.Path, err)
+		}
+		rights = append(rights, f)
+	}
+	c.Rights = &rights
+	return c, nil
 }
 
 // refillFrom sends msgs from s into its peer's receive queue, one send per message. The queue's
@@ -305,10 +350,14 @@ func refillFrom(t *kernel.Task, s *unix.Socket, msgs []imgfmt.UnixMessage) error
 	}
 	_, stype, _ := s.Type()
 	for i, m := range msgs {
-		if len(m.Data) == 0 && stype == linux.SOCK_STREAM {
+		if len(m.Data) == 0 && stype == linux.SOCK_STREAM && len(m.Files) == 0 {
 			continue // A stream queue holds no empty messages that matter.
 		}
-		if err := sendUnix(t, s, m.Data, unixControl(t, m)); err != nil {
+		ctl, err := unixControl(t, m)
+		if err != nil {
+			return err
+		}
+		if err := sendUnix(t, s, m.Data, ctl); err != nil {
 			return fmt.Errorf("refilling message %d of %d (%d bytes): %w", i+1, len(msgs), len(m.Data), err)
 		}
 	}

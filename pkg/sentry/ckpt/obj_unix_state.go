@@ -9,6 +9,7 @@ import (
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
+	"gvisor.dev/gvisor/pkg/sentry/vfs"
 )
 
 // An AF_UNIX endpoint's receive queue, its peer link and its listen queue have no exported getter
@@ -93,6 +94,8 @@ type unixEndpointState struct {
 	backlog, pending     int
 	queue                []imgfmt.UnixMessage
 	queued               int64
+	// inFlight, if set, records an fd in flight that a thaw can reopen (nil: dropped).
+	inFlight func(*vfs.FileDescription) *imgfmt.UnixRightsFile
 }
 
 // maxQueueWalk bounds the messages read from one queue (a queue another process keeps appending
@@ -102,8 +105,9 @@ const maxQueueWalk = 1 << 20
 // readUnixEndpoint reads ep's queue and connection state. The process owning ep is stopped; a
 // writer in another process could append to the queue concurrently (as it could just after the
 // freeze): the walk then sees a prefix of the queue.
-func readUnixEndpoint(ep transport.Endpoint) (*unixEndpointState, error) {
-	st := &unixEndpointState{}
+// inFlight (may be nil) records the fds in flight a thaw can reopen.
+func readUnixEndpoint(ep transport.Endpoint, inFlight func(*vfs.FileDescription) *imgfmt.UnixRightsFile) (*unixEndpointState, error) {
+	st := &unixEndpointState{inFlight: inFlight}
 	v := reflect.ValueOf(ep)
 	base, _, err := stateSub(v, "baseEndpoint")
 	if err != nil {
@@ -259,10 +263,17 @@ func (st *unixEndpointState) addMessage(data, ctl, from reflect.Value) error {
 		for r.Kind() == reflect.Pointer && !r.IsNil() {
 			r = r.Elem()
 		}
-		if r.Kind() != reflect.Slice {
+		if r.Kind() != reflect.Slice || r.Type().Elem() != reflect.TypeFor[*vfs.FileDescription]() {
 			return fmt.Errorf("SCM_RIGHTS is a %s, want a slice of files (gVisor changed)", r.Type())
 		}
 		m.Rights = uint32(r.Len())
+		for i := 0; st.inFlight != nil && i < r.Len(); i++ {
+			// The element is a *vfs.FileDescription (checked above) that the queue holds a
+			// reference on; inFlight takes its own before using it.
+			if f := st.inFlight((*vfs.FileDescription)(r.Index(i).UnsafePointer())); f != nil {
+				m.Files = append(m.Files, *f)
+			}
+		}
 	}
 	if len(m.From) > imgfmt.UnixAddrMax || (m.From != "" && m.From[0] != 0 && strings.IndexByte(m.From, 0) >= 0) {
 		return fmt.Errorf("message source address %q is not an AF_UNIX address", m.From)

@@ -31,7 +31,7 @@ func send(t *testing.T, ep transport.Endpoint, data string, c transport.ControlM
 
 func walk(t *testing.T, ep transport.Endpoint) *unixEndpointState {
 	t.Helper()
-	st, err := readUnixEndpoint(ep)
+	st, err := readUnixEndpoint(ep, nil)
 	if err != nil {
 		t.Fatalf("readUnixEndpoint: %v", err)
 	}
