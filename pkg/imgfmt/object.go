@@ -103,6 +103,8 @@ func decodeObjectBody(k ObjectKind, r *rbuf) ObjectBody {
 		return decodeFileData(r)
 	case ObjSysVShm:
 		return decodeSysVShm(r)
+	case ObjUnixSocket:
+		return decodeUnixSocket(r)
 	}
 	r.fail("unknown object kind %d", k)
 	return nil

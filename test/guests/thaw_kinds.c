@@ -3,15 +3,16 @@
  * usage: thaw_kinds IMAGE DIR      (DIR holds a file "data" of at least 8 KiB and a symlink "link")
  *
  * Fds (numbers fixed with dup2): 10 pipe read end (with unread data), 11 pipe write end
- * (O_NONBLOCK), 12 one end of a socketpair, 13 eventfd (count 3, semaphore mode), 14 /dev/null O_RDWR, 15 DIR (O_DIRECTORY),
+ * (O_NONBLOCK), 12 one end of a socketpair (the other end stays open at the fd socketpair gave
+ * it, with a byte queued for 12), 13 eventfd (count 3, semaphore mode), 14 /dev/null O_RDWR, 15 DIR (O_DIRECTORY),
  * 16 O_PATH|O_NOFOLLOW on DIR/link, 17 memfd, 18 DIR/data O_RDWR at offset 1234 with FD_CLOEXEC,
  * 19 epoll, 20 the image itself (still open while freezing).
  *
  * Prints "r=<result> errno=<n>"; after the freeze itself (r == 0) it kills itself with SIGKILL.
  * After a thaw it checks each fd as docs/notes-thaw.md says it comes back (reopened, or a
  * placeholder: a pipe end whose peer is gone, a fresh epoll; the pipe 10/11 rebuilt connected with
- * its unread byte; the eventfd rebuilt with its count; the memfd with its contents and offset) and
- * prints
+ * its unread byte; the socketpair rebuilt connected with its byte; the eventfd rebuilt with its
+ * count; the memfd with its contents and offset) and prints
  * "pipe_r=.. pipe_w=.. sock=.. eventfd=.. null=.. dir=.. opath=.. memfd=.. file=.. epoll=.. image=.."
  * (1 = as expected; image=file or image=pipe, see below); exit 0 if all are as expected. */
 #define _GNU_SOURCE
@@ -52,7 +53,7 @@ int main(int argc, char **argv)
 		perror("pipe/socketpair");
 		return 2;
 	}
-	if (write(p[1], "x", 1) != 1)
+	if (write(p[1], "x", 1) != 1 || write(s[1], "k", 1) != 1)
 		return 2;
 	at(p[0], 10);
 	at(p[1], 11);
@@ -87,7 +88,12 @@ int main(int argc, char **argv)
 	int pipe_r = read(10, buf, sizeof buf) == 1 && buf[0] == 'x';
 	int pipe_w = write(11, "y", 1) == 1 && (fcntl(11, F_GETFL) & O_NONBLOCK) && read(10, buf, sizeof buf) == 1 &&
 		     buf[0] == 'y';
-	int sock = read(12, buf, sizeof buf) == 0;
+	/* Both ends of the socketpair are in the image: rebuilt connected, the queued byte first. */
+	int type = 0;
+	socklen_t tl = sizeof type;
+	int sock = getsockopt(12, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM &&
+		   read(12, buf, sizeof buf) == 1 && buf[0] == 'k' && write(s[1], "pq", 2) == 2 &&
+		   read(12, buf, sizeof buf) == 2 && write(12, "r", 1) == 1 && read(s[1], buf, 1) == 1 && buf[0] == 'r';
 	/* The eventfd keeps its count (3) and semaphore mode: three reads of 1, then EAGAIN. */
 	uint64_t got = 0;
 	int efd = fcntl(13, F_SETFL, O_NONBLOCK) == 0; /* a lost count must fail, not block */

@@ -14,6 +14,7 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/timerfd"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/kernel/pipe"
+	"gvisor.dev/gvisor/pkg/sentry/socket/unix"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
 )
 
@@ -50,12 +51,21 @@ func captureObjectOf(t *kernel.Task, file *vfs.FileDescription) (id objectIdenti
 	case *pipe.VFSPipeFD:
 		id, body, err := capturePipe(t, file, impl)
 		return id, body, true, err
+	case *unix.Socket:
+		id, body, err := captureUnixSocket(t, impl)
+		return id, body, true, err
 	default:
 		if id, body, ok, err := captureNamingObject(t, file); ok || err != nil {
 			return id, body, ok, err
 		}
 		return captureFileData(t, file)
 	}
+}
+
+// descriptionAdder is an object body whose descriptions each carry their own state (a connection's
+// two sockets): the body captured from a further description is handed to the first one's.
+type descriptionAdder interface {
+	AddDescription(imgfmt.ObjectBody) error
 }
 
 // objectCollector builds Process.Objects while captureFiles walks the fd table.
@@ -94,6 +104,12 @@ func (c *objectCollector) add(t *kernel.Task, fd int32, file *vfs.FileDescriptio
 		c.objects = append(c.objects, imgfmt.Object{ID: uint32(i + 1), Key: objectKey(id), Body: body})
 	}
 	o := &c.objects[i]
+	if m, ok := o.Body.(descriptionAdder); ok && seen {
+		// Each description of this kind carries its own state (the two ends of a connection).
+		if err := m.AddDescription(body); err != nil {
+			return false, err
+		}
+	}
 	d := objectDesc{object: i, desc: uint32(o.Descs())}
 	c.descs[file] = d
 	o.FDs = append(o.FDs, imgfmt.ObjectFD{FD: fd, Desc: d.desc})

@@ -1,0 +1,351 @@
+package imgfmt
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
+
+// UnixSocketObject is an AF_UNIX socket (ObjUnixSocket), or both ends of a connection whose two
+// sockets are in the image (a socketpair, or a connect/accept pair): Ends[d] is description d.
+// A connected socket whose peer is not in the image has one end; a thaw gives it a peer that is
+// gone. Body layout: u32 type, u32 number of ends (1 or 2), then each end (see UnixSocketEnd).
+type UnixSocketObject struct {
+	Type uint32 // SOCK_STREAM (1), SOCK_DGRAM (2) or SOCK_SEQPACKET (5).
+	Ends []UnixSocketEnd
+}
+
+// UnixSocketEnd is one socket. Layout: u32 flags (Unix* bits), u32 backlog, u32 pending, u32
+// message count, u32 address length, u32 peer address length, the SocketOptions block (48 bytes),
+// the address bytes, the peer address bytes, then the messages (UnixMessage).
+type UnixSocketEnd struct {
+	Flags   uint32
+	Backlog uint32 // listen(2) backlog (UnixListening).
+	Pending uint32 // Connections waiting to be accepted at freeze (not restored).
+	// Addr is the local address as getsockname reports it: "" when unbound, a path, or an abstract
+	// name with its leading NUL byte.
+	Addr string
+	// Peer is the peer's address as getpeername reports it (connected sockets; "" for an unbound
+	// peer such as the other end of a socketpair).
+	Peer    string
+	Options SocketOptions
+	// Queue is the receive queue, oldest message first (for a stream socket the boundaries are
+	// those of the writes, and matter only for the control messages they carry).
+	Queue []UnixMessage
+}
+
+// UnixSocketEnd flags.
+const (
+	UnixConnected      = 1 << 0 // Connected: to a peer, or a datagram socket to Peer's address.
+	UnixListening      = 1 << 1 // Listening (stream, seqpacket), bound to Addr.
+	UnixConnectionless = 1 << 2 // A datagram socket made by socket(2), not socketpair(2).
+	UnixRecvClosed     = 1 << 3 // Receive side closed: own SHUT_RD, or the peer shut down or closed.
+	UnixSendClosed     = 1 << 4 // Send side closed: the peer's receive side is closed.
+	UnixSendShutdown   = 1 << 5 // Own SHUT_WR.
+	UnixReset          = 1 << 6 // Reads report ECONNRESET once the queue is drained.
+	UnixHost           = 1 << 7 // Backed by a host socket: the queue is not in the image.
+	unixKnown          = 1<<8 - 1
+)
+
+// UnixMessage is one message of a receive queue. Layout: u32 data length, u32 source address
+// length, u32 flags (bit 0: carried SCM_CREDENTIALS), u32 fds in flight (SCM_RIGHTS), u32 number
+// of Files, the source address bytes, the data bytes, then the Files.
+type UnixMessage struct {
+	Data []byte
+	From string // The sender's bound address, "" if unbound.
+	// Creds says the message carried SCM_CREDENTIALS (the thawed message carries the thawing
+	// process's credentials).
+	Creds bool
+	// Rights is how many fds were in flight with the message (SCM_RIGHTS).
+	Rights uint32
+	// Files are those of the fds in flight that a thaw reopens by path (files, directories,
+	// devices), in their order; the others are dropped (docs/sockets.md). len(Files) ≤ Rights.
+	Files []UnixRightsFile
+}
+
+// UnixRightsFile is an fd in flight that a thaw reopens. Layout: u32 kind (FileKind), u32 status
+// flags, i64 offset (-1 if not seekable), the 48-byte handle, the handle's path (u32 length,
+// bytes).
+type UnixRightsFile struct {
+	Kind        FileKind
+	StatusFlags uint32
+	Offset      int64
+	Handle      *FileHandle
+}
+
+// Socket types and limits of AF_UNIX bodies.
+const (
+	sockStream    = 1
+	sockDgram     = 2
+	sockSeqpacket = 5
+	// UnixAddrMax is the longest AF_UNIX address (sun_path).
+	UnixAddrMax        = 108
+	unixEndFixedSize   = 24 + socketOptionsSize
+	unixMsgFixedSize   = 20
+	unixFileFixedSize  = 16 + handleSize + 4
+	unixMsgCreds       = 1 << 0
+	maxUnixBacklog     = 1 << 20
+	maxUnixRightsInMsg = 253 // SCM_MAX_FD
+)
+
+// Kind implements ObjectBody.
+func (*UnixSocketObject) Kind() ObjectKind { return ObjUnixSocket }
+
+// AddDescription appends the end of other (a one-end body of the same connection, captured from
+// the connection's other socket) as the next description.
+func (u *UnixSocketObject) AddDescription(other ObjectBody) error {
+	o, ok := other.(*UnixSocketObject)
+	if !ok || len(o.Ends) != 1 || o.Type != u.Type {
+		return fmt.Errorf("unix socket: cannot join a %T as the peer of a type %d socket", other, u.Type)
+	}
+	u.Ends = append(u.Ends, o.Ends[0])
+	return nil
+}
+
+func (u *UnixSocketObject) encode(w *wbuf) {
+	w.u32(u.Type)
+	w.u32(uint32(len(u.Ends)))
+	for i := range u.Ends {
+		e := &u.Ends[i]
+		w.u32(e.Flags)
+		w.u32(e.Backlog)
+		w.u32(e.Pending)
+		w.u32(uint32(len(e.Queue)))
+		w.u32(uint32(len(e.Addr)))
+		w.u32(uint32(len(e.Peer)))
+		e.Options.encode(w)
+		w.b = append(w.b, e.Addr...)
+		w.b = append(w.b, e.Peer...)
+		for _, m := range e.Queue {
+			w.u32(uint32(len(m.Data)))
+			w.u32(uint32(len(m.From)))
+			var flags uint32
+			if m.Creds {
+				flags |= unixMsgCreds
+			}
+			w.u32(flags)
+			w.u32(m.Rights)
+			w.u32(uint32(len(m.Files)))
+			w.b = append(w.b, m.From...)
+			w.b = append(w.b, m.Data...)
+			for _, f := range m.Files {
+				w.u32(uint32(f.Kind))
+				w.u32(f.StatusFlags)
+				w.i64(f.Offset)
+				encodeHandle(w, f.Handle)
+				w.str(handlePath(f.Handle))
+			}
+		}
+	}
+}
+
+func decodeUnixSocket(r *rbuf) ObjectBody {
+	u := &UnixSocketObject{Type: r.u32()}
+	n := r.u32()
+	if r.err == nil && (n == 0 || n > 2) {
+		r.fail("unix socket: %d ends (want 1 or 2)", n)
+	}
+	var data int64
+	for i := 0; r.err == nil && i < int(n); i++ {
+		var e UnixSocketEnd
+		e.Flags = r.u32()
+		e.Backlog = r.u32()
+		e.Pending = r.u32()
+		nmsg := r.u32()
+		alen, plen := r.u32(), r.u32()
+		e.Options = decodeSocketOptions(r)
+		if r.err == nil && (alen > UnixAddrMax || plen > UnixAddrMax) {
+			r.fail("unix socket: address length %d/%d exceeds %d", alen, plen, UnixAddrMax)
+		}
+		if r.err == nil && int64(nmsg)*unixMsgFixedSize > int64(len(r.b)-r.off) {
+			r.fail("unix socket: %d messages do not fit in the note", nmsg)
+		}
+		e.Addr = string(r.take(int(alen)))
+		e.Peer = string(r.take(int(plen)))
+		for j := 0; r.err == nil && j < int(nmsg); j++ {
+			dlen, flen, flags, rights, nfiles := r.u32(), r.u32(), r.u32(), r.u32(), r.u32()
+			if r.err == nil && flags&^unixMsgCreds != 0 {
+				r.fail("unix socket: unknown message flags %#x", flags)
+			}
+			if r.err == nil && flen > UnixAddrMax {
+				r.fail("unix socket: source address length %d exceeds %d", flen, UnixAddrMax)
+			}
+			if data += int64(dlen); r.err == nil && data > MaxObjectData {
+				r.fail("unix socket: queued data exceeds %d bytes", MaxObjectData)
+			}
+			m := UnixMessage{From: string(r.take(int(flen))), Creds: flags&unixMsgCreds != 0, Rights: rights}
+			m.Data = bytes.Clone(r.take(int(dlen)))
+			if m.Data == nil {
+				m.Data = []byte{}
+			}
+			if r.err == nil && (nfiles > rights || int64(nfiles)*unixFileFixedSize > int64(len(r.b)-r.off)) {
+				r.fail("unix socket: %d files in flight do not fit (%d fds in flight)", nfiles, rights)
+			}
+			for k := 0; r.err == nil && k < int(nfiles); k++ {
+				f := UnixRightsFile{Kind: FileKind(r.u32()), StatusFlags: r.u32(), Offset: r.i64()}
+				f.Handle = decodeHandle(r, true)
+				decodeHandlePath(r, f.Handle)
+				m.Files = append(m.Files, f)
+			}
+			e.Queue = append(e.Queue, m)
+		}
+		u.Ends = append(u.Ends, e)
+	}
+	return u
+}
+
+// unixAddrCheck returns why a is not a valid AF_UNIX address, or "".
+func unixAddrCheck(a string) string {
+	if len(a) > UnixAddrMax {
+		return fmt.Sprintf("address of %d bytes", len(a))
+	}
+	if a != "" && a[0] != 0 && strings.IndexByte(a, 0) >= 0 {
+		return "path address contains a NUL byte"
+	}
+	return ""
+}
+
+func (u *UnixSocketObject) check(p *Process, o *Object) string {
+	switch u.Type {
+	case sockStream, sockDgram, sockSeqpacket:
+	default:
+		return fmt.Sprintf("socket type %d", u.Type)
+	}
+	if len(u.Ends) == 0 || len(u.Ends) > 2 {
+		return fmt.Sprintf("%d ends", len(u.Ends))
+	}
+	if len(u.Ends) != o.Descs() {
+		return fmt.Sprintf("%d ends for %d open file descriptions", len(u.Ends), o.Descs())
+	}
+	var data int64
+	for i := range u.Ends {
+		e := &u.Ends[i]
+		if msg := u.checkEnd(e); msg != "" {
+			return fmt.Sprintf("end %d: %s", i, msg)
+		}
+		for _, m := range e.Queue {
+			data += int64(len(m.Data))
+		}
+	}
+	if data > MaxObjectData {
+		return fmt.Sprintf("queued data exceeds %d bytes", MaxObjectData)
+	}
+	for _, f := range o.FDs {
+		if i := p.fileIndex(f.FD); i >= 0 && p.Files[i].Kind != FileSocket {
+			return "fd is not a socket"
+		}
+	}
+	return ""
+}
+
+func (u *UnixSocketObject) checkEnd(e *UnixSocketEnd) string {
+	if e.Flags&^unixKnown != 0 {
+		return fmt.Sprintf("unknown flags %#x", e.Flags)
+	}
+	for _, a := range []string{e.Addr, e.Peer} {
+		if msg := unixAddrCheck(a); msg != "" {
+			return msg
+		}
+	}
+	if msg := e.Options.check(); msg != "" {
+		return msg
+	}
+	connected := e.Flags&UnixConnected != 0
+	connless := e.Flags&UnixConnectionless != 0
+	switch {
+	case len(u.Ends) == 2 && (!connected || connless || e.Flags&(UnixListening|UnixHost) != 0):
+		return "both ends of a connection must be connected, connection-oriented sockets"
+	case connless && u.Type != sockDgram:
+		return "a connectionless socket must be SOCK_DGRAM"
+	case e.Flags&UnixListening != 0 && (connected || connless || e.Addr == "" || u.Type == sockDgram):
+		return "a listening socket must be an unconnected, bound stream or seqpacket socket"
+	case e.Flags&UnixListening == 0 && (e.Backlog != 0 || e.Pending != 0):
+		return "backlog on a socket that is not listening"
+	case e.Backlog > maxUnixBacklog:
+		return fmt.Sprintf("backlog %d exceeds %d", e.Backlog, maxUnixBacklog)
+	case len(e.Queue) > 0 && !connected && !connless:
+		return "queued data on an unconnected socket"
+	case e.Flags&UnixHost != 0 && (!connected || len(e.Queue) > 0):
+		return "a host-backed socket must be connected and carry no queue"
+	case !connected && e.Peer != "":
+		return "peer address on an unconnected socket"
+	case !connected && !connless && e.Flags&(UnixRecvClosed|UnixSendClosed|UnixSendShutdown|UnixReset) != 0:
+		return "shutdown state on an unconnected socket"
+	}
+	for _, m := range e.Queue {
+		if msg := unixAddrCheck(m.From); msg != "" {
+			return "message source: " + msg
+		}
+		if m.Rights > maxUnixRightsInMsg {
+			return fmt.Sprintf("%d fds in flight in one message", m.Rights)
+		}
+		if len(m.Files) > int(m.Rights) {
+			return fmt.Sprintf("%d files for %d fds in flight", len(m.Files), m.Rights)
+		}
+		for _, f := range m.Files {
+			switch f.Kind {
+			case FileRegular, FileDirectory, FileCharDev, FileBlockDev:
+			default:
+				return fmt.Sprintf("fd in flight of kind %d cannot be reopened", f.Kind)
+			}
+			if f.Handle == nil {
+				return "fd in flight without a handle"
+			}
+			if msg := checkHandle(f.Handle); msg != "" {
+				return "fd in flight: " + msg
+			}
+			if f.Offset < -1 {
+				return "fd in flight: negative offset"
+			}
+		}
+	}
+	return ""
+}
+
+func (u *UnixSocketObject) describe() string {
+	types := map[uint32]string{sockStream: "stream", sockDgram: "dgram", sockSeqpacket: "seqpacket"}
+	var parts []string
+	for i := range u.Ends {
+		parts = append(parts, u.Ends[i].describe())
+	}
+	return types[u.Type] + " " + strings.Join(parts, "; ")
+}
+
+func (e *UnixSocketEnd) describe() string {
+	var parts []string
+	switch {
+	case e.Flags&UnixListening != 0:
+		parts = append(parts, fmt.Sprintf("listening backlog %d (%d pending)", e.Backlog, e.Pending))
+	case e.Flags&UnixConnected != 0 && e.Peer == "":
+		parts = append(parts, "connected")
+	case e.Flags&UnixConnected != 0:
+		parts = append(parts, fmt.Sprintf("connected to %q", e.Peer))
+	default:
+		parts = append(parts, "unconnected")
+	}
+	if e.Addr != "" {
+		parts = append(parts, fmt.Sprintf("bound to %q", e.Addr))
+	}
+	for _, f := range []struct {
+		bit  uint32
+		name string
+	}{{UnixConnectionless, "connectionless"}, {UnixRecvClosed, "recv-closed"}, {UnixSendClosed, "send-closed"},
+		{UnixSendShutdown, "shut-wr"}, {UnixReset, "reset"}, {UnixHost, "host"}} {
+		if e.Flags&f.bit != 0 {
+			parts = append(parts, f.name)
+		}
+	}
+	var n, files int
+	var rights uint32
+	for _, m := range e.Queue {
+		n += len(m.Data)
+		rights += m.Rights
+		files += len(m.Files)
+	}
+	parts = append(parts, fmt.Sprintf("%d messages %d bytes queued", len(e.Queue), n))
+	if rights > 0 {
+		parts = append(parts, fmt.Sprintf("%d fds in flight (%d reopened, %d dropped)", rights, files, int(rights)-files))
+	}
+	parts = append(parts, e.Options.describe())
+	return strings.Join(parts, ", ")
+}
