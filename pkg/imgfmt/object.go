@@ -85,6 +85,8 @@ func decodeObjectBody(k ObjectKind, r *rbuf) ObjectBody {
 	switch k {
 	case ObjEventFD:
 		return decodeEventFD(r)
+	case ObjInetSocket:
+		return decodeInetSocket(r)
 	}
 	r.fail("unknown object kind %d", k)
 	return nil
