@@ -293,11 +293,13 @@ func (e *InetEnd) check() string {
 		return "backlog too large"
 	case len(e.Local.Addr) != e.addrLen():
 		return fmt.Sprintf("local address of %d bytes for family %d", len(e.Local.Addr), e.Family)
-	case (e.State == InetUnbound) != (e.Local.Port == 0):
+	case e.State == InetUnbound && e.Local.Port != 0,
+		e.State != InetUnbound && e.State != InetReset && e.Local.Port == 0:
 		return "an unbound socket has port 0 and only it"
 	case len(e.Remote.Addr) != 0 && len(e.Remote.Addr) != e.addrLen():
 		return fmt.Sprintf("remote address of %d bytes for family %d", len(e.Remote.Addr), e.Family)
-	case (len(e.Remote.Addr) != 0) != (e.State == InetConnected || e.State == InetReset):
+	case len(e.Remote.Addr) != 0 && e.State != InetConnected && e.State != InetReset,
+		len(e.Remote.Addr) == 0 && e.State == InetConnected:
 		return "a remote address belongs to connected sockets and only them"
 	case len(e.Data) > 0 && (e.Type != sockStream || e.State != InetConnected):
 		return "unread stream data on a socket that is not a connected TCP end"

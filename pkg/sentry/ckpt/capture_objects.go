@@ -10,6 +10,7 @@ import (
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/eventfd"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
+	"gvisor.dev/gvisor/pkg/sentry/socket"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
 )
 
@@ -33,6 +34,8 @@ func captureObjectOf(t *kernel.Task, file *vfs.FileDescription) (id objectIdenti
 	case *eventfd.EventFileDescription:
 		body, err := captureEventFD(impl)
 		return impl, body, true, err
+	case socket.Socket: // Keep after concrete socket types: it matches every family.
+		return captureInetSocket(t, file, impl)
 	}
 	return nil, nil, false, nil
 }

@@ -51,6 +51,8 @@ func thawObject(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, fds map[int
 	switch b := o.Body.(type) {
 	case *imgfmt.EventFDObject:
 		th, err = thawEventFD(t, p, o, b)
+	case *imgfmt.InetSocketObject:
+		th, err = thawInetSocket(t, p, o, b)
 	default:
 		return nil, fmt.Errorf("object %d: kind %d cannot be thawed: %w", o.ID, o.Kind(), errUnsupportedObject)
 	}

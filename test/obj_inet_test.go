@@ -1,0 +1,95 @@
+package test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
+)
+
+// inetWant lists what the thawed obj_inet guest must report (every property 1).
+var inetWant = []string{
+	"l4_name", "l4_listening", "l4_opts", "l4_bufs", "l4_nonblock", "l4_client",
+	"l6_name", "l6_v6only", "l6_client", "l6_no_v4",
+	"unbound_name", "unbound_opts", "bound_name",
+	"pair_peers", "pair_unread", "pair_talk", "pair_opts",
+	"mapped_families", "mapped_unread", "mapped_talk",
+	"udp_queue", "udp_name", "udp6_queue", "udp6_dualstack", "udp_connected",
+	"reset_type", "reset_errors", "udp6_unbound", "done",
+}
+
+// checkInetGuest fails t unless out has every property of inetWant set to 1.
+func checkInetGuest(t *testing.T, r *harness.Result) {
+	t.Helper()
+	for _, k := range inetWant {
+		if field(r.Stdout, k) != "1" {
+			t.Errorf("%s=%q, want 1:\n%s", k, field(r.Stdout, k), r)
+		}
+	}
+}
+
+// TestObjInet: obj_inet holds TCP and UDP sockets of every state (listening v4 and v6-only,
+// unbound, bound, two loopback connections one of them v4-mapped, UDP with queued datagrams and
+// connected, a connection to a peer outside the image) and checks them after a thaw in a new
+// sandbox and in the same one (the guest, and the child holding the outside peer, are killed
+// first, so the ports are free again). inspect shows the objects.
+func TestObjInet(t *testing.T) {
+	guest := h.BuildC(t, "obj_inet")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		t.Run("new-sandbox", func(t *testing.T) {
+			img := filepath.Join(h.NewDir(t), "inet.ckpt")
+			frozenGuest(t, p, "r=0 errno=0", guest, img)
+			out := runTool(t, h.Bin, "inspect", img)
+			for _, want := range []string{
+				"tcp listening 127.0.0.1:7001 backlog 6", "tcp6 listening [::]:7002 backlog 4",
+				"tcp unbound", "tcp bound 127.0.0.1:7003", "tcp reset",
+				"udp bound 127.0.0.1:7004", "3 datagrams queued", "udp6 bound [::]:7011", "2 datagrams queued",
+				"udp connected 127.0.0.1:7014 -> 127.0.0.1:7015", "udp6 unbound",
+				"13 bytes unread", "9 bytes unread",
+			} {
+				if !strings.Contains(out, want) {
+					t.Errorf("inspect lacks %q:\n%s", want, out)
+				}
+			}
+			t.Logf("inspect:\n%s", out)
+			r := checkpt(t, p, "-r", img)
+			r.WantExit(t, 0)
+			t.Logf("thawed:\n%s", r.Stdout)
+			checkInetGuest(t, r)
+		})
+		t.Run("same-sandbox", func(t *testing.T) {
+			img := filepath.Join(h.NewDir(t), "inet.ckpt")
+			r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c",
+				guest+" "+img+"; echo killed=$?; exec "+h.Bin+" checkpt -r "+img)
+			r.WantExit(t, 0)
+			if !strings.Contains(r.Stdout, "r=0 errno=0") || !strings.Contains(r.Stdout, "killed=137") {
+				t.Fatalf("the guest did not freeze and die:\n%s", r)
+			}
+			checkInetGuest(t, r)
+		})
+	})
+}
+
+// TestObjInetPython: a python3 server frozen with a listening socket and a connected pair; after
+// the thaw (new sandbox, and the same one) a new client connects to the listener and the pair
+// still talks.
+func TestObjInetPython(t *testing.T) {
+	script := filepath.Join(h.Root, "test", "guests", "obj_inet.py")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		img := filepath.Join(h.NewDir(t), "py.ckpt")
+		frozenGuest(t, p, "r=0 errno=0", "/usr/bin/python3", script, img)
+		r := checkpt(t, p, "-r", img)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "listener=True pair=True") {
+			t.Errorf("thawed python3 (new sandbox):\n%s", r)
+		}
+		img2 := filepath.Join(h.NewDir(t), "py2.ckpt")
+		r = h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c",
+			"/usr/bin/python3 "+script+" "+img2+"; echo killed=$?; exec "+h.Bin+" checkpt -r "+img2)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "killed=137") || !strings.Contains(r.Stdout, "listener=True pair=True") {
+			t.Errorf("thawed python3 (same sandbox):\n%s", r)
+		}
+	})
+}
