@@ -44,7 +44,10 @@ func asInetSocket(impl socket.Socket) (s inetSocket, ok bool, err error) {
 	if family != linux.AF_INET && family != linux.AF_INET6 {
 		return s, false, nil
 	}
-	if stype != linux.SOCK_STREAM && stype != linux.SOCK_DGRAM {
+	switch {
+	case stype == linux.SOCK_STREAM && (protocol == 0 || protocol == linux.IPPROTO_TCP):
+	case stype == linux.SOCK_DGRAM && (protocol == 0 || protocol == linux.IPPROTO_UDP):
+	default: // Raw sockets, ICMP (ping) sockets.
 		return s, false, nil
 	}
 	if _, host := impl.(*hostinet.Socket); host {
