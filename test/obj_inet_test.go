@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ var inetWant = []string{
 	"pair_peers", "pair_unread", "pair_talk", "pair_opts",
 	"mapped_families", "mapped_unread", "mapped_talk",
 	"udp_queue", "udp_name", "udp6_queue", "udp6_dualstack", "udp_connected",
-	"reset_type", "reset_errors", "udp6_unbound", "icmp_placeholder", "done",
+	"reset_type", "reset_errors", "reset_unconnected", "udp6_unbound", "icmp_placeholder", "done",
 }
 
 // checkInetGuest fails t unless out has every property of inetWant set to 1.
@@ -90,6 +91,33 @@ func TestObjInetPython(t *testing.T) {
 		r.WantExit(t, 0)
 		if !strings.Contains(r.Stdout, "killed=137") || !strings.Contains(r.Stdout, "listener=True pair=True") {
 			t.Errorf("thawed python3 (same sandbox):\n%s", r)
+		}
+	})
+}
+
+// TestObjInetPortBusy: thawing in the same sandbox while the frozen process still holds its
+// listening port fails with EADDRINUSE (checkpt exit 5, the caller keeps running: the shell goes
+// on); once the process is killed, the same image thaws and serves.
+func TestObjInetPortBusy(t *testing.T) {
+	script := filepath.Join(h.Root, "test", "guests", "obj_inet.py")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		dir := h.NewDir(t)
+		img, out := filepath.Join(dir, "busy.ckpt"), filepath.Join(dir, "guest.out")
+		sh := fmt.Sprintf(`/usr/bin/python3 %[1]s %[2]s keep > %[3]s & pid=$!
+until grep -q "^r=" %[3]s; do sleep 0.05; done
+cat %[3]s
+%[4]s checkpt -r %[2]s; echo busy=$?
+kill -9 $pid; wait $pid
+exec %[4]s checkpt -r %[2]s`, script, img, out, h.Bin)
+		r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", sh)
+		r.WantExit(t, 0)
+		for _, want := range []string{"r=0 errno=0", "busy=5", "listener=True pair=True"} {
+			if !strings.Contains(r.Stdout, want) {
+				t.Errorf("stdout lacks %q:\n%s", want, r)
+			}
+		}
+		if !strings.Contains(r.Stderr, "address already in use") {
+			t.Errorf("the busy thaw did not say EADDRINUSE:\n%s", r)
 		}
 	})
 }

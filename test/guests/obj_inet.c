@@ -457,6 +457,9 @@ int main(int argc, char **argv)
 	if (!(rn < 0 && rerr == ECONNRESET && wn < 0 && werr == EPIPE))
 		fprintf(stderr, "reset: read %zd errno %d, write %zd errno %d\n", rn, rerr, wn, werr);
 	check("reset_errors", rn < 0 && rerr == ECONNRESET && wn < 0 && werr == EPIPE);
+	struct sockaddr_storage rp;
+	socklen_t rpl = sizeof rp;
+	check("reset_unconnected", getpeername(21, (void *)&rp, &rpl) != 0 && errno == ENOTCONN);
 
 	/* 22: unbound UDP6 with an option. */
 	check("udp6_unbound", name_is(22, 0, ":::0") && geti(22, SOL_SOCKET, SO_TYPE) == SOCK_DGRAM &&

@@ -1,18 +1,20 @@
 """obj_inet.py: a python3 server's listening TCP socket through a freeze and a thaw.
 
-usage: python3 obj_inet.py IMAGE
+usage: python3 obj_inet.py IMAGE [keep]
 
 It listens on 127.0.0.1:8765 (and holds a connected client/server pair with a line unread on the
 server side), freezes itself through sys_checkpoint (ctypes), prints "r=<result>", and after the
 freeze itself (r == 0) kills itself with SIGKILL. After a thaw (r == 1) a new client connects to the
 listener and they exchange a line; the old pair still has its unread line and still talks. Prints
-"listener=<ok> pair=<ok>"; exit 0 if both are True.
+"listener=<ok> pair=<ok>"; exit 0 if both are True. With "keep", the frozen process stays alive
+(sleeping) instead of killing itself, holding its port: a thaw in the same sandbox must then fail.
 """
 import ctypes
 import os
 import signal
 import socket
 import sys
+import time
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
@@ -31,6 +33,8 @@ fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 r = libc.syscall(1000, ctypes.c_int(1), ctypes.c_int(fd), ctypes.c_int(-1), ctypes.c_int(0))
 print("r=%d errno=%d" % (r, ctypes.get_errno() if r < 0 else 0), flush=True)
 os.close(fd)
+if r == 0 and sys.argv[2:] == ["keep"]:
+    time.sleep(600)
 if r == 0:
     os.kill(os.getpid(), signal.SIGKILL)
 

@@ -133,7 +133,7 @@ func captureInetEnd(t *kernel.Task, s inetSocket) (imgfmt.InetEnd, error) {
 	e := imgfmt.InetEnd{Family: uint16(s.family), Type: uint16(s.stype), Protocol: uint16(s.protocol)}
 	sa, _, serr := s.sock.GetSockName(t)
 	if serr != nil {
-		return e, fmt.Errorf("getsockname: %w", serr.ToError())
+		return e, fmt.Errorf("getsockname: %w", sockErrno(serr))
 	}
 	e.Local = inetAddrOf(sa)
 	if len(e.Local.Addr) == 0 {

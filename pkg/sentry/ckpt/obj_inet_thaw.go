@@ -60,7 +60,7 @@ func thawInetSocket(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgf
 func newInetSocket(t *kernel.Task, e *imgfmt.InetEnd) (*vfs.FileDescription, inetSocket, error) {
 	f, serr := socket.New(t, int(e.Family), linux.SockType(e.Type), int(e.Protocol))
 	if serr != nil {
-		return nil, inetSocket{}, fmt.Errorf("socket(%d, %d, %d): %w", e.Family, e.Type, e.Protocol, serr.ToError())
+		return nil, inetSocket{}, fmt.Errorf("socket(%d, %d, %d): %w", e.Family, e.Type, e.Protocol, sockErrno(serr))
 	}
 	s, ok, err := asInetSocket(f.Impl().(socket.Socket))
 	if err == nil && !ok {
@@ -93,16 +93,16 @@ func thawInetEnd(t *kernel.Task, e *imgfmt.InetEnd) (*vfs.FileDescription, error
 		return f, nil
 	}
 	if serr := s.sock.Bind(t, sockaddrBytes(int(e.Family), e.Local)); serr != nil {
-		return fail(fmt.Errorf("bind to %s: %w", e.Local, serr.ToError()))
+		return fail(fmt.Errorf("bind to %s: %w", e.Local, sockErrno(serr)))
 	}
 	switch e.State {
 	case imgfmt.InetListening:
 		if serr := s.sock.Listen(t, int(e.Backlog)); serr != nil {
-			return fail(fmt.Errorf("listen on %s: %w", e.Local, serr.ToError()))
+			return fail(fmt.Errorf("listen on %s: %w", e.Local, sockErrno(serr)))
 		}
 	case imgfmt.InetConnected: // UDP only: pairs and resets are TCP.
 		if serr := s.sock.Connect(t, sockaddrBytes(int(e.Family), e.Remote), false); serr != nil {
-			return fail(fmt.Errorf("connect to %s: %w", e.Remote, serr.ToError()))
+			return fail(fmt.Errorf("connect to %s: %w", e.Remote, sockErrno(serr)))
 		}
 	}
 	if err := refillDatagrams(s.ep, e.Datagrams); err != nil {
@@ -147,10 +147,10 @@ func loopbackConn(t *kernel.Task, client, server *imgfmt.InetEnd) (cf *vfs.FileD
 		target = imgfmt.InetAddr{Addr: []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1}}
 	}
 	if serr := l.sock.Bind(t, sockaddrBytes(int(server.Family), laddr)); serr != nil {
-		return nil, c, nil, nil, fmt.Errorf("temporary listener: bind: %w", serr.ToError())
+		return nil, c, nil, nil, fmt.Errorf("temporary listener: bind: %w", sockErrno(serr))
 	}
 	if serr := l.sock.Listen(t, 1); serr != nil {
-		return nil, c, nil, nil, fmt.Errorf("temporary listener: listen: %w", serr.ToError())
+		return nil, c, nil, nil, fmt.Errorf("temporary listener: listen: %w", sockErrno(serr))
 	}
 	la, err2 := l.ep.GetLocalAddress()
 	if err2 != nil {
@@ -168,7 +168,7 @@ func loopbackConn(t *kernel.Task, client, server *imgfmt.InetEnd) (cf *vfs.FileD
 	}
 	if serr := c.sock.Connect(t, sockaddrBytes(int(client.Family), target), true); serr != nil {
 		cf.DecRef(t)
-		return nil, c, nil, nil, fmt.Errorf("connecting to the temporary listener %s: %w", target, serr.ToError())
+		return nil, c, nil, nil, fmt.Errorf("connecting to the temporary listener %s: %w", target, sockErrno(serr))
 	}
 	e, ch := waiter.NewChannelEntry(waiter.ReadableEvents)
 	if err := lf.EventRegister(&e); err != nil {
@@ -217,7 +217,7 @@ func thawTCPPair(t *kernel.Task, a, b *imgfmt.InetEnd) ([]*vfs.FileDescription, 
 	if serr != nil {
 		sep.Close()
 		af.DecRef(t)
-		return nil, fmt.Errorf("wrapping the accepted end: %w", serr.ToError())
+		return nil, fmt.Errorf("wrapping the accepted end: %w", sockErrno(serr))
 	}
 	t.Kernel().RecordSocket(bf)
 	files := []*vfs.FileDescription{af, bf}

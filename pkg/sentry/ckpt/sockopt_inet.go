@@ -6,9 +6,12 @@ import (
 	"fmt"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
+	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/socket"
+	"gvisor.dev/gvisor/pkg/syserr"
 )
 
 // Socket options are captured and restored through the socket's own getsockopt/setsockopt
@@ -115,11 +118,17 @@ func restoreSockOptions(t *kernel.Task, s socket.Socket, opts []imgfmt.SockOptio
 			val = binary.LittleEndian.AppendUint32(nil, binary.LittleEndian.Uint32(val)/2)
 		}
 		if err := s.SetSockOpt(t, so.level, so.name, val); err != nil {
-			return fmt.Errorf("setsockopt(%d, %d): %w", so.level, so.name, err.ToError())
+			return fmt.Errorf("setsockopt(%d, %d): %w", so.level, so.name, sockErrno(err))
 		}
 		if got, ok := getSockOpt(t, s, so); !buffer && (!ok || !bytes.Equal(got, o.Value)) {
 			return fmt.Errorf("setsockopt(%d, %d) to %x reads back %x: %w", so.level, so.name, o.Value, got, errUnsupportedObject)
 		}
 	}
 	return nil
+}
+
+// sockErrno turns a socket call's error into the gVisor errno error the thaw reports as is
+// (syserr's ToError gives a host errno, which thawErrno would turn into EINVAL).
+func sockErrno(e *syserr.Error) error {
+	return linuxerr.ErrorFromUnix(unix.Errno(e.ToLinux()))
 }
