@@ -40,7 +40,12 @@ func TestObjInet(t *testing.T) {
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		t.Run("new-sandbox", func(t *testing.T) {
 			img := filepath.Join(h.NewDir(t), "inet.ckpt")
-			frozenGuest(t, p, "r=0 errno=0", guest, img)
+			frozen := frozenGuest(t, p, "r=0 errno=0", guest, img)
+			for _, k := range []string{"after_freeze_udp", "after_freeze_pair"} {
+				if field(frozen.Stdout, k) != "1" {
+					t.Errorf("the freeze changed the sockets it captured: %s=%q\n%s", k, field(frozen.Stdout, k), frozen)
+				}
+			}
 			out := runTool(t, h.Bin, "inspect", img)
 			for _, want := range []string{
 				"tcp listening 127.0.0.1:7001 backlog 6", "tcp6 listening [::]:7002 backlog 4",

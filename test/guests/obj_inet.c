@@ -21,8 +21,8 @@
  *   24 an ICMP (ping) socket, if the sandbox allows one: not restored, it comes back as the
  *      placeholder of docs/notes-thaw.md (a pipe read end at EOF)
  *
- * Prints "r=<result> errno=<n>"; after the freeze itself (r == 0) it kills the child and itself
- * with SIGKILL. After a thaw it checks every socket and prints one "name=0|1" per property
+ * Prints "r=<result> errno=<n>"; after the freeze itself (r == 0) it checks that the freeze left
+ * its queues alone (after_freeze_udp, after_freeze_pair) and kills the child and itself with SIGKILL. After a thaw it checks every socket and prints one "name=0|1" per property
  * (1 = as expected, details on stderr), exiting 0 only if all are 1. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -367,6 +367,12 @@ int main(int argc, char **argv)
 	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
 	fflush(stdout);
 	if (r == 0) {
+		/* The freeze must not have consumed anything: the process goes on with its sockets as
+		 * they were (the image is written; reading now changes nothing in it). */
+		check("after_freeze_udp", dgram_is(18, "127.0.0.1:7005", "first") && dgram_is(18, "127.0.0.1:7006", "second") &&
+					      dgram_is(18, "127.0.0.1:7005", "third") && dgram_is(19, "::ffff:127.0.0.1:7012", "via-v4"));
+		check("after_freeze_pair", read_is(14, "to-client-xyz") && read_is(15, "to-server"));
+		fflush(stdout);
 		kill(child, SIGKILL);
 		waitpid(child, NULL, 0);
 		kill(getpid(), SIGKILL);
