@@ -17,7 +17,7 @@ var inetWant = []string{
 	"pair_peers", "pair_unread", "pair_talk", "pair_opts",
 	"mapped_families", "mapped_unread", "mapped_talk",
 	"udp_queue", "udp_name", "udp6_queue", "udp6_dualstack", "udp_connected",
-	"reset_type", "reset_errors", "reset_unconnected", "udp6_unbound", "icmp_placeholder", "done",
+	"reset_type", "reset_errors", "reset_unconnected", "half_closed", "half_closed_talk", "udp6_unbound", "icmp_placeholder", "done",
 }
 
 // checkInetGuest fails t unless out has every property of inetWant set to 1.
@@ -52,7 +52,7 @@ func TestObjInet(t *testing.T) {
 				"tcp unbound", "tcp bound 127.0.0.1:7003", "tcp reset",
 				"udp bound 127.0.0.1:7004", "3 datagrams queued", "udp6 bound [::]:7011", "2 datagrams queued",
 				"udp connected 127.0.0.1:7014 -> 127.0.0.1:7015", "udp6 unbound",
-				"13 bytes unread", "9 bytes unread",
+				"13 bytes unread", "9 bytes unread", "shut down for writing, 5 bytes unread",
 			} {
 				if !strings.Contains(out, want) {
 					t.Errorf("inspect lacks %q:\n%s", want, out)

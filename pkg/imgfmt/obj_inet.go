@@ -30,29 +30,34 @@ var inetStateNames = [...]string{"unbound", "bound", "listening", "connected", "
 
 // Linux constants the body uses.
 const (
-	afInet      = 2
-	afInet6     = 10
-	sockStream  = 1
-	sockDgram   = 2
-	ipprotoTCP  = 6
-	ipprotoUDP  = 17
-	maxBacklog  = 1 << 20
-	inetAddrLen = 24
+	afInet     = 2
+	afInet6    = 10
+	sockStream = 1
+	sockDgram  = 2
+	ipprotoTCP = 6
+	ipprotoUDP = 17
+	maxBacklog = 1 << 20
+	// inetShutWrite is InetEnd.ShutWrite in the flags byte.
+	inetShutWrite = 1 << 0
+	inetAddrLen   = 24
 )
 
 // InetEnd is one socket. Layout: u16 family (2, 10), u16 type (1 stream, 2 datagram), u16 protocol
-// (0 or 6 for stream, 0 or 17 for datagram), u8 state, u8 reserved, u32 backlog (the accept queue's
+// (0 or 6 for stream, 0 or 17 for datagram), u8 state, u8 flags (bit 0: ShutWrite), u32 backlog (the accept queue's
 // capacity; listening only), local InetAddr, remote InetAddr, the options (SockOption list), u32
 // length + the unread bytes of its receive queue (TCP), u32 datagram count + each datagram (UDP:
 // source InetAddr, u32 length, bytes).
 type InetEnd struct {
 	Family, Type, Protocol uint16
 	State                  InetState
-	Backlog                uint32
-	Local, Remote          InetAddr
-	Options                []SockOption
-	Data                   []byte
-	Datagrams              []Datagram
+	// ShutWrite says that this end of a connected TCP pair has shut down writing (shutdown
+	// SHUT_WR or a close in progress: its FIN was sent): the peer reads the unread bytes, then EOF.
+	ShutWrite     bool
+	Backlog       uint32
+	Local, Remote InetAddr
+	Options       []SockOption
+	Data          []byte
+	Datagrams     []Datagram
 }
 
 // InetAddr is a socket address as getsockname(2) shows it (an AF_INET6 socket shows IPv4 peers as
@@ -82,7 +87,11 @@ func (s *InetSocketObject) encode(w *wbuf) {
 		w.u16(e.Type)
 		w.u16(e.Protocol)
 		w.u8(uint8(e.State))
-		w.u8(0)
+		var flags uint8
+		if e.ShutWrite {
+			flags |= inetShutWrite
+		}
+		w.u8(flags)
 		w.u32(e.Backlog)
 		encodeInetAddr(w, e.Local)
 		encodeInetAddr(w, e.Remote)
@@ -158,7 +167,11 @@ func decodeInetSocket(r *rbuf) ObjectBody {
 	s := &InetSocketObject{}
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		e := InetEnd{Family: r.u16(), Type: r.u16(), Protocol: r.u16(), State: InetState(r.u8())}
-		r.zero(1, "inet end reserved")
+		flags := r.u8()
+		if r.err == nil && flags&^inetShutWrite != 0 {
+			r.fail("inet end: unknown flags %#x", flags)
+		}
+		e.ShutWrite = flags&inetShutWrite != 0
 		e.Backlog = r.u32()
 		e.Local = decodeInetAddr(r)
 		e.Remote = decodeInetAddr(r)
@@ -208,6 +221,9 @@ func (s *InetSocketObject) describe() string {
 		}
 		if e.State == InetListening {
 			d += fmt.Sprintf(" backlog %d", e.Backlog)
+		}
+		if e.ShutWrite {
+			d += ", shut down for writing"
 		}
 		if len(e.Data) > 0 {
 			d += fmt.Sprintf(", %d bytes unread", len(e.Data))
@@ -301,6 +317,8 @@ func (e *InetEnd) check() string {
 	case len(e.Remote.Addr) != 0 && e.State != InetConnected && e.State != InetReset,
 		len(e.Remote.Addr) == 0 && e.State == InetConnected:
 		return "a remote address belongs to connected sockets and only them"
+	case e.ShutWrite && (e.Type != sockStream || e.State != InetConnected):
+		return "shut down for writing but not a connected TCP end"
 	case len(e.Data) > 0 && (e.Type != sockStream || e.State != InetConnected):
 		return "unread stream data on a socket that is not a connected TCP end"
 	case len(e.Datagrams) > 0 && (e.Type != sockDgram || e.State == InetUnbound):

@@ -30,7 +30,7 @@ func inetProcess() *Process {
 		}}}},
 		{ID: 3, Key: 3, FDs: []ObjectFD{{FD: 7, Desc: 0}, {FD: 8, Desc: 1}}, Body: &InetSocketObject{Ends: []InetEnd{
 			{Family: afInet, Type: sockStream, State: InetConnected, Local: InetAddr{Port: 40000, Addr: lo4}, Remote: InetAddr{Port: 40001, Addr: lo4}, Data: []byte("to 0")},
-			{Family: afInet, Type: sockStream, State: InetConnected, Local: InetAddr{Port: 40001, Addr: lo4}, Remote: InetAddr{Port: 40000, Addr: lo4}},
+			{Family: afInet, Type: sockStream, State: InetConnected, ShutWrite: true, Local: InetAddr{Port: 40001, Addr: lo4}, Remote: InetAddr{Port: 40000, Addr: lo4}},
 		}}},
 	}
 	return p
@@ -54,7 +54,7 @@ func TestInetRoundTrip(t *testing.T) {
 		t.Errorf("stream decoded objects %+v, want %+v", got, p.Objects)
 	}
 	s := Summarize(q, int64(len(img)), nil)
-	for i, want := range []string{"tcp6 listening [::1]:8080 backlog 17", "udp bound 127.0.0.1:9000, 2 datagrams queued", "tcp connected 127.0.0.1:40000 -> 127.0.0.1:40001, 4 bytes unread; tcp connected"} {
+	for i, want := range []string{"tcp6 listening [::1]:8080 backlog 17", "udp bound 127.0.0.1:9000, 2 datagrams queued", "tcp connected 127.0.0.1:40000 -> 127.0.0.1:40001, 4 bytes unread; tcp connected 127.0.0.1:40001 -> 127.0.0.1:40000, shut down for writing"} {
 		if s.Objects[i].Kind != "inet-socket" || !strings.Contains(s.Objects[i].Detail, want) {
 			t.Errorf("object %d: %s %q, want detail containing %q", i+1, s.Objects[i].Kind, s.Objects[i].Detail, want)
 		}
@@ -78,8 +78,9 @@ func TestInetChecks(t *testing.T) {
 		{"unbound port", "unbound socket has port 0", func(p *Process) { end(p, 0, 0).State = InetUnbound; end(p, 0, 0).Backlog = 0 }},
 		{"remote", "remote address belongs", func(p *Process) { end(p, 1, 0).Remote = InetAddr{Port: 1, Addr: []byte{1, 1, 1, 1}} }},
 		{"data", "unread stream data", func(p *Process) { end(p, 1, 0).Data = []byte("x") }},
+		{"shut write", "shut down for writing but not", func(p *Process) { end(p, 1, 0).ShutWrite = true }},
 		{"datagram family", "datagram source address", func(p *Process) { end(p, 1, 0).Datagrams[0].From.Addr = make([]byte, 16) }},
-		{"pair udp", "a pair is two connected TCP ends", func(p *Process) { end(p, 2, 1).State = InetReset }},
+		{"pair udp", "a pair is two connected TCP ends", func(p *Process) { end(p, 2, 0).State = InetReset; end(p, 2, 0).Data = nil }},
 		{"single connected", "must be recorded as reset", func(p *Process) {
 			p.Objects[2].Body.(*InetSocketObject).Ends = p.Objects[2].Body.(*InetSocketObject).Ends[:1]
 			p.Objects[2].FDs[1].Desc = 0
@@ -120,7 +121,7 @@ func TestInetDecodeErrors(t *testing.T) {
 	}{
 		{"ends", body, []byte{3}, "with 3 ends"},
 		{"reserved", body + 4, []byte{1}, "reserved"},
-		{"end reserved", end + 7, []byte{1}, "reserved"},
+		{"end flags", end + 7, []byte{2}, "unknown flags"},
 		{"addr len", end + 12 + 2, []byte{5}, "inet address length 5"},
 		{"addr reserved", end + 12 + 3, []byte{1}, "reserved"},
 		{"option count", opts, []byte{0xff, 0xff, 0xff, 0x7f}, "socket options do not fit"},

@@ -18,6 +18,8 @@
  *   21 TCP  connected to a peer outside the image (a child process; killed after the freeze)
  *   22 UDP6 unbound, IPV6_UNICAST_HOPS 9
  *   23 the image
+ *   25,26 a loopback TCP connection half closed: 25 wrote "last words" and shut down writing, 26
+ *           wrote "reply"; both unread
  *   24 an ICMP (ping) socket, if the sandbox allows one: not restored, it comes back as the
  *      placeholder of docs/notes-thaw.md (a pipe read end at EOF)
  *
@@ -356,6 +358,17 @@ int main(int argc, char **argv)
 	seti(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 9);
 	at(fd, 22);
 
+	a = sin4("127.0.0.1", 7030);
+	conn(AF_INET, &a, sizeof a, &a, sizeof a, &c, &s);
+	at(c, 25);
+	at(s, 26);
+	send_all(25, "last words");
+	if (shutdown(25, SHUT_WR) != 0)
+		die("shutdown");
+	send_all(26, "reply");
+	wait_inq(26, 10);
+	wait_inq(25, 5);
+
 	at(open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600), 23);
 	fd = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
 	int have_icmp = fd >= 0;
@@ -470,6 +483,13 @@ int main(int argc, char **argv)
 	/* 22: unbound UDP6 with an option. */
 	check("udp6_unbound", name_is(22, 0, ":::0") && geti(22, SOL_SOCKET, SO_TYPE) == SOCK_DGRAM &&
 				      geti(22, IPPROTO_IPV6, IPV6_UNICAST_HOPS) == 9);
+	/* 25/26: the half-closed connection: 26 reads the words, then EOF, and can still answer; 25
+	 * reads, but cannot write. */
+	char eof;
+	check("half_closed", read_is(26, "last words") && read(26, &eof, 1) == 0 && read_is(25, "reply"));
+	send_all(26, "more");
+	check("half_closed_talk", read_wait(25, "more") && send(25, "x", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE);
+
 	/* 24: ICMP sockets are not restored: the placeholder. */
 	if (have_icmp) {
 		char c1;

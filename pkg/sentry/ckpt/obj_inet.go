@@ -106,7 +106,7 @@ func captureInetSocket(t *kernel.Task, file *vfs.FileDescription, impl socket.So
 	}
 	peer, peerFile := findTCPPeer(t, file, s)
 	if peer.sock == nil {
-		body.Ends[0].State = imgfmt.InetReset
+		body.Ends[0].State, body.Ends[0].ShutWrite = imgfmt.InetReset, false
 		return impl, body, true, nil
 	}
 	peerEnd, err := captureInetEnd(t, peer)
@@ -171,8 +171,9 @@ func captureInetEnd(t *kernel.Task, s inetSocket) (imgfmt.InetEnd, error) {
 			return e, err
 		}
 		e.Backlog = uint32(min(max(backlog, 0), 1<<20))
-	case s.sock.State() == linux.TCP_ESTABLISHED && connected:
+	case tcpConnected(s.sock.State()) && connected:
 		e.State = imgfmt.InetConnected
+		e.ShutWrite = s.sock.State() == linux.TCP_FIN_WAIT1 || s.sock.State() == linux.TCP_FIN_WAIT2
 	case s.sock.State() == linux.TCP_CLOSE && e.Local.Port == 0 && !connected:
 		e.State = imgfmt.InetUnbound
 	case s.sock.State() == linux.TCP_CLOSE && !connected && isTCPBound(s.ep):
@@ -208,7 +209,7 @@ func findTCPPeer(t *kernel.Task, self *vfs.FileDescription, s inetSocket) (inetS
 			return true
 		}
 		o, ok, err := asInetSocket(impl)
-		if !ok || err != nil || !o.tcp() || impl.State() != linux.TCP_ESTABLISHED {
+		if !ok || err != nil || !o.tcp() || !tcpConnected(impl.State()) {
 			return true
 		}
 		ol, lerr := o.ep.GetLocalAddress()
@@ -220,6 +221,16 @@ func findTCPPeer(t *kernel.Task, self *vfs.FileDescription, s inetSocket) (inetS
 		return true
 	})
 	return peer, peerFile
+}
+
+// tcpConnected reports whether a TCP end in Linux state st is rebuilt as one end of a pair when its
+// peer is in the image: established, or half-closed in one direction (a FIN sent or received).
+func tcpConnected(st uint32) bool {
+	switch st {
+	case linux.TCP_ESTABLISHED, linux.TCP_CLOSE_WAIT, linux.TCP_FIN_WAIT1, linux.TCP_FIN_WAIT2:
+		return true
+	}
+	return false
 }
 
 func sameAddr(a, b tcpip.FullAddress) bool {

@@ -245,7 +245,32 @@ func thawTCPPair(t *kernel.Task, a, b *imgfmt.InetEnd) ([]*vfs.FileDescription, 
 	if err := restoreSockOptions(t, bs.sock, b.Options); err != nil {
 		return fail(err)
 	}
+	for _, c := range []struct {
+		end        *imgfmt.InetEnd
+		self, peer inetSocket
+	}{{a, as, bs}, {b, bs, as}} {
+		if c.end.ShutWrite {
+			if err := shutWrite(t, c.self, c.peer); err != nil {
+				return fail(err)
+			}
+		}
+	}
 	return files, nil
+}
+
+// shutWrite shuts self down for writing and waits until the peer has seen the FIN (so a read of
+// the peer returns EOF after its unread bytes, as before the freeze, rather than EAGAIN).
+func shutWrite(t *kernel.Task, self, peer inetSocket) error {
+	if serr := self.sock.Shutdown(t, linux.SHUT_WR); serr != nil {
+		return fmt.Errorf("shutdown(SHUT_WR): %w", sockErrno(serr))
+	}
+	for deadline := time.Now().Add(inetSettleTimeout); peer.sock.State() == linux.TCP_ESTABLISHED; {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the FIN did not arrive within %v", inetSettleTimeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return nil
 }
 
 // refillStream writes data from `from` and waits until all of it is in to's receive queue.
