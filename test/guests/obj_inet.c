@@ -20,6 +20,8 @@
  *   23 the image
  *   25,26 a loopback TCP connection half closed: 25 wrote "last words" and shut down writing, 26
  *           wrote "reply"; both unread
+ *   27 TCP  connected to listener 10 but never accepted: its peer is in 10's accept queue, not in
+ *           the image, so it comes back reset and 10's queue comes back empty
  *   24 an ICMP (ping) socket, if the sandbox allows one: not restored, it comes back as the
  *      placeholder of docs/notes-thaw.md (a pipe read end at EOF)
  *
@@ -369,6 +371,12 @@ int main(int argc, char **argv)
 	wait_inq(26, 10);
 	wait_inq(25, 5);
 
+	a = sin4("127.0.0.1", 7001);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (void *)&a, sizeof a) != 0)
+		die("connect 7001");
+	at(fd, 27);
+
 	at(open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600), 23);
 	fd = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
 	int have_icmp = fd >= 0;
@@ -489,6 +497,10 @@ int main(int argc, char **argv)
 	check("half_closed", read_is(26, "last words") && read(26, &eof, 1) == 0 && read_is(25, "reply"));
 	send_all(26, "more");
 	check("half_closed_talk", read_wait(25, "more") && send(25, "x", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE);
+
+	/* 27: the client that was never accepted: reset. (10's empty queue: l4_nonblock.) */
+	errno = 0;
+	check("unaccepted_reset", read(27, &eof, 1) < 0 && errno == ECONNRESET);
 
 	/* 24: ICMP sockets are not restored: the placeholder. */
 	if (have_icmp) {
