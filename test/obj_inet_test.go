@@ -126,3 +126,37 @@ exec %[4]s checkpt -r %[2]s`, script, img, out, h.Bin)
 		}
 	})
 }
+
+// TestObjInetFreezeOther: a python3 server blocked in accept() is frozen by another process
+// (`checkpt -c PID`) and killed; thawed in a new sandbox, its accept() restarts on the rebuilt
+// listener and serves the first client that connects.
+func TestObjInetFreezeOther(t *testing.T) {
+	server := filepath.Join(h.Root, "test", "guests", "obj_inet_server.py")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		dir := h.NewDir(t)
+		img, ready := filepath.Join(dir, "server.ckpt"), filepath.Join(dir, "ready")
+		r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", fmt.Sprintf(
+			"/usr/bin/python3 %s %s & P=$!; until [ -e %s ]; do sleep 0.05; done; %s checkpt -c $P -o %s; echo checkpt=$?; kill -9 $P",
+			server, ready, ready, h.Bin, img))
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "checkpt=0") {
+			t.Fatalf("checkpt -c:\n%s", r)
+		}
+		client := `import socket, time
+for i in range(200):
+    try:
+        c = socket.create_connection(("127.0.0.1", 8766), timeout=10)
+        break
+    except ConnectionRefusedError:
+        time.sleep(0.05)
+print("client got", c.makefile("rb").readline().decode().strip(), flush=True)`
+		r = h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", fmt.Sprintf(
+			"%s checkpt -r %s & T=$!; /usr/bin/python3 -c '%s'; wait $T; echo thawed=$?", h.Bin, img, client))
+		r.WantExit(t, 0)
+		for _, want := range []string{"client got alive", "served", "thawed=0"} {
+			if !strings.Contains(r.Stdout, want) {
+				t.Errorf("stdout lacks %q:\n%s", want, r)
+			}
+		}
+	})
+}
