@@ -17,7 +17,7 @@ var inetWant = []string{
 	"pair_peers", "pair_unread", "pair_talk", "pair_opts",
 	"mapped_families", "mapped_unread", "mapped_talk",
 	"udp_queue", "udp_name", "udp6_queue", "udp6_dualstack", "udp_connected",
-	"reset_type", "reset_errors", "reset_unconnected", "half_closed", "half_closed_talk", "unaccepted_reset", "udp6_unbound", "icmp_placeholder", "done",
+	"reset_type", "reset_unread", "reset_errors", "reset_unconnected", "half_closed", "half_closed_talk", "unaccepted_reset", "udp6_unbound", "icmp_placeholder", "done",
 }
 
 // checkInetGuest fails t unless out has every property of inetWant set to 1.
@@ -49,7 +49,7 @@ func TestObjInet(t *testing.T) {
 			out := runTool(t, h.Bin, "inspect", img)
 			for _, want := range []string{
 				"tcp listening 127.0.0.1:7001 backlog 6", "tcp6 listening [::]:7002 backlog 4",
-				"tcp unbound", "tcp bound 127.0.0.1:7003", "tcp reset",
+				"tcp unbound", "tcp bound 127.0.0.1:7003", "tcp reset 127.0.0.1:", "-> 127.0.0.1:7020, 10 bytes unread",
 				"udp bound 127.0.0.1:7004", "3 datagrams queued", "udp6 bound [::]:7011", "2 datagrams queued",
 				"udp connected 127.0.0.1:7014 -> 127.0.0.1:7015", "udp6 unbound",
 				"13 bytes unread", "9 bytes unread", "shut down for writing, 5 bytes unread",

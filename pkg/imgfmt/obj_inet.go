@@ -45,7 +45,7 @@ const (
 // InetEnd is one socket. Layout: u16 family (2, 10), u16 type (1 stream, 2 datagram), u16 protocol
 // (0 or 6 for stream, 0 or 17 for datagram), u8 state, u8 flags (bit 0: ShutWrite), u32 backlog (the accept queue's
 // capacity; listening only), local InetAddr, remote InetAddr, the options (SockOption list), u32
-// length + the unread bytes of its receive queue (TCP), u32 datagram count + each datagram (UDP:
+// length + the unread bytes of its receive queue (TCP, connected or reset), u32 datagram count + each datagram (UDP:
 // source InetAddr, u32 length, bytes).
 type InetEnd struct {
 	Family, Type, Protocol uint16
@@ -319,8 +319,8 @@ func (e *InetEnd) check() string {
 		return "a remote address belongs to connected sockets and only them"
 	case e.ShutWrite && (e.Type != sockStream || e.State != InetConnected):
 		return "shut down for writing but not a connected TCP end"
-	case len(e.Data) > 0 && (e.Type != sockStream || e.State != InetConnected):
-		return "unread stream data on a socket that is not a connected TCP end"
+	case len(e.Data) > 0 && (e.Type != sockStream || (e.State != InetConnected && e.State != InetReset)):
+		return "unread stream data on a socket that is not a connected or reset TCP end"
 	case len(e.Datagrams) > 0 && (e.Type != sockDgram || e.State == InetUnbound):
 		return "queued datagrams on a socket that is not a bound UDP socket"
 	}

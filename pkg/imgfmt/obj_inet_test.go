@@ -77,7 +77,7 @@ func TestInetChecks(t *testing.T) {
 		{"local len", "local address of 4 bytes", func(p *Process) { end(p, 0, 0).Local.Addr = []byte{1, 2, 3, 4} }},
 		{"unbound port", "unbound socket has port 0", func(p *Process) { end(p, 0, 0).State = InetUnbound; end(p, 0, 0).Backlog = 0 }},
 		{"remote", "remote address belongs", func(p *Process) { end(p, 1, 0).Remote = InetAddr{Port: 1, Addr: []byte{1, 1, 1, 1}} }},
-		{"data", "unread stream data", func(p *Process) { end(p, 1, 0).Data = []byte("x") }},
+		{"data", "unread stream data on a socket that is not", func(p *Process) { end(p, 1, 0).Data = []byte("x") }},
 		{"shut write", "shut down for writing but not", func(p *Process) { end(p, 1, 0).ShutWrite = true }},
 		{"datagram family", "datagram source address", func(p *Process) { end(p, 1, 0).Datagrams[0].From.Addr = make([]byte, 16) }},
 		{"pair udp", "a pair is two connected TCP ends", func(p *Process) { end(p, 2, 0).State = InetReset; end(p, 2, 0).Data = nil }},

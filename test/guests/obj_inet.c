@@ -15,7 +15,8 @@
  *   18 UDP  bound 127.0.0.1:7004, three datagrams queued from 127.0.0.1:7005 and :7006
  *   19 UDP6 bound [::]:7011 (dual stack), datagrams from 127.0.0.1:7012 (v4-mapped) and [::1]:7013
  *   20 UDP  bound 127.0.0.1:7014, connected to 127.0.0.1:7015
- *   21 TCP  connected to a peer outside the image (a child process; killed after the freeze)
+ *   21 TCP  connected to a peer outside the image (a child process, killed after the freeze) that
+ *           had sent "from-child": comes back with those bytes, then reset
  *   22 UDP6 unbound, IPV6_UNICAST_HOPS 9
  *   23 the image
  *   25,26 a loopback TCP connection half closed: 25 wrote "last words" and shut down writing, 26
@@ -346,7 +347,8 @@ int main(int argc, char **argv)
 	pid_t child = fork();
 	if (child == 0) {
 		int sc = accept(l, NULL, NULL);
-		(void)sc;
+		if (sc < 0 || write(sc, "from-child", 10) != 10)
+			_exit(2);
 		for (;;)
 			pause();
 	}
@@ -355,6 +357,7 @@ int main(int argc, char **argv)
 	if (connect(fd, (void *)&a, sizeof a) != 0)
 		die("connect 7020");
 	at(fd, 21);
+	wait_inq(21, 10);
 
 	fd = socket(AF_INET6, SOCK_DGRAM, 0);
 	seti(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 9);
@@ -474,6 +477,7 @@ int main(int argc, char **argv)
 
 	/* 21: the connection to a peer outside the image: reset, still a TCP socket. */
 	check("reset_type", geti(21, SOL_SOCKET, SO_TYPE) == SOCK_STREAM && geti(21, SOL_SOCKET, SO_DOMAIN) == AF_INET);
+	check("reset_unread", read_is(21, "from-child"));
 	char b;
 	errno = 0;
 	ssize_t rn = read(21, &b, 1);

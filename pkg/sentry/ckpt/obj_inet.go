@@ -106,7 +106,11 @@ func captureInetSocket(t *kernel.Task, file *vfs.FileDescription, impl socket.So
 	}
 	peer, peerFile := findTCPPeer(t, file, s)
 	if peer.sock == nil {
+		// The peer is not in the image: reset on thaw, after the unread bytes.
 		body.Ends[0].State, body.Ends[0].ShutWrite = imgfmt.InetReset, false
+		if body.Ends[0].Data, err = peekTCP(s.ep); err != nil {
+			return nil, nil, true, err
+		}
 		return impl, body, true, nil
 	}
 	peerEnd, err := captureInetEnd(t, peer)

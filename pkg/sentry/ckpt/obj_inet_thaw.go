@@ -303,12 +303,17 @@ func refillStream(from, to tcpip.Endpoint, data []byte) error {
 }
 
 // thawTCPReset makes a TCP socket whose connection has been reset: connected to a temporary peer
-// on the loopback that then closes with SO_LINGER 0 (an RST). Reads report ECONNRESET, then EOF;
-// writes EPIPE.
+// on the loopback that writes the recorded unread bytes and then closes with SO_LINGER 0 (an RST).
+// Reads return those bytes, then ECONNRESET; writes fail with EPIPE.
 func thawTCPReset(t *kernel.Task, e *imgfmt.InetEnd) (*vfs.FileDescription, error) {
 	f, s, sep, _, err := loopbackConn(t, e, e)
 	if err != nil {
 		return nil, err
+	}
+	if err := refillStream(sep, s.ep, e.Data); err != nil {
+		sep.Close()
+		f.DecRef(t)
+		return nil, fmt.Errorf("refilling a reset socket: %w", err)
 	}
 	sep.SocketOptions().SetLinger(tcpip.LingerOption{Enabled: true})
 	sep.Close()
