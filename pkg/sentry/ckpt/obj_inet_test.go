@@ -2,6 +2,7 @@ package ckpt
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
@@ -55,5 +56,17 @@ func TestInetAddrs(t *testing.T) {
 	}
 	if back := inetAddrFromTCPIP(n, linux.AF_INET); !bytes.Equal(back.Addr, []byte{10, 1, 2, 3}) {
 		t.Errorf("inetAddrFromTCPIP(AF_INET) = %v", back)
+	}
+}
+
+// TestKnownSockOptions: a thaw refuses (EINVAL) an option no freeze records.
+func TestKnownSockOptions(t *testing.T) {
+	ok := []imgfmt.SockOption{{Level: linux.SOL_SOCKET, Name: linux.SO_REUSEADDR}, {Level: linux.SOL_TCP, Name: linux.TCP_NODELAY}}
+	if err := knownSockOptions(ok, sockOptionsCommon, sockOptionsTCP); err != nil {
+		t.Errorf("known options refused: %v", err)
+	}
+	bad := append(ok, imgfmt.SockOption{Level: linux.SOL_SOCKET, Name: linux.SO_RCVBUFFORCE})
+	if err := knownSockOptions(bad, sockOptionsCommon, sockOptionsTCP); !errors.Is(err, errInvalidImage) {
+		t.Errorf("SO_RCVBUFFORCE: %v, want an invalid image", err)
 	}
 }

@@ -31,6 +31,11 @@ const inetSettleTimeout = 5 * time.Second
 
 // thawInetSocket rebuilds an inet socket object: one description per end.
 func thawInetSocket(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfmt.InetSocketObject) (*thawedObject, error) {
+	for i := range b.Ends {
+		if err := knownSockOptions(b.Ends[i].Options, sockOptionsCommon, sockOptionsTCP, sockOptionsIP, sockOptionsIPv6); err != nil {
+			return nil, err
+		}
+	}
 	th := &thawedObject{}
 	var err error
 	if len(b.Ends) == 2 {

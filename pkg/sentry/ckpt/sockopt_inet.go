@@ -78,6 +78,23 @@ var sockOptionsIPv6 = []sockOpt{
 	{linux.SOL_IPV6, linux.IPV6_MULTICAST_LOOP},
 }
 
+// knownSockOptions reports whether every option of opts is one of lists: a thaw sets only options
+// a freeze records, never whatever a crafted image names.
+func knownSockOptions(opts []imgfmt.SockOption, lists ...[]sockOpt) error {
+	for _, o := range opts {
+		known := false
+		for _, l := range lists {
+			for _, k := range l {
+				known = known || (uint32(k.level) == o.Level && uint32(k.name) == o.Name)
+			}
+		}
+		if !known {
+			return invalidf("socket option %d/%d is not one a freeze records", o.Level, o.Name)
+		}
+	}
+	return nil
+}
+
 // getSockOpt returns option o of s as getsockopt(2) would, or ok false if s does not have it.
 func getSockOpt(t *kernel.Task, s socket.Socket, o sockOpt) (val []byte, ok bool) {
 	v, err := s.GetSockOpt(t, o.level, o.name, 0, imgfmt.MaxSockOptLen)
