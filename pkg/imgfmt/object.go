@@ -105,6 +105,8 @@ func decodeObjectBody(k ObjectKind, r *rbuf) ObjectBody {
 		return decodeSysVShm(r)
 	case ObjUnixSocket:
 		return decodeUnixSocket(r)
+	case ObjInetSocket:
+		return decodeInetSocket(r)
 	}
 	r.fail("unknown object kind %d", k)
 	return nil

@@ -14,6 +14,7 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/timerfd"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/kernel/pipe"
+	"gvisor.dev/gvisor/pkg/sentry/socket"
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
 )
@@ -54,6 +55,8 @@ func captureObjectOf(t *kernel.Task, file *vfs.FileDescription) (id objectIdenti
 	case *unix.Socket:
 		id, body, err := captureUnixSocket(t, impl)
 		return id, body, true, err
+	case socket.Socket: // Keep after concrete socket types: it matches every family.
+		return captureInetSocket(t, file, impl)
 	default:
 		if id, body, ok, err := captureNamingObject(t, file); ok || err != nil {
 			return id, body, ok, err

@@ -89,6 +89,8 @@ func thawObject(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, fds map[int
 		th, err = thawFileData(t, p, o, b)
 	case *imgfmt.UnixSocketObject:
 		th, err = thawUnixSocket(t, p, o, b)
+	case *imgfmt.InetSocketObject:
+		th, err = thawInetSocket(t, p, o, b)
 	default:
 		return nil, fmt.Errorf("object %d: kind %d cannot be thawed: %w", o.ID, o.Kind(), errUnsupportedObject)
 	}

@@ -1,0 +1,143 @@
+package imgfmt
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// inetProcess returns a process with three inet objects: a listening TCP6 socket (fd 5), a UDP
+// socket with two queued datagrams (fd 6), and a loopback TCP pair (fds 7, 8).
+func inetProcess() *Process {
+	p := minimalProcess()
+	for fd := int32(5); fd <= 8; fd++ {
+		p.Files = append(p.Files, File{FD: fd, Kind: FileSocket, StatusFlags: 2, Offset: -1, Desc: "socket:[1]"})
+	}
+	lo4 := []byte{127, 0, 0, 1}
+	lo6 := make([]byte, 16)
+	lo6[15] = 1
+	p.Objects = []Object{
+		{ID: 1, Key: 1, FDs: []ObjectFD{{FD: 5}}, Body: &InetSocketObject{Ends: []InetEnd{{
+			Family: afInet6, Type: sockStream, Protocol: ipprotoTCP, State: InetListening, Backlog: 17,
+			Local:   InetAddr{Port: 8080, Addr: lo6, Scope: 0},
+			Options: []SockOption{{Level: 1, Name: 2, Value: []byte{1, 0, 0, 0}}},
+		}}}},
+		{ID: 2, Key: 2, FDs: []ObjectFD{{FD: 6}}, Body: &InetSocketObject{Ends: []InetEnd{{
+			Family: afInet, Type: sockDgram, State: InetBound, Local: InetAddr{Port: 9000, Addr: lo4},
+			Datagrams: []Datagram{{From: InetAddr{Port: 1, Addr: lo4}, Data: []byte("one")}, {From: InetAddr{Port: 2, Addr: lo4}, Data: []byte("two")}},
+		}}}},
+		{ID: 3, Key: 3, FDs: []ObjectFD{{FD: 7, Desc: 0}, {FD: 8, Desc: 1}}, Body: &InetSocketObject{Ends: []InetEnd{
+			{Family: afInet, Type: sockStream, State: InetConnected, Local: InetAddr{Port: 40000, Addr: lo4}, Remote: InetAddr{Port: 40001, Addr: lo4}, Data: []byte("to 0")},
+			{Family: afInet, Type: sockStream, State: InetConnected, ShutWrite: true, Local: InetAddr{Port: 40001, Addr: lo4}, Remote: InetAddr{Port: 40000, Addr: lo4}},
+		}}},
+	}
+	return p
+}
+
+func TestInetRoundTrip(t *testing.T) {
+	p := inetProcess()
+	img := encodeToBytes(t, p)
+	q, err := Decode(bytes.NewReader(img), int64(len(img)))
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if !reflect.DeepEqual(q.Objects, p.Objects) {
+		t.Errorf("decoded objects %+v, want %+v", q.Objects, p.Objects)
+	}
+	d, err := NewStreamDecoder(bytes.NewReader(img))
+	if err != nil {
+		t.Fatalf("NewStreamDecoder: %v", err)
+	}
+	if got := d.Process().Objects; !reflect.DeepEqual(got, p.Objects) {
+		t.Errorf("stream decoded objects %+v, want %+v", got, p.Objects)
+	}
+	s := Summarize(q, int64(len(img)), nil)
+	for i, want := range []string{"tcp6 listening [::1]:8080 backlog 17", "udp bound 127.0.0.1:9000, 2 datagrams queued", "tcp connected 127.0.0.1:40000 -> 127.0.0.1:40001, 4 bytes unread; tcp connected 127.0.0.1:40001 -> 127.0.0.1:40000, shut down for writing"} {
+		if s.Objects[i].Kind != "inet-socket" || !strings.Contains(s.Objects[i].Detail, want) {
+			t.Errorf("object %d: %s %q, want detail containing %q", i+1, s.Objects[i].Kind, s.Objects[i].Detail, want)
+		}
+	}
+}
+
+// TestInetChecks: invalid bodies are refused by the encoder with a FormatError naming the object.
+func TestInetChecks(t *testing.T) {
+	end := func(p *Process, o, e int) *InetEnd { return &p.Objects[o].Body.(*InetSocketObject).Ends[e] }
+	for _, tc := range []struct {
+		name, want string
+		mod        func(p *Process)
+	}{
+		{"family", "not AF_INET", func(p *Process) { end(p, 0, 0).Family = 1 }},
+		{"type", "not SOCK_STREAM", func(p *Process) { end(p, 0, 0).Type = 5 }},
+		{"protocol", "does not match type", func(p *Process) { end(p, 1, 0).Protocol = ipprotoTCP }},
+		{"state", "unknown state", func(p *Process) { end(p, 0, 0).State = 9 }},
+		{"udp listening", "UDP socket cannot be listening", func(p *Process) { end(p, 1, 0).State = InetListening }},
+		{"backlog", "backlog of a socket that is not listening", func(p *Process) { end(p, 1, 0).Backlog = 3 }},
+		{"local len", "local address of 4 bytes", func(p *Process) { end(p, 0, 0).Local.Addr = []byte{1, 2, 3, 4} }},
+		{"unbound port", "unbound socket has port 0", func(p *Process) { end(p, 0, 0).State = InetUnbound; end(p, 0, 0).Backlog = 0 }},
+		{"remote", "remote address belongs", func(p *Process) { end(p, 1, 0).Remote = InetAddr{Port: 1, Addr: []byte{1, 1, 1, 1}} }},
+		{"data", "unread stream data on a socket that is not", func(p *Process) { end(p, 1, 0).Data = []byte("x") }},
+		{"shut write", "shut down for writing but not", func(p *Process) { end(p, 1, 0).ShutWrite = true }},
+		{"datagram family", "datagram source address", func(p *Process) { end(p, 1, 0).Datagrams[0].From.Addr = make([]byte, 16) }},
+		{"pair udp", "a pair is two connected TCP ends", func(p *Process) { end(p, 2, 0).State = InetReset; end(p, 2, 0).Data = nil }},
+		{"single connected", "must be recorded as reset", func(p *Process) {
+			p.Objects[2].Body.(*InetSocketObject).Ends = p.Objects[2].Body.(*InetSocketObject).Ends[:1]
+			p.Objects[2].FDs[1].Desc = 0
+		}},
+		{"ends vs descs", "2 ends but 1 open file", func(p *Process) { p.Objects[2].FDs[1].Desc = 0 }},
+		{"option twice", "recorded twice", func(p *Process) { e := end(p, 0, 0); e.Options = append(e.Options, e.Options[0]) }},
+		{"option long", "value too long", func(p *Process) { end(p, 0, 0).Options[0].Value = make([]byte, 65) }},
+		{"fd kind", "fd is not a socket", func(p *Process) { p.Files[len(p.Files)-4].Kind = FileFIFO }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := inetProcess()
+			tc.mod(p)
+			var fe *FormatError
+			err := Encode(new(bytes.Buffer), p)
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "inet-socket") {
+				t.Fatalf("Encode: %v, want a FormatError containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestInetDecodeErrors patches the first inet note (the listening socket) of an encoded image:
+// counts, lengths and reserved bytes must be format errors, never a panic or an allocation of what
+// the note cannot hold.
+func TestInetDecodeErrors(t *testing.T) {
+	p := inetProcess()
+	p.Objects = p.Objects[:1]
+	img := encodeToBytes(t, p)
+	at := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1)
+	body := objectFixedSize + objectFDSize
+	end := body + 8
+	opts := end + 12 + 2*inetAddrLen
+	for _, tc := range []struct {
+		name string
+		off  int
+		val  []byte
+		want string
+	}{
+		{"ends", body, []byte{3}, "with 3 ends"},
+		{"reserved", body + 4, []byte{1}, "reserved"},
+		{"end flags", end + 7, []byte{2}, "unknown flags"},
+		{"addr len", end + 12 + 2, []byte{5}, "inet address length 5"},
+		{"addr reserved", end + 12 + 3, []byte{1}, "reserved"},
+		{"option count", opts, []byte{0xff, 0xff, 0xff, 0x7f}, "socket options do not fit"},
+		{"option len", opts + 4 + 8, []byte{0xff}, "exceeds 64"},
+		{"data len", opts + 4 + 16, []byte{0xff, 0xff, 0xff, 0xff}, "do not fit"},
+		{"datagram count", opts + 4 + 16 + 4, []byte{0xff, 0xff, 0xff, 0xff}, "datagrams do not fit"},
+		{"state", end + 6, []byte{7}, "unknown state"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := bytes.Clone(img)
+			copy(b[at+tc.off:], tc.val)
+			_, err := Decode(bytes.NewReader(b), int64(len(b)))
+			var fe *FormatError
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Decode: %v, want a FormatError containing %q", err, tc.want)
+			}
+		})
+	}
+}
