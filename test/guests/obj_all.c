@@ -1,0 +1,231 @@
+/* obj_all: one process holding one of each kernel object the image rebuilds, frozen, killed and
+ * thawed (issue 8's "all in one process" check). Each kind has its own thorough guest (obj_*.c);
+ * this one shows that they coexist: an epoll instance watches a socket, a pipe and a timerfd, a
+ * POSIX timer's signal arrives through a signalfd, and so on.
+ *
+ * usage: obj_all IMAGE
+ *
+ * Fds (fixed with dup2): 10/11 pipe (5 unread bytes), 12/13 unix stream socketpair (3 bytes queued
+ * towards 12), 14 unix listener (abstract name, backlog 4), 15 TCP listener on 127.0.0.1:PORT,
+ * 16 UDP socket bound to 127.0.0.1:PORT+1 with one queued datagram, 17 memfd (sealed, 8 KiB with
+ * a hole), 18 unlinked temp file (content, offset 3), 19 eventfd (count 7), 20 timerfd (armed
+ * 300 ms, interval 100 ms), 21 signalfd (SIGUSR1), 22 epoll on 10, 12 and 20, 23 /proc/self/status,
+ * 24 the image. A POSIX timer (CLOCK_MONOTONIC, 1 s, value 42) signals SIGUSR1, which is blocked
+ * and read through the signalfd. Timers keep their remaining time across the thaw.
+ * Prints "r=0 errno=0" after the freeze and kills itself; after the thaw checks everything and
+ * prints one "name=0|1" per object, then "all=1" and exits 0 when every one is right. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../include/ckpt.h"
+
+#define PORT 47811
+
+static void at(int fd, int want)
+{
+	if (fd < 0 || dup2(fd, want) != want) {
+		perror("setting up an fd");
+		_exit(2);
+	}
+	if (fd != want)
+		close(fd);
+}
+
+static struct sockaddr_in loopback(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return a;
+}
+
+static int waitable(int fd, int ms)
+{
+	struct timespec ts = {0, 1000000};
+	for (int i = 0; i < ms; i++) {
+		char c;
+		if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) >= 0)
+			return 1;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+static int ok(const char *name, int v)
+{
+	printf("%s=%d\n", name, v ? 1 : 0);
+	return v ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s IMAGE\n", argv[0]);
+		return 2;
+	}
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
+
+	int p[2], s[2];
+	if (pipe(p) || socketpair(AF_UNIX, SOCK_STREAM, 0, s) || write(p[1], "pipe!", 5) != 5 || write(s[1], "abc", 3) != 3)
+		return 2;
+	at(p[0], 10);
+	at(p[1], 11);
+	at(s[0], 12);
+	at(s[1], 13);
+
+	int ul = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un ua = {.sun_family = AF_UNIX};
+	memcpy(ua.sun_path + 1, "obj_all", 7);
+	socklen_t ulen = offsetof(struct sockaddr_un, sun_path) + 8;
+	if (bind(ul, (struct sockaddr *)&ua, ulen) || listen(ul, 4))
+		return 2;
+	at(ul, 14);
+
+	int one = 1;
+	int tl = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in ta = loopback(PORT);
+	setsockopt(tl, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(tl, (struct sockaddr *)&ta, sizeof ta) || listen(tl, 8))
+		return 2;
+	at(tl, 15);
+
+	int us = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in ba = loopback(PORT + 1);
+	if (bind(us, (struct sockaddr *)&ba, sizeof ba))
+		return 2;
+	int snd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (sendto(snd, "datagram", 8, 0, (struct sockaddr *)&ba, sizeof ba) != 8 || !waitable(us, 2000))
+		return 2;
+	close(snd);
+	at(us, 16);
+
+	int mfd = memfd_create("obj_all", MFD_ALLOW_SEALING);
+	if (mfd < 0 || ftruncate(mfd, 8192) || pwrite(mfd, "memfd", 5, 0) != 5 || pwrite(mfd, "tail", 4, 8188) != 4 ||
+	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW))
+		return 2;
+	at(mfd, 17);
+
+	char tmpl[] = "/tmp/obj_all.XXXXXX";
+	int uf = mkstemp(tmpl);
+	if (uf < 0 || write(uf, "unlinked file", 13) != 13 || unlink(tmpl) || lseek(uf, 3, SEEK_SET) != 3)
+		return 2;
+	at(uf, 18);
+
+	at(eventfd(7, 0), 19);
+
+	int tfd = timerfd_create(CLOCK_MONOTONIC, 0);
+	struct itimerspec its = {.it_value = {0, 300000000}, .it_interval = {0, 100000000}};
+	if (tfd < 0 || timerfd_settime(tfd, 0, &its, NULL))
+		return 2;
+	at(tfd, 20);
+
+	at(signalfd(-1, &usr1, 0), 21);
+
+	int ep = epoll_create1(0);
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 1010};
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, 10, &ev))
+		return 2;
+	ev.data.u64 = 1212;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, 12, &ev))
+		return 2;
+	ev.data.u64 = 2020;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, 20, &ev))
+		return 2;
+	at(ep, 22);
+
+	at(open("/proc/self/status", O_RDONLY), 23);
+
+	timer_t tid;
+	struct sigevent sev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR1, .sigev_value.sival_int = 42};
+	struct itimerspec pts = {.it_value = {1, 0}};
+	if (timer_create(CLOCK_MONOTONIC, &sev, &tid) || timer_settime(tid, 0, &pts, NULL))
+		return 2;
+
+	at(open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0644), 24);
+	long r = sys_checkpoint(CKPT_FREEZE, 24, -1, 0);
+	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
+	fflush(stdout);
+	if (r == 0)
+		kill(getpid(), SIGKILL);
+	if (r != 1)
+		return 1;
+
+	signal(SIGPIPE, SIG_IGN);
+	char buf[64];
+	int all = 1;
+	all &= ok("pipe", read(10, buf, sizeof buf) == 5 && memcmp(buf, "pipe!", 5) == 0 && write(11, "x", 1) == 1 &&
+				  read(10, buf, 1) == 1);
+	all &= ok("socketpair", read(12, buf, sizeof buf) == 3 && memcmp(buf, "abc", 3) == 0 && write(12, "z", 1) == 1 &&
+					read(13, buf, 1) == 1 && buf[0] == 'z');
+
+	int c = socket(AF_UNIX, SOCK_STREAM, 0);
+	int a = -1;
+	all &= ok("unix_listener", connect(c, (struct sockaddr *)&ua, ulen) == 0 && (a = accept(14, NULL, NULL)) >= 0 &&
+					   write(c, "u", 1) == 1 && read(a, buf, 1) == 1 && buf[0] == 'u');
+	close(c);
+	close(a);
+
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	a = -1;
+	all &= ok("tcp_listener", connect(c, (struct sockaddr *)&ta, sizeof ta) == 0 && (a = accept(15, NULL, NULL)) >= 0 &&
+					  write(a, "t", 1) == 1 && read(c, buf, 1) == 1 && buf[0] == 't');
+	close(c);
+	close(a);
+
+	struct sockaddr_in from;
+	socklen_t fl = sizeof from;
+	ssize_t n = recvfrom(16, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+	all &= ok("udp", n == 8 && memcmp(buf, "datagram", 8) == 0 && from.sin_addr.s_addr == htonl(INADDR_LOOPBACK));
+
+	struct stat st;
+	int seals = fcntl(17, F_GET_SEALS);
+	all &= ok("memfd", fstat(17, &st) == 0 && st.st_size == 8192 && pread(17, buf, 5, 0) == 5 &&
+				   memcmp(buf, "memfd", 5) == 0 && pread(17, buf, 4, 8188) == 4 && memcmp(buf, "tail", 4) == 0 &&
+				   seals == (F_SEAL_SHRINK | F_SEAL_GROW));
+	all &= ok("unlinked", lseek(18, 0, SEEK_CUR) == 3 && read(18, buf, 10) == 10 && memcmp(buf, "inked file", 10) == 0 &&
+				      access(tmpl, F_OK) != 0);
+
+	uint64_t v = 0;
+	fcntl(19, F_SETFL, O_NONBLOCK);
+	all &= ok("eventfd", read(19, &v, 8) == 8 && v == 7);
+
+	/* The pipe and the socketpair are drained by now: of the three fds epoll watches, only the
+	 * timerfd (300 ms, then every 100 ms) becomes ready. */
+	struct epoll_event evs[4];
+	int got = epoll_wait(22, evs, 4, 2000);
+	all &= ok("epoll", got == 1 && evs[0].data.u64 == 2020);
+	all &= ok("timerfd", read(20, &v, 8) == 8 && v >= 1);
+	struct signalfd_siginfo si;
+	all &= ok("posix_timer_signalfd", read(21, &si, sizeof si) == sizeof si && si.ssi_signo == SIGUSR1 && si.ssi_int == 42);
+
+	/* /proc/self/status names the thawed process, not whichever process has the old pid. */
+	static char status[4096];
+	n = pread(23, status, sizeof status - 1, 0);
+	status[n > 0 ? n : 0] = 0;
+	char want[64];
+	snprintf(want, sizeof want, "\nPid:\t%d\n", (int)getpid());
+	all &= ok("proc_self", n > 0 && strstr(status, want) != NULL);
+
+	printf("all=%d\n", all);
+	return all ? 0 : 1;
+}
