@@ -87,14 +87,14 @@ func TestObjInetPython(t *testing.T) {
 		frozenGuest(t, p, "r=0 errno=0", "/usr/bin/python3", script, img)
 		r := checkpt(t, p, "-r", img)
 		r.WantExit(t, 0)
-		if !strings.Contains(r.Stdout, "listener=True pair=True") {
+		if !strings.Contains(r.Stdout, "listener=True pair=True unixpair=True") {
 			t.Errorf("thawed python3 (new sandbox):\n%s", r)
 		}
 		img2 := filepath.Join(h.NewDir(t), "py2.ckpt")
 		r = h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c",
 			"/usr/bin/python3 "+script+" "+img2+"; echo killed=$?; exec "+h.Bin+" checkpt -r "+img2)
 		r.WantExit(t, 0)
-		if !strings.Contains(r.Stdout, "killed=137") || !strings.Contains(r.Stdout, "listener=True pair=True") {
+		if !strings.Contains(r.Stdout, "killed=137") || !strings.Contains(r.Stdout, "listener=True pair=True unixpair=True") {
 			t.Errorf("thawed python3 (same sandbox):\n%s", r)
 		}
 	})
@@ -116,7 +116,7 @@ kill -9 $pid; wait $pid
 exec %[4]s checkpt -r %[2]s`, script, img, out, h.Bin)
 		r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", sh)
 		r.WantExit(t, 0)
-		for _, want := range []string{"r=0 errno=0", "busy=5", "listener=True pair=True"} {
+		for _, want := range []string{"r=0 errno=0", "busy=5", "listener=True pair=True unixpair=True"} {
 			if !strings.Contains(r.Stdout, want) {
 				t.Errorf("stdout lacks %q:\n%s", want, r)
 			}
