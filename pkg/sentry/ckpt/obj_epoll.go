@@ -25,7 +25,8 @@ import (
 // held. captureEpoll adds a probe file whose EventRegister does the read and then fails; the probe's
 // entry (which AddInterest leaves behind when EventRegister fails) is deleted again at once.
 //
-// Each watched file is matched to the process's fds by identity (the lowest fd referring to it);
+// Each watched file is matched to the process's fds by identity (the lowest fd above 2 referring
+// to it, else the lowest);
 // interests on files that no fd refers to any more are counted as dropped and not restored. Thaw
 // makes a new instance and adds every interest with its registered fd number, events (EPOLLET,
 // EPOLLONESHOT, EPOLLEXCLUSIVE kept) and data, on the thawed file of its fd (nested instances
@@ -90,10 +91,13 @@ func withInterestLock(t *kernel.Task, ep *vfs.EpollInstance, fn func()) error {
 
 // captureEpoll records ep's interest list, matching each watched file to an fd of t's process.
 func captureEpoll(t *kernel.Task, ep *vfs.EpollInstance) (*imgfmt.EpollObject, error) {
+	// Each file's lowest fd above 2, else its lowest fd: a thaw keeps the caller's fds 0-2, so a
+	// file the process also has at a higher fd is found there.
 	fdOf := make(map[uintptr]int32)
 	t.FDTable().ForEach(t, func(fd int32, file *vfs.FileDescription, _ kernel.FDFlags) bool {
-		if _, ok := fdOf[reflect.ValueOf(file).Pointer()]; !ok {
-			fdOf[reflect.ValueOf(file).Pointer()] = fd
+		key := reflect.ValueOf(file).Pointer()
+		if prev, ok := fdOf[key]; !ok || prev <= 2 && fd > 2 {
+			fdOf[key] = fd
 		}
 		return true
 	})
