@@ -404,7 +404,8 @@ func TestCheckptFreezeOther(t *testing.T) {
 // directories, devices and O_PATH fds reopened (a file at its offset, with FD_CLOEXEC and O_RDWR),
 // the image fd on what the thawer passed (the image, or the pipe of a streamed image),
 // sockets/memfds as a pipe end whose peer is gone (EOF, EPIPE; O_NONBLOCK kept), the pipe rebuilt
-// connected with its unread byte, the eventfd rebuilt with its count and mode, epoll as a fresh one.
+// connected with its unread byte, the eventfd rebuilt with its count and mode, the epoll with its
+// (empty) interest list.
 func TestThawFdKinds(t *testing.T) {
 	guest := h.BuildC(t, "thaw_kinds")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
