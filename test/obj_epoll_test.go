@@ -24,8 +24,8 @@ func TestObjEpoll(t *testing.T) {
 			img := filepath.Join(h.NewDir(t), "epoll.ckpt")
 			frozenGuest(t, p, "r=0 errno=0", guest, img)
 			out := runTool(t, h.Bin, "inspect", img)
-			for _, want := range []string{"5 interests [fd 10 events 0x19 data 0x1111000000000010] [fd 10 as 16 events 0x2019 data 0x16] [fd 11 events 0x4000001c data 0x11] [fd 12 events 0x80000019 data 0x12]",
-				"[fd 21 as 20 events 0x19 data 0x20], 1 dropped (file in no fd)",
+			for _, want := range []string{"6 interests [fd 10 events 0x19 data 0x1111000000000010] [fd 10 as 16 events 0x2019 data 0x16] [fd 11 events 0x4000001c data 0x11] [fd 12 events 0x80000019 data 0x12]",
+				"[fd 21 as 20 events 0x19 data 0x20] [fd 22 events 0x1c data 0x22], 1 dropped (file in no fd)",
 				"2 interests [fd 13 events 0x19 data 0xb] [fd 15 events 0x10000019 data 0x15]"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("inspect does not show %q:\n%s", want, out)

@@ -405,7 +405,7 @@ func TestCheckptFreezeOther(t *testing.T) {
 // the image fd on what the thawer passed (the image, or the pipe of a streamed image),
 // sockets as a pipe end whose peer is gone (EOF, EPIPE; O_NONBLOCK kept), the pipe rebuilt
 // connected with its unread byte, the eventfd rebuilt with its count and mode, the memfd with its
-// contents and offset, epoll as a fresh one.
+// contents and offset, the epoll with its (empty) interest list.
 func TestThawFdKinds(t *testing.T) {
 	guest := h.BuildC(t, "thaw_kinds")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {

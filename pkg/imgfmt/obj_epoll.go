@@ -14,7 +14,8 @@ type EpollObject struct {
 
 // EpollInterest is one entry of an epoll interest list.
 type EpollInterest struct {
-	// FD is an fd of the process whose file the interest watches (the lowest such fd).
+	// FD is an fd of the process whose file the interest watches (the lowest such fd above 2, else
+	// the lowest).
 	FD int32
 	// Num is the fd number the interest was registered with (part of epoll's key); it differs
 	// from FD when the fd was dup'd and the registered number closed.

@@ -8,8 +8,8 @@ import "fmt"
 // reopened by the path of its fds' handles), u32 capacity (F_GETPIPE_SZ, bytes), u32 data length,
 // u32 reserved, then the data bytes (unpadded; they end the descriptor).
 type PipeObject struct {
-	// Named is set for a named FIFO that a thaw reopens by path; an anonymous pipe (or a FIFO
-	// already unlinked at the freeze) is rebuilt as a new pipe.
+	// Named is set for a named FIFO that a thaw reopens by the path of its first fd's handle; an
+	// anonymous pipe (or a FIFO already unlinked at the freeze) is rebuilt as a new pipe.
 	Named bool
 	// Capacity is the pipe's buffer size in bytes (F_GETPIPE_SZ).
 	Capacity uint32
@@ -83,7 +83,7 @@ func (p *PipeObject) check(proc *Process, o *Object) string {
 		if file.Kind != FileFIFO {
 			return fmt.Sprintf("fd %d is not a pipe", f.FD)
 		}
-		if p.Named && file.Handle == nil {
+		if p.Named && f.FD == o.FDs[0].FD && file.Handle == nil {
 			return fmt.Sprintf("fd %d of a named FIFO has no handle to reopen it by", f.FD)
 		}
 	}

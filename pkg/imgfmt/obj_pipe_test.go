@@ -61,7 +61,7 @@ func TestPipeObjectChecks(t *testing.T) {
 			p.Objects[1].Body.(*PipeObject).Data = make([]byte, 4097)
 		}},
 		{"not a pipe fd", "fd 9 is not a pipe", func(p *Process) { p.Files[len(p.Files)-1].Kind = FileRegular }},
-		{"named without handle", "fd 8 of a named FIFO has no handle", func(p *Process) { p.Files[len(p.Files)-2].Handle = nil }},
+		{"named without handle", "fd 7 of a named FIFO has no handle", func(p *Process) { p.Files[len(p.Files)-3].Handle = nil }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := pipeProcess()

@@ -8,7 +8,8 @@
  * A watches: 10 EPOLLIN data 0x1111000000000010; 16 EPOLLIN|EPOLLRDHUP data 0x16 (the same file
  * as 10, registered under its own number); 11 EPOLLOUT|EPOLLONESHOT data 0x11; 12 EPOLLIN|EPOLLET
  * data 0x12; fd 20 EPOLLIN data 0x20; and the read end of a third pipe ("z" buffered) that only a
- * child holds by now (data 0xdead: dropped, it has no fd in the process).
+ * child holds by now (data 0xdead: dropped, it has no fd in the process); 22, the write end of a
+ * pipe (also at fd 2; read end 23), EPOLLOUT data 0x22.
  * B watches A (EPOLLIN, data 0xb) and 15 (EPOLLIN|EPOLLEXCLUSIVE, data 0x15).
  *
  * Prints "r=<result> errno=<n>"; after the freeze itself (r == 0) it kills itself with SIGKILL.
@@ -48,7 +49,7 @@ static void add(int ep, int fd, uint32_t events, uint64_t data)
 }
 
 /* wait_set returns the data of every event epoll ep reports now, as a bit per known datum. */
-enum { D10 = 1, D16 = 2, D11 = 4, D12 = 8, D20 = 16, DEAD = 32, DB = 64, D15 = 128, OTHER = 256 };
+enum { D10 = 1, D16 = 2, D11 = 4, D12 = 8, D20 = 16, DEAD = 32, DB = 64, D15 = 128, OTHER = 256, D22 = 512 };
 static int wait_set(int ep, uint32_t *ev10)
 {
 	struct epoll_event evs[16];
@@ -63,6 +64,7 @@ static int wait_set(int ep, uint32_t *ev10)
 		case 0xdead: set |= DEAD; break;
 		case 0xb: set |= DB; break;
 		case 0x15: set |= D15; break;
+		case 0x22: set |= D22; break;
 		default: set |= OTHER;
 		}
 	}
@@ -123,6 +125,17 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	/* A pipe's write end the process has at fd 2 and at fd 22 (read end 23): the image names it
+	 * by 22 (the thaw keeps the caller's fds 0-2, so fd 2 would be some other file then). */
+	if (pipe(p) != 0)
+		return 2;
+	at(p[0], 23);
+	if (dup2(p[1], 22) != 22)
+		return 2;
+	at(p[1], 2);
+	add(13, 22, EPOLLOUT, 0x22);
+	/* (Diagnostics go to that pipe from here on.) */
+
 	int img = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	long r = sys_checkpoint(CKPT_FREEZE, img, -1, 0);
 	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
@@ -134,7 +147,7 @@ int main(int argc, char **argv)
 	 * interest, not the edge-triggered eventfd (count 0). */
 	uint32_t ev10 = 0;
 	int first = wait_set(13, &ev10);
-	int level = (first & (D10 | D16 | D20)) == (D10 | D16 | D20) && ev10 == EPOLLIN;
+	int level = (first & (D10 | D16 | D20 | D22)) == (D10 | D16 | D20 | D22) && ev10 == EPOLLIN;
 	int dropped = !(first & DEAD);
 	/* Second wait: level-triggered again, the one-shot not. */
 	int second = wait_set(13, NULL);

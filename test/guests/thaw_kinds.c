@@ -10,9 +10,9 @@
  *
  * Prints "r=<result> errno=<n>"; after the freeze itself (r == 0) it kills itself with SIGKILL.
  * After a thaw it checks each fd as docs/notes-thaw.md says it comes back (reopened, or a
- * placeholder: a pipe end whose peer is gone, a fresh epoll; the pipe 10/11 rebuilt connected with
- * its unread byte; the socketpair rebuilt connected with its byte; the eventfd rebuilt with its
- * count; the memfd with its contents and offset) and prints
+ * placeholder: a pipe end whose peer is gone; the pipe 10/11 rebuilt connected with its unread
+ * byte; the socketpair rebuilt connected with its byte; the eventfd rebuilt with its count; the
+ * memfd with its contents and offset; the epoll with its interest list, empty here) and prints
  * "pipe_r=.. pipe_w=.. sock=.. eventfd=.. null=.. dir=.. opath=.. memfd=.. file=.. epoll=.. image=.."
  * (1 = as expected; image=file or image=pipe, see below); exit 0 if all are as expected. */
 #define _GNU_SOURCE

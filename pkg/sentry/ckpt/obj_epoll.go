@@ -25,7 +25,8 @@ import (
 // held. captureEpoll adds a probe file whose EventRegister does the read and then fails; the probe's
 // entry (which AddInterest leaves behind when EventRegister fails) is deleted again at once.
 //
-// Each watched file is matched to the process's fds by identity (the lowest fd referring to it);
+// Each watched file is matched to the process's fds by identity (the lowest fd above 2 referring
+// to it, else the lowest);
 // interests on files that no fd refers to any more are counted as dropped and not restored. Thaw
 // makes a new instance and adds every interest with its registered fd number, events (EPOLLET,
 // EPOLLONESHOT, EPOLLEXCLUSIVE kept) and data, on the thawed file of its fd (nested instances
@@ -90,10 +91,13 @@ func withInterestLock(t *kernel.Task, ep *vfs.EpollInstance, fn func()) error {
 
 // captureEpoll records ep's interest list, matching each watched file to an fd of t's process.
 func captureEpoll(t *kernel.Task, ep *vfs.EpollInstance) (*imgfmt.EpollObject, error) {
+	// Each file's lowest fd above 2, else its lowest fd: a thaw keeps the caller's fds 0-2, so a
+	// file the process also has at a higher fd is found there.
 	fdOf := make(map[uintptr]int32)
 	t.FDTable().ForEach(t, func(fd int32, file *vfs.FileDescription, _ kernel.FDFlags) bool {
-		if _, ok := fdOf[reflect.ValueOf(file).Pointer()]; !ok {
-			fdOf[reflect.ValueOf(file).Pointer()] = fd
+		key := reflect.ValueOf(file).Pointer()
+		if prev, ok := fdOf[key]; !ok || prev <= 2 && fd > 2 {
+			fdOf[key] = fd
 		}
 		return true
 	})
@@ -198,31 +202,39 @@ func thawEpoll(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, body *imgfmt
 	}
 	ep := f.Impl().(*vfs.EpollInstance)
 	for _, in := range body.Interests {
-		target := fds[in.FD]
-		if in.FD <= 2 {
-			// The caller's own stdio stays at 0-2; watch that. A kind epoll refuses (a
-			// regular file) is left out.
-			if target, _ = t.FDTable().Get(in.FD); target == nil {
-				continue
-			}
-			err := ep.AddInterest(target, in.Num, linux.EpollEvent{Events: in.Events, Data: epollData(in.Data)})
-			target.DecRef(t)
-			if err != nil && !linuxerr.Equals(linuxerr.EPERM, err) {
-				th.release(t)
-				return nil, fmt.Errorf("watching the caller's fd %d: %w", in.FD, err)
-			}
-			continue
-		}
-		if target == nil {
+		if err := addThawedInterest(t, ep, in, fds); err != nil {
 			th.release(t)
-			return nil, fmt.Errorf("interest on fd %d: the fd was not thawed before the instance: %w", in.FD, linuxerr.EINVAL)
-		}
-		if err := ep.AddInterest(target, in.Num, linux.EpollEvent{Events: in.Events, Data: epollData(in.Data)}); err != nil {
-			th.release(t)
-			return nil, fmt.Errorf("watching fd %d (as %d, events %#x): %w", in.FD, in.Num, in.Events, err)
+			return nil, err
 		}
 	}
 	return th, nil
+}
+
+// addThawedInterest adds one interest to ep, on the thawed file of its fd (fds 0-2: the caller's
+// own, which stay). If epoll refuses that file (EPERM: the fd came back as another kind of file
+// than the one watched, e.g. the image fd, which is the thawer's image file now, or a caller's
+// fd 0-2 that is a regular file), the interest is left out: the program watched a file it no
+// longer has at that fd.
+func addThawedInterest(t *kernel.Task, ep *vfs.EpollInstance, in imgfmt.EpollInterest, fds map[int32]*vfs.FileDescription) error {
+	target := fds[in.FD]
+	if in.FD <= 2 {
+		if target, _ = t.FDTable().Get(in.FD); target == nil {
+			return nil
+		}
+		defer target.DecRef(t)
+	}
+	if target == nil {
+		return fmt.Errorf("interest on fd %d: the fd was not thawed before the instance: %w", in.FD, linuxerr.EINVAL)
+	}
+	err := ep.AddInterest(target, in.Num, linux.EpollEvent{Events: in.Events, Data: epollData(in.Data)})
+	if linuxerr.Equals(linuxerr.EPERM, err) {
+		t.Debugf("ckpt: thaw: epoll interest on fd %d left out: the file there is not pollable any more", in.FD)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("watching fd %d (as %d, events %#x): %w", in.FD, in.Num, in.Events, err)
+	}
+	return nil
 }
 
 // epollData splits an epoll_event's 64-bit data into gVisor's two 32-bit halves (little-endian).

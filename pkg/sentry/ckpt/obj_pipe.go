@@ -65,8 +65,21 @@ func capturePipe(t *kernel.Task, file *vfs.FileDescription, fd *pipe.VFSPipeFD) 
 	return p, body, nil
 }
 
-// thawPipe rebuilds a pipe or reopens a FIFO and opens its descriptions.
+// thawPipe rebuilds a pipe or reopens a FIFO and opens its descriptions. Descriptions that only
+// fds 0-2 have are left nil (the caller keeps its own fds 0-2), and a pipe only those fds have is
+// not rebuilt at all: a FIFO that was the frozen process's stdin is not reopened or refilled.
 func thawPipe(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, body *imgfmt.PipeObject) (*thawedObject, error) {
+	needed := make([]bool, o.Descs())
+	anyNeeded := false
+	for _, f := range o.FDs {
+		if f.FD > 2 {
+			needed[f.Desc] = true
+			anyNeeded = true
+		}
+	}
+	if !anyNeeded {
+		return &thawedObject{files: make([]*vfs.FileDescription, o.Descs())}, nil
+	}
 	var (
 		anchor *vfs.FileDescription
 		commit func(*kernel.Task) error
@@ -83,6 +96,9 @@ func thawPipe(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, body *imgfmt.
 	defer anchor.DecRef(t)
 	th := &thawedObject{files: make([]*vfs.FileDescription, o.Descs()), commit: commit}
 	for d := range th.files {
+		if !needed[d] {
+			continue
+		}
 		f, err := openPipeEnd(t, anchor, descStatusFlags(p, o, uint32(d)))
 		if err != nil {
 			th.release(t)
