@@ -142,14 +142,15 @@ func TestObjInetFreezeOther(t *testing.T) {
 		if !strings.Contains(r.Stdout, "checkpt=0") {
 			t.Fatalf("checkpt -c:\n%s", r)
 		}
-		client := `import socket, time
+		// One write(2): the thawed server prints to the same stdout.
+		client := `import os, socket, time
 for i in range(200):
     try:
         c = socket.create_connection(("127.0.0.1", 8766), timeout=10)
         break
     except ConnectionRefusedError:
         time.sleep(0.05)
-print("client got", c.makefile("rb").readline().decode().strip(), flush=True)`
+os.write(1, b"client got " + c.makefile("rb").readline())`
 		r = h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", fmt.Sprintf(
 			"%s checkpt -r %s & T=$!; /usr/bin/python3 -c '%s'; wait $T; echo thawed=$?", h.Bin, img, client))
 		r.WantExit(t, 0)

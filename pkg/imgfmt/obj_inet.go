@@ -189,6 +189,7 @@ func decodeInetSocket(r *rbuf) ObjectBody {
 	return s
 }
 
+// String formats a as "addr:port" ("[v6]:port", "-:port" without an address).
 func (a InetAddr) String() string {
 	ip, ok := netip.AddrFromSlice(a.Addr)
 	if !ok {
