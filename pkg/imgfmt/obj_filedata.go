@@ -299,6 +299,20 @@ type objectMapper interface {
 
 func (f *FileDataObject) objectMaps() []uint64 { return f.Maps }
 
+// MappingObject returns the object that lists the MapObject mapping starting at start, or nil.
+func (p *Process) MappingObject(start uint64) *Object {
+	for i := range p.Objects {
+		if m, ok := p.Objects[i].Body.(objectMapper); ok {
+			for _, s := range m.objectMaps() {
+				if s == start {
+					return &p.Objects[i]
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // checkObjectMappings checks that every MapObject mapping is named by exactly one object (the
 // objects' own checks ensure each name points at a MapObject mapping).
 func checkObjectMappings(p *Process, fail func(part string, idx int, format string, args ...any) error) error {

@@ -15,6 +15,7 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/tmpfs"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/kernel/auth"
+	"gvisor.dev/gvisor/pkg/sentry/memmap"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
 	"gvisor.dev/gvisor/pkg/usermem"
 )
@@ -126,7 +127,9 @@ func thawFileData(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfmt
 	if err != nil {
 		return nil, err
 	}
-	th := &thawedObject{mapFile: file}
+	th := &thawedObject{drop: func(t *kernel.Task) { file.DecRef(t) }, mapInto: func(t *kernel.Task, mp *imgfmt.Mapping, opts memmap.MMapOpts) error {
+		return mapFileData(t, file, b, mp, opts)
+	}}
 	if err := fillFileData(t, file, b); err != nil {
 		th.release(t)
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
+	"gvisor.dev/gvisor/pkg/sentry/memmap"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
 )
 
@@ -21,9 +22,11 @@ type thawedObject struct {
 	// commit, if not nil, runs at commit after the fds are installed (for state that belongs to
 	// the process rather than to an fd). It must not fail for reasons the image controls.
 	commit func(t *kernel.Task) error
-	// mapFile, if not nil, is the rebuilt file that the object's MapObject mappings map (a
-	// reference is held).
-	mapFile *vfs.FileDescription
+	// mapInto, if not nil, maps the object for one of its MapObject mappings (at commit): opts
+	// is the mapping's address, length, protection and name, to complete and pass to MMap.
+	mapInto func(t *kernel.Task, mp *imgfmt.Mapping, opts memmap.MMapOpts) error
+	// drop, if not nil, releases what the object holds besides files (run by release).
+	drop func(t *kernel.Task)
 }
 
 func (o *thawedObject) release(t *kernel.Task) {
@@ -33,9 +36,9 @@ func (o *thawedObject) release(t *kernel.Task) {
 			o.files[i] = nil
 		}
 	}
-	if o.mapFile != nil {
-		o.mapFile.DecRef(t)
-		o.mapFile = nil
+	if o.drop != nil {
+		o.drop(t)
+		o.drop = nil
 	}
 }
 
@@ -60,6 +63,8 @@ func thawObject(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, fds map[int
 		th, err = thawEventFD(t, p, o, b)
 	case *imgfmt.FileDataObject:
 		th, err = thawFileData(t, p, o, b)
+	case *imgfmt.SysVShmObject:
+		th, err = thawSysVShm(t, b)
 	default:
 		return nil, fmt.Errorf("object %d: kind %d cannot be thawed: %w", o.ID, o.Kind(), errUnsupportedObject)
 	}
