@@ -3,8 +3,9 @@
  * usage: obj_filedata IMAGE DIR [WODIR|- [IMAGE2]]
  *   DIR: a writable directory that exists where the thaw runs; WODIR: where to make the write-only
  *   unlinked file (fd 33); without it (or "-") fd 33 is not set up and not checked. IMAGE2: right
- *   after the thaw, freeze again into IMAGE2 and kill itself; the checks run after the thaw of
- *   IMAGE2 (generation 2: the rebuilt objects are captured again).
+ *   after the thaw, unlink IMAGE (fd 20 stays open on it), freeze again into IMAGE2 and kill
+ *   itself; the checks run after the thaw of IMAGE2 (generation 2: the rebuilt objects are
+ *   captured again; the unlinked image must not be copied into IMAGE2).
  *
  * Sets up:
  *   fd 30, 31 (dup)  DIR/unl, O_RDWR, "hello" at 0 and "world" at 1 MiB (a hole between), mode
@@ -139,6 +140,7 @@ int main(int argc, char **argv)
 	if (r < 0)
 		return 1;
 	if (argc > 4) {
+		unlink(argv[1]);
 		at(open(argv[4], O_WRONLY | O_CREAT | O_TRUNC, 0600), 21);
 		long r2 = sys_checkpoint(CKPT_FREEZE, 21, -1, 0);
 		printf("r2=%ld errno=%d\n", r2, r2 < 0 ? errno : 0);

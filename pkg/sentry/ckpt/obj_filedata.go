@@ -2,6 +2,8 @@ package ckpt
 
 import (
 	"crypto/rand"
+	"debug/elf"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"path"
@@ -91,10 +93,25 @@ func captureFileData(t *kernel.Task, file *vfs.FileDescription) (objectIdentity,
 		n, err := reader.PRead(t, usermem.BytesIOSequence(p), off, vfs.ReadOptions{})
 		return int(n), err
 	}
+	if !b.Memfd && isCoreImage(read) {
+		// A checkpoint image unlinked after its thaw (the thawed process keeps an fd on it, and
+		// its unmodified memory may be mapped from it): never copied into the next image; it
+		// gets a placeholder as before.
+		return nil, nil, false, nil
+	}
 	if b.Runs, err = dataRuns(read, b.Size); err != nil {
 		return nil, nil, false, err
 	}
 	return file.Dentry(), b, true, nil
+}
+
+// isCoreImage reports whether the file read reads starts like an ELF core file for x86-64 (a
+// checkpoint image, docs/image-format.md §2).
+func isCoreImage(read func([]byte, int64) (int, error)) bool {
+	var h [20]byte
+	n, _ := read(h[:], 0)
+	return n == len(h) && string(h[:4]) == "\x7fELF" && h[4] == 2 && h[5] == 1 &&
+		binary.LittleEndian.Uint16(h[16:]) == uint16(elf.ET_CORE) && binary.LittleEndian.Uint16(h[18:]) == uint16(elf.EM_X86_64)
 }
 
 // reopenForReading opens a readable description of the file behind the write-only file, with
