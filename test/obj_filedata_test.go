@@ -93,6 +93,14 @@ func TestObjFileData(t *testing.T) {
 				t.Errorf("the second image holds the first:\n%s", ins.Stdout)
 			}
 		})
+		t.Run("too-large", func(t *testing.T) {
+			// More than imgfmt.MaxObjectData (64 MiB) of data in one memfd: EFBIG.
+			r := h.Do(t, harness.Opts{Platform: p, Persist: true}, guest, filepath.Join(dir, "big.ckpt"), dir, "big")
+			r.WantExit(t, 0)
+			if !strings.Contains(r.Stdout, "r=-1 errno=27\n") {
+				t.Errorf("want the freeze refused with EFBIG:\n%s", r)
+			}
+		})
 		t.Run("write-only-host-file", func(t *testing.T) {
 			// A write-only unlinked file on a host directory cannot be read back: refused.
 			r := h.Do(t, harness.Opts{Platform: p, Persist: true}, guest, filepath.Join(dir, "wo.ckpt"), dir, dir)
