@@ -166,6 +166,13 @@ func thawFileData(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfmt
 			}
 		}
 	}
+	// The mode last: the descriptions were opened with the owner's rights the new file had.
+	if !b.SharedAnon {
+		if err := file.SetStat(t, vfs.SetStatOptions{Stat: linux.Statx{Mask: linux.STATX_MODE, Mode: uint16(b.Mode)}}); err != nil {
+			th.release(t)
+			return nil, fmt.Errorf("setting mode %#o: %w", b.Mode, err)
+		}
+	}
 	if b.Seals != 0 && b.Seals != imgfmt.SealSeal {
 		if err := tmpfs.AddSeals(file, b.Seals); err != nil {
 			th.release(t)
@@ -221,7 +228,7 @@ func createFileData(t *kernel.Task, b *imgfmt.FileDataObject) (*vfs.FileDescript
 	return tmpfs.NewMemfd(t, creds, shm, false, "memfd:"+path.Base(b.Name))
 }
 
-// createUnlinked creates name (O_EXCL, readable and writable by its owner until fillFileData sets
+// createUnlinked creates name (O_EXCL, readable and writable by its owner until thawFileData sets
 // the recorded mode) with t's credentials and unlinks it at once.
 func createUnlinked(t *kernel.Task, name string, mode uint32) (*vfs.FileDescription, error) {
 	root := t.FSContext().RootDirectory()
@@ -242,19 +249,15 @@ func createUnlinked(t *kernel.Task, name string, mode uint32) (*vfs.FileDescript
 	return f, nil
 }
 
-// fillFileData writes b's runs into file, sets its size and mode.
+// fillFileData writes b's runs into file and sets its size.
 func fillFileData(t *kernel.Task, file *vfs.FileDescription, b *imgfmt.FileDataObject) error {
 	for _, r := range b.Runs {
 		if _, err := file.PWrite(t, usermem.BytesIOSequence(r.Data), int64(r.Offset), vfs.WriteOptions{}); err != nil {
 			return fmt.Errorf("writing %d bytes at %d: %w", len(r.Data), r.Offset, err)
 		}
 	}
-	st := linux.Statx{Mask: linux.STATX_SIZE | linux.STATX_MODE, Size: b.Size, Mode: uint16(b.Mode)}
-	if b.SharedAnon {
-		st.Mask = linux.STATX_SIZE
-	}
-	if err := file.SetStat(t, vfs.SetStatOptions{Stat: st}); err != nil {
-		return fmt.Errorf("setting size %d and mode %#o: %w", b.Size, b.Mode, err)
+	if err := file.SetStat(t, vfs.SetStatOptions{Stat: linux.Statx{Mask: linux.STATX_SIZE, Size: b.Size}}); err != nil {
+		return fmt.Errorf("setting size %d: %w", b.Size, err)
 	}
 	return nil
 }
