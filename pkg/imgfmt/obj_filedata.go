@@ -299,18 +299,18 @@ type objectMapper interface {
 
 func (f *FileDataObject) objectMaps() []uint64 { return f.Maps }
 
-// MappingObject returns the object that lists the MapObject mapping starting at start, or nil.
-func (p *Process) MappingObject(start uint64) *Object {
+// MapObjectOwners returns, for the start of every MapObject mapping, the index in p.Objects of
+// the object that lists it.
+func (p *Process) MapObjectOwners() map[uint64]int {
+	owners := make(map[uint64]int)
 	for i := range p.Objects {
 		if m, ok := p.Objects[i].Body.(objectMapper); ok {
 			for _, s := range m.objectMaps() {
-				if s == start {
-					return &p.Objects[i]
-				}
+				owners[s] = i
 			}
 		}
 	}
-	return nil
+	return owners
 }
 
 // checkObjectMappings checks that every MapObject mapping is named by exactly one object (the

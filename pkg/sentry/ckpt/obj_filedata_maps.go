@@ -155,13 +155,16 @@ func mappedFileData(t *kernel.Task, p *imgfmt.Process, idx []int, byStart map[ui
 
 // mapObject maps the MapObject mapping mp from the rebuilt object that lists it.
 func (p *thawPlan) mapObject(t *kernel.Task, mp *imgfmt.Mapping, opts memmap.MMapOpts) error {
-	o := p.proc.MappingObject(mp.Start)
-	if o == nil || p.objects[o.ID-1] == nil || p.objects[o.ID-1].mapInto == nil {
+	if p.mapOwners == nil {
+		p.mapOwners = p.proc.MapObjectOwners()
+	}
+	i, ok := p.mapOwners[mp.Start]
+	if !ok || i >= len(p.objects) || p.objects[i] == nil || p.objects[i].mapInto == nil {
 		return invalidf("object mapping at %#x has no rebuilt object", mp.Start)
 	}
 	opts.Private = false
 	opts.Offset = mp.FileOffset
-	return p.objects[o.ID-1].mapInto(t, mp, opts)
+	return p.objects[i].mapInto(t, mp, opts)
 }
 
 // mapFileData maps file (the rebuilt file of b) shared for mp. A write-sealed memfd's mappings
