@@ -85,6 +85,21 @@ func TestObjFileData(t *testing.T) {
 				t.Fatalf("want freeze, thaw, freeze, thaw:\n%s", r)
 			}
 			check(t, r)
+			// The first image, unlinked while the thawed process kept fd 20 on it, is not copied
+			// into the second (it gets a placeholder, as before format 1.2).
+			ins := h.Do(t, harness.Opts{Platform: p, Persist: true}, h.Bin, "inspect", img2)
+			ins.WantExit(t, 0)
+			if strings.Contains(ins.Stdout, "unlinked file \""+img1) || strings.Count(ins.Stdout, "unlinked file") != 1 {
+				t.Errorf("the second image holds the first:\n%s", ins.Stdout)
+			}
+		})
+		t.Run("too-large", func(t *testing.T) {
+			// More than imgfmt.MaxObjectData (64 MiB) of data in one memfd: EFBIG.
+			r := h.Do(t, harness.Opts{Platform: p, Persist: true}, guest, filepath.Join(dir, "big.ckpt"), dir, "big")
+			r.WantExit(t, 0)
+			if !strings.Contains(r.Stdout, "r=-1 errno=27\n") {
+				t.Errorf("want the freeze refused with EFBIG:\n%s", r)
+			}
 		})
 		t.Run("write-only-host-file", func(t *testing.T) {
 			// A write-only unlinked file on a host directory cannot be read back: refused.

@@ -299,6 +299,20 @@ type objectMapper interface {
 
 func (f *FileDataObject) objectMaps() []uint64 { return f.Maps }
 
+// MapObjectOwners returns, for the start of every MapObject mapping, the index in p.Objects of
+// the object that lists it.
+func (p *Process) MapObjectOwners() map[uint64]int {
+	owners := make(map[uint64]int)
+	for i := range p.Objects {
+		if m, ok := p.Objects[i].Body.(objectMapper); ok {
+			for _, s := range m.objectMaps() {
+				owners[s] = i
+			}
+		}
+	}
+	return owners
+}
+
 // checkObjectMappings checks that every MapObject mapping is named by exactly one object (the
 // objects' own checks ensure each name points at a MapObject mapping).
 func checkObjectMappings(p *Process, fail func(part string, idx int, format string, args ...any) error) error {

@@ -44,6 +44,9 @@ func TestFileDataRoundTrip(t *testing.T) {
 	if q.Mappings[1].Kind != MapObject || q.Mappings[1].FileOffset != PageSize || q.Mappings[1].Contents != nil {
 		t.Errorf("object mapping decoded as %+v", q.Mappings[1])
 	}
+	if got := q.MapObjectOwners(); !reflect.DeepEqual(got, map[uint64]int{0x7f0000000000: 0, 0x7f0000010000: 1}) {
+		t.Errorf("MapObjectOwners = %v", got)
+	}
 	d, err := NewStreamDecoder(bytes.NewReader(img))
 	if err != nil {
 		t.Fatalf("NewStreamDecoder: %v", err)

@@ -1,10 +1,13 @@
 /* obj_filedata: unlinked files, memfds and shared memory through a freeze and a thaw.
  *
  * usage: obj_filedata IMAGE DIR [WODIR|- [IMAGE2]]
+ *        obj_filedata IMAGE DIR big    (only a memfd of 64 MiB + 1 page of data: the freeze must
+ *                                       fail with EFBIG, prints r=-1 errno=27)
  *   DIR: a writable directory that exists where the thaw runs; WODIR: where to make the write-only
  *   unlinked file (fd 33); without it (or "-") fd 33 is not set up and not checked. IMAGE2: right
- *   after the thaw, freeze again into IMAGE2 and kill itself; the checks run after the thaw of
- *   IMAGE2 (generation 2: the rebuilt objects are captured again).
+ *   after the thaw, unlink IMAGE (fd 20 stays open on it), freeze again into IMAGE2 and kill
+ *   itself; the checks run after the thaw of IMAGE2 (generation 2: the rebuilt objects are
+ *   captured again; the unlinked image must not be copied into IMAGE2).
  *
  * Sets up:
  *   fd 30, 31 (dup)  DIR/unl, O_RDWR, "hello" at 0 and "world" at 1 MiB (a hole between), mode
@@ -74,6 +77,20 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	char unl[4096], buf[64];
+	if (argc > 3 && strcmp(argv[3], "big") == 0) {
+		static char chunk[1 << 20];
+		memset(chunk, 'x', sizeof chunk);
+		at(memfd_create("big", 0), 34);
+		for (int i = 0; i < 64; i++)
+			if (write(34, chunk, sizeof chunk) != sizeof chunk)
+				return 2;
+		if (write(34, chunk, PG) != PG)
+			return 2;
+		at(open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600), 20);
+		long r = sys_checkpoint(CKPT_FREEZE, 20, -1, 0);
+		printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
+		return r < 0 && errno == EFBIG ? 0 : 1;
+	}
 	snprintf(unl, sizeof unl, "%s/unl", argv[2]);
 	unlink(unl);
 	at(open(unl, O_RDWR | O_CREAT | O_EXCL, 0600), 30);
@@ -139,6 +156,7 @@ int main(int argc, char **argv)
 	if (r < 0)
 		return 1;
 	if (argc > 4) {
+		unlink(argv[1]);
 		at(open(argv[4], O_WRONLY | O_CREAT | O_TRUNC, 0600), 21);
 		long r2 = sys_checkpoint(CKPT_FREEZE, 21, -1, 0);
 		printf("r2=%ld errno=%d\n", r2, r2 < 0 ? errno : 0);

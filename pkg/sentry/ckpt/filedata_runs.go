@@ -1,6 +1,7 @@
 package ckpt
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 
@@ -11,8 +12,15 @@ import (
 // dataRunsChunk is how much of a file the capture reads at a time.
 const dataRunsChunk = 1 << 20
 
+// zeroPage is compared against to find all-zero pages.
+var zeroPage [imgfmt.PageSize]byte
+
+// isZeroPage reports whether page (at most a page) is all zero, with a vectorised compare.
+func isZeroPage(page []byte) bool { return bytes.Equal(page, zeroPage[:len(page)]) }
+
 // dataRuns reads [0, size) through read and returns the file's non-zero pages as runs (adjacent
-// pages coalesced): holes and all-zero pages are left out, so a sparse file stays sparse. A read
+// pages of one chunk coalesced; runs never cross a chunk boundary, so each run's bytes are copied
+// once, never regrown): holes and all-zero pages are left out, so a sparse file stays sparse. A read
 // that ends early (the file shrank) leaves the rest zero. More than imgfmt.MaxObjectData bytes of
 // data is EFBIG: the image of this revision carries at most that much per object.
 //
@@ -31,20 +39,23 @@ func dataRuns(read func(b []byte, off int64) (int, error), size uint64) ([]imgfm
 			return nil, fmt.Errorf("reading at %d: %w", off, err)
 		}
 		clear(b[n:])
-		for p := 0; p < len(b); p += imgfmt.PageSize {
-			page := b[p:min(p+imgfmt.PageSize, len(b))]
-			if allZero(page) {
+		// Each stretch of non-zero pages of the chunk is appended in one go.
+		for p := 0; p < len(b); {
+			if isZeroPage(b[p:min(p+imgfmt.PageSize, len(b))]) {
+				p += imgfmt.PageSize
 				continue
 			}
+			q := p + imgfmt.PageSize
+			for q < len(b) && !isZeroPage(b[q:min(q+imgfmt.PageSize, len(b))]) {
+				q += imgfmt.PageSize
+			}
+			q = min(q, len(b))
 			at := off + uint64(p)
-			if total += uint64(len(page)); total > imgfmt.MaxObjectData {
+			if total += uint64(q - p); total > imgfmt.MaxObjectData {
 				return nil, fmt.Errorf("more than %d bytes of data (a known limit of this image revision): %w", imgfmt.MaxObjectData, linuxerr.EFBIG)
 			}
-			if k := len(runs) - 1; k >= 0 && runs[k].Offset+uint64(len(runs[k].Data)) == at {
-				runs[k].Data = append(runs[k].Data, page...)
-				continue
-			}
-			runs = append(runs, imgfmt.DataRun{Offset: at, Data: append([]byte(nil), page...)})
+			runs = append(runs, imgfmt.DataRun{Offset: at, Data: bytes.Clone(b[p:q])})
+			p = q
 		}
 		if n < len(b) {
 			break // The file ended early.

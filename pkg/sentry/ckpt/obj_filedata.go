@@ -2,6 +2,8 @@ package ckpt
 
 import (
 	"crypto/rand"
+	"debug/elf"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"path"
@@ -15,6 +17,7 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/tmpfs"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/kernel/auth"
+	"gvisor.dev/gvisor/pkg/sentry/memmap"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
 	"gvisor.dev/gvisor/pkg/usermem"
 )
@@ -90,10 +93,25 @@ func captureFileData(t *kernel.Task, file *vfs.FileDescription) (objectIdentity,
 		n, err := reader.PRead(t, usermem.BytesIOSequence(p), off, vfs.ReadOptions{})
 		return int(n), err
 	}
+	if !b.Memfd && isCoreImage(read) {
+		// A checkpoint image unlinked after its thaw (the thawed process keeps an fd on it, and
+		// its unmodified memory may be mapped from it): never copied into the next image; it
+		// gets a placeholder as before.
+		return nil, nil, false, nil
+	}
 	if b.Runs, err = dataRuns(read, b.Size); err != nil {
 		return nil, nil, false, err
 	}
 	return file.Dentry(), b, true, nil
+}
+
+// isCoreImage reports whether the file read reads starts like an ELF core file for x86-64 (a
+// checkpoint image, docs/image-format.md §2).
+func isCoreImage(read func([]byte, int64) (int, error)) bool {
+	var h [20]byte
+	n, _ := read(h[:], 0)
+	return n == len(h) && string(h[:4]) == "\x7fELF" && h[4] == 2 && h[5] == 1 &&
+		binary.LittleEndian.Uint16(h[16:]) == uint16(elf.ET_CORE) && binary.LittleEndian.Uint16(h[18:]) == uint16(elf.EM_X86_64)
 }
 
 // reopenForReading opens a readable description of the file behind the write-only file, with
@@ -126,7 +144,9 @@ func thawFileData(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfmt
 	if err != nil {
 		return nil, err
 	}
-	th := &thawedObject{mapFile: file}
+	th := &thawedObject{drop: func(t *kernel.Task) { file.DecRef(t) }, mapInto: func(t *kernel.Task, mp *imgfmt.Mapping, opts memmap.MMapOpts) error {
+		return mapFileData(t, file, b, mp, opts)
+	}}
 	if err := fillFileData(t, file, b); err != nil {
 		th.release(t)
 		return nil, err
@@ -144,6 +164,13 @@ func thawFileData(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfmt
 				th.release(t)
 				return nil, fmt.Errorf("description %d: seek to %d: %w", desc, off, err)
 			}
+		}
+	}
+	// The mode last: the descriptions were opened with the owner's rights the new file had.
+	if !b.SharedAnon {
+		if err := file.SetStat(t, vfs.SetStatOptions{Stat: linux.Statx{Mask: linux.STATX_MODE, Mode: uint16(b.Mode)}}); err != nil {
+			th.release(t)
+			return nil, fmt.Errorf("setting mode %#o: %w", b.Mode, err)
 		}
 	}
 	if b.Seals != 0 && b.Seals != imgfmt.SealSeal {
@@ -201,7 +228,7 @@ func createFileData(t *kernel.Task, b *imgfmt.FileDataObject) (*vfs.FileDescript
 	return tmpfs.NewMemfd(t, creds, shm, false, "memfd:"+path.Base(b.Name))
 }
 
-// createUnlinked creates name (O_EXCL, readable and writable by its owner until fillFileData sets
+// createUnlinked creates name (O_EXCL, readable and writable by its owner until thawFileData sets
 // the recorded mode) with t's credentials and unlinks it at once.
 func createUnlinked(t *kernel.Task, name string, mode uint32) (*vfs.FileDescription, error) {
 	root := t.FSContext().RootDirectory()
@@ -222,19 +249,15 @@ func createUnlinked(t *kernel.Task, name string, mode uint32) (*vfs.FileDescript
 	return f, nil
 }
 
-// fillFileData writes b's runs into file, sets its size and mode.
+// fillFileData writes b's runs into file and sets its size.
 func fillFileData(t *kernel.Task, file *vfs.FileDescription, b *imgfmt.FileDataObject) error {
 	for _, r := range b.Runs {
 		if _, err := file.PWrite(t, usermem.BytesIOSequence(r.Data), int64(r.Offset), vfs.WriteOptions{}); err != nil {
 			return fmt.Errorf("writing %d bytes at %d: %w", len(r.Data), r.Offset, err)
 		}
 	}
-	st := linux.Statx{Mask: linux.STATX_SIZE | linux.STATX_MODE, Size: b.Size, Mode: uint16(b.Mode)}
-	if b.SharedAnon {
-		st.Mask = linux.STATX_SIZE
-	}
-	if err := file.SetStat(t, vfs.SetStatOptions{Stat: st}); err != nil {
-		return fmt.Errorf("setting size %d and mode %#o: %w", b.Size, b.Mode, err)
+	if err := file.SetStat(t, vfs.SetStatOptions{Stat: linux.Statx{Mask: linux.STATX_SIZE, Size: b.Size}}); err != nil {
+		return fmt.Errorf("setting size %d: %w", b.Size, err)
 	}
 	return nil
 }

@@ -92,6 +92,9 @@ func captureObjectMappings(t *kernel.Task, p *imgfmt.Process) error {
 		}
 		orphans[k] = append(orphans[k], i)
 	}
+	if err := captureSysVShm(t, p, byStart); err != nil {
+		return err
+	}
 	for _, k := range orphanOrder {
 		b, err := mappedFileData(t, p, orphans[k], byStart)
 		if err != nil {
@@ -132,22 +135,71 @@ func mappedFileData(t *kernel.Task, p *imgfmt.Process, idx []int, byStart map[ui
 	case !anon:
 		b.Name = strings.TrimSuffix(first.Name, " (deleted)")
 	}
+	for _, i := range idx {
+		m := &p.Mappings[i]
+		b.Size = max(b.Size, byStart[m.Start].offset+(m.End-m.Start))
+	}
+	// A memfd's or shared anonymous memory's pages live in the sentry's memory file like
+	// anonymous memory: a page the host never committed is zero and is skipped without
+	// committing it. An unlinked file's pages may live on the host (gofer): read them all.
+	pages, ok := mappedPages(t, p, idx, byStart, memfd || anon)
+	if !ok {
+		return nil, nil
+	}
+	b.Runs = pagesToRuns(pages, b.Size)
+	if b.Size > imgfmt.MaxFileDataSize {
+		return nil, fmt.Errorf("shared mapping %q: size %d too large", first.Name, b.Size)
+	}
+	return b, nil
+}
+
+// mapObject maps the MapObject mapping mp from the rebuilt object that lists it.
+func (p *thawPlan) mapObject(t *kernel.Task, mp *imgfmt.Mapping, opts memmap.MMapOpts) error {
+	if p.mapOwners == nil {
+		p.mapOwners = p.proc.MapObjectOwners()
+	}
+	i, ok := p.mapOwners[mp.Start]
+	if !ok || i >= len(p.objects) || p.objects[i] == nil || p.objects[i].mapInto == nil {
+		return invalidf("object mapping at %#x has no rebuilt object", mp.Start)
+	}
+	opts.Private = false
+	opts.Offset = mp.FileOffset
+	return p.objects[i].mapInto(t, mp, opts)
+}
+
+// mapFileData maps file (the rebuilt file of b) shared for mp. A write-sealed memfd's mappings
+// are never writable again (their mapping was read-only, and gVisor refuses writable mappings
+// of it).
+func mapFileData(t *kernel.Task, file *vfs.FileDescription, b *imgfmt.FileDataObject, mp *imgfmt.Mapping, opts memmap.MMapOpts) error {
+	if b.Seals&(imgfmt.SealWrite|imgfmt.SealFutureWrite) != 0 {
+		opts.MaxPerms.Write = false
+	}
+	if err := file.ConfigureMMap(t, &opts); err != nil {
+		return fmt.Errorf("configuring the shared mapping: %w", err)
+	}
+	_, err := t.MemoryManager().MMap(t, opts)
+	if opts.MappingIdentity != nil {
+		opts.MappingIdentity.DecRef(t)
+	}
+	return err
+}
+
+// mappedPages reads the non-zero pages of the file that the mappings idx map, by file offset. It
+// returns ok false if they hold more than imgfmt.MaxObjectData bytes. A page this address space
+// never touched may still hold data (written through an fd, another mapping, or by a thaw), so
+// every page is read; with skipUncommitted, pages the host never committed are zero without being
+// read (memory-file-backed memory only).
+func mappedPages(t *kernel.Task, p *imgfmt.Process, idx []int, byStart map[uint64]*vma, skipUncommitted bool) (map[uint64][]byte, bool) {
 	pages := make(map[uint64][]byte)
 	var total uint64
 	for _, i := range idx {
 		m := &p.Mappings[i]
 		v := byStart[m.Start]
-		b.Size = max(b.Size, v.offset+(m.End-m.Start))
-		// A page this address space never touched may still hold data (written through an fd
-		// or another mapping, or by a thaw), so every page is read. A memfd's or shared
-		// anonymous memory's pages live in the sentry's memory file like anonymous memory: a
-		// page the host never committed is zero and is skipped without committing it. An
-		// unlinked file's pages may live on the host (gofer): read them all.
-		r := &memReader{ctx: t, mm: t.MemoryManager(), start: v.start, size: int64(m.End - m.Start), skipUncommitted: memfd || anon}
+		r := &memReader{ctx: t, mm: t.MemoryManager(), start: v.start, size: int64(m.End - m.Start), skipUncommitted: skipUncommitted}
 		runs, err := dataRuns(func(buf []byte, off int64) (int, error) { return r.ReadAt(buf, off) }, m.End-m.Start)
 		if err != nil {
 			t.Debugf("ckpt: shared mapping [%#x, %#x) %q stays stored by content: %v", m.Start, m.End, m.Name, err)
-			return nil, nil
+			return nil, false
 		}
 		for _, run := range runs {
 			for o := 0; o < len(run.Data); o += imgfmt.PageSize {
@@ -155,51 +207,33 @@ func mappedFileData(t *kernel.Task, p *imgfmt.Process, idx []int, byStart map[ui
 				if _, dup := pages[at]; !dup {
 					if total += imgfmt.PageSize; total > imgfmt.MaxObjectData {
 						t.Debugf("ckpt: shared mapping %q carries more than %d bytes: stored by content", m.Name, imgfmt.MaxObjectData)
-						return nil, nil
+						return nil, false
 					}
 				}
 				pages[at] = run.Data[o : o+imgfmt.PageSize]
 			}
 		}
 	}
-	offs := make([]uint64, 0, len(pages))
-	for o := range pages {
-		offs = append(offs, o)
-	}
-	sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
-	for _, o := range offs {
-		if k := len(b.Runs) - 1; k >= 0 && b.Runs[k].Offset+uint64(len(b.Runs[k].Data)) == o {
-			b.Runs[k].Data = append(b.Runs[k].Data, pages[o]...)
-			continue
-		}
-		b.Runs = append(b.Runs, imgfmt.DataRun{Offset: o, Data: append([]byte(nil), pages[o]...)})
-	}
-	if b.Size > imgfmt.MaxFileDataSize {
-		return nil, fmt.Errorf("shared mapping %q: size %d too large", first.Name, b.Size)
-	}
-	return b, nil
+	return pages, true
 }
 
-// objectMapFile returns the rebuilt file that the MapObject mapping mp maps (nil if none) and
-// adjusts opts for it: shared, at the mapping's file offset, never writable again for a
-// write-sealed memfd (its mapping was read-only, and gVisor refuses writable mappings of it).
-func (p *thawPlan) objectMapFile(mp *imgfmt.Mapping, opts *memmap.MMapOpts) *vfs.FileDescription {
-	for i := range p.proc.Objects {
-		b, ok := p.proc.Objects[i].Body.(*imgfmt.FileDataObject)
-		if !ok || p.objects[i] == nil {
-			continue
-		}
-		for _, start := range b.Maps {
-			if start != mp.Start {
-				continue
-			}
-			opts.Private = false
-			opts.Offset = mp.FileOffset
-			if b.Seals&(imgfmt.SealWrite|imgfmt.SealFutureWrite) != 0 {
-				opts.MaxPerms.Write = false
-			}
-			return p.objects[i].mapFile
+// pagesToRuns turns pages (by file offset) into ascending, coalesced runs, cut at size.
+func pagesToRuns(pages map[uint64][]byte, size uint64) []imgfmt.DataRun {
+	offs := make([]uint64, 0, len(pages))
+	for o := range pages {
+		if o < size {
+			offs = append(offs, o)
 		}
 	}
-	return nil
+	sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
+	var runs []imgfmt.DataRun
+	for _, o := range offs {
+		data := pages[o][:min(uint64(len(pages[o])), size-o)]
+		if k := len(runs) - 1; k >= 0 && runs[k].Offset+uint64(len(runs[k].Data)) == o {
+			runs[k].Data = append(runs[k].Data, data...)
+			continue
+		}
+		runs = append(runs, imgfmt.DataRun{Offset: o, Data: append([]byte(nil), data...)})
+	}
+	return runs
 }

@@ -103,6 +103,9 @@ type thawPlan struct {
 	files []preparedFile
 	// objects holds, per entry of proc.Objects, the rebuilt object (thaw_objects.go).
 	objects []*thawedObject
+	// mapOwners maps the start of each MapObject mapping to the index of its object (built on
+	// first use by mapObject).
+	mapOwners map[uint64]int
 	// exe is the reopened executable, or nil (then the image file stands in, as DragonFly's textvp).
 	exe *preparedExe
 	// cwd is the looked-up working directory (a reference is held), or empty if the image has none.

@@ -194,9 +194,7 @@ func (p *thawPlan) mapOne(t *kernel.Task, i int) error {
 		opts.Offset = mp.FileOffset
 	case imgfmt.MapZero:
 	case imgfmt.MapObject:
-		if file = p.objectMapFile(mp, &opts); file == nil {
-			return invalidf("object mapping at %#x has no rebuilt object", mp.Start)
-		}
+		return p.mapObject(t, mp, opts)
 	default:
 		return invalidf("unknown mapping kind %d", mp.Kind)
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
+	"gvisor.dev/gvisor/pkg/sentry/memmap"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
 )
 
@@ -25,9 +26,11 @@ type thawedObject struct {
 	// exists (for state that names threads: a SIGEV_THREAD_ID timer). tids maps the image's TIDs
 	// to the new ones. It must not fail for reasons the image controls.
 	afterThreads func(t *kernel.Task, tids map[int32]kernel.ThreadID) error
-	// mapFile, if not nil, is the rebuilt file that the object's MapObject mappings map (a
-	// reference is held).
-	mapFile *vfs.FileDescription
+	// mapInto, if not nil, maps the object for one of its MapObject mappings (at commit): opts
+	// is the mapping's address, length, protection and name, to complete and pass to MMap.
+	mapInto func(t *kernel.Task, mp *imgfmt.Mapping, opts memmap.MMapOpts) error
+	// drop, if not nil, releases what the object holds besides files (run by release).
+	drop func(t *kernel.Task)
 }
 
 func (o *thawedObject) release(t *kernel.Task) {
@@ -37,9 +40,9 @@ func (o *thawedObject) release(t *kernel.Task) {
 			o.files[i] = nil
 		}
 	}
-	if o.mapFile != nil {
-		o.mapFile.DecRef(t)
-		o.mapFile = nil
+	if o.drop != nil {
+		o.drop(t)
+		o.drop = nil
 	}
 }
 
@@ -91,6 +94,8 @@ func thawObject(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, fds map[int
 		th, err = thawUnixSocket(t, p, o, b)
 	case *imgfmt.InetSocketObject:
 		th, err = thawInetSocket(t, p, o, b)
+	case *imgfmt.SysVShmObject:
+		th, err = thawSysVShm(t, b)
 	default:
 		return nil, fmt.Errorf("object %d: kind %d cannot be thawed: %w", o.ID, o.Kind(), errUnsupportedObject)
 	}
