@@ -91,13 +91,15 @@ func TestObjUnixPython(t *testing.T) {
 
 // TestObjUnixAddressInUse thaws obj_unix in a sandbox where another process holds one of its
 // addresses (the abstract name, or the listening path with a live socket on it): the thaw fails
-// with EADDRINUSE before the caller is touched (checkpt reports it and exits 5).
+// with EADDRINUSE before the caller is touched (checkpt reports it and exits 5). A name held only by
+// a socket at fd 0 (which stays the thawer's) is not needed: that thaw succeeds.
 func TestObjUnixAddressInUse(t *testing.T) {
 	guest := h.BuildC(t, "obj_unix")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		img := filepath.Join(h.NewDir(t), "unix.ckpt")
 		frozenGuest(t, p, "r=0 errno=0", guest, img, "busy")
-		for name, addr := range map[string]string{"abstract": `"\0obj_unix_busy"`, "path": `"/tmp/obj_unix_busy.l"`} {
+		for name, addr := range map[string]string{"abstract": `"\0obj_unix_busy"`, "path": `"/tmp/obj_unix_busy.l"`,
+			"stdin": `"\0obj_unix_busy_stdin"`} {
 			t.Run(name, func(t *testing.T) {
 				marker := filepath.Join(h.NewDir(t), "bound")
 				holder := fmt.Sprintf(`import socket, time
@@ -109,6 +111,13 @@ time.sleep(300)`, addr, marker)
 				sh := fmt.Sprintf("/usr/bin/python3 -c '%s' & while [ ! -e %s ]; do sleep 0.05; done; %s checkpt -r %s; echo rc=$?; kill $!",
 					holder, marker, h.Bin, img)
 				r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", sh)
+				if name == "stdin" {
+					// fd 0 stays the thawer's: its socket's name is not needed, the thaw succeeds.
+					if !strings.Contains(r.Stdout, "all=1") || !strings.Contains(r.Stdout, "rc=0") {
+						t.Errorf("want the thaw to succeed:\n%s", r)
+					}
+					return
+				}
 				if !strings.Contains(r.Stdout, "rc=5") || !strings.Contains(r.Stderr, "address already in use") || strings.Contains(r.Stdout, "all=") {
 					t.Errorf("want the thaw refused with EADDRINUSE:\n%s", r)
 				}

@@ -2,7 +2,8 @@
  *
  * usage: obj_unix IMAGE TAG     (TAG makes the names unique: /tmp/obj_unix_TAG.*, abstract "obj_unix_TAG")
  *
- * Fds: 10/11 stream socketpair (queued both ways, 11 partly read; 10 O_NONBLOCK, SO_SNDBUF,
+ * Fds: 0 a listening abstract socket "obj_unix_TAG_stdin" (fds 0-2 stay the thawer's: it is not
+ * bound again), 10/11 stream socketpair (queued both ways, 11 partly read; 10 O_NONBLOCK, SO_SNDBUF,
  * SO_RCVTIMEO; 11 SO_PASSCRED, SO_SNDTIMEO), 12/13 dgram socketpair (three messages queued at 13,
  * one of them with SCM_CREDENTIALS), 14/15 seqpacket socketpair (two messages at 15, 15 did
  * SHUT_WR), 16 stream socket whose peer is a child process (outside the image; its message is
@@ -338,6 +339,14 @@ int main(int argc, char **argv)
 		big_sent += w;
 	}
 
+	/* 0: a listener on stdin's number. */
+	char stdin_name[80];
+	snprintf(stdin_name, sizeof stdin_name, "@obj_unix_%s_stdin", argv[2]);
+	at(socket(AF_UNIX, SOCK_STREAM, 0), 0);
+	al = addr(&a, stdin_name);
+	must(bind(0, (struct sockaddr *)&a, al), "bind stdin");
+	must(listen(0, 1), "listen stdin");
+
 	at(open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600), 29);
 	long r = sys_checkpoint(CKPT_FREEZE, 29, -1, 0);
 	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
@@ -429,6 +438,8 @@ int main(int argc, char **argv)
 		printf("big_queued=%ld\n", big_sent);
 		check("big_queue", big_sent > 1000000 && got == big_sent && sum == big_sum);
 	}
+	/* fd 0 is the thawer's; its socket was not bound again. */
+	check("stdin_not_rebound", connect_to(SOCK_STREAM, stdin_name) < 0 && sockopt(0, SO_ACCEPTCONN) != 1);
 	/* Relative path: reported as given, the file in the frozen working directory. */
 	check("relative_path", name_is(28, rel, 0) && sendto(21, "rel", 3, 0, (struct sockaddr *)&a, addr(&a, rel)) == 3 &&
 				       recvfrom_is(28, "rel", NULL));
