@@ -2,9 +2,13 @@ package test
 
 import (
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
@@ -122,6 +126,42 @@ time.sleep(300)`, addr, marker)
 					t.Errorf("want the thaw refused with EADDRINUSE:\n%s", r)
 				}
 			})
+		}
+	})
+}
+
+// TestObjUnixHostSocket freezes a guest whose stdout is a unix socket on the host (host-backed
+// inside the sandbox; the guest keeps a dup of it at fd 20): the freeze must not fail, and the
+// thawed fd 20 is a stream socket whose peer is gone (EPIPE, ECONNRESET), not a pipe.
+func TestObjUnixHostSocket(t *testing.T) {
+	guest := h.BuildC(t, "obj_unix_host")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		dir := h.NewDir(t)
+		img := filepath.Join(dir, "host.ckpt")
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ours, theirs := os.NewFile(uintptr(fds[0]), "ours"), os.NewFile(uintptr(fds[1]), "theirs")
+		defer ours.Close()
+		cmd := exec.Command(h.Bin, "--root="+filepath.Join(dir, "root"), "--network=none", "--platform="+p,
+			"do", "-cwd="+dir, "-force-overlay=false", guest, img)
+		cmd.Stdout = theirs
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		theirs.Close()
+		out, _ := io.ReadAll(ours)
+		cmd.Wait()
+		if !strings.Contains(string(out), "r=0 errno=0") {
+			t.Fatalf("the freeze with a host socket as stdout did not succeed: stdout %q, stderr %s", out, stderr.String())
+		}
+		r := checkpt(t, p, "-r", img)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "host_type=1 host_epipe=1 host_reset=1") {
+			t.Errorf("thawed obj_unix_host:\n%s", r)
 		}
 	})
 }
