@@ -13,7 +13,8 @@
  * message carrying three fds (SCM_RIGHTS: /dev/null, a pipe, a file at offset 3) queued at 25, 26 listening abstract socket with a pending
  * (never accepted) connection from 27, which sent a message, 28 dgram socket bound to a relative path
  * (in the working directory), 29 the image, 30/31 stream pair with SO_SNDBUF raised and as much data
- * queued at 31 as fits (a large queue, refilled in one piece).
+ * queued at 31 as fits (a large queue, refilled in one piece), 32/33 a client connected to 17 and the
+ * socket 17 accepted for it, with data queued both ways.
  *
  * Prints "r=<result> errno=<n>"; the freeze kills itself with SIGKILL. After a thaw it checks every
  * socket and prints key=value lines (1 = as expected), then "all=1" and exits 0 if all are. */
@@ -242,6 +243,13 @@ int main(int argc, char **argv)
 	must(bind(17, (struct sockaddr *)&a, al), "bind abstract");
 	must(listen(17, 2), "listen");
 
+	/* 32/33: a connection made through 17 (connect + accept), both ends in the image. */
+	at(connect_to(SOCK_STREAM, abs_name), 32);
+	fcntl(32, F_SETFL, 0);
+	at(accept(17, NULL, NULL), 33);
+	must(write(32, "to-server", 9), "write");
+	must(write(33, "to-client", 9), "write");
+
 	/* 18: listening seqpacket socket on a path. */
 	unlink(lpath);
 	at(socket(AF_UNIX, SOCK_SEQPACKET, 0), 18);
@@ -405,6 +413,12 @@ int main(int argc, char **argv)
 	check("listen_abstract_backlog", cl[0] >= 0 && cl[1] >= 0 && cl[2] >= 0 && cl[3] < 0 && full_errno == EAGAIN);
 	int acc = accept(17, NULL, NULL);
 	check("listen_abstract_accept", acc >= 0 && write(cl[0], "hi", 2) == 2 && read(acc, buf, sizeof buf) == 2);
+
+	/* The accepted connection: both ends connected to each other, data both ways, names. */
+	check("accepted_pair", read(33, buf, sizeof buf) == 9 && memcmp(buf, "to-server", 9) == 0 &&
+				       read(32, buf, sizeof buf) == 9 && memcmp(buf, "to-client", 9) == 0 &&
+				       write(32, "again", 5) == 5 && read(33, buf, sizeof buf) == 5 &&
+				       name_is(32, abs_name, 1) && name_is(33, abs_name, 0));
 
 	/* Listening socket on a path: the file exists, connect and accept work. */
 	check("listen_path_name", name_is(18, lpath, 0) && sockopt(18, SO_ACCEPTCONN) == 1 && sockopt(18, SO_TYPE) == SOCK_SEQPACKET);
