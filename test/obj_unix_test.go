@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
 )
 
@@ -162,6 +163,43 @@ func TestObjUnixHostSocket(t *testing.T) {
 		r.WantExit(t, 0)
 		if !strings.Contains(r.Stdout, "host_type=1 host_epipe=1 host_reset=1") {
 			t.Errorf("thawed obj_unix_host:\n%s", r)
+		}
+	})
+}
+
+// TestObjUnixMissingDirectory thaws an obj_unix image whose listening socket's path is in a
+// directory that does not exist in the thawing sandbox: the thaw fails with ENOENT (checkpt
+// exits 5), nothing is half done.
+func TestObjUnixMissingDirectory(t *testing.T) {
+	guest := h.BuildC(t, "obj_unix")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		dir := h.NewDir(t)
+		img := filepath.Join(dir, "unix.ckpt")
+		frozenGuest(t, p, "r=0 errno=0", guest, img, "nodir")
+		good, err := os.ReadFile(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		moved := 0
+		bad := reencode(t, good, func(pr *imgfmt.Process) {
+			for _, o := range pr.Objects {
+				if u, ok := o.Body.(*imgfmt.UnixSocketObject); ok && u.Ends[0].Addr == "/tmp/obj_unix_nodir.l" {
+					u.Ends[0].Addr = "/obj-unix-no-such-dir/l"
+					moved++
+				}
+			}
+		})
+		if moved != 1 {
+			t.Fatalf("found %d listening sockets on /tmp/obj_unix_nodir.l in the image, want 1", moved)
+		}
+		badImg := filepath.Join(dir, "nodir.ckpt")
+		if err := os.WriteFile(badImg, bad, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := checkpt(t, p, "-r", badImg)
+		r.WantExit(t, 5)
+		if !strings.Contains(r.Stderr, "no such file or directory") {
+			t.Errorf("want ENOENT:\n%s", r)
 		}
 	})
 }
