@@ -2,11 +2,16 @@ package test
 
 import (
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
 )
 
@@ -91,13 +96,15 @@ func TestObjUnixPython(t *testing.T) {
 
 // TestObjUnixAddressInUse thaws obj_unix in a sandbox where another process holds one of its
 // addresses (the abstract name, or the listening path with a live socket on it): the thaw fails
-// with EADDRINUSE before the caller is touched (checkpt reports it and exits 5).
+// with EADDRINUSE before the caller is touched (checkpt reports it and exits 5). A name held only by
+// a socket at fd 0 (which stays the thawer's) is not needed: that thaw succeeds.
 func TestObjUnixAddressInUse(t *testing.T) {
 	guest := h.BuildC(t, "obj_unix")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		img := filepath.Join(h.NewDir(t), "unix.ckpt")
 		frozenGuest(t, p, "r=0 errno=0", guest, img, "busy")
-		for name, addr := range map[string]string{"abstract": `"\0obj_unix_busy"`, "path": `"/tmp/obj_unix_busy.l"`} {
+		for name, addr := range map[string]string{"abstract": `"\0obj_unix_busy"`, "path": `"/tmp/obj_unix_busy.l"`,
+			"stdin": `"\0obj_unix_busy_stdin"`} {
 			t.Run(name, func(t *testing.T) {
 				marker := filepath.Join(h.NewDir(t), "bound")
 				holder := fmt.Sprintf(`import socket, time
@@ -109,10 +116,90 @@ time.sleep(300)`, addr, marker)
 				sh := fmt.Sprintf("/usr/bin/python3 -c '%s' & while [ ! -e %s ]; do sleep 0.05; done; %s checkpt -r %s; echo rc=$?; kill $!",
 					holder, marker, h.Bin, img)
 				r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", sh)
+				if name == "stdin" {
+					// fd 0 stays the thawer's: its socket's name is not needed, the thaw succeeds.
+					if !strings.Contains(r.Stdout, "all=1") || !strings.Contains(r.Stdout, "rc=0") {
+						t.Errorf("want the thaw to succeed:\n%s", r)
+					}
+					return
+				}
 				if !strings.Contains(r.Stdout, "rc=5") || !strings.Contains(r.Stderr, "address already in use") || strings.Contains(r.Stdout, "all=") {
 					t.Errorf("want the thaw refused with EADDRINUSE:\n%s", r)
 				}
 			})
+		}
+	})
+}
+
+// TestObjUnixHostSocket freezes a guest whose stdout is a unix socket on the host (host-backed
+// inside the sandbox; the guest keeps a dup of it at fd 20): the freeze must not fail, and the
+// thawed fd 20 is a stream socket whose peer is gone (EPIPE, ECONNRESET), not a pipe.
+func TestObjUnixHostSocket(t *testing.T) {
+	guest := h.BuildC(t, "obj_unix_host")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		dir := h.NewDir(t)
+		img := filepath.Join(dir, "host.ckpt")
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ours, theirs := os.NewFile(uintptr(fds[0]), "ours"), os.NewFile(uintptr(fds[1]), "theirs")
+		defer ours.Close()
+		cmd := exec.Command(h.Bin, "--root="+filepath.Join(dir, "root"), "--network=none", "--platform="+p,
+			"do", "-cwd="+dir, "-force-overlay=false", guest, img)
+		cmd.Stdout = theirs
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		theirs.Close()
+		out, _ := io.ReadAll(ours)
+		cmd.Wait()
+		if !strings.Contains(string(out), "r=0 errno=0") {
+			t.Fatalf("the freeze with a host socket as stdout did not succeed: stdout %q, stderr %s", out, stderr.String())
+		}
+		r := checkpt(t, p, "-r", img)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "host_type=1 host_epipe=1 host_reset=1") {
+			t.Errorf("thawed obj_unix_host:\n%s", r)
+		}
+	})
+}
+
+// TestObjUnixMissingDirectory thaws an obj_unix image whose listening socket's path is in a
+// directory that does not exist in the thawing sandbox: the thaw fails with ENOENT (checkpt
+// exits 5), nothing is half done.
+func TestObjUnixMissingDirectory(t *testing.T) {
+	guest := h.BuildC(t, "obj_unix")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		dir := h.NewDir(t)
+		img := filepath.Join(dir, "unix.ckpt")
+		frozenGuest(t, p, "r=0 errno=0", guest, img, "nodir")
+		good, err := os.ReadFile(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		moved := 0
+		bad := reencode(t, good, func(pr *imgfmt.Process) {
+			for _, o := range pr.Objects {
+				if u, ok := o.Body.(*imgfmt.UnixSocketObject); ok && u.Ends[0].Addr == "/tmp/obj_unix_nodir.l" {
+					u.Ends[0].Addr = "/obj-unix-no-such-dir/l"
+					moved++
+				}
+			}
+		})
+		if moved != 1 {
+			t.Fatalf("found %d listening sockets on /tmp/obj_unix_nodir.l in the image, want 1", moved)
+		}
+		badImg := filepath.Join(dir, "nodir.ckpt")
+		if err := os.WriteFile(badImg, bad, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := checkpt(t, p, "-r", badImg)
+		r.WantExit(t, 5)
+		if !strings.Contains(r.Stderr, "no such file or directory") {
+			t.Errorf("want ENOENT:\n%s", r)
 		}
 	})
 }

@@ -181,3 +181,26 @@ func TestUnixMessageDecodeErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzUnixSocketObject mutates images holding unix-socket objects: the decoder never panics,
+// returns only FormatErrors, and an accepted image re-encodes to the same bytes.
+func FuzzUnixSocketObject(f *testing.F) {
+	f.Add(encodeToBytes(f, unixProcess()))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := Decode(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			var fe *FormatError
+			if !errors.As(err, &fe) {
+				t.Fatalf("Decode returned %T %v, want a *FormatError", err, err)
+			}
+			return
+		}
+		var out bytes.Buffer
+		if err := Encode(&out, p); err != nil {
+			t.Fatalf("re-encoding an accepted image: %v", err)
+		}
+		if !bytes.Equal(out.Bytes(), data) {
+			t.Fatal("accepted image is not canonical")
+		}
+	})
+}

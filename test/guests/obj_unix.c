@@ -2,7 +2,8 @@
  *
  * usage: obj_unix IMAGE TAG     (TAG makes the names unique: /tmp/obj_unix_TAG.*, abstract "obj_unix_TAG")
  *
- * Fds: 10/11 stream socketpair (queued both ways, 11 partly read; 10 O_NONBLOCK, SO_SNDBUF,
+ * Fds: 0 a listening abstract socket "obj_unix_TAG_stdin" (fds 0-2 stay the thawer's: it is not
+ * bound again), 10/11 stream socketpair (queued both ways, 11 partly read; 10 O_NONBLOCK, SO_SNDBUF,
  * SO_RCVTIMEO; 11 SO_PASSCRED, SO_SNDTIMEO), 12/13 dgram socketpair (three messages queued at 13,
  * one of them with SCM_CREDENTIALS), 14/15 seqpacket socketpair (two messages at 15, 15 did
  * SHUT_WR), 16 stream socket whose peer is a child process (outside the image; its message is
@@ -12,7 +13,8 @@
  * message carrying three fds (SCM_RIGHTS: /dev/null, a pipe, a file at offset 3) queued at 25, 26 listening abstract socket with a pending
  * (never accepted) connection from 27, which sent a message, 28 dgram socket bound to a relative path
  * (in the working directory), 29 the image, 30/31 stream pair with SO_SNDBUF raised and as much data
- * queued at 31 as fits (a large queue, refilled in one piece).
+ * queued at 31 as fits (a large queue, refilled in one piece), 32/33 a client connected to 17 and the
+ * socket 17 accepted for it, with data queued both ways.
  *
  * Prints "r=<result> errno=<n>"; the freeze kills itself with SIGKILL. After a thaw it checks every
  * socket and prints key=value lines (1 = as expected), then "all=1" and exits 0 if all are. */
@@ -241,6 +243,13 @@ int main(int argc, char **argv)
 	must(bind(17, (struct sockaddr *)&a, al), "bind abstract");
 	must(listen(17, 2), "listen");
 
+	/* 32/33: a connection made through 17 (connect + accept), both ends in the image. */
+	at(connect_to(SOCK_STREAM, abs_name), 32);
+	fcntl(32, F_SETFL, 0);
+	at(accept(17, NULL, NULL), 33);
+	must(write(32, "to-server", 9), "write");
+	must(write(33, "to-client", 9), "write");
+
 	/* 18: listening seqpacket socket on a path. */
 	unlink(lpath);
 	at(socket(AF_UNIX, SOCK_SEQPACKET, 0), 18);
@@ -338,6 +347,14 @@ int main(int argc, char **argv)
 		big_sent += w;
 	}
 
+	/* 0: a listener on stdin's number. */
+	char stdin_name[80];
+	snprintf(stdin_name, sizeof stdin_name, "@obj_unix_%s_stdin", argv[2]);
+	at(socket(AF_UNIX, SOCK_STREAM, 0), 0);
+	al = addr(&a, stdin_name);
+	must(bind(0, (struct sockaddr *)&a, al), "bind stdin");
+	must(listen(0, 1), "listen stdin");
+
 	at(open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600), 29);
 	long r = sys_checkpoint(CKPT_FREEZE, 29, -1, 0);
 	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
@@ -397,6 +414,12 @@ int main(int argc, char **argv)
 	int acc = accept(17, NULL, NULL);
 	check("listen_abstract_accept", acc >= 0 && write(cl[0], "hi", 2) == 2 && read(acc, buf, sizeof buf) == 2);
 
+	/* The accepted connection: both ends connected to each other, data both ways, names. */
+	check("accepted_pair", read(33, buf, sizeof buf) == 9 && memcmp(buf, "to-server", 9) == 0 &&
+				       read(32, buf, sizeof buf) == 9 && memcmp(buf, "to-client", 9) == 0 &&
+				       write(32, "again", 5) == 5 && read(33, buf, sizeof buf) == 5 &&
+				       name_is(32, abs_name, 1) && name_is(33, abs_name, 0));
+
 	/* Listening socket on a path: the file exists, connect and accept work. */
 	check("listen_path_name", name_is(18, lpath, 0) && sockopt(18, SO_ACCEPTCONN) == 1 && sockopt(18, SO_TYPE) == SOCK_SEQPACKET);
 	int pc = connect_to(SOCK_SEQPACKET, lpath);
@@ -429,6 +452,8 @@ int main(int argc, char **argv)
 		printf("big_queued=%ld\n", big_sent);
 		check("big_queue", big_sent > 1000000 && got == big_sent && sum == big_sum);
 	}
+	/* fd 0 is the thawer's; its socket was not bound again. */
+	check("stdin_not_rebound", connect_to(SOCK_STREAM, stdin_name) < 0 && sockopt(0, SO_ACCEPTCONN) != 1);
 	/* Relative path: reported as given, the file in the frozen working directory. */
 	check("relative_path", name_is(28, rel, 0) && sendto(21, "rel", 3, 0, (struct sockaddr *)&a, addr(&a, rel)) == 3 &&
 				       recvfrom_is(28, "rel", NULL));

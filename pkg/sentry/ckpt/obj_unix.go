@@ -139,6 +139,10 @@ func thawUnixSocket(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgf
 	th := &thawedObject{files: make([]*vfs.FileDescription, len(b.Ends))}
 	var err error
 	switch e0 := &b.Ends[0]; {
+	case !unixInstalled(o):
+		// Only fds 0-2, which stay the thawer's: plain sockets of the type stand in, without
+		// binding names the thawer's own sockets may hold.
+		err = thawUnixUnused(t, stype, th.files)
 	case len(b.Ends) == 2:
 		err = thawUnixPair(t, stype, b.Ends, th.files)
 	case e0.Flags&imgfmt.UnixConnected != 0 && e0.Flags&imgfmt.UnixConnectionless == 0:
@@ -158,6 +162,29 @@ func thawUnixSocket(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgf
 		return nil, err
 	}
 	return th, nil
+}
+
+// unixInstalled reports whether any fd of o is installed by the thaw (above 2).
+func unixInstalled(o *imgfmt.Object) bool {
+	for _, f := range o.FDs {
+		if f.FD > 2 {
+			return true
+		}
+	}
+	return false
+}
+
+// thawUnixUnused makes unconnected sockets of type stype for an object whose fds a thaw does not
+// install.
+func thawUnixUnused(t *kernel.Task, stype linux.SockType, files []*vfs.FileDescription) error {
+	for i := range files {
+		f, serr := socket.New(t, linux.AF_UNIX, stype, 0)
+		if serr != nil {
+			return fmt.Errorf("socket: %w", sockErr(serr))
+		}
+		files[i] = f
+	}
+	return nil
 }
 
 // sock returns the unix socket of a file made by socket.New or socket.Pair.
