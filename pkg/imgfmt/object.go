@@ -87,6 +87,8 @@ func decodeObjectBody(k ObjectKind, r *rbuf) ObjectBody {
 		return decodeEventFD(r)
 	case ObjPosixTimer:
 		return decodePosixTimer(r)
+	case ObjProcAttrs:
+		return decodeProcAttrs(r)
 	case ObjProcFile:
 		return decodeProcFile(r)
 	case ObjNamespace:

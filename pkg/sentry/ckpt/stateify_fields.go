@@ -106,5 +106,8 @@ func stateFieldsUsed() []stateFieldUse {
 		{new(kernel.IntervalTimer), "sigval", reflect.Uint64},
 		{new(ktime.SampledTimer), "clock", reflect.Interface},
 		{new(ktime.SyntheticTimer), "clock", reflect.Pointer},
+		// rseq registrations (obj_procattrs.go).
+		{new(kernel.Task), "rseqAddr", reflect.Uintptr},
+		{new(kernel.Task), "rseqSignature", reflect.Uint32},
 	}
 }

@@ -57,6 +57,8 @@ func thawObject(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, fds map[int
 		th, err = thawEventFD(t, p, o, b)
 	case *imgfmt.PosixTimerObject:
 		th, err = thawPosixTimer(t, p, o, b)
+	case *imgfmt.ProcAttrsObject:
+		th, err = thawProcAttrs(t, p, b)
 	case *imgfmt.ProcFileObject:
 		th, err = thawProcFile(t, p, o, b)
 	case *imgfmt.NamespaceObject:
