@@ -87,6 +87,10 @@ func decodeObjectBody(k ObjectKind, r *rbuf) ObjectBody {
 		return decodeEventFD(r)
 	case ObjPosixTimer:
 		return decodePosixTimer(r)
+	case ObjSysVSem:
+		return decodeSysVSem(r)
+	case ObjSysVMsg:
+		return decodeSysVMsg(r)
 	case ObjProcAttrs:
 		return decodeProcAttrs(r)
 	case ObjProcFile:
