@@ -95,8 +95,8 @@ func (o *PosixTimerObject) describe() string {
 	return fmt.Sprintf("timer %d: %s, %s, %s, overrun %d", o.ID, clock, notify, armed, o.Overrun)
 }
 
-// hasThread reports whether tid is a thread of p.
-func (p *Process) hasThread(tid int32) bool {
+// HasThread reports whether tid is a thread of p.
+func (p *Process) HasThread(tid int32) bool {
 	for i := range p.Threads {
 		if p.Threads[i].TID == tid {
 			return true
@@ -127,7 +127,7 @@ func (o *PosixTimerObject) check(p *Process, obj *Object) string {
 	}
 	if thread := o.Clock == TimerThreadCPU || o.Clock == TimerThreadUser; thread != (o.ClockTID != 0) {
 		return "a clock tid goes with a thread clock and only there"
-	} else if thread && !p.hasThread(o.ClockTID) {
+	} else if thread && !p.HasThread(o.ClockTID) {
 		return fmt.Sprintf("clock tid %d is not a thread of the process", o.ClockTID)
 	}
 	switch o.Notify {
@@ -142,7 +142,7 @@ func (o *PosixTimerObject) check(p *Process, obj *Object) string {
 		if (o.Notify == sigevThreadID) != (o.TID != 0) {
 			return "a target tid goes with SIGEV_THREAD_ID and only there"
 		}
-		if o.TID != 0 && !p.hasThread(o.TID) {
+		if o.TID != 0 && !p.HasThread(o.TID) {
 			return fmt.Sprintf("target tid %d is not a thread of the process", o.TID)
 		}
 	default:

@@ -95,6 +95,12 @@ func decodeObjectBody(k ObjectKind, r *rbuf) ObjectBody {
 		return decodeSignalFD(r)
 	case ObjPosixTimer:
 		return decodePosixTimer(r)
+	case ObjSysVSem:
+		return decodeSysVSem(r)
+	case ObjSysVMsg:
+		return decodeSysVMsg(r)
+	case ObjProcAttrs:
+		return decodeProcAttrs(r)
 	case ObjProcFile:
 		return decodeProcFile(r)
 	case ObjNamespace:

@@ -8,6 +8,9 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/eventfd"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/timerfd"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
+	"gvisor.dev/gvisor/pkg/sentry/kernel/ipc"
+	"gvisor.dev/gvisor/pkg/sentry/kernel/msgqueue"
+	"gvisor.dev/gvisor/pkg/sentry/kernel/semaphore"
 	"gvisor.dev/gvisor/pkg/sentry/ktime"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
 )
@@ -116,5 +119,19 @@ func stateFieldsUsed() []stateFieldUse {
 		{new(kernel.IntervalTimer), "sigval", reflect.Uint64},
 		{new(ktime.SampledTimer), "clock", reflect.Interface},
 		{new(ktime.SyntheticTimer), "clock", reflect.Pointer},
+		// SysV message queues and IPC ids (obj_sysv.go).
+		{new(msgqueue.Registry), "reg", reflect.Pointer},
+		{new(semaphore.Registry), "reg", reflect.Pointer},
+		{new(ipc.Registry), "objects", reflect.Map},
+		{new(ipc.Registry), "lastIDUsed", reflect.Int32},
+		{new(msgqueue.Queue), "messages", reflect.Struct},
+		{stateZeroOfField(new(msgqueue.Queue), "messages"), "head", reflect.Pointer},
+		{new(msgqueue.Message), "Type", reflect.Int64},
+		{new(msgqueue.Message), "Text", reflect.Slice},
+		{new(msgqueue.Message), "msgEntry", reflect.Struct},
+		{stateZeroOfField(new(msgqueue.Message), "msgEntry"), "next", reflect.Pointer},
+		// rseq registrations (obj_procattrs.go).
+		{new(kernel.Task), "rseqAddr", reflect.Uintptr},
+		{new(kernel.Task), "rseqSignature", reflect.Uint32},
 	}
 }

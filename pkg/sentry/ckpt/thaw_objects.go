@@ -31,9 +31,16 @@ type thawedObject struct {
 	mapInto func(t *kernel.Task, mp *imgfmt.Mapping, opts memmap.MMapOpts) error
 	// drop, if not nil, releases what the object holds besides files (run by release).
 	drop func(t *kernel.Task)
+	// undo, if not nil, takes back what the prepare phase created outside the process (a SysV
+	// object in the IPC namespace) when the thaw does not reach commitObjects.
+	undo func(t *kernel.Task)
 }
 
 func (o *thawedObject) release(t *kernel.Task) {
+	if o.undo != nil {
+		o.undo(t)
+		o.undo = nil
+	}
 	for i, f := range o.files {
 		if f != nil {
 			f.DecRef(t)
@@ -84,6 +91,12 @@ func thawObject(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, fds map[int
 		th, err = thawEpoll(t, p, o, b, fds)
 	case *imgfmt.PosixTimerObject:
 		th, err = thawPosixTimer(t, p, o, b)
+	case *imgfmt.SysVSemObject:
+		th, err = thawSysVSem(t, b)
+	case *imgfmt.SysVMsgObject:
+		th, err = thawSysVMsg(t, b)
+	case *imgfmt.ProcAttrsObject:
+		th, err = thawProcAttrs(t, p, b)
 	case *imgfmt.ProcFileObject:
 		th, err = thawProcFile(t, p, o, b)
 	case *imgfmt.NamespaceObject:
@@ -135,6 +148,11 @@ func fileIndexOf(p *imgfmt.Process, fd int32) int {
 //
 // Preconditions: running on t's task goroutine, at commit, after the fds are installed.
 func (p *thawPlan) commitObjects(t *kernel.Task) error {
+	for _, o := range p.objects {
+		if o != nil {
+			o.undo = nil // From here on, what the objects created belongs to the thawed process.
+		}
+	}
 	for i, o := range p.objects {
 		if o != nil && o.commit != nil {
 			if err := o.commit(t); err != nil {

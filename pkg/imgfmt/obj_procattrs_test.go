@@ -1,0 +1,100 @@
+package imgfmt
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// attrsProcess returns a process with a process-attributes object after an eventfd object.
+func attrsProcess() *Process {
+	p := objectProcess()
+	p.Objects = append(p.Objects, Object{ID: 2, Body: &ProcAttrsObject{Umask: 0o27, OOMScoreAdj: -500, ChildSubreaper: true,
+		MembarrierPrivate: true, RSeq: []RSeqRegistration{{TID: p.Threads[0].TID, Signature: 0x53053053, Addr: 0x7f0000001020, Length: RSeqSize}}}})
+	return p
+}
+
+func TestProcAttrsRoundTrip(t *testing.T) {
+	p := attrsProcess()
+	img := encodeToBytes(t, p)
+	q, err := Decode(bytes.NewReader(img), int64(len(img)))
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if !reflect.DeepEqual(q.Objects, p.Objects) {
+		t.Errorf("decoded objects %+v, want %+v", q.Objects, p.Objects)
+	}
+	d, err := NewStreamDecoder(bytes.NewReader(img))
+	if err != nil {
+		t.Fatalf("NewStreamDecoder: %v", err)
+	}
+	if got := d.Process().Objects; !reflect.DeepEqual(got, p.Objects) {
+		t.Errorf("stream decoded objects %+v, want %+v", got, p.Objects)
+	}
+	s := Summarize(q, int64(len(img)), nil)
+	want := "umask 0027, oom_score_adj -500, child subreaper, membarrier private expedited, rseq of thread"
+	if len(s.Objects) != 2 || s.Objects[1].Kind != "process-attributes" || !strings.HasPrefix(s.Objects[1].Detail, want) {
+		t.Errorf("summary %+v, want %q", s.Objects, want)
+	}
+}
+
+func TestProcAttrsChecks(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		mod        func(p *Process, b *ProcAttrsObject)
+	}{
+		{"umask", "umask", func(_ *Process, b *ProcAttrsObject) { b.Umask = 0o1000 }},
+		{"oom", "oom_score_adj 1001 out of range", func(_ *Process, b *ProcAttrsObject) { b.OOMScoreAdj = 1001 }},
+		{"rseq tid", "rseq of tid 999", func(_ *Process, b *ProcAttrsObject) { b.RSeq[0].TID = 999 }},
+		{"rseq twice", "or twice", func(_ *Process, b *ProcAttrsObject) { b.RSeq = append(b.RSeq, b.RSeq[0]) }},
+		{"rseq align", "invalid", func(_ *Process, b *ProcAttrsObject) { b.RSeq[0].Addr += 8 }},
+		{"rseq length", "invalid", func(_ *Process, b *ProcAttrsObject) { b.RSeq[0].Length = 33 }},
+		{"rseq range", "invalid", func(_ *Process, b *ProcAttrsObject) { b.RSeq[0].Addr = MaxUserAddress }},
+		{"two", "more than one", func(p *Process, b *ProcAttrsObject) {
+			p.Objects = append(p.Objects, Object{ID: 3, Body: &ProcAttrsObject{}})
+		}},
+		{"fds", "have no fds", func(p *Process, _ *ProcAttrsObject) {
+			p.Objects[0].FDs = p.Objects[0].FDs[:1]
+			p.Objects[1].FDs = []ObjectFD{{FD: 6}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := attrsProcess()
+			tc.mod(p, p.Objects[1].Body.(*ProcAttrsObject))
+			var fe *FormatError
+			err := Encode(new(bytes.Buffer), p)
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Encode: %v, want a FormatError containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestProcAttrsDecodeErrors(t *testing.T) {
+	img := encodeToBytes(t, attrsProcess())
+	body := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1) + objectFixedSize
+	for _, tc := range []struct {
+		name string
+		off  int
+		val  byte
+		want string
+	}{
+		{"flags", 8, 8, "unknown flags"},
+		{"count", 12, 9, "do not fit"},
+		{"count huge", 15, 0x10, "do not fit"},
+		{"reserved", 16 + 20, 1, "reserved"},
+		{"oom", 5, 0x40, "out of range"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := bytes.Clone(img)
+			b[body+tc.off] = tc.val
+			_, err := Decode(bytes.NewReader(b), int64(len(b)))
+			var fe *FormatError
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Decode: %v, want a FormatError containing %q", err, tc.want)
+			}
+		})
+	}
+}
