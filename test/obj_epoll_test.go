@@ -47,3 +47,22 @@ func TestObjEpoll(t *testing.T) {
 		})
 	})
 }
+
+// TestObjEpollImageFD: an interest on the fd the process froze itself through (a pipe then, the
+// thawer's image file after the thaw, which epoll refuses) is left out and the thaw goes on; the
+// other interests are kept.
+func TestObjEpollImageFD(t *testing.T) {
+	guest := h.BuildC(t, "obj_epoll_image")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		img := filepath.Join(h.NewDir(t), "epoll-image.ckpt")
+		frozenGuest(t, p, "r=0 errno=0", guest, img)
+		if out := runTool(t, h.Bin, "inspect", img); !strings.Contains(out, "[fd 11 events 0x1c data 0x99]") {
+			t.Errorf("inspect does not show the interest on the image fd:\n%s", out)
+		}
+		r := checkpt(t, p, "-r", img)
+		r.WantExit(t, 0)
+		if want := "r=1 errno=0\nkept=1 left_out=1 image=1\n"; !strings.Contains(r.Stdout, want) {
+			t.Errorf("thawed guest: want %q:\n%s", want, r)
+		}
+	})
+}
