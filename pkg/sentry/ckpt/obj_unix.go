@@ -494,9 +494,13 @@ func bindUnix(t *kernel.Task, p *imgfmt.Process, f *vfs.FileDescription, addr st
 func staleUnixPath(t *kernel.Task, pop *vfs.PathOperation, addr string) (bool, error) {
 	bep, err := t.Kernel().VFS().BoundEndpointAt(t, t.Credentials(), pop, &vfs.BoundEndpointOptions{Addr: addr})
 	if err != nil {
-		// ECONNREFUSED: a socket file without an endpoint (e.g. left on a gofer-backed
-		// file system by another sandbox).
-		return linuxerr.Equals(linuxerr.ECONNREFUSED, err), nil
+		if !linuxerr.Equals(linuxerr.ECONNREFUSED, err) {
+			return false, nil
+		}
+		// ECONNREFUSED: a socket file without an endpoint (e.g. a synthetic one that outlived
+		// its sandbox's socket), or a file that is not a socket at all — which must stay.
+		stat, err := t.Kernel().VFS().StatAt(t, t.Credentials(), pop, &vfs.StatOptions{Mask: linux.STATX_TYPE})
+		return err == nil && stat.Mode&linux.S_IFMT == linux.S_IFSOCK, nil
 	}
 	defer bep.Release(t)
 	if ep, ok := bep.(transport.Endpoint); ok {
