@@ -167,6 +167,21 @@ func TestObjUnixHostSocket(t *testing.T) {
 	})
 }
 
+// TestObjUnixPathTaken thaws obj_unix where a regular file sits at its listening socket's path:
+// the thaw fails with EADDRINUSE and the file is left alone (only socket files are replaced).
+func TestObjUnixPathTaken(t *testing.T) {
+	guest := h.BuildC(t, "obj_unix")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		img := filepath.Join(h.NewDir(t), "unix.ckpt")
+		frozenGuest(t, p, "r=0 errno=0", guest, img, "file")
+		sh := fmt.Sprintf("echo keep > /tmp/obj_unix_file.l; %s checkpt -r %s; echo rc=$?; cat /tmp/obj_unix_file.l", h.Bin, img)
+		r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", sh)
+		if !strings.Contains(r.Stdout, "rc=5\nkeep\n") || !strings.Contains(r.Stderr, "address already in use") {
+			t.Errorf("want EADDRINUSE and the file kept:\n%s", r)
+		}
+	})
+}
+
 // TestObjUnixMissingDirectory thaws an obj_unix image whose listening socket's path is in a
 // directory that does not exist in the thawing sandbox: the thaw fails with ENOENT (checkpt
 // exits 5), nothing is half done.

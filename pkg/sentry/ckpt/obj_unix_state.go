@@ -1,6 +1,7 @@
 package ckpt
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -149,8 +150,11 @@ func readUnixEndpoint(ep transport.Endpoint, inFlight func(*vfs.FileDescription)
 			return st, nil
 		}
 		q, ok, err := stateSub(peer, "writeQueue")
-		if err != nil || !ok {
+		if err != nil {
 			return nil, fmt.Errorf("peer queue: %w", err)
+		}
+		if !ok || q.IsNil() {
+			return nil, errors.New("connected to a peer without a queue (gVisor changed?)")
 		}
 		st.sendQueue = q.UnsafePointer()
 		if st.sendClosed, err = queueClosed(q); err != nil {
@@ -183,14 +187,18 @@ func (st *unixEndpointState) readReceiver(recv reflect.Value) error {
 			}
 		}
 		var ok bool
-		if q, ok, err = statePath(recv, "queueReceiver", "readQueue"); err != nil || !ok {
-			return fmt.Errorf("stream receiver queue: %v", err)
+		if q, ok, err = statePath(recv, "queueReceiver", "readQueue"); err != nil {
+			return fmt.Errorf("stream receiver queue: %w", err)
+		} else if !ok {
+			return errors.New("stream receiver without a queue (gVisor changed?)")
 		}
 	case typeQueueReceiver:
 		var ok bool
 		var err error
-		if q, ok, err = stateSub(recv, "readQueue"); err != nil || !ok {
-			return fmt.Errorf("receiver queue: %v", err)
+		if q, ok, err = stateSub(recv, "readQueue"); err != nil {
+			return fmt.Errorf("receiver queue: %w", err)
+		} else if !ok {
+			return errors.New("receiver without a queue (gVisor changed?)")
 		}
 	default:
 		st.host = true
