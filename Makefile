@@ -52,6 +52,7 @@ FUZZTIME ?= 20s
 fuzz-short:
 	$(GO) test ./pkg/imgfmt -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./pkg/imgfmt -run '^$$' -fuzz '^FuzzDecodeStream$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./pkg/imgfmt -run '^$$' -fuzz '^FuzzDecodeInet$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 
 integration-test: $(BIN)
 	RUNSC_CKPT_BIN=$(CURDIR)/$(BIN) RUNSC_CKPT_PLATFORMS=$(PLATFORMS) \

@@ -129,7 +129,8 @@ exec %[4]s checkpt -r %[2]s`, script, img, out, h.Bin)
 
 // TestObjInetFreezeOther: a python3 server blocked in accept() is frozen by another process
 // (`checkpt -c PID`) and killed; thawed in a new sandbox, its accept() restarts on the rebuilt
-// listener and serves the first client that connects.
+// listener and serves the first client that connects. The image thawed is a second generation:
+// the first thaw's process, frozen again, so the capture of rebuilt sockets is covered too.
 func TestObjInetFreezeOther(t *testing.T) {
 	server := filepath.Join(h.Root, "test", "guests", "obj_inet_server.py")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
@@ -151,8 +152,18 @@ for i in range(200):
     except ConnectionRefusedError:
         time.sleep(0.05)
 os.write(1, b"client got " + c.makefile("rb").readline())`
+		// Generation 2: the thawed server (its sockets rebuilt by a thaw) is frozen again the same
+		// way in a second sandbox, and that image is thawed in a third.
+		img2 := filepath.Join(dir, "server2.ckpt")
 		r = h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", fmt.Sprintf(
-			"%s checkpt -r %s & T=$!; /usr/bin/python3 -c '%s'; wait $T; echo thawed=$?", h.Bin, img, client))
+			"%[1]s checkpt -r %[2]s & T=$!; until grep -q python3 /proc/$T/comm; do sleep 0.05; done; %[1]s checkpt -c $T -o %[3]s; echo checkpt=$?; kill -9 $T",
+			h.Bin, img, img2))
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "checkpt=0") {
+			t.Fatalf("checkpt -c of the thawed server:\n%s", r)
+		}
+		r = h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", fmt.Sprintf(
+			"%s checkpt -r %s & T=$!; /usr/bin/python3 -c '%s'; wait $T; echo thawed=$?", h.Bin, img2, client))
 		r.WantExit(t, 0)
 		for _, want := range []string{"client got alive", "served", "thawed=0"} {
 			if !strings.Contains(r.Stdout, want) {
