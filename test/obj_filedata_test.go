@@ -111,3 +111,20 @@ func TestObjFileData(t *testing.T) {
 		})
 	})
 }
+
+// TestObjFileDataPython: what Python programs use for scratch data — tempfile.TemporaryFile (an
+// unlinked file), os.memfd_create and mmap.mmap(-1, n) (shared anonymous memory) — survives a
+// freeze and a thaw in a new sandbox, the mmap still shared with a child forked after the thaw.
+func TestObjFileDataPython(t *testing.T) {
+	script := filepath.Join(h.Root, "test", "guests", "obj_filedata.py")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		dir := h.NewDir(t)
+		img := filepath.Join(dir, "py.ckpt")
+		frozenGuest(t, p, "r=0 errno=0", "/usr/bin/python3", script, img, dir)
+		r := checkpt(t, p, "-r", img)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "tmp=True memfd=True mmap=True shared=True\n") {
+			t.Errorf("thawed python3:\n%s", r)
+		}
+	})
+}

@@ -177,7 +177,7 @@ func (p *thawPlan) mapOne(t *kernel.Task, i int) error {
 		Addr:     hostarch.Addr(mp.Start),
 		Fixed:    true,
 		Unmap:    true,
-		Private:  true, // MapObject mappings are made shared (objectMapFile); other shared mappings come back as private copies.
+		Private:  true, // MapObject mappings are made shared (mapObject); other shared mappings come back as private copies.
 		Perms:    perms(mp.Prot),
 		MaxPerms: hostarch.AnyAccess,
 		Stack:    mp.Name == vmaStack,
