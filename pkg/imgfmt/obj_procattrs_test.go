@@ -98,3 +98,28 @@ func TestProcAttrsDecodeErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestTerminalCodec(t *testing.T) {
+	p := objectProcess()
+	p.Files = append(p.Files, File{FD: 9, Kind: FileCharDev, Offset: -1, Desc: "/dev/pts/3"})
+	p.Objects = append(p.Objects, Object{ID: 2, FDs: []ObjectFD{{FD: 9}}, Body: &TerminalObject{Replica: true, Index: 3}})
+	img := encodeToBytes(t, p)
+	q, err := Decode(bytes.NewReader(img), int64(len(img)))
+	if err != nil || !reflect.DeepEqual(q.Objects, p.Objects) {
+		t.Fatalf("Decode: %v, objects %+v", err, q)
+	}
+	if s := Summarize(q, int64(len(img)), nil); s.Objects[1].Detail != "pty replica of /dev/pts/3" {
+		t.Errorf("summary %+v", s.Objects)
+	}
+	body := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1) + objectFixedSize + objectFDSize
+	for _, tc := range []struct {
+		off  int
+		want string
+	}{{0, "unknown role 2"}, {8, "reserved"}} {
+		b := bytes.Clone(img)
+		b[body+tc.off] = 2
+		if _, err := Decode(bytes.NewReader(b), int64(len(b))); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("patched byte %d: %v, want %q", tc.off, err, tc.want)
+		}
+	}
+}

@@ -99,6 +99,8 @@ func decodeObjectBody(k ObjectKind, r *rbuf) ObjectBody {
 		return decodeSysVSem(r)
 	case ObjSysVMsg:
 		return decodeSysVMsg(r)
+	case ObjTerminal:
+		return decodeTerminal(r)
 	case ObjProcAttrs:
 		return decodeProcAttrs(r)
 	case ObjProcFile:

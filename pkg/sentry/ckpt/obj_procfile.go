@@ -32,8 +32,9 @@ import (
 
 // procFSName and nsFSName are the names of gVisor's proc and nsfs filesystem types.
 const (
-	procFSName = "proc"
-	nsFSName   = "nsfs"
+	procFSName   = "proc"
+	nsFSName     = "nsfs"
+	devptsFSName = "devpts"
 )
 
 // pidFDStateType is the stateify type name of gVisor's pidfd implementation (kernel.pidFD, not
@@ -53,6 +54,8 @@ func captureNamingObject(t *kernel.Task, file *vfs.FileDescription) (objectIdent
 	case nsFSName:
 		body, ok, err := captureNamespace(t, file)
 		return file, body, ok, err
+	case devptsFSName:
+		return file, captureTerminal(t, file), true, nil
 	}
 	if s, ok := file.Impl().(stateifyObject); ok && s.StateTypeName() == pidFDStateType {
 		return file, capturePIDFD(t, file), true, nil
