@@ -38,6 +38,12 @@ func main() {
 	alias.HandleAlias()
 
 	pf := registerPolicyFlags(flag.CommandLine)
+	// Help, unknown commands and bad flags are answered before anything else runs (cli.go), on instances of
+	// the commands of their own.
+	probe, probeTopics := commands(pf)
+	if code, handled := preflight(os.Args[1:], probe, probeTopics, os.Stdout, os.Stderr); handled {
+		os.Exit(code)
+	}
 	ga, ok := parseGlobalArgs(os.Args[1:])
 	if ok {
 		if ga.version {
@@ -54,5 +60,5 @@ func main() {
 	}
 
 	cmds, helpCmds := commands(pf)
-	cli.Run(nil, cmds, helpCmds)
+	cli.Run(nil, withUsageExit(cmds), helpCmds)
 }

@@ -53,6 +53,45 @@ func TestVersionAndHelp(t *testing.T) {
 	}
 }
 
+// TestHelpAndUsageErrors checks that every command answers --help, -h and `help CMD` with its
+// usage and exit code 0 (engines probe runtimes with `checkpoint --help`), and that an unknown
+// command or flag is named in the message and exits 2.
+func TestHelpAndUsageErrors(t *testing.T) {
+	s := h.NewSandbox(t, harness.Opts{})
+	topics := map[string]bool{"help": true, "flags": true, "platforms": true, "syscalls": true}
+	for _, cmd := range append(upstreamCommands, ourCommands...) {
+		if topics[cmd] {
+			continue
+		}
+		for _, args := range [][]string{{cmd, "--help"}, {cmd, "-h"}, {"help", cmd}} {
+			r := s.Run(t, args...)
+			if r.ExitCode != 0 || strings.TrimSpace(r.Stdout) == "" {
+				t.Errorf("want exit 0 and the usage of %s:\n%s", cmd, r)
+			}
+		}
+	}
+	for _, cmd := range []string{"checkpoint", "restore", "inspect"} {
+		if r := s.Run(t, cmd, "--help"); !strings.HasPrefix(r.Stdout, "Usage: runsc-ckpt "+cmd+" ") {
+			t.Errorf("want the usage of %s on stdout:\n%s", cmd, r)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bogus"}, `unknown command "bogus"`},
+		{[]string{"help", "bogus"}, `unknown command "bogus"`},
+		{[]string{"checkpoint", "--no-such-flag", "id"}, "flag provided but not defined: -no-such-flag"},
+		{[]string{"--no-such-global-flag", "list"}, "flag provided but not defined: -no-such-global-flag"},
+		{[]string{"inspect"}, "Validates IMAGE"}, // a usage error found by the command itself
+	} {
+		r := s.Run(t, tc.args...)
+		if r.ExitCode != 2 || !strings.Contains(r.Stderr, tc.want) {
+			t.Errorf("want exit 2 and %q on stderr:\n%s", tc.want, r)
+		}
+	}
+}
+
 // TestSpecCommand checks `spec` writes a usable config.json.
 func TestSpecCommand(t *testing.T) {
 	s := h.NewSandbox(t, harness.Opts{})
