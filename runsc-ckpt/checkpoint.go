@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/google/subcommands"
+	"gvisor.dev/gvisor/pkg/sentry/state/checkpointfiles"
 	"gvisor.dev/gvisor/runsc/cmd"
 	"gvisor.dev/gvisor/runsc/cmd/util"
 	"gvisor.dev/gvisor/runsc/flag"
@@ -69,6 +73,9 @@ func (c *checkpointCommand) Execute(ctx context.Context, f *flag.FlagSet, args .
 		}
 		return subcommands.ExitSuccess
 	}
+	if err := removeOldImage(imagePath); err != nil {
+		util.Fatalf("checkpoint: %v", err)
+	}
 	var st subcommands.ExitStatus
 	switch format := checkpointFormat(f.Arg(0)); format {
 	case formatUpstream:
@@ -94,4 +101,19 @@ func preDump(imagePath string) error {
 		return fmt.Errorf("image-path flag must be provided")
 	}
 	return os.MkdirAll(imagePath, 0o755)
+}
+
+// removeOldImage removes the files of an earlier checkpoint from imagePath. runc (CRIU)
+// overwrites an image directory, and engines reuse theirs (Podman checkpoints a container into
+// the same userdata/checkpoint every time); upstream's save refuses to replace a file (O_EXCL).
+func removeOldImage(imagePath string) error {
+	if imagePath == "" {
+		return nil // upstream reports the missing flag
+	}
+	for _, name := range []string{checkpointfiles.StateFileName, checkpointfiles.PagesMetadataFileName, checkpointfiles.PagesFileName, inventoryFile} {
+		if err := os.Remove(filepath.Join(imagePath, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing the previous image: %w", err)
+		}
+	}
+	return nil
 }

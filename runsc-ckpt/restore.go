@@ -6,6 +6,7 @@ import (
 	"github.com/google/subcommands"
 	"gvisor.dev/gvisor/runsc/cmd"
 	"gvisor.dev/gvisor/runsc/cmd/util"
+	"gvisor.dev/gvisor/runsc/config"
 	"gvisor.dev/gvisor/runsc/flag"
 )
 
@@ -59,6 +60,10 @@ func (r *restoreCommand) Execute(ctx context.Context, f *flag.FlagSet, args ...a
 			util.Fatalf("restore --lazy-pages: %v", err)
 		}
 	}
+	if !globalFlagGiven(restoreSpecValidationFlag) {
+		conf := args[0].(*config.Config)
+		conf.RestoreSpecValidation = config.RestoreSpecValidationWarning
+	}
 	switch format := restoreFormat(f.Lookup("image-path").Value.String()); format {
 	case formatUpstream:
 		return r.Restore.Execute(ctx, f, args...)
@@ -66,4 +71,26 @@ func (r *restoreCommand) Execute(ctx context.Context, f *flag.FlagSet, args ...a
 		util.Fatalf("restore: image format %q is not supported", format)
 		return subcommands.ExitFailure
 	}
+}
+
+// restoreSpecValidationFlag is runsc's global flag that says what restore does when the
+// container's spec differs from the checkpointed one.
+const restoreSpecValidationFlag = "restore-spec-validation"
+
+// Engines regenerate a container's spec when they restore it, and not always identically: Podman
+// writes the bind mounts of a container restored from an exported checkpoint (restore --import)
+// with propagation "private" where the checkpointed spec had "rprivate", and upstream's default
+// check (enforce) then refuses the restore ("Mounts does not match across checkpoint restore").
+// So restore checks with "warning" (differences go to the debug log) unless
+// --restore-spec-validation is given.
+
+// globalFlagGiven tells whether the global flag name was set on the command line.
+func globalFlagGiven(name string) bool {
+	given := false
+	flag.CommandLine.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			given = true
+		}
+	})
+	return given
 }
