@@ -65,13 +65,13 @@ func commands(pf *policyFlags) (map[util.SubCommand]string, []subcommands.Comman
 		new(cmd.Tar):          userGroup,
 
 		// Helpers.
-		new(cmd.Install):     helperGroup,
-		new(cmd.Mitigate):    helperGroup,
-		new(cmd.Uninstall):   helperGroup,
-		new(nvproxy.Nvproxy): helperGroup,
-		new(trace.Trace):     helperGroup,
-		new(cmd.CPUFeatures): helperGroup,
-		new(cmd.Features):    helperGroup,
+		new(installCommand):   helperGroup, // install.go: registered as runsc-ckpt
+		new(cmd.Mitigate):     helperGroup,
+		new(uninstallCommand): helperGroup,
+		new(nvproxy.Nvproxy):  helperGroup,
+		new(trace.Trace):      helperGroup,
+		new(cmd.CPUFeatures):  helperGroup,
+		new(cmd.Features):     helperGroup,
 
 		new(cmd.Debug):        debugGroup,
 		new(profile.Profile):  debugGroup,

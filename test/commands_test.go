@@ -144,3 +144,45 @@ func TestRunDetachedStatePsKill(t *testing.T) {
 		}
 	})
 }
+
+// TestInstall checks that install registers the binary in a Docker daemon.json as runtime
+// runsc-ckpt, with the arguments after -- as its runtimeArgs and the file's other settings kept,
+// and that uninstall removes it again.
+func TestInstall(t *testing.T) {
+	s := h.NewSandbox(t, harness.Opts{})
+	cfg := filepath.Join(s.Dir, "daemon.json")
+	if err := os.WriteFile(cfg, []byte(`{"debug": true, "runtimes": {"other": {"path": "/bin/other"}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.MustRun(t, "install", "--config_file="+cfg, "--", "--ckpt-file=/ckpt/%N.ckpt", "--platform=ptrace")
+	var c struct {
+		Debug    bool `json:"debug"`
+		Runtimes map[string]struct {
+			Path        string   `json:"path"`
+			RuntimeArgs []string `json:"runtimeArgs"`
+		} `json:"runtimes"`
+	}
+	read := func() {
+		c.Runtimes = nil
+		b, err := os.ReadFile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &c); err != nil {
+			t.Fatalf("%s: %v\n%s", cfg, err, b)
+		}
+	}
+	read()
+	rt, ok := c.Runtimes["runsc-ckpt"]
+	if !ok || rt.Path != h.Bin || strings.Join(rt.RuntimeArgs, " ") != "--ckpt-file=/ckpt/%N.ckpt --platform=ptrace" {
+		t.Errorf("runtime runsc-ckpt = %+v (present %v), want path %s and the args after --", rt, ok, h.Bin)
+	}
+	if _, ok := c.Runtimes["other"]; !ok || !c.Debug || len(c.Runtimes) != 2 {
+		t.Errorf("install changed the file's other settings: %+v", c)
+	}
+	s.MustRun(t, "uninstall", "--config_file="+cfg)
+	read()
+	if _, ok := c.Runtimes["runsc-ckpt"]; ok || len(c.Runtimes) != 1 {
+		t.Errorf("after uninstall the runtimes are %+v", c.Runtimes)
+	}
+}
