@@ -42,7 +42,6 @@ func NewEnv(t *testing.T, dir, bin string) *Env {
 	e := &Env{
 		Dir:     dir,
 		Bin:     bin,
-		Runtime: filepath.Join(dir, "runsc-ckpt-runtime"),
 		ArgvLog: filepath.Join(dir, "runtime-argv.log"),
 	}
 	run, err := os.MkdirTemp("/run", "runsc-ckpt-")
@@ -50,15 +49,28 @@ func NewEnv(t *testing.T, dir, bin string) *Env {
 		t.Fatal(err)
 	}
 	e.RunDir = run
-	logs := filepath.Join(dir, "runsc-logs") + "/"
+	e.Runtime = e.NewRuntime(t, "runsc-ckpt-runtime")
+	return e
+}
+
+// NewRuntime writes another runtime wrapper called name into e.Dir, which adds flags (global
+// runsc-ckpt flags) to every call, and returns its path. Its calls are logged to e.ArgvLog too.
+func (e *Env) NewRuntime(t *testing.T, name string, flags ...string) string {
+	t.Helper()
+	logs := filepath.Join(e.Dir, "runsc-logs") + "/"
 	if err := os.MkdirAll(logs, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	script := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$*\" >> %s\nexec %s --debug --debug-log=%s \"$@\"\n", e.ArgvLog, bin, logs)
-	if err := os.WriteFile(e.Runtime, []byte(script), 0o755); err != nil {
+	extra := ""
+	for _, f := range flags {
+		extra += " '" + f + "'"
+	}
+	path := filepath.Join(e.Dir, name)
+	script := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$*\" >> %s\nexec %s --debug --debug-log=%s%s \"$@\"\n", e.ArgvLog, e.Bin, logs, extra)
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return e
+	return path
 }
 
 // RuntimeArgv returns the command lines the engines ran the runtime with so far.

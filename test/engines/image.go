@@ -10,12 +10,16 @@ import (
 	"testing"
 )
 
-// ImageName is the image BuildImage makes.
-const ImageName = "localhost/runsc-ckpt-busybox:test"
+// The images BuildImage makes: busybox without a command, and the same with a command that waits
+// forever (a pod sandbox image for CRI).
+const (
+	ImageName      = "localhost/runsc-ckpt-busybox:test"
+	PauseImageName = "localhost/runsc-ckpt-pause:test"
+)
 
 // BuildImage makes a busybox image without a registry: a rootfs of the static busybox (package
-// busybox-static) and its applet links, imported into Podman; it returns a docker-archive tarball
-// of it that `docker load` and `ctr image import` take.
+// busybox-static) and its applet links, imported into Podman as ImageName and PauseImageName; it
+// returns a docker-archive tarball of both that `docker load` and `ctr image import` take.
 func (e *Env) BuildImage(t *testing.T) string {
 	t.Helper()
 	busybox, err := exec.LookPath("busybox")
@@ -54,8 +58,12 @@ func (e *Env) BuildImage(t *testing.T) string {
 	if r := Run(tarball, append(podman, "import", "-", ImageName)...); r.Err != nil {
 		t.Fatalf("%s", r)
 	}
+	// The same rootfs as a pod sandbox ("pause") image for CRI: its command waits forever.
+	if r := Run(tarball, append(podman, "import", "--change", `CMD ["/bin/sh","-c","while :; do sleep 3600; done"]`, "-", PauseImageName)...); r.Err != nil {
+		t.Fatalf("%s", r)
+	}
 	archive := filepath.Join(e.Dir, "busybox-image.tar")
-	MustRun(t, append(podman, "save", "--format", "docker-archive", "-o", archive, ImageName)...)
+	MustRun(t, append(podman, "save", "--format", "docker-archive", "--multi-image-archive", "-o", archive, ImageName, PauseImageName)...)
 	return archive
 }
 
