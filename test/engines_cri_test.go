@@ -13,10 +13,10 @@ import (
 // TestEnginesCRI is the start of driving runsc-ckpt the way Kubernetes does, through CRI:
 // containerd 2.x (built from the Go module proxy, test/engines) with runsc-ckpt as its runtime
 // handler, and crictl for kubelet. It runs a pod sandbox under runsc-ckpt. Starting a container in
-// the pod does not finish with containerd's runc shim (the shim's Start does not return although
-// `runsc-ckpt start` exits 0), so the checkpoint (`crictl checkpoint --export`, CRI
+// the pod does not finish with containerd's runc shim (runsc's start gives the sandbox its own
+// stdio, a pipe the shim reads to the end), so the checkpoint (`crictl checkpoint --export`, CRI
 // CheckpointContainer) and the restore from the archive are not reached yet; docs/engines.md has
-// what is known. Run it with `make cri-test`.
+// the details. Run it with `make cri-test`.
 func TestEnginesCRI(t *testing.T) {
 	engines.EnsurePackages(t)
 	tools := engines.BuildCRITools(t)
