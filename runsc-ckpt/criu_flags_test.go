@@ -114,3 +114,14 @@ func TestStatusFDAndEngineFiles(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestStdioHolderSocket(t *testing.T) {
+	a, b := stdioHolderSocket("/r", "c1"), stdioHolderSocket("/r", "c2")
+	if a == b || a != stdioHolderSocket("/r", "c1") || !strings.HasPrefix(a, "@") || len(a) > 107 {
+		t.Errorf("holder sockets %q, %q: want distinct, stable, abstract names", a, b)
+	}
+	// Without a holder, start runs with its own stdio (as upstream's).
+	if files, ok, err := fetchCreateStdio(t.TempDir(), "none"); ok || err != nil || files != nil {
+		t.Errorf("fetchCreateStdio without a holder = %v, %v, %v", files, ok, err)
+	}
+}

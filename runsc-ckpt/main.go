@@ -31,6 +31,9 @@ func main() {
 	if code, ok := checkptDispatch(os.Args); ok { // The guest tool checkpt (checkpt.go).
 		os.Exit(code)
 	}
+	if len(os.Args) > 1 && os.Args[1] == stdioHolderArg { // subcontainer_stdio.go
+		os.Exit(stdioHolderMain(os.Args[2:]))
+	}
 	if err := os.Setenv("GVISOR_SIDECAR_BINARIES_DIR", noSidecarDir); err != nil {
 		fmt.Fprintf(os.Stderr, "runsc-ckpt: %v\n", err)
 		os.Exit(128)
