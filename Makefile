@@ -58,8 +58,8 @@ integration-test: $(BIN)
 		$(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) -skip '^TestEnginesCRI$$' ./test/...
 
 # Kubernetes' node API (CRI): containerd 2.x and crictl, built once from the Go module proxy into
-# /var/cache/runsc-ckpt-engines (minutes the first time), drive runsc-ckpt. Not part of `test`
-# (a pod sandbox only so far; docs/engines.md).
+# /var/cache/runsc-ckpt-engines (minutes the first time), drive runsc-ckpt. Not part of `test`;
+# .ci/run runs it after. docs/engines.md.
 cri-test: $(BIN)
 	RUNSC_CKPT_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -timeout 30m -v -run '^TestEnginesCRI$$' ./test/
 
