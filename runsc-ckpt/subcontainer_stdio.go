@@ -102,7 +102,8 @@ func stdioHolderMain(args []string) int {
 			}
 			continue
 		}
-		if matches, _ := filepath.Glob(filepath.Join(root, "*"+id+"*")); len(matches) == 0 {
+		// runsc names a container's state file ID_sandbox:SANDBOXID.state.
+		if matches, _ := filepath.Glob(filepath.Join(root, id+"_sandbox:*")); len(matches) == 0 {
 			return 0 // the container was deleted
 		}
 	}
