@@ -19,6 +19,7 @@ type globalArgs struct {
 	given      map[string]bool
 	version    bool
 	help       bool
+	err        error // why the command line did not parse (ok false)
 }
 
 // parseGlobalArgs parses args (without argv[0]) the way cli.Run will: with runsc's config flags and
@@ -45,7 +46,7 @@ func parseGlobalArgs(args []string) (ga globalArgs, ok bool) {
 		}
 	}
 	if err := fs.Parse(args); err != nil {
-		return globalArgs{}, false
+		return globalArgs{err: err}, false
 	}
 	ga.given = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { ga.given[f.Name] = true })

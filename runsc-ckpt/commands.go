@@ -38,23 +38,23 @@ func ckptCommands() []util.SubCommand {
 func commands(pf *policyFlags) (map[util.SubCommand]string, []subcommands.Command) {
 	cmds := map[util.SubCommand]string{
 		// Register OCI user-facing runsc commands.
-		new(cmd.Checkpoint):      userGroup,
-		pf.wrap(new(cmd.Create)): userGroup,
-		new(deleteCommand):       userGroup, // policy_delete.go: upstream delete + derived bundles
-		new(cmd.Events):          userGroup,
-		new(cmd.Exec):            userGroup,
-		new(killCommand):         userGroup, // kill.go: upstream kill + checkpoint signals
-		new(cmd.List):            userGroup,
-		new(cmd.PS):              userGroup,
-		new(cmd.Pause):           userGroup,
-		new(cmd.Restore):         userGroup,
-		new(cmd.Resume):          userGroup,
-		pf.wrap(new(cmd.Run)):    userGroup,
-		new(cmd.Spec):            userGroup,
-		new(cmd.Start):           userGroup,
-		new(cmd.State):           userGroup,
-		new(cmd.Update):          userGroup,
-		new(cmd.Wait):            userGroup,
+		new(checkpointCommand):      userGroup, // checkpoint.go: upstream checkpoint + runc flags
+		pf.wrap(new(createCommand)): userGroup, // subcontainer_stdio.go
+		new(deleteCommand):          userGroup, // policy_delete.go: upstream delete + derived bundles
+		new(cmd.Events):             userGroup,
+		new(cmd.Exec):               userGroup,
+		new(killCommand):            userGroup, // kill.go: upstream kill + checkpoint signals
+		new(cmd.List):               userGroup,
+		new(cmd.PS):                 userGroup,
+		new(cmd.Pause):              userGroup,
+		new(restoreCommand):         userGroup, // restore.go: upstream restore + runc flags
+		new(cmd.Resume):             userGroup,
+		pf.wrap(new(cmd.Run)):       userGroup,
+		new(cmd.Spec):               userGroup,
+		new(startCommand):           userGroup, // subcontainer_stdio.go
+		new(cmd.State):              userGroup,
+		new(cmd.Update):             userGroup,
+		new(cmd.Wait):               userGroup,
 
 		// Non-OCI user-facing runsc commands.
 		pf.wrap(new(cmd.Do)):  userGroup,
@@ -65,13 +65,13 @@ func commands(pf *policyFlags) (map[util.SubCommand]string, []subcommands.Comman
 		new(cmd.Tar):          userGroup,
 
 		// Helpers.
-		new(cmd.Install):     helperGroup,
-		new(cmd.Mitigate):    helperGroup,
-		new(cmd.Uninstall):   helperGroup,
-		new(nvproxy.Nvproxy): helperGroup,
-		new(trace.Trace):     helperGroup,
-		new(cmd.CPUFeatures): helperGroup,
-		new(cmd.Features):    helperGroup,
+		new(installCommand):   helperGroup, // install.go: registered as runsc-ckpt
+		new(cmd.Mitigate):     helperGroup,
+		new(uninstallCommand): helperGroup,
+		new(nvproxy.Nvproxy):  helperGroup,
+		new(trace.Trace):      helperGroup,
+		new(cmd.CPUFeatures):  helperGroup,
+		new(cmd.Features):     helperGroup,
 
 		new(cmd.Debug):        debugGroup,
 		new(profile.Profile):  debugGroup,

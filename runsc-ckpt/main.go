@@ -31,6 +31,9 @@ func main() {
 	if code, ok := checkptDispatch(os.Args); ok { // The guest tool checkpt (checkpt.go).
 		os.Exit(code)
 	}
+	if len(os.Args) > 1 && os.Args[1] == stdioHolderArg { // subcontainer_stdio.go
+		os.Exit(stdioHolderMain(os.Args[2:]))
+	}
 	if err := os.Setenv("GVISOR_SIDECAR_BINARIES_DIR", noSidecarDir); err != nil {
 		fmt.Fprintf(os.Stderr, "runsc-ckpt: %v\n", err)
 		os.Exit(128)
@@ -38,6 +41,12 @@ func main() {
 	alias.HandleAlias()
 
 	pf := registerPolicyFlags(flag.CommandLine)
+	// Help, unknown commands and bad flags are answered before anything else runs (cli.go), on instances of
+	// the commands of their own.
+	probe, probeTopics := commands(pf)
+	if code, handled := preflight(os.Args[1:], probe, probeTopics, os.Stdout, os.Stderr); handled {
+		os.Exit(code)
+	}
 	ga, ok := parseGlobalArgs(os.Args[1:])
 	if ok {
 		if ga.version {
@@ -54,5 +63,5 @@ func main() {
 	}
 
 	cmds, helpCmds := commands(pf)
-	cli.Run(nil, cmds, helpCmds)
+	cli.Run(nil, withUsageExit(cmds), helpCmds)
 }

@@ -53,6 +53,45 @@ func TestVersionAndHelp(t *testing.T) {
 	}
 }
 
+// TestHelpAndUsageErrors checks that every command answers --help, -h and `help CMD` with its
+// usage and exit code 0 (engines probe runtimes with `checkpoint --help`), and that an unknown
+// command or flag is named in the message and exits 2.
+func TestHelpAndUsageErrors(t *testing.T) {
+	s := h.NewSandbox(t, harness.Opts{})
+	topics := map[string]bool{"help": true, "flags": true, "platforms": true, "syscalls": true}
+	for _, cmd := range append(upstreamCommands, ourCommands...) {
+		if topics[cmd] {
+			continue
+		}
+		for _, args := range [][]string{{cmd, "--help"}, {cmd, "-h"}, {"help", cmd}} {
+			r := s.Run(t, args...)
+			if r.ExitCode != 0 || strings.TrimSpace(r.Stdout) == "" {
+				t.Errorf("want exit 0 and the usage of %s:\n%s", cmd, r)
+			}
+		}
+	}
+	for _, cmd := range []string{"checkpoint", "restore", "inspect"} {
+		if r := s.Run(t, cmd, "--help"); !strings.HasPrefix(r.Stdout, "Usage: runsc-ckpt "+cmd+" ") {
+			t.Errorf("want the usage of %s on stdout:\n%s", cmd, r)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bogus"}, `unknown command "bogus"`},
+		{[]string{"help", "bogus"}, `unknown command "bogus"`},
+		{[]string{"checkpoint", "--no-such-flag", "id"}, "flag provided but not defined: -no-such-flag"},
+		{[]string{"--no-such-global-flag", "list"}, "flag provided but not defined: -no-such-global-flag"},
+		{[]string{"inspect"}, "Validates IMAGE"}, // a usage error found by the command itself
+	} {
+		r := s.Run(t, tc.args...)
+		if r.ExitCode != 2 || !strings.Contains(r.Stderr, tc.want) {
+			t.Errorf("want exit 2 and %q on stderr:\n%s", tc.want, r)
+		}
+	}
+}
+
 // TestSpecCommand checks `spec` writes a usable config.json.
 func TestSpecCommand(t *testing.T) {
 	s := h.NewSandbox(t, harness.Opts{})
@@ -104,4 +143,46 @@ func TestRunDetachedStatePsKill(t *testing.T) {
 			t.Errorf("containers left after delete: %v", ids)
 		}
 	})
+}
+
+// TestInstall checks that install registers the binary in a Docker daemon.json as runtime
+// runsc-ckpt, with the arguments after -- as its runtimeArgs and the file's other settings kept,
+// and that uninstall removes it again.
+func TestInstall(t *testing.T) {
+	s := h.NewSandbox(t, harness.Opts{})
+	cfg := filepath.Join(s.Dir, "daemon.json")
+	if err := os.WriteFile(cfg, []byte(`{"debug": true, "runtimes": {"other": {"path": "/bin/other"}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.MustRun(t, "install", "--config_file="+cfg, "--", "--ckpt-file=/ckpt/%N.ckpt", "--platform=ptrace")
+	var c struct {
+		Debug    bool `json:"debug"`
+		Runtimes map[string]struct {
+			Path        string   `json:"path"`
+			RuntimeArgs []string `json:"runtimeArgs"`
+		} `json:"runtimes"`
+	}
+	read := func() {
+		c.Runtimes = nil
+		b, err := os.ReadFile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &c); err != nil {
+			t.Fatalf("%s: %v\n%s", cfg, err, b)
+		}
+	}
+	read()
+	rt, ok := c.Runtimes["runsc-ckpt"]
+	if !ok || rt.Path != h.Bin || strings.Join(rt.RuntimeArgs, " ") != "--ckpt-file=/ckpt/%N.ckpt --platform=ptrace" {
+		t.Errorf("runtime runsc-ckpt = %+v (present %v), want path %s and the args after --", rt, ok, h.Bin)
+	}
+	if _, ok := c.Runtimes["other"]; !ok || !c.Debug || len(c.Runtimes) != 2 {
+		t.Errorf("install changed the file's other settings: %+v", c)
+	}
+	s.MustRun(t, "uninstall", "--config_file="+cfg)
+	read()
+	if _, ok := c.Runtimes["runsc-ckpt"]; ok || len(c.Runtimes) != 1 {
+		t.Errorf("after uninstall the runtimes are %+v", c.Runtimes)
+	}
 }

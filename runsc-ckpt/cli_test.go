@@ -1,0 +1,56 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"gvisor.dev/gvisor/runsc/flag"
+)
+
+func TestPreflight(t *testing.T) {
+	pf := registerPolicyFlags(flag.NewFlagSet("test", flag.ContinueOnError))
+	for _, tc := range []struct {
+		args    []string
+		handled bool
+		code    int
+		stdout  string // substring wanted in stdout
+		stderr  string // substring wanted in stderr
+	}{
+		{args: []string{"checkpoint", "--help"}, handled: true, code: 0, stdout: "Usage: runsc-ckpt checkpoint"},
+		{args: []string{"restore", "-h"}, handled: true, code: 0, stdout: "-image-path"},
+		{args: []string{"inspect", "-help"}, handled: true, code: 0, stdout: "Usage: runsc-ckpt inspect"},
+		{args: []string{"--root=/x", "kill", "--help"}, handled: true, code: 0, stdout: "SIGCKPT"},
+		{args: []string{"help", "checkpoint"}, handled: true, code: 0, stdout: "Usage: runsc-ckpt checkpoint"},
+		{args: []string{"bogus"}, handled: true, code: 2, stderr: `unknown command "bogus"`},
+		{args: []string{"help", "bogus"}, handled: true, code: 2, stderr: `unknown command "bogus"`},
+		{args: []string{}, handled: true, code: 2, stderr: "no command given"},
+		{args: []string{"--no-such-flag", "run"}, handled: true, code: 2, stderr: "flag provided but not defined: -no-such-flag"},
+		{args: []string{"state", "--no-such-flag", "id"}, handled: true, code: 2, stderr: "runsc-ckpt state: flag provided but not defined: -no-such-flag"},
+		{args: []string{"install", "--runtime"}, handled: true, code: 2, stderr: "flag needs an argument: -runtime"},
+		// Left to cli.Run.
+		{args: []string{"--help"}},
+		{args: []string{"--version"}},
+		{args: []string{"help"}},
+		{args: []string{"help", "platforms"}},
+		{args: []string{"flags"}},
+		{args: []string{"state", "id"}},
+		{args: []string{"exec", "id", "ls", "-h"}},      // -h belongs to the guest's command
+		{args: []string{"boot", "--no-such-boot-flag"}}, // internal: left to cli.Run
+		{args: []string{"boot", "--help"}, handled: true, code: 0, stdout: "Usage: runsc-ckpt boot"},
+	} {
+		cmds, topics := commands(pf)
+		var out, errb bytes.Buffer
+		code, handled := preflight(tc.args, cmds, topics, &out, &errb)
+		if handled != tc.handled || code != tc.code {
+			t.Errorf("preflight(%q) = %d, %v; want %d, %v\nstdout: %s\nstderr: %s", tc.args, code, handled, tc.code, tc.handled, &out, &errb)
+			continue
+		}
+		if !strings.Contains(out.String(), tc.stdout) || !strings.Contains(errb.String(), tc.stderr) {
+			t.Errorf("preflight(%q): stdout %q (want %q), stderr %q (want %q)", tc.args, &out, tc.stdout, &errb, tc.stderr)
+		}
+		if !tc.handled && out.Len()+errb.Len() > 0 {
+			t.Errorf("preflight(%q) wrote output but left the command line to cli.Run", tc.args)
+		}
+	}
+}
