@@ -34,6 +34,24 @@
  * success: the restored program's own sys_checkpoint call returns retval. */
 #define CKPT_THAW 2
 
+/* runsc-ckpt's extension (DragonFly has only the two types above): freeze a process tree.
+ * sys_checkpoint(CKPT_FREEZE_TREE, fd, pid, flags): stops every thread of pid and of all its
+ * descendants (pid 0: of every process of the caller's PID namespace except the caller) at once,
+ * captures each process, and writes a tree stream (one ELF image per process, each thawable alone
+ * with CKPT_THAW, plus a JSON manifest; docs/tree-format.md) to fd, which may be a pipe. The caller
+ * may not be part of the tree nor a child of one of its processes (EINVAL). flags: 0 (the tree runs
+ * on) or CKPT_TREE_KILL. Errors as CKPT_FREEZE, plus EBUSY if a process of the tree is stopped
+ * (SIGSTOP, job control, a tracer). Returns 0. */
+#define CKPT_FREEZE_TREE 3
+
+/* Recreate a frozen tree with its pids: sys_checkpoint(CKPT_THAW_TREE, dirfd, -1, flags).
+ * Reserved; see docs/tree-format.md. */
+#define CKPT_THAW_TREE 4
+
+/* CKPT_FREEZE_TREE flag: the tree stays stopped, as written, until the calling process exits,
+ * and is then killed (SIGKILL). */
+#define CKPT_TREE_KILL 1
+
 /* Default action: write the ckpt-file image and continue. */
 #define SIGCKPT 62
 

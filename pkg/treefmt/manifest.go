@@ -61,7 +61,8 @@ type Process struct {
 	PPID int32 `json:"ppid"` // 0: no parent in the namespace (the init, or started by exec).
 	PGID int32 `json:"pgid"`
 	SID  int32 `json:"sid"`
-	// TIDs are the thread ids, the leader's (PID) first. Empty for a zombie.
+	// TIDs are the thread ids, the leader's (PID) first unless the leader thread has exited.
+	// Empty for a zombie.
 	TIDs []int32 `json:"tids,omitempty"`
 	Comm string  `json:"comm"`
 	// Image is the file name of the process's ELF image in the directory; empty for a zombie.
@@ -243,8 +244,8 @@ func (m *Manifest) Validate() error {
 			if p.ImageSize <= 0 || len(p.ImageSHA256) != 64 {
 				return invalidf("pid %d: missing image size or SHA-256", p.PID)
 			}
-			if len(p.TIDs) == 0 || p.TIDs[0] != p.PID {
-				return invalidf("pid %d: tids must start with the pid", p.PID)
+			if len(p.TIDs) == 0 {
+				return invalidf("pid %d: a live process has threads", p.PID)
 			}
 		}
 		for _, tid := range p.TIDs {

@@ -157,7 +157,7 @@ func TestValidate(t *testing.T) {
 		"zombie image":     func(m *Manifest) { m.Processes[1].Zombie = &ExitStatus{} },
 		"share forward":    func(m *Manifest) { m.Processes[1].FilesOf = 4 },
 		"no hash":          func(m *Manifest) { m.Processes[1].ImageSHA256 = "" },
-		"tids not led":     func(m *Manifest) { m.Processes[1].TIDs = []int32{5, 4} },
+		"no tids":          func(m *Manifest) { m.Processes[1].TIDs = nil },
 		"no processes":     func(m *Manifest) { m.Processes = nil },
 		"fd twice":         func(m *Manifest) { m.Processes[0].FDs = []FD{{FD: 1}, {FD: 1}} },
 		"negative pgid":    func(m *Manifest) { m.Processes[0].PGID = -1 },

@@ -98,6 +98,12 @@ func sysCheckpoint(t *kernel.Task, sysno uintptr, args arch.SyscallArguments) (u
 		}
 		defer req.release(t)
 		return thaw(t, req)
+	case CKPT_FREEZE_TREE:
+		req, err := newTreeFreezeRequest(t, fd, pid, retval)
+		if err != nil {
+			return 0, nil, err
+		}
+		return 0, nil, syscallError(t, freezeTree(t, req))
 	default:
 		return 0, nil, linuxerr.EOPNOTSUPP
 	}
