@@ -151,7 +151,63 @@ func describeTreeErrno(e syscall.Errno) error {
 	return describeErrno(e)
 }
 
-// checkptThawTree restores the tree in dir as children of this process; not yet implemented.
+// ckptTreeSelf is CKPT_THAW_TREE's flag that makes the caller the tree's root process.
+const ckptTreeSelf = 2
+
+// checkptThawTree restores the tree checkpoint in dir. The directory is verified first (manifest,
+// every image's size and digest). If this process has the pid of the tree's root (pid 1 of a fresh
+// container restoring a whole container), it becomes the root: it only returns on failure.
+// Otherwise the tree is restored as children of this process (with its pids where they can still
+// be had), and checkpt waits for the tree's root and exits with its status.
 func checkptThawTree(dir string, stdin *os.File, stdout, stderr io.Writer) error {
-	return errors.New("not implemented yet")
+	m, err := treefmt.VerifyDir(dir)
+	if err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	flags := uintptr(0)
+	if root := treeRoot(m); root != nil && int(root.PID) == os.Getpid() {
+		flags = ckptTreeSelf
+	}
+	r, _, errno := syscall.Syscall6(sysCheckpoint, ckptThawTree, d.Fd(), uintptr(^uint32(0)), flags, 0, 0)
+	if errno != 0 {
+		return describeTreeErrno(errno)
+	}
+	d.Close()
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(int(r), &ws, 0, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("waiting for the restored root %d: %w", r, err)
+		}
+		break
+	}
+	switch {
+	case ws.Exited():
+		os.Exit(ws.ExitStatus())
+	case ws.Signaled():
+		os.Exit(128 + int(ws.Signal()))
+	}
+	return fmt.Errorf("restored root %d: wait status %#x", r, uint32(ws))
+}
+
+// treeRoot returns the process the tree was taken from, or the lowest pid without a parent in it.
+func treeRoot(m *treefmt.Manifest) *treefmt.Process {
+	for i := range m.Processes {
+		p := &m.Processes[i]
+		if m.Root != 0 && p.PID == m.Root {
+			return p
+		}
+		if m.Root == 0 && (p.PPID == 0 || m.Process(p.PPID) == nil) {
+			return p
+		}
+	}
+	return nil
 }

@@ -1,8 +1,11 @@
 package test
 
 import (
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -137,4 +140,117 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
 		}
 	}
 	t.Fatalf("condition not met within %v", timeout)
+}
+
+// restoreScript is a tree without pipes between processes (those wait for the kernel-objects
+// work): a background job %1, a subshell with a child of its own, and a zombie (exit status 7)
+// whose parent, a subshell, exec'd into sleep, which never reaps. The init waits for job %1 and
+// reports its status in the file result, then waits for everything.
+const restoreScript = `
+sleep 100000 &
+sh -c 'sleep 100000 & wait' &
+sh -c 'sh -c "exit 7" & exec sleep 100000' &
+echo ready
+wait %1; echo "job1=$?" > result
+wait
+`
+
+// psTree returns "ppid pgid sid state comm" by pid for the container's processes, read from /proc
+// by a shell exec'd into it (without that shell and other exec'd processes).
+func psTree(t *testing.T, c *harness.Container) map[string]string {
+	t.Helper()
+	r := c.Exec(t, busybox, "sh", "-c", `for d in /proc/[0-9]*; do p=${d#/proc/}; [ "$p" = "$$" ] && continue; read -r s < $d/stat || continue; s=${s##*) }; set -- $s; read -r c < $d/comm; echo "$p $2 $3 $4 $1 $c"; done; true`)
+	r.WantExit(t, 0)
+	out := make(map[string]string)
+	for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 6 || (f[1] == "0" && f[0] != "1") {
+			continue // Processes started by exec (checkpt, an exiting earlier ps).
+		}
+		out[f[0]] = strings.Join(f[1:], " ")
+	}
+	return out
+}
+
+// TestRestoreTree: a tree frozen with `checkpt -c -t 0 -k` in one container is restored as a new
+// container whose init is the restore init (treefmt.RestoreInit, `restore-init DIR`): every process
+// comes back with its pid, parent, process group, session, state and name (the zombie still a
+// zombie), the restored init carries on from its blocked open(2): it reaps the zombie and gets its
+// status 7, and its job control still knows job %1 (kill %1; wait %1: 143).
+func TestRestoreTree(t *testing.T) {
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		needBusybox(t)
+		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", restoreScript}})
+		a.RunDetached(t)
+		a.WaitForOutput(t, "ready")
+		var before map[string]string
+		waitFor(t, 10*time.Second, func() bool {
+			before = psTree(t, a)
+			return strings.Contains(strings.Join(slices.Collect(maps.Values(before)), ","), " Z ")
+		})
+		dir := filepath.Join(a.Dir, "tree")
+		a.Exec(t, h.Bin, "checkpt", "-c", "-t", "0", "-o", dir, "-k").WantExit(t, 0)
+		a.Wait(t)
+		m, err := treefmt.VerifyDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		init := filepath.Join(a.Dir, "restore-init")
+		if err := os.WriteFile(init, treefmt.RestoreInit(), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{init, dir}})
+		b.RunDetached(t)
+		after := psTree(t, b)
+		for _, pr := range m.Processes {
+			state := "S"
+			if pr.Zombie != nil {
+				state = "Z"
+			}
+			want := fmt.Sprintf("%d %d %d %s %s", pr.PPID, pr.PGID, pr.SID, state, pr.Comm)
+			if got := after[fmt.Sprint(pr.PID)]; got != want {
+				t.Errorf("pid %d: restored as %q, want %q", pr.PID, got, want)
+			}
+		}
+		if len(after) != len(m.Processes) {
+			t.Errorf("restored %d processes, the checkpoint has %d:\nmanifest %+v\nafter %v", len(after), len(m.Processes), m.Processes, after)
+		}
+		for pid, was := range before {
+			if after[pid] != was {
+				t.Errorf("pid %s: %q before the checkpoint, %q after the restore", pid, was, after[pid])
+			}
+		}
+
+		// Job control in the restored init: killing job %1 ends its `wait %1` with 128+SIGTERM.
+		job1 := ""
+		for _, pr := range m.Processes {
+			if pr.PPID == 1 && pr.Comm == "sleep" && job1 == "" {
+				job1 = fmt.Sprint(pr.PID)
+			}
+		}
+		b.Exec(t, busybox, "kill", job1).WantExit(t, 0)
+		result := filepath.Join(a.Dir, "result")
+		waitFor(t, 20*time.Second, func() bool {
+			r, _ := os.ReadFile(result)
+			return len(r) > 0
+		})
+		if r, _ := os.ReadFile(result); string(r) != "job1=143\n" {
+			t.Errorf("the restored init reported %q, want job1=143", r)
+		}
+		// The zombie is reapable: once its parent is gone it is the init's, which reaps it.
+		var zombie, zparent string
+		for _, pr := range m.Processes {
+			if pr.Zombie != nil {
+				zombie, zparent = fmt.Sprint(pr.PID), fmt.Sprint(pr.PPID)
+			}
+		}
+		b.Exec(t, busybox, "kill", zparent).WantExit(t, 0)
+		waitFor(t, 20*time.Second, func() bool {
+			ps := psTree(t, b)
+			_, z := ps[zombie]
+			_, zp := ps[zparent]
+			return !z && !zp
+		})
+	})
 }

@@ -2,8 +2,10 @@ package treefmt
 
 import (
 	"bytes"
+	"debug/elf"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -170,5 +172,26 @@ func TestValidate(t *testing.T) {
 		if err := m.Validate(); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: Validate = %v, want ErrInvalid", name, err)
 		}
+	}
+}
+
+func TestRestoreInitIsELF(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "init")
+	if err := os.WriteFile(path, RestoreInit(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_X86_64 || f.Type != elf.ET_EXEC || len(f.Progs) != 1 || f.Entry != f.Progs[0].Vaddr+120 {
+		t.Fatalf("unexpected ELF: %+v", f.FileHeader)
+	}
+	// On a Linux host there is no sys_checkpoint: the program must fail cleanly with status 5.
+	out, err := exec.Command(path, t.TempDir()).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 5 || !strings.Contains(string(out), "tree restore failed") {
+		t.Fatalf("restore init on the host: %v, %q", err, out)
 	}
 }

@@ -46,8 +46,9 @@ func (pf *preparedFile) release(t *kernel.Task) {
 }
 
 // prepareFiles reopens (or makes placeholders for) every fd of the image except 0–2. image is the
-// file the thawer passed to CKPT_THAW.
-func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription) ([]preparedFile, error) {
+// file the thawer passed to CKPT_THAW. With an inherit map (tree restore) fds 0–2 are prepared too,
+// and an fd in the map takes the caller's fd it names.
+func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription, inherit map[int32]int32) ([]preparedFile, error) {
 	var out []preparedFile
 	fail := func(err error) ([]preparedFile, error) {
 		for i := range out {
@@ -57,10 +58,19 @@ func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription)
 	}
 	for i := range p.Files {
 		f := &p.Files[i]
-		if f.FD <= 2 {
+		if f.FD <= 2 && inherit == nil {
 			continue
 		}
 		pf := preparedFile{fd: f.FD, cloexec: f.FDFlags&linux.FD_CLOEXEC != 0}
+		if src, ok := inherit[f.FD]; ok {
+			file, err := inheritedFile(t, src)
+			if err != nil {
+				return fail(fmt.Errorf("fd %d: %w", f.FD, err))
+			}
+			pf.file = file
+			out = append(out, pf)
+			continue
+		}
 		switch {
 		case f.IsImage:
 			image.IncRef()
@@ -113,13 +123,13 @@ func placeholder(t *kernel.Task, f *imgfmt.File) (*vfs.FileDescription, error) {
 	return r, nil
 }
 
-// installFiles closes every fd above 2 and installs the prepared files.
+// installFiles closes every fd above 2 (every fd, with keepNone) and installs the prepared files.
 //
 // Preconditions: running on t's task goroutine.
 func (p *thawPlan) installFiles(t *kernel.Task) error {
 	fdt := t.FDTable()
 	for _, fd := range fdt.GetFDs(t) {
-		if fd <= 2 {
+		if fd <= 2 && !p.keepNone {
 			continue
 		}
 		if f := fdt.Remove(t, fd); f != nil {
