@@ -86,4 +86,3 @@ func resumeCoordinator(t *kernel.Task, id int32) (uintptr, *kernel.SyscallContro
 	r.top.task = t
 	return coordinate(t, r)
 }
-
