@@ -38,7 +38,7 @@ func ckptCommands() []util.SubCommand {
 func commands(pf *policyFlags) (map[util.SubCommand]string, []subcommands.Command) {
 	cmds := map[util.SubCommand]string{
 		// Register OCI user-facing runsc commands.
-		new(cmd.Checkpoint):      userGroup,
+		new(treeCheckpoint):      userGroup, // tree_commands.go (temporary): upstream + --format=elf
 		pf.wrap(new(cmd.Create)): userGroup,
 		new(deleteCommand):       userGroup, // policy_delete.go: upstream delete + derived bundles
 		new(cmd.Events):          userGroup,
@@ -47,7 +47,7 @@ func commands(pf *policyFlags) (map[util.SubCommand]string, []subcommands.Comman
 		new(cmd.List):            userGroup,
 		new(cmd.PS):              userGroup,
 		new(cmd.Pause):           userGroup,
-		new(cmd.Restore):         userGroup,
+		new(treeRestore):         userGroup, // tree_commands.go (temporary): upstream + ELF trees
 		new(cmd.Resume):          userGroup,
 		pf.wrap(new(cmd.Run)):    userGroup,
 		new(cmd.Spec):            userGroup,

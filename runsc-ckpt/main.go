@@ -38,6 +38,7 @@ func main() {
 	alias.HandleAlias()
 
 	pf := registerPolicyFlags(flag.CommandLine)
+	registerFormatFlag(flag.CommandLine) // tree_commands.go: --ckpt-format
 	ga, ok := parseGlobalArgs(os.Args[1:])
 	if ok {
 		if ga.version {

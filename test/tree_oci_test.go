@@ -1,0 +1,150 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/treefmt"
+	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
+)
+
+// checkRestored compares the processes of container c with the manifest m: every process with its
+// pid, parent, group, session, state and name.
+func checkRestored(t *testing.T, c *harness.Container, m *treefmt.Manifest) {
+	t.Helper()
+	after := psTree(t, c)
+	for _, pr := range m.Processes {
+		state := "S"
+		if pr.Zombie != nil {
+			state = "Z"
+		}
+		want := fmt.Sprintf("%d %d %d %s %s", pr.PPID, pr.PGID, pr.SID, state, pr.Comm)
+		if got := after[fmt.Sprint(pr.PID)]; got != want {
+			t.Errorf("pid %d: restored as %q, want %q", pr.PID, got, want)
+		}
+	}
+	if len(after) != len(m.Processes) {
+		t.Errorf("restored %d processes, the checkpoint has %d: %v", len(after), len(m.Processes), after)
+	}
+}
+
+// TestTreeCheckpointOCI: the OCI commands. `checkpoint --format=elf --leave-running` writes a tree
+// checkpoint of every process of a running busybox container and leaves it running; `restore
+// --image-path DIR --bundle B --detach` recognises the directory and brings the tree back with the
+// same pids in a second sandbox alongside the original; `checkpoint --format=elf` without
+// --leave-running stops the original (its init is killed) after writing; a restore of that second
+// checkpoint works too (via the global --ckpt-format flag and a stream through stdout/stdin is left
+// to the unit tests of treefmt).
+func TestTreeCheckpointOCI(t *testing.T) {
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		needBusybox(t)
+		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", restoreScript}})
+		a.RunDetached(t)
+		a.WaitForOutput(t, "ready")
+		before := psTree(t, a)
+		dir := filepath.Join(h.NewDir(t), "ckpt")
+		a.MustRun(t, "checkpoint", "--format=elf", "--leave-running", "--image-path", dir, a.ID)
+		m, err := treefmt.VerifyDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.SpecSHA256 == "" {
+			t.Error("the host command did not record the spec's hash")
+		}
+		if st := a.State(t); st.Status != "running" {
+			t.Fatalf("original is %q after --leave-running", st.Status)
+		}
+		if now := psTree(t, a); fmt.Sprint(now) != fmt.Sprint(before) {
+			t.Errorf("original changed: %v, was %v", now, before)
+		}
+
+		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{"/nonexistent-never-run"}})
+		b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
+		checkRestored(t, b, m)
+		if st := a.State(t); st.Status != "running" {
+			t.Errorf("original is %q after the copy was restored", st.Status)
+		}
+
+		// Without --leave-running the original stops.
+		dir2 := filepath.Join(h.NewDir(t), "ckpt")
+		a.MustRun(t, "--ckpt-format=elf", "checkpoint", "--image-path", dir2, a.ID)
+		if code := a.Wait(t); code != 128+9 {
+			t.Errorf("original exited with %d after checkpoint, want %d", code, 128+9)
+		}
+		if _, err := treefmt.VerifyDir(dir2); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestTreeRestoreRejects: a checkpoint directory that is truncated, tampered with, lacks an image
+// or names a pid twice is refused before anything runs: restore fails with a message naming the
+// problem and leaves no container behind.
+func TestTreeRestoreRejects(t *testing.T) {
+	needBusybox(t)
+	p := "systrap"
+	a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", restoreScript}})
+	a.RunDetached(t)
+	a.WaitForOutput(t, "ready")
+	dir := filepath.Join(h.NewDir(t), "ckpt")
+	a.MustRun(t, "checkpoint", "--format=elf", "--image-path", dir, a.ID)
+	m, err := treefmt.VerifyDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(dir, m.Processes[0].Image)
+	copyDir := func(t *testing.T) string {
+		d := filepath.Join(h.NewDir(t), "ckpt")
+		os.Mkdir(d, 0o700)
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+			os.WriteFile(filepath.Join(d, e.Name()), b, 0o600)
+		}
+		return d
+	}
+	for _, tc := range []struct {
+		name, want string
+		mutate     func(d string)
+	}{
+		{"truncated image", "bytes, the manifest says", func(d string) {
+			os.Truncate(filepath.Join(d, filepath.Base(img)), 4096)
+		}},
+		{"tampered image", "SHA-256", func(d string) {
+			f, _ := os.OpenFile(filepath.Join(d, filepath.Base(img)), os.O_WRONLY, 0)
+			f.WriteAt([]byte("x"), 200)
+			f.Close()
+		}},
+		{"missing image", "no such file", func(d string) { os.Remove(filepath.Join(d, filepath.Base(img))) }},
+		{"pid twice", "appears twice", func(d string) {
+			b, _ := os.ReadFile(filepath.Join(d, treefmt.ManifestName))
+			s := strings.Replace(string(b), fmt.Sprintf(`"pid": %d,`, m.Processes[1].PID), fmt.Sprintf(`"pid": %d,`, m.Processes[0].PID), 1)
+			os.WriteFile(filepath.Join(d, treefmt.ManifestName), []byte(s), 0o600)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := copyDir(t)
+			tc.mutate(d)
+			b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{"/nonexistent-never-run"}})
+			r := b.Run(t, "restore", "--image-path", d, "--bundle", a.Bundle, "--detach", b.ID)
+			if r.ExitCode == 0 || !strings.Contains(r.Stderr, tc.want) {
+				t.Errorf("restore of a checkpoint with a %s: exit %d, stderr %q; want a failure naming %q", tc.name, r.ExitCode, lastLines(r.Stderr, 3), tc.want)
+			}
+			if cs := b.Containers(t); len(cs) != 0 {
+				t.Errorf("containers left behind: %v", cs)
+			}
+		})
+	}
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
