@@ -1,9 +1,11 @@
 package test
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -108,6 +110,18 @@ func TestFreezeTree(t *testing.T) {
 		}
 		if m.Hostname == "" || m.RuntimeVersion == "" || m.GVisorVersion == "" {
 			t.Errorf("manifest lacks hostname or versions: %+v", m)
+		}
+		// inspect DIR describes the whole checkpoint.
+		out, err := exec.Command(h.Bin, "inspect", dir).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "<zombie: exit status 7>") || !strings.Contains(string(out), "shared objects") {
+			t.Errorf("inspect %s: %v\n%s", dir, err, out)
+		}
+		out, err = exec.Command(h.Bin, "inspect", "--json", dir).Output()
+		var js struct {
+			Totals struct{ Processes, Zombies int }
+		}
+		if err != nil || json.Unmarshal(out, &js) != nil || js.Totals.Processes != len(m.Processes) || js.Totals.Zombies != 1 {
+			t.Errorf("inspect --json %s: %v, totals %+v\n%s", dir, err, js.Totals, out)
 		}
 		// Still running: the counter goes on.
 		before := strings.Count(readOut(t, c), "\n")
