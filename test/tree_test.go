@@ -268,3 +268,59 @@ func TestRestoreTree(t *testing.T) {
 		})
 	})
 }
+
+// sharedFileScript: the init opens the file shared (fd 3, not O_APPEND), writes "a", and passes fd 3
+// to a child shell: one open file description, one offset. USR1 makes the init write "b", USR2 the
+// child write "c".
+const sharedFileScript = `
+exec 3>shared
+echo a >&3
+trap 'echo b >&3' USR1
+sh -c 'trap "echo c >&3" USR2; sleep 100000 & while :; do wait; done' &
+echo ready
+while :; do wait; done
+`
+
+// TestRestoreTreeSharedFile: an open file description shared by two processes is restored as one:
+// after the restore the init writes "b" and then the child "c" through their fd 3, and the file
+// reads "a b c" (two separately reopened files would both write at offset 2: "a c").
+func TestRestoreTreeSharedFile(t *testing.T) {
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		needBusybox(t)
+		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", sharedFileScript}})
+		a.RunDetached(t)
+		a.WaitForOutput(t, "ready")
+		dir := filepath.Join(a.Dir, "tree")
+		a.Exec(t, h.Bin, "checkpt", "-c", "-t", "0", "-o", dir, "-k").WantExit(t, 0)
+		a.Wait(t)
+		m, err := treefmt.VerifyDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		child := int32(0)
+		for _, pr := range m.Processes {
+			if pr.PPID == 1 && pr.Comm == "sh" {
+				child = pr.PID
+			}
+		}
+		if child == 0 || len(m.Files) == 0 {
+			t.Fatalf("no child shell or no shared file in the manifest: %+v %+v", m.Processes, m.Files)
+		}
+
+		init := filepath.Join(a.Dir, "restore-init")
+		if err := os.WriteFile(init, treefmt.RestoreInit(), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{init, dir}})
+		b.RunDetached(t)
+		waitFor(t, 20*time.Second, func() bool { return psTree(t, b)[fmt.Sprint(child)] != "" })
+		shared := filepath.Join(a.Dir, "shared")
+		b.Exec(t, busybox, "kill", "-USR1", "1").WantExit(t, 0)
+		waitFor(t, 10*time.Second, func() bool { s, _ := os.ReadFile(shared); return strings.Contains(string(s), "b") })
+		b.Exec(t, busybox, "kill", "-USR2", fmt.Sprint(child)).WantExit(t, 0)
+		waitFor(t, 10*time.Second, func() bool { s, _ := os.ReadFile(shared); return strings.Contains(string(s), "c") })
+		if s, _ := os.ReadFile(shared); string(s) != "a\nb\nc\n" {
+			t.Errorf("shared file reads %q after the restore, want %q (one offset for both processes)", s, "a\nb\nc\n")
+		}
+	})
+}

@@ -60,7 +60,9 @@ type treeRestore struct {
 	thrown, passed int
 
 	nodes map[int32]*restoreNode // By recorded pid.
-	top   *restoreNode           // The parent of the tree's top processes.
+	// stdio maps the description ids of the root's fds 0–2 (the container's stdio) to their fd.
+	stdio map[string]int32
+	top   *restoreNode // The parent of the tree's top processes.
 
 	mu sync.Mutex
 	// byTid maps a created task's id to its node (nil: a waste that must exit). Protected by mu.
@@ -272,6 +274,7 @@ func loadRestore(t *kernel.Task, req treeThawRequest) (*treeRestore, error) {
 		}
 	}
 	stdio := make(map[string]int32)
+	r.stdio = stdio
 	for _, fd := range root.FDs {
 		if fd.FD <= 2 {
 			stdio[fd.File] = fd.FD
@@ -381,6 +384,10 @@ func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, erro
 				return 0, nil, fmt.Errorf("pid %d: exit: %w", pid, err)
 			}
 		}
+	}
+	// Shared open file descriptions (and objects, once they can be made): one each, handed over.
+	if err := r.shareFiles(t); err != nil {
+		return 0, nil, err
 	}
 	// 5: prepare every thaw, then let them all go.
 	for _, pid := range pids {

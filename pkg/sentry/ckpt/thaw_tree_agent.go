@@ -9,6 +9,7 @@ import (
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/memmap"
+	"gvisor.dev/gvisor/pkg/sentry/vfs"
 	"gvisor.dev/gvisor/pkg/usermem"
 )
 
@@ -112,6 +113,7 @@ const (
 	opExit                    // exit with status ws: become a zombie; no reply after the exit
 	opPrepare                 // prepare the thaw of the node's image; reply the error
 	opThaw                    // exec into the prepared image; no reply
+	opInstall                 // put file at a free fd (a shared file for the thaw to inherit); reply the fd
 )
 
 // agentCmd is one command.
@@ -119,6 +121,7 @@ type agentCmd struct {
 	op    agentOp
 	arg   int64
 	ws    linux.WaitStatus
+	file  *vfs.FileDescription // opInstall; the caller keeps its reference until the reply.
 	reply chan agentReply
 }
 
@@ -211,6 +214,8 @@ func (n *restoreNode) exec(t *kernel.Task, r *treeRestore, cmd agentCmd) (res ag
 		t.PrepareGroupExit(cmd.ws)
 		reply(0, nil)
 		return agentResult{ctl: kernel.CtrlDoExit}, true
+	case opInstall:
+		reply(installShared(t, cmd.file))
 	case opPrepare:
 		plan, err := prepareThaw(t, n.thawReq)
 		n.plan = plan
