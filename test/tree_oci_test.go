@@ -3,6 +3,7 @@ package test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -218,4 +219,51 @@ func TestTreePipelineOCI(t *testing.T) {
 		time.Sleep(time.Second)
 		t.Logf("out had %d lines at the checkpoint, %d a second after the restore (the pipe waits for the kernel-objects work)", lines, strings.Count(readOut(t, a), "\n"))
 	})
+}
+
+// TestTreeStreamOCI: `checkpoint --format=elf --image-path -` writes the tree stream to stdout
+// (here: into a file), and `restore --image-path -` reads it from stdin and restores the tree with
+// its pids in a new sandbox, as an ssh pipeline would.
+func TestTreeStreamOCI(t *testing.T) {
+	needBusybox(t)
+	p := "systrap"
+	a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", restoreScript}})
+	a.RunDetached(t)
+	a.WaitForOutput(t, "ready")
+	r := a.MustRun(t, "checkpoint", "--format=elf", "--image-path", "-", a.ID)
+	a.Wait(t)
+	stream := filepath.Join(h.NewDir(t), "stream")
+	if err := os.WriteFile(stream, []byte(r.Stdout), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(h.NewDir(t), "ckpt")
+	f, _ := os.Open(stream)
+	err := treefmt.SplitStream(f, dir)
+	f.Close()
+	if err != nil {
+		t.Fatalf("checkpoint's stdout is not a complete tree stream: %v", err)
+	}
+	m, err := treefmt.VerifyDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{"/nonexistent-never-run"}})
+	in, _ := os.Open(stream)
+	defer in.Close()
+	cmd := exec.Command(h.Bin, "--root="+b.Root, "--debug", "--debug-log="+b.LogDir+"/", "--platform="+p, "--network=none", "--overlay2=none",
+		"restore", "--image-path", "-", "--bundle", a.Bundle, "--detach", b.ID)
+	cmd.Stdin = in
+	// Files, not pipes: the restored container keeps the command's stdout and stderr.
+	out, err := os.Create(filepath.Join(b.LogDir, "restore.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		o, _ := os.ReadFile(out.Name())
+		t.Fatalf("restore --image-path - < stream: %v\n%s", err, lastLines(string(o), 5))
+	}
+	checkRestored(t, b, m)
 }
