@@ -138,6 +138,7 @@ type restoreWait struct {
 // detach, where run only returns when the container exits) run returns.
 func waitRestored(conf *config.Config, id string, m *treefmt.Manifest, exited <-chan error, detach bool) restoreWait {
 	var w restoreWait
+	unreachable := 0
 	for deadline := time.Now().Add(restoreTimeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if !w.runDone {
 			select {
@@ -150,16 +151,29 @@ func waitRestored(conf *config.Config, id string, m *treefmt.Manifest, exited <-
 			w.err = w.runErr
 			return w
 		}
-		c, err := container.Load(conf.RootDir, container.FullID{ContainerID: id}, container.LoadOpts{SkipCheck: true})
+		// Load checks whether the sandbox still runs (the state file alone keeps saying running
+		// after the restore init has exited).
+		c, err := container.Load(conf.RootDir, container.FullID{ContainerID: id}, container.LoadOpts{})
 		if err != nil {
 			continue
 		}
-		if c.Status == container.Stopped {
+		if c.Status == container.Stopped || (c.Sandbox != nil && !c.Sandbox.IsRunning()) {
 			return w
 		}
-		if procs, err := c.Processes(); err == nil && treeRunning(procs, m) {
+		procs, err := c.Processes()
+		if err == nil && treeRunning(procs, m) {
 			w.ok = true
 			return w
+		}
+		// A sandbox whose init has exited may linger as an unreaped process (its parent, the
+		// detached run, is gone), so it still looks alive; its control server does not answer.
+		if err != nil && w.runDone {
+			if unreachable++; unreachable > 50 {
+				w.err = fmt.Errorf("the sandbox stopped answering: %w (the restore init exited; the sandbox's debug log says why)", err)
+				return w
+			}
+		} else {
+			unreachable = 0
 		}
 	}
 	w.err = fmt.Errorf("the tree did not run within %v", restoreTimeout)

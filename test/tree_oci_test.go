@@ -126,6 +126,17 @@ func TestTreeRestoreRejects(t *testing.T) {
 			s := strings.Replace(string(b), fmt.Sprintf(`"pid": %d,`, m.Processes[1].PID), fmt.Sprintf(`"pid": %d,`, m.Processes[0].PID), 1)
 			os.WriteFile(filepath.Join(d, treefmt.ManifestName), []byte(s), 0o600)
 		}},
+		// Passes the host's checks; the sentry creates every process, then cannot put one into a
+		// group that does not exist, kills what it created, and the restore init exits.
+		{"group without leader", "restore init exited", func(d string) {
+			b, _ := os.ReadFile(filepath.Join(d, treefmt.ManifestName))
+			mm, _ := treefmt.DecodeManifest(strings.NewReader(string(b)))
+			last := &mm.Processes[len(mm.Processes)-1]
+			last.PGID = last.PID + 1000
+			f, _ := os.Create(filepath.Join(d, treefmt.ManifestName))
+			mm.Encode(f)
+			f.Close()
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := copyDir(t)
