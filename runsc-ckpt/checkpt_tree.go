@@ -175,7 +175,7 @@ func checkptThawTree(dir string, stdin *os.File, stdout, stderr io.Writer) error
 	}
 	r, _, errno := syscall.Syscall6(sysCheckpoint, ckptThawTree, d.Fd(), uintptr(^uint32(0)), flags, 0, 0)
 	if errno != 0 {
-		return describeTreeErrno(errno)
+		return fmt.Errorf("%w; the sandbox's debug log says which process and why", describeTreeErrno(errno))
 	}
 	d.Close()
 	var ws syscall.WaitStatus

@@ -324,3 +324,28 @@ func TestRestoreTreeSharedFile(t *testing.T) {
 		}
 	})
 }
+
+// TestRestoreSubtreeInSandbox: `checkpt -c -t PID -k` freezes one subtree (a shell that sleeps 3 s
+// and exits 3, and its sleep) and kills it; `checkpt -r -t DIR` in the same sandbox recreates it
+// as children of checkpt (other pids: the sandbox's own processes are around), the subtree carries
+// on where it stopped, and checkpt exits with the restored root's status.
+func TestRestoreSubtreeInSandbox(t *testing.T) {
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		needBusybox(t)
+		script := "sh -c 'sleep 3; exit 3' &\necho $! > subtree\necho ready\nwhile :; do wait; done\n"
+		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", script}})
+		a.RunDetached(t)
+		a.WaitForOutput(t, "ready")
+		pid, _ := os.ReadFile(filepath.Join(a.Dir, "subtree"))
+		dir := filepath.Join(a.Dir, "tree")
+		a.Exec(t, h.Bin, "checkpt", "-c", "-t", strings.TrimSpace(string(pid)), "-o", dir, "-k").WantExit(t, 0)
+		m, err := treefmt.VerifyDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Processes) != 2 || m.Root == 0 {
+			t.Fatalf("want the subtree's shell and sleep, got %+v", m.Processes)
+		}
+		a.Exec(t, h.Bin, "checkpt", "-r", "-t", dir).WantExit(t, 3)
+	})
+}

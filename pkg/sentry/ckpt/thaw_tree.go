@@ -358,6 +358,11 @@ func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, erro
 	for _, pid := range pids {
 		n := r.nodes[pid]
 		tg := n.task.ThreadGroup()
+		if !r.exact && (r.nodes[n.rec.PGID] == nil || r.nodes[n.rec.SID] == nil) {
+			// Restored as children of the caller: a group or session led from outside the tree
+			// (the original container's) cannot be joined; the process stays in the caller's.
+			continue
+		}
 		want := mapped(n.rec.PGID)
 		if cur := int32(r.ns.IDOfProcessGroup(tg.ProcessGroup())); cur != want {
 			cmd := agentCmd{op: opJoinPgrp, arg: int64(want)}
