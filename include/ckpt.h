@@ -44,13 +44,22 @@
  * (SIGSTOP, job control, a tracer). Returns 0. */
 #define CKPT_FREEZE_TREE 3
 
-/* Recreate a frozen tree with its pids: sys_checkpoint(CKPT_THAW_TREE, dirfd, -1, flags).
- * Reserved; see docs/tree-format.md. */
+/* Recreate a tree checkpoint directory (dirfd, opened O_RDONLY|O_DIRECTORY) with its pids,
+ * parents, sessions, process groups and zombies, then thaw every process (lazily):
+ * sys_checkpoint(CKPT_THAW_TREE, dirfd, -1, flags). flags 0: the tree's top processes become
+ * children of the caller (pids kept where still free), returns the root's pid. CKPT_TREE_SELF: the
+ * caller becomes the tree's root (its pid must be the root's; the caller should be
+ * single-threaded, or the sandbox re-execs it first) and the call does not return on success.
+ * Errors: EINVAL (malformed or inconsistent checkpoint), ESTALE, EBUSY (a pid cannot be had),
+ * EPERM (a session or group cannot be recreated); everything created is killed on failure. */
 #define CKPT_THAW_TREE 4
 
 /* CKPT_FREEZE_TREE flag: the tree stays stopped, as written, until the calling process exits,
  * and is then killed (SIGKILL). */
 #define CKPT_TREE_KILL 1
+
+/* CKPT_THAW_TREE flag: the caller becomes the tree's root process. */
+#define CKPT_TREE_SELF 2
 
 /* Default action: write the ckpt-file image and continue. */
 #define SIGCKPT 62

@@ -26,8 +26,9 @@ const (
 	// processes. flags is 0 or CKPT_TREE_KILL. Returns 0.
 	CKPT_FREEZE_TREE int32 = 3
 
-	// CKPT_THAW_TREE recreates a frozen tree: sys_checkpoint(CKPT_THAW_TREE, dirfd, -1, flags),
-	// see thaw_tree.go.
+	// CKPT_THAW_TREE recreates a tree checkpoint with its pids, parents, sessions, groups and
+	// zombies and thaws every process: sys_checkpoint(CKPT_THAW_TREE, dirfd, -1, flags), flags 0
+	// or CKPT_TREE_SELF (thaw_tree.go).
 	CKPT_THAW_TREE int32 = 4
 )
 
