@@ -33,8 +33,8 @@ test: deps check unit-test fuzz-short integration-test
 # musl-gcc for the musl thread guest, python3 as a guest). On a fresh Debian machine the first
 # `make demo` or `make test` installs what is missing with apt-get (as root, which runsc needs
 # anyway); .ci/run installs the same list up front.
-DEPS_CMDS := gcc readelf eu-readelf gdb python3 musl-gcc git
-DEPS_PKGS := gcc libc6-dev musl-tools make elfutils gdb binutils python3 git ca-certificates
+DEPS_CMDS := gcc readelf eu-readelf gdb python3 musl-gcc git busybox
+DEPS_PKGS := gcc libc6-dev musl-tools make elfutils gdb binutils python3 git ca-certificates busybox-static
 deps:
 	@missing=; for c in $(DEPS_CMDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
 	[ -n "$$(gcc -print-file-name=libc.a 2>/dev/null | grep /)" ] || missing="$$missing libc.a"; \

@@ -35,6 +35,33 @@
  * success: the restored program's own sys_checkpoint call returns retval. */
 #define CKPT_THAW 2
 
+/* runsc-ckpt's extension (DragonFly has only the two types above): freeze a process tree.
+ * sys_checkpoint(CKPT_FREEZE_TREE, fd, pid, flags): stops every thread of pid and of all its
+ * descendants (pid 0: of every process of the caller's PID namespace except the caller) at once,
+ * captures each process, and writes a tree stream (one ELF image per process, each thawable alone
+ * with CKPT_THAW, plus a JSON manifest; docs/tree-format.md) to fd, which may be a pipe. The caller
+ * may not be part of the tree nor a child of one of its processes (EINVAL). flags: 0 (the tree runs
+ * on) or CKPT_TREE_KILL. Errors as CKPT_FREEZE, plus EBUSY if a process of the tree is stopped
+ * (SIGSTOP, job control, a tracer). Returns 0. */
+#define CKPT_FREEZE_TREE 3
+
+/* Recreate a tree checkpoint directory (dirfd, opened O_RDONLY|O_DIRECTORY) with its pids,
+ * parents, sessions, process groups and zombies, then thaw every process (lazily):
+ * sys_checkpoint(CKPT_THAW_TREE, dirfd, -1, flags). flags 0: the tree's top processes become
+ * children of the caller (pids kept where still free), returns the root's pid. CKPT_TREE_SELF: the
+ * caller becomes the tree's root (its pid must be the root's; the caller should be
+ * single-threaded, or the sandbox re-execs it first) and the call does not return on success.
+ * Errors: EINVAL (malformed or inconsistent checkpoint), ESTALE, EBUSY (a pid cannot be had),
+ * EPERM (a session or group cannot be recreated); everything created is killed on failure. */
+#define CKPT_THAW_TREE 4
+
+/* CKPT_FREEZE_TREE flag: the tree stays stopped, as written, until the calling process exits,
+ * and is then killed (SIGKILL). */
+#define CKPT_TREE_KILL 1
+
+/* CKPT_THAW_TREE flag: the caller becomes the tree's root process. */
+#define CKPT_TREE_SELF 2
+
 /* Default action: write the ckpt-file image and continue. */
 #define SIGCKPT 62
 

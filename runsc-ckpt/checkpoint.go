@@ -12,29 +12,18 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/state/checkpointfiles"
 	"gvisor.dev/gvisor/runsc/cmd"
 	"gvisor.dev/gvisor/runsc/cmd/util"
+	"gvisor.dev/gvisor/runsc/config"
+	"gvisor.dev/gvisor/runsc/container"
 	"gvisor.dev/gvisor/runsc/flag"
 )
-
-// containerFormat names the format of a container checkpoint image directory.
-type containerFormat string
-
-// formatUpstream is gVisor's own image (checkpoint.img and its page files), written by the
-// sandbox's save and read by its restore.
-const formatUpstream containerFormat = "upstream"
-
-// checkpointFormat picks the format `checkpoint` writes for the container cid. This is the one
-// place a format selection (a flag, a global option or an annotation of the container) is to be
-// added; today every checkpoint is upstream's.
-func checkpointFormat(cid string) containerFormat {
-	_ = cid
-	return formatUpstream
-}
 
 // checkpointCommand is upstream's checkpoint with every flag runc's checkpoint has (criu_flags.go)
 // and the files engines look for in the image directory.
 type checkpointCommand struct {
 	cmd.Checkpoint
 	criu criuFlags
+	// format is --format: elf or gvisor (chooseCheckpointFormat, tree_checkpoint.go).
+	format string
 }
 
 // Usage implements subcommands.Command.Usage.
@@ -53,6 +42,7 @@ under gVisor is in its help line below and in docs/engines.md.
 func (c *checkpointCommand) SetFlags(f *flag.FlagSet) {
 	c.Checkpoint.SetFlags(f)
 	c.criu.register(f, forCheckpoint)
+	f.StringVar(&c.format, "format", "", "checkpoint format: elf (one ELF image per process, docs/tree-format.md) or gvisor (upstream's state file); default: --ckpt-format, the container's annotation "+formatAnnotation+", else gvisor")
 }
 
 // Execute implements subcommands.Command.Execute.
@@ -76,12 +66,30 @@ func (c *checkpointCommand) Execute(ctx context.Context, f *flag.FlagSet, args .
 	if err := removeOldImage(imagePath); err != nil {
 		util.Fatalf("checkpoint: %v", err)
 	}
-	var st subcommands.ExitStatus
-	switch format := checkpointFormat(f.Arg(0)); format {
-	case formatUpstream:
-		st = c.Checkpoint.Execute(ctx, f, args...)
+	// The one place the format is chosen: --format, --ckpt-format, the container's annotation.
+	conf := args[0].(*config.Config)
+	cont, err := container.Load(conf.RootDir, container.FullID{ContainerID: f.Arg(0)}, container.LoadOpts{})
+	if err != nil {
+		util.Fatalf("checkpoint: loading container: %v", err)
+	}
+	format, err := chooseCheckpointFormat(c.format, ckptFormatFlag, cont)
+	if err != nil {
+		util.Fatalf("checkpoint: %v", err)
+	}
+	st := subcommands.ExitSuccess
+	switch format {
+	case formatELF:
+		if imagePath == "" {
+			util.Fatalf("checkpoint: image-path flag must be provided")
+		}
+		if err := elfCheckpoint(conf, cont, imagePath, f.Lookup("leave-running").Value.String() == "true"); err != nil {
+			util.Fatalf("checkpoint: %v", err)
+		}
+		if imagePath == "-" {
+			return st // A stream on stdout: no directory for the engine files.
+		}
 	default:
-		util.Fatalf("checkpoint: image format %q is not supported", format)
+		st = c.Checkpoint.Execute(ctx, f, args...)
 	}
 	if st != subcommands.ExitSuccess {
 		return st

@@ -24,6 +24,8 @@ import (
 //	                          may be a pipe or a socket); the thawed program's sys_checkpoint
 //	                          returns 1
 //	checkpt -c PID [-o FILE]  freeze process PID into FILE (default PID.ckpt)
+//	checkpt -c -t PID -o DIR  freeze PID and its descendants (0: every process) into DIR, a tree
+//	                          checkpoint (checkpt_tree.go)
 //
 // It never returns from a successful thaw: the process becomes the thawed program. On failure it
 // prints why and exits with status 5 (checkptFailed), like DragonFly's checkpt.
@@ -58,6 +60,9 @@ func checkptDispatch(args []string) (int, bool) {
 
 // checkptMain parses checkpt's arguments and runs it.
 func checkptMain(args []string, stdin *os.File, stderr io.Writer) int {
+	if isTreeArgs(args) { // Tree mode: checkpt_tree.go.
+		return checkptTreeMain(args, stdin, os.Stdout, stderr)
+	}
 	var thaw, freezePID, out string
 	for i := 0; i < len(args); i++ {
 		a := args[i]

@@ -27,7 +27,9 @@ func (*Inspect) Synopsis() string { return "validate a checkpoint image and prin
 
 // Usage implements subcommands.Command.
 func (*Inspect) Usage() string {
-	return "inspect [--json] IMAGE\n\nValidates IMAGE (an ELF core written by a freeze) and prints the process it holds:\n" +
+	return "inspect [--json] IMAGE|DIR\n\nDIR, a tree checkpoint (checkpt -c -t, checkpoint --format=elf), is verified (manifest, every\n" +
+		"image's size and digest) and described: the process tree, each process, shared files and objects.\n\n" +
+		"Validates IMAGE (an ELF core written by a freeze) and prints the process it holds:\n" +
 		"name, pid, creds, threads with rip/rsp, mappings (range, perms, kind, bytes stored on disk, backing\n" +
 		"file), fds, non-default signal dispositions and totals. Exits non-zero if IMAGE is malformed.\n\n" +
 		"Example:\n  runsc-ckpt inspect /data/app.ckpt\n  runsc-ckpt inspect --json /data/app.ckpt | jq .threads\n\n"
@@ -50,6 +52,21 @@ func (i *Inspect) Execute(_ context.Context, f *flag.FlagSet, _ ...any) subcomma
 		return subcommands.ExitUsageError
 	}
 	path := f.Arg(0)
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() { // A tree checkpoint: inspect_tree.go.
+		s, err := inspectTree(path)
+		if err != nil {
+			return util.Errorf("inspect: %s is not a valid tree checkpoint: %v", path, err)
+		}
+		if i.json {
+			err = s.WriteJSON(os.Stdout)
+		} else {
+			err = s.WriteText(os.Stdout)
+		}
+		if err != nil {
+			return util.Errorf("inspect: writing the summary: %v", err)
+		}
+		return subcommands.ExitSuccess
+	}
 	img, err := os.Open(path)
 	if err != nil {
 		return util.Errorf("inspect: %v", err)

@@ -41,6 +41,7 @@ func main() {
 	alias.HandleAlias()
 
 	pf := registerPolicyFlags(flag.CommandLine)
+	registerFormatFlag(flag.CommandLine) // tree_checkpoint.go: --ckpt-format
 	// Help, unknown commands and bad flags are answered before anything else runs (cli.go), on instances of
 	// the commands of their own.
 	probe, probeTopics := commands(pf)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
 
 	"github.com/google/subcommands"
 	"gvisor.dev/gvisor/runsc/cmd"
@@ -9,14 +11,6 @@ import (
 	"gvisor.dev/gvisor/runsc/config"
 	"gvisor.dev/gvisor/runsc/flag"
 )
-
-// restoreFormat tells which format the image directory imagePath holds. This is where restore
-// dispatches on the format (the counterpart of checkpointFormat); today every image is
-// upstream's.
-func restoreFormat(imagePath string) containerFormat {
-	_ = imagePath
-	return formatUpstream
-}
 
 // restoreCommand is upstream's restore with every flag runc's restore has (criu_flags.go),
 // including runc's short forms -b (--bundle) and -d (--detach).
@@ -64,13 +58,33 @@ func (r *restoreCommand) Execute(ctx context.Context, f *flag.FlagSet, args ...a
 		conf := args[0].(*config.Config)
 		conf.RestoreSpecValidation = config.RestoreSpecValidationWarning
 	}
-	switch format := restoreFormat(f.Lookup("image-path").Value.String()); format {
-	case formatUpstream:
+	// The format is detected: an ELF tree checkpoint (a directory with its manifest, or a
+	// stream on stdin) is restored by elfRestore (tree_restore.go), anything else by upstream.
+	image := f.Lookup("image-path").Value.String()
+	if f.NArg() != 1 || (image != "-" && !isELFCheckpointDir(image)) {
 		return r.Restore.Execute(ctx, f, args...)
-	default:
-		util.Fatalf("restore: image format %q is not supported", format)
-		return subcommands.ExitFailure
 	}
+	self, err := os.Executable()
+	if err != nil {
+		util.Fatalf("restore: %v", err)
+	}
+	ga, _ := parseGlobalArgs(os.Args[1:])
+	globals := os.Args[1 : len(os.Args)-len(ga.subArgs)-1]
+	code, err := elfRestore(args[0].(*config.Config), elfRestoreArgs{
+		self: self, globals: globals, id: f.Arg(0),
+		bundle:  f.Lookup("bundle").Value.String(),
+		image:   image,
+		detach:  f.Lookup("detach").Value.String() == "true",
+		pidFile: f.Lookup("pid-file").Value.String(),
+	})
+	if err != nil {
+		util.Fatalf("restore: %v", err)
+	}
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "runsc-ckpt restore: container exited with status %d\n", code)
+		os.Exit(code)
+	}
+	return subcommands.ExitSuccess
 }
 
 // restoreSpecValidationFlag is runsc's global flag that says what restore does when the

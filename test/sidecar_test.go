@@ -27,7 +27,7 @@ func TestSidecarSentryIgnored(t *testing.T) {
 	if err := os.WriteFile(sidecar, []byte("#!/bin/sh\ntouch "+marker+"\nexit 1\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	r := h.Do(t, harness.Opts{Binary: bin}, guest, "probe,3,-1,-1,0,none,int")
+	r := h.Do(t, harness.Opts{Binary: bin}, guest, "probe,5,-1,-1,0,none,int")
 	r.WantExit(t, 0)
 	if !strings.Contains(r.Stdout, "case probe ret=-1 errno=EOPNOTSUPP") {
 		t.Errorf("sys_checkpoint did not answer from our sentry:\n%s", r)

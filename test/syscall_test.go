@@ -38,7 +38,14 @@ const (
 var syscallCases = []ckptCase{
 	// Unknown types.
 	{"type_0", 0, "-1", "-1", 0, "none", "int", "EOPNOTSUPP"},
-	{"type_3", 3, "-1", "-1", 0, "none", "int", "EOPNOTSUPP"},
+	{"type_5", 5, "-1", "-1", 0, "none", "int", "EOPNOTSUPP"},
+	// The tree types (runsc-ckpt's extension, docs/tree-format.md): bad arguments.
+	{"freeze_tree_pid_m1", 3, "wo", "-1", 0, "none", "int", "EINVAL"},
+	{"freeze_tree_fd_rdonly", 3, "ro", "self", 0, "none", "int", "EBADF"},
+	{"freeze_tree_bad_flags", 3, "wo", "self", 4, "none", "int", "EINVAL"},
+	{"thaw_tree_fd_closed", 4, "closed", "-1", 0, "none", "int", "EBADF"},
+	{"thaw_tree_not_a_dir", 4, "ro", "-1", 0, "none", "int", "ENOTDIR"},
+	{"thaw_tree_pid_not_m1", 4, "ro", "self", 0, "none", "int", "EINVAL"},
 	{"type_m1", -1, "-1", "-1", 0, "none", "int", "EOPNOTSUPP"},
 	{"type_99_junk_high_bits", 99, "-1", "-1", 0, "none", "junk", "EOPNOTSUPP"},
 

@@ -43,6 +43,7 @@ static const char *errname(int e)
 	case ESTALE: return "ESTALE";
 	case ENOSPC: return "ENOSPC";
 	case EFAULT: return "EFAULT";
+	case ENOTDIR: return "ENOTDIR";
 	default: return "OTHER";
 	}
 }

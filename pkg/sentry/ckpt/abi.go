@@ -17,6 +17,28 @@ const (
 	// CKPT_THAW replaces the calling process with the image read from fd. It does not return on
 	// success: the thawed program's own sys_checkpoint call returns retval instead.
 	CKPT_THAW int32 = 2
+
+	// CKPT_FREEZE_TREE (runsc-ckpt's extension; DragonFly has only the two types above) freezes a
+	// process tree: sys_checkpoint(CKPT_FREEZE_TREE, fd, pid, flags) stops every thread of pid and
+	// of all its descendants (pid 0: of every process of the caller's PID namespace but the
+	// caller), captures each process, and writes a tree stream (pkg/imgfmt/treefmt: one image per process
+	// and a manifest) to fd. The caller may not be part of the tree, nor a child of one of its
+	// processes. flags is 0 or CKPT_TREE_KILL. Returns 0.
+	CKPT_FREEZE_TREE int32 = 3
+
+	// CKPT_THAW_TREE recreates a tree checkpoint with its pids, parents, sessions, groups and
+	// zombies and thaws every process: sys_checkpoint(CKPT_THAW_TREE, dirfd, -1, flags), flags 0
+	// or CKPT_TREE_SELF (thaw_tree.go).
+	CKPT_THAW_TREE int32 = 4
+)
+
+// Flags of CKPT_FREEZE_TREE and CKPT_THAW_TREE (the fourth argument).
+const (
+	// CKPT_TREE_KILL makes CKPT_FREEZE_TREE kill every process of the tree (SIGKILL), as `runsc
+	// checkpoint` without --leave-running does. Without it the tree runs on. The tree stays
+	// stopped, exactly as written, from the freeze until the calling process has exited (it may
+	// still be copying the stream), and is killed then. A failed freeze never kills.
+	CKPT_TREE_KILL int32 = 1
 )
 
 // Signals whose default action is a checkpoint (docs/abi.md).

@@ -29,6 +29,12 @@ func snapshotMemory(t *kernel.Task, p *imgfmt.Process) *mm.MemoryManager {
 	if len(p.Threads) < 2 {
 		return nil
 	}
+	return forkSnapshot(t, p)
+}
+
+// forkSnapshot is snapshotMemory for any number of threads: a tree freeze snapshots
+// single-threaded processes too, so that they can run on while the other images are written.
+func forkSnapshot(t *kernel.Task, p *imgfmt.Process) *mm.MemoryManager {
 	want := make(map[uint64]uint64)
 	for i := range p.Mappings {
 		m := &p.Mappings[i]

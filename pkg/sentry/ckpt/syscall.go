@@ -51,6 +51,12 @@ type thawRequest struct {
 
 	// policy is the sandbox's checkpoint policy at the time of the call.
 	policy Policy
+
+	// inherit, when not nil, says which fds of the image take an fd the caller already has
+	// instead of what the image records (image fd → caller fd); the caller then keeps no other
+	// fd, not even 0–2. nil: the caller keeps 0–2 (CKPT_THAW). A tree restore uses it for the
+	// container's stdio and for objects it created once for several processes (thaw_tree.go).
+	inherit map[int32]int32
 }
 
 // release drops the references held by r.
@@ -98,6 +104,24 @@ func sysCheckpoint(t *kernel.Task, sysno uintptr, args arch.SyscallArguments) (u
 		}
 		defer req.release(t)
 		return thaw(t, req)
+	case CKPT_THAW_TREE:
+		switch retval {
+		case treeAgentFlag:
+			return serveAgent(t, pid)
+		case treeCoordFlag:
+			return resumeCoordinator(t, pid)
+		}
+		req, err := newTreeThawRequest(t, fd, pid, retval)
+		if err != nil {
+			return 0, nil, err
+		}
+		return thawTree(t, req)
+	case CKPT_FREEZE_TREE:
+		req, err := newTreeFreezeRequest(t, fd, pid, retval)
+		if err != nil {
+			return 0, nil, err
+		}
+		return 0, nil, syscallError(t, freezeTree(t, req))
 	default:
 		return 0, nil, linuxerr.EOPNOTSUPP
 	}

@@ -48,6 +48,14 @@ func thaw(t *kernel.Task, req thawRequest) (uintptr, *kernel.SyscallControl, err
 		t.Debugf("ckpt: thaw refused: %v", err)
 		return 0, nil, thawErrno(err)
 	}
+	return execThaw(t, plan, start)
+}
+
+// execThaw starts the commit of a prepared plan: the caller execs its own executable and the
+// commit runs as task work before the first user instruction. It consumes plan.
+//
+// Preconditions: running on t's task goroutine, in a syscall.
+func execThaw(t *kernel.Task, plan *thawPlan, start time.Time) (uintptr, *kernel.SyscallControl, error) {
 	exe := t.MemoryManager().Executable()
 	if exe == nil {
 		plan.release(t)
@@ -106,6 +114,9 @@ type thawPlan struct {
 	// mapOwners maps the start of each MapObject mapping to the index of its object (built on
 	// first use by mapObject).
 	mapOwners map[uint64]int
+	// keepNone is set when the thaw got an inherit map: the caller keeps none of its fds (not even
+	// 0–2); every fd comes from the image or from the map.
+	keepNone bool
 	// exe is the reopened executable, or nil (then the image file stands in, as DragonFly's textvp).
 	exe *preparedExe
 	// cwd is the looked-up working directory (a reference is held), or empty if the image has none.
@@ -127,7 +138,7 @@ func prepareThaw(t *kernel.Task, req thawRequest) (*thawPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	plan := &thawPlan{proc: proc, image: src, retval: req.retval}
+	plan := &thawPlan{proc: proc, image: src, retval: req.retval, keepNone: req.inherit != nil}
 	ok := false
 	defer func() {
 		if !ok {
@@ -152,7 +163,7 @@ func prepareThaw(t *kernel.Task, req thawRequest) (*thawPlan, error) {
 	if plan.maps, err = prepareMappings(t, proc); err != nil {
 		return nil, err
 	}
-	if plan.files, plan.objects, err = prepareFiles(t, proc, req.file); err != nil {
+	if plan.files, plan.objects, err = prepareFiles(t, proc, req.file, req.inherit); err != nil {
 		return nil, err
 	}
 	if plan.cwd, err = prepareCwd(t, proc); err != nil {

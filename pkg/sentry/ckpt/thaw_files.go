@@ -51,7 +51,10 @@ func (pf *preparedFile) release(t *kernel.Task) {
 // for) every other fd of the image except 0–2. image is the file the thawer passed to CKPT_THAW.
 // Objects that refer to other fds (epoll) are rebuilt last, when every other fd's file exists. The
 // returned objects hold the references of the objects' files; the prepared files hold their own.
-func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription) ([]preparedFile, []*thawedObject, error) {
+// With an inherit map (tree restore) fds 0–2 are prepared too, and an fd in the map takes the
+// caller's fd it names, whether or not the image has an object for it (the tree restorer made the
+// shared object once for every process).
+func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription, inherit map[int32]int32) ([]preparedFile, []*thawedObject, error) {
 	var (
 		out     []preparedFile
 		objects = make([]*thawedObject, len(p.Objects))
@@ -107,10 +110,20 @@ func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription)
 	}
 	for i := range p.Files {
 		f := &p.Files[i]
-		if f.FD <= 2 {
+		if f.FD <= 2 && inherit == nil {
 			continue
 		}
 		pf := preparedFile{fd: f.FD, cloexec: f.FDFlags&linux.FD_CLOEXEC != 0}
+		if src, ok := inherit[f.FD]; ok {
+			file, err := inheritedFile(t, src)
+			if err != nil {
+				return fail(fmt.Errorf("fd %d: %w", f.FD, err))
+			}
+			pf.file = file
+			out = append(out, pf)
+			fds[f.FD] = file
+			continue
+		}
 		if o, _ := p.ObjectOf(f.FD); o != nil {
 			continue // Installed below, once every object exists.
 		}
@@ -146,7 +159,10 @@ func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription)
 	for i := range p.Files {
 		f := &p.Files[i]
 		o, desc := p.ObjectOf(f.FD)
-		if f.FD <= 2 || o == nil {
+		if o == nil || f.FD <= 2 && inherit == nil {
+			continue
+		}
+		if _, ok := inherit[f.FD]; ok {
 			continue
 		}
 		file := objects[o.ID-1].files[desc]
@@ -195,13 +211,13 @@ func placeholder(t *kernel.Task, f *imgfmt.File) (*vfs.FileDescription, error) {
 	return r, nil
 }
 
-// installFiles closes every fd above 2 and installs the prepared files.
+// installFiles closes every fd above 2 (every fd, with keepNone) and installs the prepared files.
 //
 // Preconditions: running on t's task goroutine.
 func (p *thawPlan) installFiles(t *kernel.Task) error {
 	fdt := t.FDTable()
 	for _, fd := range fdt.GetFDs(t) {
-		if fd <= 2 {
+		if fd <= 2 && !p.keepNone {
 			continue
 		}
 		if f := fdt.Remove(t, fd); f != nil {

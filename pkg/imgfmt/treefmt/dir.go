@@ -1,0 +1,335 @@
+package treefmt
+
+import (
+	"crypto/sha256"
+	"encoding"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// Directory form and conversions to and from the stream form.
+
+// osFileSink writes one file of a stream into a sparse host file.
+type osFileSink struct {
+	f   *os.File
+	off int64
+}
+
+func (s *osFileSink) Write(b []byte) (int, error) {
+	n, err := s.f.WriteAt(b, s.off)
+	s.off += int64(n)
+	return n, err
+}
+
+func (s *osFileSink) Hole(n int64) error { s.off += n; return nil }
+
+func (s *osFileSink) Close() error {
+	err := s.f.Truncate(s.off)
+	if cerr := s.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// SplitStream reads a tree stream from r into dir, which must not exist or be empty; it is created
+// with mode 0700. Holes stay holes. On any error the files written so far are removed again (and
+// dir, if SplitStream created it), so a failed split leaves nothing behind. The manifest is
+// validated and checked against the images (VerifyDir).
+func SplitStream(r io.Reader, dir string) (err error) {
+	created, err := prepareDir(dir)
+	if err != nil {
+		return err
+	}
+	var written []string
+	defer func() {
+		if err == nil {
+			return
+		}
+		for _, n := range written {
+			os.Remove(filepath.Join(dir, n))
+		}
+		if created {
+			os.Remove(dir)
+		}
+	}()
+	err = ReadStream(r, func(name string) (FileSink, error) {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		written = append(written, name)
+		return &osFileSink{f: f}, nil
+	})
+	if err != nil {
+		return err
+	}
+	_, err = VerifyDir(dir)
+	return err
+}
+
+// prepareDir makes sure dir exists and is empty, and reports whether it created it.
+func prepareDir(dir string) (bool, error) {
+	err := os.Mkdir(dir, 0o700)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, os.ErrExist) {
+		return false, err
+	}
+	ents, rerr := os.ReadDir(dir)
+	if rerr != nil {
+		return false, rerr
+	}
+	if len(ents) != 0 {
+		return false, fmt.Errorf("%s: directory is not empty", dir)
+	}
+	return false, nil
+}
+
+// VerifyDir reads and validates dir's manifest and checks each process's image: present, of the
+// recorded size and SHA-256. It returns the manifest.
+func VerifyDir(dir string) (*Manifest, error) {
+	m, err := ReadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	for i := range m.Processes {
+		p := &m.Processes[i]
+		if p.Image == "" {
+			continue
+		}
+		sum, size, err := HashFile(filepath.Join(dir, p.Image))
+		if err != nil {
+			return nil, fmt.Errorf("pid %d: image: %w", p.PID, err)
+		}
+		if size != p.ImageSize {
+			return nil, invalidf("pid %d: image %s has %d bytes, the manifest says %d", p.PID, p.Image, size, p.ImageSize)
+		}
+		if sum != p.ImageSHA256 {
+			return nil, invalidf("pid %d: image %s does not match the manifest's SHA-256 (changed or corrupted)", p.PID, p.Image)
+		}
+	}
+	return m, nil
+}
+
+// HashFile returns the sparse digest (see Digest) and size of the file at path.
+func HashFile(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	var d Digest
+	n, err := io.Copy(&d, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return d.Sum(), n, nil
+}
+
+// WriteStream writes the checkpoint in dir as a tree stream to w: the images in pid order, then
+// the manifest. Runs of zero pages become holes.
+func WriteStream(w io.Writer, dir string) error {
+	m, err := VerifyDir(dir)
+	if err != nil {
+		return err
+	}
+	sw := NewStreamWriter(w)
+	var names []string
+	for _, p := range m.Processes {
+		if p.Image != "" {
+			names = append(names, p.Image)
+		}
+	}
+	sort.Strings(names)
+	names = append(names, ManifestName)
+	for _, n := range names {
+		if err := sw.BeginFile(n); err != nil {
+			return err
+		}
+		if err := copySparse(sw, filepath.Join(dir, n)); err != nil {
+			return fmt.Errorf("%s: %w", n, err)
+		}
+	}
+	return sw.End()
+}
+
+// copySparse copies the file at path into sw, sending all-zero 4 KiB blocks as holes.
+func copySparse(sw *StreamWriter, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for {
+		n, err := io.ReadFull(f, buf)
+		if n > 0 {
+			if werr := writeSparse(sw, buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func writeSparse(sw *StreamWriter, b []byte) error {
+	const blk = 4096
+	for len(b) > 0 {
+		n := min(len(b), blk)
+		zero := true
+		for _, c := range b[:n] {
+			if c != 0 {
+				zero = false
+				break
+			}
+		}
+		var err error
+		if zero {
+			err = sw.Hole(int64(n))
+		} else {
+			_, err = sw.Write(b[:n])
+		}
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// HashingSink passes an image through to W and computes its sparse digest and size on the way.
+// The sentry uses it to fill ImageSize and ImageSHA256 while it streams.
+type HashingSink struct {
+	// W receives the data and the holes.
+	W interface {
+		io.Writer
+		Hole(n int64) error
+	}
+	d Digest
+}
+
+// Write implements io.Writer.
+func (s *HashingSink) Write(b []byte) (int, error) {
+	n, err := s.W.Write(b)
+	s.d.Write(b[:n])
+	return n, err
+}
+
+// Hole implements imgfmt.Sink.
+func (s *HashingSink) Hole(n int64) error {
+	if err := s.W.Hole(n); err != nil {
+		return err
+	}
+	s.d.Hole(n)
+	return nil
+}
+
+// Result returns the digest (hex) and size of everything written so far.
+func (s *HashingSink) Result() (string, int64) { return s.d.Sum(), s.d.size }
+
+// Digest is the "sparse SHA-256" of a file that a manifest records for each image: SHA-256 over,
+// for every 4096-byte block of the file (the last one may be shorter) that is not all zeros, the
+// block's index as a little-endian u64 followed by the block's bytes, and finally the file size as
+// a little-endian u64. All-zero blocks (holes) cost nothing to hash, so a sparse 1 GiB image hashes
+// as fast as its data; any change of data, position or size changes the digest.
+type Digest struct {
+	h     hash.Hash
+	block [digestBlock]byte
+	fill  int   // Bytes in block.
+	size  int64 // Bytes seen so far.
+}
+
+const digestBlock = 4096
+
+func (d *Digest) init() {
+	if d.h == nil {
+		d.h = sha256.New()
+	}
+}
+
+// Write implements io.Writer; it never fails.
+func (d *Digest) Write(b []byte) (int, error) {
+	d.init()
+	n := len(b)
+	for len(b) > 0 {
+		c := copy(d.block[d.fill:], b)
+		d.fill += c
+		d.size += int64(c)
+		b = b[c:]
+		if d.fill == digestBlock {
+			d.flush()
+		}
+	}
+	return n, nil
+}
+
+// Hole adds n zero bytes.
+func (d *Digest) Hole(n int64) {
+	d.init()
+	for n > 0 && d.fill != 0 {
+		c := min(n, int64(digestBlock-d.fill))
+		clear(d.block[d.fill : d.fill+int(c)])
+		d.fill += int(c)
+		d.size += c
+		n -= c
+		if d.fill == digestBlock {
+			d.flush()
+		}
+	}
+	whole := n / digestBlock * digestBlock
+	d.size += whole
+	n -= whole
+	if n > 0 {
+		clear(d.block[:n])
+		d.fill = int(n)
+		d.size += n
+	}
+}
+
+// flush hashes the block in d.block (d.fill bytes) unless it is all zeros.
+func (d *Digest) flush() {
+	b := d.block[:d.fill]
+	d.fill = 0
+	for _, c := range b {
+		if c != 0 {
+			var idx [8]byte
+			binary.LittleEndian.PutUint64(idx[:], uint64((d.size-int64(len(b)))/digestBlock))
+			d.h.Write(idx[:])
+			d.h.Write(b)
+			return
+		}
+	}
+}
+
+// Sum returns the digest in hex. It does not change d.
+func (d *Digest) Sum() string {
+	d.init()
+	c := *d
+	c.h = nil
+	// Finish a copy: hash state cannot be cloned generically, so recompute the tail on d's hash
+	// through a marshaled copy.
+	st, _ := d.h.(encoding.BinaryMarshaler).MarshalBinary()
+	h := sha256.New()
+	_ = h.(encoding.BinaryUnmarshaler).UnmarshalBinary(st)
+	c.h = h
+	if c.fill > 0 {
+		c.flush()
+	}
+	var sz [8]byte
+	binary.LittleEndian.PutUint64(sz[:], uint64(c.size))
+	c.h.Write(sz[:])
+	return hex.EncodeToString(c.h.Sum(nil))
+}

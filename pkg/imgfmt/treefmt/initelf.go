@@ -1,0 +1,66 @@
+package treefmt
+
+import "encoding/binary"
+
+// RestoreInit returns a tiny static x86-64 ELF executable that restores a tree checkpoint as the
+// init of a fresh container: `restore-init DIR` opens DIR and calls
+// sys_checkpoint(CKPT_THAW_TREE, dirfd, -1, CKPT_TREE_SELF), becoming the tree's root process; if
+// anything fails it writes one line to stderr and exits with status 5.
+//
+// It exists because the restorer must not take pids the tree needs: a Go program (checkpt) starts
+// several threads at once, whose ids are the pids of the init's first children. This program has
+// one thread and allocates nothing. Its code (GNU as, AT&T syntax; bytes below):
+//
+//	_start: mov (%rsp), %rcx; cmp $2, %rcx; jl fail       # argc >= 2
+//	        mov 16(%rsp), %rdi                             # argv[1]
+//	        mov $0x10000, %esi; xor %edx, %edx             # O_RDONLY|O_DIRECTORY
+//	        mov $2, %eax; syscall                          # open
+//	        test %rax, %rax; js fail
+//	        mov %rax, %rsi; mov $4, %edi                   # dirfd, CKPT_THAW_TREE
+//	        mov $0xffffffff, %edx; mov $2, %r10d           # pid -1, CKPT_TREE_SELF
+//	        mov $1000, %eax; syscall                       # sys_checkpoint: no return on success
+//	fail:   mov $2, %edi; lea msg(%rip), %rsi; mov $(msgend-msg), %edx
+//	        mov $1, %eax; syscall                          # write(2, msg)
+//	        mov $5, %edi; mov $231, %eax; syscall; hlt     # exit_group(5)
+//	msg:    .ascii "runsc-ckpt restore: ...\n"
+func RestoreInit() []byte {
+	code := []byte{
+		0x48, 0x8b, 0x0c, 0x24, 0x48, 0x83, 0xf9, 0x02, 0x7c, 0x32, 0x48, 0x8b,
+		0x7c, 0x24, 0x10, 0xbe, 0x00, 0x00, 0x01, 0x00, 0x31, 0xd2, 0xb8, 0x02,
+		0x00, 0x00, 0x00, 0x0f, 0x05, 0x48, 0x85, 0xc0, 0x78, 0x1a, 0x48, 0x89,
+		0xc6, 0xbf, 0x04, 0x00, 0x00, 0x00, 0xba, 0xff, 0xff, 0xff, 0xff, 0x41,
+		0xba, 0x02, 0x00, 0x00, 0x00, 0xb8, 0xe8, 0x03, 0x00, 0x00, 0x0f, 0x05,
+		0xbf, 0x02, 0x00, 0x00, 0x00, 0x48, 0x8d, 0x35, 0x19, 0x00, 0x00, 0x00,
+		0xba, 0x4f, 0x00, 0x00, 0x00, 0xb8, 0x01, 0x00, 0x00, 0x00, 0x0f, 0x05,
+		0xbf, 0x05, 0x00, 0x00, 0x00, 0xb8, 0xe7, 0x00, 0x00, 0x00, 0x0f, 0x05,
+		0xf4,
+	}
+	code = append(code, "runsc-ckpt restore: the tree restore failed (the sandbox's debug log says why)\n"...)
+	const (
+		base   = 0x400000
+		ehsize = 64
+		phsize = 56
+	)
+	size := ehsize + phsize + len(code)
+	b := make([]byte, ehsize+phsize, size)
+	le := binary.LittleEndian
+	copy(b, []byte{0x7f, 'E', 'L', 'F', 2 /* 64-bit */, 1 /* LE */, 1 /* version */})
+	le.PutUint16(b[16:], 2)  // ET_EXEC
+	le.PutUint16(b[18:], 62) // EM_X86_64
+	le.PutUint32(b[20:], 1)  // EV_CURRENT
+	le.PutUint64(b[24:], base+ehsize+phsize)
+	le.PutUint64(b[32:], ehsize) // e_phoff
+	le.PutUint16(b[52:], ehsize)
+	le.PutUint16(b[54:], phsize)
+	le.PutUint16(b[56:], 1) // e_phnum
+	le.PutUint16(b[58:], 64)
+	ph := b[ehsize:]
+	le.PutUint32(ph[0:], 1) // PT_LOAD
+	le.PutUint32(ph[4:], 5) // PF_R|PF_X
+	le.PutUint64(ph[16:], base)
+	le.PutUint64(ph[24:], base)
+	le.PutUint64(ph[32:], uint64(size))
+	le.PutUint64(ph[40:], uint64(size))
+	le.PutUint64(ph[48:], 0x1000)
+	return append(b, code...)
+}

@@ -1,0 +1,494 @@
+package ckpt
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/errors/linuxerr"
+	"gvisor.dev/gvisor/pkg/fspath"
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/sentry/kernel"
+	"gvisor.dev/gvisor/pkg/sentry/vfs"
+)
+
+// CKPT_THAW_TREE: sys_checkpoint(CKPT_THAW_TREE, dirfd, -1, flags) recreates the tree checkpoint in
+// the directory dirfd (docs/tree-format.md) and thaws every process of it. The caller is the
+// coordinator, on its own task goroutine:
+//
+//  1. read and validate the manifest, open every image;
+//  2. create the processes in ascending pid order, each by a clone of its restored parent (an agent,
+//     thaw_tree_agent.go), with its recorded pid: gVisor hands out the first free id after the last
+//     one it gave (there is no set_tid), so the coordinator moves the allocator on with throw-away
+//     threads until the next free id is the one wanted, and fails if it has passed it;
+//  3. sessions and process groups: a session or group leader makes its session or group right
+//     after it is created (before it forks), the others join their group once all exist;
+//  4. zombies exit with their recorded status (their parents reap them after the thaw);
+//  5. every live process prepares the thaw of its own image (validation, reopening files); only
+//     when all have succeeded does each exec into its image (the lazy thaw of CKPT_THAW). fds that
+//     were the container's stdio (the root's fds 0–2 and every fd on the same open file
+//     description) take the restorer's fds 0–2.
+//
+// With CKPT_TREE_SELF the caller itself becomes the tree's root process (its pid must be the
+// root's: pid 1 for a whole container restored by the container's init) and thaws last; the call
+// does not return on success. Without it the tree's top processes become children of the caller,
+// with their recorded pids where these can still be had and other pids otherwise, and the call
+// returns the pid of the tree's root.
+//
+// Any failure kills every process created so far and fails the call (the log says why).
+
+// CKPT_TREE_SELF makes CKPT_THAW_TREE turn the caller into the tree's root process.
+const CKPT_TREE_SELF int32 = 2
+
+// treeRestore is one restore in progress.
+type treeRestore struct {
+	id    int32
+	coord *kernel.Task
+	ns    *kernel.PIDNamespace
+	m     *treefmt.Manifest
+	tramp hostarch.Addr
+	self  bool // CKPT_TREE_SELF.
+	exact bool // Pids must be the recorded ones.
+	// last is the id the allocator handed out last, as far as the coordinator knows (0: unknown).
+	last int32
+	// thrown counts throw-away threads, passed the ids that were skipped unexpectedly (taken by
+	// someone else meanwhile); both for the log.
+	thrown, passed int
+
+	nodes map[int32]*restoreNode // By recorded pid.
+	// stdio maps the description ids of the root's fds 0–2 (the container's stdio) to their fd.
+	stdio map[string]int32
+	top   *restoreNode // The parent of the tree's top processes.
+
+	mu sync.Mutex
+	// byTid maps a created task's id to its node (nil: a waste that must exit). Protected by mu.
+	byTid map[int32]*restoreNode
+	// registered says which ids have been entered in byTid. Protected by mu.
+	registered map[int32]bool
+	// failed is set when the restore is abandoned. Protected by mu.
+	failed bool
+}
+
+// restoreNode is one process of the restored tree (or the coordinator as the top's parent).
+type restoreNode struct {
+	rec  *treefmt.Process // nil for a coordinator that is not part of the tree.
+	pid  int32            // Actual pid once created.
+	task *kernel.Task
+	self bool // Runs on the coordinator's goroutine.
+	cmds chan agentCmd
+
+	thawReq   thawRequest
+	plan      *thawPlan
+	thawStart time.Time
+}
+
+// restores holds the restores in progress by id.
+var restores = struct {
+	mu   sync.Mutex
+	next int32
+	m    map[int32]*treeRestore
+}{m: make(map[int32]*treeRestore)}
+
+func lookupRestore(id int32) *treeRestore {
+	restores.mu.Lock()
+	defer restores.mu.Unlock()
+	return restores.m[id]
+}
+
+// awaitNode waits until the coordinator has registered t (its parent registers it right after
+// the clone) and returns its node; nil for a waste. ok is false if the restore failed or t was
+// killed meanwhile.
+func (r *treeRestore) awaitNode(t *kernel.Task) (*restoreNode, bool) {
+	tid := int32(r.ns.IDOfTask(t))
+	for {
+		r.mu.Lock()
+		n, reg, failed := r.byTid[tid], r.registered[tid], r.failed
+		r.mu.Unlock()
+		if failed {
+			return nil, false
+		}
+		if reg {
+			return n, true
+		}
+		if !sleepUnlessKilled(t, time.Millisecond) {
+			return nil, false
+		}
+	}
+}
+
+func (r *treeRestore) register(tid int32, n *restoreNode) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.byTid[tid] = n
+	r.registered[tid] = true
+}
+
+// do runs cmd on node n (inline if n is the coordinator) and returns the reply.
+func (r *treeRestore) do(n *restoreNode, cmd agentCmd) (agentReply, error) {
+	cmd.reply = make(chan agentReply, 1)
+	if n.self {
+		n.exec(r.coord, r, cmd)
+		return <-cmd.reply, nil
+	}
+	n.cmds <- cmd
+	t := r.coord
+	for {
+		t.UninterruptibleSleepStart()
+		select {
+		case rep := <-cmd.reply:
+			t.UninterruptibleSleepFinish()
+			return rep, nil
+		case <-time.After(10 * treePoll):
+		}
+		t.UninterruptibleSleepFinish()
+		if t.Killed() {
+			return agentReply{}, fmt.Errorf("killed while restoring: %w", linuxerr.EINTR)
+		}
+		if n.task != nil && n.task.ExitState() != kernel.TaskExitNone {
+			return agentReply{}, fmt.Errorf("the agent of pid %d died: %w", n.pid, linuxerr.ESRCH)
+		}
+	}
+}
+
+// treeThawRequest is a validated CKPT_THAW_TREE call.
+type treeThawRequest struct {
+	dir  *vfs.FileDescription // A reference is held.
+	self bool
+}
+
+// newTreeThawRequest validates CKPT_THAW_TREE's arguments: dirfd a directory, pid -1, flags 0 or
+// CKPT_TREE_SELF.
+func newTreeThawRequest(t *kernel.Task, fd, pid, flags int32) (treeThawRequest, error) {
+	if pid != -1 || flags&^CKPT_TREE_SELF != 0 {
+		return treeThawRequest{}, linuxerr.EINVAL
+	}
+	f := t.GetFile(fd)
+	if f == nil {
+		return treeThawRequest{}, linuxerr.EBADF
+	}
+	st, err := f.Stat(t, vfs.StatOptions{Mask: linux.STATX_TYPE})
+	if err != nil || st.Mode&linux.S_IFMT != linux.S_IFDIR {
+		f.DecRef(t)
+		return treeThawRequest{}, linuxerr.ENOTDIR
+	}
+	return treeThawRequest{dir: f, self: flags&CKPT_TREE_SELF != 0}, nil
+}
+
+// thawTree implements CKPT_THAW_TREE (see the comment at the top).
+//
+// Preconditions: running on t's task goroutine.
+func thawTree(t *kernel.Task, req treeThawRequest) (uintptr, *kernel.SyscallControl, error) {
+	defer req.dir.DecRef(t)
+	r, err := loadRestore(t, req)
+	if err != nil {
+		t.Infof("ckpt: tree restore refused: %v", err)
+		return 0, nil, thawErrno(err)
+	}
+	if r.self && threadCount(t) > 1 {
+		return reexecCoordinator(t, r)
+	}
+	return coordinate(t, r)
+}
+
+// coordinate runs a loaded restore on t's goroutine and cleans up after a failure.
+func coordinate(t *kernel.Task, r *treeRestore) (uintptr, *kernel.SyscallControl, error) {
+	start := time.Now()
+	ret, ctl, err := r.run(t)
+	r.unregister()
+	if err != nil {
+		t.Warningf("ckpt: tree restore failed, killing what it created: %v", err)
+		r.abandon(t)
+		return 0, nil, thawErrno(err)
+	}
+	t.Infof("ckpt: restored tree of %d processes in %v with %d throw-away threads (thaws are lazy)", len(r.m.Processes), time.Since(start), r.thrown)
+	return ret, ctl, nil
+}
+
+// loadRestore reads the manifest, opens every image and checks what can be checked before
+// anything is created.
+func loadRestore(t *kernel.Task, req treeThawRequest) (*treeRestore, error) {
+	mf, err := openInDir(t, req.dir, treefmt.ManifestName)
+	if err != nil {
+		return nil, fmt.Errorf("opening the manifest: %w", err)
+	}
+	m, err := treefmt.DecodeManifest(io.NewSectionReader(fileReaderAt{t: t, f: mf}, 0, 64<<20+1))
+	mf.DecRef(t)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errInvalidImage, err)
+	}
+	m.SortProcesses()
+	r := &treeRestore{
+		coord: t, ns: t.PIDNamespace(), m: m, self: req.self, exact: req.self,
+		nodes: make(map[int32]*restoreNode), byTid: make(map[int32]*restoreNode), registered: make(map[int32]bool),
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			r.releaseAll(t)
+		}
+	}()
+	for i := range m.Processes {
+		p := &m.Processes[i]
+		n := &restoreNode{rec: p, cmds: make(chan agentCmd, 1)}
+		r.nodes[p.PID] = n
+		if p.Zombie != nil {
+			continue
+		}
+		f, err := openInDir(t, req.dir, p.Image)
+		if err != nil {
+			return nil, fmt.Errorf("pid %d: opening image %s: %w", p.PID, p.Image, err)
+		}
+		n.thawReq = thawRequest{file: f, retval: 0, policy: CurrentPolicy()}
+	}
+	// The root: the process the tree was taken from, or the lowest pid without a parent.
+	var root *treefmt.Process
+	for i := range m.Processes {
+		p := &m.Processes[i]
+		if (m.Root != 0 && p.PID == m.Root) || (m.Root == 0 && root == nil && (p.PPID == 0 || r.nodes[p.PPID] == nil)) {
+			root = p
+		}
+	}
+	if root == nil {
+		return nil, invalidf("the manifest has no root process")
+	}
+	if req.self {
+		if root.Zombie != nil {
+			return nil, invalidf("the root process %d is a zombie", root.PID)
+		}
+		if got := int32(r.ns.IDOfThreadGroup(t.ThreadGroup())); got != root.PID {
+			return nil, invalidf("the restorer has pid %d, the tree's root %d", got, root.PID)
+		}
+		r.top = r.nodes[root.PID]
+		r.top.self, r.top.task, r.top.pid = true, t, root.PID
+	} else {
+		r.top = &restoreNode{self: true, task: t, pid: int32(r.ns.IDOfThreadGroup(t.ThreadGroup()))}
+	}
+	for i := range m.Processes {
+		p := &m.Processes[i]
+		if parent := r.nodes[p.PPID]; parent != nil && p.PPID > p.PID && !(r.self && r.top.rec == p) {
+			return nil, invalidf("pid %d has the higher pid %d as parent (reparented to a subreaper): not supported", p.PID, p.PPID)
+		}
+	}
+	stdio := make(map[string]int32)
+	r.stdio = stdio
+	for _, fd := range root.FDs {
+		if fd.FD <= 2 {
+			stdio[fd.File] = fd.FD
+		}
+	}
+	for _, n := range r.nodes {
+		if n.rec.Zombie != nil {
+			continue
+		}
+		n.thawReq.inherit = make(map[int32]int32)
+		for _, fd := range n.rec.FDs {
+			if src, ok := stdio[fd.File]; ok {
+				n.thawReq.inherit[fd.FD] = src
+			}
+		}
+	}
+	if threadCount(t) == 1 || !req.self {
+		if r.tramp, err = mapTrampoline(t); err != nil {
+			return nil, err
+		}
+	}
+	restores.mu.Lock()
+	restores.next++
+	r.id = restores.next
+	restores.m[r.id] = r
+	restores.mu.Unlock()
+	ok = true
+	return r, nil
+}
+
+// openInDir opens name (a plain file name) in the directory dir, read-only, with t's credentials.
+func openInDir(t *kernel.Task, dir *vfs.FileDescription, name string) (*vfs.FileDescription, error) {
+	root := t.FSContext().RootDirectory()
+	defer root.DecRef(t)
+	return t.Kernel().VFS().OpenAt(t, t.Credentials(), &vfs.PathOperation{
+		Root: root, Start: dir.VirtualDentry(), Path: fspath.Parse(name),
+	}, &vfs.OpenOptions{Flags: linux.O_RDONLY | linux.O_NOFOLLOW | linux.O_LARGEFILE})
+}
+
+// run creates the tree and thaws it.
+func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, error) {
+	pids := make([]int32, 0, len(r.nodes))
+	for pid := range r.nodes {
+		pids = append(pids, pid)
+	}
+	sort.Slice(pids, func(i, j int) bool { return pids[i] < pids[j] })
+	mapped := func(pid int32) int32 {
+		if n := r.nodes[pid]; n != nil && n.pid != 0 {
+			return n.pid
+		}
+		return pid
+	}
+	// 2, 3: create in pid order; leaders make their session or group at once.
+	for _, pid := range pids {
+		n := r.nodes[pid]
+		if n == r.top {
+			continue
+		}
+		parent := r.nodes[n.rec.PPID]
+		if parent == nil || parent.pid == 0 {
+			parent = r.top
+		}
+		tid, err := r.create(parent, pid)
+		if err != nil {
+			return 0, nil, fmt.Errorf("creating pid %d: %w", pid, err)
+		}
+		n.pid = tid
+		n.task = r.ns.TaskWithID(kernel.ThreadID(tid))
+		r.register(tid, n)
+		switch {
+		case n.rec.SID == n.rec.PID:
+			if err := r.must(n, agentCmd{op: opSetsid}); err != nil {
+				return 0, nil, fmt.Errorf("pid %d: setsid: %w", pid, err)
+			}
+		case n.rec.PGID == n.rec.PID:
+			if err := r.must(n, agentCmd{op: opNewPgrp}); err != nil {
+				return 0, nil, fmt.Errorf("pid %d: setpgid: %w", pid, err)
+			}
+		}
+	}
+	for _, pid := range pids {
+		n := r.nodes[pid]
+		tg := n.task.ThreadGroup()
+		if !r.exact && (r.nodes[n.rec.PGID] == nil || r.nodes[n.rec.SID] == nil) {
+			// Restored as children of the caller: a group or session led from outside the tree
+			// (the original container's) cannot be joined; the process stays in the caller's.
+			continue
+		}
+		want := mapped(n.rec.PGID)
+		if cur := int32(r.ns.IDOfProcessGroup(tg.ProcessGroup())); cur != want {
+			cmd := agentCmd{op: opJoinPgrp, arg: int64(want)}
+			if want == n.pid {
+				cmd = agentCmd{op: opNewPgrp}
+			}
+			if err := r.must(n, cmd); err != nil {
+				return 0, nil, fmt.Errorf("pid %d: joining process group %d: %w", pid, want, err)
+			}
+		}
+		if cur, want := int32(r.ns.IDOfSession(tg.Session())), mapped(n.rec.SID); cur != want {
+			return 0, nil, fmt.Errorf("pid %d: in session %d, recorded %d (a session whose leader forked before setsid): %w", pid, cur, want, errInvalidImage)
+		}
+	}
+	// 4: zombies.
+	for _, pid := range pids {
+		n := r.nodes[pid]
+		if z := n.rec.Zombie; z != nil {
+			ws := linux.WaitStatusExit(int32(z.Code))
+			if z.Signal != 0 {
+				ws = linux.WaitStatusTerminationSignal(linux.Signal(z.Signal))
+			}
+			if err := r.must(n, agentCmd{op: opExit, ws: ws}); err != nil {
+				return 0, nil, fmt.Errorf("pid %d: exit: %w", pid, err)
+			}
+		}
+	}
+	// Shared open file descriptions (and objects, once they can be made): one each, handed over.
+	if err := r.shareFiles(t); err != nil {
+		return 0, nil, err
+	}
+	// 5: prepare every thaw, then let them all go.
+	for _, pid := range pids {
+		n := r.nodes[pid]
+		if n.rec.Zombie != nil {
+			continue
+		}
+		n.thawStart = time.Now()
+		if err := r.must(n, agentCmd{op: opPrepare}); err != nil {
+			return 0, nil, fmt.Errorf("pid %d: %w", pid, err)
+		}
+	}
+	for _, pid := range pids {
+		n := r.nodes[pid]
+		if n.rec.Zombie == nil && !n.self {
+			n.cmds <- agentCmd{op: opThaw}
+		}
+	}
+	if r.self {
+		plan := r.top.plan
+		r.top.plan = nil
+		r.top.releaseThawReq(t)
+		return execThaw(t, plan, r.top.thawStart)
+	}
+	t.MemoryManager().MUnmap(t, r.tramp, hostarch.PageSize)
+	rootPid := int32(0)
+	for _, pid := range pids {
+		if n := r.nodes[pid]; n.rec.PPID == 0 || r.nodes[n.rec.PPID] == nil {
+			rootPid = n.pid
+			break
+		}
+	}
+	return uintptr(rootPid), nil, nil
+}
+
+// must runs cmd on n and returns its error.
+func (r *treeRestore) must(n *restoreNode, cmd agentCmd) error {
+	rep, err := r.do(n, cmd)
+	if err != nil {
+		return err
+	}
+	return rep.err
+}
+
+// releaseThawReq drops the image reference of n's thaw request.
+func (n *restoreNode) releaseThawReq(t *kernel.Task) {
+	if n.thawReq.file != nil {
+		n.thawReq.file.DecRef(t)
+		n.thawReq.file = nil
+	}
+}
+
+// releaseAll drops every reference the restore holds.
+func (r *treeRestore) releaseAll(t *kernel.Task) {
+	for _, n := range r.nodes {
+		if n.plan != nil {
+			n.plan.release(t)
+			n.plan = nil
+		}
+		n.releaseThawReq(t)
+	}
+}
+
+// unregister removes r from the registry.
+func (r *treeRestore) unregister() {
+	restores.mu.Lock()
+	delete(restores.m, r.id)
+	restores.mu.Unlock()
+}
+
+// abandon kills every process the restore created and reaps the coordinator's own children
+// among them.
+func (r *treeRestore) abandon(t *kernel.Task) {
+	r.mu.Lock()
+	r.failed = true
+	var tids []int32
+	for tid := range r.registered {
+		tids = append(tids, tid)
+	}
+	r.mu.Unlock()
+	for _, tid := range tids {
+		if task := r.ns.TaskWithID(kernel.ThreadID(tid)); task != nil && task.ThreadGroup() != t.ThreadGroup() {
+			task.ThreadGroup().SendSignal(&linux.SignalInfo{Signo: int32(linux.SIGKILL)})
+		}
+	}
+	for _, tid := range tids {
+		task := r.ns.TaskWithID(kernel.ThreadID(tid))
+		if task == nil || task.ThreadGroup() == t.ThreadGroup() {
+			continue
+		}
+		if leader := task.ThreadGroup().Leader(); leader != nil && leader.Parent() != nil && leader.Parent().ThreadGroup() == t.ThreadGroup() {
+			if err := reapChild(t, tid); err != nil {
+				t.Warningf("ckpt: reaping restored pid %d: %v", tid, err)
+			}
+		}
+	}
+	r.releaseAll(t)
+	t.MemoryManager().MUnmap(t, r.tramp, hostarch.PageSize)
+}

@@ -1,0 +1,156 @@
+package ckpt
+
+import (
+	"fmt"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/sentry/kernel"
+	"gvisor.dev/gvisor/pkg/sentry/vfs"
+)
+
+// Shared files of a restored tree. An open file description that several processes shared (a log
+// file a parent opened before it forked: one offset for all) is opened once by the coordinator and
+// put into every process that had it, at a spare fd number, before the thaws are prepared; each
+// process's thaw then takes it for the image's fd through the inherit hook (thawRequest.inherit)
+// instead of reopening the file itself. Objects without a path (pipes, socket pairs) go the same
+// way once objectRestorers can make them: one call per object, one description per description id.
+
+// objectRestorer recreates one shared object without a path from the images' records of the fds on
+// it (by description id) and returns an open file description per description id of the object.
+type objectRestorer func(t *kernel.Task, o *treefmt.Object, recs map[string]*imgfmt.File) (map[string]*vfs.FileDescription, error)
+
+// objectRestorers holds the restorers by manifest kind ("fifo", "socket", ...). Empty here: the
+// kernel-objects work adds pipes and sockets.
+var objectRestorers = map[string]objectRestorer{}
+
+// shareFiles opens every shared description of the tree once and installs it in each process
+// that had it, recording the inherit mapping in the processes' thaw requests.
+func (r *treeRestore) shareFiles(t *kernel.Task) error {
+	images := make(map[int32]*imgfmt.Process)
+	record := func(ref treefmt.FDRef) (*imgfmt.File, error) {
+		p, ok := images[ref.PID]
+		if !ok {
+			n := r.nodes[ref.PID]
+			if n == nil || n.thawReq.file == nil {
+				return nil, nil
+			}
+			src, proc, err := openImage(t, n.thawReq.file)
+			if err != nil {
+				return nil, fmt.Errorf("pid %d: %w", ref.PID, err)
+			}
+			src.release(t)
+			images[ref.PID], p = proc, proc
+		}
+		for i := range p.Files {
+			if p.Files[i].FD == ref.FD {
+				return &p.Files[i], nil
+			}
+		}
+		return nil, invalidf("pid %d: the manifest lists fd %d, the image does not", ref.PID, ref.FD)
+	}
+	install := func(file *vfs.FileDescription, refs []treefmt.FDRef) error {
+		for _, ref := range refs {
+			n := r.nodes[ref.PID]
+			if n == nil || n.rec.Zombie != nil {
+				continue
+			}
+			if _, done := n.thawReq.inherit[ref.FD]; done {
+				continue // stdio
+			}
+			rep, err := r.do(n, agentCmd{op: opInstall, file: file})
+			if err == nil {
+				err = rep.err
+			}
+			if err != nil {
+				return fmt.Errorf("pid %d: installing a shared file: %w", ref.PID, err)
+			}
+			n.thawReq.inherit[ref.FD] = rep.tid // The fd it got.
+		}
+		return nil
+	}
+	for i := range r.m.Files {
+		f := &r.m.Files[i]
+		switch f.Kind {
+		case "regular", "directory", "chardev", "blockdev":
+		default:
+			continue // Objects without a path: below.
+		}
+		if _, ok := r.stdio[f.ID]; ok {
+			continue // The container's stdio: every process inherits the restorer's.
+		}
+		rec, err := record(f.FDs[0])
+		if err != nil {
+			return err
+		}
+		if rec == nil || rec.Handle == nil || !vfsfh.FromImage(rec.Handle).Reopenable() {
+			continue // Not reopenable: each process gets its placeholder, as for a single thaw.
+		}
+		file, err := reopenVerified(t, rec.Handle, rec.StatusFlags, false)
+		if err != nil {
+			return fmt.Errorf("shared file %s (%s): %w", f.ID, f.Desc, err)
+		}
+		if rec.Offset >= 0 && rec.Kind == imgfmt.FileRegular {
+			if _, err := file.Seek(t, rec.Offset, linux.SEEK_SET); err != nil {
+				file.DecRef(t)
+				return fmt.Errorf("shared file %s: seek: %w", f.ID, err)
+			}
+		}
+		err = install(file, f.FDs)
+		file.DecRef(t)
+		if err != nil {
+			return err
+		}
+	}
+	for i := range r.m.Objects {
+		o := &r.m.Objects[i]
+		restore := objectRestorers[o.Kind]
+		if restore == nil {
+			continue // Each process gets a placeholder, as for a single thaw.
+		}
+		recs := make(map[string]*imgfmt.File)
+		for _, ref := range o.FDs {
+			rec, err := record(ref)
+			if err != nil {
+				return err
+			}
+			for _, fd := range r.m.Process(ref.PID).FDs {
+				if fd.FD == ref.FD && rec != nil {
+					recs[fd.File] = rec
+				}
+			}
+		}
+		files, err := restore(t, o, recs)
+		if err != nil {
+			return fmt.Errorf("shared object %s (%s): %w", o.ID, o.Desc, err)
+		}
+		for id, file := range files {
+			var refs []treefmt.FDRef
+			for _, ref := range o.FDs {
+				for _, fd := range r.m.Process(ref.PID).FDs {
+					if fd.FD == ref.FD && fd.File == id {
+						refs = append(refs, ref)
+					}
+				}
+			}
+			err = install(file, refs)
+			file.DecRef(t)
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// installShared puts file at the lowest free fd above 2 of t's fd table and returns it (opInstall).
+// The thaw closes it again once it has taken the file for the image's fd.
+func installShared(t *kernel.Task, file *vfs.FileDescription) (int32, error) {
+	fds, err := t.FDTable().NewFDs(t, 3, []*vfs.FileDescription{file}, kernel.FDFlags{})
+	if err != nil {
+		return 0, err
+	}
+	return fds[0], nil
+}

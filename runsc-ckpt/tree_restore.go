@@ -1,0 +1,281 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"gvisor.dev/gvisor/pkg/sentry/control"
+	"gvisor.dev/gvisor/runsc/config"
+	"gvisor.dev/gvisor/runsc/container"
+	"gvisor.dev/gvisor/runsc/specutils"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
+)
+
+// The host side of restoring an ELF (tree) checkpoint:
+//
+//	runsc-ckpt restore --image-path DIR|- --bundle B [--detach] [--pid-file F] CID
+//
+// creates a new sandbox from the bundle whose init is not the bundle's program but the restore
+// init (treefmt.RestoreInit, a single-threaded 200-byte program): it calls
+// sys_checkpoint(CKPT_THAW_TREE, DIR, -1, CKPT_TREE_SELF) and becomes the checkpoint's pid 1; the
+// sentry recreates every other process with its pid (pkg/sentry/ckpt/thaw_tree.go). The bundle is
+// not modified: a derived bundle under runsc's --root holds the changed config.json and the init
+// (removed by delete, like the policy's derived bundles). When the rootfs is not the host's /, the
+// derived bundle's directory and DIR are bind-mounted read-only at /.runsc-ckpt-restore and
+// /.runsc-ckpt-restore/tree. stdio is the new container's, as with upstream's restore.
+
+// restoreMountPoint is where the init and the checkpoint appear in a container whose rootfs is
+// not the host's /.
+const restoreMountPoint = "/.runsc-ckpt-restore"
+
+// restoreTimeout bounds the wait for a restore to complete.
+const restoreTimeout = 2 * time.Minute
+
+// isELFCheckpointDir reports whether dir holds an ELF tree checkpoint (its manifest).
+func isELFCheckpointDir(dir string) bool { return treefmt.IsTreeDir(dir) }
+
+// elfRestoreArgs is what elfRestore needs from the command line.
+type elfRestoreArgs struct {
+	// self is this binary, globals the global flags it was started with (before the command).
+	self    string
+	globals []string
+	id      string
+	bundle  string
+	image   string // DIR, or "-" for a stream on stdin.
+	detach  bool
+	pidFile string
+}
+
+// elfRestore restores the ELF checkpoint a.image as container a.id from bundle a.bundle. It returns
+// once the tree runs again (with --detach) or when the container exits (without), with the
+// container's exit status; a failed restore leaves nothing running.
+func elfRestore(conf *config.Config, a elfRestoreArgs) (int, error) {
+	if a.bundle == "" {
+		a.bundle = "."
+	}
+	bundle, err := filepath.Abs(a.bundle)
+	if err != nil {
+		return 0, err
+	}
+	if a.image == "-" {
+		tmp, err := os.MkdirTemp(conf.RootDir, derivedBundlePrefix+a.id+"_stream_")
+		if err != nil {
+			return 0, fmt.Errorf("creating a directory for the streamed checkpoint: %w", err)
+		}
+		dir := filepath.Join(tmp, "tree")
+		if err := treefmt.SplitStream(os.Stdin, dir); err != nil {
+			os.RemoveAll(tmp)
+			return 0, fmt.Errorf("reading the checkpoint stream from stdin: %w", err)
+		}
+		a.image = dir
+	}
+	image, err := filepath.Abs(a.image)
+	if err != nil {
+		return 0, err
+	}
+	m, err := treefmt.VerifyDir(image)
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint %s: %w", image, err)
+	}
+	derived, err := writeRestoreBundle(conf, a.id, bundle, image, m)
+	if err != nil {
+		return 0, err
+	}
+	args := append(append([]string{}, a.globals...), "run", "--bundle", derived)
+	if a.detach {
+		args = append(args, "--detach")
+	}
+	if a.pidFile != "" {
+		args = append(args, "--pid-file", a.pidFile)
+	}
+	args = append(args, a.id)
+	cmd := exec.Command(a.self, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("starting the restored container: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	w := waitRestored(conf, a.id, m, exited, a.detach)
+	if !w.ok {
+		deleteContainer(a.self, a.globals, a.id)
+		err := w.err
+		if err == nil {
+			err = errors.New("the restore init exited before the tree ran (the sandbox's debug log says why)")
+		}
+		return 0, fmt.Errorf("restoring container %q from %s: %w", a.id, image, err)
+	}
+	if !w.runDone {
+		w.runErr = <-exited
+	}
+	var ee *exec.ExitError
+	if !a.detach && errors.As(w.runErr, &ee) {
+		return ee.ExitCode(), nil
+	}
+	return 0, w.runErr
+}
+
+// restoreWait is the outcome of waitRestored.
+type restoreWait struct {
+	ok      bool  // The tree runs.
+	err     error // Why not, if known.
+	runDone bool  // The run command has exited, with runErr.
+	runErr  error
+}
+
+// waitRestored polls container id until the restored tree runs (every live process of m present,
+// pid 1 no longer the restore init), the container stops, the run command fails, or (without
+// detach, where run only returns when the container exits) run returns.
+func waitRestored(conf *config.Config, id string, m *treefmt.Manifest, exited <-chan error, detach bool) restoreWait {
+	var w restoreWait
+	unreachable := 0
+	for deadline := time.Now().Add(restoreTimeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if !w.runDone {
+			select {
+			case w.runErr = <-exited:
+				w.runDone = true
+			default:
+			}
+		}
+		if w.runDone && (w.runErr != nil || !detach) {
+			w.err = w.runErr
+			return w
+		}
+		// Load checks whether the sandbox still runs (the state file alone keeps saying running
+		// after the restore init has exited).
+		c, err := container.Load(conf.RootDir, container.FullID{ContainerID: id}, container.LoadOpts{})
+		if err != nil {
+			continue
+		}
+		if c.Status == container.Stopped || (c.Sandbox != nil && !c.Sandbox.IsRunning()) {
+			return w
+		}
+		procs, err := c.Processes()
+		if err == nil && treeRunning(procs, m) {
+			w.ok = true
+			return w
+		}
+		// A sandbox whose init has exited may linger as an unreaped process (its parent, the
+		// detached run, is gone), so it still looks alive; its control server does not answer.
+		if err != nil && w.runDone {
+			if unreachable++; unreachable > 50 {
+				w.err = fmt.Errorf("the sandbox stopped answering: %w (the restore init exited; the sandbox's debug log says why)", err)
+				return w
+			}
+		} else {
+			unreachable = 0
+		}
+	}
+	w.err = fmt.Errorf("the tree did not run within %v", restoreTimeout)
+	return w
+}
+
+// treeRunning reports whether procs hold every live process of m and pid 1 has the recorded name.
+func treeRunning(procs []*control.Process, m *treefmt.Manifest) bool {
+	have := make(map[int32]string)
+	for _, p := range procs {
+		have[int32(p.PID)] = p.Cmd
+	}
+	for _, p := range m.Processes {
+		if p.Zombie != nil {
+			continue
+		}
+		cmd, ok := have[p.PID]
+		if !ok || (p.PID == 1 && cmd == restoreInitName) {
+			return false
+		}
+	}
+	return true
+}
+
+// restoreInitName is the restore init's file name (and so its comm while it restores).
+const restoreInitName = "restore-init"
+
+// writeRestoreBundle writes the derived bundle of a restore: the bundle's config.json with the
+// restore init as the process and, unless the rootfs is the host's /, the bind mounts that show it
+// and the checkpoint inside the container. It returns the derived bundle's directory.
+func writeRestoreBundle(conf *config.Config, id, bundle, image string, m *treefmt.Manifest) (string, error) {
+	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return "", fmt.Errorf("reading the bundle's spec: %w", err)
+	}
+	if m.SpecSHA256 != "" {
+		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != m.SpecSHA256 {
+			fmt.Fprintf(os.Stderr, "runsc-ckpt restore: warning: %s/config.json differs from the checkpointed container's spec\n", bundle)
+		}
+	}
+	spec, err := specutils.ReadSpec(bundle, conf)
+	if err != nil {
+		return "", fmt.Errorf("reading the bundle's spec: %w", err)
+	}
+	derivedData, err := deriveConfig(data, spec, nil)
+	if err != nil {
+		return "", err
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(derivedData, &doc); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(conf.RootDir, 0o711); err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp(conf.RootDir, derivedBundlePrefix+id+"_restore_")
+	if err != nil {
+		return "", err
+	}
+	stage := filepath.Join(dir, "stage")
+	if err := os.MkdirAll(filepath.Join(stage, "tree"), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(stage, restoreInitName), treefmt.RestoreInit(), 0o755); err != nil {
+		return "", err
+	}
+	initPath, treePath := filepath.Join(stage, restoreInitName), image
+	if root, _ := filepath.Abs(spec.Root.Path); root != "/" {
+		initPath, treePath = filepath.Join(restoreMountPoint, restoreInitName), filepath.Join(restoreMountPoint, "tree")
+		mounts := append([]specs.Mount{}, spec.Mounts...)
+		mounts = append(mounts,
+			specs.Mount{Destination: restoreMountPoint, Type: "bind", Source: stage, Options: []string{"rbind", "ro"}},
+			specs.Mount{Destination: treePath, Type: "bind", Source: image, Options: []string{"rbind", "ro"}})
+		if err := setJSON(doc, "mounts", mounts); err != nil {
+			return "", err
+		}
+	}
+	var process map[string]json.RawMessage
+	if err := json.Unmarshal(doc["process"], &process); err != nil {
+		return "", fmt.Errorf("process: %w", err)
+	}
+	if err := setJSON(process, "args", []string{initPath, treePath}); err != nil {
+		return "", err
+	}
+	if err := setJSON(doc, "process", process); err != nil {
+		return "", err
+	}
+	out, err := json.MarshalIndent(doc, "", "\t")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), out, 0o600); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// deleteContainer force-deletes container id (a failed restore), ignoring errors.
+func deleteContainer(self string, globals []string, id string) {
+	cmd := exec.Command(self, append(append([]string{}, globals...), "delete", "--force", id)...)
+	_ = cmd.Run()
+}

@@ -1,0 +1,351 @@
+package test
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
+	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
+)
+
+// busybox is the static busybox the tree tests run their shells with (Debian's busybox-static).
+const busybox = "/bin/busybox"
+
+// treeScript is the tree the tests freeze: a pipeline (a producer writing a counter into a pipe, a
+// consumer appending it to out), a background job, and a zombie (a child that exited with status 7
+// and is never reaped: its parent, a subshell, execs into sleep, which never waits).
+const treeScript = `
+i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done | while read l; do echo $l >> out; done &
+sleep 100000 &
+sh -c 'sh -c "exit 7" & exec sleep 100000' &
+sleep 0.3
+echo ready
+exec sleep 100000
+`
+
+// needBusybox skips nothing: it fails the test when busybox-static is missing (make deps installs it).
+func needBusybox(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(busybox); err != nil {
+		t.Fatalf("%s missing: install busybox-static (make deps)", busybox)
+	}
+}
+
+// startTree runs treeScript in a new container (host / as rootfs, writes reaching the host) and
+// waits until it is up.
+func startTree(t *testing.T, p string) *harness.Container {
+	t.Helper()
+	needBusybox(t)
+	c := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", treeScript}})
+	c.RunDetached(t)
+	c.WaitForOutput(t, "ready")
+	return c
+}
+
+// TestFreezeTree: `checkpt -c -t 0 -o DIR`, run by exec (so outside the tree), freezes every
+// process of the container into DIR: one image per live process, each decodable, the zombie with
+// its status and no image, the pipe between producer and consumer recorded as a shared object, the
+// tree shape (parents, groups) as ps shows it; the container runs on afterwards. With -k the
+// container's processes are killed once the checkpoint is written.
+func TestFreezeTree(t *testing.T) {
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		c := startTree(t, p)
+		dir := filepath.Join(c.Dir, "tree")
+		c.Exec(t, h.Bin, "checkpt", "-c", "-t", "0", "-o", dir).WantExit(t, 0)
+
+		m, err := treefmt.VerifyDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var live, zombies int
+		for _, pr := range m.Processes {
+			if pr.Zombie != nil {
+				zombies++
+				if pp := m.Process(pr.PPID); pr.Zombie.Code != 7 || pp == nil || pp.Comm != "sleep" {
+					t.Errorf("zombie %+v: want exit code 7, parent a sleep", pr)
+				}
+				continue
+			}
+			live++
+			f, err := os.Open(filepath.Join(dir, pr.Image))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, _ := f.Stat()
+			img, err := imgfmt.Decode(f, st.Size())
+			f.Close()
+			if err != nil {
+				t.Fatalf("pid %d: %v", pr.PID, err)
+			}
+			if img.Info.PID != pr.PID || img.Info.PPID != pr.PPID || img.Info.PGID != pr.PGID {
+				t.Errorf("pid %d: image says pid/ppid/pgid %d/%d/%d, manifest %d/%d/%d", pr.PID,
+					img.Info.PID, img.Info.PPID, img.Info.PGID, pr.PID, pr.PPID, pr.PGID)
+			}
+		}
+		if zombies != 1 || m.Process(1) == nil || m.Process(1).Comm != "sleep" {
+			t.Errorf("want pid 1 (sleep) and one zombie; manifest: %+v", m.Processes)
+		}
+		// sh(1) → pipeline subshells and sleep; at least: init, producer, consumer, sleep, and the
+		// producer's or consumer's sleep/echo children come and go.
+		if live < 4 {
+			t.Errorf("%d live processes, want at least 4: %+v", live, m.Processes)
+		}
+		pipes := 0
+		for _, o := range m.Objects {
+			if o.Kind == "fifo" && len(o.FDs) >= 2 {
+				pipes++
+			}
+		}
+		if pipes == 0 {
+			t.Errorf("no pipe shared between processes in %+v", m.Objects)
+		}
+		if m.Hostname == "" || m.RuntimeVersion == "" || m.GVisorVersion == "" {
+			t.Errorf("manifest lacks hostname or versions: %+v", m)
+		}
+		// inspect DIR describes the whole checkpoint.
+		out, err := exec.Command(h.Bin, "inspect", dir).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "<zombie: exit status 7>") || !strings.Contains(string(out), "shared objects") {
+			t.Errorf("inspect %s: %v\n%s", dir, err, out)
+		}
+		out, err = exec.Command(h.Bin, "inspect", "--json", dir).Output()
+		var js struct {
+			Totals struct{ Processes, Zombies int }
+		}
+		if err != nil || json.Unmarshal(out, &js) != nil || js.Totals.Processes != len(m.Processes) || js.Totals.Zombies != 1 {
+			t.Errorf("inspect --json %s: %v, totals %+v\n%s", dir, err, js.Totals, out)
+		}
+		// Still running: the counter goes on.
+		before := strings.Count(readOut(t, c), "\n")
+		waitFor(t, 10*time.Second, func() bool { return strings.Count(readOut(t, c), "\n") > before+2 })
+
+		// -k: the processes are killed after the checkpoint; the container's init exits.
+		dir2 := filepath.Join(c.Dir, "tree2")
+		c.Exec(t, h.Bin, "checkpt", "-c", "-t", "0", "-o", dir2, "-k").WantExit(t, 0)
+		if _, err := treefmt.VerifyDir(dir2); err != nil {
+			t.Fatal(err)
+		}
+		if code := c.Wait(t); code != 128+9 {
+			t.Errorf("init exited with %d after checkpt -k, want %d (SIGKILL)", code, 128+9)
+		}
+	})
+}
+
+// readOut returns the consumer's output file.
+func readOut(t *testing.T, c *harness.Container) string {
+	b, _ := os.ReadFile(filepath.Join(c.Dir, "out"))
+	return string(b)
+}
+
+// waitFor polls cond until it holds or timeout passes (then the test fails).
+func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("condition not met within %v", timeout)
+}
+
+// restoreScript is a tree without pipes between processes (those wait for the kernel-objects
+// work): a background job %1, a subshell with a child of its own, and a zombie (exit status 7)
+// whose parent, a subshell, exec'd into sleep, which never reaps. The init waits for job %1 and
+// reports its status in the file result, then waits for everything.
+const restoreScript = `
+sleep 100000 &
+sh -c 'sleep 100000 & wait' &
+sh -c 'sh -c "exit 7" & exec sleep 100000' &
+echo ready
+wait %1; echo "job1=$?" > result
+wait
+`
+
+// psTree returns "ppid pgid sid state comm" by pid for the container's processes, read from /proc
+// by a shell exec'd into it (without that shell and other exec'd processes).
+func psTree(t *testing.T, c *harness.Container) map[string]string {
+	t.Helper()
+	r := c.Exec(t, busybox, "sh", "-c", `for d in /proc/[0-9]*; do p=${d#/proc/}; [ "$p" = "$$" ] && continue; read -r s < $d/stat || continue; s=${s##*) }; set -- $s; read -r c < $d/comm; echo "$p $2 $3 $4 $1 $c"; done; true`)
+	r.WantExit(t, 0)
+	out := make(map[string]string)
+	for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 6 || (f[1] == "0" && f[0] != "1") {
+			continue // Processes started by exec (checkpt, an exiting earlier ps).
+		}
+		out[f[0]] = strings.Join(f[1:], " ")
+	}
+	return out
+}
+
+// TestRestoreTree: a tree frozen with `checkpt -c -t 0 -k` in one container is restored as a new
+// container whose init is the restore init (treefmt.RestoreInit, `restore-init DIR`): every process
+// comes back with its pid, parent, process group, session, state and name (the zombie still a
+// zombie), the restored init carries on from its blocked open(2): it reaps the zombie and gets its
+// status 7, and its job control still knows job %1 (kill %1; wait %1: 143).
+func TestRestoreTree(t *testing.T) {
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		needBusybox(t)
+		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", restoreScript}})
+		a.RunDetached(t)
+		a.WaitForOutput(t, "ready")
+		var before map[string]string
+		waitFor(t, 10*time.Second, func() bool {
+			before = psTree(t, a)
+			return strings.Contains(strings.Join(slices.Collect(maps.Values(before)), ","), " Z ")
+		})
+		dir := filepath.Join(a.Dir, "tree")
+		a.Exec(t, h.Bin, "checkpt", "-c", "-t", "0", "-o", dir, "-k").WantExit(t, 0)
+		a.Wait(t)
+		m, err := treefmt.VerifyDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		init := filepath.Join(a.Dir, "restore-init")
+		if err := os.WriteFile(init, treefmt.RestoreInit(), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{init, dir}})
+		b.RunDetached(t)
+		after := psTree(t, b)
+		for _, pr := range m.Processes {
+			state := "S"
+			if pr.Zombie != nil {
+				state = "Z"
+			}
+			want := fmt.Sprintf("%d %d %d %s %s", pr.PPID, pr.PGID, pr.SID, state, pr.Comm)
+			if got := after[fmt.Sprint(pr.PID)]; got != want {
+				t.Errorf("pid %d: restored as %q, want %q", pr.PID, got, want)
+			}
+		}
+		if len(after) != len(m.Processes) {
+			t.Errorf("restored %d processes, the checkpoint has %d:\nmanifest %+v\nafter %v", len(after), len(m.Processes), m.Processes, after)
+		}
+		for pid, was := range before {
+			if after[pid] != was {
+				t.Errorf("pid %s: %q before the checkpoint, %q after the restore", pid, was, after[pid])
+			}
+		}
+
+		// Job control in the restored init: killing job %1 ends its `wait %1` with 128+SIGTERM.
+		job1 := ""
+		for _, pr := range m.Processes {
+			if pr.PPID == 1 && pr.Comm == "sleep" && job1 == "" {
+				job1 = fmt.Sprint(pr.PID)
+			}
+		}
+		b.Exec(t, busybox, "kill", job1).WantExit(t, 0)
+		result := filepath.Join(a.Dir, "result")
+		waitFor(t, 20*time.Second, func() bool {
+			r, _ := os.ReadFile(result)
+			return len(r) > 0
+		})
+		if r, _ := os.ReadFile(result); string(r) != "job1=143\n" {
+			t.Errorf("the restored init reported %q, want job1=143", r)
+		}
+		// The zombie is reapable: once its parent is gone it is the init's, which reaps it.
+		var zombie, zparent string
+		for _, pr := range m.Processes {
+			if pr.Zombie != nil {
+				zombie, zparent = fmt.Sprint(pr.PID), fmt.Sprint(pr.PPID)
+			}
+		}
+		b.Exec(t, busybox, "kill", zparent).WantExit(t, 0)
+		waitFor(t, 20*time.Second, func() bool {
+			ps := psTree(t, b)
+			_, z := ps[zombie]
+			_, zp := ps[zparent]
+			return !z && !zp
+		})
+	})
+}
+
+// sharedFileScript: the init opens the file shared (fd 3, not O_APPEND), writes "a", and passes fd 3
+// to a child shell: one open file description, one offset. USR1 makes the init write "b", USR2 the
+// child write "c".
+const sharedFileScript = `
+exec 3>shared
+echo a >&3
+trap 'echo b >&3' USR1
+sh -c 'trap "echo c >&3" USR2; sleep 100000 & while :; do wait; done' &
+echo ready
+while :; do wait; done
+`
+
+// TestRestoreTreeSharedFile: an open file description shared by two processes is restored as one:
+// after the restore the init writes "b" and then the child "c" through their fd 3, and the file
+// reads "a b c" (two separately reopened files would both write at offset 2: "a c").
+func TestRestoreTreeSharedFile(t *testing.T) {
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		needBusybox(t)
+		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", sharedFileScript}})
+		a.RunDetached(t)
+		a.WaitForOutput(t, "ready")
+		dir := filepath.Join(a.Dir, "tree")
+		a.Exec(t, h.Bin, "checkpt", "-c", "-t", "0", "-o", dir, "-k").WantExit(t, 0)
+		a.Wait(t)
+		m, err := treefmt.VerifyDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		child := int32(0)
+		for _, pr := range m.Processes {
+			if pr.PPID == 1 && pr.Comm == "sh" {
+				child = pr.PID
+			}
+		}
+		if child == 0 || len(m.Files) == 0 {
+			t.Fatalf("no child shell or no shared file in the manifest: %+v %+v", m.Processes, m.Files)
+		}
+
+		init := filepath.Join(a.Dir, "restore-init")
+		if err := os.WriteFile(init, treefmt.RestoreInit(), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{init, dir}})
+		b.RunDetached(t)
+		waitFor(t, 20*time.Second, func() bool { return psTree(t, b)[fmt.Sprint(child)] != "" })
+		shared := filepath.Join(a.Dir, "shared")
+		b.Exec(t, busybox, "kill", "-USR1", "1").WantExit(t, 0)
+		waitFor(t, 10*time.Second, func() bool { s, _ := os.ReadFile(shared); return strings.Contains(string(s), "b") })
+		b.Exec(t, busybox, "kill", "-USR2", fmt.Sprint(child)).WantExit(t, 0)
+		waitFor(t, 10*time.Second, func() bool { s, _ := os.ReadFile(shared); return strings.Contains(string(s), "c") })
+		if s, _ := os.ReadFile(shared); string(s) != "a\nb\nc\n" {
+			t.Errorf("shared file reads %q after the restore, want %q (one offset for both processes)", s, "a\nb\nc\n")
+		}
+	})
+}
+
+// TestRestoreSubtreeInSandbox: `checkpt -c -t PID -k` freezes one subtree (a shell that sleeps 3 s
+// and exits 3, and its sleep) and kills it; `checkpt -r -t DIR` in the same sandbox recreates it
+// as children of checkpt (other pids: the sandbox's own processes are around), the subtree carries
+// on where it stopped, and checkpt exits with the restored root's status.
+func TestRestoreSubtreeInSandbox(t *testing.T) {
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		needBusybox(t)
+		script := "sh -c 'sleep 3; exit 3' &\necho $! > subtree\necho ready\nwhile :; do wait; done\n"
+		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", script}})
+		a.RunDetached(t)
+		a.WaitForOutput(t, "ready")
+		pid, _ := os.ReadFile(filepath.Join(a.Dir, "subtree"))
+		dir := filepath.Join(a.Dir, "tree")
+		a.Exec(t, h.Bin, "checkpt", "-c", "-t", strings.TrimSpace(string(pid)), "-o", dir, "-k").WantExit(t, 0)
+		m, err := treefmt.VerifyDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Processes) != 2 || m.Root == 0 {
+			t.Fatalf("want the subtree's shell and sleep, got %+v", m.Processes)
+		}
+		a.Exec(t, h.Bin, "checkpt", "-r", "-t", dir).WantExit(t, 3)
+	})
+}
