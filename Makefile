@@ -11,7 +11,7 @@ LDFLAGS   := -X gvisor.dev/gvisor/runsc/version.version=runsc-ckpt-$(VERSION)+gv
 GAZELLE   := $(GO) run github.com/bazelbuild/bazel-gazelle/cmd/gazelle@v0.53.0
 # Integration tests: platforms to run on, and an overall timeout.
 PLATFORMS ?= systrap,ptrace
-TEST_TIMEOUT ?= 20m
+TEST_TIMEOUT ?= 45m
 
 .PHONY: all install deps test unit-test fuzz-short integration-test cri-test check vet fmt-check tidy-check gazelle check-bazel demo clean FORCE
 
