@@ -17,8 +17,8 @@ import (
 	"gvisor.dev/gvisor/runsc/config"
 	"gvisor.dev/gvisor/runsc/container"
 
-	"github.com/runsc-ckpt/runsc-ckpt/pkg/sentry/ckpt"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/sentry/ckpt"
 )
 
 // The host side of an ELF (tree) checkpoint of a whole container:
