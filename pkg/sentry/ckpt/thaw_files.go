@@ -166,7 +166,16 @@ func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription,
 			continue
 		}
 		file := objects[o.ID-1].files[desc]
-		file.IncRef()
+		if file == nil {
+			// A description the object left unbuilt because only fds 0–2 have it (a thaw keeps
+			// the caller's 0–2): a tree restore installs those fds too, so it gets a placeholder.
+			var err error
+			if file, err = placeholder(t, f); err != nil {
+				return fail(fmt.Errorf("fd %d (%s): placeholder: %w", f.FD, f.Desc, err))
+			}
+		} else {
+			file.IncRef()
+		}
 		out = append(out, preparedFile{fd: f.FD, file: file, cloexec: f.FDFlags&linux.FD_CLOEXEC != 0})
 	}
 	return out, objects, nil
