@@ -104,11 +104,7 @@ func TestFileDataChecks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := fileDataProcess()
 			tc.mod(p)
-			var fe *FormatError
-			err := Encode(new(bytes.Buffer), p)
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Encode: %v, want a FormatError containing %q", err, tc.want)
-			}
+			wantEncodeError(t, p, tc.want)
 		})
 	}
 }
@@ -141,11 +137,8 @@ func TestFileDataDecodeErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := bytes.Clone(img)
 			tc.patch(b)
-			_, err := Decode(bytes.NewReader(b), int64(len(b)))
+			wantDecodeError(t, b, tc.want)
 			var fe *FormatError
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Decode: %v, want a FormatError containing %q", err, tc.want)
-			}
 			if _, err := NewStreamDecoder(bytes.NewReader(b)); !errors.As(err, &fe) {
 				t.Fatalf("NewStreamDecoder: %v, want a FormatError", err)
 			}

@@ -3,7 +3,6 @@ package imgfmt
 import (
 	"bytes"
 	"errors"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -38,21 +37,7 @@ func inetProcess() *Process {
 
 func TestInetRoundTrip(t *testing.T) {
 	p := inetProcess()
-	img := encodeToBytes(t, p)
-	q, err := Decode(bytes.NewReader(img), int64(len(img)))
-	if err != nil {
-		t.Fatalf("Decode: %v", err)
-	}
-	if !reflect.DeepEqual(q.Objects, p.Objects) {
-		t.Errorf("decoded objects %+v, want %+v", q.Objects, p.Objects)
-	}
-	d, err := NewStreamDecoder(bytes.NewReader(img))
-	if err != nil {
-		t.Fatalf("NewStreamDecoder: %v", err)
-	}
-	if got := d.Process().Objects; !reflect.DeepEqual(got, p.Objects) {
-		t.Errorf("stream decoded objects %+v, want %+v", got, p.Objects)
-	}
+	q, img := objectRoundTrip(t, p)
 	s := Summarize(q, int64(len(img)), nil)
 	for i, want := range []string{"tcp6 listening [::1]:8080 backlog 17", "udp bound 127.0.0.1:9000, 2 datagrams queued", "tcp connected 127.0.0.1:40000 -> 127.0.0.1:40001, 4 bytes unread; tcp connected 127.0.0.1:40001 -> 127.0.0.1:40000, shut down for writing"} {
 		if s.Objects[i].Kind != "inet-socket" || !strings.Contains(s.Objects[i].Detail, want) {
@@ -133,11 +118,7 @@ func TestInetDecodeErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := bytes.Clone(img)
 			copy(b[at+tc.off:], tc.val)
-			_, err := Decode(bytes.NewReader(b), int64(len(b)))
-			var fe *FormatError
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Decode: %v, want a FormatError containing %q", err, tc.want)
-			}
+			wantDecodeError(t, b, tc.want)
 		})
 	}
 }

@@ -3,7 +3,6 @@ package imgfmt
 import (
 	"bytes"
 	"errors"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -26,21 +25,7 @@ func pipeProcess() *Process {
 
 func TestPipeObjectRoundTrip(t *testing.T) {
 	p := pipeProcess()
-	img := encodeToBytes(t, p)
-	q, err := Decode(bytes.NewReader(img), int64(len(img)))
-	if err != nil {
-		t.Fatalf("Decode: %v", err)
-	}
-	if !reflect.DeepEqual(q.Objects, p.Objects) {
-		t.Errorf("decoded objects %+v, want %+v", q.Objects, p.Objects)
-	}
-	d, err := NewStreamDecoder(bytes.NewReader(img))
-	if err != nil {
-		t.Fatalf("NewStreamDecoder: %v", err)
-	}
-	if got := d.Process().Objects; !reflect.DeepEqual(got, p.Objects) {
-		t.Errorf("stream decoded objects %+v, want %+v", got, p.Objects)
-	}
+	q, img := objectRoundTrip(t, p)
 	s := Summarize(q, int64(len(img)), nil)
 	if len(s.Objects) != 2 || s.Objects[0].Kind != "pipe" || s.Objects[0].Detail != "named, capacity 65536, 11 bytes buffered" ||
 		s.Objects[1].Detail != "anonymous, capacity 4096, 0 bytes buffered" {
@@ -98,11 +83,7 @@ func TestPipeObjectDecodeErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := bytes.Clone(img)
 			b[at+tc.off] = tc.val
-			_, err := Decode(bytes.NewReader(b), int64(len(b)))
-			var fe *FormatError
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Decode: %v, want a FormatError containing %q", err, tc.want)
-			}
+			wantDecodeError(t, b, tc.want)
 		})
 	}
 }

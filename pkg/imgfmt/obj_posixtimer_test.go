@@ -2,8 +2,6 @@ package imgfmt
 
 import (
 	"bytes"
-	"errors"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -22,21 +20,7 @@ func posixTimerProcess() *Process {
 
 func TestPosixTimerRoundTrip(t *testing.T) {
 	p := posixTimerProcess()
-	img := encodeToBytes(t, p)
-	q, err := Decode(bytes.NewReader(img), int64(len(img)))
-	if err != nil {
-		t.Fatalf("Decode: %v", err)
-	}
-	if !reflect.DeepEqual(q.Objects, p.Objects) {
-		t.Errorf("decoded objects %+v, want %+v", q.Objects, p.Objects)
-	}
-	d, err := NewStreamDecoder(bytes.NewReader(img))
-	if err != nil {
-		t.Fatalf("NewStreamDecoder: %v", err)
-	}
-	if got := d.Process().Objects; !reflect.DeepEqual(got, p.Objects) {
-		t.Errorf("stream decoded objects %+v, want %+v", got, p.Objects)
-	}
+	q, img := objectRoundTrip(t, p)
 	s := Summarize(q, int64(len(img)), nil)
 	if len(s.Objects) != 4 || s.Objects[1].Kind != "posix-timer" ||
 		s.Objects[1].Detail != "timer 0: monotonic, signal 10 value 0x1111, next in 1500000000 ns, interval 500000000 ns, overrun 2" ||
@@ -71,11 +55,7 @@ func TestPosixTimerChecks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := posixTimerProcess()
 			tc.mod(p, p.Objects[2].Body.(*PosixTimerObject))
-			var fe *FormatError
-			err := Encode(new(bytes.Buffer), p)
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Encode: %v, want a FormatError containing %q", err, tc.want)
-			}
+			wantEncodeError(t, p, tc.want)
 		})
 	}
 }
@@ -99,11 +79,7 @@ func TestPosixTimerDecodeErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := bytes.Clone(img)
 			b[body+tc.off] = tc.val
-			_, err := Decode(bytes.NewReader(b), int64(len(b)))
-			var fe *FormatError
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Decode: %v, want a FormatError containing %q", err, tc.want)
-			}
+			wantDecodeError(t, b, tc.want)
 		})
 	}
 }

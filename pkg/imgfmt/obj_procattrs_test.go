@@ -2,7 +2,6 @@ package imgfmt
 
 import (
 	"bytes"
-	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -18,21 +17,7 @@ func attrsProcess() *Process {
 
 func TestProcAttrsRoundTrip(t *testing.T) {
 	p := attrsProcess()
-	img := encodeToBytes(t, p)
-	q, err := Decode(bytes.NewReader(img), int64(len(img)))
-	if err != nil {
-		t.Fatalf("Decode: %v", err)
-	}
-	if !reflect.DeepEqual(q.Objects, p.Objects) {
-		t.Errorf("decoded objects %+v, want %+v", q.Objects, p.Objects)
-	}
-	d, err := NewStreamDecoder(bytes.NewReader(img))
-	if err != nil {
-		t.Fatalf("NewStreamDecoder: %v", err)
-	}
-	if got := d.Process().Objects; !reflect.DeepEqual(got, p.Objects) {
-		t.Errorf("stream decoded objects %+v, want %+v", got, p.Objects)
-	}
+	q, img := objectRoundTrip(t, p)
 	s := Summarize(q, int64(len(img)), nil)
 	want := "umask 0027, oom_score_adj -500, child subreaper, membarrier private expedited, rseq of thread"
 	if len(s.Objects) != 2 || s.Objects[1].Kind != "process-attributes" || !strings.HasPrefix(s.Objects[1].Detail, want) {
@@ -63,11 +48,7 @@ func TestProcAttrsChecks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := attrsProcess()
 			tc.mod(p, p.Objects[1].Body.(*ProcAttrsObject))
-			var fe *FormatError
-			err := Encode(new(bytes.Buffer), p)
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Encode: %v, want a FormatError containing %q", err, tc.want)
-			}
+			wantEncodeError(t, p, tc.want)
 		})
 	}
 }
@@ -90,11 +71,7 @@ func TestProcAttrsDecodeErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := bytes.Clone(img)
 			b[body+tc.off] = tc.val
-			_, err := Decode(bytes.NewReader(b), int64(len(b)))
-			var fe *FormatError
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Decode: %v, want a FormatError containing %q", err, tc.want)
-			}
+			wantDecodeError(t, b, tc.want)
 		})
 	}
 }

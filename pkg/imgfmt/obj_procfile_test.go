@@ -2,8 +2,6 @@ package imgfmt
 
 import (
 	"bytes"
-	"errors"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -29,21 +27,7 @@ func procFileProcess() *Process {
 func TestProcFileRoundTrip(t *testing.T) {
 	p := procFileProcess()
 	p.Objects = append(p.Objects, Object{ID: 4, Body: &ProcFileObject{What: ProcPath, Target: ProcOther, NoFollow: true, Mount: "/", Rest: "exe"}})
-	img := encodeToBytes(t, p)
-	q, err := Decode(bytes.NewReader(img), int64(len(img)))
-	if err != nil {
-		t.Fatalf("Decode: %v", err)
-	}
-	if !reflect.DeepEqual(q.Objects, p.Objects) {
-		t.Errorf("decoded objects %+v, want %+v", q.Objects, p.Objects)
-	}
-	d, err := NewStreamDecoder(bytes.NewReader(img))
-	if err != nil {
-		t.Fatalf("NewStreamDecoder: %v", err)
-	}
-	if got := d.Process().Objects; !reflect.DeepEqual(got, p.Objects) {
-		t.Errorf("stream decoded objects %+v, want %+v", got, p.Objects)
-	}
+	q, img := objectRoundTrip(t, p)
 	s := Summarize(q, int64(len(img)), nil)
 	var kinds []string
 	for _, o := range s.Objects {
@@ -80,11 +64,7 @@ func TestProcFileChecks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := procFileProcess()
 			tc.mod(p.Objects[0].Body.(*ProcFileObject), p.Objects[2].Body.(*NamespaceObject))
-			var fe *FormatError
-			err := Encode(new(bytes.Buffer), p)
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Encode: %v, want a FormatError containing %q", err, tc.want)
-			}
+			wantEncodeError(t, p, tc.want)
 		})
 	}
 	p := procFileProcess()
@@ -130,11 +110,7 @@ func TestProcFileDecodeErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := bytes.Clone(img)
 			b[tc.off] = tc.val
-			_, err := Decode(bytes.NewReader(b), int64(len(b)))
-			var fe *FormatError
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Decode: %v, want a FormatError containing %q", err, tc.want)
-			}
+			wantDecodeError(t, b, tc.want)
 		})
 	}
 }

@@ -2,9 +2,6 @@ package imgfmt
 
 import (
 	"bytes"
-	"errors"
-	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -21,21 +18,7 @@ func sysvProcess() *Process {
 
 func TestSysVRoundTrip(t *testing.T) {
 	p := sysvProcess()
-	img := encodeToBytes(t, p)
-	q, err := Decode(bytes.NewReader(img), int64(len(img)))
-	if err != nil {
-		t.Fatalf("Decode: %v", err)
-	}
-	if !reflect.DeepEqual(q.Objects, p.Objects) {
-		t.Errorf("decoded objects %+v, want %+v", q.Objects, p.Objects)
-	}
-	d, err := NewStreamDecoder(bytes.NewReader(img))
-	if err != nil {
-		t.Fatalf("NewStreamDecoder: %v", err)
-	}
-	if got := d.Process().Objects; !reflect.DeepEqual(got, p.Objects) {
-		t.Errorf("stream decoded objects %+v, want %+v", got, p.Objects)
-	}
+	q, img := objectRoundTrip(t, p)
 	s := Summarize(q, int64(len(img)), nil)
 	if len(s.Objects) != 4 || s.Objects[1].Kind != "sysv-sem" || s.Objects[3].Kind != "sysv-msg" ||
 		s.Objects[1].Detail != "semaphore set id 1 key 0x5eed mode 0640 uid 0 gid 0, values [1 7 32767]" ||
@@ -67,11 +50,7 @@ func TestSysVChecks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := sysvProcess()
 			tc.mod(p)
-			var fe *FormatError
-			err := Encode(new(bytes.Buffer), p)
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Encode: %v, want a FormatError containing %q", err, tc.want)
-			}
+			wantEncodeError(t, p, tc.want)
 		})
 	}
 }
@@ -96,11 +75,7 @@ func TestSysVDecodeErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := bytes.Clone(img)
 			b[body+tc.off] = tc.val
-			_, err := Decode(bytes.NewReader(b), int64(len(b)))
-			var fe *FormatError
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Decode: %v, want a FormatError containing %q", err, tc.want)
-			}
+			wantDecodeError(t, b, tc.want)
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -23,21 +22,7 @@ func sysVShmProcess() *Process {
 
 func TestSysVShmRoundTrip(t *testing.T) {
 	p := sysVShmProcess()
-	img := encodeToBytes(t, p)
-	q, err := Decode(bytes.NewReader(img), int64(len(img)))
-	if err != nil {
-		t.Fatalf("Decode: %v", err)
-	}
-	if !reflect.DeepEqual(q.Objects, p.Objects) {
-		t.Errorf("decoded objects %+v, want %+v", q.Objects, p.Objects)
-	}
-	d, err := NewStreamDecoder(bytes.NewReader(img))
-	if err != nil {
-		t.Fatalf("NewStreamDecoder: %v", err)
-	}
-	if got := d.Process().Objects; !reflect.DeepEqual(got, p.Objects) {
-		t.Errorf("stream decoded objects %+v, want %+v", got, p.Objects)
-	}
+	q, img := objectRoundTrip(t, p)
 	s := Summarize(q, int64(len(img)), nil)
 	if len(s.Objects) != 1 || s.Objects[0].Kind != "sysv-shm" || !strings.Contains(s.Objects[0].Detail, "key 0x1234, id 3, mode 0640, size 5000, removed") {
 		t.Errorf("summary objects %+v", s.Objects)
@@ -64,11 +49,7 @@ func TestSysVShmChecks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := sysVShmProcess()
 			tc.mod(p)
-			var fe *FormatError
-			err := Encode(new(bytes.Buffer), p)
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Encode: %v, want a FormatError containing %q", err, tc.want)
-			}
+			wantEncodeError(t, p, tc.want)
 		})
 	}
 }

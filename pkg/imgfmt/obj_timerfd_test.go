@@ -2,9 +2,6 @@ package imgfmt
 
 import (
 	"bytes"
-	"errors"
-	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -24,21 +21,7 @@ func timerProcess() *Process {
 
 func TestTimerFDObjectRoundTrip(t *testing.T) {
 	p := timerProcess()
-	img := encodeToBytes(t, p)
-	q, err := Decode(bytes.NewReader(img), int64(len(img)))
-	if err != nil {
-		t.Fatalf("Decode: %v", err)
-	}
-	if !reflect.DeepEqual(q.Objects, p.Objects) {
-		t.Errorf("decoded objects %+v, want %+v", q.Objects, p.Objects)
-	}
-	d, err := NewStreamDecoder(bytes.NewReader(img))
-	if err != nil {
-		t.Fatalf("NewStreamDecoder: %v", err)
-	}
-	if got := d.Process().Objects; !reflect.DeepEqual(got, p.Objects) {
-		t.Errorf("stream decoded objects %+v, want %+v", got, p.Objects)
-	}
+	q, img := objectRoundTrip(t, p)
 	s := Summarize(q, int64(len(img)), nil)
 	if len(s.Objects) != 2 || s.Objects[0].Detail != "monotonic, expires in 1500 ns, interval 2500 ns, 3 expirations pending" ||
 		s.Objects[1].Kind != "signalfd" || s.Objects[1].Detail != "mask 0xa00" {
@@ -65,11 +48,7 @@ func TestTimerFDObjectChecks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := timerProcess()
 			tc.mod(p)
-			var fe *FormatError
-			err := Encode(new(bytes.Buffer), p)
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Encode: %v, want a FormatError containing %q", err, tc.want)
-			}
+			wantEncodeError(t, p, tc.want)
 		})
 	}
 }
@@ -93,11 +72,7 @@ func TestTimerFDObjectDecodeErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := bytes.Clone(img)
 			b[at+tc.off] = tc.val
-			_, err := Decode(bytes.NewReader(b), int64(len(b)))
-			var fe *FormatError
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Decode: %v, want a FormatError containing %q", err, tc.want)
-			}
+			wantDecodeError(t, b, tc.want)
 		})
 	}
 }

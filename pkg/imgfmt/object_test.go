@@ -23,21 +23,7 @@ func objectProcess() *Process {
 
 func TestObjectRoundTrip(t *testing.T) {
 	p := objectProcess()
-	img := encodeToBytes(t, p)
-	q, err := Decode(bytes.NewReader(img), int64(len(img)))
-	if err != nil {
-		t.Fatalf("Decode: %v", err)
-	}
-	if !reflect.DeepEqual(q.Objects, p.Objects) {
-		t.Errorf("decoded objects %+v, want %+v", q.Objects, p.Objects)
-	}
-	d, err := NewStreamDecoder(bytes.NewReader(img))
-	if err != nil {
-		t.Fatalf("NewStreamDecoder: %v", err)
-	}
-	if got := d.Process().Objects; !reflect.DeepEqual(got, p.Objects) {
-		t.Errorf("stream decoded objects %+v, want %+v", got, p.Objects)
-	}
+	q, img := objectRoundTrip(t, p)
 	if s := Summarize(q, int64(len(img)), nil); s.Format != "1.2" || len(s.Objects) != 1 || s.Objects[0].Kind != "eventfd" {
 		t.Errorf("summary format %s objects %+v", s.Format, s.Objects)
 	}
@@ -98,11 +84,47 @@ func TestObjectDecodeErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := bytes.Clone(img)
 			b[at+tc.off] = tc.val
-			_, err := Decode(bytes.NewReader(b), int64(len(b)))
-			var fe *FormatError
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Decode: %v, want a FormatError containing %q", err, tc.want)
-			}
+			wantDecodeError(t, b, tc.want)
 		})
+	}
+}
+
+// objectRoundTrip encodes p, decodes the image with both decoders, fails t unless each gives
+// back p's objects, and returns the process the ReaderAt decoder made and the image.
+func objectRoundTrip(t *testing.T, p *Process) (*Process, []byte) {
+	t.Helper()
+	img := encodeToBytes(t, p)
+	q, err := Decode(bytes.NewReader(img), int64(len(img)))
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if !reflect.DeepEqual(q.Objects, p.Objects) {
+		t.Errorf("decoded objects %+v, want %+v", q.Objects, p.Objects)
+	}
+	d, err := NewStreamDecoder(bytes.NewReader(img))
+	if err != nil {
+		t.Fatalf("NewStreamDecoder: %v", err)
+	}
+	if got := d.Process().Objects; !reflect.DeepEqual(got, p.Objects) {
+		t.Errorf("stream decoded objects %+v, want %+v", got, p.Objects)
+	}
+	return q, img
+}
+
+// wantEncodeError fails t unless encoding p fails with a FormatError whose text contains want.
+func wantEncodeError(t *testing.T, p *Process, want string) {
+	t.Helper()
+	var fe *FormatError
+	if err := Encode(new(bytes.Buffer), p); !errors.As(err, &fe) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Encode: %v, want a FormatError containing %q", err, want)
+	}
+}
+
+// wantDecodeError fails t unless decoding img fails with a FormatError whose text contains want.
+func wantDecodeError(t *testing.T, img []byte, want string) {
+	t.Helper()
+	var fe *FormatError
+	if _, err := Decode(bytes.NewReader(img), int64(len(img))); !errors.As(err, &fe) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Decode: %v, want a FormatError containing %q", err, want)
 	}
 }
