@@ -180,11 +180,19 @@ func waitRestored(conf *config.Config, id string, m *treefmt.Manifest, exited <-
 	return w
 }
 
-// treeRunning reports whether procs hold every live process of m and pid 1 has the recorded name.
+// treeRunning reports whether the restored tree runs: pid 1 is no longer the restore init (it
+// thaws itself only once every other process of the tree is thawed), or procs hold every live
+// process of m. A restored process may exit at once (a pipeline member whose peer is gone), so
+// waiting for every process alone could wait forever.
 func treeRunning(procs []*control.Process, m *treefmt.Manifest) bool {
 	have := make(map[int32]string)
 	for _, p := range procs {
 		have[int32(p.PID)] = p.Cmd
+	}
+	if cmd, ok := have[1]; ok && cmd != restoreInitName {
+		if root := m.Process(1); root != nil && root.Zombie == nil {
+			return true
+		}
 	}
 	for _, p := range m.Processes {
 		if p.Zombie != nil {
