@@ -30,7 +30,7 @@ func TestEngines(t *testing.T) {
 
 	t.Run("containerd", func(t *testing.T) { testContainerd(t, env, ctd, archive) })
 	dockerd := env.StartDockerd(t, ctd)
-	t.Run("docker", func(t *testing.T) { testDocker(t, env, dockerd, archive) })
+	t.Run("docker", func(t *testing.T) { testDocker(t, env, ctd, dockerd, archive) })
 	t.Run("podman", func(t *testing.T) { testPodman(t, env) })
 
 	for _, l := range env.RuntimeArgv() {
@@ -149,7 +149,34 @@ func testContainerd(t *testing.T, env *engines.Env, ctd *engines.Containerd, arc
 	checkSigckpt(t, env.Dir, exec("tick2"), func() { run("task", "kill", "--signal", "62", "tick2") })
 }
 
-func testDocker(t *testing.T, env *engines.Env, dockerd *engines.Dockerd, archive string) {
+// waitCheckpointBlobsGone waits until containerd has collected the blobs that `docker checkpoint
+// create` left in its content store (those in blobs() but not in old). Docker 20.10 deletes the
+// checkpoint image but not its blobs; containerd's garbage collector removes them shortly after.
+// Until it has, `docker start --checkpoint` uploads the same tar again and fails with "content
+// ... already exists" (a Docker 20.10 bug; later versions accept an existing blob).
+func waitCheckpointBlobsGone(t *testing.T, blobs func() map[string]bool, old map[string]bool) {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(30 * time.Second)
+	for polls := 0; ; polls++ {
+		var left []string
+		for d := range blobs() {
+			if !old[d] {
+				left = append(left, d)
+			}
+		}
+		if len(left) == 0 {
+			t.Logf("checkpoint blobs collected after %v (%d polls)", time.Since(start), polls)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("containerd still holds the checkpoint blobs %v 30 s after docker checkpoint create", left)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func testDocker(t *testing.T, env *engines.Env, ctd *engines.Containerd, dockerd *engines.Dockerd, archive string) {
 	docker := dockerd.Docker()
 	run := func(args ...string) string { return engines.MustRun(t, append(docker, args...)...) }
 	run("load", "-i", archive)
@@ -162,7 +189,16 @@ func testDocker(t *testing.T, env *engines.Env, dockerd *engines.Dockerd, archiv
 		engines.ImageName, "sh", "-c", tickScript)
 	tok, before := waitCount(t, ex, 5)
 
+	blobs := func() map[string]bool {
+		m := map[string]bool{}
+		for _, d := range strings.Fields(engines.MustRun(t, append(ctd.Ctr("moby"), "content", "ls", "-q")...)) {
+			m[d] = true
+		}
+		return m
+	}
+	old := blobs()
 	run("checkpoint", "create", "tick", "cp1")
+	waitCheckpointBlobsGone(t, blobs, old)
 	if s := strings.TrimSpace(run("inspect", "-f", "{{.State.Running}}", "tick")); s != "false" {
 		t.Fatalf("after checkpoint create the container is running=%s, want false", s)
 	}

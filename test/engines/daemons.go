@@ -112,6 +112,13 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = %q
 [ttrpc]
   address = %q
+# Collect garbage as soon as anything is deleted: Docker 20.10 deletes the checkpoint image it
+# pulled out of containerd, and re-uploads the same bytes on start --checkpoint; a blob that
+# is still there makes that upload fail with "already exists" (docs/engines.md).
+[plugins."io.containerd.gc.v1.scheduler"]
+  deletion_threshold = 1
+  schedule_delay = "0s"
+  pause_threshold = 0.5
 `, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, sock+".ttrpc")
 	cfg := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
