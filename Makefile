@@ -39,8 +39,12 @@ deps:
 	@missing=; for c in $(DEPS_CMDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
 	[ -n "$$(gcc -print-file-name=libc.a 2>/dev/null | grep /)" ] || missing="$$missing libc.a"; \
 	if [ -n "$$missing" ]; then \
-		echo "deps: missing$$missing; installing $(DEPS_PKGS)"; \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS_PKGS); \
+		pkgs=; for p in $(DEPS_PKGS); do \
+			[ "$$(dpkg-query -W -f '$${Status}' $$p 2>/dev/null)" = "install ok installed" ] || pkgs="$$pkgs $$p"; \
+		done; \
+		echo "deps: missing$$missing; installing$$pkgs"; \
+		apt-get -o DPkg::Lock::Timeout=300 update && DEBIAN_FRONTEND=noninteractive \
+			apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends $$pkgs; \
 	fi
 
 unit-test:
@@ -61,9 +65,14 @@ fuzz-short:
 	$(GO) test ./pkg/imgfmt -run '^$$' -fuzz '^FuzzDecodeProcObjects$$' -fuzztime $(FUZZTIME_OBJ) -fuzzminimizetime 0
 	$(GO) test ./pkg/imgfmt -run '^$$' -fuzz '^FuzzUnixSocketObject$$' -fuzztime $(FUZZTIME_OBJ) -fuzzminimizetime 0
 
+# test/testsum turns go test's JSON into a line per test, the tails of failing tests' output and
+# one summary line; the whole stream stays in $(TEST_LOG).
+TEST_LOG ?= $(CURDIR)/bin/integration-test.json
 integration-test: $(BIN)
-	RUNSC_CKPT_BIN=$(CURDIR)/$(BIN) RUNSC_CKPT_PLATFORMS=$(PLATFORMS) \
-		$(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) -skip '^TestEnginesCRI$$' ./test/...
+	$(GO) build -o bin/testsum ./test/testsum
+	set -o pipefail; RUNSC_CKPT_BIN=$(CURDIR)/$(BIN) RUNSC_CKPT_PLATFORMS=$(PLATFORMS) \
+		$(GO) test -json -count=1 -p 1 -timeout $(TEST_TIMEOUT) -skip '^TestEnginesCRI$$' ./test/... 2>&1 \
+		| bin/testsum -log $(TEST_LOG)
 
 # Kubernetes' node API (CRI): containerd 2.x and crictl, built once from the Go module proxy into
 # /var/cache/runsc-ckpt-engines (minutes the first time), drive runsc-ckpt. Not part of `test`;
