@@ -13,7 +13,7 @@ import (
 
 // Command groups shown by `runsc-ckpt help`; the first five are upstream's.
 const (
-	userGroup       = ""
+	userGroup       = "" // upstream runsc's OCI commands; checkpoint/restore here are what engines call
 	helperGroup     = "helpers"
 	debugGroup      = "debug"
 	metricGroup     = "metrics"

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 
 	"github.com/google/subcommands"
@@ -48,6 +49,7 @@ func (*Inspect) FetchSpec(*config.Config, *flag.FlagSet) (string, *specs.Spec, e
 // Execute implements subcommands.Command.
 func (i *Inspect) Execute(_ context.Context, f *flag.FlagSet, _ ...any) subcommands.ExitStatus {
 	if f.NArg() != 1 {
+		fmt.Fprintf(os.Stderr, "inspect: want one IMAGE or DIR, got %d arguments\n\n", f.NArg())
 		f.Usage()
 		return subcommands.ExitUsageError
 	}
