@@ -149,6 +149,13 @@ func (r *treeRestore) do(n *restoreNode, cmd agentCmd) (agentReply, error) {
 			return agentReply{}, fmt.Errorf("killed while restoring: %w", linuxerr.EINTR)
 		}
 		if n.task != nil && n.task.ExitState() != kernel.TaskExitNone {
+			// An agent that exits on purpose (opExit: a zombie) replies first; the reply may
+			// have come after the select above gave up.
+			select {
+			case rep := <-cmd.reply:
+				return rep, nil
+			default:
+			}
 			return agentReply{}, fmt.Errorf("the agent of pid %d died: %w", n.pid, linuxerr.ESRCH)
 		}
 	}
