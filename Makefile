@@ -13,9 +13,12 @@ GAZELLE   := $(GO) run github.com/bazelbuild/bazel-gazelle/cmd/gazelle@v0.53.0
 PLATFORMS ?= systrap,ptrace
 TEST_TIMEOUT ?= 45m
 
-.PHONY: all install deps test unit-test fuzz-short integration-test cri-test check vet fmt-check tidy-check gazelle check-bazel demo clean FORCE
+.PHONY: all bench-bins install deps test unit-test fuzz-short integration-test cri-test check vet fmt-check tidy-check gazelle check-bazel demo clean FORCE
 
 all: $(BIN)
+
+# Both runtimes the benchmarks run.
+bench-bins: $(BIN) $(UPSTREAM)
 
 # The binary must be static (a dynamic runsc dies in its own chroot) and must not live under /tmp.
 # FORCE: go's build cache decides what to rebuild.
@@ -23,7 +26,17 @@ $(BIN): FORCE
 	@mkdir -p $(dir $@)
 	CGO_ENABLED=0 $(GO) build -buildvcs=auto -ldflags '$(LDFLAGS)' -o $@ ./runsc-ckpt
 
+# Upstream gVisor's runsc, unmodified, built from the module version go.mod pins: what the
+# benchmarks (bench/) compare against in the same run.
+UPSTREAM := bin/runsc-upstream
+$(UPSTREAM): FORCE
+	@mkdir -p $(dir $@)
+	CGO_ENABLED=0 $(GO) build -o $@ gvisor.dev/gvisor/runsc
+
 install: $(BIN)
+
+# Both runtimes the benchmarks run.
+bench-bins: $(BIN) $(UPSTREAM)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/runsc-ckpt
 
 # Everything CI runs: static checks, unit tests, integration tests in real sandboxes.

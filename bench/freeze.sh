@@ -29,15 +29,15 @@
 #   restore    wall time of the whole `runsc restore` command (includes touch, exit and teardown)
 #
 # usage: bench/freeze.sh [SIZES_MIB...]   (default 16 256 1024)
-# env:   RUNSC_CKPT (default /work/build/freeze/runsc-ckpt), RUNSC_UPSTREAM (default
-#        /work/build/runsc-upstream, empty to skip), REPS (default 3), BENCH_DIR (default
+# env:   RUNSC_CKPT (default bin/runsc-ckpt), RUNSC_UPSTREAM (default bin/runsc-upstream, built
+#        by `make bench-bins` from the pinned gVisor module; empty to skip), REPS (default 3), BENCH_DIR (default
 #        /var/tmp/freeze-bench: must not be under /tmp), OURS (default 1; 0 skips the first table),
 #        RESTORE (default 1; 0 skips the upstream restore table).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-bin=${RUNSC_CKPT:-/work/build/freeze/runsc-ckpt}
-upstream=${RUNSC_UPSTREAM-/work/build/runsc-upstream}
+bin=${RUNSC_CKPT:-$here/bin/runsc-ckpt}
+upstream=${RUNSC_UPSTREAM-$here/bin/runsc-upstream}
 reps=${REPS:-3}
 ours=${OURS:-1}
 restore=${RESTORE:-1}
