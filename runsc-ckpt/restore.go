@@ -17,6 +17,9 @@ import (
 type restoreCommand struct {
 	cmd.Restore
 	criu criuFlags
+	// verifyDigests makes an ELF restore check every image's SHA-256 against the manifest
+	// before anything runs (tree_restore.go).
+	verifyDigests bool
 }
 
 // Usage implements subcommands.Command.Usage.
@@ -35,6 +38,7 @@ is in its help line below and in docs/engines.md.
 func (r *restoreCommand) SetFlags(f *flag.FlagSet) {
 	r.Restore.SetFlags(f)
 	r.criu.register(f, forRestore)
+	f.BoolVar(&r.verifyDigests, "verify-digests", false, "ELF checkpoints: check every image's SHA-256 against the manifest before restoring (reads all image bytes; without it only sizes and structure are checked, and restore time does not grow with the image)")
 	for short, long := range map[string]string{"b": "bundle", "d": "detach"} {
 		if l := f.Lookup(long); l != nil && f.Lookup(short) == nil {
 			f.Var(l.Value, short, "same as --"+long)
@@ -76,6 +80,7 @@ func (r *restoreCommand) Execute(ctx context.Context, f *flag.FlagSet, args ...a
 		image:   image,
 		detach:  f.Lookup("detach").Value.String() == "true",
 		pidFile: f.Lookup("pid-file").Value.String(),
+		verify:  r.verifyDigests,
 	})
 	if err != nil {
 		util.Fatalf("restore: %v", err)

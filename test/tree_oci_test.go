@@ -111,21 +111,22 @@ func TestTreeRestoreRejects(t *testing.T) {
 	for _, tc := range []struct {
 		name, want string
 		mutate     func(d string)
+		flags      []string
 	}{
 		{"truncated image", "bytes, the manifest says", func(d string) {
 			os.Truncate(filepath.Join(d, filepath.Base(img)), 4096)
-		}},
+		}, nil},
 		{"tampered image", "SHA-256", func(d string) {
 			f, _ := os.OpenFile(filepath.Join(d, filepath.Base(img)), os.O_WRONLY, 0)
 			f.WriteAt([]byte("x"), 200)
 			f.Close()
-		}},
-		{"missing image", "no such file", func(d string) { os.Remove(filepath.Join(d, filepath.Base(img))) }},
+		}, []string{"--verify-digests"}},
+		{"missing image", "no such file", func(d string) { os.Remove(filepath.Join(d, filepath.Base(img))) }, nil},
 		{"pid twice", "appears twice", func(d string) {
 			b, _ := os.ReadFile(filepath.Join(d, treefmt.ManifestName))
 			s := strings.Replace(string(b), fmt.Sprintf(`"pid": %d,`, m.Processes[1].PID), fmt.Sprintf(`"pid": %d,`, m.Processes[0].PID), 1)
 			os.WriteFile(filepath.Join(d, treefmt.ManifestName), []byte(s), 0o600)
-		}},
+		}, nil},
 		// Passes the host's checks; the sentry creates every process, then cannot put one into a
 		// group that does not exist, kills what it created, and the restore init exits.
 		{"group without leader", "restore init exited", func(d string) {
@@ -136,13 +137,13 @@ func TestTreeRestoreRejects(t *testing.T) {
 			f, _ := os.Create(filepath.Join(d, treefmt.ManifestName))
 			mm.Encode(f)
 			f.Close()
-		}},
+		}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := copyDir(t)
 			tc.mutate(d)
 			b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{"/nonexistent-never-run"}})
-			r := b.Run(t, "restore", "--image-path", d, "--bundle", a.Bundle, "--detach", b.ID)
+			r := b.Run(t, append(append([]string{"restore"}, tc.flags...), "--image-path", d, "--bundle", a.Bundle, "--detach", b.ID)...)
 			if r.ExitCode == 0 || !strings.Contains(r.Stderr, tc.want) {
 				t.Errorf("restore of a checkpoint with a %s: exit %d, stderr %q; want a failure naming %q", tc.name, r.ExitCode, lastLines(r.Stderr, 3), tc.want)
 			}

@@ -119,6 +119,33 @@ func VerifyDir(dir string) (*Manifest, error) {
 	return m, nil
 }
 
+// CheckDir is VerifyDir without the digests: the manifest is read and validated and each
+// process's image must exist with the recorded size. It reads no image content, so it costs the
+// same for any size; restore uses it unless asked to verify digests (docs/tree-format.md).
+func CheckDir(dir string) (*Manifest, error) {
+	m, err := ReadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	for i := range m.Processes {
+		p := &m.Processes[i]
+		if p.Image == "" {
+			continue
+		}
+		st, err := os.Stat(filepath.Join(dir, p.Image))
+		if err != nil {
+			return nil, fmt.Errorf("pid %d: image: %w", p.PID, err)
+		}
+		if !st.Mode().IsRegular() {
+			return nil, invalidf("pid %d: image %s is not a regular file", p.PID, p.Image)
+		}
+		if st.Size() != p.ImageSize {
+			return nil, invalidf("pid %d: image %s has %d bytes, the manifest says %d", p.PID, p.Image, st.Size(), p.ImageSize)
+		}
+	}
+	return m, nil
+}
+
 // HashFile returns the sparse digest (see Digest) and size of the file at path.
 func HashFile(path string) (string, int64, error) {
 	f, err := os.Open(path)

@@ -195,3 +195,31 @@ func TestRestoreInitIsELF(t *testing.T) {
 		t.Fatalf("restore init on the host: %v, %q", err, out)
 	}
 }
+
+func TestCheckDirSizesOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ck")
+	if err := SplitStream(bytes.NewReader(writeTree(t)), dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CheckDir(dir); err != nil {
+		t.Fatalf("CheckDir of an intact checkpoint = %v", err)
+	}
+	img := filepath.Join(dir, ImageName(1))
+	f, _ := os.OpenFile(img, os.O_WRONLY, 0)
+	f.WriteAt([]byte{1}, 100) // Same size, other bytes: only VerifyDir sees it.
+	f.Close()
+	if _, err := CheckDir(dir); err != nil {
+		t.Fatalf("CheckDir read content: %v", err)
+	}
+	st, _ := os.Stat(img)
+	if err := os.Truncate(img, st.Size()-1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CheckDir(dir); err == nil || !strings.Contains(err.Error(), "the manifest says") {
+		t.Fatalf("CheckDir of a truncated image = %v", err)
+	}
+	os.Remove(img)
+	if _, err := CheckDir(dir); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("CheckDir without the image = %v", err)
+	}
+}
