@@ -7,9 +7,12 @@
 //     shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS) holding 1, all inherited by fork.
 // On SIGUSR1 the child reads the pipe and its socket end, reads the eventfd (5) and adds 2, writes
 // "memfd-v2" through its mapping, sets the shared page to 2, sends "from-child", and logs
-// "child ..." lines. Then, on SIGUSR1, the parent checks that it sees each of these (the objects
-// are still one object each) and logs "parent ..." lines. A line ends in "ok" or says what was seen.
+// "child ..." lines. A third process, cloned with CLONE_FS (one fs context with the parent), changes
+// its working directory to /proc on SIGUSR1. Then, on SIGUSR1, the parent checks that it sees each
+// of these (the objects are still one object each, the fs context still shared) and logs "parent
+// ..." lines. A line ends in "ok" or says what was seen.
 #define _GNU_SOURCE
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +21,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t told;
@@ -124,12 +128,25 @@ int main(int argc, char **argv) {
 	if (read(ready[0], buf, 1) != 1)
 		die("the child failed");
 	close(ready[0]);
-	printf("ready %d\n", (int)c);
-	fflush(stdout);
-	waitusr1();
+	// Open the log before the fs child moves the shared working directory.
 	logf_ = fopen(argv[1], "a");
 	if (!logf_)
 		die(argv[1]);
+	long fc = syscall(SYS_clone, CLONE_FS | SIGCHLD, 0, 0, 0, 0);
+	if (fc < 0)
+		die("clone");
+	if (fc == 0) {
+		waitusr1();
+		if (chdir("/proc") < 0)
+			die("chdir");
+		fprintf(logf_, "fschild done\n");
+		fflush(logf_);
+		for (;;)
+			pause();
+	}
+	printf("ready %d %ld\n", (int)c, fc);
+	fflush(stdout);
+	waitusr1();
 	readn(sp[0], buf, 19);
 	check("parent", "socketpair", strcmp(buf, "to-parentfrom-child") == 0, buf);
 	uint64_t v = 0;
@@ -146,6 +163,9 @@ int main(int argc, char **argv) {
 	check("parent", "memfd-fd", strcmp(buf, "memfd-v2") == 0, buf);
 	snprintf(buf, sizeof(buf), "%d", *anon);
 	check("parent", "anon", *anon == 2, buf);
+	if (!getcwd(buf, sizeof(buf)))
+		buf[0] = 0;
+	check("parent", "fs-shared", strcmp(buf, "/proc") == 0, buf);
 	fprintf(logf_, "parent done\n");
 	fflush(logf_);
 	for (;;)

@@ -342,7 +342,7 @@ func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, erro
 		if parent == nil || parent.pid == 0 {
 			parent = r.top
 		}
-		tid, err := r.create(parent, pid)
+		tid, err := r.create(parent, pid, sharedCloneFlags(n.rec, parent.rec))
 		if err != nil {
 			return 0, nil, fmt.Errorf("creating pid %d: %w", pid, err)
 		}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
 func inetAddr(s string) imgfmt.InetAddr {
@@ -157,5 +159,25 @@ func TestMergeObjectBody(t *testing.T) {
 	pm := []objectMember{{pid: 1, obj: &imgfmt.Object{Body: p}}, {pid: 2, obj: &imgfmt.Object{Body: &imgfmt.PipeObject{Capacity: 4096, Data: []byte("abc")}}}}
 	if body, err := mergeObjectBody(pm, []descRef{{0, 0}, {1, 0}}); err != nil || body != p {
 		t.Errorf("pipe: %v, %v", body, err)
+	}
+}
+
+func TestSharedCloneFlags(t *testing.T) {
+	p := func(pid, fsOf int32) *treefmt.Process { return &treefmt.Process{PID: pid, FSOf: fsOf} }
+	for _, tc := range []struct {
+		name          string
+		child, parent *treefmt.Process
+		want          uint64
+	}{
+		{"not shared", p(5, 0), p(1, 0), 0},
+		{"shared with the parent", p(5, 1), p(1, 0), linux.CLONE_FS},
+		{"shared through a lower pid", p(7, 1), p(5, 1), linux.CLONE_FS},
+		{"shared with another process only", p(7, 2), p(5, 0), 0},
+		{"no recorded parent", p(7, 1), nil, 0},
+		{"a zombie parent", p(7, 5), &treefmt.Process{PID: 5, Zombie: &treefmt.ExitStatus{Code: 1}}, 0},
+	} {
+		if got := sharedCloneFlags(tc.child, tc.parent); got != tc.want {
+			t.Errorf("%s: %#x, want %#x", tc.name, got, tc.want)
+		}
 	}
 }
