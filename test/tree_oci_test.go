@@ -164,27 +164,51 @@ func lastLines(s string, n int) string {
 }
 
 // pipelineScript is the issue's container: a pipeline (a producer writing a counter into a pipe,
-// a consumer appending it to the file out), a background job and a zombie.
+// a consumer appending it to the file out), a background job %2 that the init waits for (then it
+// reports the status and the jobs it still has in jobs.log), and a zombie (exit status 7) whose
+// parent, job %3 (test/guests/tree_reaper.c at @REAPER@: busybox sh reaps on SIGCHLD, so it
+// cannot hold a zombie), reaps it on SIGUSR1 and reports the status in zombie.log.
 const pipelineScript = `
 i=0; while :; do i=$((i+1)); echo $i; sleep 0.2; done | while read l; do echo $l >> out; done &
 sleep 100000 &
-sh -c 'sh -c "exit 7" & exec sleep 100000' &
+@REAPER@ zombie.log &
 echo ready
+wait %2
+echo "job2 $?" >> jobs.log
+jobs >> jobs.log
 wait
 `
 
-// TestTreePipelineOCI: the pipeline container checkpointed with --format=elf, deleted and
-// restored from the directory comes back with the same pids, parents and groups for every process
-// that lives longer than the producer's 0.2 s sleeps, and its zombie; the pipe is recorded as a
-// shared object. Producer and consumer may have ended by the time ps looks (below).
-//
-// What it does not check yet: that the pipeline continues. The pipe between producer and consumer
-// is restored as a placeholder on each side until the kernel-objects work restores pipes (the
-// producer then gets EPIPE, the consumer end-of-file); the test logs what out holds afterwards.
+// checkSequence checks that out holds the lines 1, 2, ..., n (a partial last line aside) and
+// returns n: the pipeline lost or duplicated nothing.
+func checkSequence(t *testing.T, out string) int {
+	t.Helper()
+	lines := strings.Split(out, "\n")
+	lines = lines[:len(lines)-1] // The part after the last newline: being written.
+	for i, l := range lines {
+		if l != fmt.Sprint(i+1) {
+			t.Fatalf("line %d of out is %q, want %d: the pipeline lost or duplicated data (around it: %q)", i+1, l, i+1, lines[max(0, i-3):min(len(lines), i+4)])
+		}
+	}
+	return len(lines)
+}
+
+// TestTreePipelineOCI: the issue's pipeline container checkpointed with --format=elf, deleted and
+// restored from the directory comes back with the same pids, parents, groups and sessions (ps
+// inside), and:
+//   - the pipeline continues with nothing lost or duplicated: the producer's counter goes through
+//     the pipe restored once with its unread bytes (the pipe is one shared object of the
+//     manifest), and out keeps counting 1, 2, 3, ... past the checkpoint;
+//   - the zombie is still a zombie, and its parent reaps it with its status (7) once the test
+//     tells it to (SIGUSR1);
+//   - the shell's job control still works: the init, in `wait %2`, gets the status of job %2
+//     when the test kills its sleep, and `jobs` still lists the pipeline and the zombie's job.
 func TestTreePipelineOCI(t *testing.T) {
+	reaper := h.BuildC(t, "tree_reaper")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		needBusybox(t)
-		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", pipelineScript}})
+		script := strings.ReplaceAll(pipelineScript, "@REAPER@", reaper)
+		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", script}})
 		a.RunDetached(t)
 		a.WaitForOutput(t, "ready")
 		waitFor(t, 10*time.Second, func() bool { return strings.Count(readOut(t, a), "\n") >= 3 })
@@ -196,44 +220,82 @@ func TestTreePipelineOCI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pipes := 0
-		for _, o := range m.Objects {
+		var pipe *treefmt.Object
+		for i, o := range m.Objects {
 			if o.Kind == "fifo" {
-				pipes++
+				pipe = &m.Objects[i]
 			}
 		}
-		if pipes == 0 {
-			t.Errorf("the pipe between producer and consumer is not in the manifest's shared objects: %+v", m.Objects)
+		if pipe == nil {
+			t.Fatalf("the pipe between producer and consumer is not in the manifest's shared objects: %+v", m.Objects)
 		}
-		lines := strings.Count(readOut(t, a), "\n")
+		var zombie, reaperProc, job2 *treefmt.Process
+		for i, pr := range m.Processes {
+			switch {
+			case pr.Zombie != nil && pr.Zombie.Code == 7:
+				zombie = &m.Processes[i]
+			case pr.PPID == 1 && pr.Comm == "sleep":
+				job2 = &m.Processes[i]
+			}
+		}
+		if zombie != nil {
+			reaperProc = m.Process(zombie.PPID)
+		}
+		if zombie == nil || reaperProc == nil || job2 == nil {
+			var ps []string
+			for _, pr := range m.Processes {
+				ps = append(ps, fmt.Sprintf("%d(ppid %d %s zombie %v)", pr.PID, pr.PPID, pr.Comm, pr.Zombie))
+			}
+			t.Fatalf("the checkpoint lacks the zombie with status 7 or job %%2's sleep: %s", strings.Join(ps, " "))
+		}
+		before := checkSequence(t, readOut(t, a))
 
 		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
 		b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
 		after := psTree(t, b)
 		for _, pr := range m.Processes {
-			if pr.Comm == "sleep" && pr.PPID != 1 && pr.Zombie == nil && m.Process(pr.PPID).Comm != "sleep" {
-				continue // A producer's 0.2 s sleep: may be over already.
+			if pr.PPID > 1 && pr.Zombie == nil {
+				// A producer's 0.2 s sleep (the only live process whose parent is not the
+				// init): may be over already, and may have been caught between fork and exec.
+				continue
 			}
 			state := "S"
 			if pr.Zombie != nil {
 				state = "Z"
 			}
 			want := fmt.Sprintf("%d %d %d %s %s", pr.PPID, pr.PGID, pr.SID, state, pr.Comm)
-			onPipe := false
-			for _, fd := range pr.FDs {
-				onPipe = onPipe || fd.Kind == "fifo"
-			}
-			// A process on the pipe may have ended already — reaped, or a zombie its parent has not
-			// reaped yet: its end is a placeholder (EOF, EPIPE) until pipes between processes
-			// are restored (issue 9).
-			got := after[fmt.Sprint(pr.PID)]
-			ended := got == "" || got == fmt.Sprintf("%d %d %d Z %s", pr.PPID, pr.PGID, pr.SID, pr.Comm)
-			if got != want && !(onPipe && ended) {
+			if got := after[fmt.Sprint(pr.PID)]; got != want {
 				t.Errorf("pid %d: restored as %q, want %q", pr.PID, got, want)
 			}
 		}
-		time.Sleep(time.Second)
-		t.Logf("out had %d lines at the checkpoint, %d a second after the restore (the pipe waits for the kernel-objects work)", lines, strings.Count(readOut(t, a), "\n"))
+
+		// The pipeline goes on where it stopped.
+		waitFor(t, 60*time.Second, func() bool { return strings.Count(readOut(t, a), "\n") >= before+5 })
+		n := checkSequence(t, readOut(t, a))
+		t.Logf("out: %d lines at the checkpoint, %d after the restore, in sequence", before, n)
+
+		// The zombie's parent reaps it with its status.
+		b.Exec(t, busybox, "kill", "-USR1", fmt.Sprint(reaperProc.PID)).WantExit(t, 0)
+		zlog := filepath.Join(a.Dir, "zombie.log")
+		waitFor(t, 30*time.Second, func() bool { b, _ := os.ReadFile(zlog); return strings.Contains(string(b), "\n") })
+		if got, _ := os.ReadFile(zlog); string(got) != fmt.Sprintf("zombie %d 7\n", zombie.PID) {
+			t.Errorf("zombie.log: %q, want the zombie pid %d reaped with status 7", got, zombie.PID)
+		}
+
+		// Job control: the init's `wait %2` returns job %2's status; the other jobs are still known.
+		b.Exec(t, busybox, "kill", fmt.Sprint(job2.PID)).WantExit(t, 0)
+		jlog := filepath.Join(a.Dir, "jobs.log")
+		waitFor(t, 30*time.Second, func() bool { b, _ := os.ReadFile(jlog); return strings.Count(string(b), "\n") >= 3 })
+		got, _ := os.ReadFile(jlog)
+		running := map[string]bool{}
+		for _, l := range strings.Split(string(got), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[1] == "Running" {
+				running[strings.TrimRight(f[0], "+-")] = true
+			}
+		}
+		if !strings.HasPrefix(string(got), "job2 143\n") || !running["[1]"] || !running["[3]"] {
+			t.Errorf("jobs.log: %q, want job %%2 ended by SIGTERM (143) and jobs %%1 and %%3 running", got)
+		}
 	})
 }
 

@@ -1,6 +1,8 @@
 package ckpt
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"sort"
 	"strings"
@@ -59,7 +61,9 @@ func captureObjectMappings(t *kernel.Task, p *imgfmt.Process) error {
 		}
 		if j := fileIndexOf(p, o.FDs[0].FD); j >= 0 && p.Files[j].Handle != nil {
 			h := p.Files[j].Handle
-			byKey[fileKey{h.DevMajor, h.DevMinor, h.Ino}] = i
+			k := fileKey{h.DevMajor, h.DevMinor, h.Ino}
+			byKey[k] = i
+			o.Key = fileDataKey(k)
 		}
 	}
 	vmas, _, err := captureVMAs(t)
@@ -106,9 +110,24 @@ func captureObjectMappings(t *kernel.Task, p *imgfmt.Process) error {
 		for _, i := range orphans[k] {
 			setObjectMapping(&p.Mappings[i], byStart[p.Mappings[i].Start], b)
 		}
-		p.Objects = append(p.Objects, imgfmt.Object{ID: uint32(len(p.Objects) + 1), Body: b})
+		p.Objects = append(p.Objects, imgfmt.Object{ID: uint32(len(p.Objects) + 1), Key: fileDataKey(k), Body: b})
 	}
 	return nil
+}
+
+// fileDataKey is the object key (imgfmt.Object.Key) of a file-data object with fds or shared
+// mappings: a keyed hash of its device and inode, so that the images of one freeze agree on it
+// whether a process has the file through an fd, only through mappings (shared anonymous memory a
+// parent and its children map), or both; a tree restore rebuilds it once for all of them.
+func fileDataKey(k fileKey) uint64 {
+	var b [32 + 8 + 16]byte
+	copy(b[:], objectKeySecret[:])
+	copy(b[32:], "filedata")
+	binary.LittleEndian.PutUint32(b[40:], k.major)
+	binary.LittleEndian.PutUint32(b[44:], k.minor)
+	binary.LittleEndian.PutUint64(b[48:], k.ino)
+	sum := sha256.Sum256(b[:])
+	return binary.LittleEndian.Uint64(sum[:]) | 1
 }
 
 // setObjectMapping makes m a MapObject mapping of b at the VMA's file offset.

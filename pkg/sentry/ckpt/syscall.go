@@ -57,6 +57,12 @@ type thawRequest struct {
 	// fd, not even 0–2. nil: the caller keeps 0–2 (CKPT_THAW). A tree restore uses it for the
 	// container's stdio and for objects it created once for several processes (thaw_tree.go).
 	inherit map[int32]int32
+
+	// prebuilt, when not nil, holds objects a tree restore rebuilt once for several processes, by
+	// the image's object ID: the thaw takes its descriptions of them instead of rebuilding them
+	// (thaw_tree_objects.go). The request holds no reference: the restore keeps them alive
+	// until every thaw has been prepared.
+	prebuilt map[uint32]*sharedUse
 }
 
 // release drops the references held by r.

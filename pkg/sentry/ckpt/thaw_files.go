@@ -53,8 +53,9 @@ func (pf *preparedFile) release(t *kernel.Task) {
 // returned objects hold the references of the objects' files; the prepared files hold their own.
 // With an inherit map (tree restore) fds 0–2 are prepared too, and an fd in the map takes the
 // caller's fd it names, whether or not the image has an object for it (the tree restorer made the
-// shared object once for every process).
-func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription, inherit map[int32]int32) ([]preparedFile, []*thawedObject, error) {
+// shared object once for every process). Objects in prebuilt (tree restore, by object ID) are
+// not rebuilt: the thaw takes its descriptions of the object the restorer rebuilt once.
+func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription, inherit map[int32]int32, prebuilt map[uint32]*sharedUse) ([]preparedFile, []*thawedObject, error) {
 	var (
 		out     []preparedFile
 		objects = make([]*thawedObject, len(p.Objects))
@@ -72,12 +73,26 @@ func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription,
 	}
 	// Objects that stand alone first, then every fd that is not an object, then the rest.
 	fds := make(map[int32]*vfs.FileDescription)
+	for i := range p.Objects {
+		o := &p.Objects[i]
+		u := prebuilt[o.ID]
+		if u == nil {
+			continue
+		}
+		if len(u.descs) != o.Descs() {
+			return fail(fmt.Errorf("object %d: the shared object has %d of its descriptions, the image %d: %w", o.ID, len(u.descs), o.Descs(), linuxerr.EINVAL))
+		}
+		objects[i] = u.take()
+		for _, f := range o.FDs {
+			fds[f.FD] = objects[i].files[f.Desc]
+		}
+	}
 	// Objects needing files may need each other's (nested epoll instances): each pass rebuilds
 	// those whose dependencies exist; a pass without progress means a cycle (EINVAL).
 	thawObjects := func(needFiles bool) error {
 		var pending []int
 		for i := range p.Objects {
-			if objectNeedsFiles(p.Objects[i].Kind()) == needFiles {
+			if objects[i] == nil && objectNeedsFiles(p.Objects[i].Kind()) == needFiles {
 				pending = append(pending, i)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
@@ -63,6 +64,10 @@ type treeRestore struct {
 	// stdio maps the description ids of the root's fds 0–2 (the container's stdio) to their fd.
 	stdio map[string]int32
 	top   *restoreNode // The parent of the tree's top processes.
+	// images caches the decoded images by recorded pid (thaw_tree_shared.go).
+	images map[int32]*imgfmt.Process
+	// shared holds the objects rebuilt once for several processes (thaw_tree_objects.go).
+	shared []*sharedObject
 
 	mu sync.Mutex
 	// byTid maps a created task's id to its node (nil: a waste that must exit). Protected by mu.
@@ -344,7 +349,7 @@ func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, erro
 		if parent == nil || parent.pid == 0 {
 			parent = r.top
 		}
-		tid, err := r.create(parent, pid)
+		tid, err := r.create(parent, pid, sharedCloneFlags(n.rec, parent.rec))
 		if err != nil {
 			return 0, nil, fmt.Errorf("creating pid %d: %w", pid, err)
 		}
@@ -397,10 +402,14 @@ func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, erro
 			}
 		}
 	}
-	// Shared open file descriptions (and objects, once they can be made): one each, handed over.
+	// Shared open file descriptions and objects: one each, handed over.
 	if err := r.shareFiles(t); err != nil {
 		return 0, nil, err
 	}
+	if err := r.shareObjects(t); err != nil {
+		return 0, nil, err
+	}
+	r.images = nil
 	// 5: prepare every thaw, then let them all go.
 	for _, pid := range pids {
 		n := r.nodes[pid]
@@ -412,6 +421,10 @@ func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, erro
 			return 0, nil, fmt.Errorf("pid %d: %w", pid, err)
 		}
 	}
+	if err := r.commitShared(t); err != nil {
+		return 0, nil, err
+	}
+	r.releaseShared(t)
 	for _, pid := range pids {
 		n := r.nodes[pid]
 		if n.rec.Zombie == nil && !n.self {
@@ -461,6 +474,7 @@ func (r *treeRestore) releaseAll(t *kernel.Task) {
 		}
 		n.releaseThawReq(t)
 	}
+	r.releaseShared(t)
 }
 
 // unregister removes r from the registry.

@@ -15,34 +15,20 @@ import (
 // file a parent opened before it forked: one offset for all) is opened once by the coordinator and
 // put into every process that had it, at a spare fd number, before the thaws are prepared; each
 // process's thaw then takes it for the image's fd through the inherit hook (thawRequest.inherit)
-// instead of reopening the file itself. Objects without a path (pipes, socket pairs) go the same
-// way once objectRestorers can make them: one call per object, one description per description id.
-
-// objectRestorer recreates one shared object without a path from the images' records of the fds on
-// it (by description id) and returns an open file description per description id of the object.
-type objectRestorer func(t *kernel.Task, o *treefmt.Object, recs map[string]*imgfmt.File) (map[string]*vfs.FileDescription, error)
-
-// objectRestorers holds the restorers by manifest kind ("fifo", "socket", ...). Empty here: the
-// kernel-objects work adds pipes and sockets.
-var objectRestorers = map[string]objectRestorer{}
+// instead of reopening the file itself. Objects without a path (pipes, sockets, ...) are rebuilt
+// once from the images by shareObjects (thaw_tree_objects.go).
 
 // shareFiles opens every shared description of the tree once and installs it in each process
 // that had it, recording the inherit mapping in the processes' thaw requests.
 func (r *treeRestore) shareFiles(t *kernel.Task) error {
-	images := make(map[int32]*imgfmt.Process)
 	record := func(ref treefmt.FDRef) (*imgfmt.File, error) {
-		p, ok := images[ref.PID]
-		if !ok {
-			n := r.nodes[ref.PID]
-			if n == nil || n.thawReq.file == nil {
-				return nil, nil
-			}
-			src, proc, err := openImage(t, n.thawReq.file)
-			if err != nil {
-				return nil, fmt.Errorf("pid %d: %w", ref.PID, err)
-			}
-			src.release(t)
-			images[ref.PID], p = proc, proc
+		n := r.nodes[ref.PID]
+		if n == nil || n.thawReq.file == nil {
+			return nil, nil
+		}
+		p, err := r.image(t, ref.PID)
+		if err != nil {
+			return nil, err
 		}
 		for i := range p.Files {
 			if p.Files[i].FD == ref.FD {
@@ -104,44 +90,6 @@ func (r *treeRestore) shareFiles(t *kernel.Task) error {
 			return err
 		}
 	}
-	for i := range r.m.Objects {
-		o := &r.m.Objects[i]
-		restore := objectRestorers[o.Kind]
-		if restore == nil {
-			continue // Each process gets a placeholder, as for a single thaw.
-		}
-		recs := make(map[string]*imgfmt.File)
-		for _, ref := range o.FDs {
-			rec, err := record(ref)
-			if err != nil {
-				return err
-			}
-			for _, fd := range r.m.Process(ref.PID).FDs {
-				if fd.FD == ref.FD && rec != nil {
-					recs[fd.File] = rec
-				}
-			}
-		}
-		files, err := restore(t, o, recs)
-		if err != nil {
-			return fmt.Errorf("shared object %s (%s): %w", o.ID, o.Desc, err)
-		}
-		for id, file := range files {
-			var refs []treefmt.FDRef
-			for _, ref := range o.FDs {
-				for _, fd := range r.m.Process(ref.PID).FDs {
-					if fd.FD == ref.FD && fd.File == id {
-						refs = append(refs, ref)
-					}
-				}
-			}
-			err = install(file, refs)
-			file.DecRef(t)
-			if err != nil {
-				return err
-			}
-		}
-	}
 	return nil
 }
 
@@ -153,4 +101,25 @@ func installShared(t *kernel.Task, file *vfs.FileDescription) (int32, error) {
 		return 0, err
 	}
 	return fds[0], nil
+}
+
+// image returns the decoded image of the live process pid (decoded once per restore).
+func (r *treeRestore) image(t *kernel.Task, pid int32) (*imgfmt.Process, error) {
+	if p, ok := r.images[pid]; ok {
+		return p, nil
+	}
+	n := r.nodes[pid]
+	if n == nil || n.thawReq.file == nil {
+		return nil, fmt.Errorf("pid %d has no image: %w", pid, errInvalidImage)
+	}
+	src, p, err := openImage(t, n.thawReq.file)
+	if err != nil {
+		return nil, fmt.Errorf("pid %d: %w", pid, err)
+	}
+	src.release(t)
+	if r.images == nil {
+		r.images = make(map[int32]*imgfmt.Process)
+	}
+	r.images[pid] = p
+	return p, nil
 }

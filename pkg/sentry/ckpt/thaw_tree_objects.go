@@ -1,0 +1,426 @@
+package ckpt
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/sentry/kernel"
+	"gvisor.dev/gvisor/pkg/sentry/vfs"
+)
+
+// Kernel objects shared between the processes of a restored tree (docs/tree-format.md, "Shared
+// objects"). Every image of one freeze names each object it has with a key that is the same in
+// all images of that freeze (imgfmt.Object.Key): the two ends of a pipe between a producer and a
+// consumer, a socket pair between a parent and its child, a listening socket inherited by
+// workers, an eventfd or memfd inherited by fork. An object whose key appears in the images of
+// several processes is rebuilt ONCE, by the coordinator, before any thaw is prepared:
+//
+//   - its descriptions are the union of the processes' open file descriptions on it, joined by the
+//     manifest's description ids (fds[].file): a description several processes share (fork) is
+//     one description, so offsets and status flags stay shared;
+//   - its state comes from one image (all images of one freeze saw the same object at the same
+//     instant: a pipe's bytes are in every image that has an end, and are written once), except
+//     for sockets, whose state is per socket: each end comes from an image that has it;
+//   - it is rebuilt by the object code of a single thaw (thawObject) as if one process had had all
+//     of its descriptions, from a synthetic process holding one fd per description;
+//   - each process's thaw takes its descriptions of it (thawRequest.prebuilt) instead of
+//     rebuilding the object from its own image, and maps it if it has shared mappings of it;
+//   - its commit step (a named FIFO's refill, a datagram socket's reconnect) runs once, by the
+//     coordinator, after every process has prepared its thaw and before any thaws.
+//
+// Objects that stay per process: epoll instances (their interest list names the fds of the
+// process that captured them; a fork-shared instance comes back as one instance per process,
+// each with that process's interests), SysV objects (namespace-wide: the first process's thaw
+// creates them, the others find them alive), terminals, timers without fds, /proc and nsfs files.
+
+// sharedKinds are the object kinds rebuilt once for the whole tree.
+var sharedKinds = map[imgfmt.ObjectKind]bool{
+	imgfmt.ObjPipe:       true,
+	imgfmt.ObjUnixSocket: true,
+	imgfmt.ObjInetSocket: true,
+	imgfmt.ObjEventFD:    true,
+	imgfmt.ObjTimerFD:    true,
+	imgfmt.ObjSignalFD:   true,
+	imgfmt.ObjFileData:   true,
+}
+
+// sharedObject is one object of the tree rebuilt once.
+type sharedObject struct {
+	kind imgfmt.ObjectKind
+	key  uint64
+	// th is the rebuilt object: one file per merged description.
+	th *thawedObject
+	// refs counts the coordinator's reference and one per process thaw that took the object.
+	refs atomic.Int32
+	// committed is set once th's commit step has run.
+	committed bool
+}
+
+func (s *sharedObject) decRef(t *kernel.Task) {
+	if s.refs.Add(-1) == 0 {
+		s.th.release(t)
+	}
+}
+
+// sharedUse is one process's view of a shared object: descs[d] is the merged description of the
+// image's description d.
+type sharedUse struct {
+	obj   *sharedObject
+	descs []int
+}
+
+// take returns the thawed object a process's thaw uses for its image object: its own references
+// on the descriptions, the shared mappings' mapInto, and a reference on the shared object that its
+// release drops. No commit: the coordinator runs the shared object's.
+func (u *sharedUse) take() *thawedObject {
+	u.obj.refs.Add(1)
+	th := &thawedObject{files: make([]*vfs.FileDescription, len(u.descs)), mapInto: u.obj.th.mapInto, drop: u.obj.decRef}
+	for d, m := range u.descs {
+		if f := u.obj.th.files[m]; f != nil {
+			f.IncRef()
+			th.files[d] = f
+		}
+	}
+	return th
+}
+
+// objectMember is one process's image object of a shared object.
+type objectMember struct {
+	pid  int32
+	proc *imgfmt.Process
+	obj  *imgfmt.Object
+}
+
+// shareObjects rebuilds every object that the images of several processes have and hands each
+// process's thaw its descriptions of it (see the comment at the top).
+func (r *treeRestore) shareObjects(t *kernel.Task) error {
+	start := time.Now()
+	pids := make([]int32, 0, len(r.nodes))
+	for pid, n := range r.nodes {
+		if n.rec.Zombie == nil && n.thawReq.file != nil {
+			pids = append(pids, pid)
+		}
+	}
+	sort.Slice(pids, func(i, j int) bool { return pids[i] < pids[j] })
+	groups := make(map[uint64][]objectMember)
+	var order []uint64
+	for _, pid := range pids {
+		p, err := r.image(t, pid)
+		if err != nil {
+			return err
+		}
+		for i := range p.Objects {
+			o := &p.Objects[i]
+			if o.Key == 0 || !sharedKinds[o.Kind()] {
+				continue
+			}
+			if _, seen := groups[o.Key]; !seen {
+				order = append(order, o.Key)
+			}
+			groups[o.Key] = append(groups[o.Key], objectMember{pid: pid, proc: p, obj: o})
+		}
+	}
+	order = joinTCPPeers(groups, order)
+	for _, key := range order {
+		members := groups[key]
+		if len(members) < 2 {
+			continue // One process: its own thaw rebuilds it, as for a single thaw.
+		}
+		so, uses, err := r.buildShared(t, key, members)
+		if err != nil {
+			return fmt.Errorf("object %#x shared by pids %s: %w", key, memberPids(members), err)
+		}
+		r.shared = append(r.shared, so)
+		for i, m := range members {
+			n := r.nodes[m.pid]
+			if n.thawReq.prebuilt == nil {
+				n.thawReq.prebuilt = make(map[uint32]*sharedUse)
+			}
+			n.thawReq.prebuilt[m.obj.ID] = uses[i]
+		}
+	}
+	if len(r.shared) > 0 {
+		t.Infof("ckpt: tree restore: %d objects shared between processes rebuilt once in %v (images decoded included)", len(r.shared), time.Since(start))
+	}
+	return nil
+}
+
+// memberPids lists the pids of members for messages.
+func memberPids(members []objectMember) string {
+	s := ""
+	for i, m := range members {
+		if i > 0 {
+			s += ","
+		}
+		s += fmt.Sprint(m.pid)
+	}
+	return s
+}
+
+// descRef names one image description of a member.
+type descRef struct {
+	member int
+	desc   uint32
+}
+
+// buildShared rebuilds the object of members (the same key in several images) once and returns it
+// with each member's use of it.
+func (r *treeRestore) buildShared(t *kernel.Task, key uint64, members []objectMember) (*sharedObject, []*sharedUse, error) {
+	kind := members[0].obj.Kind()
+	// Merged descriptions, by the manifest's open file description id.
+	var merged []descRef
+	byID := make(map[string]int)
+	uses := make([]*sharedUse, len(members))
+	for i, m := range members {
+		if m.obj.Kind() != kind {
+			return nil, nil, invalidf("the key names a %d object in pid %d and a %d object in pid %d", kind, members[0].pid, m.obj.Kind(), m.pid)
+		}
+		rec := r.m.Process(m.pid)
+		uses[i] = &sharedUse{descs: make([]int, m.obj.Descs())}
+		for d := range uses[i].descs {
+			id := fmt.Sprintf("%d/%d", m.pid, d) // Unknown to the manifest: a description of its own.
+			for _, f := range m.obj.FDs {
+				if f.Desc != uint32(d) {
+					continue
+				}
+				for _, fd := range rec.FDs {
+					if fd.FD == f.FD && fd.File != "" {
+						id = fd.File
+					}
+				}
+				break
+			}
+			j, ok := byID[id]
+			if !ok {
+				j = len(merged)
+				byID[id] = j
+				merged = append(merged, descRef{member: i, desc: uint32(d)})
+			}
+			uses[i].descs[d] = j
+		}
+	}
+	body, err := mergeObjectBody(members, merged)
+	if err != nil {
+		return nil, nil, err
+	}
+	// A process that holds every description, at fds 3, 4, ...: the object code rebuilds all of
+	// them (it leaves out descriptions that only fds 0–2 have).
+	first := members[0].proc
+	p := &imgfmt.Process{Info: first.Info, Cwd: first.Cwd}
+	o := imgfmt.Object{ID: 1, Key: key, Body: body}
+	for j, ref := range merged {
+		m := members[ref.member]
+		fd := int32(3 + j)
+		for _, f := range m.obj.FDs {
+			if f.Desc == ref.desc {
+				if k := fileIndexOf(m.proc, f.FD); k >= 0 {
+					rec := m.proc.Files[k]
+					rec.FD = fd
+					p.Files = append(p.Files, rec)
+				}
+				break
+			}
+		}
+		o.FDs = append(o.FDs, imgfmt.ObjectFD{FD: fd, Desc: uint32(j)})
+	}
+	p.Objects = []imgfmt.Object{o}
+	th, err := thawObject(t, p, &p.Objects[0], nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	so := &sharedObject{kind: kind, key: key, th: th}
+	so.refs.Store(1)
+	for _, u := range uses {
+		u.obj = so
+	}
+	return so, uses, nil
+}
+
+// mergeObjectBody returns the body of the object that has the merged descriptions: a socket's
+// ends each from an image that has it, any other kind's state from the first image.
+func mergeObjectBody(members []objectMember, merged []descRef) (imgfmt.ObjectBody, error) {
+	switch b := members[0].obj.Body.(type) {
+	case *imgfmt.UnixSocketObject:
+		if len(merged) > 2 {
+			return nil, invalidf("a unix socket connection with %d ends", len(merged))
+		}
+		nb := &imgfmt.UnixSocketObject{Type: b.Type}
+		for _, ref := range merged {
+			mb := members[ref.member].obj.Body.(*imgfmt.UnixSocketObject)
+			if mb.Type != b.Type || int(ref.desc) >= len(mb.Ends) {
+				return nil, invalidf("the unix socket's images disagree (types %d and %d, end %d of %d)", b.Type, mb.Type, ref.desc, len(mb.Ends))
+			}
+			nb.Ends = append(nb.Ends, mb.Ends[ref.desc])
+		}
+		return nb, nil
+	case *imgfmt.InetSocketObject:
+		if len(merged) > 2 {
+			return nil, invalidf("an inet socket connection with %d ends", len(merged))
+		}
+		nb := &imgfmt.InetSocketObject{}
+		for _, ref := range merged {
+			mb := members[ref.member].obj.Body.(*imgfmt.InetSocketObject)
+			if int(ref.desc) >= len(mb.Ends) {
+				return nil, invalidf("the inet socket's image has no end %d", ref.desc)
+			}
+			nb.Ends = append(nb.Ends, mb.Ends[ref.desc])
+		}
+		if len(nb.Ends) == 2 {
+			// A connection whose ends were in two processes: each image saw its peer outside
+			// and recorded it to be reset; both are here, so it is one connection again.
+			for i := range nb.Ends {
+				if nb.Ends[i].State == imgfmt.InetReset {
+					nb.Ends[i].State = imgfmt.InetConnected
+				}
+			}
+		}
+		return nb, nil
+	}
+	return members[0].obj.Body, nil
+}
+
+// commitShared runs the commit step of every shared object, once every process has prepared its
+// thaw.
+func (r *treeRestore) commitShared(t *kernel.Task) error {
+	for _, so := range r.shared {
+		so.th.undo = nil
+		if so.th.commit != nil && !so.committed {
+			so.committed = true
+			if err := so.th.commit(t); err != nil {
+				return fmt.Errorf("shared object %#x: %w", so.key, err)
+			}
+		}
+	}
+	return nil
+}
+
+// releaseShared drops the coordinator's references on the shared objects (the thaws that took
+// them hold their own).
+func (r *treeRestore) releaseShared(t *kernel.Task) {
+	for _, so := range r.shared {
+		so.decRef(t)
+	}
+	r.shared = nil
+}
+
+// joinTCPPeers joins the images' records of a TCP connection between processes of the tree. The
+// freeze looks for a socket's peer among the fds of the socket's own process only: an end whose
+// peer is in another process is recorded to be reset, under a key of its own, and a connection
+// whose both ends one process has is recorded as a pair under the key of one of them, which other
+// processes holding only one end do not know. So a reset end joins the group of the image that
+// has the same socket (its local and remote addresses) in a pair, or else the group of its peer
+// (the addresses swapped); the joined group is rebuilt as one connection (mergeObjectBody). It
+// returns the order without the keys joined into others.
+func joinTCPPeers(groups map[uint64][]objectMember, order []uint64) []uint64 {
+	type conn struct {
+		local, remote inetAddrKey
+	}
+	tcpEnds := func(key uint64) []imgfmt.InetEnd {
+		b, ok := groups[key][0].obj.Body.(*imgfmt.InetSocketObject)
+		if !ok || len(b.Ends) == 0 || b.Ends[0].Type != 1 /* SOCK_STREAM */ {
+			return nil
+		}
+		return b.Ends
+	}
+	// Where each connected or reset TCP socket is recorded: pairs first, so that a socket of a
+	// pair is found there rather than in another process's reset record of it.
+	where := make(map[conn]uint64)
+	for _, pairs := range []bool{true, false} {
+		for _, key := range order {
+			ends := tcpEnds(key)
+			if (len(ends) == 2) != pairs {
+				continue
+			}
+			for _, e := range ends {
+				c := conn{addrKeyOf(e.Local), addrKeyOf(e.Remote)}
+				if _, ok := where[c]; !ok && (e.State == imgfmt.InetConnected || e.State == imgfmt.InetReset) {
+					where[c] = key
+				}
+			}
+		}
+	}
+	into := make(map[uint64]uint64) // A joined key → the key it joined (union-find).
+	find := func(k uint64) uint64 {
+		for {
+			n, ok := into[k]
+			if !ok {
+				return k
+			}
+			k = n
+		}
+	}
+	for _, key := range order {
+		ends := tcpEnds(key)
+		if len(ends) != 1 || ends[0].State != imgfmt.InetReset {
+			continue
+		}
+		e := ends[0]
+		self, peer := conn{addrKeyOf(e.Local), addrKeyOf(e.Remote)}, conn{addrKeyOf(e.Remote), addrKeyOf(e.Local)}
+		for _, c := range []conn{self, peer} {
+			other, ok := where[c]
+			if !ok || other == key {
+				continue
+			}
+			if a, b := find(key), find(other); a != b {
+				into[a] = b
+			}
+			break
+		}
+	}
+	var out []uint64
+	for _, key := range order {
+		if root := find(key); root != key {
+			groups[root] = append(groups[root], groups[key]...)
+			delete(groups, key)
+			continue
+		}
+		out = append(out, key)
+	}
+	return out
+}
+
+// inetAddrKey is an inet address for comparison: IPv4-mapped IPv6 addresses as IPv4 (an AF_INET6
+// socket shows its IPv4 peer so).
+type inetAddrKey struct {
+	addr netip.Addr
+	port uint16
+}
+
+func addrKeyOf(a imgfmt.InetAddr) inetAddrKey {
+	ip, _ := netip.AddrFromSlice(a.Addr)
+	return inetAddrKey{addr: ip.Unmap(), port: a.Port}
+}
+
+// sharedCloneFlags returns the clone flags that make child share with parent what the manifest
+// says they shared: CLONE_FS when both are in one fs context group (fs_of). The restored child is
+// cloned by its restored parent, so only a context shared with the parent (directly, or through a
+// common lower pid) can be recreated; a context shared with another process only is restored
+// unshared. The fs context survives the thaw's exec (gVisor's Execve forks the fd table but keeps
+// the fs context), and each thaw sets the same working directory and umask in it.
+//
+// Fd tables (files_of) are not shared again: the thaw must exec (the only exported way to drop
+// the agent's other state), and gVisor's Execve gives the task a fork of its fd table
+// (kernel.Task.Execve: t.fdTable.Fork) with no exported way to put a task on another's table
+// afterwards. Each process gets its own table with the same open file descriptions (shared
+// offsets and flags); an fd opened or closed later by one is not seen by the other.
+func sharedCloneFlags(child, parent *treefmt.Process) uint64 {
+	if child == nil || parent == nil || parent.Zombie != nil {
+		return 0
+	}
+	group := func(p *treefmt.Process) int32 {
+		if p.FSOf != 0 {
+			return p.FSOf
+		}
+		return p.PID
+	}
+	if child.FSOf != 0 && group(child) == group(parent) {
+		return linux.CLONE_FS
+	}
+	return 0
+}

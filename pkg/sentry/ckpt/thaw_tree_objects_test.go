@@ -1,0 +1,183 @@
+package ckpt
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"testing"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+)
+
+func inetAddr(s string) imgfmt.InetAddr {
+	ap := netip.MustParseAddrPort(s)
+	return imgfmt.InetAddr{Port: ap.Port(), Addr: ap.Addr().AsSlice()}
+}
+
+func tcpEnd(state imgfmt.InetState, local, remote string) imgfmt.InetEnd {
+	return imgfmt.InetEnd{Family: 2, Type: 1, State: state, Local: inetAddr(local), Remote: inetAddr(remote)}
+}
+
+func inetMember(pid int32, ends ...imgfmt.InetEnd) objectMember {
+	o := &imgfmt.Object{ID: 1, Body: &imgfmt.InetSocketObject{Ends: ends}}
+	for i := range ends {
+		o.FDs = append(o.FDs, imgfmt.ObjectFD{FD: int32(3 + i), Desc: uint32(i)})
+	}
+	return objectMember{pid: pid, obj: o}
+}
+
+func memberPIDs(ms []objectMember) []int32 {
+	var pids []int32
+	for _, m := range ms {
+		pids = append(pids, m.pid)
+	}
+	return pids
+}
+
+func TestJoinTCPPeers(t *testing.T) {
+	const (
+		srv = "127.0.0.1:8080"
+		cli = "127.0.0.1:40000"
+	)
+	for _, tc := range []struct {
+		name   string
+		groups map[uint64][]objectMember
+		order  []uint64
+		want   []string // The member pids of each remaining group, sorted.
+	}{{
+		name: "ends in two processes",
+		groups: map[uint64][]objectMember{
+			1: {inetMember(2, tcpEnd(imgfmt.InetReset, srv, cli))},
+			2: {inetMember(3, tcpEnd(imgfmt.InetReset, cli, srv))},
+		},
+		order: []uint64{1, 2},
+		want:  []string{"[2 3]"},
+	}, {
+		name: "an IPv6 listener's accepted socket and an IPv4 client",
+		groups: map[uint64][]objectMember{
+			1: {inetMember(2, imgfmt.InetEnd{Family: 10, Type: 1, State: imgfmt.InetReset, Local: inetAddr("[::ffff:127.0.0.1]:8080"), Remote: inetAddr("[::ffff:127.0.0.1]:40000")})},
+			2: {inetMember(3, tcpEnd(imgfmt.InetReset, cli, srv))},
+		},
+		order: []uint64{1, 2},
+		want:  []string{"[2 3]"},
+	}, {
+		name: "a pair in one process, one of its sockets also in another",
+		groups: map[uint64][]objectMember{
+			5: {inetMember(3, tcpEnd(imgfmt.InetReset, cli, srv))},
+			7: {inetMember(2, tcpEnd(imgfmt.InetConnected, srv, cli), tcpEnd(imgfmt.InetConnected, cli, srv))},
+		},
+		order: []uint64{5, 7},
+		want:  []string{"[2 3]"},
+	}, {
+		name: "a peer outside the tree stays reset; UDP and listeners are never joined",
+		groups: map[uint64][]objectMember{
+			1: {inetMember(2, tcpEnd(imgfmt.InetReset, srv, "10.0.0.9:5000"))},
+			2: {inetMember(3, imgfmt.InetEnd{Family: 2, Type: 2, State: imgfmt.InetConnected, Local: inetAddr(cli), Remote: inetAddr(srv)})},
+			3: {inetMember(2, tcpEnd(imgfmt.InetListening, srv, "0.0.0.0:0")), inetMember(4, tcpEnd(imgfmt.InetListening, srv, "0.0.0.0:0"))},
+		},
+		order: []uint64{1, 2, 3},
+		want:  []string{"[2 4]", "[2]", "[3]"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			order := joinTCPPeers(tc.groups, tc.order)
+			if len(order) != len(tc.want) || len(tc.groups) != len(tc.want) {
+				t.Fatalf("order %v, groups %d; want the keys of %v", order, len(tc.groups), tc.want)
+			}
+			var got []string
+			for _, k := range order {
+				pids := memberPIDs(tc.groups[k])
+				sort.Slice(pids, func(i, j int) bool { return pids[i] < pids[j] })
+				got = append(got, fmt.Sprint(pids))
+			}
+			sort.Strings(got)
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("groups %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestMergeObjectBody(t *testing.T) {
+	// A connection whose ends two processes recorded to be reset comes back connected, each end
+	// with its own unread bytes.
+	a, b := tcpEnd(imgfmt.InetReset, "127.0.0.1:1", "127.0.0.1:2"), tcpEnd(imgfmt.InetReset, "127.0.0.1:2", "127.0.0.1:1")
+	a.Data, b.Data = []byte("to-a"), []byte("to-b")
+	ms := []objectMember{inetMember(2, a), inetMember(3, b)}
+	body, err := mergeObjectBody(ms, []descRef{{0, 0}, {1, 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := body.(*imgfmt.InetSocketObject)
+	if len(got.Ends) != 2 || got.Ends[0].State != imgfmt.InetConnected || got.Ends[1].State != imgfmt.InetConnected ||
+		string(got.Ends[0].Data) != "to-a" || string(got.Ends[1].Data) != "to-b" {
+		t.Errorf("merged connection: %+v", got.Ends)
+	}
+	if ms[0].obj.Body.(*imgfmt.InetSocketObject).Ends[0].State != imgfmt.InetReset {
+		t.Error("merging changed an image's record")
+	}
+
+	// A socket pair's ends, each from the image that has it.
+	unix := func(pid int32, ends ...string) objectMember {
+		o := &imgfmt.Object{ID: 1, Body: &imgfmt.UnixSocketObject{Type: 1}}
+		for i, q := range ends {
+			b := o.Body.(*imgfmt.UnixSocketObject)
+			b.Ends = append(b.Ends, imgfmt.UnixSocketEnd{Flags: imgfmt.UnixConnected, Queue: []imgfmt.UnixMessage{{Data: []byte(q)}}})
+			o.FDs = append(o.FDs, imgfmt.ObjectFD{FD: int32(3 + i), Desc: uint32(i)})
+		}
+		return objectMember{pid: pid, obj: o}
+	}
+	us := []objectMember{unix(1, "to-parent"), unix(2, "to-child")}
+	body, err = mergeObjectBody(us, []descRef{{0, 0}, {1, 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := body.(*imgfmt.UnixSocketObject); len(u.Ends) != 2 || string(u.Ends[1].Queue[0].Data) != "to-child" {
+		t.Errorf("merged pair: %+v", u.Ends)
+	}
+
+	// Images that disagree: an invalid image, never a panic.
+	for name, tc := range map[string]struct {
+		ms     []objectMember
+		merged []descRef
+	}{
+		"three ends":       {[]objectMember{unix(1, "a", "b"), unix(2, "c")}, []descRef{{0, 0}, {0, 1}, {1, 0}}},
+		"end out of range": {[]objectMember{unix(1, "a"), unix(2, "c")}, []descRef{{0, 0}, {1, 1}}},
+		"other type": {[]objectMember{unix(1, "a"), {pid: 2, obj: &imgfmt.Object{ID: 1, Body: &imgfmt.UnixSocketObject{Type: 2, Ends: []imgfmt.UnixSocketEnd{{}}}}}},
+			[]descRef{{0, 0}, {1, 0}}},
+		"inet three ends": {[]objectMember{inetMember(1, a, b), inetMember(2, a)}, []descRef{{0, 0}, {0, 1}, {1, 0}}},
+	} {
+		if _, err := mergeObjectBody(tc.ms, tc.merged); !errors.Is(err, errInvalidImage) {
+			t.Errorf("%s: %v, want an invalid image", name, err)
+		}
+	}
+
+	// Other kinds: the first image's state, once.
+	p := &imgfmt.PipeObject{Capacity: 4096, Data: []byte("abc")}
+	pm := []objectMember{{pid: 1, obj: &imgfmt.Object{Body: p}}, {pid: 2, obj: &imgfmt.Object{Body: &imgfmt.PipeObject{Capacity: 4096, Data: []byte("abc")}}}}
+	if body, err := mergeObjectBody(pm, []descRef{{0, 0}, {1, 0}}); err != nil || body != p {
+		t.Errorf("pipe: %v, %v", body, err)
+	}
+}
+
+func TestSharedCloneFlags(t *testing.T) {
+	p := func(pid, fsOf int32) *treefmt.Process { return &treefmt.Process{PID: pid, FSOf: fsOf} }
+	for _, tc := range []struct {
+		name          string
+		child, parent *treefmt.Process
+		want          uint64
+	}{
+		{"not shared", p(5, 0), p(1, 0), 0},
+		{"shared with the parent", p(5, 1), p(1, 0), linux.CLONE_FS},
+		{"shared through a lower pid", p(7, 1), p(5, 1), linux.CLONE_FS},
+		{"shared with another process only", p(7, 2), p(5, 0), 0},
+		{"no recorded parent", p(7, 1), nil, 0},
+		{"a zombie parent", p(7, 5), &treefmt.Process{PID: 5, Zombie: &treefmt.ExitStatus{Code: 1}}, 0},
+	} {
+		if got := sharedCloneFlags(tc.child, tc.parent); got != tc.want {
+			t.Errorf("%s: %#x, want %#x", tc.name, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,173 @@
+// tree_shared LOG: a parent and its child that share kernel objects, for TestTreeSharedObjectsOCI.
+// Before the checkpoint (both then wait for SIGUSR1):
+//   - a pipe, the parent writing "abc" that the child has not read yet;
+//   - a unix socket pair, parent and child each holding one end, each having sent the other
+//     "to-child" / "to-parent", unread;
+//   - an eventfd with count 5, a memfd holding "memfd-v1" mapped MAP_SHARED by both, and a page of
+//     shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS) holding 1, all inherited by fork.
+// On SIGUSR1 the child reads the pipe and its socket end, reads the eventfd (5) and adds 2, writes
+// "memfd-v2" through its mapping, sets the shared page to 2, sends "from-child", and logs
+// "child ..." lines. A third process, cloned with CLONE_FS (one fs context with the parent), changes
+// its working directory to /proc on SIGUSR1. Then, on SIGUSR1, the parent checks that it sees each
+// of these (the objects are still one object each, the fs context still shared) and logs "parent
+// ..." lines. A line ends in "ok" or says what was seen.
+#define _GNU_SOURCE
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t told;
+static void on_usr1(int sig) {
+	(void)sig;
+	told = 1;
+}
+
+static FILE *logf_;
+
+static void check(const char *who, const char *what, int ok, const char *seen) {
+	fprintf(logf_, "%s %s %s\n", who, what, ok ? "ok" : seen);
+	fflush(logf_);
+}
+
+static void die(const char *what) {
+	perror(what);
+	exit(1);
+}
+
+static void waitusr1(void) {
+	while (!told)
+		pause();
+	told = 0;
+}
+
+static int readn(int fd, char *buf, int n) {
+	int got = 0;
+	while (got < n) {
+		ssize_t r = read(fd, buf + got, n - got);
+		if (r <= 0)
+			break;
+		got += r;
+	}
+	buf[got] = 0;
+	return got;
+}
+
+int main(int argc, char **argv) {
+	if (argc != 2) {
+		fprintf(stderr, "usage: tree_shared LOG\n");
+		return 2;
+	}
+	struct sigaction sa = {.sa_handler = on_usr1};
+	sigaction(SIGUSR1, &sa, NULL);
+	int p[2], sp[2], ready[2];
+	if (pipe(p) < 0 || pipe(ready) < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sp) < 0)
+		die("pipe/socketpair");
+	int efd = eventfd(5, 0);
+	int mfd = memfd_create("shared", 0);
+	if (efd < 0 || mfd < 0 || write(mfd, "memfd-v1", 8) != 8)
+		die("eventfd/memfd");
+	char *mm = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	volatile int *anon = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (mm == MAP_FAILED || anon == MAP_FAILED)
+		die("mmap");
+	*anon = 1;
+	pid_t c = fork();
+	if (c < 0)
+		die("fork");
+	char buf[64];
+	if (c == 0) {
+		close(p[1]);
+		close(sp[0]);
+		close(ready[0]);
+		if (write(sp[1], "to-parent", 9) != 9 || write(ready[1], "x", 1) != 1)
+			die("child write");
+		close(ready[1]);
+		waitusr1();
+		logf_ = fopen(argv[1], "a");
+		if (!logf_)
+			die(argv[1]);
+		readn(p[0], buf, 3);
+		check("child", "pipe", strcmp(buf, "abc") == 0, buf);
+		readn(sp[1], buf, 8);
+		check("child", "socketpair", strcmp(buf, "to-child") == 0, buf);
+		uint64_t v = 0;
+		if (read(efd, &v, 8) != 8)
+			v = 0;
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+		check("child", "eventfd", v == 5, buf);
+		v = 2;
+		if (write(efd, &v, 8) != 8)
+			die("eventfd write");
+		memcpy(buf, mm, 8);
+		buf[8] = 0;
+		check("child", "memfd", strcmp(buf, "memfd-v1") == 0, buf);
+		memcpy(mm, "memfd-v2", 8);
+		snprintf(buf, sizeof(buf), "%d", *anon);
+		check("child", "anon", *anon == 1, buf);
+		*anon = 2;
+		if (write(sp[1], "from-child", 10) != 10)
+			die("child send");
+		fprintf(logf_, "child done\n");
+		fflush(logf_);
+		for (;;)
+			pause();
+	}
+	close(p[0]);
+	close(sp[1]);
+	close(ready[1]);
+	if (write(p[1], "abc", 3) != 3 || write(sp[0], "to-child", 8) != 8)
+		die("parent write");
+	if (read(ready[0], buf, 1) != 1)
+		die("the child failed");
+	close(ready[0]);
+	// Open the log before the fs child moves the shared working directory.
+	logf_ = fopen(argv[1], "a");
+	if (!logf_)
+		die(argv[1]);
+	long fc = syscall(SYS_clone, CLONE_FS | SIGCHLD, 0, 0, 0, 0);
+	if (fc < 0)
+		die("clone");
+	if (fc == 0) {
+		waitusr1();
+		if (chdir("/proc") < 0)
+			die("chdir");
+		fprintf(logf_, "fschild done\n");
+		fflush(logf_);
+		for (;;)
+			pause();
+	}
+	printf("ready %d %ld\n", (int)c, fc);
+	fflush(stdout);
+	waitusr1();
+	readn(sp[0], buf, 19);
+	check("parent", "socketpair", strcmp(buf, "to-parentfrom-child") == 0, buf);
+	uint64_t v = 0;
+	if (read(efd, &v, 8) != 8)
+		v = 0;
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+	check("parent", "eventfd", v == 2, buf);
+	memcpy(buf, mm, 8);
+	buf[8] = 0;
+	check("parent", "memfd-mapping", strcmp(buf, "memfd-v2") == 0, buf);
+	if (pread(mfd, buf, 8, 0) != 8)
+		buf[0] = 0;
+	buf[8] = 0;
+	check("parent", "memfd-fd", strcmp(buf, "memfd-v2") == 0, buf);
+	snprintf(buf, sizeof(buf), "%d", *anon);
+	check("parent", "anon", *anon == 2, buf);
+	if (!getcwd(buf, sizeof(buf)))
+		buf[0] = 0;
+	check("parent", "fs-shared", strcmp(buf, "/proc") == 0, buf);
+	fprintf(logf_, "parent done\n");
+	fflush(logf_);
+	for (;;)
+		pause();
+}

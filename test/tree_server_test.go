@@ -1,0 +1,99 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
+	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
+)
+
+// TestTreeServerOCI: the server container (test/guests/tree_server.c): a multi-threaded
+// master listening on 127.0.0.1:8080, three workers that accept on that one listening socket with
+// two threads each, and a client of the container's own connected to one of them. Checkpointed
+// with --format=elf, deleted and restored from the directory:
+//   - the listening socket is one shared object of the manifest (master and every worker), and
+//     the restore rebuilds it once: every worker accepts on it again and serves new clients
+//     (runsc exec), each answered by one of the recorded worker pids;
+//   - the client connected before the checkpoint keeps its connection (a loopback connection
+//     between two processes of the tree is rebuilt as one connection, docs/tree-format.md): its
+//     next exchange is answered by the worker that served its first;
+//   - same pids, parents, groups and sessions as recorded.
+func TestTreeServerOCI(t *testing.T) {
+	server := h.BuildC(t, "tree_server", "-pthread")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{server, "serve", "8080", "3", "client.log"}})
+		a.RunDetached(t)
+		a.WaitForOutput(t, "ready")
+		r := a.Exec(t, server, "once", "8080", "first")
+		r.WantExit(t, 0)
+		if !strings.HasPrefix(r.Stdout, "worker ") {
+			t.Fatalf("the server did not answer before the checkpoint: %q", r.Stdout)
+		}
+		dir := filepath.Join(h.NewDir(t), "ckpt")
+		a.MustRun(t, "checkpoint", "--format=elf", "--image-path", dir, a.ID)
+		a.Wait(t)
+		a.Delete(t, false)
+		m, err := treefmt.VerifyDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		workers := map[string]bool{}
+		var clientPid int32
+		for _, pr := range m.Processes {
+			switch {
+			case pr.PPID == 1 && len(pr.TIDs) == 3:
+				workers[fmt.Sprint(pr.PID)] = true
+			case pr.PPID == 1 && len(pr.TIDs) == 1:
+				clientPid = pr.PID
+			}
+		}
+		if len(workers) != 3 || clientPid == 0 || len(m.Process(1).TIDs) != 2 {
+			t.Fatalf("the checkpoint does not hold a two-threaded master, three three-threaded workers and the client: %+v", m.Processes)
+		}
+		shared := false
+		for _, o := range m.Objects {
+			pids := map[int32]bool{}
+			for _, ref := range o.FDs {
+				pids[ref.PID] = true
+			}
+			shared = shared || (o.Kind == "socket" && len(pids) >= 4)
+		}
+		if !shared {
+			t.Errorf("the listening socket is not a shared object of the master and the workers: %+v", m.Objects)
+		}
+		log := filepath.Join(a.Dir, "client.log")
+		before, _ := os.ReadFile(log)
+
+		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
+		b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
+		checkRestored(t, b, m)
+
+		// New clients: every answer comes from one of the restored workers.
+		for i := range 4 {
+			r := b.Exec(t, server, "once", "8080", fmt.Sprintf("new %d", i))
+			r.WantExit(t, 0)
+			var pid string
+			if _, err := fmt.Sscanf(r.Stdout, "worker %s", &pid); err != nil || !workers[strings.TrimSuffix(pid, ":")] || !strings.Contains(r.Stdout, fmt.Sprintf(": new %d", i)) {
+				t.Errorf("new client %d after the restore: %q, want an answer from one of the workers %v", i, r.Stdout, workers)
+			}
+		}
+
+		// The client connected before the checkpoint goes on on its connection, with its worker.
+		b.Exec(t, busybox, "kill", "-USR1", fmt.Sprint(clientPid)).WantExit(t, 0)
+		waitFor(t, 30*time.Second, func() bool { b, _ := os.ReadFile(log); return strings.Count(string(b), "\n") >= 2 })
+		got, _ := os.ReadFile(log)
+		lines := strings.Split(strings.TrimSpace(string(got)), "\n")
+		var worker string
+		if len(lines) == 2 && strings.HasPrefix(lines[0], "before: worker ") {
+			worker = strings.Fields(lines[0])[2]
+		}
+		if string(before) != lines[0]+"\n" || worker == "" || lines[1] != "after: worker "+worker+" hello 2" {
+			t.Errorf("client.log: %q (at the checkpoint %q), want its second exchange answered by the worker of the first", got, before)
+		}
+	})
+}

@@ -1,0 +1,73 @@
+package test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
+	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
+)
+
+// TestTreeSharedObjectsOCI: a parent and its child sharing a pipe with unread bytes, a unix socket
+// pair with data queued both ways, an eventfd, a memfd mapped shared by both, and shared anonymous
+// memory (test/guests/tree_shared.c), checkpointed with --format=elf, deleted and restored: each
+// object is one object again, with its data once. The child reads the pipe's and its socket
+// end's bytes, the eventfd's count, the memfd's and the shared page's contents and changes each;
+// the parent then sees every change (the eventfd count the child added, the memfd bytes through
+// its mapping and its fd, the shared page) and the child's bytes on the socket after those it had
+// queued before the checkpoint. A third process cloned with CLONE_FS still shares the parent's fs
+// context: its chdir after the restore moves the parent's working directory.
+func TestTreeSharedObjectsOCI(t *testing.T) {
+	guest := h.BuildC(t, "tree_shared")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		needBusybox(t)
+		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{guest, "shared.log"}})
+		a.RunDetached(t)
+		a.WaitForOutput(t, "ready")
+		dir := filepath.Join(h.NewDir(t), "ckpt")
+		a.MustRun(t, "checkpoint", "--format=elf", "--image-path", dir, a.ID)
+		a.Wait(t)
+		a.Delete(t, false)
+		m, err := treefmt.VerifyDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds := map[string]int{}
+		for _, o := range m.Objects {
+			kinds[o.Kind]++
+		}
+		if kinds["fifo"] != 1 || kinds["eventfd"] != 1 {
+			// The two sockets of a pair are two objects (one inode each); the parent's end is
+			// shared with the fs child, which inherited it.
+			t.Errorf("shared objects of the manifest: %v, want one pipe and one eventfd", kinds)
+		}
+
+		if fs := m.Process(3); fs == nil || fs.FSOf != 1 {
+			t.Errorf("the manifest does not record pid 3 sharing pid 1's fs context: %+v", fs)
+		}
+
+		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
+		b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
+		checkRestored(t, b, m)
+		log := filepath.Join(a.Dir, "shared.log")
+		read := func() string { b, _ := os.ReadFile(log); return string(b) }
+		b.Exec(t, busybox, "kill", "-USR1", "2").WantExit(t, 0)
+		waitFor(t, 30*time.Second, func() bool { return strings.Contains(read(), "child done\n") })
+		b.Exec(t, busybox, "kill", "-USR1", "3").WantExit(t, 0)
+		waitFor(t, 30*time.Second, func() bool { return strings.Contains(read(), "fschild done\n") })
+		b.Exec(t, busybox, "kill", "-USR1", "1").WantExit(t, 0)
+		waitFor(t, 30*time.Second, func() bool { return strings.Contains(read(), "parent done\n") })
+		lines := strings.Split(strings.TrimSpace(read()), "\n")
+		if len(lines) != 14 {
+			t.Errorf("shared.log has %d lines, want 14:\n%s", len(lines), read())
+		}
+		for _, l := range lines {
+			if !strings.HasSuffix(l, " ok") && !strings.HasSuffix(l, " done") {
+				t.Errorf("after the restore: %q", l)
+			}
+		}
+	})
+}
