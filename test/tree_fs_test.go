@@ -64,6 +64,11 @@ func TestTreeCheckpointFilesystems(t *testing.T) {
 				t.Errorf("manifest filesystems %v: want %s archived as %s", m.Filesystems, path, kind)
 			}
 		}
+		insp := a.Run(t, "inspect", dir)
+		insp.WantExit(t, 0)
+		if !strings.Contains(insp.Stdout, "in-sandbox filesystems") || !strings.Contains(insp.Stdout, "/dev/shm") {
+			t.Errorf("inspect does not list the archived filesystems:\n%s", insp.Stdout)
+		}
 		if m.Version != 2 || m.Hostname != "changed-host" {
 			t.Errorf("manifest version %d, hostname %q; want 2, changed-host", m.Version, m.Hostname)
 		}
