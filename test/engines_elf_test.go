@@ -34,6 +34,21 @@ var (
 	elfFormat    = engineFormat{elf: true, suffix: "-elf"}
 )
 
+// tmpFiles are files the ELF variants put into the container's in-sandbox filesystems before the
+// checkpoint: a tmpfs (/tmp in the busybox image is an empty directory, so runsc mounts a tmpfs
+// there), /dev/shm, and the root overlay (where the counter file lives too).
+const tmpFiles = `echo tmp > /tmp/f; chmod 604 /tmp/f; echo shm > /dev/shm/f; mkdir -p /var/d; echo root > /var/d/f`
+
+// checkTmpFiles checks that the files of tmpFiles came back with the restored container.
+func checkTmpFiles(t *testing.T, ex execFn) {
+	t.Helper()
+	got := ex(t, "sh", "-c", "cat /tmp/f /dev/shm/f /var/d/f; stat -c %a /tmp/f; grep -E ' /(tmp|dev/shm) ' /proc/mounts | cut -d' ' -f2,3")
+	if want := "tmp\nshm\nroot\n604\n"; !strings.HasPrefix(got, want) {
+		t.Errorf("after the restore the in-sandbox files are %q, want %q...", got, want)
+	}
+	t.Logf("restored in-sandbox files and mounts: %q", got)
+}
+
 // checkELFDir checks that dir holds a complete ELF tree checkpoint (manifest, images matching it)
 // of the counting container, and that `runsc-ckpt inspect DIR` describes it.
 func checkELFDir(t *testing.T, dir string) *treefmt.Manifest {
@@ -147,6 +162,7 @@ func testPodmanELF(t *testing.T, env *engines.Env) {
 
 	run("run", "-d", "--name", tick, "--network", "none", engines.ImageName, "sh", "-c", tickScript)
 	tok, before := waitCount(t, exec(tick), 5)
+	exec(tick)(t, "sh", "-c", tmpFiles)
 	id := strings.TrimSpace(run("inspect", "-f", "{{.Id}}", tick))
 
 	run("container", "checkpoint", tick)
@@ -163,6 +179,7 @@ func testPodmanELF(t *testing.T, env *engines.Env) {
 	}
 	run("container", "restore", tick)
 	n := checkContinues(t, exec(tick), tok, before)
+	checkTmpFiles(t, exec(tick))
 
 	// The second checkpoint goes into the same directory, which holds the first one.
 	tarball := filepath.Join(env.Dir, "podman-checkpoint-elf.tar")
@@ -175,6 +192,7 @@ func testPodmanELF(t *testing.T, env *engines.Env) {
 	run("rm", tick)
 	run("container", "restore", "--import", tarball, "--name", tick2)
 	checkContinues(t, exec(tick2), tok, n)
+	checkTmpFiles(t, exec(tick2))
 }
 
 // extractExport unpacks the files under prefix of a Podman checkpoint export into dir, streaming:

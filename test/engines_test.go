@@ -149,6 +149,9 @@ func testContainerd(t *testing.T, env *engines.Env, ctd *engines.Containerd, arc
 	run("run", "-d", "--runc-binary", runtime, "--runc-root", filepath.Join(env.Dir, "ctr-runsc"),
 		engines.ImageName, tick, "sh", "-c", tickScript)
 	tok, before := waitCount(t, exec(tick), 5)
+	if f.elf {
+		exec(tick)(t, "sh", "-c", tmpFiles)
+	}
 
 	// The runc shim pauses the task, checkpoints with --leave-running and resumes it.
 	ref := "localhost/tick-checkpoint" + f.suffix + ":1"
@@ -159,6 +162,9 @@ func testContainerd(t *testing.T, env *engines.Env, ctd *engines.Containerd, arc
 	remove(tick)
 	run("containers", "restore", "--live", tick2, ref)
 	checkContinues(t, exec(tick2), tok, before)
+	if f.elf {
+		checkTmpFiles(t, exec(tick2))
+	}
 
 	if !f.elf { // SIGCKPT does not depend on the checkpoint format.
 		checkSigckpt(t, env.Dir, exec(tick2), func() { run("task", "kill", "--signal", "62", tick2) })
@@ -208,6 +214,9 @@ func testDocker(t *testing.T, env *engines.Env, ctd *engines.Containerd, dockerd
 	run("run", "-d", "--name", tick, "--runtime", runtime, "--network", "none",
 		engines.ImageName, "sh", "-c", tickScript)
 	tok, before := waitCount(t, ex, 5)
+	if f.elf {
+		ex(t, "sh", "-c", tmpFiles)
+	}
 
 	blobs := func() map[string]bool {
 		m := map[string]bool{}
@@ -228,6 +237,9 @@ func testDocker(t *testing.T, env *engines.Env, ctd *engines.Containerd, dockerd
 	}
 	run("start", "--checkpoint", "cp1", tick)
 	checkContinues(t, ex, tok, before)
+	if f.elf {
+		checkTmpFiles(t, ex)
+	}
 
 	if !f.elf {
 		checkSigckpt(t, env.Dir, ex, func() { run("kill", "-s", "62", tick) })
