@@ -15,6 +15,8 @@ import (
 	"gvisor.dev/gvisor/runsc/config"
 	"gvisor.dev/gvisor/runsc/container"
 	"gvisor.dev/gvisor/runsc/flag"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
 )
 
 // checkpointCommand is upstream's checkpoint with every flag runc's checkpoint has (criu_flags.go)
@@ -63,9 +65,6 @@ func (c *checkpointCommand) Execute(ctx context.Context, f *flag.FlagSet, args .
 		}
 		return subcommands.ExitSuccess
 	}
-	if err := removeOldImage(imagePath); err != nil {
-		util.Fatalf("checkpoint: %v", err)
-	}
 	// The one place the format is chosen: --format, --ckpt-format, the container's annotation.
 	conf := args[0].(*config.Config)
 	cont, err := container.Load(conf.RootDir, container.FullID{ContainerID: f.Arg(0)}, container.LoadOpts{})
@@ -82,13 +81,21 @@ func (c *checkpointCommand) Execute(ctx context.Context, f *flag.FlagSet, args .
 		if imagePath == "" {
 			util.Fatalf("checkpoint: image-path flag must be provided")
 		}
+		// The previous tree checkpoint in imagePath is replaced only once the new one is
+		// complete (treefmt.SplitStreamReplace); an upstream image there is stale after that.
 		if err := elfCheckpoint(conf, cont, imagePath, f.Lookup("leave-running").Value.String() == "true"); err != nil {
 			util.Fatalf("checkpoint: %v", err)
 		}
 		if imagePath == "-" {
 			return st // A stream on stdout: no directory for the engine files.
 		}
+		if err := removeOldImage(imagePath, false /* tree */); err != nil {
+			util.Fatalf("checkpoint: %v", err)
+		}
 	default:
+		if err := removeOldImage(imagePath, true /* tree */); err != nil {
+			util.Fatalf("checkpoint: %v", err)
+		}
 		st = c.Checkpoint.Execute(ctx, f, args...)
 	}
 	if st != subcommands.ExitSuccess {
@@ -111,12 +118,20 @@ func preDump(imagePath string) error {
 	return os.MkdirAll(imagePath, 0o755)
 }
 
-// removeOldImage removes the files of an earlier checkpoint from imagePath. runc (CRIU)
-// overwrites an image directory, and engines reuse theirs (Podman checkpoints a container into
-// the same userdata/checkpoint every time); upstream's save refuses to replace a file (O_EXCL).
-func removeOldImage(imagePath string) error {
-	if imagePath == "" {
-		return nil // upstream reports the missing flag
+// removeOldImage removes the files of an earlier checkpoint, in either format, from imagePath.
+// runc (CRIU) overwrites an image directory, and engines reuse theirs (Podman checkpoints a
+// container into the same userdata/checkpoint every time); upstream's save refuses to replace a
+// file (O_EXCL). Only the names runsc-ckpt writes are removed; other files stay. tree says whether
+// an ELF tree checkpoint's files go too (manifest first: a stale manifest would make restore take
+// the directory for an ELF checkpoint).
+func removeOldImage(imagePath string, tree bool) error {
+	if imagePath == "" || imagePath == "-" {
+		return nil // upstream reports the missing flag; "-" is no directory
+	}
+	if tree {
+		if err := treefmt.RemoveTree(imagePath); err != nil {
+			return err
+		}
 	}
 	for _, name := range []string{checkpointfiles.StateFileName, checkpointfiles.PagesMetadataFileName, checkpointfiles.PagesFileName, inventoryFile} {
 		if err := os.Remove(filepath.Join(imagePath, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {

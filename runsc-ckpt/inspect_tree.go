@@ -183,6 +183,16 @@ func (s *treeSummary) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "  %-4s %-8s %-20s %s\n", o.ID, o.Kind, o.Desc, refs(o.FDs))
 		}
 	}
+	if len(m.Filesystems) > 0 {
+		fmt.Fprintf(&b, "\nin-sandbox filesystems:\n")
+		for _, fa := range m.Filesystems {
+			fmt.Fprintf(&b, "  %-12s %-12s %-10s %s", fa.Path, fa.Kind, human(fa.Size), fa.Archive)
+			if opts := strings.Trim(fa.Options+","+fa.Flags, ","); opts != "" {
+				fmt.Fprintf(&b, "  (%s)", opts)
+			}
+			b.WriteString("\n")
+		}
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -68,16 +68,33 @@ func runTreeHelper(args []string, stderr io.Writer) int {
 	return 0
 }
 
-// elfCheckpoint writes an ELF tree checkpoint of every process of container c to imagePath (a new
-// or empty directory, or "-" for the stream on stdout). Without leaveRunning the container's
+// elfCheckpoint writes an ELF tree checkpoint of every process of container c to imagePath (a
+// directory, created if missing; files in it other than a tree checkpoint's are kept, see
+// treefmt.SplitStreamReplace), or "-" for the stream on stdout. Without leaveRunning the container's
 // processes are killed once the checkpoint is complete.
-func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string, leaveRunning bool) error {
+func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string, leaveRunning bool) (err error) {
 	if c.Sandbox != nil && c.ID != c.Sandbox.ID && hasOwnPIDNamespace(c.Spec) {
 		return fmt.Errorf("container %q has its own PID namespace: ELF checkpoints are supported for the sandbox's root container and containers sharing its PID namespace", c.ID)
 	}
 	policy, err := sandboxPolicy(conf, c)
 	if err != nil {
 		return err
+	}
+	if c.Status == container.Paused {
+		// The runc shim (containerd, Docker) pauses a container before it checkpoints it. A
+		// paused sandbox runs no task, not even the helper; the tree freeze stops every process
+		// at one instant by itself, so the container is resumed for it and, if it keeps
+		// running, paused again afterwards (the shim resumes it next).
+		if err := c.Resume(); err != nil {
+			return fmt.Errorf("resuming paused container %q for the checkpoint: %w", c.ID, err)
+		}
+		if leaveRunning {
+			defer func() {
+				if perr := c.Pause(); perr != nil && err == nil {
+					err = fmt.Errorf("pausing container %q again after the checkpoint: %w", c.ID, perr)
+				}
+			}()
+		}
 	}
 	self, err := os.Open("/proc/self/exe")
 	if err != nil {
@@ -114,7 +131,9 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 			done <- err
 			return
 		}
-		done <- treefmt.SplitStream(streamR, imagePath)
+		// The directory may be an engine's, reused and holding other files (Podman's): the new
+		// checkpoint replaces only the names a tree checkpoint writes, once it is complete.
+		done <- treefmt.SplitStreamReplace(streamR, imagePath)
 	}()
 
 	kill := "1"
@@ -143,8 +162,10 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 	<-relayed
 	readErr := <-done
 	if waitErr == nil && ws.ExitStatus() != 0 {
-		if imagePath != "-" {
-			os.RemoveAll(imagePath)
+		if imagePath != "-" && readErr == nil {
+			// A complete stream from a helper that failed afterwards is not trusted: remove
+			// the tree files (only those; the directory may hold an engine's files).
+			_ = treefmt.RemoveTree(imagePath)
 		}
 		return fmt.Errorf("checkpoint of container %q failed (helper status %d): %s", c.ID, ws.ExitStatus(), bytes.TrimSpace(helperErr.Bytes()))
 	}

@@ -98,7 +98,8 @@ func elfRestore(conf *config.Config, a elfRestoreArgs) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	args := append(append([]string{}, a.globals...), "run", "--bundle", derived)
+	args := append(append([]string{}, a.globals...), rootfsUpperFlags(m)...)
+	args = append(args, "run", "--bundle", derived)
 	if a.detach {
 		args = append(args, "--detach")
 	}
@@ -269,6 +270,9 @@ func writeRestoreBundle(conf *config.Config, id, bundle, image string, m *treefm
 		if err := setJSON(doc, "mounts", mounts); err != nil {
 			return "", err
 		}
+	}
+	if err := setRootfsUpper(doc, spec, image, m); err != nil {
+		return "", err
 	}
 	var process map[string]json.RawMessage
 	if err := json.Unmarshal(doc["process"], &process); err != nil {

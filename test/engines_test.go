@@ -28,10 +28,15 @@ func TestEngines(t *testing.T) {
 	t.Cleanup(func() { engines.Run(nil, append(env.Podman(), "rm", "-af")...) })
 	ctd := env.StartContainerd(t)
 
-	t.Run("containerd", func(t *testing.T) { testContainerd(t, env, ctd, archive) })
+	// Each engine twice: with the default (upstream) checkpoint format, and with the runtime
+	// registered with --ckpt-format=elf in its runtime arguments (engines_elf_test.go).
+	t.Run("containerd", func(t *testing.T) { testContainerd(t, env, ctd, archive, gvisorFormat) })
+	t.Run("containerd-elf", func(t *testing.T) { testContainerd(t, env, ctd, archive, elfFormat) })
 	dockerd := env.StartDockerd(t, ctd)
-	t.Run("docker", func(t *testing.T) { testDocker(t, env, ctd, dockerd, archive) })
-	t.Run("podman", func(t *testing.T) { testPodman(t, env) })
+	t.Run("docker", func(t *testing.T) { testDocker(t, env, ctd, dockerd, archive, gvisorFormat) })
+	t.Run("docker-elf", func(t *testing.T) { testDocker(t, env, ctd, dockerd, archive, elfFormat) })
+	t.Run("podman", func(t *testing.T) { testPodman(t, env, gvisorFormat) })
+	t.Run("podman-elf", func(t *testing.T) { testPodman(t, env, elfFormat) })
 
 	for _, l := range env.RuntimeArgv() {
 		if !strings.Contains(l, " exec ") { // there are many; all are in the log file
@@ -119,8 +124,13 @@ func checkSigckpt(t *testing.T, dir string, ex execFn, kill func()) {
 
 var seq atomic.Int64
 
-func testContainerd(t *testing.T, env *engines.Env, ctd *engines.Containerd, archive string) {
+func testContainerd(t *testing.T, env *engines.Env, ctd *engines.Containerd, archive string, f engineFormat) {
 	ctr := ctd.Ctr("runsc-ckpt-test")
+	runtime := env.Runtime
+	if f.elf {
+		// The runc shim's options have no argument list: a wrapper adds the global flag.
+		runtime = env.NewRuntime(t, "runsc-ckpt-elf-runtime", "--ckpt-format=elf")
+	}
 	engines.MustRun(t, append(ctr, "image", "import", "--all-platforms", archive)...)
 	run := func(args ...string) string { return engines.MustRun(t, append(ctr, args...)...) }
 	exec := func(name string) execFn {
@@ -133,20 +143,32 @@ func testContainerd(t *testing.T, env *engines.Env, ctd *engines.Containerd, arc
 		engines.Run(nil, append(ctr, "task", "delete", "--force", name)...)
 		engines.Run(nil, append(ctr, "containers", "delete", name)...)
 	}
-	t.Cleanup(func() { remove("tick"); remove("tick2") })
+	tick, tick2 := "tick"+f.suffix, "tick2"+f.suffix
+	t.Cleanup(func() { remove(tick); remove(tick2) })
 
-	run("run", "-d", "--runc-binary", env.Runtime, "--runc-root", filepath.Join(env.Dir, "ctr-runsc"),
-		engines.ImageName, "tick", "sh", "-c", tickScript)
-	tok, before := waitCount(t, exec("tick"), 5)
+	run("run", "-d", "--runc-binary", runtime, "--runc-root", filepath.Join(env.Dir, "ctr-runsc"),
+		engines.ImageName, tick, "sh", "-c", tickScript)
+	tok, before := waitCount(t, exec(tick), 5)
+	if f.elf {
+		exec(tick)(t, "sh", "-c", tmpFiles)
+	}
 
 	// The runc shim pauses the task, checkpoints with --leave-running and resumes it.
-	const ref = "localhost/tick-checkpoint:1"
-	run("containers", "checkpoint", "--task", "tick", ref)
-	remove("tick")
-	run("containers", "restore", "--live", "tick2", ref)
-	checkContinues(t, exec("tick2"), tok, before)
+	ref := "localhost/tick-checkpoint" + f.suffix + ":1"
+	run("containers", "checkpoint", "--task", tick, ref)
+	if f.elf {
+		checkCtrCheckpointELF(t, ctd, ref)
+	}
+	remove(tick)
+	run("containers", "restore", "--live", tick2, ref)
+	checkContinues(t, exec(tick2), tok, before)
+	if f.elf {
+		checkTmpFiles(t, exec(tick2))
+	}
 
-	checkSigckpt(t, env.Dir, exec("tick2"), func() { run("task", "kill", "--signal", "62", "tick2") })
+	if !f.elf { // SIGCKPT does not depend on the checkpoint format.
+		checkSigckpt(t, env.Dir, exec(tick2), func() { run("task", "kill", "--signal", "62", tick2) })
+	}
 }
 
 // waitCheckpointBlobsGone waits until containerd has collected the blobs that `docker checkpoint
@@ -176,18 +198,25 @@ func waitCheckpointBlobsGone(t *testing.T, blobs func() map[string]bool, old map
 	}
 }
 
-func testDocker(t *testing.T, env *engines.Env, ctd *engines.Containerd, dockerd *engines.Dockerd, archive string) {
+func testDocker(t *testing.T, env *engines.Env, ctd *engines.Containerd, dockerd *engines.Dockerd, archive string, f engineFormat) {
 	docker := dockerd.Docker()
 	run := func(args ...string) string { return engines.MustRun(t, append(docker, args...)...) }
 	run("load", "-i", archive)
-	ex := func(t *testing.T, argv ...string) string {
-		return engines.MustRun(t, append(append(docker, "exec", "tick"), argv...)...)
+	tick, runtime := "tick"+f.suffix, "runsc-ckpt"
+	if f.elf {
+		runtime = engines.DockerELFRuntime // registered with runtimeArgs ["--ckpt-format=elf"]
 	}
-	t.Cleanup(func() { engines.Run(nil, append(docker, "rm", "-f", "tick")...) })
+	ex := func(t *testing.T, argv ...string) string {
+		return engines.MustRun(t, append(append(docker, "exec", tick), argv...)...)
+	}
+	t.Cleanup(func() { engines.Run(nil, append(docker, "rm", "-f", tick)...) })
 
-	run("run", "-d", "--name", "tick", "--runtime", "runsc-ckpt", "--network", "none",
+	run("run", "-d", "--name", tick, "--runtime", runtime, "--network", "none",
 		engines.ImageName, "sh", "-c", tickScript)
 	tok, before := waitCount(t, ex, 5)
+	if f.elf {
+		ex(t, "sh", "-c", tmpFiles)
+	}
 
 	blobs := func() map[string]bool {
 		m := map[string]bool{}
@@ -197,18 +226,31 @@ func testDocker(t *testing.T, env *engines.Env, ctd *engines.Containerd, dockerd
 		return m
 	}
 	old := blobs()
-	run("checkpoint", "create", "tick", "cp1")
+	run("checkpoint", "create", tick, "cp1")
 	waitCheckpointBlobsGone(t, blobs, old)
-	if s := strings.TrimSpace(run("inspect", "-f", "{{.State.Running}}", "tick")); s != "false" {
+	if s := strings.TrimSpace(run("inspect", "-f", "{{.State.Running}}", tick)); s != "false" {
 		t.Fatalf("after checkpoint create the container is running=%s, want false", s)
 	}
-	run("start", "--checkpoint", "cp1", "tick")
+	if f.elf {
+		id := strings.TrimSpace(run("inspect", "-f", "{{.Id}}", tick))
+		checkELFDir(t, filepath.Join(dockerd.DataRoot, "containers", id, "checkpoints", "cp1"))
+	}
+	run("start", "--checkpoint", "cp1", tick)
 	checkContinues(t, ex, tok, before)
+	if f.elf {
+		checkTmpFiles(t, ex)
+	}
 
-	checkSigckpt(t, env.Dir, ex, func() { run("kill", "-s", "62", "tick") })
+	if !f.elf {
+		checkSigckpt(t, env.Dir, ex, func() { run("kill", "-s", "62", tick) })
+	}
 }
 
-func testPodman(t *testing.T, env *engines.Env) {
+func testPodman(t *testing.T, env *engines.Env, f engineFormat) {
+	if f.elf {
+		testPodmanELF(t, env)
+		return
+	}
 	podman := env.Podman()
 	run := func(args ...string) string { return engines.MustRun(t, append(podman, args...)...) }
 	exec := func(name string) execFn {

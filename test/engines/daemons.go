@@ -135,11 +135,17 @@ func (c *Containerd) Ctr(ns string) []string {
 }
 
 // Dockerd is a Docker daemon with its own data root, exec root and socket, using c as its
-// containerd, with runsc-ckpt registered as runtime "runsc-ckpt".
+// containerd, with runsc-ckpt registered as runtime "runsc-ckpt" and, with the global flag
+// --ckpt-format=elf in its runtimeArgs, as "runsc-ckpt-elf" (DockerELFRuntime).
 type Dockerd struct {
 	*Daemon
 	Socket string
+	// DataRoot is the daemon's --data-root (checkpoints are under containers/ID/checkpoints).
+	DataRoot string
 }
+
+// DockerELFRuntime is the Docker runtime name under which runsc-ckpt writes ELF checkpoints.
+const DockerELFRuntime = "runsc-ckpt-elf"
 
 // StartDockerd starts dockerd in e.Dir/docker and stops it when t ends. Networking is off
 // (--bridge=none --iptables=false): the test host may have no bridge support.
@@ -151,13 +157,15 @@ func (e *Env) StartDockerd(t *testing.T, c *Containerd) *Dockerd {
 	}
 	sock := filepath.Join(dir, "docker.sock")
 	cfg := filepath.Join(dir, "daemon.json")
-	config := fmt.Sprintf(`{"runtimes": {"runsc-ckpt": {"path": %q}}}`, e.Runtime)
+	config := fmt.Sprintf(`{"runtimes": {"runsc-ckpt": {"path": %q}, %q: {"path": %q, "runtimeArgs": ["--ckpt-format=elf"]}}}`,
+		e.Runtime, DockerELFRuntime, e.Runtime)
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	dataRoot := filepath.Join(dir, "data")
 	d := startDaemon(t, "dockerd", filepath.Join(dir, "dockerd.log"), sock, "dockerd",
 		"--config-file", cfg,
-		"--data-root", filepath.Join(dir, "data"),
+		"--data-root", dataRoot,
 		"--exec-root", filepath.Join(dir, "exec"),
 		"--pidfile", filepath.Join(dir, "dockerd.pid"),
 		"-H", "unix://"+sock,
@@ -166,19 +174,21 @@ func (e *Env) StartDockerd(t *testing.T, c *Containerd) *Dockerd {
 		"--experimental", // docker checkpoint needs it (Docker 20.10)
 	)
 	t.Cleanup(func() { d.Stop(t) })
-	return &Dockerd{Daemon: d, Socket: sock}
+	return &Dockerd{Daemon: d, Socket: sock, DataRoot: dataRoot}
 }
 
 // Docker returns the argv prefix of the docker client talking to d.
 func (d *Dockerd) Docker() []string { return []string{"docker", "-H", "unix://" + d.Socket} }
 
 // Podman returns the argv prefix of podman with its own storage and state in e.Dir/podman and
-// e.RunDir/podman, the
-// runtime wrapper as its runtime and runsc-ckpt's state root in e.Dir/podman/runsc (Podman
-// passes no --root of its own). Podman has no daemon.
-func (e *Env) Podman() []string {
+// e.RunDir/podman, the runtime wrapper as its runtime and runsc-ckpt's state root in
+// e.Dir/podman/runsc (Podman passes no --root of its own), plus a --runtime-flag for each of
+// runtimeFlags (NAME=VALUE, given to the runtime as the global flag --NAME=VALUE). Podman has no
+// daemon, and runtime flags are not stored with a container: every command on a container must
+// get the same ones.
+func (e *Env) Podman(runtimeFlags ...string) []string {
 	dir := filepath.Join(e.Dir, "podman")
-	return []string{"podman",
+	argv := []string{"podman",
 		"--root", filepath.Join(dir, "root"),
 		"--runroot", filepath.Join(e.RunDir, "podman"),
 		"--tmpdir", filepath.Join(dir, "tmp"),
@@ -187,4 +197,8 @@ func (e *Env) Podman() []string {
 		"--cgroup-manager", "cgroupfs",
 		"--events-backend", "file",
 	}
+	for _, f := range runtimeFlags {
+		argv = append(argv, "--runtime-flag", f)
+	}
+	return argv
 }

@@ -129,6 +129,7 @@ var Packages = map[string]string{
 	"criu":       "criu",           // Podman refuses to checkpoint without a CRIU it can ask for its version
 	"runc":       "runc",           // the containerd shim checks for it
 	"busybox":    "busybox-static", // the image's only binary
+	"zstd":       "zstd",           // to read Podman's checkpoint exports (zstd by default)
 }
 
 // EnsurePackages installs the Debian packages of the commands that are missing (as the Makefile's

@@ -93,8 +93,8 @@ func prepareDir(dir string) (bool, error) {
 	return false, nil
 }
 
-// VerifyDir reads and validates dir's manifest and checks each process's image: present, of the
-// recorded size and SHA-256. It returns the manifest.
+// VerifyDir reads and validates dir's manifest and checks each process's image and each filesystem
+// archive: present, of the recorded size and SHA-256. It returns the manifest.
 func VerifyDir(dir string) (*Manifest, error) {
 	m, err := ReadManifest(dir)
 	if err != nil {
@@ -114,6 +114,15 @@ func VerifyDir(dir string) (*Manifest, error) {
 		}
 		if sum != p.ImageSHA256 {
 			return nil, invalidf("pid %d: image %s does not match the manifest's SHA-256 (changed or corrupted)", p.PID, p.Image)
+		}
+	}
+	for _, fa := range m.Filesystems {
+		sum, size, err := HashFile(filepath.Join(dir, fa.Archive))
+		if err != nil {
+			return nil, fmt.Errorf("archive of %s: %w", fa.Path, err)
+		}
+		if size != fa.Size || sum != fa.SHA256 {
+			return nil, invalidf("archive %s of %s does not match the manifest's size and SHA-256 (changed or corrupted)", fa.Archive, fa.Path)
 		}
 	}
 	return m, nil
@@ -174,6 +183,9 @@ func WriteStream(w io.Writer, dir string) error {
 		if p.Image != "" {
 			names = append(names, p.Image)
 		}
+	}
+	for _, fa := range m.Filesystems {
+		names = append(names, fa.Archive)
 	}
 	sort.Strings(names)
 	names = append(names, ManifestName)

@@ -16,8 +16,8 @@ const (
 	// FormatName is the manifest's "format" value.
 	FormatName = "runsc-ckpt-tree"
 	// Version is the manifest version this package writes. A reader accepts every version up to
-	// it; fields are only ever added within a major version.
-	Version = 1
+	// it; fields are only ever added within a major version. Version 2 adds Filesystems.
+	Version = 2
 	// ManifestName is the manifest's file name in a checkpoint directory.
 	ManifestName = "manifest.json"
 	// maxManifest bounds the manifest a reader accepts.
@@ -53,6 +53,9 @@ type Manifest struct {
 	// Objects are the kernel objects without a path (pipes, sockets, eventfds, ...) that more than
 	// one process refers to, through the same or through different open file descriptions.
 	Objects []Object `json:"shared_objects,omitempty"`
+	// Filesystems are the archived in-sandbox filesystems (tmpfs mounts, the rootfs overlay's
+	// upper layer) of a whole-container checkpoint (version 2; tmpfs.go).
+	Filesystems []FilesystemArchive `json:"filesystems,omitempty"`
 }
 
 // Process is one process of the tree.
@@ -277,7 +280,7 @@ func (m *Manifest) Validate() error {
 			}
 		}
 	}
-	return nil
+	return m.validateFilesystems(images)
 }
 
 // checkName accepts a plain file name: no directory part, not "." or "..", not empty, not hidden.

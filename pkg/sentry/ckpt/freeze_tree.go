@@ -90,6 +90,12 @@ func freezeTree(t *kernel.Task, req treeFreezeRequest) error {
 	}
 	stopped := time.Since(start)
 	manifest := buildManifest(t, req.root, members)
+	// The container's in-sandbox filesystems, while everything is parked (freeze_tree_fs.go).
+	fsCaps, err := captureFilesystems(t, req.root)
+	if err != nil {
+		return err
+	}
+	defer closeCaptures(fsCaps)
 	if !req.kill {
 		for _, m := range members {
 			if m.work != nil && m.work.snap != nil {
@@ -98,6 +104,9 @@ func freezeTree(t *kernel.Task, req treeFreezeRequest) error {
 		}
 	}
 	sw := treefmt.NewStreamWriter(&treeWriter{t: t, f: req.file})
+	if err := writeFilesystems(sw, fsCaps, manifest); err != nil {
+		return err
+	}
 	var written int64
 	for i, m := range members {
 		if m.work == nil {

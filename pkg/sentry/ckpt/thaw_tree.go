@@ -308,6 +308,10 @@ func loadRestore(t *kernel.Task, req treeThawRequest) (*treeRestore, error) {
 			return nil, err
 		}
 	}
+	// Hostname and tmpfs contents of a whole container, before any process exists (thaw_tree_fs.go).
+	if err := restoreContainerState(t, req.dir, m, req.self); err != nil {
+		return nil, err
+	}
 	restores.mu.Lock()
 	restores.next++
 	r.id = restores.next

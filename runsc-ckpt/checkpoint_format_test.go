@@ -1,0 +1,45 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"gvisor.dev/gvisor/runsc/container"
+)
+
+// TestChooseCheckpointFormat: --format wins over the global --ckpt-format, which wins over the
+// container's annotation; the default is gvisor; bad values are refused naming their source.
+func TestChooseCheckpointFormat(t *testing.T) {
+	annotated := func(v string) *container.Container {
+		return &container.Container{Spec: &specs.Spec{Annotations: map[string]string{formatAnnotation: v}}}
+	}
+	plain := &container.Container{Spec: &specs.Spec{}}
+	for _, tc := range []struct {
+		name        string
+		cmd, global string
+		c           *container.Container
+		want        checkpointFormat
+		wantErr     string
+	}{
+		{"default", "", "", plain, formatGVisor, ""},
+		{"no container", "", "", nil, formatGVisor, ""},
+		{"annotation", "", "", annotated("elf"), formatELF, ""},
+		{"global over annotation", "", "gvisor", annotated("elf"), formatGVisor, ""},
+		{"global", "", "elf", plain, formatELF, ""},
+		{"command over global", "gvisor", "elf", annotated("elf"), formatGVisor, ""},
+		{"bad annotation", "", "", annotated("criu"), "", formatAnnotation},
+		{"bad flag", "tar", "", plain, "", `"tar"`},
+	} {
+		got, err := chooseCheckpointFormat(tc.cmd, tc.global, tc.c)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s: error %v, want one naming %s", tc.name, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+}

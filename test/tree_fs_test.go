@@ -1,0 +1,96 @@
+package test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
+	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
+)
+
+// fsScript fills the container's in-sandbox filesystems (tmpfs /tmp and /dev/shm, the root
+// overlay in memory: the working directory), changes the hostname, then keeps checking that its
+// files are there (a restored process must find them from its first instruction on).
+const fsScript = `
+echo hello > /tmp/a; chmod 640 /tmp/a; chown 1234:5678 /tmp/a
+mkdir /tmp/d; chmod 710 /tmp/d; echo deep > /tmp/d/b; ln -s a /tmp/l
+echo shm > /dev/shm/s; chmod 600 /dev/shm/s
+echo up > upper.txt
+hostname changed-host
+echo ready
+while :; do cat /tmp/a /dev/shm/s upper.txt > /dev/null || echo MISSING; sleep 0.1; done
+`
+
+// fsCheck prints what fsScript made, for comparison before and after.
+const fsCheck = `stat -c '%n %a %u %g %s' /tmp/a /tmp/d /tmp/d/b /dev/shm/s upper.txt; cat /tmp/a /tmp/d/b /dev/shm/s upper.txt; readlink /tmp/l; hostname`
+
+// TestTreeCheckpointFilesystems: a whole-container ELF checkpoint carries the container's tmpfs
+// mounts (/tmp, /dev/shm) and its in-memory root overlay's changes, and the hostname; after the
+// container is deleted, a restore from the directory has the files again, with their content,
+// modes and owners, before any restored process runs (the restored loop never misses a file).
+func TestTreeCheckpointFilesystems(t *testing.T) {
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		needBusybox(t)
+		mounts := []specs.Mount{
+			{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev"}},
+			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"mode=1777"}},
+		}
+		opts := harness.Opts{Platform: p} // The root overlay in memory (--overlay2=root:memory).
+		a := h.Bundle(t, harness.BundleOpts{Opts: opts, Mounts: mounts, Args: []string{busybox, "sh", "-c", fsScript}})
+		a.RunDetached(t)
+		a.WaitForOutput(t, "ready")
+		want := a.Exec(t, busybox, "sh", "-c", fsCheck)
+		want.WantExit(t, 0)
+		if !strings.Contains(want.Stdout, "/tmp/a 640 1234 5678 6") || !strings.Contains(want.Stdout, "changed-host") {
+			t.Fatalf("the container did not set up its files:\n%s", want)
+		}
+
+		dir := filepath.Join(h.NewDir(t), "ckpt")
+		a.MustRun(t, "checkpoint", "--format=elf", "--image-path", dir, a.ID)
+		m, err := treefmt.VerifyDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, fa := range m.Filesystems {
+			got[fa.Path] = fa.Kind
+		}
+		for path, kind := range map[string]string{"/tmp": treefmt.KindTmpfs, "/dev/shm": treefmt.KindTmpfs, "/": treefmt.KindRootfsUpper} {
+			if got[path] != kind {
+				t.Errorf("manifest filesystems %v: want %s archived as %s", m.Filesystems, path, kind)
+			}
+		}
+		insp := a.Run(t, "inspect", dir)
+		insp.WantExit(t, 0)
+		if !strings.Contains(insp.Stdout, "in-sandbox filesystems") || !strings.Contains(insp.Stdout, "/dev/shm") {
+			t.Errorf("inspect does not list the archived filesystems:\n%s", insp.Stdout)
+		}
+		if m.Version != 2 || m.Hostname != "changed-host" {
+			t.Errorf("manifest version %d, hostname %q; want 2, changed-host", m.Version, m.Hostname)
+		}
+		a.Wait(t)
+		a.Delete(t, false)
+		if _, err := os.Stat(filepath.Join(a.Dir, "upper.txt")); err == nil {
+			t.Fatal("upper.txt reached the host: the root overlay is not in memory")
+		}
+
+		b := h.Bundle(t, harness.BundleOpts{Opts: opts, Mounts: mounts, Args: []string{"/nonexistent-never-run"}})
+		b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
+		after := b.Exec(t, busybox, "sh", "-c", "cd "+a.Dir+" && "+fsCheck)
+		after.WantExit(t, 0)
+		if after.Stdout != want.Stdout {
+			t.Errorf("after restore:\n%s\nbefore the checkpoint:\n%s", after.Stdout, want.Stdout)
+		}
+		// The restored loop has run a few rounds by now (restore waits until it runs).
+		if out := b.GuestStdout(); strings.Contains(out, "MISSING") {
+			t.Errorf("a restored process missed its files:\n%s", out)
+		}
+		if st := b.State(t); st.Status != "running" {
+			t.Errorf("restored container is %q", st.Status)
+		}
+	})
+}
