@@ -27,6 +27,12 @@ type Policy struct {
 	// Signal is the signal whose default action is a checkpoint (SIGCKPT unless configured);
 	// 0 disables the signal trigger.
 	Signal linux.Signal
+
+	// Background is how many images may be written in the background at once, each holding a
+	// copy-on-write snapshot of its process's memory while the process runs on: a freeze that
+	// would exceed it fails with EAGAIN. 0 turns background writing off: every image is then
+	// written while its process stays stopped (docs/notes-pause.md).
+	Background int32
 }
 
 // Defaults of the policy (docs/abi.md).
@@ -34,6 +40,8 @@ const (
 	DefaultFile   = "%N.ckpt"
 	DefaultGroup  = int32(-1)
 	DefaultSignal = SIGCKPT
+	// DefaultBackground is the default of Policy.Background.
+	DefaultBackground = int32(4)
 )
 
 // OCI annotations that set the policy for a sandbox. Flags of runsc-ckpt are turned into these
@@ -51,7 +59,7 @@ const (
 
 // DefaultPolicy returns the policy used when nothing is configured.
 func DefaultPolicy() Policy {
-	return Policy{File: DefaultFile, Group: DefaultGroup, Signal: DefaultSignal}
+	return Policy{File: DefaultFile, Group: DefaultGroup, Signal: DefaultSignal, Background: DefaultBackground}
 }
 
 // Validate reports whether every field of p is acceptable.

@@ -95,7 +95,7 @@ func TestWithAnnotations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Policy{File: "/ckpt/%P.img", Group: 7, Signal: 40}); p != want {
+	if want := (Policy{File: "/ckpt/%P.img", Group: 7, Signal: 40, Background: DefaultBackground}); p != want {
 		t.Errorf("WithAnnotations = %+v, want %+v", p, want)
 	}
 	// Round trip through Annotations.
