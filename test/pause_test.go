@@ -214,3 +214,25 @@ func TestPauseTwoSigckpts(t *testing.T) {
 		}
 	})
 }
+
+// TestPauseBackgroundCap: with --ckpt-background=1, a second freeze while one image is being
+// written in the background fails with EAGAIN (11) before it stops anything; the first image is
+// still complete.
+func TestPauseBackgroundCap(t *testing.T) {
+	guest := h.BuildC(t, "pause_worker")
+	freezer := h.BuildC(t, "pause_freeze")
+	h.ForEachPlatform(t, func(t *testing.T, platform string) {
+		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true, Flags: []string{"--ckpt-background=1"}})
+		img := filepath.Join(s.Dir, "first.img")
+		script := pauseWorkerScript(guest, s.Dir, 64) + fmt.Sprintf(`
+%[1]s $pid | { head -c 65536 > %[2]s; %[1]s $pid 2>&1 >/dev/null | sed 's/^/second: /'; cat >> %[2]s; }
+echo first=${PIPESTATUS[0]}
+kill -9 $pid`, freezer, img)
+		r := s.Run(t, s.DoArgs("/bin/bash", "-c", script)...)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "second: freeze=-1 errno=11\n") || !strings.Contains(r.Stdout, "first=0\n") {
+			t.Fatalf("want the second freeze refused with EAGAIN and the first one done:\n%s", r)
+		}
+		checkOneInstant(t, img, workerBuffer(t, s.Dir))
+	})
+}

@@ -140,3 +140,19 @@ func TestSetPolicyOnce(t *testing.T) {
 		t.Errorf("CurrentPolicy() after a refused second SetPolicy = %+v, want %+v", got, p)
 	}
 }
+
+func TestParseBackground(t *testing.T) {
+	for s, want := range map[string]int32{"0": 0, "1": 1, "64": 64} {
+		if got, err := ParseBackground(s); err != nil || got != want {
+			t.Errorf("ParseBackground(%q) = %d, %v; want %d", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"-1", "", "x", "4294967296"} {
+		if _, err := ParseBackground(s); err == nil {
+			t.Errorf("ParseBackground(%q) succeeded, want an error", s)
+		}
+	}
+	if err := (Policy{File: DefaultFile, Group: -1, Background: -1}).Validate(); err == nil {
+		t.Error("Validate accepted Background -1")
+	}
+}
