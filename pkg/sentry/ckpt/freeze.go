@@ -68,6 +68,11 @@ func syscallError(t *kernel.Task, err error) error {
 		return nil
 	}
 	t.Infof("ckpt: freeze of pid %d failed: %v", t.ThreadGroup().ID(), err)
+	return errnoOf(err)
+}
+
+// errnoOf returns the errno syscallError reports for a non-nil err, without logging.
+func errnoOf(err error) error {
 	var e *gerrors.Error
 	if errors.As(err, &e) {
 		return e

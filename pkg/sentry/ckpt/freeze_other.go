@@ -98,15 +98,39 @@ const remotePoll = 10 * time.Millisecond
 //
 // Preconditions: running on t's task goroutine.
 func freezeOther(t *kernel.Task, req freezeRequest) error {
+	pi, w, err := captureOther(t, req)
+	if err != nil {
+		return err
+	}
+	defer close(w.written)
+	sink := newFileSink(t, req.file)
+	if err := pi.write(t, sink); err != nil {
+		if sink.mode == holeSeek {
+			sink.undo()
+		}
+		return syscallError(t, err)
+	}
+	return nil
+}
+
+// captureOther makes req.target's process capture itself (snapshot included, see freezeOther) and
+// returns the result. The caller must close w.written once it no longer reads the process (the
+// target stays stopped until then when there is no snapshot). Errors are errnos.
+//
+// Preconditions: running on t's task goroutine.
+func captureOther(t *kernel.Task, req freezeRequest) (*pendingImage, *remoteFreeze, error) {
 	if req.file == nil {
-		return linuxerr.EBADF
+		return nil, nil, linuxerr.EBADF
 	}
 	target := liveThread(req.target)
 	if target == nil {
-		return linuxerr.ESRCH
+		return nil, nil, linuxerr.ESRCH
 	}
 	w := &remoteFreeze{captured: make(chan struct{}), written: make(chan struct{})}
-	defer close(w.written)
+	fail := func(err error) (*pendingImage, *remoteFreeze, error) {
+		close(w.written)
+		return nil, nil, err
+	}
 	target.RegisterWork(w)
 	target.BeginExternalStop()
 	target.EndExternalStop()
@@ -118,18 +142,18 @@ func freezeOther(t *kernel.Task, req freezeRequest) error {
 		if linuxerr.Equals(linuxerr.ETIMEDOUT, err) {
 			if target.ExitState() != kernel.TaskExitNone && !w.isStarted() {
 				w.cancel()
-				return linuxerr.ESRCH
+				return fail(linuxerr.ESRCH)
 			}
 			continue
 		}
 		// Interrupted.
 		if w.cancel() {
-			return linuxerr.ERESTARTSYS
+			return fail(linuxerr.ERESTARTSYS)
 		}
 		for !w.isCaptured() {
 			if !sleepUnlessKilled(t, time.Millisecond) {
 				w.abandon(t)
-				return linuxerr.EINTR
+				return fail(linuxerr.EINTR)
 			}
 		}
 		break
@@ -138,19 +162,12 @@ func freezeOther(t *kernel.Task, req freezeRequest) error {
 	pi, err := w.pi, w.err
 	w.mu.Unlock()
 	if err != nil {
-		return syscallError(t, err)
+		return fail(syscallError(t, err))
 	}
 	if pi == nil {
-		return linuxerr.ESRCH // Cancelled by the target's exit.
+		return fail(linuxerr.ESRCH) // Cancelled by the target's exit.
 	}
-	sink := newFileSink(t, req.file)
-	if err := pi.write(t, sink); err != nil {
-		if sink.mode == holeSeek {
-			sink.undo()
-		}
-		return syscallError(t, err)
-	}
-	return nil
+	return pi, w, nil
 }
 
 // abandon is called by a caller killed while the capture runs: the image is dropped, by the caller
