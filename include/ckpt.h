@@ -55,6 +55,28 @@
  * EPERM (a session or group cannot be recreated); everything created is killed on failure. */
 #define CKPT_THAW_TREE 4
 
+/* runsc-ckpt's extension: CKPT_FREEZE that returns 0 as soon as the process is captured and its
+ * memory snapshotted (copy-on-write); the image is written in the background while the program runs
+ * on. sys_checkpoint(CKPT_FREEZE_ASYNC, fd, pid, 0), arguments as CKPT_FREEZE. Do not use fd until
+ * CKPT_WAIT says the image is written (its offset moves meanwhile). A ckpt-file (fd == -1,
+ * pid == -1) appears under its name only when complete. When no snapshot can be taken (shared file
+ * mappings stored by content, MADV_DONTFORK, --ckpt-background=0) the call writes the image before
+ * it returns, as CKPT_FREEZE. Extra error: EAGAIN, the sandbox's limit of images written in the
+ * background at once (--ckpt-background, default 4) is reached; nothing was captured. A thaw of the
+ * image resumes from this call with the thaw's retval, as for CKPT_FREEZE. */
+#define CKPT_FREEZE_ASYNC 6
+
+/* sys_checkpoint(CKPT_WAIT, -1, -1, flags): waits until every image the calling process started
+ * with CKPT_FREEZE_ASYNC is written; returns 0, or -1 with the errno of the first write that failed
+ * since the last CKPT_WAIT (ENOSPC, EIO, EPIPE, ...; each failure is reported once; no partial
+ * image is left in a regular file). flags: 0 or CKPT_WAIT_NOHANG. Errors: EINVAL (fd or pid not -1,
+ * unknown flag), EINTR (a signal; restarted with SA_RESTART). */
+#define CKPT_WAIT 7
+
+/* CKPT_WAIT flag: do not wait; return the number of images still being written (> 0), or what
+ * CKPT_WAIT returns when none is. */
+#define CKPT_WAIT_NOHANG 1
+
 /* CKPT_FREEZE_TREE flag: the tree stays stopped, as written, until the calling process exits,
  * and is then killed (SIGKILL). */
 #define CKPT_TREE_KILL 1

@@ -37,6 +37,8 @@ const (
 	flagFile   = "ckpt-file"
 	flagGroup  = "ckpt-group"
 	flagSignal = "ckpt-signal"
+	// flagBackground caps the images written in the background at once (docs/notes-pause.md).
+	flagBackground = "ckpt-background"
 )
 
 // policyFlags holds the values of the global policy flags after parsing.
@@ -55,13 +57,15 @@ func registerPolicyFlags(fs *flag.FlagSet) *policyFlags {
 		"gid whose members may checkpoint inside the sandbox; -1 allows any")
 	fs.Var(signalValue{&pf.policy.Signal}, flagSignal,
 		"signal number whose default action writes a checkpoint image (0 disables)")
+	fs.Var(backgroundValue{&pf.policy.Background}, flagBackground,
+		"how many checkpoint images may be written in the background at once, each holding a copy-on-write snapshot; more fail with EAGAIN; 0 writes every image with its process stopped")
 	return pf
 }
 
 // annotations returns the policy annotations for the flags that were given explicitly.
 func (pf *policyFlags) annotations() map[string]string {
 	all := pf.policy.Annotations()
-	byFlag := map[string]string{flagFile: ckpt.AnnotationFile, flagGroup: ckpt.AnnotationGroup, flagSignal: ckpt.AnnotationSignal}
+	byFlag := map[string]string{flagFile: ckpt.AnnotationFile, flagGroup: ckpt.AnnotationGroup, flagSignal: ckpt.AnnotationSignal, flagBackground: ckpt.AnnotationBackground}
 	out := map[string]string{}
 	pf.set.Visit(func(f *flag.Flag) {
 		if key, ok := byFlag[f.Name]; ok {
@@ -308,3 +312,27 @@ func (v signalValue) Set(s string) error {
 
 // Get implements flag.Getter.Get.
 func (v signalValue) Get() any { return *v.p }
+
+// backgroundValue is the flag.Value of --ckpt-background.
+type backgroundValue struct{ p *int32 }
+
+// String implements flag.Value.String.
+func (v backgroundValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strconv.Itoa(int(*v.p))
+}
+
+// Set implements flag.Value.Set.
+func (v backgroundValue) Set(s string) error {
+	n, err := ckpt.ParseBackground(s)
+	if err != nil {
+		return err
+	}
+	*v.p = n
+	return nil
+}
+
+// Get implements flag.Getter.Get.
+func (v backgroundValue) Get() any { return *v.p }

@@ -7,9 +7,12 @@ import (
 	"sync/atomic"
 
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/context"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/fspath"
+	"gvisor.dev/gvisor/pkg/log"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
+	"gvisor.dev/gvisor/pkg/sentry/kernel/auth"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
 )
 
@@ -35,38 +38,50 @@ func ckptFileName(t *kernel.Task, p Policy) string {
 //
 // Preconditions: running on t's task goroutine.
 func freezeToPolicyFile(t *kernel.Task, p Policy, req captureRequest) error {
+	c, err := createCkptFile(t, p)
+	if err != nil {
+		return err
+	}
+	return c.finish(t, writeImage(t, newFileSink(t, c.file), req))
+}
+
+// ckptFile is a ckpt-file being written: a temporary file that finish renames to its final name.
+// It holds references on the process's root and working directory, so that it can be finished off
+// the task goroutine after the process has exited.
+type ckptFile struct {
+	vfsObj    *vfs.VirtualFilesystem
+	creds     *auth.Credentials
+	root, cwd vfs.VirtualDentry
+	name, tmp string
+	// file is the temporary file, open for writing.
+	file *vfs.FileDescription
+}
+
+// createCkptFile unlinks the old ckpt-file of t's process under policy p and creates the temporary
+// file the new image is written to (O_EXCL, mode 0600, in the same directory).
+//
+// Preconditions: running on t's task goroutine.
+func createCkptFile(t *kernel.Task, p Policy) (*ckptFile, error) {
 	name := ckptFileName(t, p)
 	if name == "" {
-		return fmt.Errorf("empty ckpt-file name: %w", linuxerr.ENOENT)
+		return nil, fmt.Errorf("empty ckpt-file name: %w", linuxerr.ENOENT)
 	}
-	root := t.FSContext().RootDirectory()
-	defer root.DecRef(t)
-	cwd := t.FSContext().WorkingDirectory()
-	defer cwd.DecRef(t)
-	vfsObj := t.Kernel().VFS()
-	creds := t.Credentials()
-	pop := func(p string) *vfs.PathOperation {
-		path := fspath.Parse(p)
-		start := cwd
-		if path.Absolute {
-			start = root // vfs.PathOperation's invariant for absolute paths.
-		}
-		return &vfs.PathOperation{Root: root, Start: start, Path: path}
+	c := &ckptFile{
+		vfsObj: t.Kernel().VFS(),
+		creds:  t.Credentials(),
+		root:   t.FSContext().RootDirectory(),
+		cwd:    t.FSContext().WorkingDirectory(),
+		name:   name,
 	}
-
-	if err := vfsObj.UnlinkAt(t, creds, pop(name)); err != nil && !linuxerr.Equals(linuxerr.ENOENT, err) {
-		return fmt.Errorf("unlinking the old image %q: %w", name, err)
+	if err := c.vfsObj.UnlinkAt(t, c.creds, c.pop(name)); err != nil && !linuxerr.Equals(linuxerr.ENOENT, err) {
+		c.drop(t)
+		return nil, fmt.Errorf("unlinking the old image %q: %w", name, err)
 	}
-
 	dir, base := path.Split(name)
-	var (
-		tmp  string
-		file *vfs.FileDescription
-		err  error
-	)
+	var err error
 	for range 8 {
-		tmp = fmt.Sprintf("%s.%s.tmp-%d-%d", dir, base, t.ThreadID(), tempSeq.Add(1))
-		file, err = vfsObj.OpenAt(t, creds, pop(tmp), &vfs.OpenOptions{
+		c.tmp = fmt.Sprintf("%s.%s.tmp-%d-%d", dir, base, t.ThreadID(), tempSeq.Add(1))
+		c.file, err = c.vfsObj.OpenAt(t, c.creds, c.pop(c.tmp), &vfs.OpenOptions{
 			Flags: linux.O_WRONLY | linux.O_CREAT | linux.O_EXCL | linux.O_LARGEFILE | linux.O_CLOEXEC,
 			Mode:  ckptFileMode,
 		})
@@ -75,21 +90,45 @@ func freezeToPolicyFile(t *kernel.Task, p Policy, req captureRequest) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("creating %q: %w", tmp, err)
+		c.drop(t)
+		return nil, fmt.Errorf("creating %q: %w", c.tmp, err)
 	}
-	err = writeImage(t, newFileSink(t, file), req)
-	file.DecRef(t)
+	return c, nil
+}
+
+// pop returns the path operation for p, relative to the process's working directory.
+func (c *ckptFile) pop(p string) *vfs.PathOperation {
+	path := fspath.Parse(p)
+	start := c.cwd
+	if path.Absolute {
+		start = c.root // vfs.PathOperation's invariant for absolute paths.
+	}
+	return &vfs.PathOperation{Root: c.root, Start: start, Path: path}
+}
+
+// finish closes the temporary file and, if err (the write's result) is nil, renames it to the
+// ckpt-file's name; otherwise, or if the rename fails, it removes it. It returns err, or the
+// rename's error.
+func (c *ckptFile) finish(ctx context.Context, err error) error {
+	c.file.DecRef(ctx)
+	c.file = nil
 	if err == nil {
-		err = vfsObj.RenameAt(t, creds, pop(tmp), pop(name), &vfs.RenameOptions{})
+		err = c.vfsObj.RenameAt(ctx, c.creds, c.pop(c.tmp), c.pop(c.name), &vfs.RenameOptions{})
 		if err != nil {
-			err = fmt.Errorf("renaming %q to %q: %w", tmp, name, err)
+			err = fmt.Errorf("renaming %q to %q: %w", c.tmp, c.name, err)
 		}
 	}
 	if err != nil {
-		if uerr := vfsObj.UnlinkAt(t, creds, pop(tmp)); uerr != nil {
-			t.Warningf("ckpt: removing the partial image %q: %v", tmp, uerr)
+		if uerr := c.vfsObj.UnlinkAt(ctx, c.creds, c.pop(c.tmp)); uerr != nil {
+			log.Warningf("ckpt: removing the partial image %q: %v", c.tmp, uerr)
 		}
-		return err
 	}
-	return nil
+	c.drop(ctx)
+	return err
+}
+
+// drop releases the directory references.
+func (c *ckptFile) drop(ctx context.Context) {
+	c.root.DecRef(ctx)
+	c.cwd.DecRef(ctx)
 }

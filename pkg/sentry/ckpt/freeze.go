@@ -2,9 +2,7 @@ package ckpt
 
 import (
 	"errors"
-	"time"
 
-	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh"
 	"golang.org/x/sys/unix"
 	gerrors "gvisor.dev/gvisor/pkg/errors"
@@ -34,21 +32,6 @@ func freeze(t *kernel.Task, req freezeRequest) error {
 	return syscallError(t, err)
 }
 
-// freezeToCkptFile writes the image of t's process to the ckpt-file named by the current policy
-// (--ckpt-file, default "%N.ckpt", relative to the process's working directory), through a
-// temporary file renamed into place so that a failed freeze leaves no partial image. info is the
-// triggering signal (recorded as NT_SIGINFO), or nil. The process keeps running; the error is a
-// Linux errno (linuxerr) suitable for logging or for a syscall return.
-//
-// It is the entry point for SIGCKPT/SIGCKPTEXIT.
-//
-// Preconditions: running on t's task goroutine from task work (kernel.TaskWorker), i.e. at a return
-// to user mode and not inside a syscall handler: the thread's registers are recorded as they will
-// be when it resumes user code, with an interrupted syscall set up to restart.
-func freezeToCkptFile(t *kernel.Task, info *imgfmt.SigInfo) error {
-	return syscallError(t, freezeToPolicyFile(t, CurrentPolicy(), captureRequest{at: atUserBoundary, sigInfo: info}))
-}
-
 // freezeToFile captures t's process and encodes it into file at its current offset.
 //
 // Preconditions: running on t's task goroutine; file is open for writing.
@@ -65,29 +48,15 @@ func freezeToFile(t *kernel.Task, file *vfs.FileDescription, req captureRequest)
 	return err
 }
 
-// writeImage captures t's process and encodes it into sink. The other threads are stopped for the
-// capture; they stay stopped while the memory is written, unless a copy-on-write snapshot of the
-// address space lets them run on (snapshotMemory).
+// writeImage captures t's process and encodes it into sink on t's goroutine. The other threads are
+// stopped for the capture; they stay stopped while the memory is written, unless a copy-on-write
+// snapshot of the address space lets them run on (capturePending with snapSiblings).
 func writeImage(t *kernel.Task, sink *fileSink, req captureRequest) error {
-	start := time.Now()
-	p, stop, err := captureProcess(t, req)
+	pi, err := capturePending(t, req, snapSiblings)
 	if err != nil {
 		return err
 	}
-	defer stop.resume()
-	captured := time.Since(start)
-	pause := "whole freeze"
-	if snap := snapshotMemory(t, p); snap != nil {
-		defer snap.DecUsers(t)
-		stop.release()
-		pause = time.Since(start).String()
-	}
-	if err := imgfmt.Encode(sink, p); err != nil {
-		return err
-	}
-	t.Infof("ckpt: froze pid %d (%s): %d threads, %d mappings, %d fds, %d image bytes; capture %v, other threads paused %s, total %v",
-		p.Info.PID, p.Info.Name, len(p.Threads), len(p.Mappings), len(p.Files), sink.written, captured, pause, time.Since(start))
-	return nil
+	return pi.write(t, sink)
 }
 
 // syscallError turns a freeze error into the errno the caller sees: the first gVisor or host
@@ -99,6 +68,11 @@ func syscallError(t *kernel.Task, err error) error {
 		return nil
 	}
 	t.Infof("ckpt: freeze of pid %d failed: %v", t.ThreadGroup().ID(), err)
+	return errnoOf(err)
+}
+
+// errnoOf returns the errno syscallError reports for a non-nil err, without logging.
+func errnoOf(err error) error {
 	var e *gerrors.Error
 	if errors.As(err, &e) {
 		return e

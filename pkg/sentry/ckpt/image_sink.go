@@ -2,11 +2,13 @@ package ckpt
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/context"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
+	"gvisor.dev/gvisor/pkg/log"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
 	"gvisor.dev/gvisor/pkg/usermem"
@@ -17,8 +19,13 @@ import (
 // starting at its current offset (as DragonFly does) and advancing it. Holes are skipped by seeking
 // on a seekable file, by growing the file on an O_APPEND one (where a write ignores the offset), and
 // written as zeros on a pipe or socket. Writes that would block (a pipe whose reader is slow) wait
-// interruptibly, like write(2).
+// interruptibly, like write(2), when the sink runs on a task goroutine; a background writer (no
+// task) waits until the file is writable, polling, and is ended only by a failed write.
 type fileSink struct {
+	// ctx is the context of every file operation: the writing task, or a background context.
+	ctx context.Context
+	// t is the writing task, whose signals interrupt a wait for a full pipe; nil for a
+	// background writer.
 	t    *kernel.Task
 	file *vfs.FileDescription
 	// mode says how holes are made; fixed when the sink is made.
@@ -33,15 +40,15 @@ type fileSink struct {
 // the image's start if it extends past it, and the offset is set back there. Errors are logged;
 // the freeze has failed already.
 func (s *fileSink) undo() {
-	st, err := s.file.Stat(s.t, vfs.StatOptions{Mask: linux.STATX_SIZE | linux.STATX_TYPE})
+	st, err := s.file.Stat(s.ctx, vfs.StatOptions{Mask: linux.STATX_SIZE | linux.STATX_TYPE})
 	if err == nil && st.Mode&linux.S_IFMT == linux.S_IFREG && int64(st.Size) > s.start {
-		err = s.file.SetStat(s.t, vfs.SetStatOptions{Stat: linux.Statx{Mask: linux.STATX_SIZE, Size: uint64(s.start)}})
+		err = s.file.SetStat(s.ctx, vfs.SetStatOptions{Stat: linux.Statx{Mask: linux.STATX_SIZE, Size: uint64(s.start)}})
 	}
 	if err != nil {
-		s.t.Warningf("ckpt: removing a partial image: %v", err)
+		log.Warningf("ckpt: removing a partial image: %v", err)
 	}
-	if _, err := s.file.Seek(s.t, s.start, linux.SEEK_SET); err != nil {
-		s.t.Warningf("ckpt: restoring the offset after a failed freeze: %v", err)
+	if _, err := s.file.Seek(s.ctx, s.start, linux.SEEK_SET); err != nil {
+		log.Warningf("ckpt: restoring the offset after a failed freeze: %v", err)
 	}
 }
 
@@ -72,8 +79,19 @@ const (
 //
 // Preconditions: running on t's task goroutine; file is open for writing.
 func newFileSink(t *kernel.Task, file *vfs.FileDescription) *fileSink {
-	s := &fileSink{t: t, file: file, mode: holeZeroes}
-	if off, err := file.Seek(t, 0, linux.SEEK_CUR); err == nil {
+	return newSink(t, t, file)
+}
+
+// newBackgroundSink returns a sink writing at file's current offset from a goroutine that is no
+// task's, with ctx as the context of the file operations.
+func newBackgroundSink(ctx context.Context, file *vfs.FileDescription) *fileSink {
+	return newSink(ctx, nil, file)
+}
+
+// newSink returns a sink writing at file's current offset; t is nil for a background writer.
+func newSink(ctx context.Context, t *kernel.Task, file *vfs.FileDescription) *fileSink {
+	s := &fileSink{ctx: ctx, t: t, file: file, mode: holeZeroes}
+	if off, err := file.Seek(ctx, 0, linux.SEEK_CUR); err == nil {
 		s.start = off
 		s.mode = holeSeek
 		if file.StatusFlags()&linux.O_APPEND != 0 {
@@ -92,7 +110,7 @@ func (s *fileSink) Write(b []byte) (int, error) {
 		ch    chan struct{}
 	)
 	for len(b) > total {
-		n, err := s.file.Write(noSIGPIPE{s.t}, src.DropFirst(total), vfs.WriteOptions{})
+		n, err := s.file.Write(noSIGPIPE{s.ctx}, src.DropFirst(total), vfs.WriteOptions{})
 		total += int(n)
 		s.written += n
 		if err == nil {
@@ -112,8 +130,8 @@ func (s *fileSink) Write(b []byte) (int, error) {
 			defer s.file.EventUnregister(&entry)
 			continue // Retry once registered, so a wakeup between write and register is not lost.
 		}
-		if err := s.t.Block(ch); err != nil {
-			return total, fmt.Errorf("waiting to write the image: %w", linuxerr.EINTR)
+		if err := s.waitWritable(ch); err != nil {
+			return total, err
 		}
 	}
 	return total, nil
@@ -123,21 +141,41 @@ func (s *fileSink) Write(b []byte) (int, error) {
 func (s *fileSink) Hole(n int64) error {
 	switch s.mode {
 	case holeSeek:
-		if _, err := s.file.Seek(s.t, n, linux.SEEK_CUR); err != nil {
+		if _, err := s.file.Seek(s.ctx, n, linux.SEEK_CUR); err != nil {
 			return fmt.Errorf("seeking over a %d-byte hole: %w", n, err)
 		}
 	case holeGrow:
-		st, err := s.file.Stat(s.t, vfs.StatOptions{Mask: linux.STATX_SIZE})
+		st, err := s.file.Stat(s.ctx, vfs.StatOptions{Mask: linux.STATX_SIZE})
 		if err != nil {
 			return fmt.Errorf("stat for a %d-byte hole: %w", n, err)
 		}
-		if err := s.file.SetStat(s.t, vfs.SetStatOptions{Stat: linux.Statx{Mask: linux.STATX_SIZE, Size: st.Size + uint64(n)}}); err != nil {
+		if err := s.file.SetStat(s.ctx, vfs.SetStatOptions{Stat: linux.Statx{Mask: linux.STATX_SIZE, Size: st.Size + uint64(n)}}); err != nil {
 			return fmt.Errorf("growing the file by a %d-byte hole: %w", n, err)
 		}
 	default:
 		return (&imgfmt.StreamSink{W: writerFunc(s.Write)}).Hole(n)
 	}
 	s.written += n
+	return nil
+}
+
+// backgroundPoll bounds one wait of a background writer for a full pipe or socket.
+const backgroundPoll = 50 * time.Millisecond
+
+// waitWritable waits for the file to become writable after a write would have blocked: on the
+// task, interruptibly (EINTR); in the background, until the readiness notification ch fires or
+// backgroundPoll has passed.
+func (s *fileSink) waitWritable(ch <-chan struct{}) error {
+	if s.t != nil {
+		if err := s.t.Block(ch); err != nil {
+			return fmt.Errorf("waiting to write the image: %w", linuxerr.EINTR)
+		}
+		return nil
+	}
+	select {
+	case <-ch:
+	case <-time.After(backgroundPoll):
+	}
 	return nil
 }
 

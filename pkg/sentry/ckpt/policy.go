@@ -27,6 +27,12 @@ type Policy struct {
 	// Signal is the signal whose default action is a checkpoint (SIGCKPT unless configured);
 	// 0 disables the signal trigger.
 	Signal linux.Signal
+
+	// Background is how many images may be written in the background at once, each holding a
+	// copy-on-write snapshot of its process's memory while the process runs on: a freeze that
+	// would exceed it fails with EAGAIN. 0 turns background writing off: every image is then
+	// written while its process stays stopped (docs/notes-pause.md).
+	Background int32
 }
 
 // Defaults of the policy (docs/abi.md).
@@ -34,6 +40,8 @@ const (
 	DefaultFile   = "%N.ckpt"
 	DefaultGroup  = int32(-1)
 	DefaultSignal = SIGCKPT
+	// DefaultBackground is the default of Policy.Background.
+	DefaultBackground = int32(4)
 )
 
 // OCI annotations that set the policy for a sandbox. Flags of runsc-ckpt are turned into these
@@ -47,11 +55,13 @@ const (
 	AnnotationGroup = AnnotationPrefix + "ckpt-group"
 	// AnnotationSignal sets Policy.Signal.
 	AnnotationSignal = AnnotationPrefix + "ckpt-signal"
+	// AnnotationBackground sets Policy.Background.
+	AnnotationBackground = AnnotationPrefix + "ckpt-background"
 )
 
 // DefaultPolicy returns the policy used when nothing is configured.
 func DefaultPolicy() Policy {
-	return Policy{File: DefaultFile, Group: DefaultGroup, Signal: DefaultSignal}
+	return Policy{File: DefaultFile, Group: DefaultGroup, Signal: DefaultSignal, Background: DefaultBackground}
 }
 
 // Validate reports whether every field of p is acceptable.
@@ -61,6 +71,9 @@ func (p Policy) Validate() error {
 	}
 	if p.Group < -1 {
 		return fmt.Errorf("ckpt-group %d: must be a gid >= 0, or -1 for any group", p.Group)
+	}
+	if p.Background < 0 {
+		return fmt.Errorf("ckpt-background %d: must be >= 0 (0 turns background writes off)", p.Background)
 	}
 	return ValidateSignal(p.Signal)
 }
@@ -164,8 +177,14 @@ func (p Policy) WithAnnotations(annotations map[string]string) (Policy, error) {
 				return p, fmt.Errorf("annotation %s: %w", key, err)
 			}
 			p.Signal = sig
+		case AnnotationBackground:
+			n, err := ParseBackground(val)
+			if err != nil {
+				return p, fmt.Errorf("annotation %s: %w", key, err)
+			}
+			p.Background = n
 		default:
-			return p, fmt.Errorf("unknown annotation %q (known: %s, %s, %s)", key, AnnotationFile, AnnotationGroup, AnnotationSignal)
+			return p, fmt.Errorf("unknown annotation %q (known: %s, %s, %s, %s)", key, AnnotationFile, AnnotationGroup, AnnotationSignal, AnnotationBackground)
 		}
 	}
 	return p, nil
@@ -177,7 +196,18 @@ func (p Policy) Annotations() map[string]string {
 		AnnotationFile:   p.File,
 		AnnotationGroup:  strconv.Itoa(int(p.Group)),
 		AnnotationSignal: strconv.Itoa(int(p.Signal)),
+
+		AnnotationBackground: strconv.Itoa(int(p.Background)),
 	}
+}
+
+// ParseBackground parses a ckpt-background value: a decimal count >= 0.
+func ParseBackground(s string) (int32, error) {
+	n, err := strconv.ParseInt(s, 10, 32)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("ckpt-background %q: not a count >= 0", s)
+	}
+	return int32(n), nil
 }
 
 // FileName expands the File template for a process with the given name (comm), pid and uid.

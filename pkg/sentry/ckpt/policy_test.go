@@ -95,7 +95,7 @@ func TestWithAnnotations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Policy{File: "/ckpt/%P.img", Group: 7, Signal: 40}); p != want {
+	if want := (Policy{File: "/ckpt/%P.img", Group: 7, Signal: 40, Background: DefaultBackground}); p != want {
 		t.Errorf("WithAnnotations = %+v, want %+v", p, want)
 	}
 	// Round trip through Annotations.
@@ -138,5 +138,21 @@ func TestSetPolicyOnce(t *testing.T) {
 	}
 	if got := CurrentPolicy(); got != p {
 		t.Errorf("CurrentPolicy() after a refused second SetPolicy = %+v, want %+v", got, p)
+	}
+}
+
+func TestParseBackground(t *testing.T) {
+	for s, want := range map[string]int32{"0": 0, "1": 1, "64": 64} {
+		if got, err := ParseBackground(s); err != nil || got != want {
+			t.Errorf("ParseBackground(%q) = %d, %v; want %d", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"-1", "", "x", "4294967296"} {
+		if _, err := ParseBackground(s); err == nil {
+			t.Errorf("ParseBackground(%q) succeeded, want an error", s)
+		}
+	}
+	if err := (Policy{File: DefaultFile, Group: -1, Background: -1}).Validate(); err == nil {
+		t.Error("Validate accepted Background -1")
 	}
 }

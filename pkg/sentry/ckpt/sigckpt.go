@@ -139,13 +139,16 @@ func (w *ckptWork) TaskWork(t *kernel.Task) {
 	info := w.info
 	err := ckptAllowed(t)
 	if err == nil {
-		err = freezeToCkptFile(t, &info)
+		// SIGCKPTEXIT keeps the process stopped until its image is written: no code of it runs
+		// after the snapshot, its exit is seen only once the image is complete, and a failed
+		// image leaves it running.
+		err = freezeToCkptFile(t, &info, w.action == ckptContinue)
 	}
 	if err != nil {
 		t.Warningf("runsc-ckpt: signal %d: checkpoint of pid %d failed, process continues: %v", w.sig, t.ThreadGroup().ID(), err)
 		return
 	}
-	t.Infof("runsc-ckpt: signal %d: checkpoint of pid %d written", w.sig, t.ThreadGroup().ID())
+	t.Infof("runsc-ckpt: signal %d: checkpoint of pid %d taken", w.sig, t.ThreadGroup().ID())
 	if w.action == ckptExit {
 		// PrepareGroupExit records the status and kills the other threads; t itself is made to
 		// leave by a SIGKILL, whose delivery finds the group already exiting and keeps the

@@ -103,6 +103,16 @@ func sysCheckpoint(t *kernel.Task, sysno uintptr, args arch.SyscallArguments) (u
 			return 0, nil, err
 		}
 		return 0, nil, nil
+	case CKPT_FREEZE_ASYNC:
+		req, err := newFreezeRequest(t, policy, fd, pid)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer req.release(t)
+		return 0, nil, freezeAsync(t, req)
+	case CKPT_WAIT:
+		n, err := ckptWait(t, fd, pid, retval)
+		return n, nil, err
 	case CKPT_THAW:
 		req, err := newThawRequest(t, policy, fd, pid, retval)
 		if err != nil {

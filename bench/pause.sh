@@ -1,0 +1,162 @@
+#!/bin/bash
+# pause.sh: how long a checkpoint stops each thread of a running program (issue 11).
+#
+# bench/pause_guest.c dirties N MiB (every page non-zero) and runs THREADS (default 2) threads that
+# read the clock every 100 us and record their longest gap, first over a quiet window (the noise
+# floor of the machine), then over a window at whose start a checkpoint is triggered, per mode:
+#   self      the program's main thread calls sys_checkpoint(CKPT_FREEZE) on itself
+#   other     a child process freezes it (sys_checkpoint(CKPT_FREEZE, fd, pid): what checkpt -c does)
+#   signal    a child process sends it SIGCKPT and waits for the ckpt-file to appear
+#   host      the host runs `runsc-ckpt kill CID SIGCKPT` and waits for the ckpt-file to appear
+#   upstream  the host runs upstream `runsc checkpoint --leave-running` (whole-sandbox save)
+# Each run prints one line:  size mode rep quiet stop0/stop1/... sentry total copy (ms)
+#   quiet     the longest gap any thread saw in the quiet window (noise floor)
+#   stopN     thread N's longest gap in the checkpoint window (thread 0 is the main thread; in self
+#             mode it is the one in sys_checkpoint)
+#   sentry    the sentry's own measure of how long the threads were stopped (its freeze log line:
+#             capture + snapshot; the whole freeze when they stay stopped), not for upstream
+#   total     the checkpoint until its image is complete: the call (self, other), until the
+#             ckpt-file appeared (signal, host), the `runsc checkpoint` command (upstream)
+#   copy      a plain host copy of the image to a new file on the same filesystem (cat), the page
+#             cache write limit for the same bytes, measured right after
+# and at the end a table of medians per size and mode. Images go to BENCH_DIR on the host disk
+# (`do -force-overlay=false`; host and upstream modes run a container with --overlay2=none).
+#
+# usage: bench/pause.sh [SIZES_MIB...]   (default 16 256 1024)
+# env:   RUNSC_CKPT (default bin/runsc-ckpt), RUNSC_UPSTREAM (default /var/tmp/pause-upstream/runsc,
+#        empty to skip), MODES (default "self other signal host upstream"), REPS (default 3),
+#        THREADS (default 2), QUIET_MS (default 1000), BENCH_DIR (default /var/tmp/pause-bench: not
+#        under /tmp).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin=${RUNSC_CKPT:-$here/bin/runsc-ckpt}
+upstream=${RUNSC_UPSTREAM-/var/tmp/pause-upstream/runsc}
+modes=(${MODES:-self other signal host upstream})
+reps=${REPS:-3}
+threads=${THREADS:-2}
+quiet=${QUIET_MS:-1000}
+dir=${BENCH_DIR:-/var/tmp/pause-bench}
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(16 256 1024)
+
+rm -rf "$dir" && mkdir -p "$dir"
+trap 'rm -rf "$dir"' EXIT
+guest="$dir/pause_guest"
+gcc -static -O2 -Wall -Werror -I "$here/include" -o "$guest" "$here/bench/pause_guest.c" -pthread
+ckptfile="$dir/pause_guest.ckpt" # the default ckpt-file %N.ckpt in the guest's cwd
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "-"}'; }
+ms() { awk '{printf "%.1f", $1/1000}'; }
+
+wait_file() { # path: wait until it exists (at most 120 s)
+	for _ in $(seq 12000); do [ -e "$1" ] && return 0; sleep 0.01; done
+	echo "timed out waiting for $1" >&2; return 1
+}
+
+# go_ms DURATION: a Go duration (850µs, 1.5ms, 2.1s) in ms.
+go_ms() { awk '{v=$1; if (v ~ /ms$/) {sub(/ms$/,"",v); printf "%.1f", v} else if (v ~ /µs$/) {sub(/µs$/,"",v); printf "%.1f", v/1000} else if (v ~ /ns$/) {printf "0.0"} else {sub(/s$/,"",v); printf "%.1f", v*1000}}'; }
+
+# sentry_pause LOGDIR: the sentry's own measure of how long the process's threads were stopped
+# ("threads paused" in its freeze log line; the whole freeze when they stayed stopped), in ms.
+sentry_pause() {
+	local line
+	line=$(grep -rhoa 'paused [^,]*, total [^ ]*' "$1" 2>/dev/null | tail -1)
+	[ -n "$line" ] || { echo "-"; return; }
+	local p t
+	p=$(sed 's/paused \([^,]*\), total .*/\1/' <<<"$line")
+	t=$(sed 's/.*, total //' <<<"$line")
+	if [ "$p" = "whole freeze" ]; then go_ms <<<"$t"; else go_ms <<<"$p"; fi
+}
+
+run_one() { # size mode rep
+	local size=$1 mode=$2 rep=$3 root="/var/run/rc-pause-bench-$$" runsc=$bin
+	[ "$mode" = upstream ] && runsc=$upstream
+	local window=$(( 3000 + 6 * size ))
+	local img="$dir/img" out="$dir/out" logs="$dir/logs/"
+	rm -rf "$img" "$ckptfile" "$dir/copy" "$dir/bundle" "$logs"
+	local pid total="" sentry="-"
+	case $mode in
+	self | other | signal)
+		local arg=$img
+		[ "$mode" = signal ] && arg=$ckptfile
+		(cd "$dir" && "$runsc" --root "$root" --network=none --debug --debug-log="$logs" do \
+			-cwd="$dir" -force-overlay=false "$guest" "$size" "$threads" "$quiet" "$window" "$mode" "$arg" >"$out" 2>&1)
+		[ "$mode" = signal ] && img=$ckptfile
+		;;
+	host | upstream)
+		# A container whose rootfs writes reach the host (--overlay2=none); the host triggers.
+		local b="$dir/bundle" id="pb$$-$rep"
+		mkdir -p "$b/rootfs"
+		cp "$guest" "$b/rootfs/pause_guest"
+		(cd "$b" && "$runsc" spec -- /pause_guest "$size" "$threads" "$quiet" "$window" host /ready)
+		sed -i -e 's/"terminal": true/"terminal": false/' -e 's/"readonly": true/"readonly": false/' "$b/config.json"
+		local dbg=()
+		[ "$mode" = host ] && dbg=(--debug --debug-log="$logs")
+		"$runsc" --root "$root" --network=none --overlay2=none "${dbg[@]}" run -bundle "$b" "$id" >"$out" 2>&1 </dev/null &
+		pid=$!
+		wait_file "$b/rootfs/ready"
+		local t1
+		t1=$(now_ms)
+		if [ "$mode" = host ]; then
+			"$runsc" --root "$root" kill "$id" SIGCKPT
+			img="$b/rootfs/pause_guest.ckpt"
+			wait_file "$img"
+		else
+			"$runsc" --root "$root" checkpoint --leave-running --image-path "$b/image" "$id" >/dev/null 2>&1
+			img=$(ls -S "$b"/image/* | head -1)
+		fi
+		total=$(( $(now_ms) - t1 ))
+		wait "$pid" || { echo "container failed:" >&2; cat "$out" >&2; exit 1; }
+		"$runsc" --root "$root" delete -force "$id" >/dev/null 2>&1 || true
+		if mountpoint -q "$root/null-netns" 2>/dev/null; then umount "$root/null-netns"; fi
+		;;
+	esac
+	rm -rf "$root"
+	[ "$mode" = upstream ] || sentry=$(sentry_pause "$logs")
+	local qmax stops
+	qmax=$(sed -n 's/^thread=[0-9]* quiet_us=\([0-9]*\).*/\1/p' "$out" | sort -n | tail -1 | ms)
+	stops=$(sed -n 's/^thread=[0-9]* quiet_us=[0-9]* stop_us=\([0-9]*\)$/\1/p' "$out" | ms_each)
+	[ -n "$stops" ] || { echo "guest failed:" >&2; cat "$out" >&2; exit 1; }
+	[ -n "$total" ] || total=$(sed -n 's/^total_us=\([0-9]*\)$/\1/p' "$out" | ms)
+	local t1 copy
+	t1=$(date +%s%N)
+	cat "$img" >"$dir/copy"
+	copy=$(( ($(date +%s%N) - t1) / 1000000 ))
+	echo "$size $mode $rep quiet=$qmax stops=$stops sentry=$sentry total=$total copy=$copy"
+}
+ms_each() { awk '{printf "%s%.1f", (NR>1?"/":""), $1/1000}'; }
+
+echo "# $(date -u +%H:%M) UTC, load $(cut -d' ' -f1-3 /proc/loadavg), $(basename "$bin"), threads=$threads" >&2
+results=()
+for size in "${sizes[@]}"; do
+	for mode in "${modes[@]}"; do
+		[ "$mode" = upstream ] && [ -z "$upstream" ] && continue
+		for rep in $(seq "$reps"); do
+			line=$(run_one "$size" "$mode" "$rep")
+			echo "$line" >&2
+			results+=("$line")
+		done
+	done
+done
+echo "# done $(date -u +%H:%M) UTC, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+echo "| MiB | mode | noise floor ms | longest stop per thread ms | sentry pause ms | total ms | host copy ms |"
+echo "|---|---|---|---|---|---|---|"
+for size in "${sizes[@]}"; do
+	for mode in "${modes[@]}"; do
+		sel=$(printf '%s\n' "${results[@]}" | awk -v s="$size" -v m="$mode" '$1==s && $2==m')
+		[ -n "$sel" ] || continue
+		q=$(sed 's/.*quiet=\([^ ]*\).*/\1/' <<<"$sel" | median)
+		st=""
+		for i in $(seq "$threads"); do
+			v=$(sed 's/.*stops=\([^ ]*\).*/\1/' <<<"$sel" | cut -d/ -f"$i" | median)
+			st="$st${st:+ / }$v"
+		done
+		sp=$(sed 's/.*sentry=\([^ ]*\).*/\1/' <<<"$sel" | median)
+		tot=$(sed 's/.*total=\([^ ]*\).*/\1/' <<<"$sel" | median)
+		cp=$(sed 's/.*copy=\([^ ]*\).*/\1/' <<<"$sel" | median)
+		echo "| $size | $mode | $q | $st | $sp | $tot | $cp |"
+	done
+done
