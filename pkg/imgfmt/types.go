@@ -17,6 +17,12 @@ type Process struct {
 	VM       VMInfo
 	Auxv     []AuxEntry // The process's auxiliary vector (NT_AUXV), without the AT_NULL terminator.
 	SigInfo  *SigInfo   // The signal that triggered the freeze (NT_SIGINFO), nil for sys_checkpoint.
+
+	// CoreDump marks the image of a process killed by a signal (format 1.3, version flag bit 0):
+	// its notes are laid out as Linux lays out a core's, so that gdb and elfutils show the signal
+	// of every thread and thread 0's siginfo ($_siginfo): NT_SIGINFO directly follows thread 0's
+	// notes and every NT_PRSTATUS carries the signal in pr_cursig. Requires SigInfo.
+	CoreDump bool
 	// Cwd is the process's working directory: its absolute path in the sandbox's mount namespace
 	// (with " (deleted)" appended if it was removed) and its attributes at freeze. nil when not
 	// recorded (images of format 1.0); a thaw then keeps the thawer's working directory.
@@ -28,6 +34,9 @@ type Process struct {
 
 // imageMinor is the format revision an image of p is written with: the lowest that can express it.
 func imageMinor(p *Process) uint32 {
+	if p.CoreDump {
+		return minorCoreDump
+	}
 	if len(p.Objects) > 0 {
 		return minorObjects
 	}
@@ -204,9 +213,37 @@ type AuxEntry struct {
 	Key, Value uint64
 }
 
-// SigInfo is the signal that triggered a freeze (NT_SIGINFO, Linux siginfo_t layout).
+// SigInfo is the signal that triggered a freeze or killed the process (NT_SIGINFO, Linux
+// siginfo_t layout). Its union holds either the sender (PID, UID) or, for a fault (HasAddr), the
+// faulting address (Addr), never both.
 type SigInfo struct {
 	Signo, Errno, Code int32
 	PID                int32
 	UID                uint32
+	// Addr is si_addr, the faulting address; only when HasAddr(Signo, Code), else 0.
+	Addr uint64
 }
+
+// Signal numbers and codes that decide the layout of siginfo_t's union.
+const (
+	sigILL  = 4
+	sigTRAP = 5
+	sigBUS  = 7
+	sigFPE  = 8
+	sigSEGV = 11
+)
+
+// HasAddr reports whether a siginfo_t of signal signo with code code carries si_addr in its
+// union (at byte 16) instead of the sender's pid and uid: a fault signal (SIGILL, SIGTRAP,
+// SIGBUS, SIGFPE, SIGSEGV) with a signal-specific code (0 < code < SI_KERNEL), as Linux's
+// siginfo_layout decides.
+func HasAddr(signo, code int32) bool {
+	switch signo {
+	case sigILL, sigTRAP, sigBUS, sigFPE, sigSEGV:
+		return code > 0 && code < siKernel
+	}
+	return false
+}
+
+// siKernel is SI_KERNEL, the code of a signal the kernel sends without a specific cause.
+const siKernel = 0x80

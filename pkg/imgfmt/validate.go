@@ -227,8 +227,19 @@ func validate(p *Process, loc locator) error {
 			return fail(partAuxv, -1, "entry %d is AT_NULL before the end", i)
 		}
 	}
-	if si := p.SigInfo; si != nil && (si.Signo <= 0 || si.Signo > numSignals) {
-		return fail(partSiginfo, -1, "signal %d out of range", si.Signo)
+	if p.CoreDump && p.SigInfo == nil {
+		return fail(partSiginfo, -1, "a core dump needs the killing signal")
+	}
+	if si := p.SigInfo; si != nil {
+		if si.Signo <= 0 || si.Signo > numSignals {
+			return fail(partSiginfo, -1, "signal %d out of range", si.Signo)
+		}
+		if HasAddr(si.Signo, si.Code) && (si.PID != 0 || si.UID != 0) {
+			return fail(partSiginfo, -1, "signal %d code %d carries a fault address, not a sender (pid %d uid %d)", si.Signo, si.Code, si.PID, si.UID)
+		}
+		if !HasAddr(si.Signo, si.Code) && si.Addr != 0 {
+			return fail(partSiginfo, -1, "signal %d code %d carries a sender, not a fault address (%#x)", si.Signo, si.Code, si.Addr)
+		}
 	}
 	if h := p.Cwd; h != nil {
 		if err := checkHandle(h); err != "" {

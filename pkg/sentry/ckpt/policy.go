@@ -27,6 +27,11 @@ type Policy struct {
 	// Signal is the signal whose default action is a checkpoint (SIGCKPT unless configured);
 	// 0 disables the signal trigger.
 	Signal linux.Signal
+
+	// CorePattern names the core file a process killed by a signal whose default action is
+	// "core" leaves behind (Linux's kernel.core_pattern directives; docs/cores.md); empty
+	// disables core files.
+	CorePattern string
 }
 
 // Defaults of the policy (docs/abi.md).
@@ -47,11 +52,13 @@ const (
 	AnnotationGroup = AnnotationPrefix + "ckpt-group"
 	// AnnotationSignal sets Policy.Signal.
 	AnnotationSignal = AnnotationPrefix + "ckpt-signal"
+	// AnnotationCorePattern sets Policy.CorePattern.
+	AnnotationCorePattern = AnnotationPrefix + "core-pattern"
 )
 
 // DefaultPolicy returns the policy used when nothing is configured.
 func DefaultPolicy() Policy {
-	return Policy{File: DefaultFile, Group: DefaultGroup, Signal: DefaultSignal}
+	return Policy{File: DefaultFile, Group: DefaultGroup, Signal: DefaultSignal, CorePattern: DefaultCorePattern}
 }
 
 // Validate reports whether every field of p is acceptable.
@@ -61,6 +68,9 @@ func (p Policy) Validate() error {
 	}
 	if p.Group < -1 {
 		return fmt.Errorf("ckpt-group %d: must be a gid >= 0, or -1 for any group", p.Group)
+	}
+	if err := ValidateCorePattern(p.CorePattern); err != nil {
+		return err
 	}
 	return ValidateSignal(p.Signal)
 }
@@ -164,8 +174,13 @@ func (p Policy) WithAnnotations(annotations map[string]string) (Policy, error) {
 				return p, fmt.Errorf("annotation %s: %w", key, err)
 			}
 			p.Signal = sig
+		case AnnotationCorePattern:
+			if err := ValidateCorePattern(val); err != nil {
+				return p, fmt.Errorf("annotation %s: %w", key, err)
+			}
+			p.CorePattern = val
 		default:
-			return p, fmt.Errorf("unknown annotation %q (known: %s, %s, %s)", key, AnnotationFile, AnnotationGroup, AnnotationSignal)
+			return p, fmt.Errorf("unknown annotation %q (known: %s, %s, %s, %s)", key, AnnotationFile, AnnotationGroup, AnnotationSignal, AnnotationCorePattern)
 		}
 	}
 	return p, nil
@@ -177,6 +192,8 @@ func (p Policy) Annotations() map[string]string {
 		AnnotationFile:   p.File,
 		AnnotationGroup:  strconv.Itoa(int(p.Group)),
 		AnnotationSignal: strconv.Itoa(int(p.Signal)),
+
+		AnnotationCorePattern: p.CorePattern,
 	}
 }
 
