@@ -81,7 +81,8 @@ const (
 	minorCwd = 1
 	// minorObjects is the first revision with object notes.
 	minorObjects = 2
-	// minorCoreDump is the first revision with the core-dump flag (versionFlagCoreDump).
+	// minorCoreDump is the first revision with the core-dump flag (versionFlagCoreDump) and with
+	// stored header pages of reference mappings (mapFlagHeaderPage).
 	minorCoreDump = 3
 	// versionFlagCoreDump (version note flags bit 0, format 1.3) marks a core dump: NT_SIGINFO
 	// follows thread 0's notes and every NT_PRSTATUS carries the signal (Process.CoreDump).
@@ -132,6 +133,8 @@ const (
 	mapFlagShared    = 1 << 0
 	mapFlagGrowsDown = 1 << 1
 	mapFlagHasFile   = 1 << 2
+	// mapFlagHeaderPage (format 1.3): a reference mapping whose first page is stored too.
+	mapFlagHeaderPage = 1 << 3
 )
 
 // Limits enforced by the encoder and the decoder. They bound what a reader allocates and what a thaw

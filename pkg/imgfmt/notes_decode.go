@@ -519,11 +519,12 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 		m.Kind = MappingKind(r.u32())
 		m.Prot = Prot(r.u32())
 		flags := r.u32()
-		if r.err == nil && flags&^(mapFlagShared|mapFlagGrowsDown|mapFlagHasFile) != 0 {
+		if r.err == nil && flags&^(mapFlagShared|mapFlagGrowsDown|mapFlagHasFile|mapFlagHeaderPage) != 0 {
 			r.off -= 4
 			r.fail("unknown flags %#x", flags)
 		}
 		m.Shared, m.GrowsDown = flags&mapFlagShared != 0, flags&mapFlagGrowsDown != 0
+		m.HeaderPage = flags&mapFlagHeaderPage != 0
 		m.Start, m.End, m.FileOffset = r.u64(), r.u64(), r.u64()
 		m.File = decodeHandle(r, flags&mapFlagHasFile != 0)
 		m.Name = r.str("name", MaxPathLen)

@@ -332,6 +332,9 @@ func encodeMapping(d *wbuf, m *Mapping) {
 	if m.File != nil {
 		flags |= mapFlagHasFile
 	}
+	if m.HeaderPage {
+		flags |= mapFlagHeaderPage
+	}
 	d.u32(noteLayoutVersion)
 	d.u32(uint32(m.Kind))
 	d.u32(uint32(m.Prot))

@@ -3,6 +3,8 @@ package imgfmt
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"io"
 	"reflect"
 	"testing"
 )
@@ -144,4 +146,66 @@ func versionDesc(t *testing.T, img []byte) []byte {
 	}
 	t.Fatal("no version note")
 	return nil
+}
+
+// TestHeaderPage: a reference mapping with HeaderPage stores exactly its first page (p_filesz one
+// page, the bytes at the canonical offset), is format 1.3, round-trips through both decoders, and
+// is refused on other kinds or at a nonzero file offset.
+func TestHeaderPage(t *testing.T) {
+	p := testProcess()
+	ref := -1
+	for i := range p.Mappings {
+		if p.Mappings[i].Kind == MapReference && p.Mappings[i].FileOffset == 0 {
+			ref = i
+			break
+		}
+	}
+	if ref < 0 {
+		t.Fatal("the test process has no reference mapping at file offset 0")
+	}
+	page := bytes.Repeat([]byte{0x7f, 'E', 'L', 'F'}, PageSize/4)
+	p.Mappings[ref].HeaderPage = true
+	p.Mappings[ref].Contents = bytes.NewReader(page)
+	img := encodeToBytes(t, p)
+	q, err := Decode(bytes.NewReader(img), int64(len(img)))
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	m := &q.Mappings[ref]
+	if !m.HeaderPage || m.StoredSize() != PageSize || !bytes.Equal(img[m.DataOffset:m.DataOffset+PageSize], page) {
+		t.Fatalf("decoded mapping %d: HeaderPage %v, stored %d bytes at %#x; want the page", ref, m.HeaderPage, m.StoredSize(), m.DataOffset)
+	}
+	if minor := binary.LittleEndian.Uint32(versionDesc(t, img)[8:]); minor != 3 {
+		t.Errorf("format minor %d, want 3", minor)
+	}
+	// The stream decoder skips the page and still hands out every content mapping.
+	d, err := NewStreamDecoder(bytes.NewReader(img))
+	if err != nil {
+		t.Fatalf("NewStreamDecoder: %v", err)
+	}
+	for {
+		i, _, err := d.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("Next: %v", err)
+			}
+			break
+		}
+		if d.Process().Mappings[i].Kind != MapContent {
+			t.Errorf("Next returned mapping %d of kind %d", i, d.Process().Mappings[i].Kind)
+		}
+	}
+	// Not on another kind, nor at a nonzero offset.
+	for _, bad := range []func(m *Mapping){
+		func(m *Mapping) { m.FileOffset = PageSize },
+		func(m *Mapping) { m.Kind = MapZero; m.File = nil },
+	} {
+		r := testProcess()
+		r.Mappings[ref].HeaderPage = true
+		r.Mappings[ref].Contents = bytes.NewReader(page)
+		bad(&r.Mappings[ref])
+		if err := Encode(&bytes.Buffer{}, r); err == nil {
+			t.Errorf("Encode accepted HeaderPage on mapping %+v", r.Mappings[ref])
+		}
+	}
 }

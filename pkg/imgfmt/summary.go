@@ -223,6 +223,9 @@ func Summarize(p *Process, size int64, stored func(off, n int64) int64) *Summary
 			ms.Stored = stored(m.DataOffset, int64(ms.Bytes))
 		case MapReference:
 			tot.ReferenceBytes += ms.Bytes
+			if m.HeaderPage {
+				ms.Stored = stored(m.DataOffset, PageSize)
+			}
 		case MapZero:
 			tot.ZeroBytes += ms.Bytes
 		}

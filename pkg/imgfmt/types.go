@@ -37,6 +37,11 @@ func imageMinor(p *Process) uint32 {
 	if p.CoreDump {
 		return minorCoreDump
 	}
+	for i := range p.Mappings {
+		if p.Mappings[i].HeaderPage {
+			return minorCoreDump
+		}
+	}
 	if len(p.Objects) > 0 {
 		return minorObjects
 	}
@@ -129,14 +134,33 @@ type Mapping struct {
 	FileOffset uint64      // Offset into File for file-backed mappings.
 	File       *FileHandle // Backing file, nil for anonymous memory.
 
-	// Contents supplies the bytes [0, End-Start) to the encoder for MapContent. Reads of pages that
-	// are not resident may return zeros without touching them. Decode (the ReaderAt decoder) sets it
-	// to the mapping's section of the image; the stream decoder leaves it nil.
+	// HeaderPage (MapReference only, format 1.3) stores the mapping's first page as well, as Linux
+	// cores keep the first page of each ELF file mapping: debuggers (eu-unstrip, eu-stack, gdb)
+	// read the ELF header and the build-id note from it. A thaw ignores it: the mapping is reopened
+	// by its handle. Contents supplies the page.
+	HeaderPage bool
+
+	// Contents supplies the bytes [0, End-Start) to the encoder for MapContent, and [0, PageSize)
+	// for a HeaderPage reference mapping. Reads of pages that are not resident may return zeros
+	// without touching them. Decode (the ReaderAt decoder) sets it to the stored bytes' section of
+	// the image; the stream decoder leaves it nil.
 	Contents io.ReaderAt
 
-	// DataOffset is where the decoder found a MapContent mapping's bytes in the image (page-aligned).
-	// Unused by the encoder.
+	// DataOffset is where the decoder found the stored bytes of a MapContent or HeaderPage mapping
+	// in the image (page-aligned). Unused by the encoder.
 	DataOffset int64
+}
+
+// StoredSize is how many bytes of m the image stores: all of a MapContent mapping, the first page
+// of a HeaderPage reference mapping, none of any other (its PT_LOAD's p_filesz).
+func (m *Mapping) StoredSize() uint64 {
+	switch {
+	case m.Kind == MapContent:
+		return m.End - m.Start
+	case m.Kind == MapReference && m.HeaderPage:
+		return PageSize
+	}
+	return 0
 }
 
 // FileHandle identifies a file inside the sandbox at freeze time, so a thaw can reopen it and verify

@@ -117,6 +117,9 @@ func validate(p *Process, loc locator) error {
 		if err := checkString(m.Name, MaxPathLen); err != "" {
 			return fail(partMapping, i, "name: %s", err)
 		}
+		if m.HeaderPage && m.Kind != MapReference {
+			return fail(partMapping, i, "only a reference mapping stores a header page (kind %d)", m.Kind)
+		}
 		switch m.Kind {
 		case MapContent, MapZero:
 		case MapObject:
@@ -126,6 +129,9 @@ func validate(p *Process, loc locator) error {
 		case MapReference:
 			if m.File == nil {
 				return fail(partMapping, i, "stored by reference but has no file handle")
+			}
+			if m.HeaderPage && m.FileOffset != 0 {
+				return fail(partMapping, i, "a stored header page needs file offset 0, not %#x", m.FileOffset)
 			}
 		default:
 			return fail(partMapping, i, "unknown kind %d", m.Kind)

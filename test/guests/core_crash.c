@@ -11,6 +11,7 @@
 //
 // Output: "child PID signaled SIG core C" (C = WCOREDUMP), or "child PID exited N".
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +20,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+static volatile int idle_started;
+
 static void *idle_thread(void *arg) {
 	(void)arg;
+	idle_started = 1;
 	for (;;)
 		pause();
 	return NULL;
@@ -60,6 +64,9 @@ static void child(int argc, char **argv) {
 		perror("pthread_create");
 		exit(5);
 	}
+	// The core should show the second thread in idle_thread, not still inside clone.
+	while (!idle_started)
+		sched_yield();
 	exit(crash_here(NULL));
 }
 
