@@ -80,11 +80,15 @@ func dumpCore(t *kernel.Task, sig linux.Signal, faultAddr uint64) {
 // the core occupies and the stop that keeps the other threads parked (nil if none was made), which
 // the caller resumes once it has killed them.
 func writeCore(t *kernel.Task, name string, sig linux.Signal, faultAddr uint64, limit uint64) (int64, *siblingStop, error) {
-	file, err := createCoreFile(t, name)
+	file, done, err := createCoreFile(t, name)
 	if err != nil {
 		return 0, nil, err
 	}
 	defer file.DecRef(t)
+	written := int64(0)
+	// Nothing written (the capture failed): leave no empty core behind. A core cut by
+	// RLIMIT_CORE or a failed write stays, as on Linux.
+	defer func() { done(written == 0) }()
 
 	stop, err := beginFreeze(t, atFatalSignal)
 	if err != nil {
@@ -103,16 +107,20 @@ func writeCore(t *kernel.Task, name string, sig linux.Signal, faultAddr uint64, 
 	p.CoreDump = true
 	sink := &limitSink{fileSink: newFileSink(t, file), limit: int64(min(limit, math.MaxInt64))}
 	err = imgfmt.Encode(sink, p)
-	return sink.written, stop, err
+	written = sink.written
+	return written, stop, err
 }
 
 // createCoreFile unlinks name and creates it anew (O_EXCL, O_NOFOLLOW, mode 0600) relative to t's
-// working directory, with t's credentials, as Linux's do_coredump does.
-func createCoreFile(t *kernel.Task, name string) (*vfs.FileDescription, error) {
+// working directory, with t's credentials, as Linux's do_coredump does. The caller must call done
+// once, with remove set to unlink the file again.
+func createCoreFile(t *kernel.Task, name string) (file *vfs.FileDescription, done func(remove bool), err error) {
 	root := t.FSContext().RootDirectory()
-	defer root.DecRef(t)
 	cwd := t.FSContext().WorkingDirectory()
-	defer cwd.DecRef(t)
+	release := func() {
+		root.DecRef(t)
+		cwd.DecRef(t)
+	}
 	path := fspath.Parse(name)
 	start := cwd
 	if path.Absolute {
@@ -122,16 +130,26 @@ func createCoreFile(t *kernel.Task, name string) (*vfs.FileDescription, error) {
 	vfsObj := t.Kernel().VFS()
 	creds := t.Credentials()
 	if err := vfsObj.UnlinkAt(t, creds, pop); err != nil && !linuxerr.Equals(linuxerr.ENOENT, err) {
-		return nil, fmt.Errorf("unlinking the old core: %w", err)
+		release()
+		return nil, nil, fmt.Errorf("unlinking the old core: %w", err)
 	}
-	file, err := vfsObj.OpenAt(t, creds, pop, &vfs.OpenOptions{
+	file, err = vfsObj.OpenAt(t, creds, pop, &vfs.OpenOptions{
 		Flags: linux.O_WRONLY | linux.O_CREAT | linux.O_EXCL | linux.O_NOFOLLOW | linux.O_LARGEFILE | linux.O_CLOEXEC,
 		Mode:  coreFileMode,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("creating the core file: %w", err)
+		release()
+		return nil, nil, fmt.Errorf("creating the core file: %w", err)
 	}
-	return file, nil
+	done = func(remove bool) {
+		if remove {
+			if err := vfsObj.UnlinkAt(t, creds, pop); err != nil {
+				t.Warningf("ckpt: removing the empty core %q: %v", name, err)
+			}
+		}
+		release()
+	}
+	return file, done, nil
 }
 
 // Linux's si_code values of the faults gVisor reports (asm-generic/siginfo.h).
