@@ -39,6 +39,7 @@ const (
 	flagSignal = "ckpt-signal"
 	// flagBackground caps the images written in the background at once (docs/notes-pause.md).
 	flagBackground = "ckpt-background"
+	flagCore       = "core-pattern"
 )
 
 // policyFlags holds the values of the global policy flags after parsing.
@@ -59,13 +60,16 @@ func registerPolicyFlags(fs *flag.FlagSet) *policyFlags {
 		"signal number whose default action writes a checkpoint image (0 disables)")
 	fs.Var(backgroundValue{&pf.policy.Background}, flagBackground,
 		"how many checkpoint images may be written in the background at once, each holding a copy-on-write snapshot; more fail with EAGAIN; 0 writes every image with its process stopped")
+	fs.Var(corePatternValue{&pf.policy.CorePattern}, flagCore,
+		"core file of a process killed by SIGSEGV, SIGABRT, ...: %e name, %p pid, %u uid, %g gid, %s signal, %t time, %h hostname, %% percent; relative to the process's cwd; empty disables")
 	return pf
 }
 
 // annotations returns the policy annotations for the flags that were given explicitly.
 func (pf *policyFlags) annotations() map[string]string {
 	all := pf.policy.Annotations()
-	byFlag := map[string]string{flagFile: ckpt.AnnotationFile, flagGroup: ckpt.AnnotationGroup, flagSignal: ckpt.AnnotationSignal, flagBackground: ckpt.AnnotationBackground}
+	byFlag := map[string]string{flagFile: ckpt.AnnotationFile, flagGroup: ckpt.AnnotationGroup, flagSignal: ckpt.AnnotationSignal,
+		flagBackground: ckpt.AnnotationBackground, flagCore: ckpt.AnnotationCorePattern}
 	out := map[string]string{}
 	pf.set.Visit(func(f *flag.Flag) {
 		if key, ok := byFlag[f.Name]; ok {
@@ -336,3 +340,26 @@ func (v backgroundValue) Set(s string) error {
 
 // Get implements flag.Getter.Get.
 func (v backgroundValue) Get() any { return *v.p }
+
+// corePatternValue is a flag.Value for a validated core-pattern (empty allowed: no cores).
+type corePatternValue struct{ p *string }
+
+// String implements flag.Value.String.
+func (v corePatternValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+// Set implements flag.Value.Set.
+func (v corePatternValue) Set(s string) error {
+	if err := ckpt.ValidateCorePattern(s); err != nil {
+		return err
+	}
+	*v.p = s
+	return nil
+}
+
+// Get implements flag.Getter.Get.
+func (v corePatternValue) Get() any { return *v.p }

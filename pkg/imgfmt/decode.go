@@ -87,8 +87,11 @@ func decodeHead(src source) (*decodedHead, error) {
 		at := phOff(i + 1)
 		typ, flags, off, vaddr, paddr, filesz, memsz, align := ph(i + 1)
 		var wantFilesz uint64
-		if m.Kind == MapContent {
+		switch {
+		case m.Kind == MapContent:
 			wantFilesz = memsz
+		case m.Kind == MapReference && m.HeaderPage:
+			wantFilesz = PageSize
 		}
 		switch {
 		case typ != ptLoad:
@@ -106,7 +109,7 @@ func decodeHead(src source) (*decodedHead, error) {
 		case off != uint64(cur):
 			return nil, formatErrorf(at, "PT_LOAD %d: offset %#x, want %#x (segments are packed in order from the first page after the notes)", i, off, cur)
 		}
-		if m.Kind == MapContent {
+		if filesz != 0 {
 			m.DataOffset = cur
 			// Mapping sizes are checked below by validate; guard the sum against overflow here.
 			if filesz > MaxUserAddress {
@@ -204,8 +207,8 @@ func Decode(r io.ReaderAt, size int64) (*Process, error) {
 		return nil, formatErrorf(size, "image is %d bytes, but its segments end at %d", size, h.size)
 	}
 	for i := range h.p.Mappings {
-		if m := &h.p.Mappings[i]; m.Kind == MapContent {
-			m.Contents = io.NewSectionReader(r, m.DataOffset, int64(m.End-m.Start))
+		if m := &h.p.Mappings[i]; m.StoredSize() != 0 {
+			m.Contents = io.NewSectionReader(r, m.DataOffset, int64(m.StoredSize()))
 		}
 	}
 	return h.p, nil

@@ -53,10 +53,7 @@ func buildHead(p *Process) *headerLayout {
 		m := &p.Mappings[i]
 		l.offsets[i] = cur
 		size := m.End - m.Start
-		var filesz uint64
-		if m.Kind == MapContent {
-			filesz = size
-		}
+		filesz := m.StoredSize()
 		writePhdr(w, ptLoad, protToFlags(m.Prot), cur, m.Start, filesz, size, PageSize)
 		cur += int64(filesz)
 	}
@@ -125,8 +122,8 @@ func Encode(w io.Writer, p *Process) error {
 		return err
 	}
 	for i := range p.Mappings {
-		if p.Mappings[i].Kind == MapContent && p.Mappings[i].Contents == nil {
-			return formatErrorf(-1, "mapping %d [%#x, %#x): MapContent without Contents", i, p.Mappings[i].Start, p.Mappings[i].End)
+		if m := &p.Mappings[i]; m.StoredSize() != 0 && m.Contents == nil {
+			return formatErrorf(-1, "mapping %d [%#x, %#x): kind %d stores bytes but has no Contents", i, m.Start, m.End, m.Kind)
 		}
 	}
 	l := buildHead(p)
@@ -136,14 +133,12 @@ func Encode(w io.Writer, p *Process) error {
 	}
 	var largest uint64
 	for i := range p.Mappings {
-		if m := &p.Mappings[i]; m.Kind == MapContent {
-			largest = max(largest, m.End-m.Start)
-		}
+		largest = max(largest, p.Mappings[i].StoredSize())
 	}
 	e.buf = make([]byte, min(largest, chunkSize))
 	for i := range p.Mappings {
 		m := &p.Mappings[i]
-		if m.Kind != MapContent {
+		if m.StoredSize() == 0 {
 			continue
 		}
 		if err := e.copyMapping(m); err != nil {
@@ -163,9 +158,9 @@ type encoder struct {
 	pending int64  // Zero bytes not yet written or skipped.
 }
 
-// copyMapping writes m's bytes from m.Contents.
+// copyMapping writes m's stored bytes from m.Contents.
 func (e *encoder) copyMapping(m *Mapping) error {
-	size := int64(m.End - m.Start)
+	size := int64(m.StoredSize())
 	_, stream := e.sink.(*StreamSink)
 	for off := int64(0); off < size; {
 		n := min(size-off, int64(len(e.buf)))

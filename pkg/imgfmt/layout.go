@@ -76,11 +76,17 @@ const (
 	// process (imageMinor), so an image stays readable by older readers unless it needs a newer
 	// note, and there is still exactly one image per Process. Revisions: 0 the original format;
 	// 1 adds the optional cwd note; 2 the object notes.
-	FormatMinor = 2
+	FormatMinor = 3
 	// minorCwd is the first revision with the cwd note.
 	minorCwd = 1
 	// minorObjects is the first revision with object notes.
 	minorObjects = 2
+	// minorCoreDump is the first revision with the core-dump flag (versionFlagCoreDump) and with
+	// stored header pages of reference mappings (mapFlagHeaderPage).
+	minorCoreDump = 3
+	// versionFlagCoreDump (version note flags bit 0, format 1.3) marks a core dump: NT_SIGINFO
+	// follows thread 0's notes and every NT_PRSTATUS carries the signal (Process.CoreDump).
+	versionFlagCoreDump = 1
 	// noteLayoutVersion is the first field of each of our notes.
 	noteLayoutVersion = 1
 )
@@ -127,6 +133,8 @@ const (
 	mapFlagShared    = 1 << 0
 	mapFlagGrowsDown = 1 << 1
 	mapFlagHasFile   = 1 << 2
+	// mapFlagHeaderPage (format 1.3): a reference mapping whose first page is stored too.
+	mapFlagHeaderPage = 1 << 3
 )
 
 // Limits enforced by the encoder and the decoder. They bound what a reader allocates and what a thaw

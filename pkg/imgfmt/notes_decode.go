@@ -217,6 +217,7 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 
 	// Per thread: NT_PRSTATUS, optional NT_PRFPREG, optional NT_X86_XSTATE.
 	var prs []prstatusInfo
+	siginfoEarly := false
 	for it.is(ownerCore, ntPrstatus) {
 		if len(p.Threads) == MaxThreads {
 			return nil, nil, formatErrorf(it.cur.off, "more than %d threads", MaxThreads)
@@ -271,6 +272,15 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 		}
 		p.Threads = append(p.Threads, t)
 		prs = append(prs, ps)
+		if len(p.Threads) == 1 && it.is(ownerCore, ntSiginfo) {
+			// A core dump's NT_SIGINFO (format 1.3): checked against the version flag below.
+			n, _ := it.take(ownerCore, ntSiginfo, "NT_SIGINFO")
+			loc.siginfo = n.off
+			if p.SigInfo, err = decodeSiginfo(n); err != nil {
+				return nil, nil, err
+			}
+			siginfoEarly = true
+		}
 	}
 	if it.err != nil {
 		return nil, nil, it.err
@@ -307,20 +317,13 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 	// NT_SIGINFO.
 	if it.is(ownerCore, ntSiginfo) {
 		n, _ := it.take(ownerCore, ntSiginfo, "NT_SIGINFO")
-		loc.siginfo = n.off
-		if len(n.desc) != siginfoSize {
-			return nil, nil, formatErrorf(n.off, "NT_SIGINFO: descriptor is %d bytes, want %d", len(n.desc), siginfoSize)
+		if siginfoEarly {
+			return nil, nil, formatErrorf(n.off, "a second NT_SIGINFO note")
 		}
-		r := n.reader("NT_SIGINFO")
-		si := &SigInfo{}
-		si.Signo, si.Errno, si.Code = r.i32(), r.i32(), r.i32()
-		r.zero(4, "padding")
-		si.PID, si.UID = r.i32(), r.u32()
-		r.zero(siginfoSize-24, "rest of siginfo_t")
-		if err := r.end(); err != nil {
+		loc.siginfo = n.off
+		if p.SigInfo, err = decodeSiginfo(n); err != nil {
 			return nil, nil, err
 		}
-		p.SigInfo = si
 	}
 	if it.err != nil {
 		return nil, nil, it.err
@@ -340,13 +343,18 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 	if err := r.end(); err != nil {
 		return nil, nil, err
 	}
+	p.CoreDump = flags&versionFlagCoreDump != 0
 	switch {
 	case major != FormatMajor:
 		return nil, nil, formatErrorf(n.off, "version note: format version %d.%d, this reader knows %d.x", major, minor, FormatMajor)
 	case minor > FormatMinor:
 		return nil, nil, formatErrorf(n.off, "version note: format version %d.%d is newer than this reader's %d.%d", major, minor, FormatMajor, FormatMinor)
-	case flags != 0:
+	case flags&^versionFlagCoreDump != 0:
 		return nil, nil, formatErrorf(n.off, "version note: unknown flags %#x", flags)
+	case flags&versionFlagCoreDump != 0 && (p.SigInfo == nil || !siginfoEarly):
+		return nil, nil, formatErrorf(n.off, "version note: a core dump needs NT_SIGINFO right after thread 0's notes")
+	case flags&versionFlagCoreDump == 0 && siginfoEarly:
+		return nil, nil, formatErrorf(loc.siginfo, "NT_SIGINFO after thread 0's notes, but the image is not a core dump")
 	case pageSize != PageSize:
 		return nil, nil, formatErrorf(n.off, "version note: page size %d, want %d", pageSize, PageSize)
 	case int(nthreads) != len(p.Threads):
@@ -406,7 +414,7 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 		}
 		ps := &prs[i]
 		var wantSig uint16
-		if i == 0 && p.SigInfo != nil {
+		if p.SigInfo != nil && (i == 0 || p.CoreDump) {
 			wantSig = uint16(p.SigInfo.Signo)
 		}
 		switch {
@@ -511,11 +519,12 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 		m.Kind = MappingKind(r.u32())
 		m.Prot = Prot(r.u32())
 		flags := r.u32()
-		if r.err == nil && flags&^(mapFlagShared|mapFlagGrowsDown|mapFlagHasFile) != 0 {
+		if r.err == nil && flags&^(mapFlagShared|mapFlagGrowsDown|mapFlagHasFile|mapFlagHeaderPage) != 0 {
 			r.off -= 4
 			r.fail("unknown flags %#x", flags)
 		}
 		m.Shared, m.GrowsDown = flags&mapFlagShared != 0, flags&mapFlagGrowsDown != 0
+		m.HeaderPage = flags&mapFlagHeaderPage != 0
 		m.Start, m.End, m.FileOffset = r.u64(), r.u64(), r.u64()
 		m.File = decodeHandle(r, flags&mapFlagHasFile != 0)
 		m.Name = r.str("name", MaxPathLen)
@@ -654,4 +663,25 @@ func decodeNTFile(n *rawNote) (*ntFileNote, error) {
 		return nil, formatErrorf(n.off, "NT_FILE: %d trailing bytes after the names", len(names))
 	}
 	return f, nil
+}
+
+// decodeSiginfo decodes an NT_SIGINFO descriptor.
+func decodeSiginfo(n *rawNote) (*SigInfo, error) {
+	if len(n.desc) != siginfoSize {
+		return nil, formatErrorf(n.off, "NT_SIGINFO: descriptor is %d bytes, want %d", len(n.desc), siginfoSize)
+	}
+	r := n.reader("NT_SIGINFO")
+	si := &SigInfo{}
+	si.Signo, si.Errno, si.Code = r.i32(), r.i32(), r.i32()
+	r.zero(4, "padding")
+	if HasAddr(si.Signo, si.Code) {
+		si.Addr = r.u64()
+	} else {
+		si.PID, si.UID = r.i32(), r.u32()
+	}
+	r.zero(siginfoSize-24, "rest of siginfo_t")
+	if err := r.end(); err != nil {
+		return nil, err
+	}
+	return si, nil
 }

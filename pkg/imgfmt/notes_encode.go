@@ -2,7 +2,7 @@ package imgfmt
 
 // This file turns a Process into the descriptor bytes of the PT_NOTE segment, in the order
 // docs/image-format.md fixes: NT_PRPSINFO; per thread NT_PRSTATUS, NT_PRFPREG, NT_X86_XSTATE;
-// NT_AUXV; NT_FILE; NT_SIGINFO; then our own notes.
+// NT_AUXV; NT_FILE; NT_SIGINFO (after thread 0's notes instead in a core dump); then our own notes.
 
 // appendNote appends one ELF note: namesz, descsz, type, the NUL-terminated owner padded to 4 bytes,
 // the descriptor padded to 4 bytes.
@@ -42,6 +42,10 @@ func encodeNotes(p *Process) []byte {
 			d.bytes(t.XState)
 			note(ownerLinux, ntX86XState)
 		}
+		if i == 0 && p.CoreDump {
+			encodeSiginfo(d, p.SigInfo)
+			note(ownerCore, ntSiginfo)
+		}
 	}
 	for _, a := range p.Auxv {
 		d.u64(a.Key)
@@ -52,14 +56,8 @@ func encodeNotes(p *Process) []byte {
 	note(ownerCore, ntAuxv)
 	encodeNTFile(d, p)
 	note(ownerCore, ntFile)
-	if si := p.SigInfo; si != nil {
-		d.i32(si.Signo)
-		d.i32(si.Errno)
-		d.i32(si.Code)
-		d.u32(0)
-		d.i32(si.PID)
-		d.u32(si.UID)
-		d.zeros(siginfoSize - 24)
+	if si := p.SigInfo; si != nil && !p.CoreDump {
+		encodeSiginfo(d, si)
 		note(ownerCore, ntSiginfo)
 	}
 
@@ -94,6 +92,21 @@ func encodeNotes(p *Process) []byte {
 	return w.b
 }
 
+// encodeSiginfo writes the NT_SIGINFO descriptor (siginfo_t, 128 bytes).
+func encodeSiginfo(d *wbuf, si *SigInfo) {
+	d.i32(si.Signo)
+	d.i32(si.Errno)
+	d.i32(si.Code)
+	d.u32(0)
+	if HasAddr(si.Signo, si.Code) {
+		d.u64(si.Addr)
+	} else {
+		d.i32(si.PID)
+		d.u32(si.UID)
+	}
+	d.zeros(siginfoSize - 24)
+}
+
 // encodePrpsinfo writes struct elf_prpsinfo (136 bytes).
 func encodePrpsinfo(d *wbuf, p *Process) {
 	d.u8(0)   // pr_state: running
@@ -116,7 +129,7 @@ func encodePrpsinfo(d *wbuf, p *Process) {
 func encodePrstatus(d *wbuf, p *Process, i int) {
 	t := &p.Threads[i]
 	var sig int32
-	if i == 0 && p.SigInfo != nil {
+	if p.SigInfo != nil && (i == 0 || p.CoreDump) {
 		sig = p.SigInfo.Signo
 	}
 	d.i32(sig) // pr_info.si_signo
@@ -190,7 +203,11 @@ func encodeVersion(d *wbuf, p *Process) {
 	d.u32(noteLayoutVersion)
 	d.u32(FormatMajor)
 	d.u32(imageMinor(p))
-	d.u32(0) // flags
+	var flags uint32
+	if p.CoreDump {
+		flags |= versionFlagCoreDump
+	}
+	d.u32(flags)
 	d.u32(PageSize)
 	d.u32(uint32(len(p.Threads)))
 	d.u32(uint32(len(p.Mappings)))
@@ -314,6 +331,9 @@ func encodeMapping(d *wbuf, m *Mapping) {
 	}
 	if m.File != nil {
 		flags |= mapFlagHasFile
+	}
+	if m.HeaderPage {
+		flags |= mapFlagHeaderPage
 	}
 	d.u32(noteLayoutVersion)
 	d.u32(uint32(m.Kind))

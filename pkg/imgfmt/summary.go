@@ -24,6 +24,7 @@ type Summary struct {
 	Process     ProcessSummary  `json:"process"`
 	Creds       CredsSummary    `json:"creds"`
 	SigInfo     *SigInfoSummary `json:"siginfo,omitempty"`
+	CoreDump    bool            `json:"core_dump,omitempty"` // The image of a process a signal killed.
 	Threads     []ThreadSummary `json:"threads"`
 	Mappings    []MapSummary    `json:"mappings"`
 	FDs         []FDSummary     `json:"fds"`
@@ -65,6 +66,8 @@ type SigInfoSummary struct {
 	Code   int32  `json:"code"`
 	PID    int32  `json:"pid"`
 	UID    uint32 `json:"uid"`
+	// Addr is the faulting address (si_addr) of a fault signal, else empty.
+	Addr string `json:"addr,omitempty"`
 }
 
 // ThreadSummary is one thread's identity and where it stopped.
@@ -194,6 +197,10 @@ func Summarize(p *Process, size int64, stored func(off, n int64) int64) *Summary
 	}
 	if si := p.SigInfo; si != nil {
 		s.SigInfo = &SigInfoSummary{Signal: si.Signo, Name: SignalName(int(si.Signo)), Code: si.Code, PID: si.PID, UID: si.UID}
+		s.CoreDump = p.CoreDump
+		if HasAddr(si.Signo, si.Code) {
+			s.SigInfo.Addr = fmt.Sprintf("%#x", si.Addr)
+		}
 	}
 	for i := range p.Threads {
 		t := &p.Threads[i]
@@ -216,6 +223,9 @@ func Summarize(p *Process, size int64, stored func(off, n int64) int64) *Summary
 			ms.Stored = stored(m.DataOffset, int64(ms.Bytes))
 		case MapReference:
 			tot.ReferenceBytes += ms.Bytes
+			if m.HeaderPage {
+				ms.Stored = stored(m.DataOffset, PageSize)
+			}
 		case MapZero:
 			tot.ZeroBytes += ms.Bytes
 		}
@@ -302,7 +312,14 @@ func (s *Summary) WriteText(w io.Writer) error {
 	pr("creds:\tuid %d euid %d suid %d fsuid %d, gid %d egid %d sgid %d fsgid %d, groups %v\n",
 		c.UID, c.EUID, c.SUID, c.FSUID, c.GID, c.EGID, c.SGID, c.FSGID, c.Groups)
 	if si := s.SigInfo; si != nil {
-		pr("signal:\t%s (%d) code %d from pid %d uid %d\n", si.Name, si.Signal, si.Code, si.PID, si.UID)
+		if s.CoreDump {
+			pr("core:\tdump of a process killed by %s\n", si.Name)
+		}
+		if si.Addr != "" {
+			pr("signal:\t%s (%d) code %d at address %s\n", si.Name, si.Signal, si.Code, si.Addr)
+		} else {
+			pr("signal:\t%s (%d) code %d from pid %d uid %d\n", si.Name, si.Signal, si.Code, si.PID, si.UID)
+		}
 	}
 	pr("vm:\tbrk %s, vdso %s, exe %s\n", s.VM.Brk, s.VM.VDSO, s.VM.Exe)
 	if s.VM.Cwd != "" {

@@ -17,6 +17,12 @@ type Process struct {
 	VM       VMInfo
 	Auxv     []AuxEntry // The process's auxiliary vector (NT_AUXV), without the AT_NULL terminator.
 	SigInfo  *SigInfo   // The signal that triggered the freeze (NT_SIGINFO), nil for sys_checkpoint.
+
+	// CoreDump marks the image of a process killed by a signal (format 1.3, version flag bit 0):
+	// its notes are laid out as Linux lays out a core's, so that gdb and elfutils show the signal
+	// of every thread and thread 0's siginfo ($_siginfo): NT_SIGINFO directly follows thread 0's
+	// notes and every NT_PRSTATUS carries the signal in pr_cursig. Requires SigInfo.
+	CoreDump bool
 	// Cwd is the process's working directory: its absolute path in the sandbox's mount namespace
 	// (with " (deleted)" appended if it was removed) and its attributes at freeze. nil when not
 	// recorded (images of format 1.0); a thaw then keeps the thawer's working directory.
@@ -28,6 +34,14 @@ type Process struct {
 
 // imageMinor is the format revision an image of p is written with: the lowest that can express it.
 func imageMinor(p *Process) uint32 {
+	if p.CoreDump {
+		return minorCoreDump
+	}
+	for i := range p.Mappings {
+		if p.Mappings[i].HeaderPage {
+			return minorCoreDump
+		}
+	}
 	if len(p.Objects) > 0 {
 		return minorObjects
 	}
@@ -120,14 +134,33 @@ type Mapping struct {
 	FileOffset uint64      // Offset into File for file-backed mappings.
 	File       *FileHandle // Backing file, nil for anonymous memory.
 
-	// Contents supplies the bytes [0, End-Start) to the encoder for MapContent. Reads of pages that
-	// are not resident may return zeros without touching them. Decode (the ReaderAt decoder) sets it
-	// to the mapping's section of the image; the stream decoder leaves it nil.
+	// HeaderPage (MapReference only, format 1.3) stores the mapping's first page as well, as Linux
+	// cores keep the first page of each ELF file mapping: debuggers (eu-unstrip, eu-stack, gdb)
+	// read the ELF header and the build-id note from it. A thaw ignores it: the mapping is reopened
+	// by its handle. Contents supplies the page.
+	HeaderPage bool
+
+	// Contents supplies the bytes [0, End-Start) to the encoder for MapContent, and [0, PageSize)
+	// for a HeaderPage reference mapping. Reads of pages that are not resident may return zeros
+	// without touching them. Decode (the ReaderAt decoder) sets it to the stored bytes' section of
+	// the image; the stream decoder leaves it nil.
 	Contents io.ReaderAt
 
-	// DataOffset is where the decoder found a MapContent mapping's bytes in the image (page-aligned).
-	// Unused by the encoder.
+	// DataOffset is where the decoder found the stored bytes of a MapContent or HeaderPage mapping
+	// in the image (page-aligned). Unused by the encoder.
 	DataOffset int64
+}
+
+// StoredSize is how many bytes of m the image stores: all of a MapContent mapping, the first page
+// of a HeaderPage reference mapping, none of any other (its PT_LOAD's p_filesz).
+func (m *Mapping) StoredSize() uint64 {
+	switch {
+	case m.Kind == MapContent:
+		return m.End - m.Start
+	case m.Kind == MapReference && m.HeaderPage:
+		return PageSize
+	}
+	return 0
 }
 
 // FileHandle identifies a file inside the sandbox at freeze time, so a thaw can reopen it and verify
@@ -204,9 +237,37 @@ type AuxEntry struct {
 	Key, Value uint64
 }
 
-// SigInfo is the signal that triggered a freeze (NT_SIGINFO, Linux siginfo_t layout).
+// SigInfo is the signal that triggered a freeze or killed the process (NT_SIGINFO, Linux
+// siginfo_t layout). Its union holds either the sender (PID, UID) or, for a fault (HasAddr), the
+// faulting address (Addr), never both.
 type SigInfo struct {
 	Signo, Errno, Code int32
 	PID                int32
 	UID                uint32
+	// Addr is si_addr, the faulting address; only when HasAddr(Signo, Code), else 0.
+	Addr uint64
 }
+
+// Signal numbers and codes that decide the layout of siginfo_t's union.
+const (
+	sigILL  = 4
+	sigTRAP = 5
+	sigBUS  = 7
+	sigFPE  = 8
+	sigSEGV = 11
+)
+
+// HasAddr reports whether a siginfo_t of signal signo with code code carries si_addr in its
+// union (at byte 16) instead of the sender's pid and uid: a fault signal (SIGILL, SIGTRAP,
+// SIGBUS, SIGFPE, SIGSEGV) with a signal-specific code (0 < code < SI_KERNEL), as Linux's
+// siginfo_layout decides.
+func HasAddr(signo, code int32) bool {
+	switch signo {
+	case sigILL, sigTRAP, sigBUS, sigFPE, sigSEGV:
+		return code > 0 && code < siKernel
+	}
+	return false
+}
+
+// siKernel is SI_KERNEL, the code of a signal the kernel sends without a specific cause.
+const siKernel = 0x80

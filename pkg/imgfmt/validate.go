@@ -117,6 +117,9 @@ func validate(p *Process, loc locator) error {
 		if err := checkString(m.Name, MaxPathLen); err != "" {
 			return fail(partMapping, i, "name: %s", err)
 		}
+		if m.HeaderPage && m.Kind != MapReference {
+			return fail(partMapping, i, "only a reference mapping stores a header page (kind %d)", m.Kind)
+		}
 		switch m.Kind {
 		case MapContent, MapZero:
 		case MapObject:
@@ -126,6 +129,9 @@ func validate(p *Process, loc locator) error {
 		case MapReference:
 			if m.File == nil {
 				return fail(partMapping, i, "stored by reference but has no file handle")
+			}
+			if m.HeaderPage && m.FileOffset != 0 {
+				return fail(partMapping, i, "a stored header page needs file offset 0, not %#x", m.FileOffset)
 			}
 		default:
 			return fail(partMapping, i, "unknown kind %d", m.Kind)
@@ -227,8 +233,19 @@ func validate(p *Process, loc locator) error {
 			return fail(partAuxv, -1, "entry %d is AT_NULL before the end", i)
 		}
 	}
-	if si := p.SigInfo; si != nil && (si.Signo <= 0 || si.Signo > numSignals) {
-		return fail(partSiginfo, -1, "signal %d out of range", si.Signo)
+	if p.CoreDump && p.SigInfo == nil {
+		return fail(partSiginfo, -1, "a core dump needs the killing signal")
+	}
+	if si := p.SigInfo; si != nil {
+		if si.Signo <= 0 || si.Signo > numSignals {
+			return fail(partSiginfo, -1, "signal %d out of range", si.Signo)
+		}
+		if HasAddr(si.Signo, si.Code) && (si.PID != 0 || si.UID != 0) {
+			return fail(partSiginfo, -1, "signal %d code %d carries a fault address, not a sender (pid %d uid %d)", si.Signo, si.Code, si.PID, si.UID)
+		}
+		if !HasAddr(si.Signo, si.Code) && si.Addr != 0 {
+			return fail(partSiginfo, -1, "signal %d code %d carries a sender, not a fault address (%#x)", si.Signo, si.Code, si.Addr)
+		}
 	}
 	if h := p.Cwd; h != nil {
 		if err := checkHandle(h); err != "" {

@@ -181,6 +181,10 @@ func captureMappings(t *kernel.Task, vm *imgfmt.VMInfo) ([]imgfmt.Mapping, error
 			mp.Contents = content
 		case v.private && !v.perms.Write && r.anon == 0 && mp.File != nil:
 			mp.Kind = imgfmt.MapReference
+			if page := elfHeaderPage(content, mp.FileOffset); page != nil {
+				mp.HeaderPage = true
+				mp.Contents = bytes.NewReader(page)
+			}
 		default:
 			// Writable or modified private file mappings, shared mappings, and files that cannot
 			// be named again (deleted, memfd, SysV shm): by content.
@@ -224,4 +228,19 @@ func protOf(p hostarch.AccessType) imgfmt.Prot {
 		prot |= imgfmt.ProtExec
 	}
 	return prot
+}
+
+// elfHeaderPage returns the first page of a reference mapping at file offset 0 if it starts with an
+// ELF header, else nil. The image stores that page, as Linux's cores do, so that debuggers find the
+// file's program headers and build-id note (imgfmt.Mapping.HeaderPage). It is copied now: the
+// encoder may run after the siblings resumed.
+func elfHeaderPage(r *memReader, fileOffset uint64) []byte {
+	if fileOffset != 0 || r.size < imgfmt.PageSize {
+		return nil
+	}
+	page := make([]byte, imgfmt.PageSize)
+	if _, err := r.ReadAt(page, 0); err != nil || !bytes.HasPrefix(page, []byte("\x7fELF")) {
+		return nil
+	}
+	return page
 }

@@ -26,6 +26,10 @@ const (
 	// inside a blocking syscall, rax holds -ERESTART*; the restart is applied to the copy, exactly
 	// as runApp would apply it, so the thawed thread re-issues the syscall.
 	atUserBoundary
+	// atFatalSignal: the thread is delivering a signal that kills its process (a core dump). Its
+	// registers are recorded as they are, as Linux's core dumps show them: rip at the faulting
+	// instruction, or -ERESTART* in rax after a syscall the signal interrupted.
+	atFatalSignal
 )
 
 // captureThread records the calling thread's registers, FP/XSAVE state, signal mask, pending

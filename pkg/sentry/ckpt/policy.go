@@ -33,6 +33,10 @@ type Policy struct {
 	// would exceed it fails with EAGAIN. 0 turns background writing off: every image is then
 	// written while its process stays stopped (docs/notes-pause.md).
 	Background int32
+	// CorePattern names the core file a process killed by a signal whose default action is
+	// "core" leaves behind (Linux's kernel.core_pattern directives; docs/cores.md); empty
+	// disables core files.
+	CorePattern string
 }
 
 // Defaults of the policy (docs/abi.md).
@@ -57,11 +61,13 @@ const (
 	AnnotationSignal = AnnotationPrefix + "ckpt-signal"
 	// AnnotationBackground sets Policy.Background.
 	AnnotationBackground = AnnotationPrefix + "ckpt-background"
+	// AnnotationCorePattern sets Policy.CorePattern.
+	AnnotationCorePattern = AnnotationPrefix + "core-pattern"
 )
 
 // DefaultPolicy returns the policy used when nothing is configured.
 func DefaultPolicy() Policy {
-	return Policy{File: DefaultFile, Group: DefaultGroup, Signal: DefaultSignal, Background: DefaultBackground}
+	return Policy{File: DefaultFile, Group: DefaultGroup, Signal: DefaultSignal, Background: DefaultBackground, CorePattern: DefaultCorePattern}
 }
 
 // Validate reports whether every field of p is acceptable.
@@ -74,6 +80,9 @@ func (p Policy) Validate() error {
 	}
 	if p.Background < 0 {
 		return fmt.Errorf("ckpt-background %d: must be >= 0 (0 turns background writes off)", p.Background)
+	}
+	if err := ValidateCorePattern(p.CorePattern); err != nil {
+		return err
 	}
 	return ValidateSignal(p.Signal)
 }
@@ -183,8 +192,13 @@ func (p Policy) WithAnnotations(annotations map[string]string) (Policy, error) {
 				return p, fmt.Errorf("annotation %s: %w", key, err)
 			}
 			p.Background = n
+		case AnnotationCorePattern:
+			if err := ValidateCorePattern(val); err != nil {
+				return p, fmt.Errorf("annotation %s: %w", key, err)
+			}
+			p.CorePattern = val
 		default:
-			return p, fmt.Errorf("unknown annotation %q (known: %s, %s, %s, %s)", key, AnnotationFile, AnnotationGroup, AnnotationSignal, AnnotationBackground)
+			return p, fmt.Errorf("unknown annotation %q (known: %s, %s, %s, %s, %s)", key, AnnotationFile, AnnotationGroup, AnnotationSignal, AnnotationBackground, AnnotationCorePattern)
 		}
 	}
 	return p, nil
@@ -197,7 +211,8 @@ func (p Policy) Annotations() map[string]string {
 		AnnotationGroup:  strconv.Itoa(int(p.Group)),
 		AnnotationSignal: strconv.Itoa(int(p.Signal)),
 
-		AnnotationBackground: strconv.Itoa(int(p.Background)),
+		AnnotationBackground:  strconv.Itoa(int(p.Background)),
+		AnnotationCorePattern: p.CorePattern,
 	}
 }
 

@@ -90,12 +90,13 @@ func TestWithAnnotations(t *testing.T) {
 		AnnotationFile:        "/ckpt/%P.img",
 		AnnotationGroup:       "7",
 		AnnotationSignal:      "40",
+		AnnotationCorePattern: "core.%p",
 		"dev.gvisor.whatever": "ignored",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Policy{File: "/ckpt/%P.img", Group: 7, Signal: 40, Background: DefaultBackground}); p != want {
+	if want := (Policy{File: "/ckpt/%P.img", Group: 7, Signal: 40, Background: DefaultBackground, CorePattern: "core.%p"}); p != want {
 		t.Errorf("WithAnnotations = %+v, want %+v", p, want)
 	}
 	// Round trip through Annotations.

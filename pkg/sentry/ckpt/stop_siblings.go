@@ -43,6 +43,12 @@ var freezes = struct {
 type siblingStop struct {
 	tg *kernel.ThreadGroup // The process being frozen.
 
+	// runningGrace, if not zero, is how long a sibling may keep running inside the sentry without
+	// reaching its task work before it is recorded from the outside. Set for core dumps only: a
+	// sibling that is itself delivering a fatal signal waits for the event channel's lock, which
+	// the dumping thread holds, and would never stop.
+	runningGrace time.Duration
+
 	mu sync.Mutex
 	// closed is set by resume; task work that runs later (a sibling that was in another stop and is
 	// resumed only now) does nothing. Protected by mu.
@@ -152,6 +158,7 @@ func (w *siblingWork) TaskWork(t *kernel.Task) {
 func (s *siblingStop) stopSiblings(t *kernel.Task) ([]imgfmt.Thread, error) {
 	kicked := make(map[*kernel.Task]bool)
 	stoppedSince := make(map[*kernel.Task]time.Time)
+	runningSince := make(map[*kernel.Task]time.Time)
 	outside := make(map[*kernel.Task]imgfmt.Thread)
 	for {
 		// Collect first: ForEachTask holds the TaskSet lock, and kicking takes the signal lock.
@@ -197,6 +204,13 @@ func (s *siblingStop) stopSiblings(t *kernel.Task) ([]imgfmt.Thread, error) {
 				}
 			default:
 				delete(stoppedSince, o)
+				since, ok := runningSince[o]
+				if !ok {
+					runningSince[o] = time.Now()
+				} else if s.runningGrace > 0 && time.Since(since) >= s.runningGrace {
+					outside[o] = captureStoppedThread(o)
+					continue
+				}
 				waiting++
 			}
 		}
