@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 
+	"gvisor.dev/gvisor/pkg/atomicbitops"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/devpts"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/eventfd"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/timerfd"
@@ -140,6 +141,15 @@ func stateFieldsUsed() []stateFieldUse {
 		{stateZeroOfField(new(devpts.Terminal), "ld"), "termios", reflect.Struct},
 		{stateZeroOfField(new(devpts.Terminal), "ld"), "size", reflect.Struct},
 		{stateZeroOfField(new(devpts.Terminal), "ld"), "packet", reflect.Bool},
+		// inotify watches (obj_inotify.go; TestInotifyProbe runs the whole route).
+		{new(vfs.Inotify), "watches", reflect.Map},
+		{new(vfs.Inotify), "nextWatchMinusOne", reflect.Int32},
+		{new(vfs.Watch), "wd", reflect.Int32},
+		{new(vfs.Watch), "mask", reflect.Struct},
+		{new(vfs.Watch), "expired", reflect.Struct},
+		{new(vfs.Watch), "target", reflect.Pointer},
+		{new(atomicbitops.Uint32), "value", reflect.Uint32},
+		{new(atomicbitops.Int32), "value", reflect.Int32},
 		// rseq registrations (obj_procattrs.go).
 		{new(kernel.Task), "rseqAddr", reflect.Uintptr},
 		{new(kernel.Task), "rseqSignature", reflect.Uint32},
