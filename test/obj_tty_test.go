@@ -8,13 +8,20 @@ import (
 	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
 )
 
-// TestObjTerminalUnsupported shows the documented behaviour of a process holding both ends of a
-// pseudo-terminal (terminals are not restored, docs/notes-thaw.md "Terminals"): the thaw
-// succeeds and both fds are placeholders (EOF), never reopened by path (which failed the thaw
-// with ESTALE in the same sandbox, or named whatever terminal had the index).
-func TestObjTerminalUnsupported(t *testing.T) {
+// TestObjTerminal freezes a session leader holding a pty master, its replica (its controlling
+// terminal) and /dev/tty, with custom termios, window size and packet mode, and thaws it:
+//   - new-sandbox: a fresh pair with the same settings, the replica the controlling terminal of
+//     the thawed process with its group in the foreground, /dev/tty that terminal, data both ways;
+//   - same-sandbox: the same (the frozen process held both ends, so its pair went with it);
+//   - same-sandbox-attach: the master stays with a process outside the image (the frozen one's
+//     parent), which changes the window size while the child is frozen; the thaw (by a child of
+//     that parent, not a session leader) attaches the replica to that same terminal (same index,
+//     the new size, data through the parent's master) and makes it the controlling terminal again.
+//
+// docs/notes-thaw.md "Terminals".
+func TestObjTerminal(t *testing.T) {
 	guest := h.BuildC(t, "obj_tty")
-	const want = "master=1 replica=1"
+	const want = "tty pair=1 termios=1 winsize=1 packet=1 ctty=1 fg=1 devtty=1 data=1"
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		t.Run("new-sandbox", func(t *testing.T) {
 			img := filepath.Join(h.NewDir(t), "tty.ckpt")
@@ -24,11 +31,26 @@ func TestObjTerminalUnsupported(t *testing.T) {
 			if !strings.Contains(r.Stdout, want) {
 				t.Errorf("want %q:\n%s", want, r)
 			}
+			out := runTool(t, h.Bin, "inspect", img)
+			for _, w := range []string{"terminal", "master replica /dev/tty", "101x33", "packet mode", "controlling terminal of the session leader"} {
+				if !strings.Contains(out, w) {
+					t.Errorf("inspect lacks %q:\n%s", w, out)
+				}
+			}
 		})
 		t.Run("same-sandbox", func(t *testing.T) {
 			img := filepath.Join(h.NewDir(t), "tty.ckpt")
 			r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", guest+" "+img+"; "+h.Bin+" checkpt -r "+img)
 			r.WantExit(t, 0)
+			if !strings.Contains(r.Stdout, "r=0 errno=0") || !strings.Contains(r.Stdout, want) {
+				t.Errorf("want r=0 then %q:\n%s", want, r)
+			}
+		})
+		t.Run("same-sandbox-attach", func(t *testing.T) {
+			img := filepath.Join(h.NewDir(t), "tty.ckpt")
+			r := h.Do(t, harness.Opts{Platform: p, Persist: true}, guest, "-attach", img, h.Bin)
+			r.WantExit(t, 0)
+			const want = "attach pair=1 winsize=1 ctty=1 fg=1 devtty=1 data=1 termios=1"
 			if !strings.Contains(r.Stdout, "r=0 errno=0") || !strings.Contains(r.Stdout, want) {
 				t.Errorf("want r=0 then %q:\n%s", want, r)
 			}

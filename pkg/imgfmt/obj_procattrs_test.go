@@ -92,7 +92,7 @@ func TestTerminalCodec(t *testing.T) {
 	for _, tc := range []struct {
 		off  int
 		want string
-	}{{0, "unknown role 2"}, {8, "reserved"}} {
+	}{{0, "unknown role 2"}, {8, "unknown flags"}, {12, "reserved"}} {
 		b := bytes.Clone(img)
 		b[body+tc.off] = 2
 		if _, err := Decode(bytes.NewReader(b), int64(len(b))); err == nil || !strings.Contains(err.Error(), tc.want) {

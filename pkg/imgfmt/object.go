@@ -101,6 +101,8 @@ func decodeObjectBody(k ObjectKind, r *rbuf) ObjectBody {
 		return decodeSysVMsg(r)
 	case ObjTerminal:
 		return decodeTerminal(r)
+	case ObjInotify:
+		return decodeInotify(r)
 	case ObjProcAttrs:
 		return decodeProcAttrs(r)
 	case ObjProcFile:

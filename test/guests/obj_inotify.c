@@ -1,26 +1,65 @@
-/* obj_inotify: an inotify instance through a freeze and a thaw.
+/* obj_inotify: an inotify instance with its watches through a freeze and a thaw
+ * (docs/notes-thaw.md, "inotify").
  *
  * usage: obj_inotify IMAGE DIR
  *
- * Fd 10: inotify (IN_NONBLOCK) watching DIR for IN_CREATE (wd 1), with one event queued (the
- * guest created DIR/before). Watches and queued events are not in the image (docs/notes-thaw.md,
- * "inotify"): after a thaw the fd is a fresh inotify instance with its flags.
+ * Fd 10: inotify (IN_NONBLOCK) with the watches
+ *   wd 1  DIR        IN_CREATE
+ *   wd 2  DIR/a      removed again before the freeze (a gap)
+ *   wd 3  DIR/f      IN_MODIFY
+ *   wd 4  DIR/sub    IN_DELETE | IN_ONLYDIR
+ *   wd 5  DIR/g      IN_ATTRIB (the test removes DIR/g before the thaw: not restored)
+ * and one event queued (DIR/before created; queued events are not restored).
  *
  * Prints "r=<result> errno=<n>"; after the freeze itself (r == 0) it kills itself with SIGKILL.
- * After a thaw it prints "inotify=.. fresh=.. works=.. flags=.." (1 = as documented) and exits 0
- * if all are. */
+ * After a thaw it checks every watch by causing its event and prints
+ * "inotify queue=1 create=1 modify=1 delete=1 gap=1 gone=1 same=1 next=1 flags=1" (1 = as
+ * documented), exit 0 if all are. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../include/ckpt.h"
+
+static char dir[PATH_MAX / 2];
+
+static void touch(const char *name)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	close(open(path, O_CREAT | O_WRONLY, 0600));
+}
+
+static int watch(const char *name, unsigned mask)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s%s%s", dir, *name ? "/" : "", name);
+	return inotify_add_watch(10, path, mask);
+}
+
+/* next_event reads one event (waiting at most 20 s) and reports whether it is wd/mask/name. */
+static int next_event(int wd, unsigned mask, const char *name)
+{
+	static char buf[4096] __attribute__((aligned(8)));
+	struct pollfd pfd = {.fd = 10, .events = POLLIN};
+	if (poll(&pfd, 1, 20000) != 1)
+		return 0;
+	ssize_t n = read(10, buf, sizeof(struct inotify_event) + NAME_MAX + 1);
+	struct inotify_event *ev = (struct inotify_event *)buf;
+	int ok = n > 0 && ev->wd == wd && (ev->mask & mask) == mask && strcmp(ev->len ? ev->name : "", name) == 0;
+	if (!ok)
+		printf("event: n=%zd wd=%d mask=%#x name=%s\n", n, ev->wd, ev->mask, ev->len ? ev->name : "");
+	return ok;
+}
 
 int main(int argc, char **argv)
 {
@@ -28,13 +67,25 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s IMAGE DIR\n", argv[0]);
 		return 2;
 	}
-	char path[PATH_MAX], buf[4096];
+	snprintf(dir, sizeof dir, "%s", argv[2]);
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/sub", dir);
+	mkdir(path, 0700);
+	touch("a");
+	touch("f");
+	touch("g");
 	int fd = inotify_init1(IN_NONBLOCK);
-	if (fd < 0 || dup2(fd, 10) != 10 || inotify_add_watch(10, argv[2], IN_CREATE) != 1)
+	if (fd < 0 || dup2(fd, 10) != 10)
 		return 2;
 	close(fd);
-	snprintf(path, sizeof path, "%s/before", argv[2]);
-	close(open(path, O_CREAT | O_WRONLY, 0600));
+	if (watch("", IN_CREATE) != 1 || watch("a", IN_ATTRIB) != 2 || inotify_rm_watch(10, 2) != 0 ||
+	    watch("f", IN_MODIFY) != 3 || watch("sub", IN_DELETE | IN_ONLYDIR) != 4 || watch("g", IN_ATTRIB) != 5) {
+		perror("watches");
+		return 2;
+	}
+	if (!next_event(2, IN_IGNORED, "")) /* from the removal */
+		return 2;
+	touch("before");
 
 	int img = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	long r = sys_checkpoint(CKPT_FREEZE, img, -1, 0);
@@ -43,16 +94,23 @@ int main(int argc, char **argv)
 	if (r == 0)
 		kill(getpid(), SIGKILL);
 
-	/* A working inotify instance (its own ioctl answers), without the old watch or event. */
 	int queued = -1;
-	int inotify = ioctl(10, FIONREAD, &queued) == 0;
-	int fresh = queued == 0 && read(10, buf, sizeof buf) < 0 && errno == EAGAIN && inotify_rm_watch(10, 1) < 0 && errno == EINVAL;
-	int wd = inotify_add_watch(10, argv[2], IN_CREATE);
-	snprintf(path, sizeof path, "%s/after", argv[2]);
-	close(open(path, O_CREAT | O_WRONLY, 0600));
-	struct inotify_event *ev = (struct inotify_event *)buf;
-	int works = wd >= 1 && read(10, buf, sizeof buf) > 0 && ev->wd == wd && (ev->mask & IN_CREATE) && strcmp(ev->name, "after") == 0;
+	int queue = ioctl(10, FIONREAD, &queued) == 0 && queued == 0; /* the "before" event is lost */
+	touch("after");
+	int create = next_event(1, IN_CREATE, "after");
+	snprintf(path, sizeof path, "%s/f", dir);
+	int w = open(path, O_WRONLY);
+	int modify = w >= 0 && write(w, "x", 1) == 1 && next_event(3, IN_MODIFY, "");
+	close(w);
+	touch("sub/x");
+	snprintf(path, sizeof path, "%s/sub/x", dir);
+	int delete = unlink(path) == 0 && next_event(4, IN_DELETE, "x");
+	int gap = inotify_rm_watch(10, 2) < 0 && errno == EINVAL;
+	int gone = inotify_rm_watch(10, 5) < 0 && errno == EINVAL;
+	int same = watch("", IN_CREATE) == 1;
+	int next = watch("sub", IN_CREATE) == 4 && watch("before", IN_ATTRIB) == 6;
 	int flags = (fcntl(10, F_GETFL) & O_NONBLOCK) != 0;
-	printf("inotify=%d fresh=%d works=%d flags=%d\n", inotify, fresh, works, flags);
-	return inotify && fresh && works && flags ? 0 : 1;
+	printf("inotify queue=%d create=%d modify=%d delete=%d gap=%d gone=%d same=%d next=%d flags=%d\n", queue, create,
+	       modify, delete, gap, gone, same, next, flags);
+	return queue && create && modify && delete && gap && gone && same && next && flags ? 0 : 1;
 }

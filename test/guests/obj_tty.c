@@ -1,57 +1,284 @@
-/* obj_tty: a pseudo-terminal pair through a freeze (issue 8 item 6: not restored, see
- * docs/notes-thaw.md "Terminals").
+/* obj_tty: pseudo-terminals through a freeze (issue 8 item 6, docs/notes-thaw.md "Terminals").
  *
  * usage: obj_tty IMAGE
+ *   Leads its session; opens /dev/ptmx (fd 10) and its replica (fd 11) without O_NOCTTY, so the
+ *   replica becomes its controlling terminal, and /dev/tty (fd 12); sets custom termios (raw,
+ *   VMIN 3, VTIME 7, VINTR ^X, 19200 baud), a window size of 101x33 (640x480 pixels) and
+ *   packet mode on the master; freezes and kills itself. Prints "pty=/dev/pts/N" and
+ *   "r=<result> errno=<n>"; after a thaw it checks the pair and prints
+ *   "tty pair=1 termios=1 winsize=1 packet=1 ctty=1 fg=1 devtty=1 data=1" (1 = as before the
+ *   freeze), exit 0 if all are 1.
  *
- * Opens /dev/ptmx (fd 10) and its replica /dev/pts/N (fd 11), puts the replica in raw mode,
- * freezes, kills itself. Prints "pty=/dev/pts/N" and "r=<result> errno=<n>"; after a thaw
- * "master=.. replica=.." (1 = the fd is the documented placeholder: a pipe read end whose peer is
- * gone, reading EOF, never a reopened terminal); exits 0 if both are. */
+ * usage: obj_tty -attach IMAGE RUNSC_CKPT
+ *   Same sandbox, the master outside the image: the parent opens the master, sets the settings
+ *   and keeps the master; a child leads a new session, opens the replica (fd 11, controlling
+ *   terminal) and /dev/tty (fd 12), freezes and kills itself. The parent then changes the window
+ *   size to 120x40 (a rebuilt pair would have the image's 101x33) and runs
+ *   `RUNSC_CKPT checkpt -r IMAGE` in a child. The thawed child checks it is on the parent's
+ *   terminal (same index, the new window size, data both ways through the parent's master) and is
+ *   its controlling terminal. Prints "attach pair=1 winsize=1 ctty=1 fg=1 devtty=1 data=1 termios=1";
+ *   exits with the thawed child's status. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "../../include/ckpt.h"
 
-int main(int argc, char **argv)
+static struct termios want;
+static unsigned ptn; /* the replica's index at the freeze */
+
+/* lead_session makes the process lead a session (it already does as a sandbox's first process). */
+static void lead_session(void)
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: %s IMAGE\n", argv[0]);
-		return 2;
+	if (setsid() < 0 && getsid(0) != getpid()) {
+		perror("setsid");
+		exit(2);
 	}
+}
+
+static void custom_termios(int fd)
+{
+	struct termios tio;
+	if (tcgetattr(fd, &tio) != 0) {
+		perror("tcgetattr");
+		exit(2);
+	}
+	cfmakeraw(&tio);
+	tio.c_cc[VMIN] = 3;
+	tio.c_cc[VTIME] = 7;
+	tio.c_cc[VINTR] = 0x18;
+	cfsetspeed(&tio, B19200);
+	if (tcsetattr(fd, TCSANOW, &tio) != 0 || tcgetattr(fd, &want) != 0) {
+		perror("tcsetattr");
+		exit(2);
+	}
+}
+
+static void set_winsize(int fd, unsigned short rows, unsigned short cols)
+{
+	struct winsize ws = {.ws_row = rows, .ws_col = cols, .ws_xpixel = 640, .ws_ypixel = 480};
+	if (ioctl(fd, TIOCSWINSZ, &ws) != 0) {
+		perror("TIOCSWINSZ");
+		exit(2);
+	}
+}
+
+static int same_termios(int fd)
+{
+	struct termios got;
+	if (tcgetattr(fd, &got) != 0)
+		return 0;
+	return got.c_iflag == want.c_iflag && got.c_oflag == want.c_oflag && got.c_cflag == want.c_cflag &&
+	       got.c_lflag == want.c_lflag && memcmp(got.c_cc, want.c_cc, sizeof got.c_cc) == 0 &&
+	       cfgetispeed(&got) == cfgetispeed(&want) && cfgetospeed(&got) == B19200;
+}
+
+static int winsize_is(int fd, unsigned short rows, unsigned short cols)
+{
+	struct winsize ws;
+	return ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row == rows && ws.ws_col == cols && ws.ws_xpixel == 640 &&
+	       ws.ws_ypixel == 480;
+}
+
+static int index_is(int fd, unsigned n)
+{
+	unsigned got;
+	return isatty(fd) && ioctl(fd, TIOCGPTN, &got) == 0 && got == n;
+}
+
+/* read_exact reads n bytes from fd, waiting at most 20 s for each chunk (a broken pair fails
+ * instead of hanging the test). */
+static int read_exact(int fd, char *buf, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		if (poll(&pfd, 1, 20000) != 1)
+			return 0;
+		ssize_t r = read(fd, buf + got, n - got);
+		if (r <= 0)
+			return 0;
+		got += r;
+	}
+	return 1;
+}
+
+/* ctty checks the controlling terminal: we lead our session and /dev/tty opens that terminal (gVisor
+ * has no TIOCGSID), our group is the foreground one, and fd 12 (/dev/tty at the freeze) is on it. */
+static void ctty(int *c, int *fg, int *devtty)
+{
+	int t = open("/dev/tty", O_RDWR | O_NOCTTY);
+	*c = getsid(0) == getpid() && t >= 0 && index_is(t, ptn);
+	*fg = tcgetpgrp(11) == getpgrp();
+	*devtty = index_is(12, ptn);
+	if (t >= 0)
+		close(t);
+}
+
+static long freeze(const char *image)
+{
+	int fd = open(image, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	long r = sys_checkpoint(CKPT_FREEZE, fd, -1, 0);
+	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
+	fflush(stdout);
+	if (r == 0)
+		kill(getpid(), SIGKILL);
+	close(fd);
+	return r;
+}
+
+static int single(const char *image)
+{
+	lead_session();
 	int m = open("/dev/ptmx", O_RDWR | O_NOCTTY);
 	if (m < 0 || grantpt(m) != 0 || unlockpt(m) != 0) {
 		perror("ptmx");
 		return 2;
 	}
 	char *name = ptsname(m);
-	int s = name ? open(name, O_RDWR | O_NOCTTY) : -1;
-	if (s < 0 || dup2(m, 10) != 10 || dup2(s, 11) != 11) {
+	int s = name ? open(name, O_RDWR) : -1; /* no O_NOCTTY: becomes the controlling terminal */
+	if (s < 0 || dup2(m, 10) != 10 || dup2(s, 11) != 11 || ioctl(11, TIOCGPTN, &ptn) != 0) {
 		perror("pts");
 		return 2;
 	}
-	struct termios tio;
-	tcgetattr(11, &tio);
-	cfmakeraw(&tio);
-	tcsetattr(11, TCSANOW, &tio);
+	close(m);
+	close(s);
+	int t = open("/dev/tty", O_RDWR);
+	if (t < 0 || dup2(t, 12) != 12) {
+		perror("/dev/tty");
+		return 2;
+	}
+	close(t);
+	custom_termios(11);
+	set_winsize(10, 33, 101);
+	int one = 1;
+	if (ioctl(10, TIOCPKT, &one) != 0) {
+		perror("TIOCPKT");
+		return 2;
+	}
+	int c, fg, devtty;
+	ctty(&c, &fg, &devtty);
+	if (!c || !fg || !devtty || !same_termios(11) || !winsize_is(11, 33, 101)) {
+		fprintf(stderr, "before the freeze: ctty=%d fg=%d devtty=%d or settings not as set\n", c, fg, devtty);
+		return 2;
+	}
 	printf("pty=%s\n", name);
-	int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	long r = sys_checkpoint(CKPT_FREEZE, fd, -1, 0);
-	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
 	fflush(stdout);
-	if (r == 0)
-		kill(getpid(), SIGKILL);
-	struct stat st;
-	char buf[8];
-	int master = fstat(10, &st) == 0 && S_ISFIFO(st.st_mode) && !isatty(10) && read(10, buf, sizeof buf) == 0;
-	int replica = fstat(11, &st) == 0 && S_ISFIFO(st.st_mode) && !isatty(11) && read(11, buf, sizeof buf) == 0;
-	printf("master=%d replica=%d\n", master, replica);
-	return master && replica ? 0 : 1;
+	if (freeze(image) < 0)
+		return 1;
+
+	unsigned n;
+	int pair = isatty(10) && ioctl(10, TIOCGPTN, &n) == 0 && index_is(11, n);
+	ptn = pair ? n : ~0u;
+	int termios = same_termios(11) && same_termios(10);
+	int winsize = winsize_is(11, 33, 101);
+	int pkt = -1;
+	int packet = ioctl(10, TIOCGPKT, &pkt) == 0 && pkt == 1;
+	ctty(&c, &fg, &devtty);
+	/* Data both ways: the replica's output reaches the master (packet mode: a TIOCPKT_DATA byte
+	 * first), the master's input reaches the replica (raw, VMIN 3). */
+	char buf[8] = {0};
+	int data = write(11, "ping", 4) == 4 && read_exact(10, buf, 5) && buf[0] == TIOCPKT_DATA &&
+		   memcmp(buf + 1, "ping", 4) == 0;
+	data = data && write(10, "abc", 3) == 3 && read_exact(11, buf, 3) && memcmp(buf, "abc", 3) == 0;
+	printf("tty pair=%d termios=%d winsize=%d packet=%d ctty=%d fg=%d devtty=%d data=%d\n", pair, termios,
+	       winsize, packet, c, fg, devtty, data);
+	return pair && termios && winsize && packet && c && fg && devtty && data ? 0 : 1;
+}
+
+static int attach(const char *image, const char *runsc)
+{
+	int m = open("/dev/ptmx", O_RDWR | O_NOCTTY);
+	if (m < 0 || grantpt(m) != 0 || unlockpt(m) != 0 || ioctl(m, TIOCGPTN, &ptn) != 0) {
+		perror("ptmx");
+		return 2;
+	}
+	char *name = ptsname(m);
+	custom_termios(m);
+	set_winsize(m, 33, 101);
+	printf("pty=%s\n", name);
+	fflush(stdout);
+	pid_t c = fork();
+	if (c == 0) {
+		close(m);
+		lead_session();
+		int s = open(name, O_RDWR);
+		int t = s >= 0 ? open("/dev/tty", O_RDWR) : -1;
+		if (t < 0 || dup2(s, 11) != 11 || dup2(t, 12) != 12) {
+			perror("replica");
+			_exit(2);
+		}
+		close(s);
+		close(t);
+		int cc, fg, devtty;
+		ctty(&cc, &fg, &devtty);
+		if (!cc || !fg || !devtty) {
+			fprintf(stderr, "before the freeze: ctty=%d fg=%d devtty=%d\n", cc, fg, devtty);
+			_exit(2);
+		}
+		if (freeze(image) < 0)
+			_exit(1);
+		/* Thawed, by a child of the parent (not a session leader: the thaw makes it one). */
+		int pair = index_is(11, ptn);
+		int winsize = winsize_is(11, 40, 120); /* the parent's change: the same terminal */
+		int termios = same_termios(11);
+		ctty(&cc, &fg, &devtty);
+		char buf[4] = {0};
+		int data = write(11, "ready", 5) == 5 && read_exact(11, buf, 3) && memcmp(buf, "xyz", 3) == 0;
+		printf("attach pair=%d winsize=%d ctty=%d fg=%d devtty=%d data=%d termios=%d\n", pair, winsize, cc, fg,
+		       devtty, data, termios);
+		fflush(stdout);
+		_exit(pair && winsize && cc && fg && devtty && data && termios ? 0 : 1);
+	}
+	int st;
+	if (waitpid(c, &st, 0) != c || !WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL) {
+		fprintf(stderr, "frozen child: status %#x\n", st);
+		return 2;
+	}
+	set_winsize(m, 40, 120);
+	pid_t d = fork();
+	if (d == 0) {
+		execl(runsc, "runsc-ckpt", "checkpt", "-r", image, (char *)NULL);
+		perror("exec");
+		_exit(127);
+	}
+	/* Until the thawed child opens the replica the master reports a hangup (no replica): retry,
+	 * for at most 20 s. */
+	char buf[8] = {0};
+	size_t got = 0;
+	for (int i = 0; i < 2000 && got < 5; i++) {
+		struct pollfd pfd = {.fd = m, .events = POLLIN};
+		ssize_t r = poll(&pfd, 1, 10) == 1 && (pfd.revents & POLLIN) ? read(m, buf + got, 5 - got) : 0;
+		if (r > 0)
+			got += r;
+		else
+			usleep(10000);
+	}
+	if (got != 5 || memcmp(buf, "ready", 5) != 0 || write(m, "xyz", 3) != 3)
+		fprintf(stderr, "parent: no \"ready\" from the thawed child on the master\n");
+	if (waitpid(d, &st, 0) != d) {
+		perror("waitpid");
+		return 2;
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 2)
+		return single(argv[1]);
+	if (argc == 4 && strcmp(argv[1], "-attach") == 0)
+		return attach(argv[2], argv[3]);
+	fprintf(stderr, "usage: %s IMAGE | -attach IMAGE RUNSC_CKPT\n", argv[0]);
+	return 2;
 }

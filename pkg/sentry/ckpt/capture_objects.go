@@ -45,6 +45,9 @@ func captureObjectOf(t *kernel.Task, file *vfs.FileDescription) (id objectIdenti
 	case *timerfd.TimerFileDescription:
 		body, err := captureTimerFD(t, impl)
 		return impl, body, true, err
+	case *vfs.Inotify:
+		body, err := captureInotify(t, impl)
+		return impl, body, true, err
 	case *signalfd.SignalFileDescription:
 		return impl, captureSignalFD(impl), true, nil
 	case *iouringfs.FileDescription:

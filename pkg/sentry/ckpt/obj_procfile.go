@@ -47,6 +47,9 @@ const pidFDStateType = "pkg/sentry/kernel.pidFD"
 //
 // Preconditions: running on t's task goroutine, t's process stopped.
 func captureNamingObject(t *kernel.Task, file *vfs.FileDescription) (objectIdentity, imgfmt.ObjectBody, bool, error) {
+	if id, body, ok, err := captureTerminal(t, file); ok || err != nil {
+		return id, body, ok, err
+	}
 	switch file.Mount().Filesystem().FilesystemType().Name() {
 	case procFSName:
 		body, ok, err := captureProcFile(t, file)
@@ -54,8 +57,6 @@ func captureNamingObject(t *kernel.Task, file *vfs.FileDescription) (objectIdent
 	case nsFSName:
 		body, ok, err := captureNamespace(t, file)
 		return file, body, ok, err
-	case devptsFSName:
-		return file, captureTerminal(t, file), true, nil
 	}
 	if s, ok := file.Impl().(stateifyObject); ok && s.StateTypeName() == pidFDStateType {
 		return file, capturePIDFD(t, file), true, nil

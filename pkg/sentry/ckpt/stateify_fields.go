@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"slices"
 
+	"gvisor.dev/gvisor/pkg/atomicbitops"
+	"gvisor.dev/gvisor/pkg/sentry/fsimpl/devpts"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/eventfd"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/timerfd"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
@@ -130,6 +132,24 @@ func stateFieldsUsed() []stateFieldUse {
 		{new(msgqueue.Message), "Text", reflect.Slice},
 		{new(msgqueue.Message), "msgEntry", reflect.Struct},
 		{stateZeroOfField(new(msgqueue.Message), "msgEntry"), "next", reflect.Pointer},
+		// Terminals (obj_terminal.go). The fields of devpts's unexported file descriptions
+		// (masterFileDescription.t, replicaFileDescription.inode, replicaInode.t) have no zero value
+		// to check here: TestObjTerminal fails if they change.
+		{new(devpts.Terminal), "n", reflect.Uint32},
+		{new(devpts.Terminal), "ld", reflect.Pointer},
+		{new(devpts.Terminal), "masterKTTY", reflect.Pointer},
+		{stateZeroOfField(new(devpts.Terminal), "ld"), "termios", reflect.Struct},
+		{stateZeroOfField(new(devpts.Terminal), "ld"), "size", reflect.Struct},
+		{stateZeroOfField(new(devpts.Terminal), "ld"), "packet", reflect.Bool},
+		// inotify watches (obj_inotify.go; TestInotifyProbe runs the whole route).
+		{new(vfs.Inotify), "watches", reflect.Map},
+		{new(vfs.Inotify), "nextWatchMinusOne", reflect.Int32},
+		{new(vfs.Watch), "wd", reflect.Int32},
+		{new(vfs.Watch), "mask", reflect.Struct},
+		{new(vfs.Watch), "expired", reflect.Struct},
+		{new(vfs.Watch), "target", reflect.Pointer},
+		{new(atomicbitops.Uint32), "value", reflect.Uint32},
+		{new(atomicbitops.Int32), "value", reflect.Int32},
 		// rseq registrations (obj_procattrs.go).
 		{new(kernel.Task), "rseqAddr", reflect.Uintptr},
 		{new(kernel.Task), "rseqSignature", reflect.Uint32},
