@@ -1,0 +1,129 @@
+package test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
+	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
+)
+
+// Hostile images (issue 13): a good image of freeze_basic is changed in one way per case and
+// thawed by thaw_bad in a new sandbox, which must get the documented errno and keep running.
+
+// hostileCase changes a decoded copy of the good image (and may prepare files in dir).
+type hostileCase struct {
+	name   string
+	change func(t *testing.T, dir string, p *imgfmt.Process)
+	want   string // thaw_bad's errno name
+	// setup, if set, is a shell command run in the sandbox before thaw_bad (e.g. mkfifo: the gofer
+	// refuses to open the host's FIFOs, so they must live in the sandbox's /tmp).
+	setup string
+}
+
+// hostileBase freezes freeze_basic on platform p into dir/good.ckpt and returns its path.
+func hostileBase(t *testing.T, p, dir string) string {
+	t.Helper()
+	basic := h.BuildC(t, "freeze_basic")
+	good, mapf, logf := filepath.Join(dir, "good.ckpt"), filepath.Join(dir, "map.dat"), filepath.Join(dir, "log.txt")
+	if err := os.WriteFile(mapf, []byte(strings.Repeat("M", 4096)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.Do(t, harness.Opts{Platform: p, Persist: true}, basic, good, mapf, logf).WantExit(t, 0)
+	return good
+}
+
+// runHostile runs each case on platform p. A thaw that blocks fails the case through the
+// harness's command timeout.
+func runHostile(t *testing.T, p string, cases []hostileCase) {
+	bad := h.BuildC(t, "thaw_bad")
+	dir := h.NewDir(t)
+	good := hostileBase(t, p, dir)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			proc := decodeImage(t, good)
+			c.change(t, dir, proc)
+			img := filepath.Join(dir, c.name+".ckpt")
+			writeImageFile(t, img, proc)
+			argv := []string{bad, img}
+			if c.setup != "" {
+				argv = []string{"/bin/sh", "-c", c.setup + " && exec " + bad + " " + img}
+			}
+			r := h.Do(t, harness.Opts{Platform: p, Persist: true, Timeout: 45 * time.Second}, argv...)
+			r.WantExit(t, 0)
+			if want := "thaw=-1 errno=" + c.want + "\nalive canary=5eed\n"; !strings.Contains(r.Stdout, want) {
+				t.Errorf("want %q:\n%s", want, r)
+			}
+		})
+	}
+}
+
+// referenceMapping returns the image's mapping of path stored by reference.
+func referenceMapping(t *testing.T, p *imgfmt.Process, base string) *imgfmt.Mapping {
+	t.Helper()
+	for i := range p.Mappings {
+		m := &p.Mappings[i]
+		if m.Kind == imgfmt.MapReference && m.File != nil && filepath.Base(m.File.Path) == base {
+			return m
+		}
+	}
+	t.Fatalf("no reference mapping of %s in the image", base)
+	return nil
+}
+
+// imageFile returns the image's fd whose handle names a file called base.
+func imageFile(t *testing.T, p *imgfmt.Process, base string) *imgfmt.File {
+	t.Helper()
+	for i := range p.Files {
+		f := &p.Files[i]
+		if f.Handle != nil && filepath.Base(f.Handle.Path) == base {
+			return f
+		}
+	}
+	t.Fatalf("no fd on %s in the image", base)
+	return nil
+}
+
+// sandboxFIFO is the FIFO the FIFO cases make in the sandbox's own /tmp (a tmpfs).
+const sandboxFIFO = "/tmp/ckpt-fifo"
+
+// TestThawFIFOs (issue 13 item 13): a file the image reopens by path that is now a FIFO (a
+// mapping's file, an fd's file) made the thaw block in open, waiting for the FIFO's other end; an
+// image whose mapping or executable is a FIFO is malformed. Now: ESTALE and EINVAL.
+func TestThawFIFOs(t *testing.T) {
+	fifoHandle := func(fh *imgfmt.FileHandle, keepType bool) *imgfmt.FileHandle {
+		c := *fh
+		c.Path = sandboxFIFO
+		if !keepType {
+			c.Mode = c.Mode&^0o170000 | syscall.S_IFIFO
+		}
+		return &c
+	}
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		runHostile(t, p, []hostileCase{
+			{"mapping_now_fifo", func(t *testing.T, dir string, p *imgfmt.Process) {
+				m := referenceMapping(t, p, "map.dat")
+				m.File = fifoHandle(m.File, true)
+			}, "ESTALE", "mkfifo " + sandboxFIFO},
+			{"fd_now_fifo", func(t *testing.T, dir string, p *imgfmt.Process) {
+				f := imageFile(t, p, "log.txt")
+				f.Handle = fifoHandle(f.Handle, true)
+			}, "ESTALE", "mkfifo " + sandboxFIFO},
+			{"fd_handle_fifo", func(t *testing.T, dir string, p *imgfmt.Process) {
+				f := imageFile(t, p, "log.txt")
+				f.Handle = fifoHandle(f.Handle, false)
+			}, "EINVAL", "mkfifo " + sandboxFIFO},
+			{"mapping_of_fifo", func(t *testing.T, dir string, p *imgfmt.Process) {
+				m := referenceMapping(t, p, "map.dat")
+				m.File = fifoHandle(m.File, false)
+			}, "EINVAL", "mkfifo " + sandboxFIFO},
+			{"exe_is_fifo", func(t *testing.T, dir string, p *imgfmt.Process) {
+				p.VM.Exe = fifoHandle(p.VM.Exe, false)
+			}, "EINVAL", "mkfifo " + sandboxFIFO},
+		})
+	})
+}
