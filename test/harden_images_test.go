@@ -1,6 +1,8 @@
 package test
 
 import (
+	"encoding/binary"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,5 +127,36 @@ func TestThawFIFOs(t *testing.T) {
 				p.VM.Exe = fifoHandle(p.VM.Exe, false)
 			}, "EINVAL", "mkfifo " + sandboxFIFO},
 		})
+	})
+}
+
+// TestThawValuesPastCommit (issue 13 item 14): values the codec accepts but the commit (after the
+// caller's exec, the point of no return) could not apply killed the caller instead of failing the
+// thaw: a brk over the vDSO or up to the top of the address space, an interval timer of
+// INT64_MAX nanoseconds, an XSAVE header enabling every feature (negative timers the codec refuses). Now EINVAL, and the
+// caller goes on.
+func TestThawValuesPastCommit(t *testing.T) {
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		var systrap []hostileCase
+		if p == "systrap" { // On ptrace a heap up to there is possible (it thaws).
+			systrap = append(systrap, hostileCase{"brk_huge", func(t *testing.T, dir string, p *imgfmt.Process) {
+				p.VM.BrkEnd = 0x7f0000000000 - 0x1000 // Over systrap's [usertrap] table.
+			}, "EINVAL", ""})
+		}
+		runHostile(t, p, append(systrap, []hostileCase{
+			{"brk_over_vdso", func(t *testing.T, dir string, p *imgfmt.Process) {
+				p.VM.BrkEnd = p.VM.VDSOBase + p.VM.VDSOSize
+			}, "EINVAL", ""},
+			{"itimer_max", func(t *testing.T, dir string, p *imgfmt.Process) {
+				p.Signals.Itimers[0].ValueNano = math.MaxInt64
+			}, "EINVAL", ""},
+			{"xstate_bv_all_ones", func(t *testing.T, dir string, p *imgfmt.Process) {
+				xs := p.Threads[0].XState
+				if len(xs) < 576 {
+					t.Skipf("thread 0 has no XSAVE header (%d bytes)", len(xs))
+				}
+				binary.LittleEndian.PutUint64(xs[512:], math.MaxUint64)
+			}, "EINVAL", ""},
+		}...))
 	})
 }

@@ -160,6 +160,9 @@ func prepareThaw(t *kernel.Task, req thawRequest) (*thawPlan, error) {
 	if err := checkHostile(proc); err != nil { // thaw_hostile.go
 		return nil, err
 	}
+	if err := checkCommitValues(t, proc); err != nil { // thaw_hostile.go
+		return nil, err
+	}
 	if err := checkImageMappable(t, proc, src.file); err != nil {
 		return nil, err
 	}

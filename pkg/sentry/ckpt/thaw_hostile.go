@@ -1,8 +1,16 @@
 package ckpt
 
 import (
+	"fmt"
+	"math"
+
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh"
+	"gvisor.dev/gvisor/pkg/errors/linuxerr"
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/sentry/arch/fpu"
+	"gvisor.dev/gvisor/pkg/sentry/kernel"
+	"gvisor.dev/gvisor/pkg/sentry/limits"
 )
 
 // Checks of values an image controls that the codec accepts but a thaw must refuse before it
@@ -51,4 +59,57 @@ var kindModes = map[imgfmt.FileKind]uint32{
 	imgfmt.FileBlockDev:  vfsfh.ModeBlockDev,
 	imgfmt.FileFIFO:      vfsfh.ModeFIFO,
 	imgfmt.FileSymlink:   vfsfh.ModeSymlink,
+}
+
+// maxItimerNano bounds an interval timer's value and interval (about 146 years): the sentry adds
+// the value to the clock's current time, and INT64_MAX overflowed there after the commit.
+const maxItimerNano = math.MaxInt64 / 2
+
+// checkCommitValues refuses values the commit would fail to apply (EINVAL, errInvalidImage): a
+// brk whose heap cannot be created where it must be (over the vDSO the thaw moves to the image's
+// place, over systrap's [usertrap] table, outside the user range), or bigger than RLIMIT_AS allows
+// next to the vDSO; an interval timer beyond maxItimerNano; an XSAVE area the sentry's
+// rt_sigreturn would refuse (features this CPU or the sentry do not support).
+func checkCommitValues(t *kernel.Task, p *imgfmt.Process) error {
+	vm := &p.VM
+	if vm.BrkEnd > vm.BrkStart {
+		start, ok1 := hostarch.Addr(vm.BrkStart).RoundUp()
+		end, ok2 := hostarch.Addr(vm.BrkEnd).RoundUp()
+		if !ok1 || !ok2 {
+			return invalidf("brk [%#x, %#x) overflows", vm.BrkStart, vm.BrkEnd)
+		}
+		if start < end {
+			heap := hostarch.AddrRange{Start: start, End: end}
+			if heap.Overlaps(vdsoRange(vm.VDSOBase)) {
+				return invalidf("brk [%#x, %#x) overlaps the vvar/vDSO at %#x", vm.BrkStart, vm.BrkEnd, vm.VDSOBase)
+			}
+			for _, v := range listVMAs(t) {
+				if v.name == vmaUsertrap && heap.Overlaps(v.ar) {
+					return invalidf("brk [%#x, %#x) overlaps the platform's %s table", vm.BrkStart, vm.BrkEnd, vmaUsertrap)
+				}
+			}
+			if as := t.ThreadGroup().Limits().Get(limits.AS).Cur; as != limits.Infinity && uint64(heap.Length())+vdsoSize()+hostarch.PageSize > as {
+				return fmt.Errorf("the image's brk spans %d bytes, RLIMIT_AS is %d: %w", heap.Length(), as, linuxerr.ENOMEM)
+			}
+		}
+	}
+	for id, it := range p.Signals.Itimers {
+		if it.ValueNano < 0 || it.ValueNano > maxItimerNano || it.IntervalNano < 0 || it.IntervalNano > maxItimerNano {
+			return invalidf("itimer %d: value %d ns, interval %d ns (at most %d)", id, it.ValueNano, it.IntervalNano, int64(maxItimerNano))
+		}
+	}
+	fs := t.Kernel().FeatureSet()
+	for i := range p.Threads {
+		xs := p.Threads[i].XState
+		if len(xs) == 0 {
+			continue
+		}
+		// SanitizeUser is what rt_sigreturn runs on the frame's FP image (it fails for
+		// unsupported features); it changes its argument, so it gets a copy.
+		st := fpu.State(append([]byte(nil), xs...))
+		if err := st.SanitizeUser(fs); err != nil {
+			return invalidf("thread %d: XSAVE area: %v", i, err)
+		}
+	}
+	return nil
 }
