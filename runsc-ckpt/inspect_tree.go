@@ -183,7 +183,13 @@ func (s *treeSummary) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "  %-4s %-8s %-20s %s\n", o.ID, o.Kind, o.Desc, refs(o.FDs))
 		}
 	}
-	_, err := io.WriteString(w, b.String())
+	// Names come from the guest (comm, args) or a crafted manifest: no control characters reach
+	// the terminal (issue 13 item 15).
+	lines := strings.Split(b.String(), "\n")
+	for i := range lines {
+		lines[i] = imgfmt.Printable(lines[i])
+	}
+	_, err := io.WriteString(w, strings.Join(lines, "\n"))
 	return err
 }
 
