@@ -21,7 +21,7 @@ import (
 type hostileCase struct {
 	name   string
 	change func(t *testing.T, dir string, p *imgfmt.Process)
-	want   string // thaw_bad's errno name
+	want   string // thaw_bad's errno name, or "OK": the thaw succeeds (freeze_basic goes on)
 	// setup, if set, is a shell command run in the sandbox before thaw_bad (e.g. mkfifo: the gofer
 	// refuses to open the host's FIFOs, so they must live in the sandbox's /tmp).
 	setup string
@@ -56,6 +56,12 @@ func runHostile(t *testing.T, p string, cases []hostileCase) {
 				argv = []string{"/bin/sh", "-c", c.setup + " && exec " + bad + " " + img}
 			}
 			r := h.Do(t, harness.Opts{Platform: p, Persist: true, Timeout: 45 * time.Second}, argv...)
+			if c.want == "OK" {
+				if !strings.Contains(r.Stdout, "freeze=1 errno=0 ") {
+					t.Errorf("want a successful thaw:\n%s", r)
+				}
+				return
+			}
 			r.WantExit(t, 0)
 			if want := "thaw=-1 errno=" + c.want + "\nalive canary=5eed\n"; !strings.Contains(r.Stdout, want) {
 				t.Errorf("want %q:\n%s", want, r)
@@ -158,5 +164,29 @@ func TestThawValuesPastCommit(t *testing.T) {
 				binary.LittleEndian.PutUint64(xs[512:], math.MaxUint64)
 			}, "EINVAL", ""},
 		}...))
+	})
+}
+
+// TestThawErrnos (issue 13 item 15): a thaw returns only the errnos docs/abi.md lists. Open flags
+// from the image reached openat unfiltered (O_TMPFILE: EOPNOTSUPP); a file that became a directory
+// gave EISDIR; an executable that is a directory is malformed.
+func TestThawErrnos(t *testing.T) {
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		runHostile(t, p, []hostileCase{
+			{"fd_flags_tmpfile", func(t *testing.T, dir string, p *imgfmt.Process) {
+				imageFile(t, p, "log.txt").StatusFlags |= syscall.O_DIRECTORY | 0x400000 // O_TMPFILE
+			}, "OK", ""},
+			{"fd_now_directory", func(t *testing.T, dir string, p *imgfmt.Process) {
+				f := imageFile(t, p, "log.txt")
+				fh := *f.Handle
+				fh.Path = h.NewDir(t)
+				f.Handle = &fh
+			}, "ESTALE", ""},
+			{"exe_is_directory", func(t *testing.T, dir string, p *imgfmt.Process) {
+				exe := *p.VM.Exe
+				exe.Path, exe.Mode = h.NewDir(t), syscall.S_IFDIR|0o755
+				p.VM.Exe = &exe
+			}, "EINVAL", ""},
+		})
 	})
 }

@@ -84,7 +84,7 @@ func thawErrno(err error) error {
 	}
 	var errno *gerrors.Error
 	if errors.As(err, &errno) {
-		return errno
+		return documentedErrno(errno) // thaw_hostile.go
 	}
 	return linuxerr.EINVAL
 }
