@@ -76,3 +76,30 @@ func withoutProc(t *testing.T, c *harness.Container) {
 		t.Fatal(err)
 	}
 }
+
+// TestThawImageRewritten (issue 13 item 11): a thaw mapped the image file lazily, so whoever could
+// write the image changed the running program's memory after the thaw (rewrite) or killed it with
+// SIGBUS (truncation). An image that a user other than its owner may write (here mode 0666) is now
+// copied into private memory before the thaw; the program reads its pattern back intact after the
+// image is overwritten with zeros and truncated.
+func TestThawImageRewritten(t *testing.T) {
+	guest := h.BuildC(t, "image_guard")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		dir := h.NewDir(t)
+		img, gofile := filepath.Join(dir, "guard.ckpt"), filepath.Join(dir, "go")
+		frozenGuest(t, p, "r=0\n", guest, img, gofile)
+		if err := os.Chmod(img, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, "thawed.out")
+		script := h.Bin + " checkpt -r " + img + " > " + out + " 2>&1 & pid=$!\n" +
+			"while ! grep -q thawed " + out + "; do sleep 0.05; done\n" +
+			"dd if=/dev/zero of=" + img + " bs=1M count=8 conv=notrunc 2>/dev/null && truncate -s 4096 " + img + " && touch " + gofile + "\n" +
+			"wait $pid; echo status=$?; cat " + out + "\n"
+		r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", script)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "status=0\n") || !strings.Contains(r.Stdout, "pattern=ok\n") {
+			t.Errorf("the thawed program's memory changed with its image:\n%s", r)
+		}
+	})
+}
