@@ -103,3 +103,30 @@ func TestThawImageRewritten(t *testing.T) {
 		}
 	})
 }
+
+// TestThawSessionAndGroup (issue 13 item 9): a thawed program kept its thawer's session and process
+// group, so a program that had called setsid() and later kill(0, SIGTERM) signalled its thawer's
+// group (a shell, an init). A thaw now makes the program lead a new session (or process group) again
+// when it led one at the freeze and setsid/setpgid allow it (here: a thaw by `sh -c`, whose child
+// leads nothing).
+func TestThawSessionAndGroup(t *testing.T) {
+	guest := h.BuildC(t, "thaw_session")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		for _, mode := range []string{"session", "group"} {
+			t.Run(mode, func(t *testing.T) {
+				dir := h.NewDir(t)
+				img := filepath.Join(dir, mode+".ckpt")
+				h.Do(t, harness.Opts{Platform: p, Persist: true}, guest, img, mode).WantExit(t, 0)
+				r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", h.Bin+" checkpt -r "+img+"; echo rc=$?")
+				r.WantExit(t, 0)
+				want := "r=1 sid_leader=1 pgid_leader=1\n"
+				if mode == "group" {
+					want = "r=1 sid_leader=0 pgid_leader=1\n"
+				}
+				if !strings.Contains(r.Stdout, want) || !strings.Contains(r.Stdout, "rc=0\n") {
+					t.Errorf("want %q:\n%s", want, r)
+				}
+			})
+		}
+	})
+}

@@ -262,6 +262,7 @@ func (p *thawPlan) commit(t *kernel.Task) error {
 		return fmt.Errorf("restoring objects: %w", err)
 	}
 	p.restoreCwd(t)
+	p.restoreSession(t) // thaw_session.go
 	discardThawerSignals(t)
 	if err := restoreSignals(t, proc); err != nil {
 		return fmt.Errorf("restoring signal state: %w", err)
