@@ -193,7 +193,13 @@ func (s *treeSummary) WriteText(w io.Writer) error {
 			b.WriteString("\n")
 		}
 	}
-	_, err := io.WriteString(w, b.String())
+	// Names come from the guest (comm, args) or a crafted manifest: no control characters reach
+	// the terminal (issue 13 item 15).
+	lines := strings.Split(b.String(), "\n")
+	for i := range lines {
+		lines[i] = imgfmt.Printable(lines[i])
+	}
+	_, err := io.WriteString(w, strings.Join(lines, "\n"))
 	return err
 }
 

@@ -15,6 +15,9 @@ import (
 	"gvisor.dev/gvisor/runsc/cmd/alias"
 	"gvisor.dev/gvisor/runsc/flag"
 
+	// The guest tool checkpt runs from this package's init, before gVisor's packages initialise.
+	_ "github.com/runsc-ckpt/runsc-ckpt/pkg/checkpt/early"
+
 	// Linking the package registers sys_checkpoint in the sentry's syscall table (its init).
 	_ "github.com/runsc-ckpt/runsc-ckpt/pkg/sentry/ckpt"
 
@@ -28,9 +31,6 @@ import (
 const noSidecarDir = "/nonexistent/runsc-ckpt/no-sidecar-binaries"
 
 func main() {
-	if code, ok := checkptDispatch(os.Args); ok { // The guest tool checkpt (checkpt.go).
-		os.Exit(code)
-	}
 	if len(os.Args) > 1 && os.Args[1] == stdioHolderArg { // subcontainer_stdio.go
 		os.Exit(stdioHolderMain(os.Args[2:]))
 	}

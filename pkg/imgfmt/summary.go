@@ -306,24 +306,24 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	p := &s.Process
 	pr("image:\t%s (%d bytes), %s stored on disk, format %s\n", humanBytes(uint64(s.ImageBytes)), s.ImageBytes, size(s.StoredBytes), s.Format)
-	pr("process:\t%s (pid %d, ppid %d, pgid %d, sid %d) args %q\n", p.Name, p.PID, p.PPID, p.PGID, p.SID, p.Args)
+	pr("process:\t%s (pid %d, ppid %d, pgid %d, sid %d) args %q\n", Printable(p.Name), p.PID, p.PPID, p.PGID, p.SID, p.Args)
 	pr("frozen:\t%s on %s\n", p.FreezeTime, p.Platform)
 	c := &s.Creds
 	pr("creds:\tuid %d euid %d suid %d fsuid %d, gid %d egid %d sgid %d fsgid %d, groups %v\n",
 		c.UID, c.EUID, c.SUID, c.FSUID, c.GID, c.EGID, c.SGID, c.FSGID, c.Groups)
 	if si := s.SigInfo; si != nil {
 		if s.CoreDump {
-			pr("core:\tdump of a process killed by %s\n", si.Name)
+			pr("core:\tdump of a process killed by %s\n", Printable(si.Name))
 		}
 		if si.Addr != "" {
-			pr("signal:\t%s (%d) code %d at address %s\n", si.Name, si.Signal, si.Code, si.Addr)
+			pr("signal:\t%s (%d) code %d at address %s\n", Printable(si.Name), si.Signal, si.Code, si.Addr)
 		} else {
-			pr("signal:\t%s (%d) code %d from pid %d uid %d\n", si.Name, si.Signal, si.Code, si.PID, si.UID)
+			pr("signal:\t%s (%d) code %d from pid %d uid %d\n", Printable(si.Name), si.Signal, si.Code, si.PID, si.UID)
 		}
 	}
-	pr("vm:\tbrk %s, vdso %s, exe %s\n", s.VM.Brk, s.VM.VDSO, s.VM.Exe)
+	pr("vm:\tbrk %s, vdso %s, exe %s\n", s.VM.Brk, s.VM.VDSO, Printable(s.VM.Exe))
 	if s.VM.Cwd != "" {
-		pr("cwd:\t%s\n", s.VM.Cwd)
+		pr("cwd:\t%s\n", Printable(s.VM.Cwd))
 	}
 	tw.Flush()
 
@@ -345,7 +345,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		if file != "" && file == m.Name {
 			file = "(same)"
 		}
-		pr("  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Start, m.End, m.Perms, m.Kind, humanBytes(m.Bytes), stored, m.Name, file)
+		pr("  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Start, m.End, m.Perms, m.Kind, humanBytes(m.Bytes), stored, Printable(m.Name), Printable(file))
 	}
 	tw.Flush()
 
@@ -360,7 +360,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		if f.IsImage {
 			desc += " (this image)"
 		}
-		pr("  %d\t%s\t%s\t%d\t%s\n", f.FD, f.Kind, flags, f.Offset, desc)
+		pr("  %d\t%s\t%s\t%d\t%s\n", f.FD, f.Kind, flags, f.Offset, Printable(desc))
 	}
 	tw.Flush()
 
@@ -369,7 +369,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		pr("  ID\tKIND\tFDS\tSTATE\n")
 		for _, o := range s.Objects {
 			fds := fmt.Sprint(o.FDs)
-			pr("  %d\t%s\t%s\t%s\n", o.ID, o.Kind, fds[1:len(fds)-1], o.Detail)
+			pr("  %d\t%s\t%s\t%s\n", o.ID, o.Kind, fds[1:len(fds)-1], Printable(o.Detail))
 		}
 		tw.Flush()
 	}

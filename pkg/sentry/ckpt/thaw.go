@@ -84,7 +84,7 @@ func thawErrno(err error) error {
 	}
 	var errno *gerrors.Error
 	if errors.As(err, &errno) {
-		return errno
+		return documentedErrno(errno) // thaw_hostile.go
 	}
 	return linuxerr.EINVAL
 }
@@ -155,6 +155,12 @@ func prepareThaw(t *kernel.Task, req thawRequest) (*thawPlan, error) {
 		return nil, err
 	}
 	if err := checkLimits(t, proc); err != nil {
+		return nil, err
+	}
+	if err := checkHostile(proc); err != nil { // thaw_hostile.go
+		return nil, err
+	}
+	if err := checkCommitValues(t, proc); err != nil { // thaw_hostile.go
 		return nil, err
 	}
 	if err := checkImageMappable(t, proc, src.file); err != nil {
@@ -256,6 +262,7 @@ func (p *thawPlan) commit(t *kernel.Task) error {
 		return fmt.Errorf("restoring objects: %w", err)
 	}
 	p.restoreCwd(t)
+	p.restoreSession(t) // thaw_session.go
 	discardThawerSignals(t)
 	if err := restoreSignals(t, proc); err != nil {
 		return fmt.Errorf("restoring signal state: %w", err)

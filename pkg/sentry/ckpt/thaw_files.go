@@ -289,7 +289,7 @@ func prepareExe(t *kernel.Task, p *imgfmt.Process) *preparedExe {
 }
 
 // reopenVerified reopens h with t's credentials and the given open flags (never creating or
-// truncating: the path may be the image itself) and checks that it is still the file h describes:
+// truncating: the path may be the image itself; only reopenFlags of the image's flags count) and checks that it is still the file h describes:
 // the same type, and for content also the same size and times. A changed or vanished file is an
 // error matching vfsfh.ErrStale.
 func reopenVerified(t *kernel.Task, h *imgfmt.FileHandle, flags uint32, content bool) (*vfs.FileDescription, error) {
@@ -297,7 +297,7 @@ func reopenVerified(t *kernel.Task, h *imgfmt.FileHandle, flags uint32, content 
 	if content {
 		checks = vfsfh.CheckContent
 	}
-	return sentryfh.Reopen(t, vfsfh.FromImage(h), flags&^linux.O_CLOEXEC, checks)
+	return sentryfh.Reopen(t, vfsfh.FromImage(h), flags&reopenFlags, checks)
 }
 
 // waitReadable blocks until f is readable or t is interrupted.

@@ -100,6 +100,11 @@ func openImage(t *kernel.Task, f *vfs.FileDescription) (*imageSource, *imgfmt.Pr
 			return nil, nil, err
 		}
 		src = &imageSource{file: mf, streamed: true}
+	} else if why := imageWritableByOthers(t, f); why != "" { // thaw_image_guard.go
+		t.Debugf("ckpt: thaw: the image %s: copying it into memory", why)
+		if src, err = copyImageFile(t, f); err != nil {
+			return nil, nil, err
+		}
 	} else if err := checkMappable(t, f, 0, hostarch.PageSize); err != nil {
 		// A seekable file whose filesystem cannot mmap it: read it into memory like a stream.
 		t.Debugf("ckpt: thaw: the image cannot be mapped (%v), copying it into memory", err)

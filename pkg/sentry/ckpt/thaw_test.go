@@ -116,6 +116,13 @@ func TestThawErrno(t *testing.T) {
 		{invalidf("other vDSO"), linuxerr.EINVAL},
 		{fmt.Errorf("limit: %w", linuxerr.EMFILE), linuxerr.EMFILE},
 		{errors.New("anything else"), linuxerr.EINVAL},
+		// Only documented errnos (docs/abi.md) leave a thaw (issue 13 item 15).
+		{fmt.Errorf("reopen: %w", linuxerr.EISDIR), linuxerr.ESTALE},
+		{fmt.Errorf("reopen: %w", linuxerr.ENODEV), linuxerr.ESTALE},
+		{fmt.Errorf("frame: %w", linuxerr.EFAULT), linuxerr.EINVAL},
+		{fmt.Errorf("open: %w", linuxerr.EOPNOTSUPP), linuxerr.EOPNOTSUPP},
+		{fmt.Errorf("reopen: %w", linuxerr.EACCES), linuxerr.EACCES},
+		{fmt.Errorf("timer id: %w", linuxerr.EBUSY), linuxerr.EBUSY},
 	} {
 		if got := thawErrno(c.err); got != c.want {
 			t.Errorf("thawErrno(%v) = %v, want %v", c.err, got, c.want)

@@ -87,6 +87,11 @@ func FromPath(t *kernel.Task, path string) (vfsfh.Handle, error) {
 // Errors: a handle that is not reopenable, or whose path no longer resolves (ENOENT, ENOTDIR,
 // ELOOP), or whose file changed → an error matching vfsfh.ErrStale; any other open error (EACCES,
 // EMFILE, ...) is returned wrapped as it is, so the caller can pass its errno on.
+//
+// Unless want is itself a FIFO, the open never blocks: it is made with O_NONBLOCK, which is
+// cleared again after the check if flags lacked it. A path that became a FIFO would otherwise wait
+// for the FIFO's other end forever (an open for writing without a reader fails with ENXIO: also
+// stale, since only a FIFO, socket or device can give that).
 func Reopen(t *kernel.Task, want vfsfh.Handle, flags uint32, checks vfsfh.Check) (*vfs.FileDescription, error) {
 	if !want.Reopenable() {
 		return nil, vfsfh.Gone(want, fmt.Errorf("not reopenable by path"))
@@ -103,9 +108,14 @@ func Reopen(t *kernel.Task, want vfsfh.Handle, flags uint32, checks vfsfh.Check)
 		follow = false
 	}
 	pop := vfs.PathOperation{Root: root, Start: root, Path: fspath.Parse(want.Path), FollowFinalSymlink: follow}
-	fd, err := t.Kernel().VFS().OpenAt(t, t.Credentials(), &pop, &vfs.OpenOptions{Flags: flags})
+	openFlags := flags
+	if want.Type() != vfsfh.ModeFIFO {
+		openFlags |= linux.O_NONBLOCK
+	}
+	fd, err := t.Kernel().VFS().OpenAt(t, t.Credentials(), &pop, &vfs.OpenOptions{Flags: openFlags})
 	if err != nil {
-		if linuxerr.Equals(linuxerr.ENOENT, err) || linuxerr.Equals(linuxerr.ENOTDIR, err) || linuxerr.Equals(linuxerr.ELOOP, err) {
+		if linuxerr.Equals(linuxerr.ENOENT, err) || linuxerr.Equals(linuxerr.ENOTDIR, err) || linuxerr.Equals(linuxerr.ELOOP, err) ||
+			(linuxerr.Equals(linuxerr.ENXIO, err) && want.Type() != vfsfh.ModeCharDev && want.Type() != vfsfh.ModeBlockDev) {
 			return nil, vfsfh.Gone(want, err)
 		}
 		return nil, fmt.Errorf("reopen %q: %w", want.Path, err)
@@ -118,6 +128,12 @@ func Reopen(t *kernel.Task, want vfsfh.Handle, flags uint32, checks vfsfh.Check)
 	if err := vfsfh.VerifyWith(FromStat(want.Path, &st), want, checks); err != nil {
 		fd.DecRef(t)
 		return nil, err
+	}
+	if openFlags != flags {
+		if err := fd.SetStatusFlags(t, t.Credentials(), fd.StatusFlags()&^linux.O_NONBLOCK); err != nil {
+			fd.DecRef(t)
+			return nil, fmt.Errorf("reopen %q: clearing O_NONBLOCK: %w", want.Path, err)
+		}
 	}
 	return fd, nil
 }

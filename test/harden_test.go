@@ -1,0 +1,132 @@
+package test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
+)
+
+// Regression tests for the bugs of issue 13 (hardening), one test per item.
+
+// TestCheckptWithoutProc (issue 13 item 3): the guest tool runs in a sandbox that has no /proc.
+// It used to die in gVisor's platform package init (reading /proc/sys/vm/mmap_min_addr) before
+// checkpt's code ran: exit 2 with a Go panic. checkpt freezes a sleeper both as `runsc-ckpt
+// checkpt` and under the name checkpt (a symlink), and a thaw of a missing image fails cleanly.
+func TestCheckptWithoutProc(t *testing.T) {
+	sleeper := h.BuildC(t, "sleeper")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		dir := h.NewDir(t)
+		link := filepath.Join(dir, "checkpt")
+		if err := os.Symlink(h.Bin, link); err != nil {
+			t.Fatal(err)
+		}
+		script := sleeper + " 600 & pid=$!\n" +
+			h.Bin + " checkpt -c $pid -o " + dir + "/a.ckpt; echo freeze1=$?\n" +
+			link + " -c $pid -o " + dir + "/b.ckpt; echo freeze2=$?\n" +
+			link + " -r " + dir + "/missing.ckpt; echo thaw=$?\n" +
+			"kill -9 $pid; echo done\n"
+		c := h.Bundle(t, harness.BundleOpts{
+			Opts: harness.Opts{Platform: p, Persist: true},
+			Args: []string{"/bin/sh", "-c", script},
+			Cwd:  dir,
+		})
+		withoutProc(t, c)
+		c.RunDetached(t)
+		if code := c.Wait(t); code != 0 {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, c.GuestStdout(), c.GuestStderr())
+		}
+		out, errs := c.GuestStdout(), c.GuestStderr()
+		for _, want := range []string{"freeze1=0\n", "freeze2=0\n", "thaw=5\n", "done\n"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("want %q in stdout:\n%s\nstderr:\n%s", want, out, errs)
+			}
+		}
+		if strings.Contains(errs, "panic") || !strings.Contains(errs, "checkpt: thaw of "+dir+"/missing.ckpt failed") {
+			t.Errorf("stderr:\n%s", errs)
+		}
+		for _, img := range []string{"a.ckpt", "b.ckpt"} {
+			decodeImage(t, filepath.Join(dir, img))
+		}
+	})
+}
+
+// withoutProc rewrites c's config.json without the /proc mount, with an empty tmpfs in its place:
+// what a container image's empty /proc directory looks like (the harness's root file system is the
+// host's /, whose /proc directory the gofer would otherwise show).
+func withoutProc(t *testing.T, c *harness.Container) {
+	t.Helper()
+	var mounts []specs.Mount
+	for _, m := range c.Spec.Mounts {
+		if m.Destination == "/proc" {
+			m = specs.Mount{Destination: "/proc", Type: "tmpfs", Source: "tmpfs"}
+		}
+		mounts = append(mounts, m)
+	}
+	c.Spec.Mounts = mounts
+	b, err := json.MarshalIndent(c.Spec, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.Bundle, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestThawImageRewritten (issue 13 item 11): a thaw mapped the image file lazily, so whoever could
+// write the image changed the running program's memory after the thaw (rewrite) or killed it with
+// SIGBUS (truncation). An image that a user other than its owner may write (here mode 0666) is now
+// copied into private memory before the thaw; the program reads its pattern back intact after the
+// image is overwritten with zeros and truncated.
+func TestThawImageRewritten(t *testing.T) {
+	guest := h.BuildC(t, "image_guard")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		dir := h.NewDir(t)
+		img, gofile := filepath.Join(dir, "guard.ckpt"), filepath.Join(dir, "go")
+		frozenGuest(t, p, "r=0\n", guest, img, gofile)
+		if err := os.Chmod(img, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, "thawed.out")
+		script := h.Bin + " checkpt -r " + img + " > " + out + " 2>&1 & pid=$!\n" +
+			"while ! grep -q thawed " + out + "; do sleep 0.05; done\n" +
+			"dd if=/dev/zero of=" + img + " bs=1M count=8 conv=notrunc 2>/dev/null && truncate -s 4096 " + img + " && touch " + gofile + "\n" +
+			"wait $pid; echo status=$?; cat " + out + "\n"
+		r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", script)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "status=0\n") || !strings.Contains(r.Stdout, "pattern=ok\n") {
+			t.Errorf("the thawed program's memory changed with its image:\n%s", r)
+		}
+	})
+}
+
+// TestThawSessionAndGroup (issue 13 item 9): a thawed program kept its thawer's session and process
+// group, so a program that had called setsid() and later kill(0, SIGTERM) signalled its thawer's
+// group (a shell, an init). A thaw now makes the program lead a new session (or process group) again
+// when it led one at the freeze and setsid/setpgid allow it (here: a thaw by `sh -c`, whose child
+// leads nothing).
+func TestThawSessionAndGroup(t *testing.T) {
+	guest := h.BuildC(t, "thaw_session")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		for _, mode := range []string{"session", "group"} {
+			t.Run(mode, func(t *testing.T) {
+				dir := h.NewDir(t)
+				img := filepath.Join(dir, mode+".ckpt")
+				h.Do(t, harness.Opts{Platform: p, Persist: true}, guest, img, mode).WantExit(t, 0)
+				r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", h.Bin+" checkpt -r "+img+"; echo rc=$?")
+				r.WantExit(t, 0)
+				want := "r=1 sid_leader=1 pgid_leader=1\n"
+				if mode == "group" {
+					want = "r=1 sid_leader=0 pgid_leader=1\n"
+				}
+				if !strings.Contains(r.Stdout, want) || !strings.Contains(r.Stdout, "rc=0\n") {
+					t.Errorf("want %q:\n%s", want, r)
+				}
+			})
+		}
+	})
+}
