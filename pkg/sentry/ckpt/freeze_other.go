@@ -23,11 +23,14 @@ type remoteFreeze struct {
 	mu sync.Mutex
 	// cancelled is set when the caller stopped waiting before the work started; the work then
 	// does nothing. Protected by mu.
+	// +checklocks:mu
 	cancelled bool
 	// started is set when the work begins the freeze; from then on the caller waits for it.
 	// Protected by mu.
+	// +checklocks:mu
 	started bool
 	// err is the freeze's result, valid once done is closed. Protected by mu.
+	// +checklocks:mu
 	err error
 }
 
@@ -100,8 +103,9 @@ func freezeOther(t *kernel.Task, req freezeRequest) error {
 		break
 	}
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	return syscallError(t, w.err)
+	err := w.err
+	w.mu.Unlock()
+	return syscallError(t, err)
 }
 
 // liveThread returns a thread of target's process that has not begun to exit (target itself if it
