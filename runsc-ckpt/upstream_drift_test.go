@@ -251,3 +251,54 @@ func TestStateFileMatchesUpstream(t *testing.T) {
 		t.Errorf("after restoreStateBundle runsc reads bundle %q, id %q; want /user/bundle, %s", c.BundleDir, c.ID, cid)
 	}
 }
+
+// mirroredFuncs are the functions of the pinned gVisor's runsc whose behaviour this package
+// copies, with the fingerprint of their code when the copy was checked against them. When a
+// gVisor bump changes one, TestMirroredUpstreamFuncs fails: re-read it, bring ours in line, then
+// record the new fingerprint.
+var mirroredFuncs = []upstreamsrc.Mirror{
+	// runsc kill's targeting flags and their checks, and its choice between the container's init
+	// and every process (--all): killSelectionFromFlags and killTargets decide the same way for
+	// checkpoint signals.
+	{File: "runsc/cmd/kill.go", Func: "Kill.SetFlags", Ours: "kill.go killSelectionFromFlags", Fingerprint: "0d8f8f9319733db7"},
+	{File: "runsc/cmd/kill.go", Func: "Kill.Execute", Ours: "kill.go killSelectionFromFlags, killTargets", Fingerprint: "49ab152d9c5851c4"},
+	// Signal names: optional "SIG" prefix, any case, or a number.
+	{File: "runsc/cmd/kill.go", Func: "parseSignal", Ours: "kill.go mayNameCkptSignal, ckptSignalArg", Fingerprint: "fb18f8b6c691c0a0"},
+	// The state-file path (behaviour checked by TestStateFileMatchesUpstream as well).
+	{File: "runsc/container/state_file.go", Func: "buildPath", Ours: "policy_bundle.go runscStateBase", Fingerprint: "5545b51c9efdeacc"},
+}
+
+func TestMirroredUpstreamFuncs(t *testing.T) {
+	gv, err := upstreamsrc.ModuleDir("gvisor.dev/gvisor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range upstreamsrc.CheckMirrors(gv, mirroredFuncs) {
+		t.Error(err)
+	}
+}
+
+// TestVersionVariable checks the variable the Makefile sets with -X for runsc's version string
+// (go build ignores -X for a variable that does not exist, so a rename upstream would go
+// unnoticed).
+func TestVersionVariable(t *testing.T) {
+	mk, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const flag = "-X gvisor.dev/gvisor/runsc/version.version="
+	if !strings.Contains(string(mk), flag) {
+		t.Fatalf("the Makefile no longer sets %s...: update this test", flag)
+	}
+	gv, err := upstreamsrc.ModuleDir("gvisor.dev/gvisor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := upstreamsrc.ParseFile(filepath.Join(gv, "runsc/version/version.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.HasVar("version") {
+		t.Errorf("runsc/version has no variable version: the Makefile's -X does nothing")
+	}
+}

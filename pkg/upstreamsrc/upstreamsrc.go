@@ -317,3 +317,38 @@ func EmbeddedTypes(files []*File, name string) ([]TypeRef, error) {
 	}
 	return nil, fmt.Errorf("no type %s", name)
 }
+
+// Mirror is one upstream function whose behaviour runsc-ckpt copies without being able to call
+// it, with the fingerprint of its code when the copy was last checked against it.
+type Mirror struct {
+	File, Func  string // The function (Func's form), in File relative to the module root.
+	Ours        string // Where our copy lives, for the error message.
+	Fingerprint string
+}
+
+// CheckMirrors fingerprints each mirrored function under root (a module directory) and returns
+// one error per function that is missing or whose fingerprint is not the recorded one.
+func CheckMirrors(root string, ms []Mirror) []error {
+	var errs []error
+	files := make(map[string]*File)
+	for _, m := range ms {
+		f := files[m.File]
+		if f == nil {
+			var err error
+			if f, err = ParseFile(filepath.Join(root, m.File)); err != nil {
+				errs = append(errs, fmt.Errorf("%s (mirrored by %s): %w", m.File, m.Ours, err))
+				continue
+			}
+			files[m.File] = f
+		}
+		got, err := f.Fingerprint(m.Func)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s (mirrored by %s): %w", m.File, m.Ours, err))
+			continue
+		}
+		if got != m.Fingerprint {
+			errs = append(errs, fmt.Errorf("%s %s changed upstream (fingerprint %s, recorded %s): re-check %s against it, then record the new fingerprint", m.File, m.Func, got, m.Fingerprint, m.Ours))
+		}
+	}
+	return errs
+}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -140,5 +141,36 @@ func TestModuleDirAndGoRoot(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "src", "runtime", "runtime2.go")); err != nil {
 		t.Errorf("GoRoot: %v", err)
+	}
+}
+
+func TestCheckMirrors(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "p.go"), []byte(sample), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := ParseFile(filepath.Join(dir, "p.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err := f.Fingerprint("F")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := CheckMirrors(dir, []Mirror{{File: "p.go", Func: "F", Ours: "ours.go", Fingerprint: fp}}); len(errs) != 0 {
+		t.Errorf("matching fingerprint: %v", errs)
+	}
+	errs := CheckMirrors(dir, []Mirror{
+		{File: "p.go", Func: "F", Ours: "ours.go", Fingerprint: "0000"},
+		{File: "p.go", Func: "Gone", Ours: "ours.go", Fingerprint: fp},
+		{File: "q.go", Func: "F", Ours: "ours.go", Fingerprint: fp},
+	})
+	if len(errs) != 3 {
+		t.Fatalf("CheckMirrors: %d errors, want 3: %v", len(errs), errs)
+	}
+	for i, want := range []string{"p.go F changed upstream", "no function Gone", "q.go"} {
+		if !strings.Contains(errs[i].Error(), want) {
+			t.Errorf("error %d %q lacks %q", i, errs[i], want)
+		}
 	}
 }
