@@ -48,9 +48,7 @@ type thawFrameKey struct {
 // thawScratch is one thaw's scratch mapping and how many of its frames are still unread.
 type thawScratch struct {
 	ar hostarch.AddrRange
-	// left is guarded by the registry's lock. checklocks checks that, but its inference still
-	// suggests the sibling-style annotation for a field guarded by a global's lock; the
-	// expected-failure annotation on the field's line absorbs that one hint.
+	// left counts the frames not read yet (see doc.go on the annotation on its line).
 	// +checklocks:thawFrames.mu
 	left int // +checklocksfail:1=may require checklocks annotation for mu
 }
