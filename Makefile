@@ -13,7 +13,7 @@ GAZELLE   := $(GO) run github.com/bazelbuild/bazel-gazelle/cmd/gazelle@v0.53.0
 PLATFORMS ?= systrap,ptrace
 TEST_TIMEOUT ?= 45m
 
-.PHONY: all bench-bins install deps test unit-test fuzz-short integration-test cri-test check vet fmt-check tidy-check gazelle check-bazel demo clean FORCE
+.PHONY: all bench-bins install deps test unit-test fuzz-short integration-test cri-test check vet checklocks fmt-check tidy-check gazelle check-bazel demo clean FORCE
 
 all: $(BIN)
 
@@ -93,10 +93,20 @@ integration-test: $(BIN)
 cri-test: $(BIN)
 	RUNSC_CKPT_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -timeout 30m -v -run '^TestEnginesCRI$$' ./test/
 
-check: vet fmt-check tidy-check check-bazel
+check: vet checklocks fmt-check tidy-check check-bazel
 
 vet:
 	$(GO) vet ./...
+
+# gVisor's lock checker, the analyzer gVisor runs on its own sentry, at the gVisor version go.mod
+# pins: a field annotated `+checklocks:mu` may only be touched with mu held (the lock order is in
+# pkg/sentry/ckpt/doc.go). Installed with `go install pkg@version` (like Gazelle above), so go.mod
+# gains no golang.org/x/tools requirement. It checks every package that declares a mutex; the
+# first run computes facts for all of gVisor's sentry (minutes), later runs are cached.
+CHECKLOCKS_PKGS = $(shell grep -rl --include='*.go' 'sync\.\(RW\)\?Mutex' pkg runsc-ckpt test | xargs -r -n1 dirname | sort -u | sed 's|^|./|')
+checklocks:
+	GOBIN=$(CURDIR)/bin $(GO) install gvisor.dev/gvisor/tools/checklocks/cmd/checklocks@$(GVISOR)
+	$(GO) vet -vettool=$(CURDIR)/bin/checklocks $(CHECKLOCKS_PKGS)
 
 # go.mod and go.sum must be exactly what `go mod tidy` makes of them.
 tidy-check:

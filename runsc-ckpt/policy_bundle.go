@@ -151,13 +151,25 @@ func (d *derivedBundle) finish() error {
 	return err
 }
 
+// runscStateBase returns the path, without extension, of the state file (".state") and lock file
+// (".lock") runsc keeps in rootDir for the root container cid of a sandbox (whose sandbox id is its
+// own id): "<container>_sandbox:<sandbox>". This mirrors runsc/container/state_file.go (buildPath,
+// unexported); TestStateFileMatchesUpstream fails if upstream changes it.
+func runscStateBase(rootDir, cid string) string {
+	return filepath.Join(rootDir, cid+"_sandbox:"+cid)
+}
+
+// runscStateGlob matches the state and lock files of container cid in any sandbox.
+func runscStateGlob(rootDir, cid string) string {
+	return filepath.Join(rootDir, cid+"_sandbox:*")
+}
+
 // restoreStateBundle rewrites the bundleDir field of the container's state file from the derived
-// bundle to the user's, under the state file's lock. runsc's state files are named
-// "<container>_sandbox:<sandbox>.state" (and ".lock"); a derived bundle is only made for a root
-// container, whose sandbox id is its own id. A container that no longer exists (a failed create,
-// an attached run that has finished) is no error.
+// bundle to the user's, under the state file's lock (runscStateBase); a derived bundle is only
+// made for a root container. A container that no longer exists (a failed create, an attached run
+// that has finished) is no error.
 func (d *derivedBundle) restoreStateBundle() error {
-	base := filepath.Join(d.rootDir, d.cid+"_sandbox:"+d.cid)
+	base := runscStateBase(d.rootDir, d.cid)
 	lock, err := os.Open(base + ".lock")
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

@@ -102,8 +102,7 @@ func stdioHolderMain(args []string) int {
 			}
 			continue
 		}
-		// runsc names a container's state file ID_sandbox:SANDBOXID.state.
-		if matches, _ := filepath.Glob(filepath.Join(root, id+"_sandbox:*")); len(matches) == 0 {
+		if matches, _ := filepath.Glob(runscStateGlob(root, id)); len(matches) == 0 {
 			return 0 // the container was deleted
 		}
 	}

@@ -63,8 +63,9 @@ type H struct {
 	// Platforms are the platforms ForEachPlatform runs on.
 	Platforms []string
 
-	seq    atomic.Int64
-	mu     sync.Mutex
+	seq atomic.Int64
+	mu  sync.Mutex
+	// +checklocks:mu
 	guests map[string]*guestBuild // built guest programs by source name
 }
 

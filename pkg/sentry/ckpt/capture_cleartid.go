@@ -28,10 +28,14 @@ var (
 // clearTIDs maps tasks to their clear_child_tid address. Keys and address spaces are weak pointers,
 // so the registry keeps no task or address space alive, and a cleanup removes the entry when its
 // task is collected. It is process-global because the syscall table it is fed from is.
-var clearTIDs = struct {
+var clearTIDs = clearTIDRegistry{m: make(map[weak.Pointer[kernel.Task]]clearTIDEntry)}
+
+// clearTIDRegistry is the type of clearTIDs.
+type clearTIDRegistry struct {
 	mu sync.Mutex
-	m  map[weak.Pointer[kernel.Task]]clearTIDEntry // Protected by mu.
-}{m: make(map[weak.Pointer[kernel.Task]]clearTIDEntry)}
+	// +checklocks:mu
+	m map[weak.Pointer[kernel.Task]]clearTIDEntry
+}
 
 // clearTIDEntry is one task's clear_child_tid address in one address space.
 type clearTIDEntry struct {

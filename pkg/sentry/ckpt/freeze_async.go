@@ -26,10 +26,14 @@ type asyncState struct {
 
 // asyncWrites holds the asyncState of each process with background writes pending or a failure
 // not reported yet. An entry goes away when it has nothing to report.
-var asyncWrites = struct {
+var asyncWrites = &asyncRegistry{m: make(map[*kernel.ThreadGroup]*asyncState)}
+
+// asyncRegistry is the type of asyncWrites (a named type: checklocks reads its annotations).
+type asyncRegistry struct {
 	mu sync.Mutex
-	m  map[*kernel.ThreadGroup]*asyncState // Protected by mu.
-}{m: make(map[*kernel.ThreadGroup]*asyncState)}
+	// +checklocks:mu
+	m map[*kernel.ThreadGroup]*asyncState
+}
 
 // asyncStart records a background write started by tg and returns the function that records its
 // end with its error.

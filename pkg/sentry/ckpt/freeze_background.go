@@ -15,15 +15,20 @@ import (
 // Policy.Background (--ckpt-background); a freeze that would exceed it fails with EAGAIN before
 // anything is stopped.
 
-// errBackgroundFull is the error of a freeze refused because Policy.Background images are being
-// written in the background already.
-var errBackgroundFull = fmt.Errorf("too many checkpoint images are being written in the background (--ckpt-background): %w", linuxerr.EAGAIN)
+// slotCounter is the type of slots (a named type: checklocks reads its annotations).
+type slotCounter struct {
+	mu sync.Mutex
+	// +checklocks:mu
+	n int
+}
 
 // slots counts the background writes in progress.
-var slots struct {
-	mu sync.Mutex
-	n  int // Protected by mu.
-}
+var slots = &slotCounter{}
+
+// errBackgroundFull is the error of a freeze refused because Policy.Background images are being
+// written in the background already. It is read-only; checklocks infers a lock for it because
+// acquireSlot only ever reads it holding slots.mu, and the annotation absorbs that hint (doc.go).
+var errBackgroundFull = fmt.Errorf("too many checkpoint images are being written in the background (--ckpt-background): %w", linuxerr.EAGAIN) // +checklocksfail:1=may require checklocks annotation for mu
 
 // acquireSlot takes a background slot if one is free under the current policy. It returns false
 // and errBackgroundFull when all are taken, false and nil when the policy allows none (background
@@ -74,10 +79,14 @@ func newBackgroundContext(t *kernel.Task) context.Context {
 // background write waits for the one before it (of the same process) before it renames its image
 // into place, so a slower earlier write never replaces a later image. Entries are removed when the
 // newest write of a process is over.
-var ckptFileOrder = struct {
-	mu   sync.Mutex
-	last map[*kernel.ThreadGroup]chan struct{} // Protected by mu.
-}{last: make(map[*kernel.ThreadGroup]chan struct{})}
+var ckptFileOrder = &fileOrderRegistry{last: make(map[*kernel.ThreadGroup]chan struct{})}
+
+// fileOrderRegistry is the type of ckptFileOrder (a named type: checklocks reads its annotations).
+type fileOrderRegistry struct {
+	mu sync.Mutex
+	// +checklocks:mu
+	last map[*kernel.ThreadGroup]chan struct{}
+}
 
 // enterOrder registers a new background write of tg's ckpt-file and returns the channel of the
 // previous one (nil if none), which the write waits for before renaming, and done, which it must

@@ -24,15 +24,20 @@ type remoteFreeze struct {
 	mu sync.Mutex
 	// cancelled is set when the caller stopped waiting before the work started; the work then
 	// does nothing. Protected by mu.
+	// +checklocks:mu
 	cancelled bool
 	// started is set when the work begins the capture; from then on the caller waits for it.
 	// Protected by mu.
+	// +checklocks:mu
 	started bool
 	// abandoned is set when the caller was killed while the capture ran: the work drops the
 	// image itself. Protected by mu.
+	// +checklocks:mu
 	abandoned bool
 	// pi and err are the capture's result, valid once captured is closed. Protected by mu.
-	pi  *pendingImage
+	// +checklocks:mu
+	pi *pendingImage
+	// +checklocks:mu
 	err error
 }
 

@@ -23,7 +23,10 @@ type treeWork struct {
 	mu sync.Mutex
 	// cancelled is set when the coordinator gave up on this work before it started (the thread
 	// exited); started when the work began. Protected by mu.
-	cancelled, started bool
+	// +checklocks:mu
+	cancelled bool
+	// +checklocks:mu
+	started bool
 
 	// Results, valid once captured is closed.
 	err  error

@@ -34,10 +34,14 @@ const stoppedGrace = 50 * time.Millisecond
 
 // freezes holds the freeze in progress of each process. Entries exist only while a freeze runs, so
 // the map keeps nothing alive for long.
-var freezes = struct {
+var freezes = freezeRegistry{m: make(map[*kernel.ThreadGroup]*siblingStop)}
+
+// freezeRegistry is the type of freezes.
+type freezeRegistry struct {
 	mu sync.Mutex
-	m  map[*kernel.ThreadGroup]*siblingStop // Protected by mu.
-}{m: make(map[*kernel.ThreadGroup]*siblingStop)}
+	// +checklocks:mu
+	m map[*kernel.ThreadGroup]*siblingStop
+}
 
 // siblingStop is one freeze's hold on the other threads of the process.
 type siblingStop struct {
@@ -52,14 +56,18 @@ type siblingStop struct {
 	mu sync.Mutex
 	// closed is set by resume; task work that runs later (a sibling that was in another stop and is
 	// resumed only now) does nothing. Protected by mu.
+	// +checklocks:mu
 	closed bool
 	// captured holds each sibling's own capture, by task. Protected by mu.
+	// +checklocks:mu
 	captured map[*kernel.Task]captureResult
 	// parked are the siblings that put an external stop on themselves, which resume must lift.
 	// Protected by mu.
+	// +checklocks:mu
 	parked []*kernel.Task
 	// waiting are the siblings that captured themselves inline while waiting to start a freeze of
 	// their own (beginFreeze); they run no user code until closed. Protected by mu.
+	// +checklocks:mu
 	waiting map[*kernel.Task]bool
 }
 

@@ -26,14 +26,17 @@ var _ = wrapSyscall(unix.SYS_RT_SIGRETURN, wrapThawSigreturn)
 
 // thawFrames registers the pending frames of all thaws in the sandbox. It is process-global
 // because the syscall table it is fed from is.
-var thawFrames = struct {
+var thawFrames = thawFrameRegistry{bySlot: make(map[thawFrameKey]*thawScratch)}
+
+// thawFrameRegistry is the type of thawFrames.
+type thawFrameRegistry struct {
 	// pending counts registered frames; read without mu on every rt_sigreturn.
 	pending atomic.Int32
 	mu      sync.Mutex
-	// bySlot maps a frame to its scratch. Protected by mu. Weak address-space keys keep no
-	// address space alive.
+	// bySlot maps a frame to its scratch. Weak address-space keys keep no address space alive.
+	// +checklocks:mu
 	bySlot map[thawFrameKey]*thawScratch
-}{bySlot: make(map[thawFrameKey]*thawScratch)}
+}
 
 // thawFrameKey identifies one frame: the address space and the frame's address (the stack pointer
 // of the rt_sigreturn that reads it).
@@ -44,8 +47,10 @@ type thawFrameKey struct {
 
 // thawScratch is one thaw's scratch mapping and how many of its frames are still unread.
 type thawScratch struct {
-	ar   hostarch.AddrRange
-	left int // Protected by thawFrames.mu.
+	ar hostarch.AddrRange
+	// left counts the frames not read yet (see doc.go on the annotation on its line).
+	// +checklocks:thawFrames.mu
+	left int // +checklocksfail:1=may require checklocks annotation for mu
 }
 
 // registerThawFrames registers the frames at slots (in m, inside ar) as pending; the scratch ar is

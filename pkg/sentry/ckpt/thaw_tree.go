@@ -58,7 +58,8 @@ type treeRestore struct {
 	last int32
 	// thrown counts throw-away threads, passed the ids that were skipped unexpectedly (taken by
 	// someone else meanwhile); both for the log.
-	thrown, passed int
+	thrown int
+	passed int
 
 	nodes map[int32]*restoreNode // By recorded pid.
 	// stdio maps the description ids of the root's fds 0–2 (the container's stdio) to their fd.
@@ -71,10 +72,13 @@ type treeRestore struct {
 
 	mu sync.Mutex
 	// byTid maps a created task's id to its node (nil: a waste that must exit). Protected by mu.
+	// +checklocks:mu
 	byTid map[int32]*restoreNode
 	// registered says which ids have been entered in byTid. Protected by mu.
+	// +checklocks:mu
 	registered map[int32]bool
 	// failed is set when the restore is abandoned. Protected by mu.
+	// +checklocks:mu
 	failed bool
 }
 
@@ -92,11 +96,17 @@ type restoreNode struct {
 }
 
 // restores holds the restores in progress by id.
-var restores = struct {
-	mu   sync.Mutex
+var restores = restoreRegistry{m: make(map[int32]*treeRestore)}
+
+// restoreRegistry is the type of restores.
+type restoreRegistry struct {
+	mu sync.Mutex
+	// next is the id of the last restore registered.
+	// +checklocks:mu
 	next int32
-	m    map[int32]*treeRestore
-}{m: make(map[int32]*treeRestore)}
+	// +checklocks:mu
+	m map[int32]*treeRestore
+}
 
 func lookupRestore(id int32) *treeRestore {
 	restores.mu.Lock()
