@@ -17,9 +17,6 @@ TEST_TIMEOUT ?= 45m
 
 all: $(BIN)
 
-# Both runtimes the benchmarks run.
-bench-bins: $(BIN) $(UPSTREAM)
-
 # The binary must be static (a dynamic runsc dies in its own chroot) and must not live under /tmp.
 # FORCE: go's build cache decides what to rebuild.
 $(BIN): FORCE
@@ -33,10 +30,10 @@ $(UPSTREAM): FORCE
 	@mkdir -p $(dir $@)
 	CGO_ENABLED=0 $(GO) build -o $@ gvisor.dev/gvisor/runsc
 
-install: $(BIN)
-
 # Both runtimes the benchmarks run.
 bench-bins: $(BIN) $(UPSTREAM)
+
+install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/runsc-ckpt
 
 # Everything CI runs: static checks, unit tests, integration tests in real sandboxes.

@@ -66,9 +66,15 @@ func TestFreezeTree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var live, zombies int
+		var live, zombies, transient int
 		for _, pr := range m.Processes {
 			if pr.Zombie != nil {
+				// The producer's `sleep 0.1` may have just exited, not yet reaped by its subshell:
+				// a zombie of the moment, exit code 0, parent a sh. Count it apart.
+				if pp := m.Process(pr.PPID); pr.Zombie.Code == 0 && pr.Zombie.Signal == 0 && pr.Comm == "sleep" && pp != nil && pp.Comm == "sh" {
+					transient++
+					continue
+				}
 				zombies++
 				if pp := m.Process(pr.PPID); pr.Zombie.Code != 7 || pp == nil || pp.Comm != "sleep" {
 					t.Errorf("zombie %+v: want exit code 7, parent a sleep", pr)
@@ -120,7 +126,7 @@ func TestFreezeTree(t *testing.T) {
 		var js struct {
 			Totals struct{ Processes, Zombies int }
 		}
-		if err != nil || json.Unmarshal(out, &js) != nil || js.Totals.Processes != len(m.Processes) || js.Totals.Zombies != 1 {
+		if err != nil || json.Unmarshal(out, &js) != nil || js.Totals.Processes != len(m.Processes) || js.Totals.Zombies != 1+transient {
 			t.Errorf("inspect --json %s: %v, totals %+v\n%s", dir, err, js.Totals, out)
 		}
 		// Still running: the counter goes on.
