@@ -4,7 +4,9 @@
 //   - a unix socket pair, parent and child each holding one end, each having sent the other
 //     "to-child" / "to-parent", unread;
 //   - an eventfd with count 5, a memfd holding "memfd-v1" mapped MAP_SHARED by both, and a page of
-//     shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS) holding 1, all inherited by fork.
+//     shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS) holding 1, all inherited by fork;
+//   - a SysV message queue holding one message "sysv-msg", which the child takes after the
+//     restore (the parent then finds the queue empty: the message came back once).
 // On SIGUSR1 the child reads the pipe and its socket end, reads the eventfd (5) and adds 2, writes
 // "memfd-v2" through its mapping, sets the shared page to 2, sends "from-child", and logs
 // "child ..." lines. A third process, cloned with CLONE_FS (one fs context with the parent), changes
@@ -19,7 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <errno.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/msg.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -79,6 +84,13 @@ int main(int argc, char **argv) {
 	if (mm == MAP_FAILED || anon == MAP_FAILED)
 		die("mmap");
 	*anon = 1;
+	struct {
+		long mtype;
+		char text[16];
+	} msg = {1, "sysv-msg"};
+	int q = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+	if (q < 0 || msgsnd(q, &msg, sizeof(msg.text), 0) < 0)
+		die("msgget/msgsnd");
 	pid_t c = fork();
 	if (c < 0)
 		die("fork");
@@ -113,6 +125,10 @@ int main(int argc, char **argv) {
 		snprintf(buf, sizeof(buf), "%d", *anon);
 		check("child", "anon", *anon == 1, buf);
 		*anon = 2;
+		memset(&msg, 0, sizeof(msg));
+		if (msgrcv(q, &msg, sizeof(msg.text), 0, IPC_NOWAIT) < 0)
+			snprintf(msg.text, sizeof(msg.text), "errno %d", errno);
+		check("child", "sysv", strcmp(msg.text, "sysv-msg") == 0, msg.text);
 		if (write(sp[1], "from-child", 10) != 10)
 			die("child send");
 		fprintf(logf_, "child done\n");
@@ -166,6 +182,10 @@ int main(int argc, char **argv) {
 	if (!getcwd(buf, sizeof(buf)))
 		buf[0] = 0;
 	check("parent", "fs-shared", strcmp(buf, "/proc") == 0, buf);
+	errno = 0;
+	ssize_t got = msgrcv(q, &msg, sizeof(msg.text), 0, IPC_NOWAIT);
+	snprintf(buf, sizeof(buf), "msgrcv %zd errno %d", got, errno);
+	check("parent", "sysv-once", got < 0 && errno == ENOMSG, buf);
 	fprintf(logf_, "parent done\n");
 	fflush(logf_);
 	for (;;)
