@@ -23,6 +23,10 @@ import (
 //     between two processes of the tree is rebuilt as one connection, docs/tree-format.md): its
 //     next exchange is answered by the worker that served its first;
 //   - same pids, parents, groups and sessions as recorded, and as many threads in each process.
+//
+// A client outside the container cannot exist here (the harness runs every sandbox with
+// --network=none): its connection would come back reset after its unread bytes (docs/sockets.md,
+// TestObjInet), since its peer is in no image of the checkpoint.
 func TestTreeServerOCI(t *testing.T) {
 	server := h.BuildC(t, "tree_server", "-pthread")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
