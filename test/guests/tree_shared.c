@@ -6,7 +6,9 @@
 //   - an eventfd with count 5, a memfd holding "memfd-v1" mapped MAP_SHARED by both, and a page of
 //     shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS) holding 1, all inherited by fork;
 //   - a SysV message queue holding one message "sysv-msg", which the child takes after the
-//     restore (the parent then finds the queue empty: the message came back once).
+//     restore (the parent then finds the queue empty: the message came back once);
+//   - an epoll instance watching a pipe (data 1); after the restore the child makes that pipe
+//     readable and adds a pipe of its own (data 2), and the parent's epoll_wait reports both.
 // On SIGUSR1 the child reads the pipe and its socket end, reads the eventfd (5) and adds 2, writes
 // "memfd-v2" through its mapping, sets the shared page to 2, sends "from-child", and logs
 // "child ..." lines. A third process, cloned with CLONE_FS (one fs context with the parent), changes
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <errno.h>
 #include <sys/ipc.h>
@@ -91,6 +94,10 @@ int main(int argc, char **argv) {
 	int q = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
 	if (q < 0 || msgsnd(q, &msg, sizeof(msg.text), 0) < 0)
 		die("msgget/msgsnd");
+	int ep = epoll_create1(0), epp[2];
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 1};
+	if (ep < 0 || pipe(epp) < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, epp[0], &ev) < 0)
+		die("epoll");
 	pid_t c = fork();
 	if (c < 0)
 		die("fork");
@@ -129,6 +136,14 @@ int main(int argc, char **argv) {
 		if (msgrcv(q, &msg, sizeof(msg.text), 0, IPC_NOWAIT) < 0)
 			snprintf(msg.text, sizeof(msg.text), "errno %d", errno);
 		check("child", "sysv", strcmp(msg.text, "sysv-msg") == 0, msg.text);
+		int own[2];
+		struct epoll_event oev = {.events = EPOLLIN, .data.u64 = 2};
+		if (pipe(own) < 0 || write(own[1], "e", 1) != 1 || write(epp[1], "e", 1) != 1)
+			die("child epoll pipes");
+		errno = 0;
+		int rc = epoll_ctl(ep, EPOLL_CTL_ADD, own[0], &oev);
+		snprintf(buf, sizeof(buf), "epoll_ctl %d errno %d", rc, errno);
+		check("child", "epoll-add", rc == 0, buf);
 		if (write(sp[1], "from-child", 10) != 10)
 			die("child send");
 		fprintf(logf_, "child done\n");
@@ -186,6 +201,13 @@ int main(int argc, char **argv) {
 	ssize_t got = msgrcv(q, &msg, sizeof(msg.text), 0, IPC_NOWAIT);
 	snprintf(buf, sizeof(buf), "msgrcv %zd errno %d", got, errno);
 	check("parent", "sysv-once", got < 0 && errno == ENOMSG, buf);
+	struct epoll_event evs[4];
+	int n = epoll_wait(ep, evs, 4, 0);
+	unsigned long long sum = 0;
+	for (int i = 0; i < n; i++)
+		sum += evs[i].data.u64;
+	snprintf(buf, sizeof(buf), "%d events, data sum %llu", n, sum);
+	check("parent", "epoll-shared", n == 2 && sum == 3, buf);
 	fprintf(logf_, "parent done\n");
 	fflush(logf_);
 	for (;;)

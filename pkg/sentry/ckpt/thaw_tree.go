@@ -68,6 +68,8 @@ type treeRestore struct {
 	images map[int32]*imgfmt.Process
 	// shared holds the objects rebuilt once for several processes (thaw_tree_objects.go).
 	shared []*sharedObject
+	// epolls holds the epoll instances the thaws rebuilt, by key (treeShare.epolls).
+	epolls map[uint64]*vfs.FileDescription
 
 	mu sync.Mutex
 	// byTid maps a created task's id to its node (nil: a waste that must exit). Protected by mu.

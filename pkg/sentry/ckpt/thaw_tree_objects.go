@@ -1,6 +1,7 @@
 package ckpt
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
 )
@@ -29,15 +31,19 @@ import (
 //     for sockets, whose state is per socket: each end comes from an image that has it;
 //   - it is rebuilt by the object code of a single thaw (thawObject) as if one process had had all
 //     of its descriptions, from a synthetic process holding one fd per description;
-//   - each process's thaw takes its descriptions of it (thawRequest.prebuilt) instead of
+//   - each process's thaw takes its descriptions of it (thawRequest.share) instead of
 //     rebuilding the object from its own image, and maps it if it has shared mappings of it;
 //   - its commit step (a named FIFO's refill, a datagram socket's reconnect) runs once, by the
 //     coordinator, after every process has prepared its thaw and before any thaws.
 //
-// Objects that stay per process: epoll instances (their interest list names the fds of the
-// process that captured them; a fork-shared instance comes back as one instance per process,
-// each with that process's interests), SysV objects (namespace-wide: the first process's thaw
-// creates them, the others find them alive), terminals, timers without fds, /proc and nsfs files.
+// An epoll instance cannot be rebuilt ahead: its interests name files of the capturing process,
+// some of which only that process's thaw reopens. The thaw of the lowest pid that has it rebuilds
+// it in its prepare phase and registers it by key (treeShare.epolls); the thaws of the others,
+// prepared after it, take that instance and add the interests of their own image on files the
+// instance does not watch yet (on the same description: EEXIST, skipped).
+//
+// Objects that stay per process: SysV objects (namespace-wide: the first process's thaw creates
+// them, the others find them alive), terminals, timers without fds, /proc and nsfs files.
 
 // sharedKinds are the object kinds rebuilt once for the whole tree.
 var sharedKinds = map[imgfmt.ObjectKind]bool{
@@ -66,6 +72,61 @@ func (s *sharedObject) decRef(t *kernel.Task) {
 	if s.refs.Add(-1) == 0 {
 		s.th.release(t)
 	}
+}
+
+// treeShare is what a tree restore shares with one process's thaw (thawRequest.share).
+type treeShare struct {
+	// objects holds the objects rebuilt once for several processes, by the image's object ID.
+	objects map[uint32]*sharedUse
+	// epolls holds the epoll instances rebuilt so far by the restore's thaws, by object key,
+	// each with a reference the restore drops (releaseShared). The map is the restore's, shared
+	// by every process; prepares run one after the other, so it needs no lock.
+	epolls map[uint64]*vfs.FileDescription
+}
+
+// use returns the shared object that stands for the image's object id, or nil.
+func (s *treeShare) use(id uint32) *sharedUse {
+	if s == nil {
+		return nil
+	}
+	return s.objects[id]
+}
+
+// epoll returns, for an epoll object another process's thaw has rebuilt already, that instance
+// with the interests of this image added that it lacks; nil if o is not such an object.
+func (s *treeShare) epoll(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, fds map[int32]*vfs.FileDescription) (*thawedObject, error) {
+	if s == nil || o.Key == 0 || o.Descs() != 1 {
+		return nil, nil
+	}
+	f, ok := s.epolls[o.Key]
+	body, isEpoll := o.Body.(*imgfmt.EpollObject)
+	if !ok || !isEpoll {
+		return nil, nil
+	}
+	ep, ok := f.Impl().(*vfs.EpollInstance)
+	if !ok {
+		return nil, fmt.Errorf("object %d: key %#x names an epoll instance and another file: %w", o.ID, o.Key, errInvalidImage)
+	}
+	for _, in := range body.Interests {
+		if err := addThawedInterest(t, ep, in, fds); err != nil && !errors.Is(err, linuxerr.EEXIST) {
+			return nil, fmt.Errorf("object %d (shared epoll): %w", o.ID, err)
+		}
+	}
+	f.IncRef()
+	return &thawedObject{files: []*vfs.FileDescription{f}}, nil
+}
+
+// addEpoll registers th, the epoll instance just rebuilt for o, for the thaws of the other
+// processes that have it.
+func (s *treeShare) addEpoll(o *imgfmt.Object, th *thawedObject) {
+	if s == nil || th == nil || o.Key == 0 || o.Kind() != imgfmt.ObjEpoll || len(th.files) != 1 || th.files[0] == nil {
+		return
+	}
+	if _, ok := s.epolls[o.Key]; ok {
+		return
+	}
+	th.files[0].IncRef()
+	s.epolls[o.Key] = th.files[0]
 }
 
 // sharedUse is one process's view of a shared object: descs[d] is the merged description of the
@@ -127,6 +188,10 @@ func (r *treeRestore) shareObjects(t *kernel.Task) error {
 		}
 	}
 	order = joinTCPPeers(groups, order)
+	r.epolls = make(map[uint64]*vfs.FileDescription)
+	for _, pid := range pids {
+		r.nodes[pid].thawReq.share = &treeShare{epolls: r.epolls}
+	}
 	for _, key := range order {
 		members := groups[key]
 		if len(members) < 2 {
@@ -139,10 +204,10 @@ func (r *treeRestore) shareObjects(t *kernel.Task) error {
 		r.shared = append(r.shared, so)
 		for i, m := range members {
 			n := r.nodes[m.pid]
-			if n.thawReq.prebuilt == nil {
-				n.thawReq.prebuilt = make(map[uint32]*sharedUse)
+			if n.thawReq.share.objects == nil {
+				n.thawReq.share.objects = make(map[uint32]*sharedUse)
 			}
-			n.thawReq.prebuilt[m.obj.ID] = uses[i]
+			n.thawReq.share.objects[m.obj.ID] = uses[i]
 		}
 	}
 	if len(r.shared) > 0 {
@@ -300,13 +365,17 @@ func (r *treeRestore) commitShared(t *kernel.Task) error {
 	return nil
 }
 
-// releaseShared drops the coordinator's references on the shared objects (the thaws that took
-// them hold their own).
+// releaseShared drops the coordinator's references on the shared objects and epoll instances
+// (the thaws that took them hold their own).
 func (r *treeRestore) releaseShared(t *kernel.Task) {
 	for _, so := range r.shared {
 		so.decRef(t)
 	}
 	r.shared = nil
+	for _, f := range r.epolls {
+		f.DecRef(t)
+	}
+	r.epolls = nil
 }
 
 // joinTCPPeers joins the images' records of a TCP connection between processes of the tree. The
