@@ -1,17 +1,12 @@
 package ckpt
 
 import (
-	"errors"
 	"fmt"
-	"net/netip"
 	"sort"
 	"sync/atomic"
 	"time"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
-	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
-	"gvisor.dev/gvisor/pkg/abi/linux"
-	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
 )
@@ -90,43 +85,6 @@ func (s *treeShare) use(id uint32) *sharedUse {
 		return nil
 	}
 	return s.objects[id]
-}
-
-// epoll returns, for an epoll object another process's thaw has rebuilt already, that instance
-// with the interests of this image added that it lacks; nil if o is not such an object.
-func (s *treeShare) epoll(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, fds map[int32]*vfs.FileDescription) (*thawedObject, error) {
-	if s == nil || o.Key == 0 || o.Descs() != 1 {
-		return nil, nil
-	}
-	f, ok := s.epolls[o.Key]
-	body, isEpoll := o.Body.(*imgfmt.EpollObject)
-	if !ok || !isEpoll {
-		return nil, nil
-	}
-	ep, ok := f.Impl().(*vfs.EpollInstance)
-	if !ok {
-		return nil, fmt.Errorf("object %d: key %#x names an epoll instance and another file: %w", o.ID, o.Key, errInvalidImage)
-	}
-	for _, in := range body.Interests {
-		if err := addThawedInterest(t, ep, in, fds); err != nil && !errors.Is(err, linuxerr.EEXIST) {
-			return nil, fmt.Errorf("object %d (shared epoll): %w", o.ID, err)
-		}
-	}
-	f.IncRef()
-	return &thawedObject{files: []*vfs.FileDescription{f}}, nil
-}
-
-// addEpoll registers th, the epoll instance just rebuilt for o, for the thaws of the other
-// processes that have it.
-func (s *treeShare) addEpoll(o *imgfmt.Object, th *thawedObject) {
-	if s == nil || th == nil || o.Key == 0 || o.Kind() != imgfmt.ObjEpoll || len(th.files) != 1 || th.files[0] == nil {
-		return
-	}
-	if _, ok := s.epolls[o.Key]; ok {
-		return
-	}
-	th.files[0].IncRef()
-	s.epolls[o.Key] = th.files[0]
 }
 
 // sharedUse is one process's view of a shared object: descs[d] is the merged description of the
@@ -376,120 +334,4 @@ func (r *treeRestore) releaseShared(t *kernel.Task) {
 		f.DecRef(t)
 	}
 	r.epolls = nil
-}
-
-// joinTCPPeers joins the images' records of a TCP connection between processes of the tree. The
-// freeze looks for a socket's peer among the fds of the socket's own process only: an end whose
-// peer is in another process is recorded to be reset, under a key of its own, and a connection
-// whose both ends one process has is recorded as a pair under the key of one of them, which other
-// processes holding only one end do not know. So a reset end joins the group of the image that
-// has the same socket (its local and remote addresses) in a pair, or else the group of its peer
-// (the addresses swapped); the joined group is rebuilt as one connection (mergeObjectBody). It
-// returns the order without the keys joined into others.
-func joinTCPPeers(groups map[uint64][]objectMember, order []uint64) []uint64 {
-	type conn struct {
-		local, remote inetAddrKey
-	}
-	tcpEnds := func(key uint64) []imgfmt.InetEnd {
-		b, ok := groups[key][0].obj.Body.(*imgfmt.InetSocketObject)
-		if !ok || len(b.Ends) == 0 || b.Ends[0].Type != 1 /* SOCK_STREAM */ {
-			return nil
-		}
-		return b.Ends
-	}
-	// Where each connected or reset TCP socket is recorded: pairs first, so that a socket of a
-	// pair is found there rather than in another process's reset record of it.
-	where := make(map[conn]uint64)
-	for _, pairs := range []bool{true, false} {
-		for _, key := range order {
-			ends := tcpEnds(key)
-			if (len(ends) == 2) != pairs {
-				continue
-			}
-			for _, e := range ends {
-				c := conn{addrKeyOf(e.Local), addrKeyOf(e.Remote)}
-				if _, ok := where[c]; !ok && (e.State == imgfmt.InetConnected || e.State == imgfmt.InetReset) {
-					where[c] = key
-				}
-			}
-		}
-	}
-	into := make(map[uint64]uint64) // A joined key → the key it joined (union-find).
-	find := func(k uint64) uint64 {
-		for {
-			n, ok := into[k]
-			if !ok {
-				return k
-			}
-			k = n
-		}
-	}
-	for _, key := range order {
-		ends := tcpEnds(key)
-		if len(ends) != 1 || ends[0].State != imgfmt.InetReset {
-			continue
-		}
-		e := ends[0]
-		self, peer := conn{addrKeyOf(e.Local), addrKeyOf(e.Remote)}, conn{addrKeyOf(e.Remote), addrKeyOf(e.Local)}
-		for _, c := range []conn{self, peer} {
-			other, ok := where[c]
-			if !ok || other == key {
-				continue
-			}
-			if a, b := find(key), find(other); a != b {
-				into[a] = b
-			}
-			break
-		}
-	}
-	var out []uint64
-	for _, key := range order {
-		if root := find(key); root != key {
-			groups[root] = append(groups[root], groups[key]...)
-			delete(groups, key)
-			continue
-		}
-		out = append(out, key)
-	}
-	return out
-}
-
-// inetAddrKey is an inet address for comparison: IPv4-mapped IPv6 addresses as IPv4 (an AF_INET6
-// socket shows its IPv4 peer so).
-type inetAddrKey struct {
-	addr netip.Addr
-	port uint16
-}
-
-func addrKeyOf(a imgfmt.InetAddr) inetAddrKey {
-	ip, _ := netip.AddrFromSlice(a.Addr)
-	return inetAddrKey{addr: ip.Unmap(), port: a.Port}
-}
-
-// sharedCloneFlags returns the clone flags that make child share with parent what the manifest
-// says they shared: CLONE_FS when both are in one fs context group (fs_of). The restored child is
-// cloned by its restored parent, so only a context shared with the parent (directly, or through a
-// common lower pid) can be recreated; a context shared with another process only is restored
-// unshared. The fs context survives the thaw's exec (gVisor's Execve forks the fd table but keeps
-// the fs context), and each thaw sets the same working directory and umask in it.
-//
-// Fd tables (files_of) are not shared again: the thaw must exec (the only exported way to drop
-// the agent's other state), and gVisor's Execve gives the task a fork of its fd table
-// (kernel.Task.Execve: t.fdTable.Fork) with no exported way to put a task on another's table
-// afterwards. Each process gets its own table with the same open file descriptions (shared
-// offsets and flags); an fd opened or closed later by one is not seen by the other.
-func sharedCloneFlags(child, parent *treefmt.Process) uint64 {
-	if child == nil || parent == nil || parent.Zombie != nil {
-		return 0
-	}
-	group := func(p *treefmt.Process) int32 {
-		if p.FSOf != 0 {
-			return p.FSOf
-		}
-		return p.PID
-	}
-	if child.FSOf != 0 && group(child) == group(parent) {
-		return linux.CLONE_FS
-	}
-	return 0
 }
