@@ -21,7 +21,8 @@ import (
 // queued before the checkpoint. A SysV message queued before the checkpoint is received once (by
 // the child; the parent then finds the queue empty). An epoll instance made before the fork is one
 // instance: an interest the child adds after the restore is seen by the parent's epoll_wait. A
-// third process cloned with CLONE_FS still shares the parent's fs
+// unix listener bound to an abstract name before the fork is bound once: the parent accepts the
+// child's connection to it after the restore. A third process cloned with CLONE_FS still shares the parent's fs
 // context: its chdir after the restore moves the parent's working directory.
 func TestTreeSharedObjectsOCI(t *testing.T) {
 	guest := h.BuildC(t, "tree_shared")
@@ -64,8 +65,8 @@ func TestTreeSharedObjectsOCI(t *testing.T) {
 		b.Exec(t, busybox, "kill", "-USR1", "1").WantExit(t, 0)
 		waitFor(t, 30*time.Second, func() bool { return strings.Contains(read(), "parent done\n") })
 		lines := strings.Split(strings.TrimSpace(read()), "\n")
-		if len(lines) != 18 {
-			t.Errorf("shared.log has %d lines, want 18:\n%s", len(lines), read())
+		if len(lines) != 20 {
+			t.Errorf("shared.log has %d lines, want 20:\n%s", len(lines), read())
 		}
 		for _, l := range lines {
 			if !strings.HasSuffix(l, " ok") && !strings.HasSuffix(l, " done") {

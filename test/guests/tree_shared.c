@@ -8,7 +8,9 @@
 //   - a SysV message queue holding one message "sysv-msg", which the child takes after the
 //     restore (the parent then finds the queue empty: the message came back once);
 //   - an epoll instance watching a pipe (data 1); after the restore the child makes that pipe
-//     readable and adds a pipe of its own (data 2), and the parent's epoll_wait reports both.
+//     readable and adds a pipe of its own (data 2), and the parent's epoll_wait reports both;
+//   - a unix listening socket bound to an abstract name, inherited by the child: the child
+//     connects to the name after the restore and the parent accepts that connection.
 // On SIGUSR1 the child reads the pipe and its socket end, reads the eventfd (5) and adds 2, writes
 // "memfd-v2" through its mapping, sets the shared page to 2, sends "from-child", and logs
 // "child ..." lines. A third process, cloned with CLONE_FS (one fs context with the parent), changes
@@ -18,6 +20,7 @@
 #define _GNU_SOURCE
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +33,7 @@
 #include <sys/msg.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t told;
@@ -98,6 +102,12 @@ int main(int argc, char **argv) {
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 1};
 	if (ep < 0 || pipe(epp) < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, epp[0], &ev) < 0)
 		die("epoll");
+	struct sockaddr_un ua = {.sun_family = AF_UNIX};
+	snprintf(ua.sun_path + 1, sizeof(ua.sun_path) - 1, "tree-shared-%d", (int)getpid());
+	socklen_t ualen = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(ua.sun_path + 1);
+	int ul = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (ul < 0 || bind(ul, (struct sockaddr *)&ua, ualen) < 0 || listen(ul, 4) < 0)
+		die("unix listener");
 	pid_t c = fork();
 	if (c < 0)
 		die("fork");
@@ -144,6 +154,13 @@ int main(int argc, char **argv) {
 		int rc = epoll_ctl(ep, EPOLL_CTL_ADD, own[0], &oev);
 		snprintf(buf, sizeof(buf), "epoll_ctl %d errno %d", rc, errno);
 		check("child", "epoll-add", rc == 0, buf);
+		int uc = socket(AF_UNIX, SOCK_STREAM, 0);
+		errno = 0;
+		rc = uc < 0 ? -1 : connect(uc, (struct sockaddr *)&ua, ualen);
+		if (rc == 0 && write(uc, "u", 1) != 1)
+			rc = -1;
+		snprintf(buf, sizeof(buf), "connect %d errno %d", rc, errno);
+		check("child", "unix-connect", rc == 0, buf);
 		if (write(sp[1], "from-child", 10) != 10)
 			die("child send");
 		fprintf(logf_, "child done\n");
@@ -208,6 +225,13 @@ int main(int argc, char **argv) {
 		sum += evs[i].data.u64;
 	snprintf(buf, sizeof(buf), "%d events, data sum %llu", n, sum);
 	check("parent", "epoll-shared", n == 2 && sum == 3, buf);
+	errno = 0;
+	int ua_fd = accept(ul, NULL, NULL);
+	char u = 0;
+	if (ua_fd >= 0 && read(ua_fd, &u, 1) != 1)
+		u = 0;
+	snprintf(buf, sizeof(buf), "accept %d errno %d byte %d", ua_fd, errno, u);
+	check("parent", "unix-listener", ua_fd >= 0 && u == 'u', buf);
 	fprintf(logf_, "parent done\n");
 	fflush(logf_);
 	for (;;)
