@@ -22,7 +22,11 @@ import (
 //   - the client connected before the checkpoint keeps its connection (a loopback connection
 //     between two processes of the tree is rebuilt as one connection, docs/tree-format.md): its
 //     next exchange is answered by the worker that served its first;
-//   - same pids, parents, groups and sessions as recorded.
+//   - same pids, parents, groups and sessions as recorded, and as many threads in each process.
+//
+// A client outside the container cannot exist here (the harness runs every sandbox with
+// --network=none): its connection would come back reset after its unread bytes (docs/sockets.md,
+// TestObjInet), since its peer is in no image of the checkpoint.
 func TestTreeServerOCI(t *testing.T) {
 	server := h.BuildC(t, "tree_server", "-pthread")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
@@ -72,6 +76,14 @@ func TestTreeServerOCI(t *testing.T) {
 		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
 		b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
 		checkRestored(t, b, m)
+		// Every process keeps its threads (with new tids above the restored pids).
+		for _, pr := range m.Processes {
+			r := b.Exec(t, busybox, "sh", "-c", fmt.Sprintf("ls /proc/%d/task | wc -l", pr.PID))
+			r.WantExit(t, 0)
+			if got := strings.TrimSpace(r.Stdout); got != fmt.Sprint(len(pr.TIDs)) {
+				t.Errorf("pid %d has %s threads after the restore, %d at the checkpoint", pr.PID, got, len(pr.TIDs))
+			}
+		}
 
 		// New clients: every answer comes from one of the restored workers.
 		for i := range 4 {

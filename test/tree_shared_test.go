@@ -18,7 +18,11 @@ import (
 // end's bytes, the eventfd's count, the memfd's and the shared page's contents and changes each;
 // the parent then sees every change (the eventfd count the child added, the memfd bytes through
 // its mapping and its fd, the shared page) and the child's bytes on the socket after those it had
-// queued before the checkpoint. A third process cloned with CLONE_FS still shares the parent's fs
+// queued before the checkpoint. A SysV message queued before the checkpoint is received once (by
+// the child; the parent then finds the queue empty). An epoll instance made before the fork is one
+// instance: an interest the child adds after the restore is seen by the parent's epoll_wait. A
+// unix listener bound to an abstract name before the fork is bound once: the parent accepts the
+// child's connection to it after the restore. A third process cloned with CLONE_FS still shares the parent's fs
 // context: its chdir after the restore moves the parent's working directory.
 func TestTreeSharedObjectsOCI(t *testing.T) {
 	guest := h.BuildC(t, "tree_shared")
@@ -39,10 +43,10 @@ func TestTreeSharedObjectsOCI(t *testing.T) {
 		for _, o := range m.Objects {
 			kinds[o.Kind]++
 		}
-		if kinds["fifo"] != 1 || kinds["eventfd"] != 1 {
+		if kinds["fifo"] != 2 || kinds["eventfd"] != 1 {
 			// The two sockets of a pair are two objects (one inode each); the parent's end is
 			// shared with the fs child, which inherited it.
-			t.Errorf("shared objects of the manifest: %v, want one pipe and one eventfd", kinds)
+			t.Errorf("shared objects of the manifest: %v, want two pipes and one eventfd", kinds)
 		}
 
 		if fs := m.Process(3); fs == nil || fs.FSOf != 1 {
@@ -61,8 +65,8 @@ func TestTreeSharedObjectsOCI(t *testing.T) {
 		b.Exec(t, busybox, "kill", "-USR1", "1").WantExit(t, 0)
 		waitFor(t, 30*time.Second, func() bool { return strings.Contains(read(), "parent done\n") })
 		lines := strings.Split(strings.TrimSpace(read()), "\n")
-		if len(lines) != 14 {
-			t.Errorf("shared.log has %d lines, want 14:\n%s", len(lines), read())
+		if len(lines) != 20 {
+			t.Errorf("shared.log has %d lines, want 20:\n%s", len(lines), read())
 		}
 		for _, l := range lines {
 			if !strings.HasSuffix(l, " ok") && !strings.HasSuffix(l, " done") {

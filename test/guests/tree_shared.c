@@ -4,7 +4,13 @@
 //   - a unix socket pair, parent and child each holding one end, each having sent the other
 //     "to-child" / "to-parent", unread;
 //   - an eventfd with count 5, a memfd holding "memfd-v1" mapped MAP_SHARED by both, and a page of
-//     shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS) holding 1, all inherited by fork.
+//     shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS) holding 1, all inherited by fork;
+//   - a SysV message queue holding one message "sysv-msg", which the child takes after the
+//     restore (the parent then finds the queue empty: the message came back once);
+//   - an epoll instance watching a pipe (data 1); after the restore the child makes that pipe
+//     readable and adds a pipe of its own (data 2), and the parent's epoll_wait reports both;
+//   - a unix listening socket bound to an abstract name, inherited by the child: the child
+//     connects to the name after the restore and the parent accepts that connection.
 // On SIGUSR1 the child reads the pipe and its socket end, reads the eventfd (5) and adds 2, writes
 // "memfd-v2" through its mapping, sets the shared page to 2, sends "from-child", and logs
 // "child ..." lines. A third process, cloned with CLONE_FS (one fs context with the parent), changes
@@ -14,14 +20,20 @@
 #define _GNU_SOURCE
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <errno.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/msg.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t told;
@@ -79,6 +91,23 @@ int main(int argc, char **argv) {
 	if (mm == MAP_FAILED || anon == MAP_FAILED)
 		die("mmap");
 	*anon = 1;
+	struct {
+		long mtype;
+		char text[16];
+	} msg = {1, "sysv-msg"};
+	int q = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+	if (q < 0 || msgsnd(q, &msg, sizeof(msg.text), 0) < 0)
+		die("msgget/msgsnd");
+	int ep = epoll_create1(0), epp[2];
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 1};
+	if (ep < 0 || pipe(epp) < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, epp[0], &ev) < 0)
+		die("epoll");
+	struct sockaddr_un ua = {.sun_family = AF_UNIX};
+	snprintf(ua.sun_path + 1, sizeof(ua.sun_path) - 1, "tree-shared-%d", (int)getpid());
+	socklen_t ualen = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(ua.sun_path + 1);
+	int ul = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (ul < 0 || bind(ul, (struct sockaddr *)&ua, ualen) < 0 || listen(ul, 4) < 0)
+		die("unix listener");
 	pid_t c = fork();
 	if (c < 0)
 		die("fork");
@@ -113,6 +142,25 @@ int main(int argc, char **argv) {
 		snprintf(buf, sizeof(buf), "%d", *anon);
 		check("child", "anon", *anon == 1, buf);
 		*anon = 2;
+		memset(&msg, 0, sizeof(msg));
+		if (msgrcv(q, &msg, sizeof(msg.text), 0, IPC_NOWAIT) < 0)
+			snprintf(msg.text, sizeof(msg.text), "errno %d", errno);
+		check("child", "sysv", strcmp(msg.text, "sysv-msg") == 0, msg.text);
+		int own[2];
+		struct epoll_event oev = {.events = EPOLLIN, .data.u64 = 2};
+		if (pipe(own) < 0 || write(own[1], "e", 1) != 1 || write(epp[1], "e", 1) != 1)
+			die("child epoll pipes");
+		errno = 0;
+		int rc = epoll_ctl(ep, EPOLL_CTL_ADD, own[0], &oev);
+		snprintf(buf, sizeof(buf), "epoll_ctl %d errno %d", rc, errno);
+		check("child", "epoll-add", rc == 0, buf);
+		int uc = socket(AF_UNIX, SOCK_STREAM, 0);
+		errno = 0;
+		rc = uc < 0 ? -1 : connect(uc, (struct sockaddr *)&ua, ualen);
+		if (rc == 0 && write(uc, "u", 1) != 1)
+			rc = -1;
+		snprintf(buf, sizeof(buf), "connect %d errno %d", rc, errno);
+		check("child", "unix-connect", rc == 0, buf);
 		if (write(sp[1], "from-child", 10) != 10)
 			die("child send");
 		fprintf(logf_, "child done\n");
@@ -166,6 +214,24 @@ int main(int argc, char **argv) {
 	if (!getcwd(buf, sizeof(buf)))
 		buf[0] = 0;
 	check("parent", "fs-shared", strcmp(buf, "/proc") == 0, buf);
+	errno = 0;
+	ssize_t got = msgrcv(q, &msg, sizeof(msg.text), 0, IPC_NOWAIT);
+	snprintf(buf, sizeof(buf), "msgrcv %zd errno %d", got, errno);
+	check("parent", "sysv-once", got < 0 && errno == ENOMSG, buf);
+	struct epoll_event evs[4];
+	int n = epoll_wait(ep, evs, 4, 0);
+	unsigned long long sum = 0;
+	for (int i = 0; i < n; i++)
+		sum += evs[i].data.u64;
+	snprintf(buf, sizeof(buf), "%d events, data sum %llu", n, sum);
+	check("parent", "epoll-shared", n == 2 && sum == 3, buf);
+	errno = 0;
+	int ua_fd = accept(ul, NULL, NULL);
+	char u = 0;
+	if (ua_fd >= 0 && read(ua_fd, &u, 1) != 1)
+		u = 0;
+	snprintf(buf, sizeof(buf), "accept %d errno %d byte %d", ua_fd, errno, u);
+	check("parent", "unix-listener", ua_fd >= 0 && u == 'u', buf);
 	fprintf(logf_, "parent done\n");
 	fflush(logf_);
 	for (;;)

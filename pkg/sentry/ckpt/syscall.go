@@ -58,11 +58,11 @@ type thawRequest struct {
 	// container's stdio and for objects it created once for several processes (thaw_tree.go).
 	inherit map[int32]int32
 
-	// prebuilt, when not nil, holds objects a tree restore rebuilt once for several processes, by
-	// the image's object ID: the thaw takes its descriptions of them instead of rebuilding them
+	// share, when not nil, is what a tree restore shares with this thaw: objects it rebuilt once
+	// for several processes, and the epoll instances the other processes' thaws rebuilt
 	// (thaw_tree_objects.go). The request holds no reference: the restore keeps them alive
 	// until every thaw has been prepared.
-	prebuilt map[uint32]*sharedUse
+	share *treeShare
 }
 
 // release drops the references held by r.

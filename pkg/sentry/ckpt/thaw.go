@@ -169,7 +169,7 @@ func prepareThaw(t *kernel.Task, req thawRequest) (*thawPlan, error) {
 	if plan.maps, err = prepareMappings(t, proc); err != nil {
 		return nil, err
 	}
-	if plan.files, plan.objects, err = prepareFiles(t, proc, req.file, req.inherit, req.prebuilt); err != nil {
+	if plan.files, plan.objects, err = prepareFiles(t, proc, req.file, req.inherit, req.share); err != nil {
 		return nil, err
 	}
 	if plan.cwd, err = prepareCwd(t, proc); err != nil {

@@ -53,9 +53,10 @@ func (pf *preparedFile) release(t *kernel.Task) {
 // returned objects hold the references of the objects' files; the prepared files hold their own.
 // With an inherit map (tree restore) fds 0–2 are prepared too, and an fd in the map takes the
 // caller's fd it names, whether or not the image has an object for it (the tree restorer made the
-// shared object once for every process). Objects in prebuilt (tree restore, by object ID) are
-// not rebuilt: the thaw takes its descriptions of the object the restorer rebuilt once.
-func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription, inherit map[int32]int32, prebuilt map[uint32]*sharedUse) ([]preparedFile, []*thawedObject, error) {
+// shared object once for every process). With share (tree restore), objects the restorer rebuilt
+// once are not rebuilt: the thaw takes its descriptions of them; and an epoll instance another
+// process's thaw rebuilt is taken too (share.epoll).
+func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription, inherit map[int32]int32, share *treeShare) ([]preparedFile, []*thawedObject, error) {
 	var (
 		out     []preparedFile
 		objects = make([]*thawedObject, len(p.Objects))
@@ -75,7 +76,7 @@ func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription,
 	fds := make(map[int32]*vfs.FileDescription)
 	for i := range p.Objects {
 		o := &p.Objects[i]
-		u := prebuilt[o.ID]
+		u := share.use(o.ID)
 		if u == nil {
 			continue
 		}
@@ -104,7 +105,11 @@ func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription,
 					later = append(later, i)
 					continue
 				}
-				th, err := thawObject(t, p, o, fds)
+				th, err := share.epoll(t, p, o, fds)
+				if th == nil && err == nil {
+					th, err = thawObject(t, p, o, fds)
+					share.addEpoll(o, th)
+				}
 				if err != nil {
 					return err
 				}

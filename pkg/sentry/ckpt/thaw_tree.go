@@ -29,6 +29,10 @@ import (
 //  3. sessions and process groups: a session or group leader makes its session or group right
 //     after it is created (before it forks), the others join their group once all exist;
 //  4. zombies exit with their recorded status (their parents reap them after the thaw);
+//  4b. objects several processes had (a pipe between them, a socket pair, a listening socket of
+//     workers, an fd inherited by fork, shared memory) are rebuilt once, with their data once,
+//     and handed to each process's thaw (thaw_tree_objects.go); fs contexts shared with the
+//     parent were recreated in step 2 (CLONE_FS);
 //  5. every live process prepares the thaw of its own image (validation, reopening files); only
 //     when all have succeeded does each exec into its image (the lazy thaw of CKPT_THAW). fds that
 //     were the container's stdio (the root's fds 0–2 and every fd on the same open file
@@ -69,6 +73,8 @@ type treeRestore struct {
 	images map[int32]*imgfmt.Process
 	// shared holds the objects rebuilt once for several processes (thaw_tree_objects.go).
 	shared []*sharedObject
+	// epolls holds the epoll instances the thaws rebuilt, by key (treeShare.epolls).
+	epolls map[uint64]*vfs.FileDescription
 
 	mu sync.Mutex
 	// byTid maps a created task's id to its node (nil: a waste that must exit). Protected by mu.

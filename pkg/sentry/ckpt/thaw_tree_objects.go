@@ -2,14 +2,11 @@ package ckpt
 
 import (
 	"fmt"
-	"net/netip"
 	"sort"
 	"sync/atomic"
 	"time"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
-	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
-	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
 )
@@ -29,15 +26,19 @@ import (
 //     for sockets, whose state is per socket: each end comes from an image that has it;
 //   - it is rebuilt by the object code of a single thaw (thawObject) as if one process had had all
 //     of its descriptions, from a synthetic process holding one fd per description;
-//   - each process's thaw takes its descriptions of it (thawRequest.prebuilt) instead of
+//   - each process's thaw takes its descriptions of it (thawRequest.share) instead of
 //     rebuilding the object from its own image, and maps it if it has shared mappings of it;
 //   - its commit step (a named FIFO's refill, a datagram socket's reconnect) runs once, by the
 //     coordinator, after every process has prepared its thaw and before any thaws.
 //
-// Objects that stay per process: epoll instances (their interest list names the fds of the
-// process that captured them; a fork-shared instance comes back as one instance per process,
-// each with that process's interests), SysV objects (namespace-wide: the first process's thaw
-// creates them, the others find them alive), terminals, timers without fds, /proc and nsfs files.
+// An epoll instance cannot be rebuilt ahead: its interests name files of the capturing process,
+// some of which only that process's thaw reopens. The thaw of the lowest pid that has it rebuilds
+// it in its prepare phase and registers it by key (treeShare.epolls); the thaws of the others,
+// prepared after it, take that instance and add the interests of their own image on files the
+// instance does not watch yet (on the same description: EEXIST, skipped).
+//
+// Objects that stay per process: SysV objects (namespace-wide: the first process's thaw creates
+// them, the others find them alive), terminals, timers without fds, /proc and nsfs files.
 
 // sharedKinds are the object kinds rebuilt once for the whole tree.
 var sharedKinds = map[imgfmt.ObjectKind]bool{
@@ -66,6 +67,24 @@ func (s *sharedObject) decRef(t *kernel.Task) {
 	if s.refs.Add(-1) == 0 {
 		s.th.release(t)
 	}
+}
+
+// treeShare is what a tree restore shares with one process's thaw (thawRequest.share).
+type treeShare struct {
+	// objects holds the objects rebuilt once for several processes, by the image's object ID.
+	objects map[uint32]*sharedUse
+	// epolls holds the epoll instances rebuilt so far by the restore's thaws, by object key,
+	// each with a reference the restore drops (releaseShared). The map is the restore's, shared
+	// by every process; prepares run one after the other, so it needs no lock.
+	epolls map[uint64]*vfs.FileDescription
+}
+
+// use returns the shared object that stands for the image's object id, or nil.
+func (s *treeShare) use(id uint32) *sharedUse {
+	if s == nil {
+		return nil
+	}
+	return s.objects[id]
 }
 
 // sharedUse is one process's view of a shared object: descs[d] is the merged description of the
@@ -127,6 +146,10 @@ func (r *treeRestore) shareObjects(t *kernel.Task) error {
 		}
 	}
 	order = joinTCPPeers(groups, order)
+	r.epolls = make(map[uint64]*vfs.FileDescription)
+	for _, pid := range pids {
+		r.nodes[pid].thawReq.share = &treeShare{epolls: r.epolls}
+	}
 	for _, key := range order {
 		members := groups[key]
 		if len(members) < 2 {
@@ -139,10 +162,10 @@ func (r *treeRestore) shareObjects(t *kernel.Task) error {
 		r.shared = append(r.shared, so)
 		for i, m := range members {
 			n := r.nodes[m.pid]
-			if n.thawReq.prebuilt == nil {
-				n.thawReq.prebuilt = make(map[uint32]*sharedUse)
+			if n.thawReq.share.objects == nil {
+				n.thawReq.share.objects = make(map[uint32]*sharedUse)
 			}
-			n.thawReq.prebuilt[m.obj.ID] = uses[i]
+			n.thawReq.share.objects[m.obj.ID] = uses[i]
 		}
 	}
 	if len(r.shared) > 0 {
@@ -300,127 +323,15 @@ func (r *treeRestore) commitShared(t *kernel.Task) error {
 	return nil
 }
 
-// releaseShared drops the coordinator's references on the shared objects (the thaws that took
-// them hold their own).
+// releaseShared drops the coordinator's references on the shared objects and epoll instances
+// (the thaws that took them hold their own).
 func (r *treeRestore) releaseShared(t *kernel.Task) {
 	for _, so := range r.shared {
 		so.decRef(t)
 	}
 	r.shared = nil
-}
-
-// joinTCPPeers joins the images' records of a TCP connection between processes of the tree. The
-// freeze looks for a socket's peer among the fds of the socket's own process only: an end whose
-// peer is in another process is recorded to be reset, under a key of its own, and a connection
-// whose both ends one process has is recorded as a pair under the key of one of them, which other
-// processes holding only one end do not know. So a reset end joins the group of the image that
-// has the same socket (its local and remote addresses) in a pair, or else the group of its peer
-// (the addresses swapped); the joined group is rebuilt as one connection (mergeObjectBody). It
-// returns the order without the keys joined into others.
-func joinTCPPeers(groups map[uint64][]objectMember, order []uint64) []uint64 {
-	type conn struct {
-		local, remote inetAddrKey
+	for _, f := range r.epolls {
+		f.DecRef(t)
 	}
-	tcpEnds := func(key uint64) []imgfmt.InetEnd {
-		b, ok := groups[key][0].obj.Body.(*imgfmt.InetSocketObject)
-		if !ok || len(b.Ends) == 0 || b.Ends[0].Type != 1 /* SOCK_STREAM */ {
-			return nil
-		}
-		return b.Ends
-	}
-	// Where each connected or reset TCP socket is recorded: pairs first, so that a socket of a
-	// pair is found there rather than in another process's reset record of it.
-	where := make(map[conn]uint64)
-	for _, pairs := range []bool{true, false} {
-		for _, key := range order {
-			ends := tcpEnds(key)
-			if (len(ends) == 2) != pairs {
-				continue
-			}
-			for _, e := range ends {
-				c := conn{addrKeyOf(e.Local), addrKeyOf(e.Remote)}
-				if _, ok := where[c]; !ok && (e.State == imgfmt.InetConnected || e.State == imgfmt.InetReset) {
-					where[c] = key
-				}
-			}
-		}
-	}
-	into := make(map[uint64]uint64) // A joined key → the key it joined (union-find).
-	find := func(k uint64) uint64 {
-		for {
-			n, ok := into[k]
-			if !ok {
-				return k
-			}
-			k = n
-		}
-	}
-	for _, key := range order {
-		ends := tcpEnds(key)
-		if len(ends) != 1 || ends[0].State != imgfmt.InetReset {
-			continue
-		}
-		e := ends[0]
-		self, peer := conn{addrKeyOf(e.Local), addrKeyOf(e.Remote)}, conn{addrKeyOf(e.Remote), addrKeyOf(e.Local)}
-		for _, c := range []conn{self, peer} {
-			other, ok := where[c]
-			if !ok || other == key {
-				continue
-			}
-			if a, b := find(key), find(other); a != b {
-				into[a] = b
-			}
-			break
-		}
-	}
-	var out []uint64
-	for _, key := range order {
-		if root := find(key); root != key {
-			groups[root] = append(groups[root], groups[key]...)
-			delete(groups, key)
-			continue
-		}
-		out = append(out, key)
-	}
-	return out
-}
-
-// inetAddrKey is an inet address for comparison: IPv4-mapped IPv6 addresses as IPv4 (an AF_INET6
-// socket shows its IPv4 peer so).
-type inetAddrKey struct {
-	addr netip.Addr
-	port uint16
-}
-
-func addrKeyOf(a imgfmt.InetAddr) inetAddrKey {
-	ip, _ := netip.AddrFromSlice(a.Addr)
-	return inetAddrKey{addr: ip.Unmap(), port: a.Port}
-}
-
-// sharedCloneFlags returns the clone flags that make child share with parent what the manifest
-// says they shared: CLONE_FS when both are in one fs context group (fs_of). The restored child is
-// cloned by its restored parent, so only a context shared with the parent (directly, or through a
-// common lower pid) can be recreated; a context shared with another process only is restored
-// unshared. The fs context survives the thaw's exec (gVisor's Execve forks the fd table but keeps
-// the fs context), and each thaw sets the same working directory and umask in it.
-//
-// Fd tables (files_of) are not shared again: the thaw must exec (the only exported way to drop
-// the agent's other state), and gVisor's Execve gives the task a fork of its fd table
-// (kernel.Task.Execve: t.fdTable.Fork) with no exported way to put a task on another's table
-// afterwards. Each process gets its own table with the same open file descriptions (shared
-// offsets and flags); an fd opened or closed later by one is not seen by the other.
-func sharedCloneFlags(child, parent *treefmt.Process) uint64 {
-	if child == nil || parent == nil || parent.Zombie != nil {
-		return 0
-	}
-	group := func(p *treefmt.Process) int32 {
-		if p.FSOf != 0 {
-			return p.FSOf
-		}
-		return p.PID
-	}
-	if child.FSOf != 0 && group(child) == group(parent) {
-		return linux.CLONE_FS
-	}
-	return 0
+	r.epolls = nil
 }
