@@ -98,7 +98,7 @@ func elfRestore(conf *config.Config, a elfRestoreArgs) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	args := append(append([]string{}, a.globals...), rootfsUpperFlags(m)...)
+	args := append(append([]string{}, a.globals...), rootfsUpperFlags(conf, m)...)
 	args = append(args, "run", "--bundle", derived)
 	if a.detach {
 		args = append(args, "--detach")
@@ -271,7 +271,7 @@ func writeRestoreBundle(conf *config.Config, id, bundle, image string, m *treefm
 			return "", err
 		}
 	}
-	if err := setRootfsUpper(doc, spec, image, m); err != nil {
+	if err := setRootfsUpper(conf, doc, spec, image, m); err != nil {
 		return "", err
 	}
 	var process map[string]json.RawMessage

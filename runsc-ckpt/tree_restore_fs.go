@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"gvisor.dev/gvisor/runsc/config"
 	"gvisor.dev/gvisor/runsc/specutils"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
@@ -17,16 +18,17 @@ import (
 // dev.gvisor.tar.rootfs.upper (or its per-container form) to the overlay's upper tmpfs when it
 // creates the root filesystem, before any process runs. The tmpfs mounts are restored by the
 // sentry (pkg/sentry/ckpt/thaw_tree_fs.go). doc is the derived config.json.
-func setRootfsUpper(doc map[string]json.RawMessage, spec *specs.Spec, image string, m *treefmt.Manifest) error {
-	var archive string
-	for _, fa := range m.Filesystems {
-		if fa.Kind == treefmt.KindRootfsUpper {
-			archive = filepath.Join(image, fa.Archive)
-		}
-	}
-	if archive == "" {
+func setRootfsUpper(conf *config.Config, doc map[string]json.RawMessage, spec *specs.Spec, image string, m *treefmt.Manifest) error {
+	fa := rootfsUpper(m)
+	if fa == nil {
 		return nil
 	}
+	if o := conf.GetOverlay2(); o.RootOverlayMedium() == config.NoOverlay {
+		// A sandbox without a root overlay has nowhere to put the layer.
+		fmt.Fprintf(os.Stderr, "runsc-ckpt restore: warning: the checkpoint's changes to the root filesystem (%s, %d bytes) are not restored: this sandbox has no root overlay (--overlay2=%s)\n", fa.Archive, fa.Size, o.String())
+		return nil
+	}
+	archive := filepath.Join(image, fa.Archive)
 	key := specutils.AnnotationRootfsUpperTar
 	if name := specutils.ContainerName(spec); name != "" {
 		key += "." + name
@@ -44,13 +46,21 @@ func setRootfsUpper(doc map[string]json.RawMessage, spec *specs.Spec, image stri
 	return setJSON(doc, "annotations", annotations)
 }
 
-// rootfsUpperFlags returns the global flags the restored sandbox's run needs for setRootfsUpper's
-// annotation: runsc refuses the annotation unless --allow-rootfs-tar-annotation is given.
-func rootfsUpperFlags(m *treefmt.Manifest) []string {
-	for _, fa := range m.Filesystems {
-		if fa.Kind == treefmt.KindRootfsUpper {
-			return []string{"--allow-rootfs-tar-annotation"}
+// rootfsUpper returns m's rootfs upper layer archive, or nil.
+func rootfsUpper(m *treefmt.Manifest) *treefmt.FilesystemArchive {
+	for i := range m.Filesystems {
+		if m.Filesystems[i].Kind == treefmt.KindRootfsUpper {
+			return &m.Filesystems[i]
 		}
 	}
 	return nil
+}
+
+// rootfsUpperFlags returns the global flags the restored sandbox's run needs for setRootfsUpper's
+// annotation: runsc refuses the annotation unless --allow-rootfs-tar-annotation is given.
+func rootfsUpperFlags(conf *config.Config, m *treefmt.Manifest) []string {
+	if o := conf.GetOverlay2(); rootfsUpper(m) == nil || o.RootOverlayMedium() == config.NoOverlay {
+		return nil
+	}
+	return []string{"--allow-rootfs-tar-annotation"}
 }

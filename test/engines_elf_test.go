@@ -181,6 +181,15 @@ func testPodmanELF(t *testing.T, env *engines.Env) {
 	n := checkContinues(t, exec(tick), tok, before)
 	checkTmpFiles(t, exec(tick))
 
+	// --leave-running: the container keeps counting, from the same run, and the directory
+	// (reused again) holds an ELF checkpoint of it.
+	run("container", "checkpoint", "--leave-running", tick)
+	if s := strings.TrimSpace(run("inspect", "-f", "{{.State.Running}}", tick)); s != "true" {
+		t.Fatalf("after checkpoint --leave-running the container is running=%s, want true", s)
+	}
+	checkELFDir(t, dirs[0])
+	n = checkContinues(t, exec(tick), tok, n)
+
 	// The second checkpoint goes into the same directory, which holds the first one.
 	tarball := filepath.Join(env.Dir, "podman-checkpoint-elf.tar")
 	run("container", "checkpoint", "--export", tarball, tick)

@@ -92,5 +92,18 @@ func TestTreeCheckpointFilesystems(t *testing.T) {
 		if st := b.State(t); st.Status != "running" {
 			t.Errorf("restored container is %q", st.Status)
 		}
+
+		// A sandbox without a root overlay gets the tmpfs contents but not the root's changes,
+		// and says so.
+		c := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Mounts: mounts, Args: []string{"/nonexistent-never-run"}})
+		r := c.Run(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", c.ID)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stderr, "are not restored: this sandbox has no root overlay") {
+			t.Errorf("restore without a root overlay did not warn:\n%s", r.Stderr)
+		}
+		got2 := c.Exec(t, busybox, "sh", "-c", "cat /tmp/a /dev/shm/s; cat "+a.Dir+"/upper.txt")
+		if got2.Stdout != "hello\nshm\n" || got2.ExitCode == 0 {
+			t.Errorf("without a root overlay: %s; want the tmpfs files and no upper.txt", got2)
+		}
 	})
 }
