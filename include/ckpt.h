@@ -13,7 +13,9 @@
  * set-id / non-dumpable process), EOPNOTSUPP (unknown type), EINVAL (bad pid, malformed image),
  * ESRCH (no such process), EBADF (fd not open for writing / reading), ERANGE (RLIMIT_CORE is 0),
  * ESTALE (a file the image refers to changed or vanished), ENOSPC (out of space; no partial image),
- * EBUSY (thaw: a POSIX timer id of the image cannot be had in the thawing process).
+ * EBUSY (thaw: a POSIX timer id of the image cannot be had in the thawing process), EAGAIN (freezing
+ * another process, or CKPT_FREEZE_ASYNC: the sandbox's limit of images written in the background at
+ * once, --ckpt-background, is reached; nothing was captured).
  * Outside runsc-ckpt the call fails with ENOSYS.
  */
 #ifndef RUNSC_CKPT_CKPT_H

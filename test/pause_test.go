@@ -259,3 +259,25 @@ func TestPauseAsyncAPI(t *testing.T) {
 		decodeImage(t, filepath.Join(s.Dir, "async.img"))
 	})
 }
+
+// TestPauseInitExitsDuringWrite: the sandbox's init sends itself SIGCKPT and exits at once, while
+// its image is written in the background: its exit waits for the write, so the sandbox does not end
+// before the image is complete, and no temporary file is left.
+func TestPauseInitExitsDuringWrite(t *testing.T) {
+	guest := h.BuildC(t, "pause_exit")
+	h.ForEachPlatform(t, func(t *testing.T, platform string) {
+		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
+		r := s.Run(t, s.DoArgs(guest, "256")...)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "kill=0\n") {
+			t.Fatalf("guest output:\n%s", r)
+		}
+		left, err := filepath.Glob(filepath.Join(s.Dir, ".*.tmp-*"))
+		if err != nil || len(left) != 0 {
+			t.Errorf("temporary image files left: %v %v", left, err)
+		}
+		if p := decodeImage(t, filepath.Join(s.Dir, commOf(guest)+".ckpt")); p.Info.PID != 1 {
+			t.Errorf("image of pid %d, want 1", p.Info.PID)
+		}
+	})
+}

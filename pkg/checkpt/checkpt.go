@@ -158,6 +158,7 @@ func describeErrno(e syscall.Errno) error {
 		syscall.ESRCH:      "no such process",
 		syscall.ENOSPC:     "out of space",
 		syscall.EOPNOTSUPP: "operation not supported",
+		syscall.EAGAIN:     "too many images are being written in the background (--ckpt-background); try again",
 	}
 	if w, ok := why[e]; ok {
 		return fmt.Errorf("%v (%s)", e, w)

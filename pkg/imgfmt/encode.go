@@ -141,7 +141,11 @@ func Encode(w io.Writer, p *Process) error {
 		if m.StoredSize() == 0 {
 			continue
 		}
-		if err := e.copyMapping(m); err != nil {
+		encodeMapping := e.copyMapping
+		if v, ok := m.Contents.(ContentViewer); ok {
+			encodeMapping = func(m *Mapping) error { return e.viewMapping(v, m) }
+		}
+		if err := encodeMapping(m); err != nil {
 			return fmt.Errorf("imgfmt: mapping %d [%#x, %#x): %w", i, m.Start, m.End, err)
 		}
 	}
@@ -176,20 +180,8 @@ func (e *encoder) copyMapping(m *Mapping) error {
 			continue
 		}
 		// Coalesce runs of non-zero pages into single writes; zero pages become pending holes.
-		for len(b) > 0 {
-			run := 0
-			for run < len(b) && !isZeroPage(b[run:run+PageSize]) {
-				run += PageSize
-			}
-			if run > 0 {
-				if err := e.write(b[:run]); err != nil {
-					return err
-				}
-				b = b[run:]
-				continue
-			}
-			e.pending += PageSize
-			b = b[PageSize:]
+		if err := e.writeSkippingZeroPages(b); err != nil {
+			return err
 		}
 	}
 	return nil

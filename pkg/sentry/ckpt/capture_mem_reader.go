@@ -28,6 +28,10 @@ type memReader struct {
 	start           hostarch.Addr
 	size            int64
 	skipUncommitted bool
+	// buf is ViewAt's copy buffer when it cannot lend memory in place, reused.
+	buf []byte
+	// lent counts the bytes ViewAt lent in place (for the freeze's log line).
+	lent int64
 }
 
 // ReadAt implements io.ReaderAt. A page that cannot be read (e.g. past the end of a mapped file,

@@ -137,21 +137,21 @@ func freezeAsync(t *kernel.Task, req freezeRequest) error {
 	if c != nil {
 		tg := t.ThreadGroup()
 		prev, order := enterOrder(tg)
-		go func() {
+		goDetached(func() {
 			defer leaveOrder(tg, order)
 			err := pi.write(ctx, newBackgroundSink(ctx, c.file))
 			if prev != nil {
 				<-prev
 			}
 			done(logAsync(pid, c.finish(ctx, err)))
-		}()
+		})
 		return nil
 	}
 	file := req.file
 	file.IncRef()
-	go func() {
+	goDetached(func() {
 		done(logAsync(pid, writeToFile(ctx, pi, file)))
-	}()
+	})
 	return nil
 }
 

@@ -127,6 +127,12 @@ func (pi *pendingImage) write(ctx context.Context, sink *fileSink) error {
 		}
 	}
 	err := imgfmt.Encode(sink, pi.p)
+	var lent int64
+	for i := range pi.p.Mappings {
+		if r, ok := pi.p.Mappings[i].Contents.(*memReader); ok {
+			lent += r.lent
+		}
+	}
 	pi.abandon(ctx)
 	if err != nil {
 		return err
@@ -136,8 +142,8 @@ func (pi *pendingImage) write(ctx context.Context, sink *fileSink) error {
 		paused = pi.paused.String()
 	}
 	p := pi.p
-	log.Infof("ckpt: froze pid %d (%s): %d threads, %d mappings, %d fds, %d image bytes; capture %v, threads paused %s, total %v",
-		p.Info.PID, p.Info.Name, len(p.Threads), len(p.Mappings), len(p.Files), sink.written, pi.captured, paused, time.Since(pi.start))
+	log.Infof("ckpt: froze pid %d (%s): %d threads, %d mappings, %d fds, %d image bytes in %d writes (%d of memory written in place); capture %v, threads paused %s, total %v",
+		p.Info.PID, p.Info.Name, len(p.Threads), len(p.Mappings), len(p.Files), sink.written, sink.writes, lent, pi.captured, paused, time.Since(pi.start))
 	return nil
 }
 

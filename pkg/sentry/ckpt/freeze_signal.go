@@ -40,7 +40,7 @@ func freezeToCkptFile(t *kernel.Task, info *imgfmt.SigInfo, background bool) err
 	ctx := newBackgroundContext(t)
 	tg, pid := t.ThreadGroup(), pi.p.Info.PID
 	prev, done := enterOrder(tg)
-	go func() {
+	goDetached(func() {
 		defer leaveOrder(tg, done)
 		err := pi.write(ctx, newBackgroundSink(ctx, c.file))
 		if prev != nil {
@@ -51,6 +51,6 @@ func freezeToCkptFile(t *kernel.Task, info *imgfmt.SigInfo, background bool) err
 			return
 		}
 		log.Infof("runsc-ckpt: background checkpoint of pid %d written to %q", pid, c.name)
-	}()
+	})
 	return nil
 }

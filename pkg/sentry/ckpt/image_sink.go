@@ -32,6 +32,8 @@ type fileSink struct {
 	mode holeMode
 	// written counts the bytes the image occupies so far (holes included).
 	written int64
+	// writes counts the calls to Write (for the freeze's log line).
+	writes int64
 	// start is the file offset where the image starts (seekable files only).
 	start int64
 }
@@ -103,6 +105,7 @@ func newSink(ctx context.Context, t *kernel.Task, file *vfs.FileDescription) *fi
 
 // Write implements io.Writer.
 func (s *fileSink) Write(b []byte) (int, error) {
+	s.writes++
 	src := usermem.BytesIOSequence(b)
 	total := 0
 	var (
