@@ -77,6 +77,15 @@ func TestCoreSegv(t *testing.T) {
 		if !regexp.MustCompile(`core_crash\.c:\d+`).MatchString(bt) {
 			t.Errorf("gdb's backtrace has no source line:\n%s", bt)
 		}
+		// A core is a complete image: it thaws, and the thawed process re-executes the faulting
+		// instruction and dies of SIGSEGV again, leaving a new core.
+		thawDir := h.NewDir(t)
+		thawed := h.Do(t, harness.Opts{Platform: p, Persist: true, Cwd: thawDir}, h.Bin, "checkpt", "-r", core)
+		if thawed.ExitCode != 128+11 {
+			t.Errorf("thawing the core: exit code %d, want %d (SIGSEGV again):\n%s", thawed.ExitCode, 128+11, thawed)
+		} else if again := readImage(t, core); again.SigInfo == nil || again.SigInfo.Signo != 11 || again.Info.Name != img.Info.Name || again.Info.FreezeTimeNano <= img.Info.FreezeTimeNano {
+			t.Errorf("the thawed process left no new core (got %q, siginfo %+v, time %d; want %q, SIGSEGV, after %d)", again.Info.Name, again.SigInfo, again.Info.FreezeTimeNano, img.Info.Name, img.Info.FreezeTimeNano)
+		}
 		re, err := exec.Command("readelf", "-n", core).CombinedOutput()
 		if err != nil || !strings.Contains(string(re), "NT_SIGINFO") || strings.Count(string(re), "NT_PRSTATUS") != 2 {
 			t.Errorf("readelf -n %s: %v, want NT_SIGINFO and two NT_PRSTATUS:\n%s", core, err, re)
