@@ -77,6 +77,15 @@ func TestCoreSegv(t *testing.T) {
 		if !regexp.MustCompile(`core_crash\.c:\d+`).MatchString(bt) {
 			t.Errorf("gdb's backtrace has no source line:\n%s", bt)
 		}
+		// A core is a complete image: it thaws, and the thawed process re-executes the faulting
+		// instruction and dies of SIGSEGV again, leaving a new core.
+		thawDir := h.NewDir(t)
+		thawed := h.Do(t, harness.Opts{Platform: p, Persist: true, Cwd: thawDir}, h.Bin, "checkpt", "-r", core)
+		if thawed.ExitCode != 128+11 {
+			t.Errorf("thawing the core: exit code %d, want %d (SIGSEGV again):\n%s", thawed.ExitCode, 128+11, thawed)
+		} else if again := readImage(t, core); again.SigInfo == nil || again.SigInfo.Signo != 11 || again.Info.Name != img.Info.Name || again.Info.FreezeTimeNano <= img.Info.FreezeTimeNano {
+			t.Errorf("the thawed process left no new core (got %q, siginfo %+v, time %d; want %q, SIGSEGV, after %d)", again.Info.Name, again.SigInfo, again.Info.FreezeTimeNano, img.Info.Name, img.Info.FreezeTimeNano)
+		}
 		re, err := exec.Command("readelf", "-n", core).CombinedOutput()
 		if err != nil || !strings.Contains(string(re), "NT_SIGINFO") || strings.Count(string(re), "NT_PRSTATUS") != 2 {
 			t.Errorf("readelf -n %s: %v, want NT_SIGINFO and two NT_PRSTATUS:\n%s", core, err, re)
@@ -104,6 +113,10 @@ func TestCorePattern(t *testing.T) {
 				img := readImage(t, filepath.Join(dir, name))
 				if img.SigInfo == nil || img.SigInfo.Signo != int32(tc.sig) || !img.CoreDump {
 					t.Errorf("core %s: NT_SIGINFO %+v, core dump %v; want signal %d", name, img.SigInfo, img.CoreDump, tc.sig)
+				}
+				if tc.sig == 6 && (img.SigInfo == nil || img.SigInfo.Code != siTkill || img.SigInfo.PID != int32(pid)) {
+					// abort() sends SIGABRT to itself with tgkill.
+					t.Errorf("core %s: NT_SIGINFO %+v, want SI_TKILL from pid %d", name, img.SigInfo, pid)
 				}
 				if _, err := os.Stat(filepath.Join(dir, "core")); err == nil {
 					t.Errorf("a file named core exists besides %s", name)
@@ -169,6 +182,24 @@ func wantNoCore(t *testing.T, dir string) {
 			t.Errorf("unexpected core file %s", e.Name())
 		}
 	}
+}
+
+// TestCoreTwoThreadsFault: two threads fault at the same moment. The second waits in gVisor's event
+// channel while the first dumps (docs/cores.md, step 2): there must be one core with both threads,
+// the faulting one first, and no hang.
+func TestCoreTwoThreadsFault(t *testing.T) {
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		for i := range 3 {
+			out, dir := runCoreGuest(t, p, nil, "segv-both")
+			if _, sig, dumped := coreChild(t, out); sig != 11 || !dumped {
+				t.Fatalf("run %d: child ended with signal %d, WCOREDUMP %v; want 11 and true", i, sig, dumped)
+			}
+			img := readImage(t, filepath.Join(dir, "core"))
+			if len(img.Threads) != 2 || img.SigInfo == nil || img.SigInfo.Signo != 11 {
+				t.Errorf("run %d: core has %d threads, siginfo %+v; want 2 and SIGSEGV", i, len(img.Threads), img.SigInfo)
+			}
+		}
+	})
 }
 
 func TestCoreGoPanic(t *testing.T) {

@@ -5,7 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -206,6 +210,47 @@ func TestHeaderPage(t *testing.T) {
 		bad(&r.Mappings[ref])
 		if err := Encode(&bytes.Buffer{}, r); err == nil {
 			t.Errorf("Encode accepted HeaderPage on mapping %+v", r.Mappings[ref])
+		}
+	}
+}
+
+// coreDumpSeed is a valid format 1.3 image with both additions: the core-dump layout and a stored
+// header page.
+func coreDumpSeed(t *testing.T) []byte {
+	p := testProcess()
+	p.SigInfo = &SigInfo{Signo: 11, Code: 2, Addr: 0x400000}
+	p.CoreDump = true
+	for i := range p.Mappings {
+		if m := &p.Mappings[i]; m.Kind == MapReference && m.FileOffset == 0 {
+			m.HeaderPage = true
+			m.Contents = bytes.NewReader(append([]byte("\x7fELF"), make([]byte, PageSize-4)...))
+		}
+	}
+	return encodeToBytes(t, p)
+}
+
+// TestCoreDumpFuzzSeed writes (with -update) and checks the fuzz seed "core-dump" of both targets.
+func TestCoreDumpFuzzSeed(t *testing.T) {
+	img := coreDumpSeed(t)
+	for _, target := range []string{"FuzzDecode", "FuzzDecodeStream"} {
+		path := filepath.Join("testdata", "fuzz", target, "core-dump")
+		if *update {
+			body := "go test fuzz v1\n[]byte(" + strconv.Quote(string(img)) + ")\n"
+			if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run go test -run TestCoreDumpFuzzSeed -update)", err)
+		}
+		body, _ := strings.CutPrefix(string(b), "go test fuzz v1\n[]byte(")
+		s, err := strconv.Unquote(strings.TrimSuffix(body, ")\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if s != string(img) {
+			t.Errorf("%s differs from the encoder's output (run with -update after an intended change)", path)
 		}
 	}
 }

@@ -5,6 +5,7 @@
 //                              crash_here() (the test asks gdb for that name)
 //   core_crash segv-nocore     the same with RLIMIT_CORE 0
 //   core_crash segv-limit N    the same with RLIMIT_CORE N bytes
+//   core_crash segv-both       two threads dereference NULL at the same moment
 //   core_crash abort           the child calls abort()
 //   core_crash exec PROG ARGS  the child execs PROG with GOTRACEBACK=crash (a Go guest that
 //                              panics, say)
@@ -35,6 +36,14 @@ __attribute__((noinline)) static int crash_here(volatile int *p) {
 	return *p + 1;
 }
 
+static pthread_barrier_t both;
+
+static void *crash_thread(void *arg) {
+	pthread_barrier_wait(&both);
+	crash_here(arg);
+	return NULL;
+}
+
 static void set_core_limit(rlim_t n) {
 	struct rlimit rl = {n, n};
 	if (setrlimit(RLIMIT_CORE, &rl) != 0) {
@@ -53,6 +62,16 @@ static void child(int argc, char **argv) {
 	}
 	if (strcmp(mode, "abort") == 0)
 		abort();
+	if (strcmp(mode, "segv-both") == 0) {
+		pthread_t th;
+		pthread_barrier_init(&both, NULL, 2);
+		if (pthread_create(&th, NULL, crash_thread, NULL) != 0) {
+			perror("pthread_create");
+			exit(5);
+		}
+		pthread_barrier_wait(&both);
+		exit(crash_here(NULL));
+	}
 	if (strcmp(mode, "segv-nocore") == 0)
 		set_core_limit(0);
 	else if (strcmp(mode, "segv-limit") == 0 && argc > 2)

@@ -104,6 +104,10 @@ func writeCore(t *kernel.Task, name string, sig linux.Signal, faultAddr uint64, 
 		return 0, stop, fmt.Errorf("capturing the process: %w", err)
 	}
 	p.SigInfo = coreSigInfo(p, sig, faultAddr)
+	if sent, ok := takeCoreSender(t.ThreadGroup(), sig); ok {
+		// Sent by kill, tkill or tgkill (core_sender.go): Linux's siginfo for that, no address.
+		p.SigInfo = &sent
+	}
 	p.CoreDump = true
 	sink := &limitSink{fileSink: newFileSink(t, file), limit: int64(min(limit, math.MaxInt64))}
 	err = imgfmt.Encode(sink, p)
@@ -167,7 +171,7 @@ const (
 // for the fault behind each signal: SIGSEGV SEGV_MAPERR or SEGV_ACCERR (by whether a mapping covers
 // the address), SIGBUS BUS_ADRERR, SIGFPE FPE_INTDIV, SIGILL ILL_ILLOPN, SIGTRAP SI_KERNEL (int3).
 // The other core signals are sent by a process, which the event does not name: code SI_USER, pid
-// and uid 0.
+// and uid 0, unless the sender is known (takeCoreSender).
 func coreSigInfo(p *imgfmt.Process, sig linux.Signal, addr uint64) *imgfmt.SigInfo {
 	si := &imgfmt.SigInfo{Signo: int32(sig)}
 	switch sig {

@@ -216,6 +216,7 @@ func (s *siblingStop) stopSiblings(t *kernel.Task) ([]imgfmt.Thread, error) {
 				if !ok {
 					runningSince[o] = time.Now()
 				} else if s.runningGrace > 0 && time.Since(since) >= s.runningGrace {
+					t.Infof("ckpt: thread %d still runs in the sentry after %v; recorded from the outside", o.ThreadID(), s.runningGrace)
 					outside[o] = captureStoppedThread(o)
 					continue
 				}
