@@ -246,18 +246,13 @@ func applyTerminalState(t *kernel.Task, master *vfs.FileDescription, s *imgfmt.T
 	if s.Flags&imgfmt.TerminalPacket != 0 {
 		packet[0] = 1
 	}
-	for _, c := range []struct {
-		name string
-		cmd  uint32
-		arg  []byte
-	}{
+	calls := []ioctlCall{
 		{"TCSETS2", linux.TCSETS2, marshalled(&kt)},
 		{"TIOCSWINSZ", linux.TIOCSWINSZ, marshalled(&ws)},
 		{"TIOCPKT", linux.TIOCPKT, packet},
-	} {
-		if err := ioctlWithArg(t, master, c.cmd, c.arg); err != nil {
-			t.Warningf("ckpt: thaw: terminal %s: %v (the setting is lost)", c.name, err)
-		}
+	}
+	if err := ioctlsWithArgs(t, master, calls); err != nil {
+		t.Warningf("ckpt: thaw: terminal settings: %v (lost)", err)
 	}
 }
 
@@ -268,11 +263,19 @@ func marshalled(v marshal.Marshallable) []byte {
 	return b
 }
 
-// ioctlWithArg calls ioctl(cmd) on f with arg copied into a scratch page of t's memory (the only
-// way into devpts's setters: they copy their argument from the calling task).
+// ioctlCall is one ioctl with an argument in memory.
+type ioctlCall struct {
+	name string
+	cmd  uint32
+	arg  []byte // At most a page.
+}
+
+// ioctlsWithArgs calls each ioctl on f in order with its argument copied into a scratch page of
+// t's memory (the only way into devpts's setters: they copy their argument from the calling task),
+// mapped once and unmapped at the end. A failing ioctl is logged and the next one still runs.
 //
 // Preconditions: running on t's task goroutine, at commit (t is the thawed process, one thread).
-func ioctlWithArg(t *kernel.Task, f *vfs.FileDescription, cmd uint32, arg []byte) error {
+func ioctlsWithArgs(t *kernel.Task, f *vfs.FileDescription, calls []ioctlCall) error {
 	m := t.MemoryManager()
 	addr, err := m.MMap(t, memmap.MMapOpts{
 		Length:   hostarch.PageSize,
@@ -284,14 +287,21 @@ func ioctlWithArg(t *kernel.Task, f *vfs.FileDescription, cmd uint32, arg []byte
 		return fmt.Errorf("scratch page: %w", err)
 	}
 	defer m.MUnmap(t, addr, hostarch.PageSize)
-	if _, err := m.CopyOut(t, addr, arg, usermem.IOOpts{}); err != nil {
-		return err
+	for _, c := range calls {
+		if len(c.arg) > hostarch.PageSize {
+			return fmt.Errorf("%s: argument of %d bytes", c.name, len(c.arg))
+		}
+		if _, err := m.CopyOut(t, addr, c.arg, usermem.IOOpts{}); err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+		var args arch.SyscallArguments
+		args[1].Value = uintptr(c.cmd)
+		args[2].Value = uintptr(addr)
+		if _, err := f.Ioctl(t, m, sysIoctl, args); err != nil {
+			t.Warningf("ckpt: thaw: terminal %s: %v (the setting is lost)", c.name, err)
+		}
 	}
-	var args arch.SyscallArguments
-	args[1].Value = uintptr(cmd)
-	args[2].Value = uintptr(addr)
-	_, err = f.Ioctl(t, m, sysIoctl, args)
-	return err
+	return nil
 }
 
 // restoreControllingTTY makes the terminal of f the controlling terminal of t's process, as the
