@@ -12,6 +12,8 @@ import (
 // terminal) and /dev/tty, with custom termios, window size and packet mode, and thaws it:
 //   - new-sandbox: a fresh pair with the same settings, the replica the controlling terminal of
 //     the thawed process with its group in the foreground, /dev/tty that terminal, data both ways;
+//   - stdio: the controlling replica was also the program's stdin: the pair is rebuilt for its
+//     other fds, but the thawer keeps its fds 0–2 and its (here no) controlling terminal;
 //   - same-sandbox: the same (the frozen process held both ends, so its pair went with it);
 //   - same-sandbox-attach: the master stays with a process outside the image (the frozen one's
 //     parent), which changes the window size while the child is frozen; the thaw (by a child of
@@ -36,6 +38,15 @@ func TestObjTerminal(t *testing.T) {
 				if !strings.Contains(out, w) {
 					t.Errorf("inspect lacks %q:\n%s", w, out)
 				}
+			}
+		})
+		t.Run("stdio", func(t *testing.T) {
+			img := filepath.Join(h.NewDir(t), "tty.ckpt")
+			frozenGuest(t, p, "r=0 errno=0", guest, "-stdio", img)
+			r := checkpt(t, p, "-r", img)
+			r.WantExit(t, 0)
+			if !strings.Contains(r.Stdout, "stdio pair=1 thawer_ctty_kept=1") {
+				t.Errorf("want the pair rebuilt and the thawer's (no) controlling terminal kept:\n%s", r)
 			}
 		})
 		t.Run("same-sandbox", func(t *testing.T) {

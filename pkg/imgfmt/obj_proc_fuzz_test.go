@@ -14,7 +14,7 @@ func FuzzDecodeProcObjects(f *testing.F) {
 	term := objectProcess()
 	term.Files = append(term.Files, File{FD: 9, Kind: FileCharDev, Offset: -1, Desc: "/dev/pts/3"})
 	term.Objects = append(term.Objects, Object{ID: 2, FDs: []ObjectFD{{FD: 9}}, Body: &TerminalObject{Replica: true, Index: 3}})
-	for _, p := range []*Process{procFileProcess(), timerProcess(), attrsProcess(), sysvProcess(), term, terminalProcess(), inotifyProcess()} {
+	for _, p := range []*Process{procFileProcess(), timerProcess(), attrsProcess(), sysvProcess(), term, terminalProcess(), inotifyProcess(), pendingProcess()} {
 		f.Add(encodeToBytes(f, p))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -14,25 +14,26 @@ type ObjectKind uint32
 // an obj_<kind>.go file. Numbers are reserved here for the kinds still being built so that they
 // never change once images carry them.
 const (
-	ObjEventFD     ObjectKind = 1  // eventfd: count and semaphore mode.
-	ObjPipe        ObjectKind = 2  // An anonymous pipe or a named FIFO with its buffered bytes.
-	ObjUnixSocket  ObjectKind = 3  // An AF_UNIX socket.
-	ObjInetSocket  ObjectKind = 4  // An AF_INET/AF_INET6 socket.
-	ObjFileData    ObjectKind = 5  // An unlinked file or a memfd with its contents.
-	ObjEpoll       ObjectKind = 6  // An epoll instance with its interest list.
-	ObjTimerFD     ObjectKind = 7  // A timerfd.
-	ObjSignalFD    ObjectKind = 8  // A signalfd.
-	ObjInotify     ObjectKind = 9  // An inotify instance.
-	ObjPosixTimer  ObjectKind = 10 // A POSIX interval timer (process-wide, no fd).
-	ObjSysVShm     ObjectKind = 11 // A SysV shared memory segment.
-	ObjSysVSem     ObjectKind = 12 // A SysV semaphore set.
-	ObjSysVMsg     ObjectKind = 13 // A SysV message queue.
-	ObjTerminal    ObjectKind = 14 // A terminal (pty master or slave, /dev/tty).
-	ObjProcAttrs   ObjectKind = 15 // Process attributes that are not identity (umask, ...).
-	ObjProcFile    ObjectKind = 16 // A file under /proc/<own pid>/ or /proc/self/.
-	ObjNamespace   ObjectKind = 17 // An nsfs file (/proc/self/ns/*).
-	objKindLimit   ObjectKind = 18 // One past the last kind number in use.
-	objKindUnknown ObjectKind = 0
+	ObjEventFD        ObjectKind = 1  // eventfd: count and semaphore mode.
+	ObjPipe           ObjectKind = 2  // An anonymous pipe or a named FIFO with its buffered bytes.
+	ObjUnixSocket     ObjectKind = 3  // An AF_UNIX socket.
+	ObjInetSocket     ObjectKind = 4  // An AF_INET/AF_INET6 socket.
+	ObjFileData       ObjectKind = 5  // An unlinked file or a memfd with its contents.
+	ObjEpoll          ObjectKind = 6  // An epoll instance with its interest list.
+	ObjTimerFD        ObjectKind = 7  // A timerfd.
+	ObjSignalFD       ObjectKind = 8  // A signalfd.
+	ObjInotify        ObjectKind = 9  // An inotify instance.
+	ObjPosixTimer     ObjectKind = 10 // A POSIX interval timer (process-wide, no fd).
+	ObjSysVShm        ObjectKind = 11 // A SysV shared memory segment.
+	ObjSysVSem        ObjectKind = 12 // A SysV semaphore set.
+	ObjSysVMsg        ObjectKind = 13 // A SysV message queue.
+	ObjTerminal       ObjectKind = 14 // A terminal (pty master or slave, /dev/tty).
+	ObjProcAttrs      ObjectKind = 15 // Process attributes that are not identity (umask, ...).
+	ObjProcFile       ObjectKind = 16 // A file under /proc/<own pid>/ or /proc/self/.
+	ObjNamespace      ObjectKind = 17 // An nsfs file (/proc/self/ns/*).
+	ObjPendingSignals ObjectKind = 18 // The exact siginfo of pending signals (process-wide).
+	objKindLimit      ObjectKind = 19 // One past the last kind number in use.
+	objKindUnknown    ObjectKind = 0
 )
 
 // Object is one kernel object of the process (an object note).
@@ -103,6 +104,8 @@ func decodeObjectBody(k ObjectKind, r *rbuf) ObjectBody {
 		return decodeTerminal(r)
 	case ObjInotify:
 		return decodeInotify(r)
+	case ObjPendingSignals:
+		return decodePendingSignals(r)
 	case ObjProcAttrs:
 		return decodeProcAttrs(r)
 	case ObjProcFile:
@@ -129,7 +132,7 @@ func objectKindName(k ObjectKind) string {
 		ObjFileData: "file-data", ObjEpoll: "epoll", ObjTimerFD: "timerfd", ObjSignalFD: "signalfd",
 		ObjInotify: "inotify", ObjPosixTimer: "posix-timer", ObjSysVShm: "sysv-shm", ObjSysVSem: "sysv-sem",
 		ObjSysVMsg: "sysv-msg", ObjTerminal: "terminal", ObjProcAttrs: "process-attributes",
-		ObjProcFile: "proc-file", ObjNamespace: "namespace",
+		ObjProcFile: "proc-file", ObjNamespace: "namespace", ObjPendingSignals: "pending-signals",
 	}
 	if n, ok := names[k]; ok {
 		return n

@@ -10,7 +10,8 @@
  * 16 UDP socket bound to 127.0.0.1:PORT+1 with one queued datagram, 17 memfd (sealed, 8 KiB with
  * a hole), 18 unlinked temp file (content, offset 3), 19 eventfd (count 7), 20 timerfd (armed
  * 300 ms, interval 100 ms), 21 signalfd (SIGUSR1), 22 epoll on 10, 12 and 20, 23 /proc/self/status,
- * 24 the image. A POSIX timer (CLOCK_MONOTONIC, 1 s, value 42) signals SIGUSR1, which is blocked
+ * 24 the image, 25/26 a pty master and its replica (window size 77x21), 27 inotify watching /tmp
+ * for IN_CREATE; SIGRTMIN+3 queued (value 5) and blocked. A POSIX timer (CLOCK_MONOTONIC, 1 s, value 42) signals SIGUSR1, which is blocked
  * and read through the signalfd. Timers keep their remaining time across the thaw.
  * Prints "r=0 errno=0" after the freeze and kills itself; after the thaw checks everything and
  * prints one "name=0|1" per object, then "all=1" and exits 0 when every one is right. */
@@ -18,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +28,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -66,6 +70,13 @@ static int waitable(int fd, int ms)
 		nanosleep(&ts, NULL);
 	}
 	return 0;
+}
+
+/* waitable_fd waits at most 2 s for fd to become readable. */
+static int waitable_fd(int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	return poll(&pfd, 1, 2000) == 1;
 }
 
 static int ok(const char *name, int v)
@@ -161,6 +172,28 @@ int main(int argc, char **argv)
 	if (timer_create(CLOCK_MONOTONIC, &sev, &tid) || timer_settime(tid, 0, &pts, NULL))
 		return 2;
 
+	/* A pty pair with a window size, an inotify watch, a queued real-time signal with a value. */
+	int pm = open("/dev/ptmx", O_RDWR | O_NOCTTY);
+	if (pm < 0 || grantpt(pm) || unlockpt(pm))
+		return 2;
+	struct winsize ws = {.ws_row = 21, .ws_col = 77};
+	int pr = open(ptsname(pm), O_RDWR | O_NOCTTY);
+	if (pr < 0 || ioctl(pm, TIOCSWINSZ, &ws))
+		return 2;
+	at(pm, 25);
+	at(pr, 26);
+	int ino = inotify_init1(IN_NONBLOCK);
+	if (ino < 0 || inotify_add_watch(ino, "/tmp", IN_CREATE) != 1)
+		return 2;
+	at(ino, 27);
+	sigset_t rt;
+	sigemptyset(&rt);
+	sigaddset(&rt, SIGRTMIN + 3);
+	sigprocmask(SIG_BLOCK, &rt, NULL);
+	union sigval sv = {.sival_int = 5};
+	if (sigqueue(getpid(), SIGRTMIN + 3, sv))
+		return 2;
+
 	at(open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0644), 24);
 	long r = sys_checkpoint(CKPT_FREEZE, 24, -1, 0);
 	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
@@ -225,6 +258,23 @@ int main(int argc, char **argv)
 	char want[64];
 	snprintf(want, sizeof want, "\nPid:\t%d\n", (int)getpid());
 	all &= ok("proc_self", n > 0 && strstr(status, want) != NULL);
+
+	struct winsize gw;
+	unsigned pn, rn;
+	all &= ok("terminal", ioctl(26, TIOCGWINSZ, &gw) == 0 && gw.ws_row == 21 && gw.ws_col == 77 &&
+				      ioctl(25, TIOCGPTN, &pn) == 0 && ioctl(26, TIOCGPTN, &rn) == 0 && pn == rn &&
+				      write(25, "k\n", 2) == 2 && waitable_fd(26) && read(26, buf, 2) == 2 && buf[0] == 'k');
+	char iname[64];
+	snprintf(iname, sizeof iname, "/tmp/obj_all.ino.%d", (int)getpid());
+	close(open(iname, O_CREAT | O_WRONLY, 0600));
+	unlink(iname);
+	static char ibuf[4096] __attribute__((aligned(8)));
+	struct inotify_event *ie = (struct inotify_event *)ibuf;
+	all &= ok("inotify", waitable_fd(27) && read(27, ibuf, sizeof ibuf) > 0 && ie->wd == 1 && (ie->mask & IN_CREATE) &&
+				     strcmp(ie->name, iname + 5) == 0);
+	struct timespec zero = {0, 0};
+	siginfo_t rsi;
+	all &= ok("siginfo", sigtimedwait(&rt, &rsi, &zero) == SIGRTMIN + 3 && rsi.si_code == SI_QUEUE && rsi.si_value.sival_int == 5);
 
 	printf("all=%d\n", all);
 	return all ? 0 : 1;

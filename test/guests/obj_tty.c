@@ -9,6 +9,11 @@
  *   "tty pair=1 termios=1 winsize=1 packet=1 ctty=1 fg=1 devtty=1 data=1" (1 = as before the
  *   freeze), exit 0 if all are 1.
  *
+ * usage: obj_tty -stdio IMAGE
+ *   The controlling replica is also fd 0. After a thaw in a new sandbox (whose thawer has no
+ *   controlling terminal) the pair on fds 10/11 is rebuilt but the controlling terminal is not
+ *   taken from the thawer's: prints "stdio pair=1 thawer_ctty_kept=1".
+ *
  * usage: obj_tty -attach IMAGE RUNSC_CKPT
  *   Same sandbox, the master outside the image: the parent opens the master, sets the settings
  *   and keeps the master; a child leads a new session, opens the replica (fd 11, controlling
@@ -273,12 +278,47 @@ static int attach(const char *image, const char *runsc)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* stdio: the controlling replica is also the program's stdin (fd 0). A thaw keeps the thawer's
+ * fds 0-2, so the thawer's controlling terminal must stay: none in a new sandbox. */
+static int stdio(const char *image)
+{
+	lead_session();
+	int m = open("/dev/ptmx", O_RDWR | O_NOCTTY);
+	if (m < 0 || grantpt(m) != 0 || unlockpt(m) != 0) {
+		perror("ptmx");
+		return 2;
+	}
+	int s = open(ptsname(m), O_RDWR);
+	if (s < 0 || dup2(m, 10) != 10 || dup2(s, 11) != 11 || dup2(s, 0) != 0 || ioctl(11, TIOCGPTN, &ptn) != 0) {
+		perror("pts");
+		return 2;
+	}
+	close(m);
+	close(s);
+	int t = open("/dev/tty", O_RDWR | O_NOCTTY);
+	if (t < 0) {
+		perror("/dev/tty before the freeze");
+		return 2;
+	}
+	close(t);
+	if (freeze(image) < 0)
+		return 1;
+	unsigned n;
+	int pair = isatty(10) && ioctl(10, TIOCGPTN, &n) == 0 && index_is(11, n);
+	t = open("/dev/tty", O_RDWR | O_NOCTTY);
+	int kept = t < 0 && !isatty(0);
+	printf("stdio pair=%d thawer_ctty_kept=%d\n", pair, kept);
+	return pair && kept ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2)
 		return single(argv[1]);
+	if (argc == 3 && strcmp(argv[1], "-stdio") == 0)
+		return stdio(argv[2]);
 	if (argc == 4 && strcmp(argv[1], "-attach") == 0)
 		return attach(argv[2], argv[3]);
-	fprintf(stderr, "usage: %s IMAGE | -attach IMAGE RUNSC_CKPT\n", argv[0]);
+	fprintf(stderr, "usage: %s IMAGE | -stdio IMAGE | -attach IMAGE RUNSC_CKPT\n", argv[0]);
 	return 2;
 }

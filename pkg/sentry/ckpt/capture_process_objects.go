@@ -5,8 +5,9 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 )
 
-// captureProcessObjects appends the process-wide objects (no fds) to p.Objects: POSIX timers, SysV
-// semaphore sets and message queues, and the process attributes. Each gets the next id.
+// captureProcessObjects appends the process-wide objects (no fds) to p.Objects: POSIX timers, the
+// exact siginfo of pending signals, SysV semaphore sets and message queues, and the process
+// attributes. Each gets the next id.
 //
 // Preconditions: running on t's task goroutine, the process's other threads stopped, p.Threads
 // captured.
@@ -18,6 +19,9 @@ func captureProcessObjects(t *kernel.Task, p *imgfmt.Process) error {
 	sysv, err := captureSysV(t)
 	if err != nil {
 		return err
+	}
+	if pend := capturePendingSignals(t, p, timers); pend != nil {
+		timers = append(timers, pend)
 	}
 	timers = append(timers, sysv...)
 	attrs, err := captureProcessAttrsObject(t, p)

@@ -36,14 +36,35 @@ func thawTerminal(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfmt
 		return thawTerminalPlaceholder(t, p, o)
 	}
 	s := b.State
+	// Descriptions only fds 0–2 have are left unbuilt (the caller keeps its own 0–2), a terminal
+	// only they have is not rebuilt at all, and a terminal that was the program's stdio does not
+	// take the controlling terminal from the thawer's: the program talks to the thawer's terminal.
+	needed := make([]bool, o.Descs())
+	anyNeeded, stdio := false, false
+	for _, f := range o.FDs {
+		if f.FD > 2 {
+			needed[f.Desc], anyNeeded = true, true
+		} else {
+			stdio = true
+		}
+	}
+	if !anyNeeded {
+		return &thawedObject{files: make([]*vfs.FileDescription, o.Descs())}, nil
+	}
+	if stdio && s.Flags&imgfmt.TerminalControlling != 0 {
+		t.Infof("ckpt: thaw: the controlling terminal /dev/pts/%d was the program's stdio: the thawer's stays", b.Index)
+		st := *s
+		st.Flags &^= imgfmt.TerminalControlling | imgfmt.TerminalControllingMaster | imgfmt.TerminalSessionLeader | imgfmt.TerminalForegroundOwn
+		s = &st
+	}
 	if !slices.Contains(s.Ends, imgfmt.TerminalMaster) && s.Instance == sentryInstance() && b.Index != imgfmt.TerminalIndexUnknown {
-		th, err := attachTerminal(t, p, o, b)
+		th, err := attachTerminal(t, p, o, b, s, needed)
 		if err == nil {
 			return th, nil
 		}
 		t.Infof("ckpt: thaw: terminal /dev/pts/%d is gone (%v): a fresh pair", b.Index, err)
 	}
-	return freshTerminal(t, p, o, b)
+	return freshTerminal(t, p, o, b, s, needed)
 }
 
 // thawTerminalPlaceholder installs the placeholder for a terminal fd of an image without the
@@ -70,15 +91,18 @@ func terminalOpenFlags(p *imgfmt.Process, o *imgfmt.Object, d uint32) uint32 {
 // attachTerminal opens the image's replica ends again on /dev/pts/<index> if that is still the
 // same terminal: same sandbox (checked by the caller), same devpts instance, same index (devpts
 // never reuses an index).
-func attachTerminal(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfmt.TerminalObject) (*thawedObject, error) {
+func attachTerminal(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfmt.TerminalObject, s *imgfmt.TerminalState, needed []bool) (*thawedObject, error) {
 	root := t.FSContext().RootDirectory()
 	if !root.Ok() {
 		return nil, fmt.Errorf("no root directory")
 	}
 	defer root.DecRef(t)
-	th := &thawedObject{}
+	th := &thawedObject{files: make([]*vfs.FileDescription, len(s.Ends))}
 	var ctty *vfs.FileDescription
-	for d := range b.State.Ends {
+	for d := range s.Ends {
+		if !needed[d] {
+			continue
+		}
 		pop := vfs.PathOperation{Root: root, Start: root, Path: fspath.Parse("/dev/pts/" + strconv.FormatUint(uint64(b.Index), 10)), FollowFinalSymlink: true}
 		f, err := t.Kernel().VFS().OpenAt(t, t.Credentials(), &pop, &vfs.OpenOptions{Flags: terminalOpenFlags(p, o, uint32(d))})
 		if err == nil {
@@ -91,16 +115,16 @@ func attachTerminal(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgf
 			th.release(t)
 			return nil, err
 		}
-		th.files = append(th.files, f)
+		th.files[d] = f
 		ctty = f
 	}
-	if b.State.Flags&imgfmt.TerminalControlling != 0 && b.State.Flags&imgfmt.TerminalControllingMaster == 0 {
+	if s.Flags&imgfmt.TerminalControlling != 0 && s.Flags&imgfmt.TerminalControllingMaster == 0 {
 		th.commit = func(t *kernel.Task) error {
-			restoreControllingTTY(t, ctty, b.State)
+			restoreControllingTTY(t, ctty, s)
 			return nil
 		}
 	}
-	t.Infof("ckpt: thaw: terminal /dev/pts/%d is still there: %d ends attached again", b.Index, len(th.files))
+	t.Infof("ckpt: thaw: terminal /dev/pts/%d is still there: its replica ends attached again", b.Index)
 	return th, nil
 }
 
@@ -127,8 +151,7 @@ func sameTerminal(t *kernel.Task, f *vfs.FileDescription, b *imgfmt.TerminalObje
 // freshTerminal opens a new pty pair for the object: the master from /dev/ptmx, each replica end
 // as <devpts>/<new index> (so /dev/tty ends become /dev/pts/N ends), and sets the image's state
 // at commit.
-func freshTerminal(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfmt.TerminalObject) (*thawedObject, error) {
-	s := b.State
+func freshTerminal(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfmt.TerminalObject, s *imgfmt.TerminalState, needed []bool) (*thawedObject, error) {
 	root := t.FSContext().RootDirectory()
 	if !root.Ok() {
 		return nil, fmt.Errorf("no root directory")
@@ -162,10 +185,13 @@ func freshTerminal(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfm
 	}
 	// ctl is the thaw's own reference on the master, for the settings at commit; ctty the end
 	// to make the controlling terminal through.
-	th := &thawedObject{}
+	th := &thawedObject{files: make([]*vfs.FileDescription, len(s.Ends))}
 	ctl := master
 	var ctty *vfs.FileDescription
 	for d, e := range s.Ends {
+		if !needed[d] {
+			continue
+		}
 		var f *vfs.FileDescription
 		if e == imgfmt.TerminalMaster {
 			master.IncRef()
@@ -175,12 +201,15 @@ func freshTerminal(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfm
 			ctl.DecRef(t)
 			return nil, fmt.Errorf("opening the new pair's replica %s: %w", index, err)
 		}
-		th.files = append(th.files, f)
+		th.files[d] = f
 		if (e == imgfmt.TerminalMaster) == (s.Flags&imgfmt.TerminalControllingMaster != 0) {
 			ctty = f
 		}
 	}
-	hasMaster := slices.Contains(s.Ends, imgfmt.TerminalMaster)
+	hasMaster := false
+	for d, e := range s.Ends {
+		hasMaster = hasMaster || e == imgfmt.TerminalMaster && needed[d]
+	}
 	if !hasMaster || s.Flags&imgfmt.TerminalControlling == 0 {
 		ctty = nil // A terminal that is hung up at commit is not made the controlling one.
 	}
@@ -195,7 +224,7 @@ func freshTerminal(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfm
 		if ctty != nil {
 			restoreControllingTTY(t, ctty, s)
 		}
-		ctl.DecRef(t) // Closes the master if the image had none.
+		ctl.DecRef(t) // Closes the master if no thawed fd has it.
 		ctl = nil
 		return nil
 	}
@@ -217,18 +246,13 @@ func applyTerminalState(t *kernel.Task, master *vfs.FileDescription, s *imgfmt.T
 	if s.Flags&imgfmt.TerminalPacket != 0 {
 		packet[0] = 1
 	}
-	for _, c := range []struct {
-		name string
-		cmd  uint32
-		arg  []byte
-	}{
+	calls := []ioctlCall{
 		{"TCSETS2", linux.TCSETS2, marshalled(&kt)},
 		{"TIOCSWINSZ", linux.TIOCSWINSZ, marshalled(&ws)},
 		{"TIOCPKT", linux.TIOCPKT, packet},
-	} {
-		if err := ioctlWithArg(t, master, c.cmd, c.arg); err != nil {
-			t.Warningf("ckpt: thaw: terminal %s: %v (the setting is lost)", c.name, err)
-		}
+	}
+	if err := ioctlsWithArgs(t, master, calls); err != nil {
+		t.Warningf("ckpt: thaw: terminal settings: %v (lost)", err)
 	}
 }
 
@@ -239,11 +263,19 @@ func marshalled(v marshal.Marshallable) []byte {
 	return b
 }
 
-// ioctlWithArg calls ioctl(cmd) on f with arg copied into a scratch page of t's memory (the only
-// way into devpts's setters: they copy their argument from the calling task).
+// ioctlCall is one ioctl with an argument in memory.
+type ioctlCall struct {
+	name string
+	cmd  uint32
+	arg  []byte // At most a page.
+}
+
+// ioctlsWithArgs calls each ioctl on f in order with its argument copied into a scratch page of
+// t's memory (the only way into devpts's setters: they copy their argument from the calling task),
+// mapped once and unmapped at the end. A failing ioctl is logged and the next one still runs.
 //
 // Preconditions: running on t's task goroutine, at commit (t is the thawed process, one thread).
-func ioctlWithArg(t *kernel.Task, f *vfs.FileDescription, cmd uint32, arg []byte) error {
+func ioctlsWithArgs(t *kernel.Task, f *vfs.FileDescription, calls []ioctlCall) error {
 	m := t.MemoryManager()
 	addr, err := m.MMap(t, memmap.MMapOpts{
 		Length:   hostarch.PageSize,
@@ -255,14 +287,21 @@ func ioctlWithArg(t *kernel.Task, f *vfs.FileDescription, cmd uint32, arg []byte
 		return fmt.Errorf("scratch page: %w", err)
 	}
 	defer m.MUnmap(t, addr, hostarch.PageSize)
-	if _, err := m.CopyOut(t, addr, arg, usermem.IOOpts{}); err != nil {
-		return err
+	for _, c := range calls {
+		if len(c.arg) > hostarch.PageSize {
+			return fmt.Errorf("%s: argument of %d bytes", c.name, len(c.arg))
+		}
+		if _, err := m.CopyOut(t, addr, c.arg, usermem.IOOpts{}); err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+		var args arch.SyscallArguments
+		args[1].Value = uintptr(c.cmd)
+		args[2].Value = uintptr(addr)
+		if _, err := f.Ioctl(t, m, sysIoctl, args); err != nil {
+			t.Warningf("ckpt: thaw: terminal %s: %v (the setting is lost)", c.name, err)
+		}
 	}
-	var args arch.SyscallArguments
-	args[1].Value = uintptr(cmd)
-	args[2].Value = uintptr(addr)
-	_, err = f.Ioctl(t, m, sysIoctl, args)
-	return err
+	return nil
 }
 
 // restoreControllingTTY makes the terminal of f the controlling terminal of t's process, as the

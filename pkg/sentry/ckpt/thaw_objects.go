@@ -95,6 +95,8 @@ func thawObject(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, fds map[int
 		th, err = thawSysVSem(t, b)
 	case *imgfmt.SysVMsgObject:
 		th, err = thawSysVMsg(t, b)
+	case *imgfmt.PendingSignalsObject:
+		th = &thawedObject{} // Sent with the pending sets (resendPending).
 	case *imgfmt.InotifyObject:
 		th, err = thawInotify(t, p, o, b)
 	case *imgfmt.TerminalObject:

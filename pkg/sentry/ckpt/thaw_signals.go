@@ -10,9 +10,9 @@ import (
 )
 
 // Signal state: actions, itimers and the parent-death signal are set here; each thread's mask and
-// alternate stack come with its signal frame (thaw_regs.go). Pending signals are re-sent with a
-// minimal siginfo (SI_USER from the process itself): gVisor has no getter for a queued siginfo, so
-// the image only holds the pending sets.
+// alternate stack come with its signal frame (thaw_regs.go). Pending signals are re-sent with
+// their exact siginfo where the image has it (obj_pendingsig.go), else with a minimal one (SI_USER
+// from the process itself).
 
 // restoreSignals installs the image's process-wide signal state.
 //
@@ -60,10 +60,24 @@ func discardThawerSignals(t *kernel.Task) {
 }
 
 // resendPending queues pending signals of the image again: groupPending to the thread group,
-// threadPending to target. They are delivered when the restored masks allow it.
-func resendPending(t, target *kernel.Task, groupPending, threadPending uint64) {
+// threadPending to target. They are delivered when the restored masks allow it. exact holds the
+// image's exact siginfos (for the first thread's call; nil for the others): a signal they cover is
+// sent with each of them, in order; the others with a minimal siginfo (SI_USER from the process).
+func resendPending(t, target *kernel.Task, groupPending, threadPending uint64, exact []*linux.SignalInfo) {
+	var covered uint64
+	for _, info := range exact {
+		bit := uint64(linux.SignalSetOf(linux.Signal(info.Signo)))
+		if (groupPending|threadPending)&bit == 0 {
+			continue
+		}
+		covered |= bit
+		sendPending(t, target, groupPending, info)
+	}
 	for sig := linux.Signal(1); sig <= linux.SignalMaximum; sig++ {
 		bit := uint64(1) << (sig - 1)
+		if covered&bit != 0 {
+			continue
+		}
 		info := &linux.SignalInfo{Signo: int32(sig), Code: linux.SI_USER}
 		info.SetPID(int32(t.ThreadGroup().ID()))
 		if groupPending&bit != 0 {

@@ -70,7 +70,7 @@ func (p *thawPlan) resumeThreads(t *kernel.Task) error {
 	}
 	// A thread's pending set includes the group's (freeze sees only the union): send the group's
 	// once, to the group.
-	resendPending(t, t, p.proc.Signals.Pending, th.SigPending&^p.proc.Signals.Pending)
+	resendPending(t, t, p.proc.Signals.Pending, th.SigPending&^p.proc.Signals.Pending, exactPending(p.proc))
 	t.SetRobustList(hostarch.Addr(th.RobustList))
 	if th.ClearTID != 0 {
 		t.SetClearTID(hostarch.Addr(th.ClearTID))
@@ -221,7 +221,7 @@ func (p *thawPlan) cloneThread(t *kernel.Task, i int, slot hostarch.Addr) error 
 		if th.ClearTID != 0 {
 			recordClearTID(nt, t.MemoryManager(), hostarch.Addr(th.ClearTID))
 		}
-		resendPending(t, nt, 0, th.SigPending&^p.proc.Signals.Pending)
+		resendPending(t, nt, 0, th.SigPending&^p.proc.Signals.Pending, nil)
 	}
 	p.newTIDs[th.TID] = tid
 	t.Debugf("ckpt: thaw: thread %d of the image (tid %d) is now tid %d", i, th.TID, tid)

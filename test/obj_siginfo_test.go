@@ -1,0 +1,42 @@
+package test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
+)
+
+// TestObjPendingSiginfo: pending signals come back with their exact siginfo (sender pid, SI_QUEUE
+// values) and count (a real-time signal queued twice is pending twice), and a process that goes
+// on after its freeze still has them pending (the freeze takes and queues them again). The same
+// guest shows the documented behaviour of MADV_DONTFORK (not restored), MADV_WIPEONFORK (refused
+// by gVisor) and rseq (ENOSYS on systrap and ptrace). New and same sandbox (docs/notes-thaw.md
+// "Pending signals").
+func TestObjPendingSiginfo(t *testing.T) {
+	guest := h.BuildC(t, "obj_siginfo")
+	const want = "siginfo usr1=1 rt1=1 rt2=1 none=1 dontfork=1 wipeonfork=1 rseq=1"
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		t.Run("new-sandbox", func(t *testing.T) {
+			img := filepath.Join(h.NewDir(t), "siginfo.ckpt")
+			frozenGuest(t, p, "requeued=1", guest, img)
+			if out := runTool(t, h.Bin, "inspect", img); !strings.Contains(out, "pending-signals") || !strings.Contains(out, "3 siginfos") {
+				t.Errorf("inspect does not show the three siginfos:\n%s", out)
+			}
+			r := checkpt(t, p, "-r", img)
+			r.WantExit(t, 0)
+			if !strings.Contains(r.Stdout, want) {
+				t.Errorf("want %q:\n%s", want, r)
+			}
+		})
+		t.Run("same-sandbox", func(t *testing.T) {
+			img := filepath.Join(h.NewDir(t), "siginfo.ckpt")
+			r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", guest+" "+img+"; "+h.Bin+" checkpt -r "+img)
+			r.WantExit(t, 0)
+			if !strings.Contains(r.Stdout, "requeued=1") || !strings.Contains(r.Stdout, want) {
+				t.Errorf("want requeued=1 then %q:\n%s", want, r)
+			}
+		})
+	})
+}
