@@ -163,3 +163,31 @@ func TestFreezeStuckInSocketIsAbortable(t *testing.T) {
 		}
 	})
 }
+
+// TestMigrateFilesWrittenInSandbox (issue 13 item 7): a file written (or chmod'ed) inside the
+// freezing sandbox and mapped by reference is recorded with the sentry's cached mtime and ctime;
+// a new sandbox sees the host's, microseconds to milliseconds apart, and refused the thaw with
+// ESTALE although the file had not changed.
+func TestMigrateFilesWrittenInSandbox(t *testing.T) {
+	basic := h.BuildC(t, "freeze_basic")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		for _, c := range []struct{ name, prep string }{
+			{"written", "head -c 4096 /dev/zero | tr '\\0' M > map.dat"},
+			{"chmod", "chmod 0600 map.dat"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				dir := h.NewDir(t)
+				if err := os.WriteFile(filepath.Join(dir, "map.dat"), []byte(strings.Repeat("M", 4096)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				freeze := "cd " + dir + " && " + c.prep + " && " + basic + " img.ckpt map.dat log.txt"
+				r := h.Do(t, harness.Opts{Platform: p, Persist: true, Cwd: dir}, "/bin/sh", "-c", freeze)
+				r.WantExit(t, 0)
+				r = h.Do(t, harness.Opts{Platform: p, Persist: true, Cwd: dir}, h.Bin, "checkpt", "-r", filepath.Join(dir, "img.ckpt"))
+				if !strings.Contains(r.Stdout, "freeze=1 errno=0 ") {
+					t.Errorf("the thaw in a new sandbox failed:\n%s", r)
+				}
+			})
+		}
+	})
+}

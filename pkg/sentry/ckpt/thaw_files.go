@@ -280,7 +280,8 @@ func prepareExe(t *kernel.Task, p *imgfmt.Process) *preparedExe {
 func reopenVerified(t *kernel.Task, h *imgfmt.FileHandle, flags uint32, content bool) (*vfs.FileDescription, error) {
 	checks := vfsfh.CheckKind
 	if content {
-		checks = vfsfh.CheckContent
+		// Times only near: the sentry that froze may have cached its own (issue 13 item 7).
+		checks = vfsfh.CheckSize | vfsfh.CheckTimesNear
 	}
 	return sentryfh.Reopen(t, vfsfh.FromImage(h), flags&reopenFlags, checks)
 }
