@@ -9,6 +9,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh"
 	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
 )
 
@@ -191,3 +192,35 @@ func TestMigrateFilesWrittenInSandbox(t *testing.T) {
 		}
 	})
 }
+
+// TestThawReplacedFile (issue 13 item 6): an fd's file is reopened by path and was checked by type
+// only, so a file replaced after the freeze (a new file renamed over the path) was reopened and the
+// thawed program read a different file from its old offset. A file born after the freeze is now
+// stale (ESTALE); a file rewritten in place (the same file, e.g. a log) is still reopened.
+func TestThawReplacedFile(t *testing.T) {
+	basic := h.BuildC(t, "freeze_basic")
+	bad := h.BuildC(t, "thaw_bad")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		for _, c := range []struct{ name, change, want string }{
+			{"replaced", "echo new > log.new && mv log.new log.txt", "thaw=-1 errno=ESTALE\nalive canary=5eed\n"},
+			{"rewritten", "echo more >> log.txt && : > log.txt", "freeze=1 errno=0 "},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				dir := h.NewDir(t)
+				if err := os.WriteFile(filepath.Join(dir, "map.dat"), []byte(strings.Repeat("M", 4096)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				img := filepath.Join(dir, "img.ckpt")
+				h.Do(t, harness.Opts{Platform: p, Persist: true, Cwd: dir}, basic, img, "map.dat", "log.txt").WantExit(t, 0)
+				time.Sleep(2 * vfsfhTimeSlack) // The replacement is born clearly after the freeze.
+				r := h.Do(t, harness.Opts{Platform: p, Persist: true, Cwd: dir}, "/bin/sh", "-c", "cd "+dir+" && "+c.change+" && exec "+bad+" "+img)
+				if !strings.Contains(r.Stdout, c.want) {
+					t.Errorf("want %q:\n%s", c.want, r)
+				}
+			})
+		}
+	})
+}
+
+// vfsfhTimeSlack is vfsfh.TimeSlack as a duration.
+const vfsfhTimeSlack = vfsfh.TimeSlack * time.Nanosecond

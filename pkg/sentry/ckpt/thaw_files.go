@@ -136,6 +136,10 @@ func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription,
 			if err != nil {
 				return fail(fmt.Errorf("fd %d: %w", f.FD, err))
 			}
+			if err := checkNotReplaced(t, file, f, p.Info.FreezeTimeNano); err != nil { // thaw_identity.go
+				file.DecRef(t)
+				return fail(fmt.Errorf("fd %d: %w", f.FD, err))
+			}
 			if f.Offset >= 0 && (f.Kind == imgfmt.FileRegular || f.Kind == imgfmt.FileBlockDev) {
 				if _, err := file.Seek(t, f.Offset, linux.SEEK_SET); err != nil {
 					file.DecRef(t)
