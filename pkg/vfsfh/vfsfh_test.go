@@ -163,3 +163,28 @@ func TestVerifyRealFileLifecycle(t *testing.T) {
 		t.Errorf("replaced file: VerifyWith(inode|times) = %v, want stale", err)
 	}
 }
+
+// TestVerifyTimesNear: CheckTimesNear accepts times up to TimeSlack apart either way and refuses
+// more; CheckTimes stays exact.
+func TestVerifyTimesNear(t *testing.T) {
+	want := Handle{Path: "/f", Mode: ModeRegular | 0o644, Size: 1, MtimeNano: 5e9, CtimeNano: 6e9}
+	for _, c := range []struct {
+		dm, dc int64
+		checks Check
+		ok     bool
+	}{
+		{0, 0, CheckTimesNear, true},
+		{TimeSlack, -TimeSlack, CheckTimesNear, true},
+		{-6_651_547, 6_651_547, CheckTimesNear, true},
+		{TimeSlack + 1, 0, CheckTimesNear, false},
+		{0, -TimeSlack - 1, CheckTimesNear, false},
+		{1, 0, CheckTimes | CheckTimesNear, false},
+	} {
+		have := want
+		have.MtimeNano += c.dm
+		have.CtimeNano += c.dc
+		if err := VerifyWith(have, want, c.checks); (err == nil) != c.ok {
+			t.Errorf("mtime%+d ctime%+d checks %#x: err = %v, want ok=%t", c.dm, c.dc, c.checks, err, c.ok)
+		}
+	}
+}

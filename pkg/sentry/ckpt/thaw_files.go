@@ -156,6 +156,10 @@ func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription,
 			if err != nil {
 				return fail(fmt.Errorf("fd %d: %w", f.FD, err))
 			}
+			if err := checkNotReplaced(t, file, f, p.Info.FreezeTimeNano); err != nil { // thaw_identity.go
+				file.DecRef(t)
+				return fail(fmt.Errorf("fd %d: %w", f.FD, err))
+			}
 			if f.Offset >= 0 && (f.Kind == imgfmt.FileRegular || f.Kind == imgfmt.FileBlockDev) {
 				if _, err := file.Seek(t, f.Offset, linux.SEEK_SET); err != nil {
 					file.DecRef(t)
@@ -300,7 +304,8 @@ func prepareExe(t *kernel.Task, p *imgfmt.Process) *preparedExe {
 func reopenVerified(t *kernel.Task, h *imgfmt.FileHandle, flags uint32, content bool) (*vfs.FileDescription, error) {
 	checks := vfsfh.CheckKind
 	if content {
-		checks = vfsfh.CheckContent
+		// Times only near: the sentry that froze may have cached its own (issue 13 item 7).
+		checks = vfsfh.CheckSize | vfsfh.CheckTimesNear
 	}
 	return sentryfh.Reopen(t, vfsfh.FromImage(h), flags&reopenFlags, checks)
 }
