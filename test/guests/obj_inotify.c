@@ -20,7 +20,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
+#include "guest.h"
 
 int main(int argc, char **argv)
 {
@@ -36,12 +36,7 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof path, "%s/before", argv[2]);
 	close(open(path, O_CREAT | O_WRONLY, 0600));
 
-	int img = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	long r = sys_checkpoint(CKPT_FREEZE, img, -1, 0);
-	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
-	fflush(stdout);
-	if (r == 0)
-		kill(getpid(), SIGKILL);
+	freeze_and_die(argv[1]);
 
 	/* A working inotify instance (its own ioctl answers), without the old watch or event. */
 	int queued = -1;

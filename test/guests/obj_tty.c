@@ -18,7 +18,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
+#include "guest.h"
 
 int main(int argc, char **argv)
 {
@@ -42,12 +42,7 @@ int main(int argc, char **argv)
 	cfmakeraw(&tio);
 	tcsetattr(11, TCSANOW, &tio);
 	printf("pty=%s\n", name);
-	int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	long r = sys_checkpoint(CKPT_FREEZE, fd, -1, 0);
-	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
-	fflush(stdout);
-	if (r == 0)
-		kill(getpid(), SIGKILL);
+	freeze_and_die(argv[1]);
 	struct stat st;
 	char buf[8];
 	int master = fstat(10, &st) == 0 && S_ISFIFO(st.st_mode) && !isatty(10) && read(10, buf, sizeof buf) == 0;
