@@ -51,13 +51,7 @@ int main(int argc, char **argv)
 		usleep(1000);
 	usleep(20000);
 
-	int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0) {
-		perror("open image");
-		return 1;
-	}
-	long r = sys_checkpoint(CKPT_FREEZE, fd, -1, 0);
-	printf("freeze=%ld errno=%d\n", r, r < 0 ? errno : 0);
+	long r = freeze_into(argv[1]);
 
 	/* Every worker must advance (within 5 s). */
 	int progress = counters_advance(counters, 3, 5000);

@@ -73,13 +73,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tracer failed\n");
 		return 1;
 	}
-	int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0) {
-		perror("open image");
-		return 1;
-	}
-	long r = sys_checkpoint(CKPT_FREEZE, fd, -1, 0);
-	printf("freeze=%ld errno=%d\n", r, r < 0 ? errno : 0);
+	long r = freeze_into(argv[1]);
 	if (write(done[1], &c, 1) != 1)
 		return 1;
 	waitpid(tracer, NULL, 0);

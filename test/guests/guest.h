@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -42,6 +43,21 @@ static inline long freeze_fd_and_die(int img)
 static inline long freeze_and_die(const char *path)
 {
 	return freeze_fd_and_die(open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600));
+}
+
+/* freeze_into freezes the calling process into a new image at path (mode 0600), prints
+ * "freeze=<result> errno=<n>" and returns the result: the freeze tests' step, after which the
+ * process runs on. It exits with status 1 if path cannot be created. */
+static inline long freeze_into(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0) {
+		perror("open image");
+		exit(1);
+	}
+	long r = sys_checkpoint(CKPT_FREEZE, fd, -1, 0);
+	printf("freeze=%ld errno=%d\n", r, r < 0 ? errno : 0);
+	return r;
 }
 
 /* counters_advance polls every millisecond, for up to timeout_ms, until each of the n counters
