@@ -13,7 +13,7 @@ GAZELLE   := $(GO) run github.com/bazelbuild/bazel-gazelle/cmd/gazelle@v0.53.0
 PLATFORMS ?= systrap,ptrace
 TEST_TIMEOUT ?= 45m
 
-.PHONY: all install deps test unit-test fuzz-short integration-test cri-test check vet checklocks fmt-check tidy-check gazelle check-bazel demo clean FORCE
+.PHONY: all install deps test unit-test fuzz-short integration-test cri-test check vet fmt-check tidy-check gazelle check-bazel demo clean FORCE
 
 all: $(BIN)
 
@@ -91,6 +91,7 @@ vet:
 # gains no golang.org/x/tools requirement. It checks every package that declares a mutex; the
 # first run computes facts for all of gVisor's sentry (minutes), later runs are cached.
 CHECKLOCKS_PKGS = $(shell grep -rl --include='*.go' 'sync\.\(RW\)\?Mutex' pkg runsc-ckpt test | xargs -r -n1 dirname | sort -u | sed 's|^|./|')
+.PHONY: checklocks
 checklocks:
 	GOBIN=$(CURDIR)/bin $(GO) install gvisor.dev/gvisor/tools/checklocks/cmd/checklocks@$(GVISOR)
 	$(GO) vet -vettool=$(CURDIR)/bin/checklocks $(CHECKLOCKS_PKGS)
