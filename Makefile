@@ -101,6 +101,7 @@ vet:
 # gains no golang.org/x/tools requirement. It checks every package that declares a mutex; the
 # first run computes facts for all of gVisor's sentry (minutes), later runs are cached.
 CHECKLOCKS_PKGS = $(shell grep -rl --include='*.go' 'sync\.\(RW\)\?Mutex' pkg runsc-ckpt test | xargs -r -n1 dirname | sort -u | sed 's|^|./|')
+.PHONY: checklocks
 checklocks:
 	GOBIN=$(CURDIR)/bin $(GO) install gvisor.dev/gvisor/tools/checklocks/cmd/checklocks@$(GVISOR)
 	$(GO) vet -vettool=$(CURDIR)/bin/checklocks $(CHECKLOCKS_PKGS)

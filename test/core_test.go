@@ -57,7 +57,7 @@ func TestCoreSegv(t *testing.T) {
 			t.Fatalf("child ended with signal %d, WCOREDUMP %v; want 11 and true", sig, dumped)
 		}
 		core := filepath.Join(dir, "core")
-		img := readImage(t, core)
+		img := decodeCkptFile(t, core)
 		if img.Info.PID != int32(pid) {
 			t.Errorf("core of pid %d, want the child %d", img.Info.PID, pid)
 		}
@@ -83,7 +83,7 @@ func TestCoreSegv(t *testing.T) {
 		thawed := h.Do(t, harness.Opts{Platform: p, Persist: true, Cwd: thawDir}, h.Bin, "checkpt", "-r", core)
 		if thawed.ExitCode != 128+11 {
 			t.Errorf("thawing the core: exit code %d, want %d (SIGSEGV again):\n%s", thawed.ExitCode, 128+11, thawed)
-		} else if again := readImage(t, core); again.SigInfo == nil || again.SigInfo.Signo != 11 || again.Info.Name != img.Info.Name || again.Info.FreezeTimeNano <= img.Info.FreezeTimeNano {
+		} else if again := decodeCkptFile(t, core); again.SigInfo == nil || again.SigInfo.Signo != 11 || again.Info.Name != img.Info.Name || again.Info.FreezeTimeNano <= img.Info.FreezeTimeNano {
 			t.Errorf("the thawed process left no new core (got %q, siginfo %+v, time %d; want %q, SIGSEGV, after %d)", again.Info.Name, again.SigInfo, again.Info.FreezeTimeNano, img.Info.Name, img.Info.FreezeTimeNano)
 		}
 		re, err := exec.Command("readelf", "-n", core).CombinedOutput()
@@ -100,8 +100,8 @@ func TestCorePattern(t *testing.T) {
 			mode, pattern, name string // name: %d for the child's pid
 			sig                 int
 		}{
-			{"segv", "core.%e.%p", "core." + commOf(guest) + ".%d", 11},
-			{"abort", "%e-%s.%%.core", commOf(guest) + "-6.%.core", 6},
+			{"segv", "core.%e.%p", "core." + comm(guest) + ".%d", 11},
+			{"abort", "%e-%s.%%.core", comm(guest) + "-6.%.core", 6},
 		} {
 			t.Run(tc.mode, func(t *testing.T) {
 				out, dir := runCoreGuest(t, p, []string{"--core-pattern=" + tc.pattern}, tc.mode)
@@ -110,7 +110,7 @@ func TestCorePattern(t *testing.T) {
 					t.Fatalf("child ended with signal %d, WCOREDUMP %v; want %d and true", sig, dumped, tc.sig)
 				}
 				name := strings.ReplaceAll(tc.name, "%d", strconv.Itoa(pid))
-				img := readImage(t, filepath.Join(dir, name))
+				img := decodeCkptFile(t, filepath.Join(dir, name))
 				if img.SigInfo == nil || img.SigInfo.Signo != int32(tc.sig) || !img.CoreDump {
 					t.Errorf("core %s: NT_SIGINFO %+v, core dump %v; want signal %d", name, img.SigInfo, img.CoreDump, tc.sig)
 				}
@@ -194,7 +194,7 @@ func TestCoreTwoThreadsFault(t *testing.T) {
 			if _, sig, dumped := coreChild(t, out); sig != 11 || !dumped {
 				t.Fatalf("run %d: child ended with signal %d, WCOREDUMP %v; want 11 and true", i, sig, dumped)
 			}
-			img := readImage(t, filepath.Join(dir, "core"))
+			img := decodeCkptFile(t, filepath.Join(dir, "core"))
 			if len(img.Threads) != 2 || img.SigInfo == nil || img.SigInfo.Signo != 11 {
 				t.Errorf("run %d: core has %d threads, siginfo %+v; want 2 and SIGSEGV", i, len(img.Threads), img.SigInfo)
 			}
@@ -210,7 +210,7 @@ func TestCoreGoPanic(t *testing.T) {
 			t.Fatalf("child ended with signal %d, WCOREDUMP %v; want 6 (SIGABRT) and true", sig, dumped)
 		}
 		core := filepath.Join(dir, "core")
-		img := readImage(t, core)
+		img := decodeCkptFile(t, core)
 		if img.SigInfo == nil || img.SigInfo.Signo != 6 || len(img.Threads) < 2 {
 			t.Errorf("core: NT_SIGINFO %+v, %d threads; want SIGABRT and the runtime's threads", img.SigInfo, len(img.Threads))
 		}

@@ -33,26 +33,6 @@ func runFreezeGuest(t *testing.T, platform, guest, name string) (*harness.Result
 	return r, image
 }
 
-// decodeImage decodes the image at path with the codec, failing t if it does not decode. The file
-// stays open until the test ends, so the mappings' Contents can be read (e.g. to re-encode it).
-func decodeImage(t *testing.T, path string) *imgfmt.Process {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("opening image: %v", err)
-	}
-	t.Cleanup(func() { f.Close() })
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := imgfmt.Decode(f, st.Size())
-	if err != nil {
-		t.Fatalf("decoding %s: %v", path, err)
-	}
-	return p
-}
-
 // runTool runs a host tool and returns its combined output, failing t if it exits non-zero.
 func runTool(t *testing.T, name string, args ...string) string {
 	t.Helper()
@@ -84,18 +64,6 @@ func checkELFCore(t *testing.T, path string) int {
 		t.Errorf("eu-readelf: %v\n%s", err, grepLines(string(out), "eu-readelf|invalid|error"))
 	}
 	return strings.Count(notes, "NT_PRSTATUS")
-}
-
-// grepLines returns the lines of s matching the regular expression re.
-func grepLines(s, re string) string {
-	rx := regexp.MustCompile(re)
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if rx.MatchString(l) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
 }
 
 // allocatedBytes returns how many bytes of the file at path are allocated on disk.
@@ -458,18 +426,6 @@ func readImageU32(t *testing.T, img *os.File, p *imgfmt.Process, addr uint64) ui
 	t.Fatalf("address %#x is not in any mapping", addr)
 	return 0
 }
-
-// comm is the process name (comm, at most 15 bytes) of a program.
-func comm(program string) string {
-	name := filepath.Base(program)
-	if len(name) > 15 {
-		name = name[:15]
-	}
-	return name
-}
-
-// itoa formats n in decimal.
-func itoa(n int32) string { return strconv.Itoa(int(n)) }
 
 // TestFreezeRefusesSyscallPatching: with systrap's syscall patching turned back on, the guest's
 // code jumps through a [usertrap] table that a thaw cannot recreate; freeze refuses with EINVAL

@@ -1,12 +1,6 @@
 package test
 
-import (
-	"path/filepath"
-	"strings"
-	"testing"
-
-	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
-)
+import "testing"
 
 // objAllWant is what the thawed obj_all guest prints when every object came back.
 const objAllWant = "pipe=1\nsocketpair=1\nunix_listener=1\ntcp_listener=1\nudp=1\nmemfd=1\nunlinked=1\neventfd=1\nepoll=1\ntimerfd=1\nposix_timer_signalfd=1\nproc_self=1\nterminal=1\ninotify=1\nsiginfo=1\nall=1\n"
@@ -20,24 +14,5 @@ const objAllWant = "pipe=1\nsocketpair=1\nunix_listener=1\ntcp_listener=1\nudp=1
 // thorough per-kind checks are the obj_* tests.
 func TestObjAll(t *testing.T) {
 	guest := h.BuildC(t, "obj_all")
-	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		opts := harness.Opts{Platform: p, Persist: true}
-		t.Run("new_sandbox", func(t *testing.T) {
-			img := filepath.Join(h.NewDir(t), "all.ckpt")
-			frozenGuest(t, p, "r=0 errno=0", guest, img)
-			r := checkpt(t, p, "-r", img)
-			r.WantExit(t, 0)
-			if !strings.Contains(r.Stdout, "r=1 errno=0\n"+objAllWant) {
-				t.Errorf("thawed guest: want\n%s\n%s", objAllWant, r)
-			}
-		})
-		t.Run("same_sandbox", func(t *testing.T) {
-			img := filepath.Join(h.NewDir(t), "all.ckpt")
-			r := h.Do(t, opts, "/bin/sh", "-c", guest+" "+img+"; exec "+h.Bin+" checkpt -r "+img)
-			r.WantExit(t, 0)
-			if !strings.Contains(r.Stdout, "r=0 errno=0\n") || !strings.Contains(r.Stdout, "r=1 errno=0\n"+objAllWant) {
-				t.Errorf("want a freeze, then a thawed guest printing\n%s\n%s", objAllWant, r)
-			}
-		})
-	})
+	thawNewAndSame(t, objThaw{guest: guest, img: "all.ckpt", want: "r=1 errno=0\n" + objAllWant, exec: true})
 }

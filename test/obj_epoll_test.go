@@ -4,8 +4,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
 )
 
 // objEpollWant is what the thawed obj_epoll guest prints when every interest list is as it was.
@@ -18,34 +16,11 @@ const objEpollWant = "level=1 data64=1 oneshot=1 edge=1 renamed=1 dropped=1 nest
 // refers to any more is dropped (inspect counts it). New sandbox and same sandbox.
 func TestObjEpoll(t *testing.T) {
 	guest := h.BuildC(t, "obj_epoll")
-	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		opts := harness.Opts{Platform: p, Persist: true}
-		t.Run("new_sandbox", func(t *testing.T) {
-			img := filepath.Join(h.NewDir(t), "epoll.ckpt")
-			frozenGuest(t, p, "r=0 errno=0", guest, img)
-			out := runTool(t, h.Bin, "inspect", img)
-			for _, want := range []string{"6 interests [fd 10 events 0x19 data 0x1111000000000010] [fd 10 as 16 events 0x2019 data 0x16] [fd 11 events 0x4000001c data 0x11] [fd 12 events 0x80000019 data 0x12]",
-				"[fd 21 as 20 events 0x19 data 0x20] [fd 22 events 0x1c data 0x22], 1 dropped (file in no fd)",
-				"2 interests [fd 13 events 0x19 data 0xb] [fd 15 events 0x10000019 data 0x15]"} {
-				if !strings.Contains(out, want) {
-					t.Errorf("inspect does not show %q:\n%s", want, out)
-				}
-			}
-			r := checkpt(t, p, "-r", img)
-			r.WantExit(t, 0)
-			if !strings.Contains(r.Stdout, "r=1 errno=0\n"+objEpollWant) {
-				t.Errorf("thawed guest: want %q:\n%s", objEpollWant, r)
-			}
-		})
-		t.Run("same_sandbox", func(t *testing.T) {
-			img := filepath.Join(h.NewDir(t), "epoll.ckpt")
-			r := h.Do(t, opts, "/bin/sh", "-c", guest+" "+img+"; exec "+h.Bin+" checkpt -r "+img)
-			r.WantExit(t, 0)
-			if !strings.Contains(r.Stdout, "r=0 errno=0\n") || !strings.Contains(r.Stdout, "r=1 errno=0\n"+objEpollWant) {
-				t.Errorf("want a freeze, then a thawed guest printing %q:\n%s", objEpollWant, r)
-			}
-		})
-	})
+	thawNewAndSame(t, objThaw{guest: guest, img: "epoll.ckpt", want: "r=1 errno=0\n" + objEpollWant, exec: true, inspect: []string{
+		"6 interests [fd 10 events 0x19 data 0x1111000000000010] [fd 10 as 16 events 0x2019 data 0x16] [fd 11 events 0x4000001c data 0x11] [fd 12 events 0x80000019 data 0x12]",
+		"[fd 21 as 20 events 0x19 data 0x20] [fd 22 events 0x1c data 0x22], 1 dropped (file in no fd)",
+		"2 interests [fd 13 events 0x19 data 0xb] [fd 15 events 0x10000019 data 0x15]",
+	}})
 }
 
 // TestObjEpollImageFD: an interest on the fd the process froze itself through (a pipe then, the

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,30 +15,13 @@ import (
 func TestObjPosixTimer(t *testing.T) {
 	guest := h.BuildC(t, "obj_timer", "-pthread")
 	const want = "ids=1 t0=1 t0_again=1 t1=1 t3=1 t4=1 t5=1 next=1"
-	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		t.Run("new-sandbox", func(t *testing.T) {
-			img := filepath.Join(h.NewDir(t), "timer.ckpt")
-			frozenGuest(t, p, "r=0 errno=0", guest, img)
-			r := checkpt(t, p, "-r", img)
-			r.WantExit(t, 0)
-			if !strings.Contains(r.Stdout, want) {
-				t.Errorf("want %q:\n%s", want, r)
-			}
-		})
-		t.Run("same-sandbox", func(t *testing.T) {
-			img := filepath.Join(h.NewDir(t), "timer.ckpt")
-			r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", guest+" "+img+"; "+h.Bin+" checkpt -r "+img)
-			r.WantExit(t, 0)
-			if !strings.Contains(r.Stdout, "r=0 errno=0") || !strings.Contains(r.Stdout, want) {
-				t.Errorf("want r=0 then %q:\n%s", want, r)
-			}
-			// A thawer that already used timer ids 0 and 1: EBUSY, and it keeps running with its
-			// own timers (nothing of the image was applied).
-			r = h.Do(t, harness.Opts{Platform: p, Persist: true}, guest, "-thaw", img)
-			r.WantExit(t, 0)
-			if !strings.Contains(r.Stdout, "thaw r=-1 errno=16 alive=1") {
-				t.Errorf("want EBUSY and a live thawer:\n%s", r)
-			}
-		})
-	})
+	thawNewAndSame(t, objThaw{guest: guest, img: "timer.ckpt", want: want, same: func(t *testing.T, p, img string) {
+		// A thawer that already used timer ids 0 and 1: EBUSY, and it keeps running with its
+		// own timers (nothing of the image was applied).
+		r := h.Do(t, harness.Opts{Platform: p, Persist: true}, guest, "-thaw", img)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "thaw r=-1 errno=16 alive=1") {
+			t.Errorf("want EBUSY and a live thawer:\n%s", r)
+		}
+	}})
 }

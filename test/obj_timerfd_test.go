@@ -1,12 +1,6 @@
 package test
 
-import (
-	"path/filepath"
-	"strings"
-	"testing"
-
-	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
-)
+import "testing"
 
 // TestObjTimerFD: timerfds come back on their clocks (docs/notes-thaw.md, "timerfd, signalfd"): a
 // monotonic timer re-armed with the time it had left, an expired one-shot with its unread
@@ -28,30 +22,5 @@ func TestObjSignalFD(t *testing.T) {
 // and inspect must show every string of inspectWant.
 func runObjGuest(t *testing.T, name, want string, inspectWant ...string) {
 	t.Helper()
-	guest := h.BuildC(t, name)
-	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		t.Run("new_sandbox", func(t *testing.T) {
-			img := filepath.Join(h.NewDir(t), name+".ckpt")
-			frozenGuest(t, p, "r=0 errno=0", guest, img)
-			out := runTool(t, h.Bin, "inspect", img)
-			for _, w := range inspectWant {
-				if !strings.Contains(out, w) {
-					t.Errorf("inspect does not show %q:\n%s", w, out)
-				}
-			}
-			r := checkpt(t, p, "-r", img)
-			r.WantExit(t, 0)
-			if !strings.Contains(r.Stdout, "r=1 errno=0\n"+want) {
-				t.Errorf("thawed guest: want %q:\n%s", want, r)
-			}
-		})
-		t.Run("same_sandbox", func(t *testing.T) {
-			img := filepath.Join(h.NewDir(t), name+".ckpt")
-			r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", guest+" "+img+"; exec "+h.Bin+" checkpt -r "+img)
-			r.WantExit(t, 0)
-			if !strings.Contains(r.Stdout, "r=0 errno=0\n") || !strings.Contains(r.Stdout, "r=1 errno=0\n"+want) {
-				t.Errorf("want a freeze, then a thawed guest printing %q:\n%s", want, r)
-			}
-		})
-	})
+	thawNewAndSame(t, objThaw{guest: h.BuildC(t, name), img: name + ".ckpt", want: "r=1 errno=0\n" + want, inspect: inspectWant, exec: true})
 }

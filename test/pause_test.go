@@ -124,7 +124,7 @@ func TestPauseSigckptConsistent(t *testing.T) {
 	guest := h.BuildC(t, "pause_worker")
 	h.ForEachPlatform(t, func(t *testing.T, platform string) {
 		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
-		name := commOf(guest) + ".ckpt"
+		name := comm(guest) + ".ckpt"
 		script := "cd " + s.Dir + "\n" + pauseWorkerScript(guest, s.Dir, 64) + "kill -62 $pid\n" + waitImageScript(name) + "kill -9 $pid\n"
 		r := s.Run(t, s.DoArgs("/bin/bash", "-c", script)...)
 		r.WantExit(t, 0)
@@ -160,7 +160,7 @@ wait $pid; echo status=$?`, freezer, img)
 		})
 		t.Run("sigckpt", func(t *testing.T) {
 			s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
-			name := commOf(guest) + ".ckpt"
+			name := comm(guest) + ".ckpt"
 			script := "cd " + s.Dir + "\n" + pauseWorkerScript(guest, s.Dir, 256) + `kill -62 $pid; kill -9 $pid; wait $pid
 st=none
 for i in $(seq 600); do
@@ -191,7 +191,7 @@ func TestPauseTwoSigckpts(t *testing.T) {
 	guest := h.BuildC(t, "pause_twice")
 	h.ForEachPlatform(t, func(t *testing.T, platform string) {
 		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
-		name := commOf(guest) + ".ckpt"
+		name := comm(guest) + ".ckpt"
 		r := s.Run(t, s.DoArgs(guest, s.Dir, name, "128")...)
 		r.WantExit(t, 0)
 		m := regexp.MustCompile(`counter=(0x[0-9a-f]+)\nkill1=0 kill2=0\ndone`).FindStringSubmatch(r.Stdout)
@@ -276,7 +276,7 @@ func TestPauseInitExitsDuringWrite(t *testing.T) {
 		if err != nil || len(left) != 0 {
 			t.Errorf("temporary image files left: %v %v", left, err)
 		}
-		if p := decodeImage(t, filepath.Join(s.Dir, commOf(guest)+".ckpt")); p.Info.PID != 1 {
+		if p := decodeImage(t, filepath.Join(s.Dir, comm(guest)+".ckpt")); p.Info.PID != 1 {
 			t.Errorf("image of pid %d, want 1", p.Info.PID)
 		}
 	})

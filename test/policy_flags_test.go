@@ -28,7 +28,7 @@ const policyFlagSignal = "40"
 // sigckpt guest (pid 1 in its container).
 var policyFlags = []string{"--ckpt-file=flag-%N-%P.img", "--ckpt-signal=" + policyFlagSignal}
 
-func policyFlagImage(guest string) string { return "flag-" + commOf(guest) + "-1.img" }
+func policyFlagImage(guest string) string { return "flag-" + comm(guest) + "-1.img" }
 
 // policyBundle writes a bundle for the sigckpt guest with args, under the global flags. Its
 // config.json names the root file system relatively ("rootfs", a symlink to the host's /), so the
@@ -124,7 +124,7 @@ func TestPolicyFlagsRun(t *testing.T) {
 		r := c.Run(t, "run", "-bundle="+c.Bundle, c.ID)
 		r.WantExit(t, 0)
 		wantLines(t, r.Stdout, "kill 0 errno 0", "after 2")
-		img := readImage(t, filepath.Join(c.Dir, policyFlagImage(guest)))
+		img := decodeCkptFile(t, filepath.Join(c.Dir, policyFlagImage(guest)))
 		wantSigInfo(t, img, 40, siUser, 1)
 		wantNoImages(t, c.Dir)
 		wantBundleUntouched(t, c, config)
@@ -150,7 +150,7 @@ func TestPolicyFlagsCreateStart(t *testing.T) {
 			t.Fatalf("guest exit status %d, want 0; stdout:\n%s", code, c.GuestStdout())
 		}
 		wantLines(t, c.GuestStdout(), "kill 0 errno 0", "after 2")
-		wantSigInfo(t, readImage(t, filepath.Join(c.Dir, policyFlagImage(guest))), 40, siUser, 1)
+		wantSigInfo(t, decodeCkptFile(t, filepath.Join(c.Dir, policyFlagImage(guest))), 40, siUser, 1)
 		// What a create killed halfway would leave behind (its derived bundle); delete removes it.
 		leftover := filepath.Join(c.Root, "runsc-ckpt-bundle_"+c.ID+"_1")
 		if err := os.Mkdir(leftover, 0o700); err != nil {
@@ -188,7 +188,7 @@ func TestPolicyFlagsHostKill(t *testing.T) {
 		image := filepath.Join(c.Dir, policyFlagImage(guest))
 		c.Kill(t, "SIGCKPT")
 		waitForFile(t, image, 30*time.Second)
-		wantSigInfo(t, readImage(t, image), 40, siUser, -1)
+		wantSigInfo(t, decodeCkptFile(t, image), 40, siUser, -1)
 		c.Kill(t, "KILL")
 		if code := c.Wait(t); code != 128+9 && code != 9 {
 			t.Errorf("exit status after KILL %d, want %d", code, 128+9)
@@ -211,7 +211,7 @@ func TestPolicyFlagsAbsent(t *testing.T) {
 		if code := c.Wait(t); code != 0 {
 			t.Fatalf("guest exit status %d, want 0; stdout:\n%s", code, c.GuestStdout())
 		}
-		wantSigInfo(t, readImage(t, filepath.Join(c.Dir, commOf(guest)+".ckpt")), 62, siUser, 1)
+		wantSigInfo(t, decodeCkptFile(t, filepath.Join(c.Dir, comm(guest)+".ckpt")), 62, siUser, 1)
 		if _, err := os.Stat(filepath.Join(c.Dir, policyFlagImage(guest))); err == nil {
 			t.Errorf("image under the flag's name without the flag")
 		}

@@ -1,11 +1,9 @@
 package test
 
 import (
-	"debug/elf"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,44 +31,6 @@ func sigckptGuest(t *testing.T) string {
 	return h.BuildC(t, "sigckpt", "-pthread")
 }
 
-// commOf returns the process name (comm) of a guest binary: its base name, at most 15 bytes.
-func commOf(guest string) string {
-	name := filepath.Base(guest)
-	if len(name) > 15 {
-		name = name[:15]
-	}
-	return name
-}
-
-// readImage checks that path is an ELF core file and decodes it.
-func readImage(t *testing.T, path string) *imgfmt.Process {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("image: %v", err)
-	}
-	defer f.Close()
-	ef, err := elf.NewFile(f)
-	if err != nil {
-		t.Fatalf("image %s is not an ELF file: %v", path, err)
-	}
-	if ef.Type != elf.ET_CORE || ef.Machine != elf.EM_X86_64 {
-		t.Fatalf("image %s: type %v machine %v, want ET_CORE EM_X86_64", path, ef.Type, ef.Machine)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if mode := st.Mode().Perm(); mode != 0o600 {
-		t.Errorf("image %s has mode %v, want 0600", path, mode)
-	}
-	p, err := imgfmt.Decode(f, st.Size())
-	if err != nil {
-		t.Fatalf("decoding image %s: %v", path, err)
-	}
-	return p
-}
-
 // wantSigInfo fails t unless p records the signal sig with code, sent by pid senderPID (-1: any
 // nonzero pid).
 func wantSigInfo(t *testing.T, p *imgfmt.Process, sig, code, senderPID int32) {
@@ -89,30 +49,6 @@ func wantNoImages(t *testing.T, dir string) {
 	t.Helper()
 	if m, _ := filepath.Glob(filepath.Join(dir, "*.ckpt")); len(m) > 0 {
 		t.Errorf("unexpected images: %v", m)
-	}
-}
-
-// lineValue returns the integer after "key " on the first line of out that starts with it.
-func lineValue(t *testing.T, out, key string) int {
-	t.Helper()
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + ` (-?\d+)`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("output lacks %q:\n%s", key, out)
-	}
-	n, err := strconv.Atoi(m[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-// wantLines fails t unless out contains every line of want.
-func wantLines(t *testing.T, out string, want ...string) {
-	t.Helper()
-	for _, w := range want {
-		if !strings.Contains("\n"+out, "\n"+w+"\n") {
-			t.Errorf("output lacks line %q:\n%s", w, out)
-		}
 	}
 }
 
@@ -149,9 +85,9 @@ func TestSigckptGuestSyscalls(t *testing.T) {
 				r.WantExit(t, 0)
 				wantLines(t, r.Stdout, c.mode+" 0 errno 0", "after 2")
 				pid := lineValue(t, r.Stdout, "pid")
-				img := readImage(t, filepath.Join(dir, commOf(guest)+".ckpt"))
-				if img.Info.PID != int32(pid) || img.Info.Name != commOf(guest) {
-					t.Errorf("image of pid %d %q, want pid %d %q", img.Info.PID, img.Info.Name, pid, commOf(guest))
+				img := decodeCkptFile(t, filepath.Join(dir, comm(guest)+".ckpt"))
+				if img.Info.PID != int32(pid) || img.Info.Name != comm(guest) {
+					t.Errorf("image of pid %d %q, want pid %d %q", img.Info.PID, img.Info.Name, pid, comm(guest))
 				}
 				wantSigInfo(t, img, 62, c.code, int32(pid))
 			})
@@ -168,7 +104,7 @@ func TestSigckptOtherProcess(t *testing.T) {
 		r.WantExit(t, 0)
 		wantLines(t, r.Stdout, "kill 0 errno 0", "child tick 29", "child status 0", "after 2")
 		parent, child := lineValue(t, r.Stdout, "pid"), lineValue(t, r.Stdout, "child")
-		img := readImage(t, filepath.Join(dir, commOf(guest)+".ckpt"))
+		img := decodeCkptFile(t, filepath.Join(dir, comm(guest)+".ckpt"))
 		if img.Info.PID != int32(child) {
 			t.Errorf("image of pid %d, want the child %d", img.Info.PID, child)
 		}
@@ -187,7 +123,7 @@ func TestSigckptThreads(t *testing.T) {
 				r.WantExit(t, 0)
 				wantLines(t, r.Stdout, "after 2")
 				worker := lineValue(t, r.Stdout, "thread")
-				img := readImage(t, filepath.Join(dir, commOf(sigckptGuest(t))+".ckpt"))
+				img := decodeCkptFile(t, filepath.Join(dir, comm(sigckptGuest(t))+".ckpt"))
 				if len(img.Threads) != 2 || img.Threads[0].TID != int32(worker) {
 					var tids []int32
 					for _, th := range img.Threads {
@@ -212,7 +148,7 @@ func TestSigckptProcessGroup(t *testing.T) {
 				wantLines(t, r.Stdout, c.call+" 0 errno 0", "child tick 29", "after 2")
 				parent, child := lineValue(t, r.Stdout, "pid"), lineValue(t, r.Stdout, "child")
 				for _, pid := range []int{parent, child} {
-					img := readImage(t, filepath.Join(dir, fmt.Sprintf("%s.%d.ckpt", commOf(guest), pid)))
+					img := decodeCkptFile(t, filepath.Join(dir, fmt.Sprintf("%s.%d.ckpt", comm(guest), pid)))
 					if img.Info.PID != int32(pid) {
 						t.Errorf("image %d.ckpt holds pid %d", pid, img.Info.PID)
 					}
@@ -232,7 +168,7 @@ func TestSigckptKillAll(t *testing.T) {
 		r.WantExit(t, 0)
 		wantLines(t, r.Stdout, "killall 0 errno 0", "children done", "after 2")
 		ticker, sender := lineValue(t, r.Stdout, "child"), lineValue(t, r.Stdout, "sender")
-		img := readImage(t, filepath.Join(dir, fmt.Sprintf("%s.%d.ckpt", commOf(guest), ticker)))
+		img := decodeCkptFile(t, filepath.Join(dir, fmt.Sprintf("%s.%d.ckpt", comm(guest), ticker)))
 		wantSigInfo(t, img, 62, siUser, int32(sender))
 		images, _ := filepath.Glob(filepath.Join(dir, "*.ckpt"))
 		if len(images) != 1 {
@@ -263,7 +199,7 @@ func TestSigckptHandledIgnoredBlocked(t *testing.T) {
 			r, dir := runGuest(t, p, nil, "blocked", 62)
 			r.WantExit(t, 0)
 			wantLines(t, r.Stdout, "kill 0 errno 0", "pending 0", "unblocked", "after 2")
-			readImage(t, filepath.Join(dir, commOf(guest)+".ckpt"))
+			decodeCkptFile(t, filepath.Join(dir, comm(guest)+".ckpt"))
 		})
 	})
 }
@@ -277,7 +213,7 @@ func TestSigckptExit(t *testing.T) {
 		if strings.Contains(r.Stdout, "after 0") {
 			t.Errorf("the guest ran on after SIGCKPTEXIT:\n%s", r)
 		}
-		img := readImage(t, filepath.Join(dir, commOf(guest)+".ckpt"))
+		img := decodeCkptFile(t, filepath.Join(dir, comm(guest)+".ckpt"))
 		wantSigInfo(t, img, 63, siUser, int32(lineValue(t, r.Stdout, "pid")))
 	})
 }
@@ -290,7 +226,7 @@ func TestSigckptSignalFlag(t *testing.T) {
 		r, dir := runGuest(t, p, []string{"--ckpt-signal=40"}, "kill", 40)
 		r.WantExit(t, 0)
 		wantLines(t, r.Stdout, "kill 0 errno 0", "after 2")
-		wantSigInfo(t, readImage(t, filepath.Join(dir, commOf(guest)+".ckpt")), 40, siUser, 1)
+		wantSigInfo(t, decodeCkptFile(t, filepath.Join(dir, comm(guest)+".ckpt")), 40, siUser, 1)
 
 		r, dir = runGuest(t, p, []string{"--ckpt-signal=40"}, "kill", 62)
 		r.WantExit(t, 128+62)
@@ -304,8 +240,8 @@ func TestSigckptFileTemplate(t *testing.T) {
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		r, dir := runGuest(t, p, []string{"--ckpt-file=img-%N-%P-%U-%%.ckpt"}, "kill", 62)
 		r.WantExit(t, 0)
-		name := fmt.Sprintf("img-%s-%d-0-%%.ckpt", commOf(guest), lineValue(t, r.Stdout, "pid"))
-		readImage(t, filepath.Join(dir, name))
+		name := fmt.Sprintf("img-%s-%d-0-%%.ckpt", comm(guest), lineValue(t, r.Stdout, "pid"))
+		decodeCkptFile(t, filepath.Join(dir, name))
 	})
 }
 
@@ -335,21 +271,6 @@ func TestSigckptErrnos(t *testing.T) {
 	})
 }
 
-// waitForFile polls until path exists, failing t after timeout.
-func waitForFile(t *testing.T, path string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not appear within %v", path, timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // persistentBundle returns a container running the sigckpt guest with args, whose writes (the
 // images in its working directory, the sandbox's Dir) reach the host, with the given policy
 // annotations (nil: defaults).
@@ -375,11 +296,11 @@ func TestSigckptHost(t *testing.T) {
 		c := persistentBundle(t, p, nil, "loop", "600")
 		c.RunDetached(t)
 		c.WaitForOutput(t, "tick 1\n")
-		image := filepath.Join(c.Dir, commOf(guest)+".ckpt")
+		image := filepath.Join(c.Dir, comm(guest)+".ckpt")
 
 		c.Kill(t, "SIGCKPT")
 		waitForFile(t, image, 30*time.Second)
-		img := readImage(t, image)
+		img := decodeCkptFile(t, image)
 		if img.Info.PID != 1 {
 			t.Errorf("image of pid %d, want the container's init (1)", img.Info.PID)
 		}
@@ -392,7 +313,7 @@ func TestSigckptHost(t *testing.T) {
 		}
 		c.MustRun(t, "kill", "--pid", "1", c.ID, "62")
 		waitForFile(t, image, 30*time.Second)
-		wantSigInfo(t, readImage(t, image), 62, siUser, -1)
+		wantSigInfo(t, decodeCkptFile(t, image), 62, siUser, -1)
 
 		r := c.Run(t, "kill", "--pid", "999", c.ID, "SIGCKPT")
 		if r.ExitCode == 0 || !strings.Contains(r.Stderr, "no such process") {
@@ -406,7 +327,7 @@ func TestSigckptHost(t *testing.T) {
 		if code := c.Wait(t); code != 128+63 {
 			t.Errorf("exit status after SIGCKPTEXIT %d, want %d", code, 128+63)
 		}
-		wantSigInfo(t, readImage(t, image), 63, siUser, -1)
+		wantSigInfo(t, decodeCkptFile(t, image), 63, siUser, -1)
 	})
 }
 
@@ -444,8 +365,8 @@ func TestSigckptHostAllAndGroup(t *testing.T) {
 		child := lineValue(t, c.GuestStdout(), "child")
 		images := func() []string {
 			return []string{
-				filepath.Join(c.Dir, fmt.Sprintf("%s.1.ckpt", commOf(guest))),
-				filepath.Join(c.Dir, fmt.Sprintf("%s.%d.ckpt", commOf(guest), child)),
+				filepath.Join(c.Dir, fmt.Sprintf("%s.1.ckpt", comm(guest))),
+				filepath.Join(c.Dir, fmt.Sprintf("%s.%d.ckpt", comm(guest), child)),
 			}
 		}
 		// The sandbox's checkpoint signal is 40: by number and by name.
@@ -453,7 +374,7 @@ func TestSigckptHostAllAndGroup(t *testing.T) {
 			c.MustRun(t, args...)
 			for i, img := range images() {
 				waitForFile(t, img, 30*time.Second)
-				proc := readImage(t, img)
+				proc := decodeCkptFile(t, img)
 				if got := proc.Info.PID; got != []int32{1, int32(child)}[i] {
 					t.Errorf("%v: %s holds pid %d", args, img, got)
 				}
@@ -475,8 +396,8 @@ func TestSigckptThaw(t *testing.T) {
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		r, dir := runGuest(t, p, nil, "kill", 62)
 		r.WantExit(t, 0)
-		image := filepath.Join(dir, commOf(guest)+".ckpt")
-		readImage(t, image)
+		image := filepath.Join(dir, comm(guest)+".ckpt")
+		decodeCkptFile(t, image)
 
 		s := h.NewSandbox(t, harness.Opts{Platform: p, Persist: true, Cwd: dir})
 		r = s.Run(t, s.DoArgs(h.Bin, "checkpt", "-r", image)...)

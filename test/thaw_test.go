@@ -41,15 +41,6 @@ func checkpt(t *testing.T, p string, args ...string) *harness.Result {
 	return h.Do(t, harness.Opts{Platform: p, Persist: true}, append([]string{h.Bin, "checkpt"}, args...)...)
 }
 
-// field returns the value of "name=value" in out, or "".
-func field(out, name string) string {
-	m := regexp.MustCompile(`(?m)\b` + name + `=(\S+)`).FindStringSubmatch(out)
-	if m == nil {
-		return ""
-	}
-	return m[1]
-}
-
 // TestThawRoundtrip freezes thaw_roundtrip, kills it, and thaws it in a new sandbox five ways:
 // `runsc-ckpt checkpt -r IMAGE`, a binary named checkpt (argv[0]), `cat IMAGE | checkpt -r -` (a
 // pipe: the non-seekable path), `checkpt -r -` reading from a socket (a migration) and a C thawer

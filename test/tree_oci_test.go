@@ -14,8 +14,8 @@ import (
 )
 
 // checkRestored compares the processes of container c with the manifest m: every process with its
-// pid, parent, group, session, state and name.
-func checkRestored(t *testing.T, c *harness.Container, m *treefmt.Manifest) {
+// pid, parent, group, session, state and name. It returns the processes as psTree lists them.
+func checkRestored(t *testing.T, c *harness.Container, m *treefmt.Manifest) map[string]string {
 	t.Helper()
 	after := psTree(t, c)
 	for _, pr := range m.Processes {
@@ -31,6 +31,7 @@ func checkRestored(t *testing.T, c *harness.Container, m *treefmt.Manifest) {
 	if len(after) != len(m.Processes) {
 		t.Errorf("restored %d processes, the checkpoint has %d: %v", len(after), len(m.Processes), after)
 	}
+	return after
 }
 
 // TestTreeCheckpointOCI: the OCI commands. `checkpoint --format=elf --leave-running` writes a tree
@@ -42,10 +43,7 @@ func checkRestored(t *testing.T, c *harness.Container, m *treefmt.Manifest) {
 // to the unit tests of treefmt).
 func TestTreeCheckpointOCI(t *testing.T) {
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		needBusybox(t)
-		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", restoreScript}})
-		a.RunDetached(t)
-		a.WaitForOutput(t, "ready")
+		a := startTree(t, p, restoreScript)
 		before := psTree(t, a)
 		dir := filepath.Join(h.NewDir(t), "ckpt")
 		a.MustRun(t, "checkpoint", "--format=elf", "--leave-running", "--image-path", dir, a.ID)
@@ -86,11 +84,8 @@ func TestTreeCheckpointOCI(t *testing.T) {
 // or names a pid twice is refused before anything runs: restore fails with a message naming the
 // problem and leaves no container behind.
 func TestTreeRestoreRejects(t *testing.T) {
-	needBusybox(t)
 	p := "systrap"
-	a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", restoreScript}})
-	a.RunDetached(t)
-	a.WaitForOutput(t, "ready")
+	a := startTree(t, p, restoreScript)
 	dir := filepath.Join(h.NewDir(t), "ckpt")
 	a.MustRun(t, "checkpoint", "--format=elf", "--image-path", dir, a.ID)
 	m, err := treefmt.VerifyDir(dir)
@@ -154,15 +149,6 @@ func TestTreeRestoreRejects(t *testing.T) {
 	}
 }
 
-// lastLines returns the last n lines of s.
-func lastLines(s string, n int) string {
-	l := strings.Split(strings.TrimSpace(s), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
-}
-
 // pipelineScript is the issue's container: a pipeline (a producer writing a counter into a pipe,
 // a consumer appending it to the file out), a background job %2 that the init waits for (then it
 // reports the status and the jobs it still has in jobs.log), and a zombie (exit status 7) whose
@@ -206,11 +192,7 @@ func checkSequence(t *testing.T, out string) int {
 func TestTreePipelineOCI(t *testing.T) {
 	reaper := h.BuildC(t, "tree_reaper")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		needBusybox(t)
-		script := strings.ReplaceAll(pipelineScript, "@REAPER@", reaper)
-		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", script}})
-		a.RunDetached(t)
-		a.WaitForOutput(t, "ready")
+		a := startTree(t, p, strings.ReplaceAll(pipelineScript, "@REAPER@", reaper))
 		waitFor(t, 10*time.Second, func() bool { return strings.Count(readOut(t, a), "\n") >= 3 })
 		dir := filepath.Join(h.NewDir(t), "ckpt")
 		a.MustRun(t, "checkpoint", "--format=elf", "--image-path", dir, a.ID)
@@ -303,11 +285,8 @@ func TestTreePipelineOCI(t *testing.T) {
 // (here: into a file), and `restore --image-path -` reads it from stdin and restores the tree with
 // its pids in a new sandbox, as an ssh pipeline would.
 func TestTreeStreamOCI(t *testing.T) {
-	needBusybox(t)
 	p := "systrap"
-	a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", restoreScript}})
-	a.RunDetached(t)
-	a.WaitForOutput(t, "ready")
+	a := startTree(t, p, restoreScript)
 	r := a.MustRun(t, "checkpoint", "--format=elf", "--image-path", "-", a.ID)
 	a.Wait(t)
 	stream := filepath.Join(h.NewDir(t), "stream")

@@ -40,12 +40,12 @@ func needBusybox(t *testing.T) {
 	}
 }
 
-// startTree runs treeScript in a new container (host / as rootfs, writes reaching the host) and
-// waits until it is up.
-func startTree(t *testing.T, p string) *harness.Container {
+// startTree runs the busybox shell script in a new container (host / as rootfs, writes reaching
+// the host) on platform p and waits until it prints "ready".
+func startTree(t *testing.T, p, script string) *harness.Container {
 	t.Helper()
 	needBusybox(t)
-	c := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", treeScript}})
+	c := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", script}})
 	c.RunDetached(t)
 	c.WaitForOutput(t, "ready")
 	return c
@@ -58,7 +58,7 @@ func startTree(t *testing.T, p string) *harness.Container {
 // container's processes are killed once the checkpoint is written.
 func TestFreezeTree(t *testing.T) {
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		c := startTree(t, p)
+		c := startTree(t, p, treeScript)
 		dir := filepath.Join(c.Dir, "tree")
 		c.Exec(t, h.Bin, "checkpt", "-c", "-t", "0", "-o", dir).WantExit(t, 0)
 
@@ -151,17 +151,6 @@ func readOut(t *testing.T, c *harness.Container) string {
 	return string(b)
 }
 
-// waitFor polls cond until it holds or timeout passes (then the test fails).
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("condition not met within %v", timeout)
-}
-
 // restoreScript is a tree without pipes between processes (those wait for the kernel-objects
 // work): a background job %1, a subshell with a child of its own, and a zombie (exit status 7)
 // whose parent, a subshell, exec'd into sleep, which never reaps. The init waits for job %1 and
@@ -199,10 +188,7 @@ func psTree(t *testing.T, c *harness.Container) map[string]string {
 // status 7, and its job control still knows job %1 (kill %1; wait %1: 143).
 func TestRestoreTree(t *testing.T) {
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		needBusybox(t)
-		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", restoreScript}})
-		a.RunDetached(t)
-		a.WaitForOutput(t, "ready")
+		a := startTree(t, p, restoreScript)
 		var before map[string]string
 		waitFor(t, 10*time.Second, func() bool {
 			before = psTree(t, a)
@@ -222,20 +208,7 @@ func TestRestoreTree(t *testing.T) {
 		}
 		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{init, dir}})
 		b.RunDetached(t)
-		after := psTree(t, b)
-		for _, pr := range m.Processes {
-			state := "S"
-			if pr.Zombie != nil {
-				state = "Z"
-			}
-			want := fmt.Sprintf("%d %d %d %s %s", pr.PPID, pr.PGID, pr.SID, state, pr.Comm)
-			if got := after[fmt.Sprint(pr.PID)]; got != want {
-				t.Errorf("pid %d: restored as %q, want %q", pr.PID, got, want)
-			}
-		}
-		if len(after) != len(m.Processes) {
-			t.Errorf("restored %d processes, the checkpoint has %d:\nmanifest %+v\nafter %v", len(after), len(m.Processes), m.Processes, after)
-		}
+		after := checkRestored(t, b, m)
 		for pid, was := range before {
 			if after[pid] != was {
 				t.Errorf("pid %s: %q before the checkpoint, %q after the restore", pid, was, after[pid])
@@ -292,10 +265,7 @@ while :; do wait; done
 // reads "a b c" (two separately reopened files would both write at offset 2: "a c").
 func TestRestoreTreeSharedFile(t *testing.T) {
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		needBusybox(t)
-		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", sharedFileScript}})
-		a.RunDetached(t)
-		a.WaitForOutput(t, "ready")
+		a := startTree(t, p, sharedFileScript)
 		dir := filepath.Join(a.Dir, "tree")
 		a.Exec(t, h.Bin, "checkpt", "-c", "-t", "0", "-o", dir, "-k").WantExit(t, 0)
 		a.Wait(t)
@@ -337,11 +307,7 @@ func TestRestoreTreeSharedFile(t *testing.T) {
 // on where it stopped, and checkpt exits with the restored root's status.
 func TestRestoreSubtreeInSandbox(t *testing.T) {
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		needBusybox(t)
-		script := "sh -c 'sleep 3; exit 3' &\necho $! > subtree\necho ready\nwhile :; do wait; done\n"
-		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{busybox, "sh", "-c", script}})
-		a.RunDetached(t)
-		a.WaitForOutput(t, "ready")
+		a := startTree(t, p, "sh -c 'sleep 3; exit 3' &\necho $! > subtree\necho ready\nwhile :; do wait; done\n")
 		pid, _ := os.ReadFile(filepath.Join(a.Dir, "subtree"))
 		dir := filepath.Join(a.Dir, "tree")
 		a.Exec(t, h.Bin, "checkpt", "-c", "-t", strings.TrimSpace(string(pid)), "-o", dir, "-k").WantExit(t, 0)

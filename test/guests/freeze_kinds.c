@@ -23,20 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
-
-static void at(int fd, int want)
-{
-	if (fd < 0) {
-		perror("open");
-		exit(1);
-	}
-	if (dup2(fd, want) != want) {
-		perror("dup2");
-		exit(1);
-	}
-	close(fd);
-}
+#include "guest.h"
 
 int main(int argc, char **argv)
 {
@@ -91,12 +78,6 @@ int main(int argc, char **argv)
 	printf("shared=%#lx reserve=%#lx memfd=%#lx cow=%#lx ro=%#lx beyond=%#lx ro0=%c\n", (unsigned long)shared,
 	       (unsigned long)reserve, (unsigned long)memfd, (unsigned long)cow, (unsigned long)ro, (unsigned long)beyond, ro[0]);
 
-	int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0) {
-		perror("open image");
-		return 1;
-	}
-	long r = sys_checkpoint(CKPT_FREEZE, fd, -1, 0);
-	printf("freeze=%ld errno=%d\n", r, r < 0 ? errno : 0);
+	long r = freeze_into(argv[1]);
 	return r == 0 ? 0 : 1;
 }

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
+#include "guest.h"
 
 static volatile unsigned long counters[3];
 static volatile int started[3];
@@ -51,28 +51,10 @@ int main(int argc, char **argv)
 		usleep(1000);
 	usleep(20000);
 
-	int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0) {
-		perror("open image");
-		return 1;
-	}
-	long r = sys_checkpoint(CKPT_FREEZE, fd, -1, 0);
-	printf("freeze=%ld errno=%d\n", r, r < 0 ? errno : 0);
+	long r = freeze_into(argv[1]);
 
-	/* Every worker must advance. Poll for up to 5 s rather than sampling once after a fixed
-	 * sleep: on a loaded 2-core machine four threads may not all be scheduled within 50 ms, and a
-	 * worker that was never resumed fails the same either way. */
-	unsigned long before[3];
-	for (int i = 0; i < 3; i++)
-		before[i] = counters[i];
-	int progress = 0;
-	for (int tries = 0; tries < 500 && !progress; tries++) {
-		usleep(10000);
-		progress = 1;
-		for (int i = 0; i < 3; i++)
-			if (counters[i] == before[i])
-				progress = 0;
-	}
+	/* Every worker must advance (within 5 s). */
+	int progress = counters_advance(counters, 3, 5000);
 	printf("progress=%d\n", progress);
 	fflush(stdout);
 	return r == 0 && progress ? 0 : 1;

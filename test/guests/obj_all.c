@@ -39,19 +39,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
+#include "guest.h"
 
 #define PORT 47811
-
-static void at(int fd, int want)
-{
-	if (fd < 0 || dup2(fd, want) != want) {
-		perror("setting up an fd");
-		_exit(2);
-	}
-	if (fd != want)
-		close(fd);
-}
 
 static struct sockaddr_in loopback(int port)
 {

@@ -21,7 +21,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
+#include "guest.h"
 
 static int oom_adj(void)
 {
@@ -52,12 +52,7 @@ int main(int argc, char **argv)
 		perror("setting up");
 		return 2;
 	}
-	fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	long r = sys_checkpoint(CKPT_FREEZE, fd, -1, 0);
-	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
-	fflush(stdout);
-	if (r == 0)
-		kill(getpid(), SIGKILL);
+	freeze_and_die(argv[1]);
 
 	mode_t m = umask(0);
 	int subreaper = -1, pdeath = -1;

@@ -27,17 +27,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
-
-static void at(int fd, int want)
-{
-	if (fd < 0 || dup2(fd, want) != want) {
-		perror("setting up an fd");
-		_exit(2);
-	}
-	if (fd != want)
-		close(fd);
-}
+#include "guest.h"
 
 static void add(int ep, int fd, uint32_t events, uint64_t data)
 {
@@ -136,12 +126,7 @@ int main(int argc, char **argv)
 	add(13, 22, EPOLLOUT, 0x22);
 	/* (Diagnostics go to that pipe from here on.) */
 
-	int img = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	long r = sys_checkpoint(CKPT_FREEZE, img, -1, 0);
-	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
-	fflush(stdout);
-	if (r == 0)
-		kill(getpid(), SIGKILL);
+	freeze_and_die(argv[1]);
 
 	/* First wait: the level-triggered ones (10, 16, 20), the armed one-shot 11; not the dropped
 	 * interest, not the edge-triggered eventfd (count 0). */

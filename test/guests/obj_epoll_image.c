@@ -22,17 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
-
-static void at(int fd, int want)
-{
-	if (fd < 0 || dup2(fd, want) != want) {
-		perror("setting up an fd");
-		_exit(2);
-	}
-	if (fd != want)
-		close(fd);
-}
+#include "guest.h"
 
 int main(int argc, char **argv)
 {

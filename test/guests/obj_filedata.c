@@ -33,7 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
+#include "guest.h"
 
 #define PG 4096
 #define MIB (1 << 20)
@@ -45,16 +45,6 @@ static void check(const char *name, int ok)
 	printf("%s=%d\n", name, ok);
 	if (!ok)
 		fails++;
-}
-
-static void at(int fd, int want)
-{
-	if (fd < 0 || dup2(fd, want) != want) {
-		perror("setting up an fd");
-		_exit(2);
-	}
-	if (fd != want)
-		close(fd);
 }
 
 static char pattern(long i) { return (char)('A' + i % 23); }

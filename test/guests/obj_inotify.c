@@ -28,7 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
+#include "guest.h"
 
 static char dir[PATH_MAX / 2];
 
@@ -87,12 +87,7 @@ int main(int argc, char **argv)
 		return 2;
 	touch("before");
 
-	int img = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	long r = sys_checkpoint(CKPT_FREEZE, img, -1, 0);
-	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
-	fflush(stdout);
-	if (r == 0)
-		kill(getpid(), SIGKILL);
+	freeze_and_die(argv[1]);
 
 	int queued = -1;
 	int queue = ioctl(10, FIONREAD, &queued) == 0 && queued == 0; /* the "before" event is lost */

@@ -28,20 +28,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
+#include "guest.h"
 
 #define BIG 100000
 #define CAPACITY (128 * 1024)
-
-static void at(int fd, int want)
-{
-	if (fd < 0 || dup2(fd, want) != want) {
-		perror("setting up an fd");
-		_exit(2);
-	}
-	if (fd != want)
-		close(fd);
-}
 
 static unsigned char pattern(int i) { return (unsigned char)(i * 7 + 3); }
 
@@ -143,12 +133,7 @@ int main(int argc, char **argv)
 	while (thread_got < 2)
 		usleep(1000);
 
-	int img = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	long r = sys_checkpoint(CKPT_FREEZE, img, -1, 0);
-	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
-	fflush(stdout);
-	if (r == 0)
-		kill(getpid(), SIGKILL);
+	freeze_and_die(argv[1]);
 	signal(SIGPIPE, SIG_IGN);
 
 	/* 10/11/12: capacity, all bytes in order, per-end flags, 12 shares 10's description. */

@@ -25,17 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
-
-static void at(int fd, int want)
-{
-	if (fd < 0 || dup2(fd, want) != want) {
-		fprintf(stderr, "setting up fd %d: %s\n", want, strerror(errno));
-		_exit(2);
-	}
-	if (fd != want)
-		close(fd);
-}
+#include "guest.h"
 
 /* readall reads what fd has from offset 0 into buf (NUL-terminated). */
 static ssize_t readall(int fd, char *buf, size_t n)
@@ -90,11 +80,7 @@ int main(int argc, char **argv)
 	at(open("/proc/self/fd", O_RDONLY | O_DIRECTORY), 18);
 	at(open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600), 20);
 
-	long r = sys_checkpoint(CKPT_FREEZE, 20, -1, 0);
-	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
-	fflush(stdout);
-	if (r == 0)
-		kill(getpid(), SIGKILL);
+	freeze_fd_and_die(20);
 
 	pid_t pid = getpid(), tid = gettid();
 	char want[64];

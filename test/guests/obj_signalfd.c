@@ -16,17 +16,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
-
-static void at(int fd, int want)
-{
-	if (fd < 0 || dup2(fd, want) != want) {
-		perror("setting up an fd");
-		_exit(2);
-	}
-	if (fd != want)
-		close(fd);
-}
+#include "guest.h"
 
 static int next(int fd)
 {
@@ -54,12 +44,7 @@ int main(int argc, char **argv)
 	at(signalfd(-1, &hup, 0), 11);
 	kill(getpid(), SIGUSR1);
 
-	int img = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	long r = sys_checkpoint(CKPT_FREEZE, img, -1, 0);
-	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
-	fflush(stdout);
-	if (r == 0)
-		kill(getpid(), SIGKILL);
+	freeze_and_die(argv[1]);
 
 	int pending = next(10) == SIGUSR1 && next(10) == -EAGAIN;
 	int mask = kill(getpid(), SIGUSR2) == 0 && next(10) == SIGUSR2;

@@ -22,7 +22,7 @@
 #include <sys/sem.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
+#include "guest.h"
 
 #define SEMKEY 0x5eed
 #define MSGKEY 0x5eee
@@ -90,12 +90,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	printf("ids sem=%d gap=%d private=%d msg=%d\n", a, gap, b, q);
-	int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	long r = sys_checkpoint(CKPT_FREEZE, fd, -1, 0);
-	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
-	fflush(stdout);
-	if (r == 0)
-		kill(getpid(), SIGKILL);
+	freeze_and_die(argv[1]);
 
 	unsigned short got[3] = {0};
 	struct semid_ds ss;

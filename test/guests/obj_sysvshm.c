@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
+#include "guest.h"
 
 #define PG 4096
 #define ASIZE (3 * PG + 100)
@@ -77,11 +77,7 @@ int main(int argc, char **argv)
 	int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0 || dup2(fd, 20) != 20)
 		return 2;
-	long r = sys_checkpoint(CKPT_FREEZE, 20, -1, 0);
-	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
-	fflush(stdout);
-	if (r == 0)
-		kill(getpid(), SIGKILL);
+	long r = freeze_fd_and_die(20);
 	if (r < 0)
 		return 1;
 

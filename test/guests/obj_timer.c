@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
+#include "guest.h"
 
 #define MS 1000000LL
 #define SIG_THREAD (SIGRTMIN + 1)
@@ -145,12 +145,7 @@ int main(int argc, char **argv)
 	int64_t r0, i0;
 	gettime(t0, &r0, &i0);
 	printf("ids=%d,%d,%d,%d,%d,%d r0=%lld\n", t0, t1, t2, t3, t4, t5, (long long)r0);
-	int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	long r = sys_checkpoint(CKPT_FREEZE, fd, -1, 0);
-	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
-	fflush(stdout);
-	if (r == 0)
-		kill(getpid(), SIGKILL);
+	freeze_and_die(argv[1]);
 
 	int64_t thawed = now(), v, iv;
 	int ids = t0 == 0 && t1 == 1 && t2 == 2 && t3 == 3 && t4 == 4 && t5 == 5 && gettime(2, &v, &iv) < 0 &&

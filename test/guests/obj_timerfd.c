@@ -20,17 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
-
-static void at(int fd, int want)
-{
-	if (fd < 0 || dup2(fd, want) != want) {
-		perror("setting up an fd");
-		_exit(2);
-	}
-	if (fd != want)
-		close(fd);
-}
+#include "guest.h"
 
 static int arm(int fd, int flags, time_t sec, long nsec, time_t isec, long insec)
 {
@@ -57,12 +47,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	int img = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	long r = sys_checkpoint(CKPT_FREEZE, img, -1, 0);
-	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
-	fflush(stdout);
-	if (r == 0)
-		kill(getpid(), SIGKILL);
+	freeze_and_die(argv[1]);
 
 	struct itimerspec cur;
 	uint64_t n = 0;

@@ -33,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
+#include "guest.h"
 
 static int ok = 1;
 
@@ -42,16 +42,6 @@ static void check(const char *name, int v)
 	printf("%s=%d\n", name, v ? 1 : 0);
 	if (!v)
 		ok = 0;
-}
-
-static void at(int fd, int want)
-{
-	if (fd < 0 || dup2(fd, want) != want) {
-		perror("setting up an fd");
-		_exit(2);
-	}
-	if (fd != want)
-		close(fd);
 }
 
 static void must(int v, const char *what)

@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
+#include "guest.h"
 
 int main(int argc, char **argv)
 {
@@ -28,11 +28,7 @@ int main(int argc, char **argv)
 	int img = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (img < 0 || dup2(img, 29) != 29)
 		return 2;
-	long r = sys_checkpoint(CKPT_FREEZE, 29, -1, 0);
-	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
-	fflush(stdout);
-	if (r == 0)
-		kill(getpid(), SIGKILL);
+	freeze_fd_and_die(29);
 	signal(SIGPIPE, SIG_IGN);
 	char c;
 	type = 0;

@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
+#include "guest.h"
 
 #define WORKERS 3
 
@@ -76,15 +76,7 @@ static int all_progress(const unsigned long *before)
 /* wait_progress waits up to 2 s for every worker to publish a higher count. */
 static int wait_progress(void)
 {
-	unsigned long before[WORKERS];
-	for (int i = 0; i < WORKERS; i++)
-		before[i] = published[i];
-	for (int tries = 0; tries < 2000; tries++) {
-		usleep(1000);
-		if (all_progress(before))
-			return 1;
-	}
-	return 0;
+	return counters_advance(published, WORKERS, 2000);
 }
 
 int main(int argc, char **argv)

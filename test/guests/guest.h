@@ -1,0 +1,85 @@
+/* guest.h: what the test guests share (included as "guest.h"; BuildC puts include/ on the
+ * include path for ckpt.h): setting up the fd table at fixed numbers, the freeze-and-die step of
+ * the thaw tests, and waiting for threads to make progress. */
+#ifndef RUNSC_CKPT_TEST_GUEST_H
+#define RUNSC_CKPT_TEST_GUEST_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../include/ckpt.h"
+
+/* at moves fd to number want (dup2; fd is closed if it was another number). A guest lays out its
+ * fd table this way so that the test can name each fd; it exits with status 2 if it cannot. */
+static inline void at(int fd, int want)
+{
+	if (fd < 0 || dup2(fd, want) != want) {
+		fprintf(stderr, "setting up fd %d: %s\n", want, strerror(errno));
+		_exit(2);
+	}
+	if (fd != want)
+		close(fd);
+}
+
+/* freeze_fd_and_die freezes the calling process into the image file open at fd img and prints
+ * "r=<result> errno=<n>". After the freeze itself (result 0) the process kills itself with
+ * SIGKILL, as if it died after its checkpoint; in a thawed process the call returns 1. */
+static inline long freeze_fd_and_die(int img)
+{
+	long r = sys_checkpoint(CKPT_FREEZE, img, -1, 0);
+	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
+	fflush(stdout);
+	if (r == 0)
+		kill(getpid(), SIGKILL);
+	return r;
+}
+
+/* freeze_and_die is freeze_fd_and_die into a new image at path (mode 0600). */
+static inline long freeze_and_die(const char *path)
+{
+	return freeze_fd_and_die(open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600));
+}
+
+/* freeze_into freezes the calling process into a new image at path (mode 0600), prints
+ * "freeze=<result> errno=<n>" and returns the result: the freeze tests' step, after which the
+ * process runs on. It exits with status 1 if path cannot be created. */
+static inline long freeze_into(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0) {
+		perror("open image");
+		exit(1);
+	}
+	long r = sys_checkpoint(CKPT_FREEZE, fd, -1, 0);
+	printf("freeze=%ld errno=%d\n", r, r < 0 ? errno : 0);
+	return r;
+}
+
+/* counters_advance polls every millisecond, for up to timeout_ms, until each of the n counters
+ * (one per thread, only ever increased) has moved since the call, and reports whether they all
+ * did. Polling with a generous bound rather than sampling once after a fixed sleep: on a loaded
+ * machine a resumed thread may not run within milliseconds, and one that never resumed fails
+ * the same either way. */
+static inline int counters_advance(const volatile unsigned long *counters, int n, int timeout_ms)
+{
+	unsigned long before[n];
+	for (int i = 0; i < n; i++)
+		before[i] = counters[i];
+	for (int t = 0; t < timeout_ms; t++) {
+		usleep(1000);
+		int all = 1;
+		for (int i = 0; i < n; i++)
+			if (counters[i] == before[i])
+				all = 0;
+		if (all)
+			return 1;
+	}
+	return 0;
+}
+
+#endif
