@@ -23,7 +23,7 @@
 # (`do -force-overlay=false`; host and upstream modes run a container with --overlay2=none).
 #
 # usage: bench/pause.sh [SIZES_MIB...]   (default 16 256 1024)
-# env:   RUNSC_CKPT (default bin/runsc-ckpt), RUNSC_UPSTREAM (default /var/tmp/pause-upstream/runsc,
+# env:   RUNSC_CKPT (default bin/runsc-ckpt), RUNSC_UPSTREAM (default bin/runsc-upstream, `make bench-bins`;
 #        empty to skip), MODES (default "self other signal host upstream"), REPS (default 3),
 #        THREADS (default 2), QUIET_MS (default 1000), BENCH_DIR (default /var/tmp/pause-bench: not
 #        under /tmp).
@@ -31,7 +31,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${RUNSC_CKPT:-$here/bin/runsc-ckpt}
-upstream=${RUNSC_UPSTREAM-/var/tmp/pause-upstream/runsc}
+upstream=${RUNSC_UPSTREAM-$here/bin/runsc-upstream}
 modes=(${MODES:-self other signal host upstream})
 reps=${REPS:-3}
 threads=${THREADS:-2}
