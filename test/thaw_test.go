@@ -391,6 +391,30 @@ func TestCheckptFreezeOther(t *testing.T) {
 	})
 }
 
+// TestCheckptFreezeToStdout: `checkpt -c PID -o /dev/stdout` writes the image into checkpt's
+// stdout (here a pipe into cat, redirected to a file), and /dev/stdout is still the link it was:
+// checkpt once unlinked the output path first, replacing /dev/stdout with a regular file.
+func TestCheckptFreezeToStdout(t *testing.T) {
+	sleeper := h.BuildC(t, "sleeper")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		img := filepath.Join(h.NewDir(t), "stdout.ckpt")
+		script := fmt.Sprintf("%s 2 & P=$!; sleep 0.5; %s checkpt -c $P -o /dev/stdout | cat > %s; echo checkpt=$?; "+
+			"kill -9 $P; if [ -L /dev/stdout ]; then echo link=kept; else echo link=gone; fi",
+			sleeper, h.Bin, img)
+		r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", script)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "checkpt=0\n") || !strings.Contains(r.Stdout, "link=kept\n") {
+			t.Fatalf("checkpt -c -o /dev/stdout:\n%s", r)
+		}
+		decodeImage(t, img)
+		r = checkpt(t, p, "-r", img)
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "slept 2 s\n") {
+			t.Errorf("the sleeper thawed from the streamed image did not finish:\n%s", r)
+		}
+	})
+}
+
 // TestThawFdKinds: fds of every kind come back at their numbers as docs/notes-thaw.md says: files,
 // directories, devices and O_PATH fds reopened (a file at its offset, with FD_CLOEXEC and O_RDWR),
 // the image fd on what the thawer passed (the image, or the pipe of a streamed image),

@@ -120,8 +120,10 @@ func checkptThaw(image string, stdin *os.File) error {
 	return describeErrno(errno)
 }
 
-// checkptFreeze freezes process pid into out (default "PID.ckpt"). An existing out is unlinked
-// first, never truncated: a thawed process may still map its pages from it (DragonFly does the same).
+// checkptFreeze freezes process pid into out (default "PID.ckpt"). An existing regular file out
+// is unlinked first, never truncated: a thawed process may still map its pages from it (DragonFly
+// does the same); anything else that exists (a pipe, a device, a symlink such as /dev/stdout) is
+// opened and written where it is.
 func checkptFreeze(pid, out string) error {
 	n, err := strconv.Atoi(pid)
 	if err != nil || n <= 0 {
@@ -129,6 +131,20 @@ func checkptFreeze(pid, out string) error {
 	}
 	if out == "" {
 		out = pid + ".ckpt"
+	}
+	// Anything but a regular file (a pipe, a socket, a device, a symlink such as /dev/stdout) is
+	// opened and written where it is: unlinking /dev/stdout would replace the link.
+	if st, err := os.Lstat(out); err == nil && !st.Mode().IsRegular() && !st.IsDir() {
+		f, err := os.OpenFile(out, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			return err
+		}
+		_, _, errno := syscall.Syscall6(sysCheckpoint, ckptFreeze, f.Fd(), uintptr(uint32(n)), 0, 0, 0)
+		cerr := f.Close()
+		if errno != 0 {
+			return describeErrno(errno)
+		}
+		return cerr
 	}
 	if err := os.Remove(out); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
