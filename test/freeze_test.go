@@ -692,29 +692,7 @@ func TestFreezeSnapshotConsistent(t *testing.T) {
 			t.Errorf("the worker made no progress during the freeze: the other threads were stopped while the image was written")
 		}
 		buf, _ := strconv.ParseUint(m[1], 0, 64)
-		p := decodeImage(t, image)
-		img, err := os.Open(image)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer img.Close()
-		const pages = 4096
-		first := uint64(readImageU32(t, img, p, buf))
-		split := -1
-		for pg := 1; pg < pages; pg++ {
-			v := uint64(readImageU32(t, img, p, buf+uint64(pg)*4096))
-			switch {
-			case v == first && split < 0:
-			case split < 0 && v+1 == first:
-				split = pg
-			case split >= 0 && v+1 == first:
-			default:
-				t.Fatalf("page %d holds pass %d after page 0's %d (split at %d): the image is not one instant's memory", pg, v, first, split)
-			}
-		}
-		if first == 0 {
-			t.Errorf("the buffer in the image was never written")
-		}
+		checkOneInstant(t, image, buf) // pause_test.go
 	})
 }
 

@@ -93,43 +93,8 @@ func prepareDir(dir string) (bool, error) {
 	return false, nil
 }
 
-// VerifyDir reads and validates dir's manifest and checks each process's image and each filesystem
-// archive: present, of the recorded size and SHA-256. It returns the manifest.
-func VerifyDir(dir string) (*Manifest, error) {
-	m, err := ReadManifest(dir)
-	if err != nil {
-		return nil, err
-	}
-	for i := range m.Processes {
-		p := &m.Processes[i]
-		if p.Image == "" {
-			continue
-		}
-		sum, size, err := HashFile(filepath.Join(dir, p.Image))
-		if err != nil {
-			return nil, fmt.Errorf("pid %d: image: %w", p.PID, err)
-		}
-		if size != p.ImageSize {
-			return nil, invalidf("pid %d: image %s has %d bytes, the manifest says %d", p.PID, p.Image, size, p.ImageSize)
-		}
-		if sum != p.ImageSHA256 {
-			return nil, invalidf("pid %d: image %s does not match the manifest's SHA-256 (changed or corrupted)", p.PID, p.Image)
-		}
-	}
-	for _, fa := range m.Filesystems {
-		sum, size, err := HashFile(filepath.Join(dir, fa.Archive))
-		if err != nil {
-			return nil, fmt.Errorf("archive of %s: %w", fa.Path, err)
-		}
-		if size != fa.Size || sum != fa.SHA256 {
-			return nil, invalidf("archive %s of %s does not match the manifest's size and SHA-256 (changed or corrupted)", fa.Archive, fa.Path)
-		}
-	}
-	return m, nil
-}
-
 // CheckDir is VerifyDir without the digests: the manifest is read and validated and each
-// process's image must exist with the recorded size. It reads no image content, so it costs the
+// process's image and each filesystem archive must exist with the recorded size. It reads no image content, so it costs the
 // same for any size; restore uses it unless asked to verify digests (docs/tree-format.md).
 func CheckDir(dir string) (*Manifest, error) {
 	m, err := ReadManifest(dir)
@@ -150,6 +115,47 @@ func CheckDir(dir string) (*Manifest, error) {
 		}
 		if st.Size() != p.ImageSize {
 			return nil, invalidf("pid %d: image %s has %d bytes, the manifest says %d", p.PID, p.Image, st.Size(), p.ImageSize)
+		}
+	}
+	for _, fa := range m.Filesystems {
+		st, err := os.Stat(filepath.Join(dir, fa.Archive))
+		if err != nil {
+			return nil, fmt.Errorf("archive of %s: %w", fa.Path, err)
+		}
+		if !st.Mode().IsRegular() || st.Size() != fa.Size {
+			return nil, invalidf("archive %s of %s is not a regular file of the manifest's %d bytes", fa.Archive, fa.Path, fa.Size)
+		}
+	}
+	return m, nil
+}
+
+// VerifyDir is CheckDir plus the SHA-256 (the sparse digest) of each process's image and each
+// filesystem archive compared with the manifest's. It reads every image byte. It returns the manifest.
+func VerifyDir(dir string) (*Manifest, error) {
+	m, err := CheckDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	for i := range m.Processes {
+		p := &m.Processes[i]
+		if p.Image == "" {
+			continue
+		}
+		sum, _, err := HashFile(filepath.Join(dir, p.Image))
+		if err != nil {
+			return nil, fmt.Errorf("pid %d: image: %w", p.PID, err)
+		}
+		if sum != p.ImageSHA256 {
+			return nil, invalidf("pid %d: image %s does not match the manifest's SHA-256 (changed or corrupted)", p.PID, p.Image)
+		}
+	}
+	for _, fa := range m.Filesystems {
+		sum, _, err := HashFile(filepath.Join(dir, fa.Archive))
+		if err != nil {
+			return nil, fmt.Errorf("archive of %s: %w", fa.Path, err)
+		}
+		if sum != fa.SHA256 {
+			return nil, invalidf("archive %s of %s does not match the manifest's SHA-256 (changed or corrupted)", fa.Archive, fa.Path)
 		}
 	}
 	return m, nil
