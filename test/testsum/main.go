@@ -1,8 +1,10 @@
 // Command testsum reads `go test -json` from stdin and prints what a person wants from a long
-// integration run: each failing test's name with the last lines of its own output (not every
-// log line of every test), the packages that failed outside any test (a build error, a timeout
-// panic), a progress line as each top-level test ends, and one closing line "N passed, N failed, N skipped". The whole stream is kept in the
-// file named by -log, whose path the summary prints when something failed.
+// integration run: each failing test's name with what the test itself said (its t.Log/t.Error
+// lines, "file.go:N: ...", which a failing integration test buries under thousands of sandbox
+// log lines it dumps) and the last lines of its output, the packages that failed outside any test
+// (a build error, a timeout panic), a progress line as each top-level test ends, and one closing
+// line "N passed, N failed, N skipped". The whole stream is kept in the file named by -log, whose
+// path the summary prints when something failed.
 //
 // It exits 1 if any test or package failed, or if the stream held no result at all (go test
 // could not start), so `set -o pipefail; go test -json ... | testsum` fails as go test does.
@@ -15,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -31,8 +34,9 @@ type event struct {
 // tally accumulates a run's results.
 type tally struct {
 	passed, failed, skipped int
-	// out holds each test's (package + "\x00" + test) output lines, dropped once it passes.
-	out map[string][]string
+	// out holds each test's (package + "\x00" + test) output lines, dropped once it passes;
+	// said holds the lines the test logged itself (saidLine), at most maxSaid of them.
+	out, said map[string][]string
 	// failures lists failed tests in the order they failed, with their output tails.
 	failures []failure
 	// pkgFailed lists packages that failed; pkgOut holds output that belongs to no test.
@@ -42,12 +46,24 @@ type tally struct {
 }
 
 type failure struct {
-	name string
-	tail []string
+	name       string
+	said, tail []string
 }
 
+// maxSaid bounds how many of a failing test's own lines are printed (the first ones: the first
+// error is usually the cause).
+const maxSaid = 40
+
+// saidLine matches a line that testing's t.Log, t.Error or t.Fatal wrote: indented, "file.go:N: ".
+// The harness's dumps of log files begin with such a line too ("run.go:354: ===== path ====="):
+// logLine tells them apart.
+var (
+	saidLine = regexp.MustCompile(`^\s+[\w.-]+\.go:\d+: `)
+	logLine  = regexp.MustCompile(`^\s+[\w.-]+\.go:\d+: ===== `)
+)
+
 func newTally() *tally {
-	return &tally{out: map[string][]string{}, pkgOut: map[string][]string{}}
+	return &tally{out: map[string][]string{}, said: map[string][]string{}, pkgOut: map[string][]string{}}
 }
 
 // add records one event. Subtests count as results of their own; a parent that fails because a
@@ -60,6 +76,9 @@ func (t *tally) add(e event, tailLines int) {
 			t.pkgOut[e.Package] = appendTail(t.pkgOut[e.Package], e.Output, 4*tailLines)
 		} else {
 			t.out[key] = appendTail(t.out[key], e.Output, tailLines)
+			if saidLine.MatchString(e.Output) && !logLine.MatchString(e.Output) && len(t.said[key]) < maxSaid {
+				t.said[key] = append(t.said[key], e.Output)
+			}
 		}
 	case "pass":
 		if e.Test == "" {
@@ -69,6 +88,7 @@ func (t *tally) add(e event, tailLines int) {
 		t.passed++
 		t.results++
 		delete(t.out, key)
+		delete(t.said, key)
 	case "skip":
 		if e.Test == "" {
 			t.results++
@@ -77,6 +97,7 @@ func (t *tally) add(e event, tailLines int) {
 		t.skipped++
 		t.results++
 		delete(t.out, key)
+		delete(t.said, key)
 	case "fail", "build-fail":
 		t.results++
 		if e.Test == "" {
@@ -84,8 +105,9 @@ func (t *tally) add(e event, tailLines int) {
 			break
 		}
 		t.failed++
-		t.failures = append(t.failures, failure{name: e.Test, tail: t.out[key]})
+		t.failures = append(t.failures, failure{name: e.Test, said: t.said[key], tail: t.out[key]})
 		delete(t.out, key)
+		delete(t.said, key)
 	}
 }
 
@@ -101,13 +123,12 @@ func appendTail(lines []string, line string, n int) []string {
 // report writes the failures and the summary line to w.
 func (t *tally) report(w io.Writer, logPath string) {
 	for _, f := range t.failures {
-		fmt.Fprintf(w, "=== FAIL %s (last %d lines of its output)\n", f.name, len(f.tail))
-		for _, l := range f.tail {
-			fmt.Fprint(w, l)
-			if !strings.HasSuffix(l, "\n") {
-				fmt.Fprintln(w)
-			}
+		if len(f.said) > 0 {
+			fmt.Fprintf(w, "=== FAIL %s: what it said\n", f.name)
+			writeLines(w, f.said)
 		}
+		fmt.Fprintf(w, "=== FAIL %s (last %d lines of its output)\n", f.name, len(f.tail))
+		writeLines(w, f.tail)
 	}
 	sort.Strings(t.pkgFailed)
 	for _, p := range t.pkgFailed {
@@ -119,6 +140,16 @@ func (t *tally) report(w io.Writer, logPath string) {
 	fmt.Fprintf(w, "%d passed, %d failed, %d skipped\n", t.passed, t.failed, t.skipped)
 	if t.bad() && logPath != "" {
 		fmt.Fprintf(w, "full output: %s\n", logPath)
+	}
+}
+
+// writeLines writes lines to w, each ending in a newline.
+func writeLines(w io.Writer, lines []string) {
+	for _, l := range lines {
+		fmt.Fprint(w, l)
+		if !strings.HasSuffix(l, "\n") {
+			fmt.Fprintln(w)
+		}
 	}
 }
 

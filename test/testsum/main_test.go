@@ -83,3 +83,27 @@ func TestGreenRun(t *testing.T) {
 		t.Errorf("green run reported bad:\n%s", out)
 	}
 }
+
+// TestSaidLines: a failing test's own t.Error lines are printed even when thousands of log lines
+// it dumped afterwards push them out of the tail; the harness's dump headers are not among them.
+func TestSaidLines(t *testing.T) {
+	const p = "example/test"
+	ev := []event{
+		{Action: "output", Package: p, Test: "TestC", Output: "    tree_oci_test.go:250: pid 2: restored as \"R\", want \"S\"\n"},
+		{Action: "output", Package: p, Test: "TestC", Output: "    run.go:354: ===== /x/.logs/boot.txt =====\n"},
+	}
+	for i := 0; i < 100; i++ {
+		ev = append(ev, event{Action: "output", Package: p, Test: "TestC", Output: fmt.Sprintf("        D1203 log line %d\n", i)})
+	}
+	ev = append(ev, event{Action: "fail", Package: p, Test: "TestC"})
+	_, out := feed(t, ev, 3)
+	if !strings.Contains(out, "=== FAIL TestC: what it said\n    tree_oci_test.go:250: pid 2") {
+		t.Errorf("the test's own error line is missing:\n%s", out)
+	}
+	if strings.Contains(out, "===== /x/.logs/boot.txt") {
+		t.Errorf("a log dump header was printed as something the test said:\n%s", out)
+	}
+	if !strings.Contains(out, "log line 99") || strings.Contains(out, "log line 96") {
+		t.Errorf("want the last 3 log lines as the tail:\n%s", out)
+	}
+}
