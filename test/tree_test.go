@@ -165,8 +165,8 @@ wait
 `
 
 // psTree returns "ppid pgid sid state comm" by pid for the container's processes (state as
-// liveState maps it), read from /proc
-// by a shell exec'd into it (without that shell and other exec'd processes).
+// liveState maps it), read from /proc by a shell exec'd into it (without that shell and other
+// exec'd processes).
 func psTree(t *testing.T, c *harness.Container) map[string]string {
 	t.Helper()
 	r := c.Exec(t, busybox, "sh", "-c", `for d in /proc/[0-9]*; do p=${d#/proc/}; [ "$p" = "$$" ] && continue; read -r s < $d/stat || continue; s=${s##*) }; set -- $s; read -r c < $d/comm; echo "$p $2 $3 $4 $1 $c"; done; true`)
