@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,6 +59,46 @@ static inline long freeze_into(const char *path)
 	long r = sys_checkpoint(CKPT_FREEZE, fd, -1, 0);
 	printf("freeze=%ld errno=%d\n", r, r < 0 ? errno : 0);
 	return r;
+}
+
+/* fork_dying_with_parent forks a child that gets SIGKILL when the caller dies
+ * (PR_SET_PDEATHSIG) and returns as fork does, but only once the child has set that up: a guest
+ * that freezes and kills itself right after forking must not leave behind a child that had not
+ * run yet, which would outlive it holding the guest's pipes open (a shell pipeline reading the
+ * guest's stdout then waits for EOF for ever). Exits with status 2 if it cannot. */
+static inline pid_t fork_dying_with_parent(void)
+{
+	int sync[2];
+	pid_t parent = getpid();
+	if (pipe(sync) != 0) {
+		perror("pipe");
+		_exit(2);
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		_exit(2);
+	}
+	if (pid == 0) {
+		close(sync[0]);
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+			_exit(2);
+		if (write(sync[1], "k", 1) != 1)
+			_exit(2);
+		close(sync[1]);
+		return 0;
+	}
+	close(sync[1]);
+	char c;
+	ssize_t n;
+	while ((n = read(sync[0], &c, 1)) < 0 && errno == EINTR)
+		;
+	close(sync[0]);
+	if (n != 1) {
+		fprintf(stderr, "fork_dying_with_parent: the child died before it was set up\n");
+		_exit(2);
+	}
+	return pid;
 }
 
 /* counters_advance polls every millisecond, for up to timeout_ms, until each of the n counters

@@ -98,9 +98,7 @@ int main(int argc, char **argv)
 	if (pipe(p) != 0 || write(p[1], "z", 1) != 1)
 		return 2;
 	add(13, p[0], EPOLLIN, 0xdead);
-	pid_t child = fork();
-	if (child == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (fork_dying_with_parent() == 0) {
 		for (;;)
 			pause();
 	}

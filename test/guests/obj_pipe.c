@@ -38,13 +38,7 @@ static unsigned char pattern(int i) { return (unsigned char)(i * 7 + 3); }
 /* child_holding keeps fd open in a child that dies with its parent; the parent closes it. */
 static void child_holding(int fd)
 {
-	pid_t pid = fork();
-	if (pid < 0) {
-		perror("fork");
-		_exit(2);
-	}
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (fork_dying_with_parent() == 0) {
 		for (;;)
 			pause();
 	}

@@ -206,10 +206,8 @@ int main(int argc, char **argv)
 
 	/* 16: the peer is a child process (not in the image) that sent one message. */
 	must(socketpair(AF_UNIX, SOCK_STREAM, 0, s), "socketpair child");
-	pid_t child = fork();
-	must(child, "fork");
+	pid_t child = fork_dying_with_parent();
 	if (child == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(s[0]);
 		if (write(s[1], "from-child", 10) != 10)
 			_exit(1);
