@@ -41,7 +41,8 @@ func (s *osFileSink) Close() error {
 // SplitStream reads a tree stream from r into dir, which must not exist or be empty; it is created
 // with mode 0700. Holes stay holes. On any error the files written so far are removed again (and
 // dir, if SplitStream created it), so a failed split leaves nothing behind. The manifest is
-// validated and checked against the images (VerifyDir).
+// validated and each image's and archive's digest, computed as it is written, is compared with
+// the manifest's: the result is what VerifyDir accepts, without reading the files back.
 func SplitStream(r io.Reader, dir string) (err error) {
 	created, err := prepareDir(dir)
 	if err != nil {
@@ -59,20 +60,40 @@ func SplitStream(r io.Reader, dir string) (err error) {
 			os.Remove(dir)
 		}
 	}()
+	// Each file is hashed as it is written: checking the digests afterwards would read every
+	// byte back (a second pass over the whole checkpoint after it was written).
+	sinks := make(map[string]*HashingSink)
 	err = ReadStream(r, func(name string) (FileSink, error) {
 		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			return nil, err
 		}
 		written = append(written, name)
-		return &osFileSink{f: f}, nil
+		hs := &HashingSink{W: &osFileSink{f: f}}
+		sinks[name] = hs
+		return closingHashSink{hs}, nil
 	})
 	if err != nil {
 		return err
 	}
-	_, err = VerifyDir(dir)
-	return err
+	m, err := CheckDir(dir)
+	if err != nil {
+		return err
+	}
+	return checkDigests(m, func(name string) (string, error) {
+		hs, ok := sinks[name]
+		if !ok {
+			return "", invalidf("the stream does not hold %s", name)
+		}
+		sum, _ := hs.Result()
+		return sum, nil
+	})
 }
+
+// closingHashSink is a HashingSink whose Close closes the file it writes.
+type closingHashSink struct{ *HashingSink }
+
+func (s closingHashSink) Close() error { return s.W.(*osFileSink).Close() }
 
 // prepareDir makes sure dir exists and is empty, and reports whether it created it.
 func prepareDir(dir string) (bool, error) {
@@ -136,29 +157,42 @@ func VerifyDir(dir string) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	err = checkDigests(m, func(name string) (string, error) {
+		sum, _, err := HashFile(filepath.Join(dir, name))
+		return sum, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// checkDigests compares the digest sum(name) of each process image and filesystem archive of m
+// with the manifest's.
+func checkDigests(m *Manifest, sum func(name string) (string, error)) error {
 	for i := range m.Processes {
 		p := &m.Processes[i]
 		if p.Image == "" {
 			continue
 		}
-		sum, _, err := HashFile(filepath.Join(dir, p.Image))
+		got, err := sum(p.Image)
 		if err != nil {
-			return nil, fmt.Errorf("pid %d: image: %w", p.PID, err)
+			return fmt.Errorf("pid %d: image: %w", p.PID, err)
 		}
-		if sum != p.ImageSHA256 {
-			return nil, invalidf("pid %d: image %s does not match the manifest's SHA-256 (changed or corrupted)", p.PID, p.Image)
+		if got != p.ImageSHA256 {
+			return invalidf("pid %d: image %s does not match the manifest's SHA-256 (changed or corrupted)", p.PID, p.Image)
 		}
 	}
 	for _, fa := range m.Filesystems {
-		sum, _, err := HashFile(filepath.Join(dir, fa.Archive))
+		got, err := sum(fa.Archive)
 		if err != nil {
-			return nil, fmt.Errorf("archive of %s: %w", fa.Path, err)
+			return fmt.Errorf("archive of %s: %w", fa.Path, err)
 		}
-		if sum != fa.SHA256 {
-			return nil, invalidf("archive %s of %s does not match the manifest's SHA-256 (changed or corrupted)", fa.Archive, fa.Path)
+		if got != fa.SHA256 {
+			return invalidf("archive %s of %s does not match the manifest's SHA-256 (changed or corrupted)", fa.Archive, fa.Path)
 		}
 	}
-	return m, nil
+	return nil
 }
 
 // HashFile returns the sparse digest (see Digest) and size of the file at path.

@@ -77,6 +77,13 @@ func TestStreamRoundTrip(t *testing.T) {
 
 func TestStreamRejects(t *testing.T) {
 	stream := writeTree(t)
+	// One byte of the image changed in transit: the split hashes as it writes and must notice.
+	corrupt := append([]byte{}, stream...)
+	at := bytes.Index(corrupt, []byte("ELF header"))
+	if at < 0 {
+		t.Fatal("no image data in the stream")
+	}
+	corrupt[at] = 'X'
 	for _, tc := range []struct {
 		name string
 		data []byte
@@ -86,6 +93,7 @@ func TestStreamRejects(t *testing.T) {
 		{"no end", stream[:len(stream)-recHeaderSize]},
 		{"bad magic", append([]byte("XCKTREE\n"), stream[8:]...)},
 		{"trailing", append(append([]byte{}, stream...), 0)},
+		{"corrupted image byte", corrupt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "ck")
