@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"gvisor.dev/gvisor/runsc/container"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
 )
 
 // TestChooseCheckpointFormat: --format wins over the global --ckpt-format, which wins over the
@@ -41,5 +44,16 @@ func TestChooseCheckpointFormat(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("%s: %q, %v; want %q", tc.name, got, err, tc.want)
 		}
+	}
+}
+
+// TestFreezeHelperABI: the in-container helper's hand-assembled call uses checkpt's
+// CKPT_FREEZE_TREE (mov $type, %edi: bf imm32 at the entry) and writes to fd 1.
+func TestFreezeHelperABI(t *testing.T) {
+	b := treefmt.FreezeHelper(ckptTreeKill)
+	entry := 64 + 56 // ELF header + one program header
+	want := []byte{0xbf, byte(ckptFreezeTree), 0, 0, 0, 0xbe, 1, 0, 0, 0}
+	if !bytes.Equal(b[entry:entry+len(want)], want) {
+		t.Fatalf("helper code starts % x, want % x", b[entry:entry+len(want)], want)
 	}
 }

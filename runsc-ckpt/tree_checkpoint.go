@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -20,54 +21,44 @@ import (
 	"gvisor.dev/gvisor/runsc/container"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
-	"github.com/runsc-ckpt/runsc-ckpt/pkg/sentry/ckpt"
 )
 
 // The host side of an ELF (tree) checkpoint of a whole container:
 //
 //	runsc-ckpt checkpoint --format=elf --image-path DIR|- [--leave-running] CID
 //
-// runs a helper inside the container (this static binary, passed as exec's FilePayload exactly as
-// kill's signal helper) whose stdout is a host pipe; the helper calls
+// runs a helper inside the container (treefmt.FreezeHelper, a 44-byte static program passed in a
+// memfd as exec's FilePayload) whose stdout is a host pipe; the helper calls
 // sys_checkpoint(CKPT_FREEZE_TREE, 1, 0, flags), so the sentry writes the tree stream of every
 // process of the container (the helper itself is not part of it) straight into the pipe, and this
 // process splits it into DIR (or copies it to stdout for "-"). Without --leave-running the sentry
 // keeps the container stopped, exactly as written, until the helper has exited, and kills it then.
+// The helper's exit status is the call's errno.
 
-const (
-	// treeHelperName is the in-container helper's argv[0]; treeHelperEnv must be set too.
-	treeHelperName = "runsc-ckpt-tree-helper"
-	treeHelperEnv  = "RUNSC_CKPT_TREE_HELPER"
-)
+// treeHelperName is the in-container helper's argv[0].
+const treeHelperName = "runsc-ckpt-tree-helper"
 
-func init() {
-	if len(os.Args) == 0 || os.Args[0] != treeHelperName || os.Getenv(treeHelperEnv) == "" {
-		return
+// freezeHelperFile returns a read-only file (gVisor execs only those) of a sealed memfd holding
+// treefmt.FreezeHelper(flags).
+func freezeHelperFile(flags uint32) (*os.File, error) {
+	fd, err := unix.MemfdCreate(treeHelperName, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("creating a memfd for the checkpoint helper: %w", err)
 	}
-	os.Exit(runTreeHelper(os.Args[1:], os.Stderr))
-}
-
-// runTreeHelper is the helper: `freeze KILL` writes the stream of every process of its PID
-// namespace to fd 1; KILL is 0 or 1.
-func runTreeHelper(args []string, stderr io.Writer) int {
-	if len(args) != 2 || args[0] != "freeze" {
-		fmt.Fprintf(stderr, "%s: usage: %s freeze 0|1\n", treeHelperName, treeHelperName)
-		return signalHelperUsage
+	rw := os.NewFile(uintptr(fd), treeHelperName)
+	defer rw.Close()
+	if _, err := rw.Write(treefmt.FreezeHelper(flags)); err != nil {
+		return nil, fmt.Errorf("writing the checkpoint helper: %w", err)
 	}
-	if !insideCkptSandbox() {
-		fmt.Fprintf(stderr, "%s: not running inside a runsc-ckpt sandbox\n", treeHelperName)
-		return signalHelperUsage
+	seals := unix.F_SEAL_WRITE | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
+	if _, err := unix.FcntlInt(rw.Fd(), unix.F_ADD_SEALS, seals); err != nil {
+		return nil, fmt.Errorf("sealing the checkpoint helper: %w", err)
 	}
-	flags := uintptr(0)
-	if args[1] == "1" {
-		flags = ckptTreeKill
+	ro, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", rw.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("reopening the checkpoint helper read-only: %w", err)
 	}
-	_, _, errno := unix.Syscall6(ckpt.SYS_checkpoint, ckptFreezeTree, 1, 0, flags, 0, 0)
-	if errno != 0 {
-		fmt.Fprintf(stderr, "%s: freezing the container: %v\n", treeHelperName, describeTreeErrno(errno))
-		return int(errno)
-	}
-	return 0
+	return ro, nil
 }
 
 // elfCheckpoint writes an ELF tree checkpoint of every process of container c to imagePath (a
@@ -98,11 +89,15 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 			}()
 		}
 	}
-	self, err := os.Open("/proc/self/exe")
-	if err != nil {
-		return fmt.Errorf("opening this binary to run it as the checkpoint helper: %w", err)
+	flags := uint32(ckptTreeKill)
+	if leaveRunning {
+		flags = 0
 	}
-	defer self.Close()
+	helper, err := freezeHelperFile(flags)
+	if err != nil {
+		return err
+	}
+	defer helper.Close()
 	devNull, err := os.Open(os.DevNull)
 	if err != nil {
 		return err
@@ -139,17 +134,12 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 		done <- treefmt.SplitStreamReplace(streamR, imagePath)
 	}()
 
-	kill := "1"
-	if leaveRunning {
-		kill = "0"
-	}
 	caps := auth.CapabilitySetOf(linux.CAP_SYS_PTRACE)
 	e := &control.ExecArgs{
-		Argv:             []string{treeHelperName, "freeze", kill},
-		Envv:             []string{treeHelperEnv + "=1"},
+		Argv:             []string{treeHelperName},
 		WorkingDirectory: "/",
 		Capabilities:     &auth.TaskCapabilities{PermittedCaps: caps, EffectiveCaps: caps, BoundingCaps: caps},
-		FilePayload:      control.NewFilePayload(map[int]*os.File{0: devNull, 1: streamW, 2: stderrW}, self),
+		FilePayload:      control.NewFilePayload(map[int]*os.File{0: devNull, 1: streamW, 2: stderrW}, helper),
 	}
 	if policy.Group >= 0 {
 		e.ExtraKGIDs = []auth.KGID{auth.KGID(policy.Group)}
@@ -170,7 +160,11 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 			// the tree files (only those; the directory may hold an engine's files).
 			_ = treefmt.RemoveTree(imagePath)
 		}
-		return fmt.Errorf("checkpoint of container %q failed (helper status %d): %s", c.ID, ws.ExitStatus(), bytes.TrimSpace(helperErr.Bytes()))
+		why := describeTreeErrno(syscall.Errno(ws.ExitStatus())).Error()
+		if msg := bytes.TrimSpace(helperErr.Bytes()); len(msg) > 0 {
+			why += ": " + string(msg)
+		}
+		return fmt.Errorf("checkpoint of container %q failed: %s", c.ID, why)
 	}
 	if readErr != nil {
 		return fmt.Errorf("writing the checkpoint of container %q: %w", c.ID, readErr)

@@ -36,6 +36,36 @@ func RestoreInit() []byte {
 		0xf4,
 	}
 	code = append(code, "runsc-ckpt restore: the tree restore failed (the sandbox's debug log says why)\n"...)
+	return staticELF(code)
+}
+
+// FreezeHelper returns a tiny static x86-64 ELF executable that the host's `checkpoint
+// --format=elf` runs inside the container: it calls sys_checkpoint(CKPT_FREEZE_TREE, 1, 0, flags),
+// so the sentry writes the tree stream of every process of its PID namespace to fd 1, and exits
+// with status 0, or with the call's errno (which the host turns into a message).
+//
+// A Go program did this before: starting the Go runtime inside the sandbox cost 0.1-0.6 s of every
+// checkpoint. Code (GNU as, AT&T syntax; bytes below, flags patched in at offset 14):
+//
+//	_start: mov $3, %edi; mov $1, %esi; xor %edx, %edx    # CKPT_FREEZE_TREE, fd 1, pid 0
+//	        mov $flags, %r10d; mov $1000, %eax; syscall    # sys_checkpoint
+//	        xor %edi, %edi; test %rax, %rax; jns 1f
+//	        mov %eax, %edi; neg %edi                       # exit status: -result = errno
+//	1:      mov $231, %eax; syscall; hlt                   # exit_group
+func FreezeHelper(flags uint32) []byte {
+	code := []byte{
+		0xbf, 0x03, 0x00, 0x00, 0x00, 0xbe, 0x01, 0x00, 0x00, 0x00, 0x31, 0xd2,
+		0x41, 0xba, 0x00, 0x00, 0x00, 0x00, 0xb8, 0xe8, 0x03, 0x00, 0x00, 0x0f,
+		0x05, 0x31, 0xff, 0x48, 0x85, 0xc0, 0x79, 0x04, 0x89, 0xc7, 0xf7, 0xdf,
+		0xb8, 0xe7, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xf4,
+	}
+	binary.LittleEndian.PutUint32(code[14:], flags)
+	return staticELF(code)
+}
+
+// staticELF wraps position-dependent code in a minimal ET_EXEC image: one PT_LOAD segment (read,
+// execute) at 0x400000 holding the headers and the code, entry right after the headers.
+func staticELF(code []byte) []byte {
 	const (
 		base   = 0x400000
 		ehsize = 64

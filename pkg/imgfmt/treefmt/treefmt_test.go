@@ -3,6 +3,7 @@ package treefmt
 import (
 	"bytes"
 	"debug/elf"
+	"encoding/binary"
 	"errors"
 	"os"
 	"os/exec"
@@ -229,5 +230,34 @@ func TestCheckDirSizesOnly(t *testing.T) {
 	os.Remove(img)
 	if _, err := CheckDir(dir); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Fatalf("CheckDir without the image = %v", err)
+	}
+}
+
+// TestFreezeHelperIsELF: the freeze helper is a valid executable whose flags land in the call,
+// and on a Linux host (no sys_checkpoint) it exits with the call's errno, ENOSYS (38).
+func TestFreezeHelperIsELF(t *testing.T) {
+	for _, flags := range []uint32{0, 1} {
+		path := filepath.Join(t.TempDir(), "helper")
+		b := FreezeHelper(flags)
+		if err := os.WriteFile(path, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		f, err := elf.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if f.Machine != elf.EM_X86_64 || f.Type != elf.ET_EXEC || len(f.Progs) != 1 {
+			t.Fatalf("unexpected ELF: %+v", f.FileHeader)
+		}
+		// mov $flags, %r10d: 41 ba imm32.
+		if i := bytes.Index(b, []byte{0x41, 0xba}); i < 0 || binary.LittleEndian.Uint32(b[i+2:]) != flags {
+			t.Fatalf("flags %d not in the call", flags)
+		}
+		err = exec.Command(path).Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 38 {
+			t.Fatalf("freeze helper on the host: %v, want exit status 38 (ENOSYS)", err)
+		}
 	}
 }
