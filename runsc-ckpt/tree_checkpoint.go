@@ -121,17 +121,25 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 		_, _ = io.Copy(io.MultiWriter(os.Stderr, &helperErr), stderrR)
 	}()
 
-	// Read the stream while the sentry writes it.
+	// Read the stream while the sentry writes it. If reading fails (the image directory's
+	// filesystem is full, stdout is closed), the read end is closed at once: the sentry's next
+	// write fails with EPIPE, so the freeze fails and (without --leave-running) nothing is
+	// killed. Left open, the sentry would wait for ever on the full pipe.
 	done := make(chan error, 1)
 	go func() {
+		var err error
 		if imagePath == "-" {
-			_, err := io.Copy(os.Stdout, streamR)
-			done <- err
-			return
+			_, err = io.Copy(os.Stdout, streamR)
+		} else {
+			// The directory may be an engine's, reused and holding other files (Podman's):
+			// the new checkpoint replaces only the names a tree checkpoint writes, once it is
+			// complete.
+			err = treefmt.SplitStreamReplace(streamR, imagePath)
 		}
-		// The directory may be an engine's, reused and holding other files (Podman's): the new
-		// checkpoint replaces only the names a tree checkpoint writes, once it is complete.
-		done <- treefmt.SplitStreamReplace(streamR, imagePath)
+		if err != nil {
+			streamR.Close()
+		}
+		done <- err
 	}()
 
 	caps := auth.CapabilitySetOf(linux.CAP_SYS_PTRACE)
@@ -159,6 +167,10 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 			// A complete stream from a helper that failed afterwards is not trusted: remove
 			// the tree files (only those; the directory may hold an engine's files).
 			_ = treefmt.RemoveTree(imagePath)
+		}
+		if readErr != nil && syscall.Errno(ws.ExitStatus()) == syscall.EPIPE {
+			// The freeze failed because this side stopped reading: say why.
+			return fmt.Errorf("checkpoint of container %q failed writing %s: %w (the container runs on)", c.ID, imagePath, readErr)
 		}
 		why := describeTreeErrno(syscall.Errno(ws.ExitStatus())).Error()
 		if msg := bytes.TrimSpace(helperErr.Bytes()); len(msg) > 0 {
