@@ -62,7 +62,9 @@ func TestFuzzGuest(t *testing.T) {
 // every platform. A freeze into a socket that cannot carry the image (no peer, no destination)
 // failed with the socket's raw errno (EDESTADDRREQ, ENOTCONN), which docs/abi.md does not list:
 // the image has no reader, as for a pipe whose reader left, so it is EPIPE, for the synchronous
-// freeze and for CKPT_WAIT after CKPT_FREEZE_ASYNC.
+// freeze, for CKPT_WAIT after CKPT_FREEZE_ASYNC and for the tree freeze, which also sent the
+// caller SIGPIPE for a pipe whose reader left (its writer did not use the single freeze's
+// no-SIGPIPE context).
 func TestFuzzFindings(t *testing.T) {
 	guest := h.BuildC(t, "ckpt_fuzz", "-pthread")
 	cases := []struct{ typ, fd, want string }{
@@ -71,6 +73,12 @@ func TestFuzzFindings(t *testing.T) {
 		{"1", "unix-dgram", "call ret=-1 errno=EPIPE"},
 		{"1", "unix-stream", "call ret=-1 errno=EPIPE"},
 		{"6", "udp", "call ret=-1 errno=EPIPE"},
+		{"3", "udp", "call ret=-1 errno=EPIPE"},
+		{"3", "unix-stream", "call ret=-1 errno=EPIPE"},
+		// CKPT_FREEZE_TREE into a pipe whose reader left: EPIPE, and no SIGPIPE kills the caller
+		// (as issue 13 item 1 for CKPT_FREEZE).
+		{"3", "pipe-closed", "call ret=-1 errno=EPIPE"},
+		{"1", "pipe-closed", "call ret=-1 errno=EPIPE"},
 	}
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		for _, c := range cases {

@@ -482,6 +482,16 @@ static void fuzz_call(void)
 {
 	int type = pick_type(), fd = pick_fd(), cls, retval = pick_retval();
 	pid_t pid = pick_pid(&cls);
+	/* Mostly valid arguments where a type wants fixed ones, so that calls get past the argument
+	 * checks to the work behind them. */
+	if ((type == 2 || type == 4 || type == 7) && rndn(4))
+		pid = -1, cls = P_SELF;
+	if (type == 7 && rndn(4))
+		fd = -1, retval = rndn(2);
+	if (type == 4 && rndn(4))
+		retval = rndn(2) * 2;
+	if ((type == 3 || type == 6) && rndn(2))
+		retval = type == 3 ? (int)rndn(2) : 0;
 	if (pid == bystander_pid)
 		pid = -1, cls = P_SELF;
 	if (pid == 0 || pid == 1 || pid == main_pid)
@@ -832,7 +842,7 @@ static void rm_round_dir(void)
 	chmod(dir, 0777);
 }
 
-static int fails;
+static int fails, stalled;
 
 static void run_round(uint64_t seed, int round, unsigned long calls, int threads)
 {
@@ -855,8 +865,10 @@ static void run_round(uint64_t seed, int round, unsigned long calls, int threads
 		if (now - start >= calls + calls / 2)
 			break;
 		if (now == last) {
-			if (++still >= 5000)
+			if (++still >= 5000) {
+				stalled++;
 				break;
+			}
 		} else {
 			still = 0;
 			last = now;
@@ -961,8 +973,11 @@ static void make_base(const char *path, int as_nobody, int threads)
 			strcpy(shm, "shared");
 		base_threads = threads;
 		pthread_t th;
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 64 << 10); /* small images: mutants are written often */
 		for (int i = 0; i < threads; i++)
-			pthread_create(&th, NULL, base_spin, NULL);
+			pthread_create(&th, &attr, base_spin, NULL);
 		if (as_nobody) {
 			if (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY))
 				_exit(2);
@@ -1071,6 +1086,23 @@ static int write_all(int fd, const unsigned char *b, size_t n)
 	return 0;
 }
 
+/* write_sparse writes b to the new file fd, skipping pages of zeros (images are mostly holes). */
+static int write_sparse(int fd, const unsigned char *b, size_t n)
+{
+	static const unsigned char zero[4096];
+	for (size_t off = 0; off < n; off += 4096) {
+		size_t len = n - off < 4096 ? n - off : 4096;
+		if (len == 4096 && !memcmp(b + off, zero, 4096)) {
+			if (lseek(fd, 4096, SEEK_CUR) < 0)
+				return -1;
+			continue;
+		}
+		if (write_all(fd, b + off, len) != 0)
+			return -1;
+	}
+	return ftruncate(fd, n);
+}
+
 static char comm_of(pid_t pid, char *out, size_t n)
 {
 	char path[64];
@@ -1094,7 +1126,7 @@ static int thaw_as_nobody(const struct image *m, int via_pipe)
 	snprintf(path, sizeof path, "%s/mutant.img", workdir);
 	unlink(path);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || write_all(fd, m->b, m->n) != 0) {
+	if (fd < 0 || write_sparse(fd, m->b, m->n) != 0) {
 		printf("FAIL writing mutant: %s\n", strerror(errno));
 		exit(1);
 	}
@@ -1248,7 +1280,8 @@ static void final_check(const char *runsc)
 }
 
 /* one_call is the regression tests' mode (ckpt_fuzz call TYPE FDKIND): one sys_checkpoint(TYPE,
- * fd, -1, 0) with fd of the named kind, printing "call ret=R errno=NAME" (errno "none" for 0). */
+ * fd, pid, 0) with fd of the named kind and pid -1 (a child for CKPT_FREEZE_TREE), printing
+ * "call ret=R errno=NAME" (errno "none" for 0). */
 static int one_call(int type, const char *kind)
 {
 	int fd = -1;
@@ -1260,7 +1293,13 @@ static int one_call(int type, const char *kind)
 		fd = socket(AF_UNIX, SOCK_DGRAM, 0);
 	else if (!strcmp(kind, "unix-stream"))
 		fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	else {
+	else if (!strcmp(kind, "pipe-closed")) {
+		int p[2];
+		if (pipe(p) == 0) {
+			close(p[0]);
+			fd = p[1];
+		}
+	} else {
 		fprintf(stderr, "unknown fd kind %s\n", kind);
 		return 2;
 	}
@@ -1268,8 +1307,16 @@ static int one_call(int type, const char *kind)
 		perror(kind);
 		return 1;
 	}
-	signal(SIGPIPE, SIG_IGN);
-	long r = sys_checkpoint(type, fd, -1, 0);
+	/* SIGPIPE keeps its default action: a freeze must not send it. A tree freeze needs a tree
+	 * other than the caller's: a child. */
+	pid_t pid = -1;
+	if (type == CKPT_FREEZE_TREE) {
+		pid = fork_dying_with_parent();
+		if (pid == 0)
+			for (;;)
+				pause();
+	}
+	long r = sys_checkpoint(type, fd, pid, 0);
 	int e = errno;
 	if (type == CKPT_FREEZE_ASYNC && r == 0) {
 		r = sys_checkpoint(CKPT_WAIT, -1, -1, 0);
@@ -1336,7 +1383,8 @@ int main(int argc, char **argv)
 		run_round(seed, round, 150, 6);
 		round++;
 	}
-	printf("rounds=%d calls=%lu waived=%lu\n", round, atomic_load(&sh->calls), atomic_load(&sh->waived));
+	printf("rounds=%d stalled=%d calls=%lu waived=%lu\n", round, stalled, atomic_load(&sh->calls),
+	       atomic_load(&sh->waived));
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	seed_rng(seed, 1, 1);
