@@ -53,8 +53,9 @@
  * children of the caller (pids kept where still free), returns the root's pid. CKPT_TREE_SELF: the
  * caller becomes the tree's root (its pid must be the root's; the caller should be
  * single-threaded, or the sandbox re-execs it first) and the call does not return on success.
- * Errors: EINVAL (malformed or inconsistent checkpoint), ESTALE, EBUSY (a pid cannot be had),
- * EPERM (a session or group cannot be recreated); everything created is killed on failure. */
+ * Errors: EINVAL (malformed or inconsistent checkpoint), ENOTDIR (fd is not a directory), ESTALE,
+ * EBUSY (a pid cannot be had), EPERM (a session or group cannot be recreated); everything created
+ * is killed on failure. */
 #define CKPT_THAW_TREE 4
 
 /* runsc-ckpt's extension: CKPT_FREEZE that returns 0 as soon as the process is captured and its

@@ -14,7 +14,10 @@ import (
 // treeWriter writes the tree stream into the caller's file. Unlike the single-process fileSink it
 // waits for a full pipe or socket without being interrupted by signals (only a kill ends the wait):
 // a whole-container checkpoint should not fail because the caller's runtime got a SIGURG or a
-// SIGCHLD while its reader was slow.
+// SIGCHLD while its reader was slow. As for fileSink, a write into a pipe whose reader left fails
+// with EPIPE and sends the caller no SIGPIPE, and every write error is one of docs/abi.md's
+// (sinkError): the guest-side fuzzer found a tree freeze into an unconnected socket failing with
+// EDESTADDRREQ.
 type treeWriter struct {
 	t *kernel.Task
 	f *vfs.FileDescription
@@ -30,7 +33,7 @@ func (w *treeWriter) Write(b []byte) (int, error) {
 	src := usermem.BytesIOSequence(b)
 	total := 0
 	for total < len(b) {
-		n, err := w.f.Write(w.t, src.DropFirst(total), vfs.WriteOptions{})
+		n, err := w.f.Write(noSIGPIPE{w.t}, src.DropFirst(total), vfs.WriteOptions{})
 		total += int(n)
 		w.written += n
 		if err == nil {
@@ -40,7 +43,7 @@ func (w *treeWriter) Write(b []byte) (int, error) {
 			continue
 		}
 		if !linuxerr.Equals(linuxerr.ErrWouldBlock, err) {
-			return total, fmt.Errorf("writing the tree stream: %w", err)
+			return total, fmt.Errorf("writing the tree stream: %w", sinkError(err))
 		}
 		if err := w.waitWritable(); err != nil {
 			return total, err

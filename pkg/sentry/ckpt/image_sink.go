@@ -123,7 +123,7 @@ func (s *fileSink) Write(b []byte) (int, error) {
 			continue
 		}
 		if !linuxerr.Equals(linuxerr.ErrWouldBlock, err) || s.file.StatusFlags()&linux.O_NONBLOCK != 0 {
-			return total, err
+			return total, sinkError(err) // image_sink_errno.go
 		}
 		if ch == nil {
 			entry, ch = waiter.NewChannelEntry(waiter.WritableEvents)
