@@ -357,11 +357,7 @@ func TestHostileImages(t *testing.T) {
 		c.Create(t)
 		c.Start(t)
 		c.WaitForOutput(t, "ready\n")
-		pidB, err := os.ReadFile(filepath.Join(c.LogDir, "sandbox.pid"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sentry, _ := strconv.Atoi(strings.TrimSpace(string(pidB)))
+		sentry := sandboxPid(t, c)
 		rss0, hwm0 := sentryMem(t, sentry)
 		// Made from inside the sandbox: its sentry caches the guest's failed lookups of a host file.
 		c.Exec(t, "/bin/sh", "-c", "touch "+filepath.Join(dir, "go")).WantExit(t, 0)
