@@ -24,6 +24,9 @@ import (
 // file handle has another file type than its kind says (a "regular file" handle naming a FIFO would
 // be reopened as a FIFO, which can block).
 func checkHostile(p *imgfmt.Process) error {
+	if err := checkThreadRegs(p); err != nil { // thaw_hostile_regs.go
+		return err
+	}
 	if exe := p.VM.Exe; exe != nil && exe.Path != "" && vfsfh.FromImage(exe).Type() != vfsfh.ModeRegular {
 		return invalidf("the executable %q has file type %#o, not a regular file", exe.Path, vfsfh.FromImage(exe).Type())
 	}
@@ -112,6 +115,18 @@ func checkCommitValues(t *kernel.Task, p *imgfmt.Process) error {
 		if err := st.SanitizeUser(fs); err != nil {
 			return invalidf("thread %d: XSAVE area: %v", i, err)
 		}
+		if err := checkXSaveHeader(i, xs, st); err != nil {
+			return err
+		}
+	}
+	for i := range p.Threads {
+		if fx := p.Threads[i].FPRegs; len(fx) != 0 {
+			st := fpu.State(append([]byte(nil), fx...))
+			_ = st.SanitizeUser(fs) // Only MXCSR is checked in a legacy area.
+			if err := checkXSaveHeader(i, fx, st); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -141,4 +156,31 @@ func documentedErrno(e *gerrors.Error) error {
 		return linuxerr.ESTALE
 	}
 	return linuxerr.EINVAL
+}
+
+// Offsets in an XSAVE area (Intel SDM Vol. 1, 13.4): MXCSR in the legacy area, XCOMP_BV and the
+// header's reserved bytes after XSTATE_BV.
+const (
+	xsaveMXCSR      = 24
+	xsaveXCompBV    = 520
+	xsaveHeaderEnd  = 576
+	xsaveMXCSRBytes = 4
+)
+
+// checkXSaveHeader refuses (EINVAL) an FXSAVE or XSAVE area with MXCSR bits that are reserved on
+// this CPU, a non-zero XCOMP_BV (the compacted format, which no freeze writes) or non-zero reserved
+// header bytes: what Linux's PTRACE_SETREGSET refuses. rt_sigreturn, through which a thaw loads the
+// area, silently clears them (sanitized is the copy SanitizeUser has run on).
+func checkXSaveHeader(thread int, area []byte, sanitized []byte) error {
+	if len(area) >= xsaveMXCSR+xsaveMXCSRBytes && string(area[xsaveMXCSR:xsaveMXCSR+xsaveMXCSRBytes]) != string(sanitized[xsaveMXCSR:xsaveMXCSR+xsaveMXCSRBytes]) {
+		return invalidf("thread %d: MXCSR %x has reserved bits set", thread, area[xsaveMXCSR:xsaveMXCSR+xsaveMXCSRBytes])
+	}
+	if len(area) >= xsaveHeaderEnd {
+		for _, b := range area[xsaveXCompBV:xsaveHeaderEnd] {
+			if b != 0 {
+				return invalidf("thread %d: XSAVE header: XCOMP_BV or reserved bytes are not zero", thread)
+			}
+		}
+	}
+	return nil
 }
