@@ -20,7 +20,11 @@ func captureProcessObjects(t *kernel.Task, p *imgfmt.Process) error {
 	if err != nil {
 		return err
 	}
-	if pend := capturePendingSignals(t, p, timers); pend != nil {
+	pend, err := capturePendingSignals(t, p)
+	if err != nil {
+		return err
+	}
+	if pend != nil {
 		timers = append(timers, pend)
 	}
 	timers = append(timers, sysv...)

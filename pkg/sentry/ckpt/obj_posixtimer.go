@@ -225,32 +225,59 @@ func thawPosixTimer(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgf
 	if int64(b.ID)-int64(next) > maxTimerFillers+int64(count) {
 		return nil, fmt.Errorf("POSIX timer id %d cannot be had: %d ids above the next one (%d): %w", b.ID, b.ID-next, next, errTimerID)
 	}
-	return &thawedObject{afterThreads: func(t *kernel.Task, tids map[int32]kernel.ThreadID) error {
-		return createTimer(t, b, tids)
+	tt := &thawedTimer{b: b, linked: timerSignalLinked(p, b.ID)}
+	return &thawedObject{timer: tt, afterThreads: func(t *kernel.Task, tids map[int32]kernel.ThreadID) error {
+		it, err := createTimer(t, b, tids, !tt.linked)
+		tt.it = it
+		return err
 	}}, nil
 }
 
-// createTimer recreates one timer with its id, clock, sigevent and remaining time.
+// thawedTimer is a POSIX timer recreated by a thaw.
+type thawedTimer struct {
+	b *imgfmt.PosixTimerObject
+	// linked: a pending signal of the image is linked to the timer; the timer is armed when that
+	// signal is queued (thawTimerSignal), not when it is created.
+	linked bool
+	it     *kernel.IntervalTimer // Once created.
+}
+
+// listenerClock is a ktime.Clock that remembers the listener of the timer it makes:
+// IntervalTimerCreate passes the new *kernel.IntervalTimer to its clock's NewTimer, which is the
+// only exported way to get hold of it (for NotifyTimer, thawTimerSignal). The timer itself is
+// the wrapped clock's.
+type listenerClock struct {
+	ktime.Clock
+	listener ktime.Listener
+}
+
+// NewTimer implements ktime.Clock.NewTimer.
+func (c *listenerClock) NewTimer(l ktime.Listener) ktime.Timer {
+	c.listener = l
+	return c.Clock.NewTimer(l)
+}
+
+// createTimer recreates one timer with its id, clock and sigevent, and if arm, its remaining time.
 //
 // Preconditions: running on t's task goroutine, at commit, after the threads were created.
-func createTimer(t *kernel.Task, b *imgfmt.PosixTimerObject, tids map[int32]kernel.ThreadID) error {
+func createTimer(t *kernel.Task, b *imgfmt.PosixTimerObject, tids map[int32]kernel.ThreadID, arm bool) (*kernel.IntervalTimer, error) {
 	for {
 		next, err := nextTimerID(t)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if next == b.ID {
 			break
 		}
 		if next > b.ID || next < 0 {
-			return fmt.Errorf("POSIX timer id %d: the next id is %d already: %w", b.ID, next, errTimerID)
+			return nil, fmt.Errorf("POSIX timer id %d: the next id is %d already: %w", b.ID, next, errTimerID)
 		}
 		id, err := t.IntervalTimerCreate(t.Kernel().MonotonicClock(), &linux.Sigevent{Notify: linux.SIGEV_NONE})
 		if err != nil {
-			return fmt.Errorf("POSIX timer id %d: filler: %w", b.ID, err)
+			return nil, fmt.Errorf("POSIX timer id %d: filler: %w", b.ID, err)
 		}
 		if err := t.IntervalTimerDelete(id); err != nil {
-			return fmt.Errorf("POSIX timer id %d: deleting filler %d: %w", b.ID, id, err)
+			return nil, fmt.Errorf("POSIX timer id %d: deleting filler %d: %w", b.ID, id, err)
 		}
 	}
 	task := func(tid int32) (*kernel.Task, error) {
@@ -274,36 +301,55 @@ func createTimer(t *kernel.Task, b *imgfmt.PosixTimerObject, tids map[int32]kern
 	case imgfmt.TimerThreadCPU, imgfmt.TimerThreadUser:
 		ct, err := task(b.ClockTID)
 		if err != nil {
-			return fmt.Errorf("POSIX timer %d: clock: %w", b.ID, err)
+			return nil, fmt.Errorf("POSIX timer %d: clock: %w", b.ID, err)
 		}
 		clock = ct.CPUClock()
 		if b.Clock == imgfmt.TimerThreadUser {
 			clock = ct.UserCPUClock()
 		}
 	default:
-		return fmt.Errorf("POSIX timer %d: clock %d: %w", b.ID, b.Clock, errInvalidImage)
+		return nil, fmt.Errorf("POSIX timer %d: clock %d: %w", b.ID, b.Clock, errInvalidImage)
 	}
 	sev := &linux.Sigevent{Notify: int32(b.Notify), Signo: b.Signo, Value: b.Value}
 	if b.Notify == linux.SIGEV_THREAD_ID {
 		target, err := task(b.TID)
 		if err != nil {
-			return fmt.Errorf("POSIX timer %d: target: %w", b.ID, err)
+			return nil, fmt.Errorf("POSIX timer %d: target: %w", b.ID, err)
 		}
 		sev.Tid = int32(target.ThreadID())
 	}
-	id, err := t.IntervalTimerCreate(clock, sev)
+	lc := &listenerClock{Clock: clock}
+	id, err := t.IntervalTimerCreate(lc, sev)
 	if err != nil {
-		return fmt.Errorf("POSIX timer %d: timer_create: %w", b.ID, err)
+		return nil, fmt.Errorf("POSIX timer %d: timer_create: %w", b.ID, err)
 	}
 	if int32(id) != b.ID {
 		t.IntervalTimerDelete(id)
-		return fmt.Errorf("POSIX timer %d: got id %d: %w", b.ID, id, errTimerID)
+		return nil, fmt.Errorf("POSIX timer %d: got id %d: %w", b.ID, id, errTimerID)
 	}
+	it, ok := lc.listener.(*kernel.IntervalTimer)
+	if !ok {
+		return nil, fmt.Errorf("POSIX timer %d: timer_create did not pass its IntervalTimer to the clock (gVisor changed)", b.ID)
+	}
+	if arm {
+		return it, armTimer(t, b, false)
+	}
+	return it, nil
+}
+
+// armTimer sets timer b.ID to the remaining time and interval it had at the freeze. A disarmed
+// timer is left alone unless always: timer_settime's side effect, orphaning the timer's pending
+// signal, is then wanted (thawTimerSignal).
+func armTimer(t *kernel.Task, b *imgfmt.PosixTimerObject, always bool) error {
+	if b.Remaining <= 0 && !always {
+		return nil
+	}
+	var its linux.Itimerspec
 	if b.Remaining > 0 {
-		its := linux.Itimerspec{Value: linux.NsecToTimespec(b.Remaining), Interval: linux.NsecToTimespec(b.Interval)}
-		if _, err := t.IntervalTimerSettime(id, its, false); err != nil {
-			return fmt.Errorf("POSIX timer %d: timer_settime: %w", b.ID, err)
-		}
+		its = linux.Itimerspec{Value: linux.NsecToTimespec(b.Remaining), Interval: linux.NsecToTimespec(b.Interval)}
+	}
+	if _, err := t.IntervalTimerSettime(linux.TimerID(b.ID), its, false); err != nil {
+		return fmt.Errorf("POSIX timer %d: timer_settime: %w", b.ID, err)
 	}
 	return nil
 }

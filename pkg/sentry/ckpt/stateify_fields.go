@@ -100,6 +100,7 @@ type stateFieldUse struct {
 // with each new use.
 func stateFieldsUsed() []stateFieldUse {
 	epollKey, epollValue := epollInterestTypes()
+	pendSignals, pendQueue, pendList, pendEntry, pendLink := pendingSignalTypes()
 	return []stateFieldUse{
 		{new(eventfd.EventFileDescription), "val", reflect.Uint64},
 		{new(eventfd.EventFileDescription), "semMode", reflect.Bool},
@@ -121,6 +122,18 @@ func stateFieldsUsed() []stateFieldUse {
 		{new(kernel.IntervalTimer), "sigval", reflect.Uint64},
 		{new(ktime.SampledTimer), "clock", reflect.Interface},
 		{new(ktime.SyntheticTimer), "clock", reflect.Pointer},
+		// Pending signals (obj_pendingsig.go).
+		{new(kernel.ThreadGroup), "pendingSignals", reflect.Struct},
+		{new(kernel.Task), "pendingSignals", reflect.Struct},
+		{pendSignals, "signals", reflect.Array},
+		{pendQueue, "pendingSignalList", reflect.Struct},
+		{pendList, "head", reflect.Pointer},
+		{pendEntry, "pendingSignalEntry", reflect.Struct},
+		{pendEntry, "SignalInfo", reflect.Pointer},
+		{pendEntry, "timer", reflect.Pointer},
+		{pendLink, "next", reflect.Pointer},
+		{new(kernel.IntervalTimer), "sigorphan", reflect.Bool},
+		{new(kernel.IntervalTimer), "overrunCur", reflect.Uint64},
 		// SysV message queues and IPC ids (obj_sysv.go).
 		{new(msgqueue.Registry), "reg", reflect.Pointer},
 		{new(semaphore.Registry), "reg", reflect.Pointer},

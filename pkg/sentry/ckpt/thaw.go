@@ -270,5 +270,8 @@ func (p *thawPlan) commit(t *kernel.Task) error {
 	if err := p.resumeThreads(t); err != nil {
 		return err
 	}
-	return p.objectsAfterThreads(t)
+	if err := p.objectsAfterThreads(t); err != nil {
+		return err
+	}
+	return p.sendTimerQueues(t)
 }

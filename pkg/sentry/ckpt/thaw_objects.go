@@ -31,6 +31,8 @@ type thawedObject struct {
 	mapInto func(t *kernel.Task, mp *imgfmt.Mapping, opts memmap.MMapOpts) error
 	// drop, if not nil, releases what the object holds besides files (run by release).
 	drop func(t *kernel.Task)
+	// timer is set for a POSIX timer (obj_posixtimer.go), for its pending signal.
+	timer *thawedTimer
 	// undo, if not nil, takes back what the prepare phase created outside the process (a SysV
 	// object in the IPC namespace) when the thaw does not reach commitObjects.
 	undo func(t *kernel.Task)

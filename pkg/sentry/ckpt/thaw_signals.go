@@ -60,18 +60,23 @@ func discardThawerSignals(t *kernel.Task) {
 }
 
 // resendPending queues pending signals of the image again: groupPending to the thread group,
-// threadPending to target. They are delivered when the restored masks allow it. exact holds the
-// image's exact siginfos (for the first thread's call; nil for the others): a signal they cover is
-// sent with each of them, in order; the others with a minimal siginfo (SI_USER from the process).
-func resendPending(t, target *kernel.Task, groupPending, threadPending uint64, exact []*linux.SignalInfo) {
+// threadPending to target, whose TID in the image is tid. They are delivered when the restored
+// masks allow it. entries are the image's exact siginfos (exactPending): those of target's queue
+// (and for the first thread, tid0, the group's) are sent in order, except the queues that hold a
+// timer's signal, which wait for the timers (sendTimerQueues); a pending signal no entry covers is
+// sent with a minimal siginfo (SI_USER from the process).
+func resendPending(t, target *kernel.Task, tid int32, tid0 bool, groupPending, threadPending uint64, entries []pendingEntry) {
 	var covered uint64
-	for _, info := range exact {
-		bit := uint64(linux.SignalSetOf(linux.Signal(info.Signo)))
-		if (groupPending|threadPending)&bit == 0 {
+	deferred := timerQueues(entries)
+	for i := range entries {
+		e := &entries[i]
+		if !(e.group && tid0 || !e.group && e.tid == tid) {
 			continue
 		}
-		covered |= bit
-		sendPending(t, target, groupPending, info)
+		covered |= uint64(linux.SignalSetOf(linux.Signal(e.info.Signo)))
+		if !deferred[e.key()] {
+			sendEntry(t, target, e)
+		}
 	}
 	for sig := linux.Signal(1); sig <= linux.SignalMaximum; sig++ {
 		bit := uint64(1) << (sig - 1)

@@ -52,6 +52,11 @@ func (p *thawPlan) resumeThreads(t *kernel.Task) error {
 	}
 	p.newTIDs = map[int32]kernel.ThreadID{p.proc.Threads[0].TID: t.ThreadID()}
 	registerThawFrames(m, hostarch.AddrRange{Start: scratch, End: scratch + hostarch.Addr(n*frameSlot)}, slots)
+	// A new thread inherits t's signal mask and keeps it until its first instruction (rt_sigreturn)
+	// loads its own: block everything meanwhile, so that a signal pending on it (sent right after
+	// the clone) waits for its restored mask instead of hitting it before (seen: a SIGUSR2 pending
+	// on the second thread killed the thawed process). t's own mask comes with its frame below.
+	t.SetSignalMask(^linux.SignalSet(0))
 	for i := 1; i < n; i++ {
 		if err := p.cloneThread(t, i, scratch+hostarch.Addr(i*frameSlot)); err != nil {
 			return fmt.Errorf("thread %d (tid %d in the image): %w", i, p.proc.Threads[i].TID, err)
@@ -70,7 +75,7 @@ func (p *thawPlan) resumeThreads(t *kernel.Task) error {
 	}
 	// A thread's pending set includes the group's (freeze sees only the union): send the group's
 	// once, to the group.
-	resendPending(t, t, p.proc.Signals.Pending, th.SigPending&^p.proc.Signals.Pending, exactPending(p.proc))
+	resendPending(t, t, th.TID, true, p.proc.Signals.Pending, th.SigPending&^p.proc.Signals.Pending, exactPending(p.proc))
 	t.SetRobustList(hostarch.Addr(th.RobustList))
 	if th.ClearTID != 0 {
 		t.SetClearTID(hostarch.Addr(th.ClearTID))
@@ -221,7 +226,7 @@ func (p *thawPlan) cloneThread(t *kernel.Task, i int, slot hostarch.Addr) error 
 		if th.ClearTID != 0 {
 			recordClearTID(nt, t.MemoryManager(), hostarch.Addr(th.ClearTID))
 		}
-		resendPending(t, nt, 0, th.SigPending&^p.proc.Signals.Pending, nil)
+		resendPending(t, nt, th.TID, false, 0, th.SigPending&^p.proc.Signals.Pending, exactPending(p.proc))
 	}
 	p.newTIDs[th.TID] = tid
 	t.Debugf("ckpt: thaw: thread %d of the image (tid %d) is now tid %d", i, th.TID, tid)
