@@ -105,6 +105,8 @@ func TestMergeObjectBody(t *testing.T) {
 	// with its own unread bytes.
 	a, b := tcpEnd(imgfmt.InetReset, "127.0.0.1:1", "127.0.0.1:2"), tcpEnd(imgfmt.InetReset, "127.0.0.1:2", "127.0.0.1:1")
 	a.Data, b.Data = []byte("to-a"), []byte("to-b")
+	// b had shut down writing (its FIN sent): the connection comes back half-closed.
+	b.ShutWrite = true
 	ms := []objectMember{inetMember(2, a), inetMember(3, b)}
 	body, err := mergeObjectBody(ms, []descRef{{0, 0}, {1, 0}})
 	if err != nil {
@@ -112,7 +114,7 @@ func TestMergeObjectBody(t *testing.T) {
 	}
 	got := body.(*imgfmt.InetSocketObject)
 	if len(got.Ends) != 2 || got.Ends[0].State != imgfmt.InetConnected || got.Ends[1].State != imgfmt.InetConnected ||
-		string(got.Ends[0].Data) != "to-a" || string(got.Ends[1].Data) != "to-b" {
+		string(got.Ends[0].Data) != "to-a" || string(got.Ends[1].Data) != "to-b" || got.Ends[0].ShutWrite || !got.Ends[1].ShutWrite {
 		t.Errorf("merged connection: %+v", got.Ends)
 	}
 	if ms[0].obj.Body.(*imgfmt.InetSocketObject).Ends[0].State != imgfmt.InetReset {
