@@ -81,6 +81,8 @@ func TestTreeSharedObjectsOCI(t *testing.T) {
 // with --format=elf, deleted and restored: the second sibling is cloned by the first with
 // CLONE_FS|CLONE_PARENT, so after the restore the first's chdir and umask are seen by the second,
 // both are still children of the init, and the init's working directory and umask do not move.
+// A child cloned with CLONE_FILES guards the documented gap of shared fd tables: its fds are on the
+// same open file descriptions (one offset) but an fd it opens after the restore is not the init's.
 func TestTreeSharedFSContextOCI(t *testing.T) {
 	guest := h.BuildC(t, "tree_fsctx")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
@@ -96,9 +98,12 @@ func TestTreeSharedFSContextOCI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(m.Processes) != 3 || m.Process(3) == nil || m.Process(4) == nil || m.Process(3).PPID != 1 || m.Process(4).PPID != 1 ||
+		if len(m.Processes) != 4 || m.Process(3) == nil || m.Process(4) == nil || m.Process(3).PPID != 1 || m.Process(4).PPID != 1 ||
 			m.Process(4).FSOf != 3 || m.Process(1).FSOf != 0 {
 			t.Fatalf("the checkpoint does not hold the init and two of its children sharing an fs context: %+v", m.Processes)
+		}
+		if fc := m.Process(5); fc == nil || fc.PPID != 1 || fc.FilesOf != 1 {
+			t.Fatalf("the checkpoint does not record pid 5 sharing the init's fd table: %+v", fc)
 		}
 
 		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
@@ -106,13 +111,13 @@ func TestTreeSharedFSContextOCI(t *testing.T) {
 		checkRestored(t, b, m)
 		log := filepath.Join(a.Dir, "fsctx.log")
 		read := func() string { b, _ := os.ReadFile(log); return string(b) }
-		for _, step := range []struct{ pid, done string }{{"3", "fsa done"}, {"4", "fsb done"}, {"1", "parent done"}} {
+		for _, step := range []struct{ pid, done string }{{"3", "fsa done"}, {"4", "fsb done"}, {"5", "filesc done"}, {"1", "parent done"}} {
 			b.Exec(t, busybox, "kill", "-USR1", step.pid).WantExit(t, 0)
 			waitFor(t, 30*time.Second, func() bool { return strings.Contains(read(), step.done) })
 		}
 		lines := strings.Split(strings.TrimSpace(read()), "\n")
-		if len(lines) != 7 {
-			t.Errorf("fsctx.log has %d lines, want 7:\n%s", len(lines), read())
+		if len(lines) != 10 {
+			t.Errorf("fsctx.log has %d lines, want 10:\n%s", len(lines), read())
 		}
 		for _, l := range lines {
 			if !strings.HasSuffix(l, " ok") {
