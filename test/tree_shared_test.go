@@ -75,3 +75,54 @@ func TestTreeSharedObjectsOCI(t *testing.T) {
 		}
 	})
 }
+
+// TestTreeSharedFSContextOCI: two siblings sharing an fs context that their parent does not share
+// (test/guests/tree_fsctx.c: cloned with CLONE_FS by a process that then exited), checkpointed
+// with --format=elf, deleted and restored: the second sibling is cloned by the first with
+// CLONE_FS|CLONE_PARENT, so after the restore the first's chdir and umask are seen by the second,
+// both are still children of the init, and the init's working directory and umask do not move.
+// A child cloned with CLONE_FILES guards the documented gap of shared fd tables: its fds are on the
+// same open file descriptions (one offset) but an fd it opens after the restore is not the init's.
+func TestTreeSharedFSContextOCI(t *testing.T) {
+	guest := h.BuildC(t, "tree_fsctx")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		needBusybox(t)
+		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{guest, "fsctx.log"}})
+		a.RunDetached(t)
+		a.WaitForOutput(t, "ready")
+		dir := filepath.Join(h.NewDir(t), "ckpt")
+		a.MustRun(t, "checkpoint", "--format=elf", "--image-path", dir, a.ID)
+		a.Wait(t)
+		a.Delete(t, false)
+		m, err := treefmt.VerifyDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Processes) != 4 || m.Process(3) == nil || m.Process(4) == nil || m.Process(3).PPID != 1 || m.Process(4).PPID != 1 ||
+			m.Process(4).FSOf != 3 || m.Process(1).FSOf != 0 {
+			t.Fatalf("the checkpoint does not hold the init and two of its children sharing an fs context: %+v", m.Processes)
+		}
+		if fc := m.Process(5); fc == nil || fc.PPID != 1 || fc.FilesOf != 1 {
+			t.Fatalf("the checkpoint does not record pid 5 sharing the init's fd table: %+v", fc)
+		}
+
+		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
+		b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
+		checkRestored(t, b, m)
+		log := filepath.Join(a.Dir, "fsctx.log")
+		read := func() string { b, _ := os.ReadFile(log); return string(b) }
+		for _, step := range []struct{ pid, done string }{{"3", "fsa done"}, {"4", "fsb done"}, {"5", "filesc done"}, {"1", "parent done"}} {
+			b.Exec(t, busybox, "kill", "-USR1", step.pid).WantExit(t, 0)
+			waitFor(t, 30*time.Second, func() bool { return strings.Contains(read(), step.done) })
+		}
+		lines := strings.Split(strings.TrimSpace(read()), "\n")
+		if len(lines) != 10 {
+			t.Errorf("fsctx.log has %d lines, want 10:\n%s", len(lines), read())
+		}
+		for _, l := range lines {
+			if !strings.HasSuffix(l, " ok") {
+				t.Errorf("after the restore: %q", l)
+			}
+		}
+	})
+}

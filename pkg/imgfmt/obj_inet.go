@@ -41,7 +41,7 @@ const (
 )
 
 // InetEnd is one socket. Layout: u16 family (2, 10), u16 type (1 stream, 2 datagram), u16 protocol
-// (0 or 6 for stream, 0 or 17 for datagram), u8 state, u8 flags (bit 0: ShutWrite), u32 backlog (the accept queue's
+// (0 or 6 for stream, 0 or 17 for datagram), u8 state, u8 flags (bit 0: ShutWrite, on a connected or reset TCP end), u32 backlog (the accept queue's
 // capacity; listening only), local InetAddr, remote InetAddr, the options (SockOption list), u32
 // length + the unread bytes of its receive queue (TCP, connected or reset), u32 datagram count + each datagram (UDP:
 // source InetAddr, u32 length, bytes).
@@ -50,6 +50,9 @@ type InetEnd struct {
 	State                  InetState
 	// ShutWrite says that this end of a connected TCP pair has shut down writing (shutdown
 	// SHUT_WR or a close in progress: its FIN was sent): the peer reads the unread bytes, then EOF.
+	// On a reset end (the peer in another process's image) it says the same for a tree restore,
+	// which joins the two ends into one connection again; a thaw of the image alone resets the
+	// end anyway. Images written before reset ends carried it have it clear on every reset end.
 	ShutWrite     bool
 	Backlog       uint32
 	Local, Remote InetAddr
@@ -316,8 +319,8 @@ func (e *InetEnd) check() string {
 	case len(e.Remote.Addr) != 0 && e.State != InetConnected && e.State != InetReset,
 		len(e.Remote.Addr) == 0 && e.State == InetConnected:
 		return "a remote address belongs to connected sockets and only them"
-	case e.ShutWrite && (e.Type != sockStream || e.State != InetConnected):
-		return "shut down for writing but not a connected TCP end"
+	case e.ShutWrite && (e.Type != sockStream || (e.State != InetConnected && e.State != InetReset)):
+		return "shut down for writing but not a connected or reset TCP end"
 	case len(e.Data) > 0 && (e.Type != sockStream || (e.State != InetConnected && e.State != InetReset)):
 		return "unread stream data on a socket that is not a connected or reset TCP end"
 	case len(e.Datagrams) > 0 && (e.Type != sockDgram || e.State == InetUnbound):

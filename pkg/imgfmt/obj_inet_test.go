@@ -64,6 +64,7 @@ func TestInetChecks(t *testing.T) {
 		{"remote", "remote address belongs", func(p *Process) { end(p, 1, 0).Remote = InetAddr{Port: 1, Addr: []byte{1, 1, 1, 1}} }},
 		{"data", "unread stream data on a socket that is not", func(p *Process) { end(p, 1, 0).Data = []byte("x") }},
 		{"shut write", "shut down for writing but not", func(p *Process) { end(p, 1, 0).ShutWrite = true }},
+		{"shut write listening", "shut down for writing but not", func(p *Process) { end(p, 0, 0).ShutWrite = true }},
 		{"datagram family", "datagram source address", func(p *Process) { end(p, 1, 0).Datagrams[0].From.Addr = make([]byte, 16) }},
 		{"pair udp", "a pair is two connected TCP ends", func(p *Process) { end(p, 2, 0).State = InetReset; end(p, 2, 0).Data = nil }},
 		{"single connected", "must be recorded as reset", func(p *Process) {
@@ -145,4 +146,48 @@ func FuzzDecodeInet(f *testing.F) {
 			t.Fatalf("accepted image is not canonical")
 		}
 	})
+}
+
+// resetProcess returns a process with one TCP end recorded to be reset (fd 5, its peer in another
+// process), with unread bytes; shutWrite sets its flag.
+func resetProcess(shutWrite bool) *Process {
+	p := minimalProcess()
+	p.Files = append(p.Files, File{FD: 5, Kind: FileSocket, StatusFlags: 2, Offset: -1, Desc: "socket:[1]"})
+	lo4 := []byte{127, 0, 0, 1}
+	p.Objects = []Object{{ID: 1, Key: 1, FDs: []ObjectFD{{FD: 5}}, Body: &InetSocketObject{Ends: []InetEnd{{
+		Family: afInet, Type: sockStream, State: InetReset, ShutWrite: shutWrite,
+		Local: InetAddr{Port: 40000, Addr: lo4}, Remote: InetAddr{Port: 40001, Addr: lo4}, Data: []byte("left"),
+	}}}}}
+	return p
+}
+
+// TestInetResetShutWrite: a reset end (a connection to another process of a tree) carries
+// ShutWrite, round trip; an image written before reset ends could carry it (flags byte 0) decodes
+// with it clear, and flipping that byte to 1 is the only change between the two encodings.
+func TestInetResetShutWrite(t *testing.T) {
+	q, img := objectRoundTrip(t, resetProcess(true))
+	e := q.Objects[0].Body.(*InetSocketObject).Ends[0]
+	if !e.ShutWrite || e.State != InetReset || string(e.Data) != "left" {
+		t.Fatalf("decoded end %+v, want a reset end shut down for writing with its 4 bytes", e)
+	}
+	if s := Summarize(q, int64(len(img)), nil); !strings.Contains(s.Objects[0].Detail, "tcp reset 127.0.0.1:40000 -> 127.0.0.1:40001, shut down for writing, 4 bytes unread") {
+		t.Errorf("summary %q", s.Objects[0].Detail)
+	}
+	old := encodeToBytes(t, resetProcess(false))
+	q, err := Decode(bytes.NewReader(old), int64(len(old)))
+	if err != nil {
+		t.Fatalf("an image with a reset end as older encoders wrote it: %v", err)
+	}
+	if e := q.Objects[0].Body.(*InetSocketObject).Ends[0]; e.ShutWrite || e.State != InetReset {
+		t.Errorf("older image's reset end decoded as %+v", e)
+	}
+	var diff []int
+	for i := range old {
+		if old[i] != img[i] {
+			diff = append(diff, i)
+		}
+	}
+	if len(old) != len(img) || len(diff) != 1 || old[diff[0]] != 0 || img[diff[0]] != inetShutWrite {
+		t.Errorf("the two encodings differ at %v (sizes %d, %d), want exactly the flags byte, 0 vs 1", diff, len(old), len(img))
+	}
 }

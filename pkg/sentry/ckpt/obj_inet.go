@@ -106,8 +106,10 @@ func captureInetSocket(t *kernel.Task, file *vfs.FileDescription, impl socket.So
 	}
 	peer, peerFile := findTCPPeer(t, file, s)
 	if peer.sock == nil {
-		// The peer is not in the image: reset on thaw, after the unread bytes.
-		body.Ends[0].State, body.Ends[0].ShutWrite = imgfmt.InetReset, false
+		// The peer is not in the image: reset on thaw, after the unread bytes. ShutWrite stays:
+		// a tree restore that finds the peer in another process's image rebuilds the connection
+		// half-closed (thaw_tree_tcp.go); a thaw of this image alone ignores it.
+		body.Ends[0].State = imgfmt.InetReset
 		if body.Ends[0].Data, err = peekTCP(s.ep); err != nil {
 			return nil, nil, true, err
 		}

@@ -32,7 +32,7 @@ import (
 //  4b. objects several processes had (a pipe between them, a socket pair, a listening socket of
 //     workers, an fd inherited by fork, shared memory) are rebuilt once, with their data once,
 //     and handed to each process's thaw (thaw_tree_objects.go); fs contexts shared with the
-//     parent were recreated in step 2 (CLONE_FS);
+//     parent or a sibling were recreated in step 2 (CLONE_FS, CLONE_PARENT);
 //  5. every live process prepares the thaw of its own image (validation, reopening files); only
 //     when all have succeeded does each exec into its image (the lazy thaw of CKPT_THAW). fds that
 //     were the container's stdio (the root's fds 0–2 and every fd on the same open file
@@ -369,7 +369,14 @@ func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, erro
 		if parent == nil || parent.pid == 0 {
 			parent = r.top
 		}
-		tid, err := r.create(parent, pid, sharedCloneFlags(n.rec, parent.rec))
+		cloner, flags := parent, sharedCloneFlags(n.rec, parent.rec)
+		if flags&linux.CLONE_FS == 0 && n.rec.FSOf != 0 && parent.rec != nil {
+			// An fs context shared with a sibling only: cloned by that sibling (thaw_tree_clone.go).
+			if sib := fsSiblingCloner(n.rec, r.nodes); sib != nil {
+				cloner, flags = sib, linux.CLONE_FS|linux.CLONE_PARENT
+			}
+		}
+		tid, err := r.create(cloner, parent, pid, flags)
 		if err != nil {
 			return 0, nil, fmt.Errorf("creating pid %d: %w", pid, err)
 		}

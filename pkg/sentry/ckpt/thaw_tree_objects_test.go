@@ -10,6 +10,7 @@ import (
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/sentry/kernel"
 )
 
 func inetAddr(s string) imgfmt.InetAddr {
@@ -105,6 +106,8 @@ func TestMergeObjectBody(t *testing.T) {
 	// with its own unread bytes.
 	a, b := tcpEnd(imgfmt.InetReset, "127.0.0.1:1", "127.0.0.1:2"), tcpEnd(imgfmt.InetReset, "127.0.0.1:2", "127.0.0.1:1")
 	a.Data, b.Data = []byte("to-a"), []byte("to-b")
+	// b had shut down writing (its FIN sent): the connection comes back half-closed.
+	b.ShutWrite = true
 	ms := []objectMember{inetMember(2, a), inetMember(3, b)}
 	body, err := mergeObjectBody(ms, []descRef{{0, 0}, {1, 0}})
 	if err != nil {
@@ -112,7 +115,7 @@ func TestMergeObjectBody(t *testing.T) {
 	}
 	got := body.(*imgfmt.InetSocketObject)
 	if len(got.Ends) != 2 || got.Ends[0].State != imgfmt.InetConnected || got.Ends[1].State != imgfmt.InetConnected ||
-		string(got.Ends[0].Data) != "to-a" || string(got.Ends[1].Data) != "to-b" {
+		string(got.Ends[0].Data) != "to-a" || string(got.Ends[1].Data) != "to-b" || got.Ends[0].ShutWrite || !got.Ends[1].ShutWrite {
 		t.Errorf("merged connection: %+v", got.Ends)
 	}
 	if ms[0].obj.Body.(*imgfmt.InetSocketObject).Ends[0].State != imgfmt.InetReset {
@@ -179,5 +182,40 @@ func TestSharedCloneFlags(t *testing.T) {
 		if got := sharedCloneFlags(tc.child, tc.parent); got != tc.want {
 			t.Errorf("%s: %#x, want %#x", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestFSSiblingCloner(t *testing.T) {
+	proc := func(pid, ppid, sid, fsOf int32) *treefmt.Process {
+		return &treefmt.Process{PID: pid, PPID: ppid, PGID: sid, SID: sid, FSOf: fsOf}
+	}
+	// 1 is the init; 3 and 4 share a context (their cloner exited); 5 shares it too but is a
+	// child of 3; 6 leads its own session; 8 shares 7's context but 7 is a zombie.
+	recs := []*treefmt.Process{proc(1, 0, 1, 0), proc(3, 1, 1, 0), proc(4, 1, 1, 3), proc(5, 3, 1, 3), proc(6, 1, 6, 3),
+		proc(7, 1, 1, 0), proc(8, 1, 1, 7), proc(9, 1, 9, 0), proc(10, 1, 1, 9)}
+	recs[5].Zombie = &treefmt.ExitStatus{Code: 1}
+	nodes := map[int32]*restoreNode{}
+	for _, r := range recs {
+		nodes[r.PID] = &restoreNode{rec: r, pid: r.PID, task: new(kernel.Task)}
+	}
+	for _, tc := range []struct {
+		pid, want int32
+	}{
+		{4, 3},  // a sibling with the same parent and session
+		{5, 0},  // the context is its parent's: sharedCloneFlags' case, no sibling of it shares it
+		{6, 3},  // a session leader makes its own session after the clone
+		{8, 0},  // the only other member is a zombie
+		{10, 0}, // the only other member is in another session
+		{3, 0},  // the lowest pid of the group has no lower member
+	} {
+		got := fsSiblingCloner(nodes[tc.pid].rec, nodes)
+		if (got == nil && tc.want != 0) || (got != nil && got.rec.PID != tc.want) {
+			t.Errorf("pid %d: cloner %v, want %d", tc.pid, got, tc.want)
+		}
+	}
+	// A member not created yet cannot clone.
+	nodes[3].pid, nodes[3].task = 0, nil
+	if got := fsSiblingCloner(nodes[4].rec, nodes); got != nil {
+		t.Errorf("pid 4 with pid 3 not created: cloner %d", got.rec.PID)
 	}
 }

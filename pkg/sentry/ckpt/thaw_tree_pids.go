@@ -42,9 +42,11 @@ func (r *treeRestore) nextFree() int32 {
 }
 
 // create makes a child of parent that has pid want (or, when pids need not be exact, whatever pid
-// it gets), cloned with the extra clone flags (CLONE_FS), and returns its id. The caller registers it. Ids below the allocator's position are
-// reached by going round the id space (TasksLimit, 65536 ids) with throw-away threads.
-func (r *treeRestore) create(parent *restoreNode, want int32, flags uint64) (int32, error) {
+// it gets), cloned by cloner with the extra clone flags (CLONE_FS; cloner is parent, or a child of
+// parent with CLONE_PARENT among the flags), and returns its id. The caller registers it. Ids
+// below the allocator's position are reached by going round the id space (TasksLimit, 65536 ids)
+// with throw-away threads.
+func (r *treeRestore) create(cloner, parent *restoreNode, want int32, flags uint64) (int32, error) {
 	if r.exact && r.usedID(want) {
 		return 0, fmt.Errorf("pid %d cannot be had: it is in use: %w", want, linuxerr.EBUSY)
 	}
@@ -66,7 +68,7 @@ func (r *treeRestore) create(parent *restoreNode, want int32, flags uint64) (int
 				continue
 			}
 		}
-		rep, err := r.do(parent, agentCmd{op: opClone, arg: int64(flags)})
+		rep, err := r.do(cloner, agentCmd{op: opClone, arg: int64(flags)})
 		if err != nil {
 			return 0, err
 		}
