@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/ckptabi"
 	"gvisor.dev/gvisor/runsc/flag"
 	"io"
 	"os"
@@ -18,7 +19,6 @@ import (
 	"gvisor.dev/gvisor/runsc/container"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
-	"github.com/runsc-ckpt/runsc-ckpt/pkg/sentry/ckpt"
 )
 
 // The host side of an ELF (tree) checkpoint of a whole container:
@@ -58,9 +58,9 @@ func runTreeHelper(args []string, stderr io.Writer) int {
 	}
 	flags := uintptr(0)
 	if args[1] == "1" {
-		flags = ckptTreeKill
+		flags = ckptabi.CKPT_TREE_KILL
 	}
-	_, _, errno := unix.Syscall6(ckpt.SYS_checkpoint, ckptFreezeTree, 1, 0, flags, 0, 0)
+	_, _, errno := unix.Syscall6(ckptabi.SYS_checkpoint, ckptabi.CKPT_FREEZE_TREE, 1, 0, flags, 0, 0)
 	if errno != 0 {
 		fmt.Fprintf(stderr, "%s: freezing the container: %v\n", treeHelperName, describeTreeErrno(errno))
 		return int(errno)

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/ckptabi"
 )
 
 // This file builds and renders the summary that `runsc-ckpt inspect` prints: who the process was,
@@ -478,9 +480,9 @@ func SignalName(sig int) string {
 	switch {
 	case sig > 0 && sig < len(signalNames):
 		return signalNames[sig]
-	case sig == 62:
+	case sig == ckptabi.SIGCKPT:
 		return "SIGCKPT"
-	case sig == 63:
+	case sig == ckptabi.SIGCKPTEXIT:
 		return "SIGCKPTEXIT"
 	case sig >= 32 && sig <= 64:
 		return fmt.Sprintf("SIGRTMIN+%d", sig-32)

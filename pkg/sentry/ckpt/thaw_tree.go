@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/ckptabi"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -47,7 +48,7 @@ import (
 // Any failure kills every process created so far and fails the call (the log says why).
 
 // CKPT_TREE_SELF makes CKPT_THAW_TREE turn the caller into the tree's root process.
-const CKPT_TREE_SELF int32 = 2
+const CKPT_TREE_SELF int32 = ckptabi.CKPT_TREE_SELF
 
 // treeRestore is one restore in progress.
 type treeRestore struct {
