@@ -199,7 +199,7 @@ func ckptWait(t *kernel.Task, fd, pid, flags int32) (uintptr, error) {
 		pending, err, idle := asyncStatus(t.ThreadGroup())
 		if pending == 0 {
 			if err != nil {
-				return 0, errnoOf(err)
+				return 0, sysErrno(errnoFreeze, err)
 			}
 			return 0, nil
 		}

@@ -215,7 +215,7 @@ func thawTree(t *kernel.Task, req treeThawRequest) (uintptr, *kernel.SyscallCont
 	r, err := loadRestore(t, req)
 	if err != nil {
 		t.Infof("ckpt: tree restore refused: %v", err)
-		return 0, nil, thawErrno(err)
+		return 0, nil, sysErrno(errnoThaw, err)
 	}
 	if r.self && threadCount(t) > 1 {
 		return reexecCoordinator(t, r)
@@ -231,7 +231,7 @@ func coordinate(t *kernel.Task, r *treeRestore) (uintptr, *kernel.SyscallControl
 	if err != nil {
 		t.Warningf("ckpt: tree restore failed, killing what it created: %v", err)
 		r.abandon(t)
-		return 0, nil, thawErrno(err)
+		return 0, nil, sysErrno(errnoThaw, err)
 	}
 	t.Infof("ckpt: restored tree of %d processes in %v with %d throw-away threads (thaws are lazy)", len(r.m.Processes), time.Since(start), r.thrown)
 	return ret, ctl, nil
