@@ -27,8 +27,8 @@ func pendingProcess() *Process {
 }
 
 func TestPendingSignalsCodec(t *testing.T) {
-	q, img := objectRoundTrip(t, pendingProcess())
-	d := Summarize(q, int64(len(img)), nil).Objects[1].Detail
+	q, _ := objectRoundTrip(t, pendingProcess())
+	d := viewOf(q).Objects[1].Detail
 	if want := "3 siginfos: [sig 10 code 0] [sig 40 code -1] [sig 40 code -1]"; d != want {
 		t.Errorf("summary %q, want %q", d, want)
 	}
