@@ -8,6 +8,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"gvisor.dev/gvisor/runsc/container"
 
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/ckptabi"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
 )
 
@@ -50,9 +51,9 @@ func TestChooseCheckpointFormat(t *testing.T) {
 // TestFreezeHelperABI: the in-container helper's hand-assembled call uses checkpt's
 // CKPT_FREEZE_TREE (mov $type, %edi: bf imm32 at the entry) and writes to fd 1.
 func TestFreezeHelperABI(t *testing.T) {
-	b := treefmt.FreezeHelper(ckptTreeKill)
+	b := treefmt.FreezeHelper(ckptabi.CKPT_TREE_KILL)
 	entry := 64 + 56 // ELF header + one program header
-	want := []byte{0xbf, byte(ckptFreezeTree), 0, 0, 0, 0xbe, 1, 0, 0, 0}
+	want := []byte{0xbf, byte(ckptabi.CKPT_FREEZE_TREE), 0, 0, 0, 0xbe, 1, 0, 0, 0}
 	if !bytes.Equal(b[entry:entry+len(want)], want) {
 		t.Fatalf("helper code starts % x, want % x", b[entry:entry+len(want)], want)
 	}

@@ -14,11 +14,7 @@ import (
 
 // The guest tool checkpt is package pkg/checkpt; package pkg/checkpt/early (imported by main.go)
 // runs it from an initialiser, before gVisor's packages initialise, when this binary is started
-// as checkpt. The host side shares its tree ABI values.
-const (
-	ckptFreezeTree = checkpt.FreezeTree
-	ckptTreeKill   = checkpt.TreeKill
-)
+// as checkpt.
 
 // describeTreeErrno explains the tree types' errors (checkpt's words).
 func describeTreeErrno(e syscall.Errno) error { return checkpt.DescribeTreeErrno(e) }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/subcommands"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/inspect"
 	"gvisor.dev/gvisor/runsc/cmd/util"
 	"gvisor.dev/gvisor/runsc/config"
 	"gvisor.dev/gvisor/runsc/flag"
@@ -15,7 +15,7 @@ import (
 
 // Inspect is `runsc-ckpt inspect IMAGE [--json]`: a host-side summary of a checkpoint image (process,
 // creds, threads, mappings, fds, signal dispositions, totals). The image is fully validated first, so
-// inspect also tells whether an image is well-formed. The logic lives in pkg/imgfmt (summary.go).
+// inspect also tells whether an image is well-formed. The logic lives in package inspect.
 type Inspect struct {
 	json bool
 }
@@ -53,39 +53,14 @@ func (i *Inspect) Execute(_ context.Context, f *flag.FlagSet, _ ...any) subcomma
 		f.Usage()
 		return subcommands.ExitUsageError
 	}
-	path := f.Arg(0)
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() { // A tree checkpoint: inspect_tree.go.
-		s, err := inspectTree(path)
-		if err != nil {
-			return util.Errorf("inspect: %s is not a valid tree checkpoint: %v", path, err)
-		}
-		if i.json {
-			err = s.WriteJSON(os.Stdout)
-		} else {
-			err = s.WriteText(os.Stdout)
-		}
-		if err != nil {
-			return util.Errorf("inspect: writing the summary: %v", err)
-		}
-		return subcommands.ExitSuccess
-	}
-	img, err := os.Open(path)
+	r, err := inspect.Path(f.Arg(0))
 	if err != nil {
 		return util.Errorf("inspect: %v", err)
-	}
-	defer img.Close()
-	st, err := img.Stat()
-	if err != nil {
-		return util.Errorf("inspect: %v", err)
-	}
-	s, err := imgfmt.Inspect(img, st.Size())
-	if err != nil {
-		return util.Errorf("inspect: %s is not a valid checkpoint image: %v", path, err)
 	}
 	if i.json {
-		err = s.WriteJSON(os.Stdout)
+		err = r.WriteJSON(os.Stdout)
 	} else {
-		err = s.WriteText(os.Stdout)
+		err = r.WriteText(os.Stdout)
 	}
 	if err != nil {
 		return util.Errorf("inspect: writing the summary: %v", err)

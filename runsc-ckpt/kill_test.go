@@ -38,16 +38,16 @@ func TestCkptSignalArg(t *testing.T) {
 		isCkpt  bool
 		wantErr bool
 	}{
-		{"SIGCKPT", def, 62, true, false},
-		{"ckpt", def, 62, true, false},
-		{"SIGCKPTEXIT", def, 63, true, false},
-		{"62", def, 62, true, false},
-		{"63", def, 63, true, false},
+		{"SIGCKPT", def, ckpt.SIGCKPT, true, false},
+		{"ckpt", def, ckpt.SIGCKPT, true, false},
+		{"SIGCKPTEXIT", def, ckpt.SIGCKPTEXIT, true, false},
+		{"62", def, ckpt.SIGCKPT, true, false},
+		{"63", def, ckpt.SIGCKPTEXIT, true, false},
 		{"9", def, 0, false, false},
 		{"SIGCKPT", custom, 40, true, false},
 		{"40", custom, 40, true, false},
 		{"62", custom, 0, false, false},
-		{"63", custom, 63, true, false},
+		{"63", custom, ckpt.SIGCKPTEXIT, true, false},
 		{"SIGCKPT", off, 0, false, true},
 		{"SIGCKPTEXIT", off, 0, false, true},
 		{"62", off, 0, false, false},

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/ckptabi"
 	"gvisor.dev/gvisor/runsc/flag"
 	"io"
 	"os"
@@ -89,7 +90,7 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 			}()
 		}
 	}
-	flags := uint32(ckptTreeKill)
+	flags := uint32(ckptabi.CKPT_TREE_KILL)
 	if leaveRunning {
 		flags = 0
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/ckptabi"
 	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
 )
 
@@ -209,7 +210,7 @@ func TestPauseTwoSigckpts(t *testing.T) {
 		if got := readImageU32(t, img, p, addr); got != 2 {
 			t.Errorf("the image left under %s holds counter %d, want 2 (the second SIGCKPT's)", name, got)
 		}
-		if p.SigInfo == nil || p.SigInfo.Signo != 62 {
+		if p.SigInfo == nil || p.SigInfo.Signo != ckptabi.SIGCKPT {
 			t.Errorf("image SigInfo = %+v, want SIGCKPT", p.SigInfo)
 		}
 	})

@@ -11,6 +11,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/ckptabi"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/sentry/ckpt"
 	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
 )
@@ -211,7 +212,7 @@ func TestPolicyFlagsAbsent(t *testing.T) {
 		if code := c.Wait(t); code != 0 {
 			t.Fatalf("guest exit status %d, want 0; stdout:\n%s", code, c.GuestStdout())
 		}
-		wantSigInfo(t, decodeCkptFile(t, filepath.Join(c.Dir, comm(guest)+".ckpt")), 62, siUser, 1)
+		wantSigInfo(t, decodeCkptFile(t, filepath.Join(c.Dir, comm(guest)+".ckpt")), ckptabi.SIGCKPT, siUser, 1)
 		if _, err := os.Stat(filepath.Join(c.Dir, policyFlagImage(guest))); err == nil {
 			t.Errorf("image under the flag's name without the flag")
 		}

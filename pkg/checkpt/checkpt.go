@@ -1,5 +1,5 @@
 // Package checkpt is the guest tool checkpt, DragonFly's checkpt(1) for runsc-ckpt sandboxes. It
-// imports nothing but the standard library and treefmt: it runs inside a sandbox, before any of
+// imports nothing but the standard library, ckptabi and treefmt: it runs inside a sandbox, before any of
 // gVisor's package initialisers (see package early), so it must not depend on them.
 package checkpt
 
@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/ckptabi"
 )
 
 // checkpt is the guest tool, DragonFly's checkpt(1) for runsc-ckpt sandboxes. It is this same
@@ -33,11 +35,11 @@ const (
 	checkptUsage  = 2 // Bad command line.
 )
 
-// Guest ABI of sys_checkpoint (docs/abi.md, include/ckpt.h).
+// Guest ABI of sys_checkpoint (package ckptabi).
 const (
-	sysCheckpoint  = 1000
-	ckptFreeze     = 1
-	ckptThaw       = 2
+	sysCheckpoint  = ckptabi.SYS_checkpoint
+	ckptFreeze     = ckptabi.CKPT_FREEZE
+	ckptThaw       = ckptabi.CKPT_THAW
 	thawRetval     = 1 // What the thawed program's sys_checkpoint returns, as DragonFly's checkpt.
 	checkptUsageTx = "usage: checkpt -r IMAGE|-\n       checkpt -c PID [-o FILE]\n"
 )

@@ -9,16 +9,6 @@ import (
 // UsageText is checkpt's usage message (both modes).
 const UsageText = checkptUsageTx + checkptTreeUsageTx
 
-// Guest ABI values the host side of runsc-ckpt shares with the tool (include/ckpt.h).
-const (
-	// SysCheckpoint is the syscall number of sys_checkpoint.
-	SysCheckpoint = sysCheckpoint
-	// FreezeTree is the type CKPT_FREEZE_TREE.
-	FreezeTree = ckptFreezeTree
-	// TreeKill is CKPT_FREEZE_TREE's flag that kills the tree after the freeze.
-	TreeKill = ckptTreeKill
-)
-
 // Main runs checkpt with its arguments (without argv[0]) and returns its exit status; a successful
 // thaw never returns.
 func Main(args []string, stdin *os.File, stderr io.Writer) int {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/ckptabi"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
 )
 
@@ -18,11 +19,12 @@ import (
 //	                                the tree stream to stdout); -k kills the tree afterwards
 //	checkpt -r -t DIR               restore the tree in DIR (see checkptThawTree)
 
-// Tree types and flags of sys_checkpoint (include/ckpt.h).
+// Tree types and flags of sys_checkpoint (package ckptabi).
 const (
-	ckptFreezeTree = 3
-	ckptThawTree   = 4
-	ckptTreeKill   = 1
+	ckptFreezeTree = ckptabi.CKPT_FREEZE_TREE
+	ckptThawTree   = ckptabi.CKPT_THAW_TREE
+	ckptTreeKill   = ckptabi.CKPT_TREE_KILL
+	ckptTreeSelf   = ckptabi.CKPT_TREE_SELF
 )
 
 const checkptTreeUsageTx = "       checkpt -c -t PID -o DIR|- [-k]\n       checkpt -r -t DIR\n"
@@ -150,9 +152,6 @@ func describeTreeErrno(e syscall.Errno) error {
 	}
 	return describeErrno(e)
 }
-
-// ckptTreeSelf is CKPT_THAW_TREE's flag that makes the caller the tree's root process.
-const ckptTreeSelf = 2
 
 // checkptThawTree restores the tree checkpoint in dir. The directory is verified first (manifest,
 // every image's size and digest). If this process has the pid of the tree's root (pid 1 of a fresh

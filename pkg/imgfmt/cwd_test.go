@@ -31,7 +31,7 @@ func TestCwdRoundTrip(t *testing.T) {
 		if got := d.Process().Cwd; !reflect.DeepEqual(got, p.Cwd) {
 			t.Errorf("cwd %.20q: stream decoded %+v, want %+v", path, got, p.Cwd)
 		}
-		if s := Summarize(q, int64(len(img)), nil); s.Format != "1.1" || s.VM.Cwd != path {
+		if s := viewOf(q); s.Format != "1.1" || s.VM.Cwd != path {
 			t.Errorf("cwd %.20q: summary format %s cwd %q", path, s.Format, s.VM.Cwd)
 		}
 	}
@@ -98,7 +98,7 @@ func TestFormat10ImageDecodes(t *testing.T) {
 	if re := encodeToBytes(t, want); !bytes.Equal(re, old) {
 		t.Error("a process without cwd no longer encodes to its 1.0 image")
 	}
-	if s := Summarize(q, int64(len(old)), nil); s.Format != "1.0" || s.VM.Cwd != "" {
+	if s := viewOf(q); s.Format != "1.0" || s.VM.Cwd != "" {
 		t.Errorf("summary of the 1.0 image: format %s cwd %q", s.Format, s.VM.Cwd)
 	}
 }

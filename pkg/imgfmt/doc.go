@@ -35,5 +35,6 @@
 // decoders panic or allocate beyond what the input holds. The exported Max* constants are the limits
 // both sides enforce.
 //
-// Inspect and Summarize build the summary that `runsc-ckpt inspect` prints as text or JSON.
+// The summary `runsc-ckpt inspect` prints is package inspect's; this package exports only what that
+// needs of the codec (view.go: FormatVersion, Object.KindName, Object.Detail).
 package imgfmt

@@ -7,7 +7,9 @@ import (
 )
 
 // This file parses the PT_NOTE segment back into a Process, checking each note's owner, type, size
-// and layout version, their order, and that the standard notes agree with our own.
+// and layout version, their order, and that the standard notes agree with our own. Each note type is
+// decoded by its own function (decodeXxxNote, the mirror of notes_encode.go's encodeXxx), and
+// noteSteps lists them in segment order with how many of each an image has.
 
 // rawNote is one note as found in the segment.
 type rawNote struct {
@@ -188,189 +190,325 @@ type prstatusInfo struct {
 	hasFP            bool
 }
 
+// noteDecoder is the state of decodeNotes: the process being built, where each part came from, and
+// what later notes are checked against.
+type noteDecoder struct {
+	it        *noteIter
+	p         *Process
+	loc       *noteLocations
+	nmappings int // The PT_LOAD count.
+
+	prpsinfo     prpsinfoNote   // NT_PRPSINFO, checked against the process note.
+	prs          []prstatusInfo // Per thread, checked against its thread note.
+	siginfoEarly bool           // NT_SIGINFO came right after thread 0's notes (a core dump).
+	files        *ntFileNote    // NT_FILE, checked against the mapping notes.
+	minor        uint32         // The version note's format revision.
+	versionOff   int64
+	nfds         int
+}
+
+// prpsinfoNote is what NT_PRPSINFO holds, kept to cross-check with the process note.
+type prpsinfoNote struct {
+	off                  int64
+	uid, gid             uint32
+	pid, ppid, pgid, sid int32
+	name, args           string
+}
+
+// How many notes of a type a noteStep reads.
+type noteCount int
+
+const (
+	noteOnce     noteCount = iota // Exactly one.
+	noteOptional                  // Zero or one.
+	noteRepeated                  // As many as follow (up to max).
+	noteCounted                   // Exactly count() of them.
+)
+
+// noteStep decodes the notes of one type at their place in the segment.
+type noteStep struct {
+	owner string
+	typ   uint32
+	what  string // Names the note in errors; with noteCounted, a format taking the note's index.
+	count noteCount
+	n     func(d *noteDecoder) int                      // noteCounted: how many.
+	max   int                                           // noteRepeated: the limit ...
+	over  string                                        // ... and what exceeds it ("more than %d threads").
+	dec   func(d *noteDecoder, n *rawNote, i int) error // Decodes the i-th note of the type.
+	after func(d *noteDecoder) error                    // If not nil, runs once the step's notes are read.
+}
+
+// noteSteps are the notes of an image in the order they stand in its note segment (encodeNotes
+// writes them in the same order), each decoded by its own function below.
+var noteSteps = []noteStep{
+	{owner: ownerCore, typ: ntPrpsinfo, what: "NT_PRPSINFO", count: noteOnce, dec: decodePrpsinfoNote},
+	{owner: ownerCore, typ: ntPrstatus, what: "NT_PRSTATUS", count: noteRepeated, max: MaxThreads, over: "more than %d threads",
+		dec: decodePrstatusNote, after: needThread},
+	{owner: ownerCore, typ: ntAuxv, what: "NT_AUXV", count: noteOnce, dec: decodeAuxvNote},
+	{owner: ownerCore, typ: ntFile, what: "NT_FILE", count: noteOnce, dec: decodeFileNote},
+	{owner: ownerCore, typ: ntSiginfo, what: "NT_SIGINFO", count: noteOptional, dec: decodeLateSiginfoNote},
+	{owner: OwnerRunscCkpt, typ: NoteVersion, what: "the version note", count: noteOnce, dec: decodeVersionNote},
+	{owner: OwnerRunscCkpt, typ: NoteProcess, what: "the process note", count: noteOnce, dec: decodeProcessNote},
+	{owner: OwnerRunscCkpt, typ: NoteThread, what: "thread note %d", count: noteCounted, n: func(d *noteDecoder) int { return len(d.p.Threads) },
+		dec: decodeThreadNote},
+	{owner: OwnerRunscCkpt, typ: NoteSignals, what: "the signals note", count: noteOnce, dec: decodeSignalsNote},
+	{owner: OwnerRunscCkpt, typ: NoteFD, what: "fd note %d", count: noteCounted, n: func(d *noteDecoder) int { return d.nfds }, dec: decodeFDNote},
+	{owner: OwnerRunscCkpt, typ: NoteVM, what: "the vm note", count: noteOnce, dec: decodeVMNote},
+	{owner: OwnerRunscCkpt, typ: NoteMapping, what: "mapping note %d", count: noteCounted, n: func(d *noteDecoder) int { return d.nmappings },
+		dec: decodeMappingNote},
+	{owner: OwnerRunscCkpt, typ: NoteCwd, what: "the cwd note", count: noteOptional, dec: decodeCwdNote},
+	{owner: OwnerRunscCkpt, typ: NoteObject, what: "an object note", count: noteRepeated, max: MaxObjects, over: "more than %d objects",
+		dec: decodeObjectNote},
+}
+
 // decodeNotes parses the note segment b (at image offset base). nmappings is the PT_LOAD count.
 func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations, error) {
-	it := &noteIter{b: b, base: base}
-	p := &Process{}
-	loc := &noteLocations{siginfo: -1, cwd: -1}
-
-	// NT_PRPSINFO.
-	n, err := it.take(ownerCore, ntPrpsinfo, "NT_PRPSINFO")
-	if err != nil {
+	d := &noteDecoder{
+		it:        &noteIter{b: b, base: base},
+		p:         &Process{},
+		loc:       &noteLocations{siginfo: -1, cwd: -1},
+		nmappings: nmappings,
+	}
+	it := d.it
+	for i := range noteSteps {
+		st := &noteSteps[i]
+		if err := d.run(st); err != nil {
+			return nil, nil, err
+		}
+		if st.count == noteOptional || st.count == noteRepeated {
+			if it.err != nil {
+				return nil, nil, it.err
+			}
+		}
+		if st.after != nil {
+			if err := st.after(d); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	if _, ok := it.peek(); ok {
+		return nil, nil, formatErrorf(it.cur.off, "unexpected note %q type %#x after the last mapping, cwd or object note", it.cur.owner, it.cur.typ)
+	}
+	if it.err != nil {
+		return nil, nil, it.err
+	}
+	// The revision is the lowest that expresses the image (canonical form).
+	if want := imageMinor(d.p); d.minor != want {
+		return nil, nil, formatErrorf(d.versionOff, "version note: format revision %d, but an image with these notes is revision %d", d.minor, want)
+	}
+	if err := d.checkNTFile(); err != nil {
 		return nil, nil, err
 	}
+	return d.p, d.loc, nil
+}
+
+// run reads st's notes.
+func (d *noteDecoder) run(st *noteStep) error {
+	it := d.it
+	switch st.count {
+	case noteOnce, noteOptional:
+		if st.count == noteOptional && !it.is(st.owner, st.typ) {
+			return nil
+		}
+		n, err := it.take(st.owner, st.typ, st.what)
+		if err != nil {
+			return err
+		}
+		return st.dec(d, n, 0)
+	case noteRepeated:
+		for i := 0; it.is(st.owner, st.typ); i++ {
+			if i == st.max {
+				return formatErrorf(it.cur.off, st.over, st.max)
+			}
+			n, _ := it.take(st.owner, st.typ, st.what)
+			if err := st.dec(d, n, i); err != nil {
+				return err
+			}
+		}
+		return nil
+	default: // noteCounted
+		for i := 0; i < st.n(d); i++ {
+			n, err := it.take(st.owner, st.typ, fmt.Sprintf(st.what, i))
+			if err != nil {
+				return err
+			}
+			if err := st.dec(d, n, i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// decodePrpsinfoNote decodes NT_PRPSINFO (encodePrpsinfo).
+func decodePrpsinfoNote(d *noteDecoder, n *rawNote, _ int) error {
 	if len(n.desc) != prpsinfoSize {
-		return nil, nil, formatErrorf(n.off, "NT_PRPSINFO: descriptor is %d bytes, want %d", len(n.desc), prpsinfoSize)
+		return formatErrorf(n.off, "NT_PRPSINFO: descriptor is %d bytes, want %d", len(n.desc), prpsinfoSize)
 	}
 	r := n.reader("NT_PRPSINFO")
 	if state, sname := r.u8(), r.u8(); r.err == nil && (state != 0 || sname != 'R') {
 		r.fail("pr_state %d, pr_sname %q, want 0, 'R'", state, sname)
 	}
 	r.zero(14, "pr_zomb, pr_nice, padding and pr_flag")
-	psUID, psGID := r.u32(), r.u32()
-	psPID, psPPID, psPGID, psSID := r.i32(), r.i32(), r.i32(), r.i32()
-	psName, psArgs := r.fixedString(16), r.fixedString(80)
-	prpsOff := n.off
+	ps := &d.prpsinfo
+	ps.off = n.off
+	ps.uid, ps.gid = r.u32(), r.u32()
+	ps.pid, ps.ppid, ps.pgid, ps.sid = r.i32(), r.i32(), r.i32(), r.i32()
+	ps.name, ps.args = r.fixedString(16), r.fixedString(80)
+	return r.end()
+}
+
+// decodePrstatusNote decodes a thread's NT_PRSTATUS (encodePrstatus) and the notes that follow it:
+// an optional NT_PRFPREG, an optional NT_X86_XSTATE and, after thread 0's, a core dump's NT_SIGINFO.
+func decodePrstatusNote(d *noteDecoder, n *rawNote, _ int) error {
+	p, it := d.p, d.it
+	what := fmt.Sprintf("NT_PRSTATUS of thread %d", len(p.Threads))
+	if len(n.desc) != prstatusSize {
+		return formatErrorf(n.off, "%s: descriptor is %d bytes, want %d", what, len(n.desc), prstatusSize)
+	}
+	r := n.reader(what)
+	var t Thread
+	var ps prstatusInfo
+	ps.off = n.off
+	infoSigno := r.i32()
+	r.zero(8, "pr_info.si_code and si_errno")
+	ps.cursig = r.u16()
+	r.zero(2, "padding")
+	ps.sigpend, ps.sighold = r.u64(), r.u64()
+	t.TID = r.i32()
+	ps.ppid, ps.pgrp, ps.sid = r.i32(), r.i32(), r.i32()
+	r.zero(64, "pr_utime, pr_stime, pr_cutime, pr_cstime")
+	var regs [numGeneralRegs]uint64
+	for i := range regs {
+		regs[i] = r.u64()
+	}
+	t.Regs = regsFromSlice(regs)
+	ps.fpvalid = r.i32()
+	r.zero(4, "padding")
 	if err := r.end(); err != nil {
-		return nil, nil, err
+		return err
 	}
+	if infoSigno != int32(ps.cursig) {
+		return formatErrorf(n.off, "%s: pr_info.si_signo %d differs from pr_cursig %d", what, infoSigno, ps.cursig)
+	}
+	if it.is(ownerCore, ntPrfpreg) {
+		n, _ := it.take(ownerCore, ntPrfpreg, "NT_PRFPREG")
+		if len(n.desc) != fxsaveSize {
+			return formatErrorf(n.off, "NT_PRFPREG of thread %d: descriptor is %d bytes, want %d", len(p.Threads), len(n.desc), fxsaveSize)
+		}
+		t.FPRegs = bytes.Clone(n.desc)
+		ps.hasFP = true
+	}
+	if it.is(ownerLinux, ntX86XState) {
+		n, _ := it.take(ownerLinux, ntX86XState, "NT_X86_XSTATE")
+		if l := len(n.desc); l < xstateMinSize || l > MaxXStateSize {
+			return formatErrorf(n.off, "NT_X86_XSTATE of thread %d: descriptor is %d bytes, want %d..%d", len(p.Threads), l, xstateMinSize, MaxXStateSize)
+		}
+		t.XState = bytes.Clone(n.desc)
+	}
+	if (ps.fpvalid != 0) != ps.hasFP || ps.fpvalid < 0 || ps.fpvalid > 1 {
+		return formatErrorf(ps.off, "%s: pr_fpvalid %d disagrees with NT_PRFPREG presence", what, ps.fpvalid)
+	}
+	p.Threads = append(p.Threads, t)
+	d.prs = append(d.prs, ps)
+	if len(p.Threads) == 1 && it.is(ownerCore, ntSiginfo) {
+		// A core dump's NT_SIGINFO (format 1.3): checked against the version flag.
+		n, _ := it.take(ownerCore, ntSiginfo, "NT_SIGINFO")
+		d.loc.siginfo = n.off
+		var err error
+		if p.SigInfo, err = decodeSiginfo(n); err != nil {
+			return err
+		}
+		d.siginfoEarly = true
+	}
+	return nil
+}
 
-	// Per thread: NT_PRSTATUS, optional NT_PRFPREG, optional NT_X86_XSTATE.
-	var prs []prstatusInfo
-	siginfoEarly := false
-	for it.is(ownerCore, ntPrstatus) {
-		if len(p.Threads) == MaxThreads {
-			return nil, nil, formatErrorf(it.cur.off, "more than %d threads", MaxThreads)
-		}
-		n, _ := it.take(ownerCore, ntPrstatus, "NT_PRSTATUS")
-		what := fmt.Sprintf("NT_PRSTATUS of thread %d", len(p.Threads))
-		if len(n.desc) != prstatusSize {
-			return nil, nil, formatErrorf(n.off, "%s: descriptor is %d bytes, want %d", what, len(n.desc), prstatusSize)
-		}
-		r := n.reader(what)
-		var t Thread
-		var ps prstatusInfo
-		ps.off = n.off
-		infoSigno := r.i32()
-		r.zero(8, "pr_info.si_code and si_errno")
-		ps.cursig = r.u16()
-		r.zero(2, "padding")
-		ps.sigpend, ps.sighold = r.u64(), r.u64()
-		t.TID = r.i32()
-		ps.ppid, ps.pgrp, ps.sid = r.i32(), r.i32(), r.i32()
-		r.zero(64, "pr_utime, pr_stime, pr_cutime, pr_cstime")
-		var regs [numGeneralRegs]uint64
-		for i := range regs {
-			regs[i] = r.u64()
-		}
-		t.Regs = regsFromSlice(regs)
-		ps.fpvalid = r.i32()
-		r.zero(4, "padding")
-		if err := r.end(); err != nil {
-			return nil, nil, err
-		}
-		if infoSigno != int32(ps.cursig) {
-			return nil, nil, formatErrorf(n.off, "%s: pr_info.si_signo %d differs from pr_cursig %d", what, infoSigno, ps.cursig)
-		}
-		if it.is(ownerCore, ntPrfpreg) {
-			n, _ := it.take(ownerCore, ntPrfpreg, "NT_PRFPREG")
-			if len(n.desc) != fxsaveSize {
-				return nil, nil, formatErrorf(n.off, "NT_PRFPREG of thread %d: descriptor is %d bytes, want %d", len(p.Threads), len(n.desc), fxsaveSize)
-			}
-			t.FPRegs = bytes.Clone(n.desc)
-			ps.hasFP = true
-		}
-		if it.is(ownerLinux, ntX86XState) {
-			n, _ := it.take(ownerLinux, ntX86XState, "NT_X86_XSTATE")
-			if l := len(n.desc); l < xstateMinSize || l > MaxXStateSize {
-				return nil, nil, formatErrorf(n.off, "NT_X86_XSTATE of thread %d: descriptor is %d bytes, want %d..%d", len(p.Threads), l, xstateMinSize, MaxXStateSize)
-			}
-			t.XState = bytes.Clone(n.desc)
-		}
-		if (ps.fpvalid != 0) != ps.hasFP || ps.fpvalid < 0 || ps.fpvalid > 1 {
-			return nil, nil, formatErrorf(ps.off, "%s: pr_fpvalid %d disagrees with NT_PRFPREG presence", what, ps.fpvalid)
-		}
-		p.Threads = append(p.Threads, t)
-		prs = append(prs, ps)
-		if len(p.Threads) == 1 && it.is(ownerCore, ntSiginfo) {
-			// A core dump's NT_SIGINFO (format 1.3): checked against the version flag below.
-			n, _ := it.take(ownerCore, ntSiginfo, "NT_SIGINFO")
-			loc.siginfo = n.off
-			if p.SigInfo, err = decodeSiginfo(n); err != nil {
-				return nil, nil, err
-			}
-			siginfoEarly = true
-		}
+// needThread fails an image without NT_PRSTATUS.
+func needThread(d *noteDecoder) error {
+	if len(d.p.Threads) == 0 {
+		return formatErrorf(d.it.base+int64(d.it.pos), "no NT_PRSTATUS note: an image needs at least one thread")
 	}
-	if it.err != nil {
-		return nil, nil, it.err
-	}
-	if len(p.Threads) == 0 {
-		return nil, nil, formatErrorf(it.base+int64(it.pos), "no NT_PRSTATUS note: an image needs at least one thread")
-	}
+	return nil
+}
 
-	// NT_AUXV.
-	if n, err = it.take(ownerCore, ntAuxv, "NT_AUXV"); err != nil {
-		return nil, nil, err
-	}
-	loc.auxv = n.off
+// decodeAuxvNote decodes NT_AUXV (encodeNotes writes it inline).
+func decodeAuxvNote(d *noteDecoder, n *rawNote, _ int) error {
+	d.loc.auxv = n.off
 	if l := len(n.desc); l%auxEntrySize != 0 || l < auxEntrySize || l/auxEntrySize-1 > MaxAuxv {
-		return nil, nil, formatErrorf(n.off, "NT_AUXV: descriptor size %d is not 1..%d 16-byte entries", l, MaxAuxv+1)
+		return formatErrorf(n.off, "NT_AUXV: descriptor size %d is not 1..%d 16-byte entries", l, MaxAuxv+1)
 	}
-	r = n.reader("NT_AUXV")
+	r := n.reader("NT_AUXV")
 	for i := 0; i < len(n.desc)/auxEntrySize-1; i++ {
-		p.Auxv = append(p.Auxv, AuxEntry{Key: r.u64(), Value: r.u64()})
+		d.p.Auxv = append(d.p.Auxv, AuxEntry{Key: r.u64(), Value: r.u64()})
 	}
 	if k, v := r.u64(), r.u64(); k != 0 || v != 0 {
-		return nil, nil, formatErrorf(n.off, "NT_AUXV: last entry is not AT_NULL")
+		return formatErrorf(n.off, "NT_AUXV: last entry is not AT_NULL")
 	}
+	return nil
+}
 
-	// NT_FILE.
-	if n, err = it.take(ownerCore, ntFile, "NT_FILE"); err != nil {
-		return nil, nil, err
-	}
-	files, err := decodeNTFile(n)
-	if err != nil {
-		return nil, nil, err
-	}
+// decodeFileNote decodes NT_FILE (encodeNTFile); checkNTFile checks it against the mappings.
+func decodeFileNote(d *noteDecoder, n *rawNote, _ int) error {
+	var err error
+	d.files, err = decodeNTFile(n)
+	return err
+}
 
-	// NT_SIGINFO.
-	if it.is(ownerCore, ntSiginfo) {
-		n, _ := it.take(ownerCore, ntSiginfo, "NT_SIGINFO")
-		if siginfoEarly {
-			return nil, nil, formatErrorf(n.off, "a second NT_SIGINFO note")
-		}
-		loc.siginfo = n.off
-		if p.SigInfo, err = decodeSiginfo(n); err != nil {
-			return nil, nil, err
-		}
+// decodeLateSiginfoNote decodes the NT_SIGINFO of an image that is not a core dump (encodeSiginfo).
+func decodeLateSiginfoNote(d *noteDecoder, n *rawNote, _ int) error {
+	if d.siginfoEarly {
+		return formatErrorf(n.off, "a second NT_SIGINFO note")
 	}
-	if it.err != nil {
-		return nil, nil, it.err
-	}
+	d.loc.siginfo = n.off
+	var err error
+	d.p.SigInfo, err = decodeSiginfo(n)
+	return err
+}
 
-	// Our notes: version first.
-	if n, err = it.take(OwnerRunscCkpt, NoteVersion, "the version note"); err != nil {
-		return nil, nil, err
-	}
-	versionOff := n.off
-	r = n.reader("version note")
+// decodeVersionNote decodes our version note (encodeVersion) and checks the counts it gives.
+func decodeVersionNote(d *noteDecoder, n *rawNote, _ int) error {
+	p := d.p
+	d.versionOff = n.off
+	r := n.reader("version note")
 	ownVersion(r)
 	major, minor, flags, pageSize := r.u32(), r.u32(), r.u32(), r.u32()
 	nthreads, nmaps, nfds := r.u32(), r.u32(), r.u32()
 	p.Info.FreezeTimeNano = r.i64()
 	p.Info.Platform = r.str("platform", MaxPlatformLen)
 	if err := r.end(); err != nil {
-		return nil, nil, err
+		return err
 	}
 	p.CoreDump = flags&versionFlagCoreDump != 0
+	d.minor, d.nfds = minor, int(nfds)
 	switch {
 	case major != FormatMajor:
-		return nil, nil, formatErrorf(n.off, "version note: format version %d.%d, this reader knows %d.x", major, minor, FormatMajor)
+		return formatErrorf(n.off, "version note: format version %d.%d, this reader knows %d.x", major, minor, FormatMajor)
 	case minor > FormatMinor:
-		return nil, nil, formatErrorf(n.off, "version note: format version %d.%d is newer than this reader's %d.%d", major, minor, FormatMajor, FormatMinor)
+		return formatErrorf(n.off, "version note: format version %d.%d is newer than this reader's %d.%d", major, minor, FormatMajor, FormatMinor)
 	case flags&^versionFlagCoreDump != 0:
-		return nil, nil, formatErrorf(n.off, "version note: unknown flags %#x", flags)
-	case flags&versionFlagCoreDump != 0 && (p.SigInfo == nil || !siginfoEarly):
-		return nil, nil, formatErrorf(n.off, "version note: a core dump needs NT_SIGINFO right after thread 0's notes")
-	case flags&versionFlagCoreDump == 0 && siginfoEarly:
-		return nil, nil, formatErrorf(loc.siginfo, "NT_SIGINFO after thread 0's notes, but the image is not a core dump")
+		return formatErrorf(n.off, "version note: unknown flags %#x", flags)
+	case flags&versionFlagCoreDump != 0 && (p.SigInfo == nil || !d.siginfoEarly):
+		return formatErrorf(n.off, "version note: a core dump needs NT_SIGINFO right after thread 0's notes")
+	case flags&versionFlagCoreDump == 0 && d.siginfoEarly:
+		return formatErrorf(d.loc.siginfo, "NT_SIGINFO after thread 0's notes, but the image is not a core dump")
 	case pageSize != PageSize:
-		return nil, nil, formatErrorf(n.off, "version note: page size %d, want %d", pageSize, PageSize)
+		return formatErrorf(n.off, "version note: page size %d, want %d", pageSize, PageSize)
 	case int(nthreads) != len(p.Threads):
-		return nil, nil, formatErrorf(n.off, "version note: %d threads, but %d NT_PRSTATUS notes", nthreads, len(p.Threads))
-	case int(nmaps) != nmappings:
-		return nil, nil, formatErrorf(n.off, "version note: %d mappings, but %d PT_LOAD segments", nmaps, nmappings)
+		return formatErrorf(n.off, "version note: %d threads, but %d NT_PRSTATUS notes", nthreads, len(p.Threads))
+	case int(nmaps) != d.nmappings:
+		return formatErrorf(n.off, "version note: %d mappings, but %d PT_LOAD segments", nmaps, d.nmappings)
 	case nfds > MaxFDs:
-		return nil, nil, formatErrorf(n.off, "version note: %d fds exceed %d", nfds, MaxFDs)
+		return formatErrorf(n.off, "version note: %d fds exceed %d", nfds, MaxFDs)
 	}
+	return nil
+}
 
-	// Process and credentials.
-	if n, err = it.take(OwnerRunscCkpt, NoteProcess, "the process note"); err != nil {
-		return nil, nil, err
-	}
-	loc.process = n.off
-	r = n.reader("process note")
+// decodeProcessNote decodes our process note (encodeProcess), which NT_PRPSINFO must agree with.
+func decodeProcessNote(d *noteDecoder, n *rawNote, _ int) error {
+	p := d.p
+	d.loc.process = n.off
+	r := n.reader("process note")
 	ownVersion(r)
 	p.Info.PID, p.Info.PPID, p.Info.PGID, p.Info.SID = r.i32(), r.i32(), r.i32(), r.i32()
 	c := &p.Creds
@@ -386,60 +524,58 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 	p.Info.Name = r.str("name", MaxNameLen)
 	p.Info.Args = r.str("args", MaxArgsLen)
 	if err := r.end(); err != nil {
-		return nil, nil, err
+		return err
 	}
-	// NT_PRPSINFO must agree with it.
-	if psUID != c.UID || psGID != c.GID || psPID != p.Info.PID || psPPID != p.Info.PPID || psPGID != p.Info.PGID || psSID != p.Info.SID || psName != p.Info.Name || psArgs != p.Info.Args {
-		return nil, nil, formatErrorf(prpsOff, "NT_PRPSINFO disagrees with the process note")
+	if ps := &d.prpsinfo; ps.uid != c.UID || ps.gid != c.GID || ps.pid != p.Info.PID || ps.ppid != p.Info.PPID || ps.pgid != p.Info.PGID || ps.sid != p.Info.SID || ps.name != p.Info.Name || ps.args != p.Info.Args {
+		return formatErrorf(ps.off, "NT_PRPSINFO disagrees with the process note")
 	}
+	return nil
+}
 
-	// Threads.
-	for i := range p.Threads {
-		t := &p.Threads[i]
-		what := fmt.Sprintf("thread note %d", i)
-		if n, err = it.take(OwnerRunscCkpt, NoteThread, what); err != nil {
-			return nil, nil, err
-		}
-		loc.threads = append(loc.threads, n.off)
-		r := n.reader(what)
-		ownVersion(r)
-		tid := r.i32()
-		t.SigMask, t.SigPending = r.u64(), r.u64()
-		t.AltStack.Addr, t.AltStack.Size = r.u64(), r.u64()
-		t.AltStack.Flags = r.i32()
-		r.zero(4, "reserved")
-		t.ClearTID, t.RobustList = r.u64(), r.u64()
-		if err := r.end(); err != nil {
-			return nil, nil, err
-		}
-		ps := &prs[i]
-		var wantSig uint16
-		if p.SigInfo != nil && (i == 0 || p.CoreDump) {
-			wantSig = uint16(p.SigInfo.Signo)
-		}
-		switch {
-		case tid != t.TID:
-			return nil, nil, formatErrorf(n.off, "%s: tid %d, but its NT_PRSTATUS says %d", what, tid, t.TID)
-		case ps.sighold != t.SigMask || ps.sigpend != t.SigPending:
-			return nil, nil, formatErrorf(ps.off, "NT_PRSTATUS of thread %d: signal mask or pending set disagrees with the thread note", i)
-		case ps.ppid != p.Info.PPID || ps.pgrp != p.Info.PGID || ps.sid != p.Info.SID:
-			return nil, nil, formatErrorf(ps.off, "NT_PRSTATUS of thread %d: ppid, pgrp or sid disagrees with the process note", i)
-		case ps.cursig != wantSig:
-			return nil, nil, formatErrorf(ps.off, "NT_PRSTATUS of thread %d: pr_cursig %d, want %d", i, ps.cursig, wantSig)
-		}
-	}
-
-	// Signals.
-	if n, err = it.take(OwnerRunscCkpt, NoteSignals, "the signals note"); err != nil {
-		return nil, nil, err
-	}
-	loc.signals = n.off
-	if len(n.desc) != signalsSize {
-		return nil, nil, formatErrorf(n.off, "signals note: descriptor is %d bytes, want %d", len(n.desc), signalsSize)
-	}
-	r = n.reader("signals note")
+// decodeThreadNote decodes thread i's note (encodeThread), which its NT_PRSTATUS must agree with.
+func decodeThreadNote(d *noteDecoder, n *rawNote, i int) error {
+	p := d.p
+	t := &p.Threads[i]
+	what := fmt.Sprintf("thread note %d", i)
+	d.loc.threads = append(d.loc.threads, n.off)
+	r := n.reader(what)
 	ownVersion(r)
-	s := &p.Signals
+	tid := r.i32()
+	t.SigMask, t.SigPending = r.u64(), r.u64()
+	t.AltStack.Addr, t.AltStack.Size = r.u64(), r.u64()
+	t.AltStack.Flags = r.i32()
+	r.zero(4, "reserved")
+	t.ClearTID, t.RobustList = r.u64(), r.u64()
+	if err := r.end(); err != nil {
+		return err
+	}
+	ps := &d.prs[i]
+	var wantSig uint16
+	if p.SigInfo != nil && (i == 0 || p.CoreDump) {
+		wantSig = uint16(p.SigInfo.Signo)
+	}
+	switch {
+	case tid != t.TID:
+		return formatErrorf(n.off, "%s: tid %d, but its NT_PRSTATUS says %d", what, tid, t.TID)
+	case ps.sighold != t.SigMask || ps.sigpend != t.SigPending:
+		return formatErrorf(ps.off, "NT_PRSTATUS of thread %d: signal mask or pending set disagrees with the thread note", i)
+	case ps.ppid != p.Info.PPID || ps.pgrp != p.Info.PGID || ps.sid != p.Info.SID:
+		return formatErrorf(ps.off, "NT_PRSTATUS of thread %d: ppid, pgrp or sid disagrees with the process note", i)
+	case ps.cursig != wantSig:
+		return formatErrorf(ps.off, "NT_PRSTATUS of thread %d: pr_cursig %d, want %d", i, ps.cursig, wantSig)
+	}
+	return nil
+}
+
+// decodeSignalsNote decodes our signals note (encodeSignals).
+func decodeSignalsNote(d *noteDecoder, n *rawNote, _ int) error {
+	d.loc.signals = n.off
+	if len(n.desc) != signalsSize {
+		return formatErrorf(n.off, "signals note: descriptor is %d bytes, want %d", len(n.desc), signalsSize)
+	}
+	r := n.reader("signals note")
+	ownVersion(r)
+	s := &d.p.Signals
 	s.PdeathSig = r.i32()
 	s.Pending = r.u64()
 	for i := range s.Actions {
@@ -449,52 +585,46 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 	for i := range s.Itimers {
 		s.Itimers[i].IntervalNano, s.Itimers[i].ValueNano = r.i64(), r.i64()
 	}
+	return r.end()
+}
+
+// decodeFDNote decodes fd note i (encodeFD).
+func decodeFDNote(d *noteDecoder, n *rawNote, i int) error {
+	d.loc.files = append(d.loc.files, n.off)
+	r := n.reader(fmt.Sprintf("fd note %d", i))
+	ownVersion(r)
+	var f File
+	f.FD = r.i32()
+	f.FDFlags, f.StatusFlags = r.u32(), r.u32()
+	f.Offset = r.i64()
+	f.Kind = FileKind(r.u32())
+	flags := r.u32()
+	if r.err == nil && flags&^(fdFlagIsImage|fdFlagHasHandle) != 0 {
+		r.off -= 4
+		r.fail("unknown flags %#x", flags)
+	}
+	f.IsImage = flags&fdFlagIsImage != 0
+	f.Handle = decodeHandle(r, flags&fdFlagHasHandle != 0)
+	f.Desc = r.str("description", MaxPathLen)
+	decodeHandlePath(r, f.Handle)
 	if err := r.end(); err != nil {
-		return nil, nil, err
+		return err
 	}
+	d.p.Files = append(d.p.Files, f)
+	return nil
+}
 
-	// File descriptors.
-	for i := 0; i < int(nfds); i++ {
-		what := fmt.Sprintf("fd note %d", i)
-		if n, err = it.take(OwnerRunscCkpt, NoteFD, what); err != nil {
-			return nil, nil, err
-		}
-		loc.files = append(loc.files, n.off)
-		r := n.reader(what)
-		ownVersion(r)
-		var f File
-		f.FD = r.i32()
-		f.FDFlags, f.StatusFlags = r.u32(), r.u32()
-		f.Offset = r.i64()
-		f.Kind = FileKind(r.u32())
-		flags := r.u32()
-		if r.err == nil && flags&^(fdFlagIsImage|fdFlagHasHandle) != 0 {
-			r.off -= 4
-			r.fail("unknown flags %#x", flags)
-		}
-		f.IsImage = flags&fdFlagIsImage != 0
-		f.Handle = decodeHandle(r, flags&fdFlagHasHandle != 0)
-		f.Desc = r.str("description", MaxPathLen)
-		decodeHandlePath(r, f.Handle)
-		if err := r.end(); err != nil {
-			return nil, nil, err
-		}
-		p.Files = append(p.Files, f)
-	}
-
-	// VM info.
-	if n, err = it.take(OwnerRunscCkpt, NoteVM, "the vm note"); err != nil {
-		return nil, nil, err
-	}
-	loc.vm = n.off
-	r = n.reader("vm note")
+// decodeVMNote decodes our vm note (encodeVM).
+func decodeVMNote(d *noteDecoder, n *rawNote, _ int) error {
+	d.loc.vm = n.off
+	r := n.reader("vm note")
 	ownVersion(r)
 	vmFlags := r.u32()
 	if r.err == nil && vmFlags&^vmFlagHasExe != 0 {
 		r.off -= 4
 		r.fail("unknown flags %#x", vmFlags)
 	}
-	vm := &p.VM
+	vm := &d.p.VM
 	vm.BrkStart, vm.BrkEnd = r.u64(), r.u64()
 	vm.ArgvStart, vm.ArgvEnd = r.u64(), r.u64()
 	vm.EnvvStart, vm.EnvvEnd = r.u64(), r.u64()
@@ -502,97 +632,83 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 	copy(vm.VDSOHash[:], r.take(32))
 	vm.Exe = decodeHandle(r, vmFlags&vmFlagHasExe != 0)
 	decodeHandlePath(r, vm.Exe)
+	return r.end()
+}
+
+// decodeMappingNote decodes mapping note i (encodeMapping).
+func decodeMappingNote(d *noteDecoder, n *rawNote, i int) error {
+	d.loc.mappings = append(d.loc.mappings, n.off)
+	r := n.reader(fmt.Sprintf("mapping note %d", i))
+	ownVersion(r)
+	var m Mapping
+	m.Kind = MappingKind(r.u32())
+	m.Prot = Prot(r.u32())
+	flags := r.u32()
+	if r.err == nil && flags&^(mapFlagShared|mapFlagGrowsDown|mapFlagHasFile|mapFlagHeaderPage) != 0 {
+		r.off -= 4
+		r.fail("unknown flags %#x", flags)
+	}
+	m.Shared, m.GrowsDown = flags&mapFlagShared != 0, flags&mapFlagGrowsDown != 0
+	m.HeaderPage = flags&mapFlagHeaderPage != 0
+	m.Start, m.End, m.FileOffset = r.u64(), r.u64(), r.u64()
+	m.File = decodeHandle(r, flags&mapFlagHasFile != 0)
+	m.Name = r.str("name", MaxPathLen)
+	decodeHandlePath(r, m.File)
 	if err := r.end(); err != nil {
-		return nil, nil, err
+		return err
 	}
+	d.p.Mappings = append(d.p.Mappings, m)
+	return nil
+}
 
-	// Mappings.
-	for i := 0; i < nmappings; i++ {
-		what := fmt.Sprintf("mapping note %d", i)
-		if n, err = it.take(OwnerRunscCkpt, NoteMapping, what); err != nil {
-			return nil, nil, err
-		}
-		loc.mappings = append(loc.mappings, n.off)
-		r := n.reader(what)
-		ownVersion(r)
-		var m Mapping
-		m.Kind = MappingKind(r.u32())
-		m.Prot = Prot(r.u32())
-		flags := r.u32()
-		if r.err == nil && flags&^(mapFlagShared|mapFlagGrowsDown|mapFlagHasFile|mapFlagHeaderPage) != 0 {
-			r.off -= 4
-			r.fail("unknown flags %#x", flags)
-		}
-		m.Shared, m.GrowsDown = flags&mapFlagShared != 0, flags&mapFlagGrowsDown != 0
-		m.HeaderPage = flags&mapFlagHeaderPage != 0
-		m.Start, m.End, m.FileOffset = r.u64(), r.u64(), r.u64()
-		m.File = decodeHandle(r, flags&mapFlagHasFile != 0)
-		m.Name = r.str("name", MaxPathLen)
-		decodeHandlePath(r, m.File)
-		if err := r.end(); err != nil {
-			return nil, nil, err
-		}
-		p.Mappings = append(p.Mappings, m)
+// decodeCwdNote decodes the working directory note (encodeCwd; format 1.1).
+func decodeCwdNote(d *noteDecoder, n *rawNote, _ int) error {
+	d.loc.cwd = n.off
+	r := n.reader("cwd note")
+	ownVersion(r)
+	r.zero(4, "reserved")
+	h := decodeHandle(r, true)
+	decodeHandlePath(r, h)
+	if err := r.end(); err != nil {
+		return err
 	}
+	d.p.Cwd = h
+	return nil
+}
 
-	// Working directory (format 1.1).
-	if it.is(OwnerRunscCkpt, NoteCwd) {
-		n, _ := it.take(OwnerRunscCkpt, NoteCwd, "the cwd note")
-		loc.cwd = n.off
-		r := n.reader("cwd note")
-		ownVersion(r)
-		r.zero(4, "reserved")
-		h := decodeHandle(r, true)
-		decodeHandlePath(r, h)
-		if err := r.end(); err != nil {
-			return nil, nil, err
-		}
-		p.Cwd = h
+// decodeObjectNote decodes object note i (encodeObject; format 1.2).
+func decodeObjectNote(d *noteDecoder, n *rawNote, i int) error {
+	d.loc.objects = append(d.loc.objects, n.off)
+	o, err := decodeObject(n.reader(fmt.Sprintf("object note %d", i)))
+	if err != nil {
+		return err
 	}
-	// Kernel objects (format 1.2).
-	for it.is(OwnerRunscCkpt, NoteObject) {
-		if len(p.Objects) == MaxObjects {
-			return nil, nil, formatErrorf(it.cur.off, "more than %d objects", MaxObjects)
-		}
-		n, _ := it.take(OwnerRunscCkpt, NoteObject, "an object note")
-		loc.objects = append(loc.objects, n.off)
-		o, err := decodeObject(n.reader(fmt.Sprintf("object note %d", len(p.Objects))))
-		if err != nil {
-			return nil, nil, err
-		}
-		p.Objects = append(p.Objects, o)
-	}
-	if _, ok := it.peek(); ok {
-		return nil, nil, formatErrorf(it.cur.off, "unexpected note %q type %#x after the last mapping, cwd or object note", it.cur.owner, it.cur.typ)
-	}
-	if it.err != nil {
-		return nil, nil, it.err
-	}
-	// The revision is the lowest that expresses the image (canonical form).
-	if want := imageMinor(p); minor != want {
-		return nil, nil, formatErrorf(versionOff, "version note: format revision %d, but an image with these notes is revision %d", minor, want)
-	}
+	d.p.Objects = append(d.p.Objects, o)
+	return nil
+}
 
-	// NT_FILE must list exactly the file-backed mappings.
+// checkNTFile checks that NT_FILE lists exactly the file-backed mappings.
+func (d *noteDecoder) checkNTFile() error {
+	files := d.files
 	j := 0
-	for i := range p.Mappings {
-		m := &p.Mappings[i]
+	for i := range d.p.Mappings {
+		m := &d.p.Mappings[i]
 		if m.File == nil {
 			continue
 		}
 		if j >= len(files.entries) {
-			return nil, nil, formatErrorf(files.off, "NT_FILE: lists %d files, fewer than the file-backed mappings", len(files.entries))
+			return formatErrorf(files.off, "NT_FILE: lists %d files, fewer than the file-backed mappings", len(files.entries))
 		}
 		e := files.entries[j]
 		if e.start != m.Start || e.end != m.End || e.pgoff != m.FileOffset/PageSize || m.FileOffset%PageSize != 0 || e.path != m.File.Path {
-			return nil, nil, formatErrorf(files.off, "NT_FILE: entry %d disagrees with mapping note %d", j, i)
+			return formatErrorf(files.off, "NT_FILE: entry %d disagrees with mapping note %d", j, i)
 		}
 		j++
 	}
 	if j != len(files.entries) {
-		return nil, nil, formatErrorf(files.off, "NT_FILE: lists %d files, but %d mappings are file-backed", len(files.entries), j)
+		return formatErrorf(files.off, "NT_FILE: lists %d files, but %d mappings are file-backed", len(files.entries), j)
 	}
-	return p, loc, nil
+	return nil
 }
 
 // decodeHandle reads a handle's fixed 48 bytes; they must be zero when the handle is absent.

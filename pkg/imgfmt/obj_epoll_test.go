@@ -27,8 +27,8 @@ func epollProcess() *Process {
 
 func TestEpollObjectRoundTrip(t *testing.T) {
 	p := epollProcess()
-	q, img := objectRoundTrip(t, p)
-	s := Summarize(q, int64(len(img)), nil)
+	q, _ := objectRoundTrip(t, p)
+	s := viewOf(q)
 	want := "2 interests [fd 5 events 0x80000001 data 0x1111000000000005] [fd 5 as 9 events 0x40000004 data 0x9], 1 dropped (file in no fd)"
 	if len(s.Objects) != 2 || s.Objects[0].Kind != "epoll" || s.Objects[0].Detail != want {
 		t.Errorf("summary objects %+v, want detail %q", s.Objects, want)

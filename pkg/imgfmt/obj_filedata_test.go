@@ -54,13 +54,14 @@ func TestFileDataRoundTrip(t *testing.T) {
 	if got := d.Process().Objects; !reflect.DeepEqual(got, p.Objects) {
 		t.Errorf("stream decoded objects %+v, want %+v", got, p.Objects)
 	}
-	s := Summarize(q, int64(len(img)), nil)
+	s := viewOf(q)
 	if len(s.Objects) != 2 || s.Objects[0].Kind != "file-data" || !strings.Contains(s.Objects[0].Detail, `memfd "buf"`) ||
-		!strings.Contains(s.Objects[1].Detail, "shared anonymous") || s.Mappings[1].Kind != "object" {
-		t.Errorf("summary objects %+v mappings %+v", s.Objects, s.Mappings)
+		!strings.Contains(s.Objects[1].Detail, "shared anonymous") || q.Mappings[1].Kind != MapObject {
+		t.Errorf("summary objects %+v mappings %+v", s.Objects, q.Mappings)
 	}
-	// The JSON summary names the runs by offset and length, never the bytes.
-	js, err := json.Marshal(s)
+	// The JSON of an object's state (inspect --json shows it) names the runs by offset and
+	// length, never the bytes.
+	js, err := json.Marshal(q.Objects[0].Body)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,8 @@ func inotifyProcess() *Process {
 }
 
 func TestInotifyCodec(t *testing.T) {
-	q, img := objectRoundTrip(t, inotifyProcess())
-	d := Summarize(q, int64(len(img)), nil).Objects[1].Detail
+	q, _ := objectRoundTrip(t, inotifyProcess())
+	d := viewOf(q).Objects[1].Detail
 	for _, want := range []string{"2 watches, last wd 4", "1 without a path", "[wd 1 mask 0x100 /data]", "[wd 3 mask 0x80000002 /data/f]"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("summary %q lacks %q", d, want)

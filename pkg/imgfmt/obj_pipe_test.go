@@ -25,8 +25,8 @@ func pipeProcess() *Process {
 
 func TestPipeObjectRoundTrip(t *testing.T) {
 	p := pipeProcess()
-	q, img := objectRoundTrip(t, p)
-	s := Summarize(q, int64(len(img)), nil)
+	q, _ := objectRoundTrip(t, p)
+	s := viewOf(q)
 	if len(s.Objects) != 2 || s.Objects[0].Kind != "pipe" || s.Objects[0].Detail != "named, capacity 65536, 11 bytes buffered" ||
 		s.Objects[1].Detail != "anonymous, capacity 4096, 0 bytes buffered" {
 		t.Errorf("summary objects %+v", s.Objects)

@@ -20,8 +20,8 @@ func posixTimerProcess() *Process {
 
 func TestPosixTimerRoundTrip(t *testing.T) {
 	p := posixTimerProcess()
-	q, img := objectRoundTrip(t, p)
-	s := Summarize(q, int64(len(img)), nil)
+	q, _ := objectRoundTrip(t, p)
+	s := viewOf(q)
 	if len(s.Objects) != 4 || s.Objects[1].Kind != "posix-timer" ||
 		s.Objects[1].Detail != "timer 0: monotonic, signal 10 value 0x1111, next in 1500000000 ns, interval 500000000 ns, overrun 2" ||
 		!strings.Contains(s.Objects[2].Detail, "thread-cpu of thread") || !strings.Contains(s.Objects[3].Detail, "no signal") {

@@ -17,8 +17,8 @@ func attrsProcess() *Process {
 
 func TestProcAttrsRoundTrip(t *testing.T) {
 	p := attrsProcess()
-	q, img := objectRoundTrip(t, p)
-	s := Summarize(q, int64(len(img)), nil)
+	q, _ := objectRoundTrip(t, p)
+	s := viewOf(q)
 	want := "umask 0027, oom_score_adj -500, child subreaper, membarrier private expedited, rseq of thread"
 	if len(s.Objects) != 2 || s.Objects[1].Kind != "process-attributes" || !strings.HasPrefix(s.Objects[1].Detail, want) {
 		t.Errorf("summary %+v, want %q", s.Objects, want)
@@ -85,7 +85,7 @@ func TestTerminalCodec(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(q.Objects, p.Objects) {
 		t.Fatalf("Decode: %v, objects %+v", err, q)
 	}
-	if s := Summarize(q, int64(len(img)), nil); s.Objects[1].Detail != "pty replica of /dev/pts/3" {
+	if s := viewOf(q); s.Objects[1].Detail != "pty replica of /dev/pts/3" {
 		t.Errorf("summary %+v", s.Objects)
 	}
 	body := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1) + objectFixedSize + objectFDSize

@@ -27,8 +27,8 @@ func procFileProcess() *Process {
 func TestProcFileRoundTrip(t *testing.T) {
 	p := procFileProcess()
 	p.Objects = append(p.Objects, Object{ID: 4, Body: &ProcFileObject{What: ProcPath, Target: ProcOther, NoFollow: true, Mount: "/", Rest: "exe"}})
-	q, img := objectRoundTrip(t, p)
-	s := Summarize(q, int64(len(img)), nil)
+	q, _ := objectRoundTrip(t, p)
+	s := viewOf(q)
 	var kinds []string
 	for _, o := range s.Objects {
 		kinds = append(kinds, o.Kind+": "+o.Detail)

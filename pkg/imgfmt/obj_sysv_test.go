@@ -18,8 +18,8 @@ func sysvProcess() *Process {
 
 func TestSysVRoundTrip(t *testing.T) {
 	p := sysvProcess()
-	q, img := objectRoundTrip(t, p)
-	s := Summarize(q, int64(len(img)), nil)
+	q, _ := objectRoundTrip(t, p)
+	s := viewOf(q)
 	if len(s.Objects) != 4 || s.Objects[1].Kind != "sysv-sem" || s.Objects[3].Kind != "sysv-msg" ||
 		s.Objects[1].Detail != "semaphore set id 1 key 0x5eed mode 0640 uid 0 gid 0, values [1 7 32767]" ||
 		s.Objects[3].Detail != "message queue id 1 key 0x5eee mode 0620 uid 0 gid 0, qbytes 4096, 3 messages (13 bytes)" {

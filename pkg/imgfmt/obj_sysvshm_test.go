@@ -22,8 +22,8 @@ func sysVShmProcess() *Process {
 
 func TestSysVShmRoundTrip(t *testing.T) {
 	p := sysVShmProcess()
-	q, img := objectRoundTrip(t, p)
-	s := Summarize(q, int64(len(img)), nil)
+	q, _ := objectRoundTrip(t, p)
+	s := viewOf(q)
 	if len(s.Objects) != 1 || s.Objects[0].Kind != "sysv-shm" || !strings.Contains(s.Objects[0].Detail, "key 0x1234, id 3, mode 0640, size 5000, removed") {
 		t.Errorf("summary objects %+v", s.Objects)
 	}

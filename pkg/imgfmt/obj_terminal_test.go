@@ -34,8 +34,8 @@ func terminalProcess() *Process {
 
 func TestTerminalStateCodec(t *testing.T) {
 	p := terminalProcess()
-	q, img := objectRoundTrip(t, p)
-	d := Summarize(q, int64(len(img)), nil).Objects[1].Detail
+	q, _ := objectRoundTrip(t, p)
+	d := viewOf(q).Objects[1].Detail
 	for _, want := range []string{"/dev/pts/4", "master replica /dev/tty", "101x33", "packet mode", "controlling terminal of the session leader", "own group"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("summary %q lacks %q", d, want)

@@ -21,8 +21,8 @@ func timerProcess() *Process {
 
 func TestTimerFDObjectRoundTrip(t *testing.T) {
 	p := timerProcess()
-	q, img := objectRoundTrip(t, p)
-	s := Summarize(q, int64(len(img)), nil)
+	q, _ := objectRoundTrip(t, p)
+	s := viewOf(q)
 	if len(s.Objects) != 2 || s.Objects[0].Detail != "monotonic, expires in 1500 ns, interval 2500 ns, 3 expirations pending" ||
 		s.Objects[1].Kind != "signalfd" || s.Objects[1].Detail != "mask 0xa00" {
 		t.Errorf("summary objects %+v", s.Objects)

@@ -30,8 +30,8 @@ func unixProcess() *Process {
 
 func TestUnixSocketRoundTrip(t *testing.T) {
 	p := unixProcess()
-	q, img := objectRoundTrip(t, p)
-	s := Summarize(q, int64(len(img)), nil)
+	q, _ := objectRoundTrip(t, p)
+	s := viewOf(q)
 	if len(s.Objects) != 2 || s.Objects[0].Kind != "unix-socket" || !strings.Contains(s.Objects[1].Detail, "listening backlog 17") ||
 		!strings.Contains(s.Objects[0].Detail, "2 fds in flight (1 reopened, 1 dropped)") {
 		t.Errorf("summary objects %+v", s.Objects)

@@ -23,8 +23,8 @@ func objectProcess() *Process {
 
 func TestObjectRoundTrip(t *testing.T) {
 	p := objectProcess()
-	q, img := objectRoundTrip(t, p)
-	if s := Summarize(q, int64(len(img)), nil); s.Format != "1.2" || len(s.Objects) != 1 || s.Objects[0].Kind != "eventfd" {
+	q, _ := objectRoundTrip(t, p)
+	if s := viewOf(q); s.Format != "1.2" || len(s.Objects) != 1 || s.Objects[0].Kind != "eventfd" {
 		t.Errorf("summary format %s objects %+v", s.Format, s.Objects)
 	}
 	if o, desc := q.ObjectOf(6); o == nil || o.ID != 1 || desc != 0 {

@@ -26,6 +26,9 @@ type vma struct {
 	path               string
 }
 
+// ar returns the VMA's address range.
+func (v *vma) ar() hostarch.AddrRange { return hostarch.AddrRange{Start: v.start, End: v.end} }
+
 // fileBacked reports whether the VMA maps a file (or shared memory object) rather than private
 // anonymous memory.
 func (v *vma) fileBacked() bool { return v.ino != 0 || v.devMajor != 0 || v.devMinor != 0 }
@@ -40,24 +43,35 @@ type residency struct {
 const (
 	nameVsyscall = "[vsyscall]"
 	nameVvar     = "[vvar]"
-	nameUsertrap = "[usertrap]"
+	nameUsertrap = "[usertrap]" // systrap's syscall-patching table; its state lives in the sentry.
 	nameStack    = "[stack]"
 )
 
-// captureVMAs returns the task's VMAs (without the emulated [vsyscall]) and their residency.
+// vsyscallStart is the address of the [vsyscall] page, above every user address.
+const vsyscallStart = 0xffffffffff600000
+
+// listVMAs returns t's VMAs as /proc/pid/maps lists them, without the [vsyscall] entry that
+// gVisor emulates (it is no VMA: nothing can be mapped, unmapped or captured there). It is the one
+// walk of the VMAs, for the freeze and the thaw.
+func listVMAs(t *kernel.Task) []vma {
+	var vmas []vma
+	// The callback runs under mm.mappingMu: only collect here.
+	t.MemoryManager().ReadMapsDataInto(t, func(start, end hostarch.Addr, perms hostarch.AccessType, private string, offset uint64, devMajor, devMinor uint32, ino uint64, path string) {
+		if path == nameVsyscall || start >= vsyscallStart {
+			return
+		}
+		vmas = append(vmas, vma{start, end, perms, private == "p", offset, devMajor, devMinor, ino, path})
+	})
+	return vmas
+}
+
+// captureVMAs returns the task's VMAs (listVMAs) and their residency.
 //
 // Preconditions: the process's other threads are stopped, so the VMAs do not change between the
 // two passes.
 func captureVMAs(t *kernel.Task) ([]vma, map[hostarch.Addr]residency, error) {
 	m := t.MemoryManager()
-	var vmas []vma
-	// The callback runs under mm.mappingMu: only collect here.
-	m.ReadMapsDataInto(t, func(start, end hostarch.Addr, perms hostarch.AccessType, private string, offset uint64, devMajor, devMinor uint32, ino uint64, path string) {
-		if path == nameVsyscall {
-			return
-		}
-		vmas = append(vmas, vma{start, end, perms, private == "p", offset, devMajor, devMinor, ino, path})
-	})
+	vmas := listVMAs(t)
 	var buf bytes.Buffer
 	m.ReadSmapsDataInto(t, &buf)
 	res, err := parseSmaps(buf.Bytes())

@@ -1,12 +1,6 @@
 package ckpt
 
 import (
-	"errors"
-
-	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh"
-	"golang.org/x/sys/unix"
-	gerrors "gvisor.dev/gvisor/pkg/errors"
-	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
 )
@@ -59,30 +53,12 @@ func writeImage(t *kernel.Task, sink *fileSink, req captureRequest) error {
 	return pi.write(t, sink)
 }
 
-// syscallError turns a freeze error into the errno the caller sees: the first gVisor or host
-// errno in the chain (ENOSPC, EINTR, EINVAL for a refused address space, ...), ESTALE for a stale
-// file handle, EIO for anything else. gVisor's syscall layer panics on errors that are not errnos,
-// so every error leaving freeze goes through here. Errors are logged with their full context.
+// syscallError logs a freeze error with its full context and turns it into the errno the caller
+// sees (sysErrno, errno.go).
 func syscallError(t *kernel.Task, err error) error {
 	if err == nil {
 		return nil
 	}
 	t.Infof("ckpt: freeze of pid %d failed: %v", t.ThreadGroup().ID(), err)
-	return errnoOf(err)
-}
-
-// errnoOf returns the errno syscallError reports for a non-nil err, without logging.
-func errnoOf(err error) error {
-	var e *gerrors.Error
-	if errors.As(err, &e) {
-		return e
-	}
-	var en unix.Errno
-	if errors.As(err, &en) {
-		return linuxerr.ErrorFromUnix(en)
-	}
-	if errors.Is(err, vfsfh.ErrStale) {
-		return linuxerr.ESTALE
-	}
-	return linuxerr.EIO
+	return sysErrno(errnoFreeze, err)
 }

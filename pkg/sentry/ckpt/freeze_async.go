@@ -3,6 +3,7 @@ package ckpt
 import (
 	"sync"
 
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/ckptabi"
 	"gvisor.dev/gvisor/pkg/context"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/log"
@@ -179,7 +180,7 @@ func logAsync(pid int32, err error) error {
 const (
 	// CKPT_WAIT_NOHANG makes CKPT_WAIT return the number of images still being written (> 0)
 	// instead of waiting for them.
-	CKPT_WAIT_NOHANG int32 = 1
+	CKPT_WAIT_NOHANG int32 = ckptabi.CKPT_WAIT_NOHANG
 )
 
 // ckptWait implements sys_checkpoint(CKPT_WAIT, -1, -1, flags): it waits until every image the
@@ -198,7 +199,7 @@ func ckptWait(t *kernel.Task, fd, pid, flags int32) (uintptr, error) {
 		pending, err, idle := asyncStatus(t.ThreadGroup())
 		if pending == 0 {
 			if err != nil {
-				return 0, errnoOf(err)
+				return 0, sysErrno(errnoFreeze, err)
 			}
 			return 0, nil
 		}

@@ -16,7 +16,7 @@ import (
 // original error stays in the message for the log.
 func sinkError(err error) error {
 	var e *gerrors.Error
-	if ge, ok := errnoOf(err).(*gerrors.Error); ok {
+	if ge, ok := sysErrno(errnoFreeze, err).(*gerrors.Error); ok {
 		e = ge
 	}
 	mapped := linuxerr.EIO

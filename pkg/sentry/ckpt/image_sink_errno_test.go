@@ -27,7 +27,7 @@ func TestSinkError(t *testing.T) {
 		{fmt.Errorf("wrapped: %w", linuxerr.EINTR), linuxerr.EINTR},
 		{linuxerr.ERESTARTSYS, linuxerr.ERESTARTSYS},
 	} {
-		if got := errnoOf(sinkError(c.err)); got != c.want {
+		if got := sysErrno(errnoFreeze, sinkError(c.err)); got != c.want {
 			t.Errorf("sinkError(%v) reports %v, want %v", c.err, got, c.want)
 		}
 	}

@@ -1,14 +1,11 @@
 package ckpt
 
 import (
-	"errors"
 	"fmt"
 	"unsafe"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
-	sysunix "golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
-	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/log"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/socket"
@@ -16,7 +13,6 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix"
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
-	"gvisor.dev/gvisor/pkg/syserr"
 	"gvisor.dev/gvisor/pkg/tcpip"
 )
 
@@ -176,7 +172,7 @@ func thawUnixUnused(t *kernel.Task, stype linux.SockType, files []*vfs.FileDescr
 	for i := range files {
 		f, serr := socket.New(t, linux.AF_UNIX, stype, 0)
 		if serr != nil {
-			return fmt.Errorf("socket: %w", sockErr(serr))
+			return fmt.Errorf("socket: %w", sockErrno(serr))
 		}
 		files[i] = f
 	}
@@ -192,7 +188,7 @@ func sock(f *vfs.FileDescription) *unix.Socket {
 func thawUnixPair(t *kernel.Task, stype linux.SockType, ends []imgfmt.UnixSocketEnd, files []*vfs.FileDescription) error {
 	f0, f1, serr := socket.Pair(t, linux.AF_UNIX, stype, 0)
 	if serr != nil {
-		return fmt.Errorf("socketpair: %w", sockErr(serr))
+		return fmt.Errorf("socketpair: %w", sockErrno(serr))
 	}
 	files[0], files[1] = f0, f1
 	s := [2]*unix.Socket{sock(f0), sock(f1)}
@@ -220,7 +216,7 @@ func thawUnixPair(t *kernel.Task, stype linux.SockType, ends []imgfmt.UnixSocket
 func thawUnixOrphan(t *kernel.Task, stype linux.SockType, e *imgfmt.UnixSocketEnd, files []*vfs.FileDescription) error {
 	f, gone, serr := socket.Pair(t, linux.AF_UNIX, stype, 0)
 	if serr != nil {
-		return fmt.Errorf("socketpair: %w", sockErr(serr))
+		return fmt.Errorf("socketpair: %w", sockErrno(serr))
 	}
 	files[0] = f
 	defer func() {
@@ -257,7 +253,7 @@ func thawUnixOrphan(t *kernel.Task, stype linux.SockType, e *imgfmt.UnixSocketEn
 func thawUnixSingle(t *kernel.Task, p *imgfmt.Process, stype linux.SockType, e *imgfmt.UnixSocketEnd, files []*vfs.FileDescription) (func(*kernel.Task) error, error) {
 	f, serr := socket.New(t, linux.AF_UNIX, stype, 0)
 	if serr != nil {
-		return nil, fmt.Errorf("socket: %w", sockErr(serr))
+		return nil, fmt.Errorf("socket: %w", sockErrno(serr))
 	}
 	files[0] = f
 	s := sock(f)
@@ -269,7 +265,7 @@ func thawUnixSingle(t *kernel.Task, p *imgfmt.Process, stype linux.SockType, e *
 	}
 	if e.Flags&imgfmt.UnixListening != 0 {
 		if err := s.Listen(t, int(e.Backlog)+1); err != nil {
-			return nil, fmt.Errorf("listen: %w", sockErr(err))
+			return nil, fmt.Errorf("listen: %w", sockErrno(err))
 		}
 	}
 	if len(e.Queue) > 0 {
@@ -279,7 +275,7 @@ func thawUnixSingle(t *kernel.Task, p *imgfmt.Process, stype linux.SockType, e *
 		}
 		snd, serr := bep.UnidirectionalConnect(t)
 		if serr != nil {
-			return nil, fmt.Errorf("refilling the queue: %w", sockErr(serr))
+			return nil, fmt.Errorf("refilling the queue: %w", sockErrno(serr))
 		}
 		defer snd.Release(t)
 		var total int64
@@ -299,7 +295,7 @@ func thawUnixSingle(t *kernel.Task, p *imgfmt.Process, stype linux.SockType, e *
 				if n == 0 {
 					ctl.Release(t)
 				}
-				return nil, fmt.Errorf("refilling message %d of %d (%d bytes): %w", i+1, len(e.Queue), len(m.Data), sockErr(serr))
+				return nil, fmt.Errorf("refilling message %d of %d (%d bytes): %w", i+1, len(e.Queue), len(m.Data), sockErrno(serr))
 			}
 		}
 	}
@@ -310,7 +306,7 @@ func thawUnixSingle(t *kernel.Task, p *imgfmt.Process, stype linux.SockType, e *
 		// The target may be another socket of this image, bound in the prepare phase; a
 		// target that is gone leaves the socket unconnected (send then needs an address).
 		if err := s.Connect(t, unixSockaddr(e.Peer), false); err != nil {
-			log.Warningf("ckpt: thaw: reconnecting a datagram socket to %q: %v", e.Peer, sockErr(err))
+			log.Warningf("ckpt: thaw: reconnecting a datagram socket to %q: %v", e.Peer, sockErrno(err))
 			return nil
 		}
 		shutdownUnix(s, e)
@@ -325,7 +321,7 @@ func setUnixAddr(s *unix.Socket, addr string) error {
 		return nil
 	}
 	if err := s.Endpoint().Bind(transport.Address{Addr: addr}); err != nil {
-		return fmt.Errorf("setting address %q: %w", addr, sockErr(err))
+		return fmt.Errorf("setting address %q: %w", addr, sockErrno(err))
 	}
 	return nil
 }
@@ -397,7 +393,7 @@ func sendUnix(t *kernel.Task, s *unix.Socket, data []byte, ctl transport.Control
 		if n == 0 {
 			ctl.Release(t)
 		}
-		return sockErr(serr)
+		return sockErrno(serr)
 	}
 	if n != int64(len(data)) {
 		return fmt.Errorf("sent %d of %d bytes", n, len(data))
@@ -414,15 +410,4 @@ func shutdownUnix(s *unix.Socket, e *imgfmt.UnixSocketEnd) {
 	if e.Flags&imgfmt.UnixSendShutdown != 0 {
 		ep.Shutdown(tcpip.ShutdownWrite)
 	}
-}
-
-// sockErr converts a socket error to the errno error the thaw returns (syserr translates some,
-// such as EADDRINUSE, to host errnos, which thawErrno would not recognize).
-func sockErr(serr *syserr.Error) error {
-	err := serr.ToError()
-	var host sysunix.Errno
-	if errors.As(err, &host) {
-		return linuxerr.ErrorFromUnix(host)
-	}
-	return err
 }

@@ -34,7 +34,7 @@ func bindUnix(t *kernel.Task, p *imgfmt.Process, f *vfs.FileDescription, addr st
 	s := sock(f)
 	if addr[0] == 0 {
 		if err := s.Bind(t, unixSockaddr(addr)); err != nil {
-			return sockErr(err)
+			return sockErrno(err)
 		}
 		return nil
 	}
@@ -82,7 +82,7 @@ func bindUnix(t *kernel.Task, p *imgfmt.Process, f *vfs.FileDescription, addr st
 		if uerr := vfsObj.UnlinkAt(t, creds, pop); uerr != nil {
 			log.Warningf("ckpt: thaw: removing socket file %q after a failed bind: %v", where, uerr)
 		}
-		return sockErr(serr)
+		return sockErrno(serr)
 	}
 	return nil
 }

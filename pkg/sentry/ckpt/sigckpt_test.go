@@ -21,15 +21,15 @@ func TestCkptActionOf(t *testing.T) {
 		sig  linux.Signal
 		want ckptAction
 	}{
-		{def, 62, ckptContinue},
-		{def, 63, ckptExit},
+		{def, SIGCKPT, ckptContinue},
+		{def, SIGCKPTEXIT, ckptExit},
 		{def, 40, noCkpt},
 		{def, linux.SIGTERM, noCkpt},
 		{custom, 40, ckptContinue},
-		{custom, 62, noCkpt},
-		{custom, 63, ckptExit},
-		{off, 62, noCkpt},
-		{off, 63, noCkpt},
+		{custom, SIGCKPT, noCkpt},
+		{custom, SIGCKPTEXIT, ckptExit},
+		{off, SIGCKPT, noCkpt},
+		{off, SIGCKPTEXIT, noCkpt},
 	} {
 		if got := ckptActionOf(c.p, c.sig); got != c.want {
 			t.Errorf("ckptActionOf(signal %d, %d) = %v, want %v", c.p.Signal, c.sig, got, c.want)

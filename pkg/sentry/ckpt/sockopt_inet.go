@@ -144,8 +144,8 @@ func restoreSockOptions(t *kernel.Task, s socket.Socket, opts []imgfmt.SockOptio
 	return nil
 }
 
-// sockErrno turns a socket call's error into the gVisor errno error the thaw reports as is
-// (syserr's ToError gives a host errno, which thawErrno would turn into EINVAL).
+// sockErrno turns a socket call's error into gVisor's errno error, the one conversion of the
+// freeze and the thaw (syserr's ToError gives host errnos for some, such as EADDRINUSE).
 func sockErrno(e *syserr.Error) error {
 	return linuxerr.ErrorFromUnix(unix.Errno(e.ToLinux()))
 }

@@ -6,9 +6,7 @@ import (
 	"time"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
-	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh"
 	"gvisor.dev/gvisor/pkg/abi/linux"
-	gerrors "gvisor.dev/gvisor/pkg/errors"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/mm"
@@ -46,7 +44,7 @@ func thaw(t *kernel.Task, req thawRequest) (uintptr, *kernel.SyscallControl, err
 	plan, err := prepareThaw(t, req)
 	if err != nil {
 		t.Debugf("ckpt: thaw refused: %v", err)
-		return 0, nil, thawErrno(err)
+		return 0, nil, sysErrno(errnoThaw, err)
 	}
 	return execThaw(t, plan, start)
 }
@@ -64,29 +62,12 @@ func execThaw(t *kernel.Task, plan *thawPlan, start time.Time) (uintptr, *kernel
 	if err := checkExecGainsNothing(t, exe); err != nil {
 		exe.DecRef(t)
 		plan.release(t)
-		return 0, nil, thawErrno(err)
+		return 0, nil, sysErrno(errnoThaw, err)
 	}
 	plan.start, plan.prepared = start, time.Now()
 	t.RegisterWork(&thawCommit{plan: plan, before: t.MemoryManager()})
 	// Execve takes ownership of exe. Its argv and environment do not matter: the image replaces them.
 	return 0, t.Execve([]string{plan.proc.Info.Name}, nil, 0, exe.MappedName(t), exe, false), nil
-}
-
-// thawErrno maps a prepare-phase error onto the errno docs/abi.md fixes: ESTALE for a file that
-// changed or vanished, EINVAL for a malformed or unusable image, an errno carried inside err as is.
-func thawErrno(err error) error {
-	var fe *imgfmt.FormatError
-	switch {
-	case errors.Is(err, vfsfh.ErrStale):
-		return linuxerr.ESTALE
-	case errors.As(err, &fe), errors.Is(err, errInvalidImage):
-		return linuxerr.EINVAL
-	}
-	var errno *gerrors.Error
-	if errors.As(err, &errno) {
-		return documentedErrno(errno) // thaw_hostile.go
-	}
-	return linuxerr.EINVAL
 }
 
 // errInvalidImage marks an image that decodes but cannot be thawed here (wrong vDSO, addresses

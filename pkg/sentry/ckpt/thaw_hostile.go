@@ -7,7 +7,6 @@ import (
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh"
 	"gvisor.dev/gvisor/pkg/abi/linux"
-	gerrors "gvisor.dev/gvisor/pkg/errors"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/sentry/arch/fpu"
@@ -89,8 +88,8 @@ func checkCommitValues(t *kernel.Task, p *imgfmt.Process) error {
 				return invalidf("brk [%#x, %#x) overlaps the vvar/vDSO at %#x", vm.BrkStart, vm.BrkEnd, vm.VDSOBase)
 			}
 			for _, v := range listVMAs(t) {
-				if v.name == vmaUsertrap && heap.Overlaps(v.ar) {
-					return invalidf("brk [%#x, %#x) overlaps the platform's %s table", vm.BrkStart, vm.BrkEnd, vmaUsertrap)
+				if v.path == nameUsertrap && heap.Overlaps(v.ar()) {
+					return invalidf("brk [%#x, %#x) overlaps the platform's %s table", vm.BrkStart, vm.BrkEnd, nameUsertrap)
 				}
 			}
 			if as := t.ThreadGroup().Limits().Get(limits.AS).Cur; as != limits.Infinity && uint64(heap.Length())+vdsoSize()+hostarch.PageSize > as {
@@ -137,26 +136,6 @@ func checkCommitValues(t *kernel.Task, p *imgfmt.Process) error {
 // image they made the open fail with errnos no caller expects (O_TMPFILE: EOPNOTSUPP).
 const reopenFlags = linux.O_ACCMODE | linux.O_APPEND | linux.O_ASYNC | linux.O_DIRECT | linux.O_DSYNC |
 	linux.O_SYNC | linux.O_LARGEFILE | linux.O_NOATIME | linux.O_NONBLOCK | linux.O_PATH
-
-// documentedErrno reduces a thaw's errno to the list docs/abi.md gives: a file the image names
-// that is now of another kind or gone (EISDIR, ENOTDIR, ENXIO, ENODEV, ELOOP, ENOENT) changed
-// (ESTALE); any other
-// errno outside the list means the image asked for something impossible (EINVAL).
-func documentedErrno(e *gerrors.Error) error {
-	switch e.Errno() {
-	case linuxerr.EPERM.Errno(), linuxerr.EACCES.Errno(), linuxerr.EOPNOTSUPP.Errno(), linuxerr.EINVAL.Errno(),
-		linuxerr.ESRCH.Errno(), linuxerr.EBADF.Errno(), linuxerr.ERANGE.Errno(), linuxerr.ESTALE.Errno(),
-		linuxerr.ENOSPC.Errno(), linuxerr.EIO.Errno(), linuxerr.EPIPE.Errno(), linuxerr.EINTR.Errno(),
-		linuxerr.ENOMEM.Errno(), linuxerr.EMFILE.Errno(), linuxerr.ENFILE.Errno(),
-		// Rebuilt objects whose name or id is taken here, or too big (obj_*.go).
-		linuxerr.EBUSY.Errno(), linuxerr.EEXIST.Errno(), linuxerr.EADDRINUSE.Errno(), linuxerr.EFBIG.Errno():
-		return e
-	case linuxerr.EISDIR.Errno(), linuxerr.ENOTDIR.Errno(), linuxerr.ENXIO.Errno(), linuxerr.ENODEV.Errno(),
-		linuxerr.ELOOP.Errno(), linuxerr.ENOENT.Errno():
-		return linuxerr.ESTALE
-	}
-	return linuxerr.EINVAL
-}
 
 // Offsets in an XSAVE area (Intel SDM Vol. 1, 13.4): MXCSR in the legacy area, XCOMP_BV and the
 // header's reserved bytes after XSTATE_BV.

@@ -14,38 +14,14 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 )
 
-// Names of special VMAs (as /proc/pid/maps shows them).
+// Names of special VMAs (as /proc/pid/maps shows them), besides capture_mem.go's.
 const (
-	vmaVvar     = "[vvar]"
-	vmaUsertrap = "[usertrap]" // systrap's syscall-patching table; its state lives in the sentry.
-	vmaStack    = "[stack]"
-	vmaHeap     = "[heap]"
+	vmaHeap = "[heap]"
 	// vmaThawScratch names the scratch memory that holds the signal frames of a thaw's extra
 	// threads. It stays mapped until the last of them has read its frame (thaw_scratch.go); if
 	// one never does (killed first), a later freeze may capture it, and a thaw skips it.
 	vmaThawScratch = "[anon:runsc-ckpt-thaw]"
 )
-
-// vmaInfo is one VMA as ReadMapsDataInto reports it.
-type vmaInfo struct {
-	ar   hostarch.AddrRange
-	name string
-}
-
-// listVMAs returns t's VMAs without the fake [vsyscall] entry.
-//
-// Preconditions: running on t's task goroutine.
-func listVMAs(t *kernel.Task) []vmaInfo {
-	var vmas []vmaInfo
-	// The callback runs under the mm's mapping lock: only collect here.
-	t.MemoryManager().ReadMapsDataInto(t, func(start, end hostarch.Addr, _ hostarch.AccessType, _ string, _ uint64, _, _ uint32, _ uint64, path string) {
-		if start >= 0xffffffffff600000 {
-			return
-		}
-		vmas = append(vmas, vmaInfo{ar: hostarch.AddrRange{Start: start, End: end}, name: path})
-	})
-	return vmas
-}
 
 // checkAddressSpace refuses an image whose mappings this platform cannot hold (ptrace places
 // mappings above systrap's MaxUserAddress) or that collide with systrap's [usertrap] table, which
@@ -54,8 +30,8 @@ func checkAddressSpace(t *kernel.Task, p *imgfmt.Process) error {
 	min, max := uint64(t.Kernel().MinUserAddress()), uint64(t.Kernel().MaxUserAddress())
 	var usertrap []hostarch.AddrRange
 	for _, v := range listVMAs(t) {
-		if v.name == vmaUsertrap {
-			usertrap = append(usertrap, v.ar)
+		if v.path == nameUsertrap {
+			usertrap = append(usertrap, v.ar())
 		}
 	}
 	for i := range p.Mappings {
@@ -69,7 +45,7 @@ func checkAddressSpace(t *kernel.Task, p *imgfmt.Process) error {
 		ar := hostarch.AddrRange{Start: hostarch.Addr(m.Start), End: hostarch.Addr(m.End)}
 		for _, u := range usertrap {
 			if ar.Overlaps(u) {
-				return invalidf("mapping %d [%#x, %#x) overlaps the platform's %s table", i, m.Start, m.End, vmaUsertrap)
+				return invalidf("mapping %d [%#x, %#x) overlaps the platform's %s table", i, m.Start, m.End, nameUsertrap)
 			}
 		}
 	}
@@ -126,11 +102,11 @@ func clearAddressSpace(t *kernel.Task) error {
 	m := t.MemoryManager()
 	vdso := currentVDSO(m)
 	for _, v := range listVMAs(t) {
-		if v.name == vmaUsertrap || v.ar.Overlaps(vdso) {
+		if v.path == nameUsertrap || v.ar().Overlaps(vdso) {
 			continue
 		}
-		if err := m.MUnmap(t, v.ar.Start, uint64(v.ar.Length())); err != nil {
-			return fmt.Errorf("munmap [%#x, %#x) %q: %w", v.ar.Start, v.ar.End, v.name, err)
+		if err := m.MUnmap(t, v.start, uint64(v.ar().Length())); err != nil {
+			return fmt.Errorf("munmap [%#x, %#x) %q: %w", v.start, v.end, v.path, err)
 		}
 	}
 	return nil
@@ -180,7 +156,7 @@ func (p *thawPlan) mapOne(t *kernel.Task, i int) error {
 		Private:  true, // MapObject mappings are made shared (mapObject); other shared mappings come back as private copies.
 		Perms:    perms(mp.Prot),
 		MaxPerms: hostarch.AnyAccess,
-		Stack:    mp.Name == vmaStack,
+		Stack:    mp.Name == nameStack,
 	}
 	var file *vfs.FileDescription
 	switch mp.Kind {

@@ -3,12 +3,9 @@ package ckpt
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"testing"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
-	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh"
-	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/sentry/arch/fpu"
 	"gvisor.dev/gvisor/pkg/sentry/loader/vdsodata"
@@ -102,30 +99,6 @@ func TestCheckThreads(t *testing.T) {
 		err := checkThreads(&imgfmt.Process{Threads: []imgfmt.Thread{ok, th}})
 		if !errors.Is(err, errInvalidImage) {
 			t.Errorf("%s: err = %v, want errInvalidImage", name, err)
-		}
-	}
-}
-
-func TestThawErrno(t *testing.T) {
-	for _, c := range []struct {
-		err  error
-		want error
-	}{
-		{fmt.Errorf("fd 4: %w", vfsfh.Gone(vfsfh.Handle{Path: "/x"}, linuxerr.ENOENT)), linuxerr.ESTALE},
-		{fmt.Errorf("decoding: %w", &imgfmt.FormatError{Offset: 3}), linuxerr.EINVAL},
-		{invalidf("other vDSO"), linuxerr.EINVAL},
-		{fmt.Errorf("limit: %w", linuxerr.EMFILE), linuxerr.EMFILE},
-		{errors.New("anything else"), linuxerr.EINVAL},
-		// Only documented errnos (docs/abi.md) leave a thaw (issue 13 item 15).
-		{fmt.Errorf("reopen: %w", linuxerr.EISDIR), linuxerr.ESTALE},
-		{fmt.Errorf("reopen: %w", linuxerr.ENODEV), linuxerr.ESTALE},
-		{fmt.Errorf("frame: %w", linuxerr.EFAULT), linuxerr.EINVAL},
-		{fmt.Errorf("open: %w", linuxerr.EOPNOTSUPP), linuxerr.EOPNOTSUPP},
-		{fmt.Errorf("reopen: %w", linuxerr.EACCES), linuxerr.EACCES},
-		{fmt.Errorf("timer id: %w", linuxerr.EBUSY), linuxerr.EBUSY},
-	} {
-		if got := thawErrno(c.err); got != c.want {
-			t.Errorf("thawErrno(%v) = %v, want %v", c.err, got, c.want)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/ckptabi"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -47,7 +48,7 @@ import (
 // Any failure kills every process created so far and fails the call (the log says why).
 
 // CKPT_TREE_SELF makes CKPT_THAW_TREE turn the caller into the tree's root process.
-const CKPT_TREE_SELF int32 = 2
+const CKPT_TREE_SELF int32 = ckptabi.CKPT_TREE_SELF
 
 // treeRestore is one restore in progress.
 type treeRestore struct {
@@ -214,7 +215,7 @@ func thawTree(t *kernel.Task, req treeThawRequest) (uintptr, *kernel.SyscallCont
 	r, err := loadRestore(t, req)
 	if err != nil {
 		t.Infof("ckpt: tree restore refused: %v", err)
-		return 0, nil, thawErrno(err)
+		return 0, nil, sysErrno(errnoThaw, err)
 	}
 	if r.self && threadCount(t) > 1 {
 		return reexecCoordinator(t, r)
@@ -230,7 +231,7 @@ func coordinate(t *kernel.Task, r *treeRestore) (uintptr, *kernel.SyscallControl
 	if err != nil {
 		t.Warningf("ckpt: tree restore failed, killing what it created: %v", err)
 		r.abandon(t)
-		return 0, nil, thawErrno(err)
+		return 0, nil, sysErrno(errnoThaw, err)
 	}
 	t.Infof("ckpt: restored tree of %d processes in %v with %d throw-away threads (thaws are lazy)", len(r.m.Processes), time.Since(start), r.thrown)
 	return ret, ctl, nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/ckptabi"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/hostarch"
@@ -35,7 +36,7 @@ const treeAgentFlag int32 = 1 << 30
 // trampoline code: agent entry at 0 (if the agent's syscall ever returns to user mode, the
 // process exits with status 127), thread-exit entry at trampExitThread.
 var trampolineCode = []byte{
-	0xb8, 0xe8, 0x03, 0x00, 0x00, // 0: mov $1000, %eax
+	0xb8, byte(ckptabi.SYS_checkpoint & 0xff), byte(ckptabi.SYS_checkpoint >> 8), 0x00, 0x00, // 0: mov $SYS_checkpoint, %eax
 	0x0f, 0x05, // 5: syscall
 	0xbf, 0x7f, 0x00, 0x00, 0x00, // 7: mov $127, %edi
 	0xb8, 0xe7, 0x00, 0x00, 0x00, // 12: mov $231 (exit_group), %eax

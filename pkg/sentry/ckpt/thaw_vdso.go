@@ -129,13 +129,13 @@ func moveVDSO(t *kernel.Task, want uint64) error {
 func moveRange(t *kernel.Task, r hostarch.AddrRange, to hostarch.Addr) error {
 	m := t.MemoryManager()
 	for _, v := range listVMAs(t) {
-		if !r.IsSupersetOf(v.ar) {
+		if !r.IsSupersetOf(v.ar()) {
 			continue
 		}
-		n := uint64(v.ar.Length())
-		nt := to + (v.ar.Start - r.Start)
-		if _, err := m.MRemap(t, v.ar.Start, n, n, mm.MRemapOpts{Move: mm.MRemapMustMove, NewAddr: nt}); err != nil {
-			return fmt.Errorf("mremap [%#x, %#x) %q to %#x: %w", v.ar.Start, v.ar.End, v.name, nt, err)
+		n := uint64(v.ar().Length())
+		nt := to + (v.start - r.Start)
+		if _, err := m.MRemap(t, v.start, n, n, mm.MRemapOpts{Move: mm.MRemapMustMove, NewAddr: nt}); err != nil {
+			return fmt.Errorf("mremap [%#x, %#x) %q to %#x: %w", v.start, v.end, v.path, nt, err)
 		}
 	}
 	return nil

@@ -35,8 +35,8 @@ var mirroredFuncs = []upstreamsrc.Mirror{
 	// The smaps text parseSmaps reads (VMA line, then "Field: N kB" lines).
 	{File: "pkg/sentry/mm/procfs.go", Func: "MemoryManager.ReadSmapsDataInto", Ours: "capture_mem.go parseSmaps", Fingerprint: "f2c4a3f3f899f883"},
 	{File: "pkg/sentry/mm/procfs.go", Func: "MemoryManager.vmaSmapsEntryIntoLocked", Ours: "capture_mem.go parseSmaps", Fingerprint: "1e476b12e2fb33db"},
-	// The emulated [vsyscall] entry captureVMAs leaves out.
-	{File: "pkg/sentry/mm/procfs.go", Func: "MemoryManager.ReadMapsDataInto", Ours: "capture_mem.go captureVMAs", Fingerprint: "e7c1c8274f902409"},
+	// The emulated [vsyscall] entry listVMAs leaves out.
+	{File: "pkg/sentry/mm/procfs.go", Func: "MemoryManager.ReadMapsDataInto", Ours: "capture_mem.go listVMAs", Fingerprint: "e7c1c8274f902409"},
 	// The rt_sigframe tail thaw writes for rt_sigreturn to load (ucontext, fpstate, uc_flags).
 	{File: "pkg/sentry/arch/signal_amd64.go", Func: "Context64.SignalRestore", Ours: "thaw_regs.go", Fingerprint: "2eb266faafd65bc5"},
 }
@@ -71,9 +71,9 @@ func TestMirroredUpstreamNames(t *testing.T) {
 	for _, c := range []struct{ file, name string }{
 		{"pkg/sentry/mm/procfs.go", nameVsyscall},
 		{"pkg/sentry/loader/vdso.go", nameVvar},
-		{"pkg/sentry/loader/vdso.go", vmaVvar},
+		{"pkg/sentry/loader/vdso.go", nameVvar},
 		{"pkg/sentry/platform/systrap/usertrap/usertrap_amd64.go", nameUsertrap},
-		{"pkg/sentry/platform/systrap/usertrap/usertrap_amd64.go", vmaUsertrap},
+		{"pkg/sentry/platform/systrap/usertrap/usertrap_amd64.go", nameUsertrap},
 	} {
 		f, err := upstreamsrc.ParseFile(filepath.Join(gv, c.file))
 		if err != nil {

@@ -1,10 +1,9 @@
-package main
+package inspect
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -17,17 +16,17 @@ import (
 // checked against its size and digest and decoded, and the whole checkpoint described: the tree
 // (by parent), each process's summary, what its processes share.
 
-// treeSummary is inspect's description of a tree checkpoint.
-type treeSummary struct {
-	Dir       string               `json:"dir"`
-	Manifest  *treefmt.Manifest    `json:"manifest"`
-	Processes []treeProcessSummary `json:"processes"`
-	Totals    treeTotals           `json:"totals"`
-	images    map[int32]*imgfmt.Summary
+// TreeSummary describes a tree checkpoint.
+type TreeSummary struct {
+	Dir       string            `json:"dir"`
+	Manifest  *treefmt.Manifest `json:"manifest"`
+	Processes []TreeProcess     `json:"processes"`
+	Totals    TreeTotals        `json:"totals"`
+	images    map[int32]*Summary
 }
 
-// treeProcessSummary sums up one process.
-type treeProcessSummary struct {
+// TreeProcess sums up one process of a tree checkpoint.
+type TreeProcess struct {
 	PID          int32               `json:"pid"`
 	PPID         int32               `json:"ppid"`
 	Comm         string              `json:"comm"`
@@ -41,8 +40,8 @@ type treeProcessSummary struct {
 	StoredBytes  int64               `json:"stored_bytes"`
 }
 
-// treeTotals adds the processes up.
-type treeTotals struct {
+// TreeTotals adds the processes of a tree checkpoint up.
+type TreeTotals struct {
 	Processes   int   `json:"processes"`
 	Zombies     int   `json:"zombies"`
 	Threads     int   `json:"threads"`
@@ -50,32 +49,22 @@ type treeTotals struct {
 	StoredBytes int64 `json:"stored_bytes"`
 }
 
-// inspectTree verifies and describes the tree checkpoint in dir.
-func inspectTree(dir string) (*treeSummary, error) {
+// Tree verifies and describes the tree checkpoint in dir.
+func Tree(dir string) (*TreeSummary, error) {
 	m, err := treefmt.VerifyDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	s := &treeSummary{Dir: dir, Manifest: m, images: make(map[int32]*imgfmt.Summary)}
+	s := &TreeSummary{Dir: dir, Manifest: m, images: make(map[int32]*Summary)}
 	for _, p := range m.Processes {
-		ps := treeProcessSummary{PID: p.PID, PPID: p.PPID, Comm: p.Comm, Zombie: p.Zombie}
+		ps := TreeProcess{PID: p.PID, PPID: p.PPID, Comm: p.Comm, Zombie: p.Zombie}
 		s.Totals.Processes++
 		if p.Zombie != nil {
 			s.Totals.Zombies++
 			s.Processes = append(s.Processes, ps)
 			continue
 		}
-		f, err := os.Open(filepath.Join(dir, p.Image))
-		if err != nil {
-			return nil, err
-		}
-		st, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		is, err := imgfmt.Inspect(f, st.Size())
-		f.Close()
+		is, err := File(filepath.Join(dir, p.Image))
 		if err != nil {
 			return nil, fmt.Errorf("pid %d: image %s: %w", p.PID, p.Image, err)
 		}
@@ -94,14 +83,14 @@ func inspectTree(dir string) (*treeSummary, error) {
 }
 
 // WriteJSON writes s as JSON.
-func (s *treeSummary) WriteJSON(w io.Writer) error {
+func (s *TreeSummary) WriteJSON(w io.Writer) error {
 	e := json.NewEncoder(w)
 	e.SetIndent("", "  ")
 	return e.Encode(s)
 }
 
 // WriteText writes s for people.
-func (s *treeSummary) WriteText(w io.Writer) error {
+func (s *TreeSummary) WriteText(w io.Writer) error {
 	m := s.Manifest
 	root := "every process of the PID namespace"
 	if m.Root != 0 {

@@ -1,4 +1,4 @@
-package imgfmt
+package inspect
 
 import (
 	"encoding/json"
@@ -10,11 +10,13 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/ckptabi"
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 )
 
-// This file builds and renders the summary that `runsc-ckpt inspect` prints: who the process was,
-// its threads, mappings, fds, signal dispositions and totals. The command only parses its flags and
-// calls Inspect and WriteText or WriteJSON.
+// This file builds and renders the summary of one image that `runsc-ckpt inspect` prints: who the
+// process was, its threads, mappings, fds, signal dispositions and totals.
 
 // Summary describes an image for people (text) and programs (JSON).
 type Summary struct {
@@ -105,12 +107,12 @@ type FDSummary struct {
 
 // ObjectSummary is one kernel object (format 1.2).
 type ObjectSummary struct {
-	ID     uint32     `json:"id"`
-	Kind   string     `json:"kind"`
-	Key    string     `json:"key"`
-	FDs    []int32    `json:"fds"`
-	Detail string     `json:"detail"` // One line for people.
-	State  ObjectBody `json:"state"`  // The kind's fields.
+	ID     uint32            `json:"id"`
+	Kind   string            `json:"kind"`
+	Key    string            `json:"key"`
+	FDs    []int32           `json:"fds"`
+	Detail string            `json:"detail"` // One line for people.
+	State  imgfmt.ObjectBody `json:"state"`  // The kind's fields.
 }
 
 // SignalsSummary is the process-wide signal state: only non-default dispositions and armed timers.
@@ -157,10 +159,10 @@ type Totals struct {
 	StoredBytes    int64  `json:"stored_bytes"` // Segment data on disk; -1 if unknown.
 }
 
-// Inspect decodes the image in r (size bytes) and summarizes it. When r is an *os.File, stored
+// Image decodes the image in r (size bytes) and summarizes it. When r is an *os.File, stored
 // sizes come from SEEK_DATA/SEEK_HOLE; otherwise they are -1 (unknown).
-func Inspect(r io.ReaderAt, size int64) (*Summary, error) {
-	p, err := Decode(r, size)
+func Image(r io.ReaderAt, size int64) (*Summary, error) {
+	p, err := imgfmt.Decode(r, size)
 	if err != nil {
 		return nil, err
 	}
@@ -173,13 +175,13 @@ func Inspect(r io.ReaderAt, size int64) (*Summary, error) {
 
 // Summarize builds the summary of a decoded process. stored, if not nil, returns how many of the n
 // image bytes at off are actually on disk (-1 if unknown).
-func Summarize(p *Process, size int64, stored func(off, n int64) int64) *Summary {
+func Summarize(p *imgfmt.Process, size int64, stored func(off, n int64) int64) *Summary {
 	if stored == nil {
 		stored = func(int64, int64) int64 { return -1 }
 	}
 	hex := func(v uint64) string { return fmt.Sprintf("%#x", v) }
 	s := &Summary{
-		Format:      fmt.Sprintf("%d.%d", FormatMajor, imageMinor(p)),
+		Format:      imgfmt.FormatVersion(p),
 		ImageBytes:  size,
 		StoredBytes: stored(0, size),
 		Process: ProcessSummary{Name: p.Info.Name, Args: p.Info.Args, PID: p.Info.PID, PPID: p.Info.PPID, PGID: p.Info.PGID,
@@ -198,7 +200,7 @@ func Summarize(p *Process, size int64, stored func(off, n int64) int64) *Summary
 	if si := p.SigInfo; si != nil {
 		s.SigInfo = &SigInfoSummary{Signal: si.Signo, Name: SignalName(int(si.Signo)), Code: si.Code, PID: si.PID, UID: si.UID}
 		s.CoreDump = p.CoreDump
-		if HasAddr(si.Signo, si.Code) {
+		if imgfmt.HasAddr(si.Signo, si.Code) {
 			s.SigInfo.Addr = fmt.Sprintf("%#x", si.Addr)
 		}
 	}
@@ -218,15 +220,15 @@ func Summarize(p *Process, size int64, stored func(off, n int64) int64) *Summary
 		}
 		tot.MappedBytes += ms.Bytes
 		switch m.Kind {
-		case MapContent:
+		case imgfmt.MapContent:
 			tot.ContentBytes += ms.Bytes
 			ms.Stored = stored(m.DataOffset, int64(ms.Bytes))
-		case MapReference:
+		case imgfmt.MapReference:
 			tot.ReferenceBytes += ms.Bytes
 			if m.HeaderPage {
-				ms.Stored = stored(m.DataOffset, PageSize)
+				ms.Stored = stored(m.DataOffset, imgfmt.PageSize)
 			}
-		case MapZero:
+		case imgfmt.MapZero:
 			tot.ZeroBytes += ms.Bytes
 		}
 		s.Mappings = append(s.Mappings, ms)
@@ -250,14 +252,14 @@ func Summarize(p *Process, size int64, stored func(off, n int64) int64) *Summary
 	}
 	for i := range p.Objects {
 		o := &p.Objects[i]
-		os := ObjectSummary{ID: o.ID, Kind: objectKindName(o.Kind()), Key: fmt.Sprintf("%#x", o.Key), FDs: []int32{}, Detail: o.Body.describe(), State: o.Body}
+		os := ObjectSummary{ID: o.ID, Kind: o.KindName(), Key: fmt.Sprintf("%#x", o.Key), FDs: []int32{}, Detail: o.Detail(), State: o.Body}
 		for _, f := range o.FDs {
 			os.FDs = append(os.FDs, f.FD)
 		}
 		s.Objects = append(s.Objects, os)
 	}
 	for i, a := range p.Signals.Actions {
-		if a == (SigAction{}) {
+		if a == (imgfmt.SigAction{}) {
 			continue
 		}
 		h := hex(a.Handler)
@@ -306,24 +308,24 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	p := &s.Process
 	pr("image:\t%s (%d bytes), %s stored on disk, format %s\n", humanBytes(uint64(s.ImageBytes)), s.ImageBytes, size(s.StoredBytes), s.Format)
-	pr("process:\t%s (pid %d, ppid %d, pgid %d, sid %d) args %q\n", Printable(p.Name), p.PID, p.PPID, p.PGID, p.SID, p.Args)
+	pr("process:\t%s (pid %d, ppid %d, pgid %d, sid %d) args %q\n", imgfmt.Printable(p.Name), p.PID, p.PPID, p.PGID, p.SID, p.Args)
 	pr("frozen:\t%s on %s\n", p.FreezeTime, p.Platform)
 	c := &s.Creds
 	pr("creds:\tuid %d euid %d suid %d fsuid %d, gid %d egid %d sgid %d fsgid %d, groups %v\n",
 		c.UID, c.EUID, c.SUID, c.FSUID, c.GID, c.EGID, c.SGID, c.FSGID, c.Groups)
 	if si := s.SigInfo; si != nil {
 		if s.CoreDump {
-			pr("core:\tdump of a process killed by %s\n", Printable(si.Name))
+			pr("core:\tdump of a process killed by %s\n", imgfmt.Printable(si.Name))
 		}
 		if si.Addr != "" {
-			pr("signal:\t%s (%d) code %d at address %s\n", Printable(si.Name), si.Signal, si.Code, si.Addr)
+			pr("signal:\t%s (%d) code %d at address %s\n", imgfmt.Printable(si.Name), si.Signal, si.Code, si.Addr)
 		} else {
-			pr("signal:\t%s (%d) code %d from pid %d uid %d\n", Printable(si.Name), si.Signal, si.Code, si.PID, si.UID)
+			pr("signal:\t%s (%d) code %d from pid %d uid %d\n", imgfmt.Printable(si.Name), si.Signal, si.Code, si.PID, si.UID)
 		}
 	}
-	pr("vm:\tbrk %s, vdso %s, exe %s\n", s.VM.Brk, s.VM.VDSO, Printable(s.VM.Exe))
+	pr("vm:\tbrk %s, vdso %s, exe %s\n", s.VM.Brk, s.VM.VDSO, imgfmt.Printable(s.VM.Exe))
 	if s.VM.Cwd != "" {
-		pr("cwd:\t%s\n", Printable(s.VM.Cwd))
+		pr("cwd:\t%s\n", imgfmt.Printable(s.VM.Cwd))
 	}
 	tw.Flush()
 
@@ -345,7 +347,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		if file != "" && file == m.Name {
 			file = "(same)"
 		}
-		pr("  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Start, m.End, m.Perms, m.Kind, humanBytes(m.Bytes), stored, Printable(m.Name), Printable(file))
+		pr("  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Start, m.End, m.Perms, m.Kind, humanBytes(m.Bytes), stored, imgfmt.Printable(m.Name), imgfmt.Printable(file))
 	}
 	tw.Flush()
 
@@ -360,7 +362,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		if f.IsImage {
 			desc += " (this image)"
 		}
-		pr("  %d\t%s\t%s\t%d\t%s\n", f.FD, f.Kind, flags, f.Offset, Printable(desc))
+		pr("  %d\t%s\t%s\t%d\t%s\n", f.FD, f.Kind, flags, f.Offset, imgfmt.Printable(desc))
 	}
 	tw.Flush()
 
@@ -369,7 +371,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		pr("  ID\tKIND\tFDS\tSTATE\n")
 		for _, o := range s.Objects {
 			fds := fmt.Sprint(o.FDs)
-			pr("  %d\t%s\t%s\t%s\n", o.ID, o.Kind, fds[1:len(fds)-1], Printable(o.Detail))
+			pr("  %d\t%s\t%s\t%s\n", o.ID, o.Kind, fds[1:len(fds)-1], imgfmt.Printable(o.Detail))
 		}
 		tw.Flush()
 	}
@@ -415,15 +417,15 @@ func dataBytes(f *os.File, off, n int64) int64 {
 	return total
 }
 
-func perms(m *Mapping) string {
+func perms(m *imgfmt.Mapping) string {
 	b := []byte("---p")
-	if m.Prot&ProtRead != 0 {
+	if m.Prot&imgfmt.ProtRead != 0 {
 		b[0] = 'r'
 	}
-	if m.Prot&ProtWrite != 0 {
+	if m.Prot&imgfmt.ProtWrite != 0 {
 		b[1] = 'w'
 	}
-	if m.Prot&ProtExec != 0 {
+	if m.Prot&imgfmt.ProtExec != 0 {
 		b[2] = 'x'
 	}
 	if m.Shared {
@@ -432,21 +434,21 @@ func perms(m *Mapping) string {
 	return string(b)
 }
 
-func kindName(k MappingKind) string {
+func kindName(k imgfmt.MappingKind) string {
 	switch k {
-	case MapContent:
+	case imgfmt.MapContent:
 		return "content"
-	case MapReference:
+	case imgfmt.MapReference:
 		return "reference"
-	case MapZero:
+	case imgfmt.MapZero:
 		return "zero"
-	case MapObject:
+	case imgfmt.MapObject:
 		return "object"
 	}
 	return fmt.Sprintf("kind%d", k)
 }
 
-func fileKindName(k FileKind) string {
+func fileKindName(k imgfmt.FileKind) string {
 	names := []string{"", "regular", "directory", "chardev", "blockdev", "fifo", "socket", "symlink", "eventfd", "other"}
 	if int(k) < len(names) && k > 0 {
 		return names[k]
@@ -478,9 +480,9 @@ func SignalName(sig int) string {
 	switch {
 	case sig > 0 && sig < len(signalNames):
 		return signalNames[sig]
-	case sig == 62:
+	case sig == ckptabi.SIGCKPT:
 		return "SIGCKPT"
-	case sig == 63:
+	case sig == ckptabi.SIGCKPTEXIT:
 		return "SIGCKPTEXIT"
 	case sig >= 32 && sig <= 64:
 		return fmt.Sprintf("SIGRTMIN+%d", sig-32)
