@@ -11,9 +11,10 @@ import (
 
 // TestObjInotify: an inotify fd comes back with its watches — same watch descriptors (a gap
 // kept, numbering continuing after the last one), masks and flags (IN_ONLYDIR), each re-added by
-// its path — and its status flags; a watch whose file was removed before the thaw is not restored
-// (its descriptor stays unused) and queued events are lost (docs/notes-thaw.md, "inotify"). The
-// guest checks each watch by causing its event. New and same sandbox.
+// its path — and its status flags, with its queued events (names, a rename's cookie) in order; a
+// watch whose file was removed before the thaw is not restored (its descriptor stays unused)
+// (docs/notes-thaw.md, "inotify"). The guest checks each watch by causing its event. New and same
+// sandbox.
 func TestObjInotify(t *testing.T) {
 	guest := h.BuildC(t, "obj_inotify")
 	const want = "inotify queue=1 create=1 modify=1 delete=1 gap=1 gone=1 same=1 next=1 flags=1\n"
@@ -23,7 +24,7 @@ func TestObjInotify(t *testing.T) {
 			img := filepath.Join(dir, "inotify.ckpt")
 			frozenGuest(t, p, "r=0 errno=0", guest, img, dir)
 			out := runTool(t, h.Bin, "inspect", img)
-			for _, w := range []string{"inotify", "4 watches, last wd 5", "[wd 4 mask 0x1000200 " + dir + "/sub]"} {
+			for _, w := range []string{"inotify", "4 watches, last wd 5", "[wd 4 mask 0x1000200 " + dir + "/sub]", "5 queued events: [wd 1 mask 0x100 cookie 0 \"before\"]", "[wd 3 mask 0x2 cookie 0 \"\"]"} {
 				if !strings.Contains(out, w) {
 					t.Errorf("inspect lacks %q:\n%s", w, out)
 				}

@@ -8,14 +8,32 @@ import (
 // InotifyObject is an inotify instance (ObjInotify) with its watches; docs/notes-thaw.md
 // "inotify". Body layout: 0 nwatches u32, 4 lastwd i32 (the last watch descriptor handed out,
 // ≥ every watch's), 8 dropped u32 (watches left out: their file has no path from the process's
-// root), 12 reserved u32, then per watch, ascending by wd: wd i32 (≥ 1), mask u32 (as stored:
-// events and flags), path (u32 length, 1 … MaxPathLen bytes, absolute, without NUL). Queued
-// events are not recorded.
+// root), 12 nevents u32 (queued events; 0 in images written before they were recorded, whose
+// readers refuse a non-zero value), then per watch, ascending by wd: wd i32 (≥ 1), mask u32 (as
+// stored: events and flags), path (u32 length, 1 … MaxPathLen bytes, absolute, without NUL);
+// then per queued event, oldest first: wd i32 (−1 for IN_Q_OVERFLOW), mask u32, cookie u32, name
+// (u32 length, 0 … 255 bytes, without NUL padding).
 type InotifyObject struct {
 	LastWD  int32
 	Dropped uint32
 	Watches []InotifyWatch
+	Events  []InotifyEvent
 }
+
+// InotifyEvent is one event queued on an inotify instance and not yet read.
+type InotifyEvent struct {
+	WD     int32
+	Mask   uint32
+	Cookie uint32
+	Name   string
+}
+
+// maxInotifyEvents bounds the queued events of one instance (Linux's default
+// max_queued_events is 16384; gVisor has no limit), maxInotifyName an event's name (NAME_MAX).
+const (
+	maxInotifyEvents = 1 << 20
+	maxInotifyName   = 255
+)
 
 // InotifyWatch is one watch of an inotify instance.
 type InotifyWatch struct {
@@ -36,28 +54,42 @@ func (o *InotifyObject) encode(w *wbuf) {
 	w.u32(uint32(len(o.Watches)))
 	w.i32(o.LastWD)
 	w.u32(o.Dropped)
-	w.u32(0)
+	w.u32(uint32(len(o.Events)))
 	for _, x := range o.Watches {
 		w.i32(x.WD)
 		w.u32(x.Mask)
 		w.str(x.Path)
+	}
+	for _, e := range o.Events {
+		w.i32(e.WD)
+		w.u32(e.Mask)
+		w.u32(e.Cookie)
+		w.str(e.Name)
 	}
 }
 
 func decodeInotify(r *rbuf) ObjectBody {
 	n := r.u32()
 	o := &InotifyObject{LastWD: r.i32(), Dropped: r.u32()}
-	r.zero(4, "reserved")
-	// Each watch takes at least 13 bytes: bound the count before allocating.
-	if r.err == nil && (n > maxInotifyWatches || int64(n)*13 > int64(len(r.b)-r.off)) {
-		r.fail("inotify: %d watches do not fit in the note", n)
+	nev := r.u32()
+	// Each watch takes at least 13 bytes, each event 16: bound the counts before allocating.
+	if r.err == nil && (n > maxInotifyWatches || nev > maxInotifyEvents || int64(n)*13+int64(nev)*16 > int64(len(r.b)-r.off)) {
+		r.fail("inotify: %d watches and %d events do not fit in the note", n, nev)
 	}
-	if r.err != nil || n == 0 {
+	if r.err != nil {
 		return o
 	}
-	o.Watches = make([]InotifyWatch, 0, n)
+	if n > 0 {
+		o.Watches = make([]InotifyWatch, 0, n)
+	}
 	for i := 0; i < int(n) && r.err == nil; i++ {
 		o.Watches = append(o.Watches, InotifyWatch{WD: r.i32(), Mask: r.u32(), Path: r.str("watch path", MaxPathLen)})
+	}
+	if nev > 0 && r.err == nil {
+		o.Events = make([]InotifyEvent, 0, nev)
+	}
+	for i := 0; i < int(nev) && r.err == nil; i++ {
+		o.Events = append(o.Events, InotifyEvent{WD: r.i32(), Mask: r.u32(), Cookie: r.u32(), Name: r.str("event name", maxInotifyName)})
 	}
 	return o
 }
@@ -70,6 +102,12 @@ func (o *InotifyObject) describe() string {
 	}
 	for _, x := range o.Watches {
 		fmt.Fprintf(&b, " [wd %d mask %#x %s]", x.WD, x.Mask, x.Path)
+	}
+	if len(o.Events) > 0 {
+		fmt.Fprintf(&b, "; %d queued events:", len(o.Events))
+		for _, e := range o.Events {
+			fmt.Fprintf(&b, " [wd %d mask %#x cookie %d %q]", e.WD, e.Mask, e.Cookie, e.Name)
+		}
 	}
 	return b.String()
 }
@@ -96,6 +134,16 @@ func (o *InotifyObject) check(p *Process, obj *Object) string {
 			return fmt.Sprintf("watch %d: empty mask", i)
 		case !strings.HasPrefix(x.Path, "/"):
 			return fmt.Sprintf("watch %d: path %q is not absolute", i, x.Path)
+		}
+	}
+	for i, e := range o.Events {
+		switch {
+		case e.WD < -1 || e.WD == 0 || e.WD > o.LastWD:
+			return fmt.Sprintf("event %d: wd %d outside 1 … %d", i, e.WD, o.LastWD)
+		case e.Mask == 0:
+			return fmt.Sprintf("event %d: empty mask", i)
+		case strings.ContainsRune(e.Name, 0) || strings.Contains(e.Name, "/"):
+			return fmt.Sprintf("event %d: name %q", i, e.Name)
 		}
 	}
 	return ""

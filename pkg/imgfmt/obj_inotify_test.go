@@ -55,9 +55,9 @@ func TestInotifyChecks(t *testing.T) {
 		val  byte
 		want string
 	}{
-		{0, 200, "watches do not fit"},
-		{3, 0x80, "watches do not fit"},
-		{12, 1, "reserved"},
+		{0, 200, "200 watches and 0 events do not fit"},
+		{3, 0x80, "events do not fit"},
+		{12, 1, "events do not fit"},
 		{16 + 8, 0xff, "descriptor too short"},
 		{16 + 8 + 3, 0x10, "exceeds"},
 		{16 + 12, 0, "NUL"},
@@ -66,4 +66,44 @@ func TestInotifyChecks(t *testing.T) {
 		b[body+tc.off] = tc.val
 		wantDecodeError(t, b, tc.want)
 	}
+}
+
+// TestInotifyEvents: queued events round-trip in order (an image without events is the layout
+// of images written before events were recorded: inotifyProcess), and bad ones are refused.
+func TestInotifyEvents(t *testing.T) {
+	withEvents := func() *Process {
+		p := inotifyProcess()
+		p.Objects[1].Body.(*InotifyObject).Events = []InotifyEvent{
+			{WD: 1, Mask: 0x100, Name: "new"}, {WD: 1, Mask: 0x40, Cookie: 7, Name: "a"}, {WD: 1, Mask: 0x80, Cookie: 7, Name: "b"},
+			{WD: 3, Mask: 2}, {WD: -1, Mask: 0x4000},
+		}
+		return p
+	}
+	q, img := objectRoundTrip(t, withEvents())
+	if got := q.Objects[1].Body.(*InotifyObject).Events; len(got) != 5 || got[2] != (InotifyEvent{WD: 1, Mask: 0x80, Cookie: 7, Name: "b"}) || got[4].WD != -1 {
+		t.Errorf("events %+v", got)
+	}
+	d := Summarize(q, int64(len(img)), nil).Objects[1].Detail
+	if want := `5 queued events: [wd 1 mask 0x100 cookie 0 "new"]`; !strings.Contains(d, want) {
+		t.Errorf("summary %q lacks %q", d, want)
+	}
+	for _, tc := range []struct {
+		name, want string
+		mod        func(e *InotifyEvent)
+	}{
+		{"wd zero", "event 0: wd 0", func(e *InotifyEvent) { e.WD = 0 }},
+		{"wd above", "event 0: wd 5", func(e *InotifyEvent) { e.WD = 5 }},
+		{"mask", "event 0: empty mask", func(e *InotifyEvent) { e.Mask = 0 }},
+		{"slash", "event 0: name", func(e *InotifyEvent) { e.Name = "a/b" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := withEvents()
+			tc.mod(&p.Objects[1].Body.(*InotifyObject).Events[0])
+			wantEncodeError(t, p, tc.want)
+		})
+	}
+	b := encodeToBytes(t, withEvents())
+	body := bytes.LastIndex(b, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1) + objectFixedSize + objectFDSize
+	b[body+12] = 200
+	wantDecodeError(t, b, "events do not fit")
 }

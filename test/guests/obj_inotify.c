@@ -4,12 +4,15 @@
  * usage: obj_inotify IMAGE DIR
  *
  * Fd 10: inotify (IN_NONBLOCK) with the watches
- *   wd 1  DIR        IN_CREATE
+ *   wd 1  DIR        IN_CREATE | IN_MOVE
  *   wd 2  DIR/a      removed again before the freeze (a gap)
  *   wd 3  DIR/f      IN_MODIFY
  *   wd 4  DIR/sub    IN_DELETE | IN_ONLYDIR
  *   wd 5  DIR/g      IN_ATTRIB (the test removes DIR/g before the thaw: not restored)
- * and one event queued (DIR/before created; queued events are not restored).
+ * and four events queued, not read: DIR/before created, renamed to DIR/moved (IN_MOVED_FROM and
+ * IN_MOVED_TO with one cookie), DIR/f modified, and the freeze's IMAGE created (it must be in DIR);
+ * after the thaw they are read back in that order with their names and cookie (queue=1), then
+ * nothing more.
  *
  * Prints "r=<result> errno=<n>"; after the freeze itself (r == 0) it kills itself with SIGKILL.
  * After a thaw it checks every watch by causing its event and prints
@@ -46,18 +49,31 @@ static int watch(const char *name, unsigned mask)
 	return inotify_add_watch(10, path, mask);
 }
 
-/* next_event reads one event (waiting at most 20 s) and reports whether it is wd/mask/name. */
+static unsigned last_cookie;
+
+/* next_event takes the next event (reading, waiting at most 20 s, when none is buffered: one read
+ * can return several) and reports whether it is wd/mask/name. */
 static int next_event(int wd, unsigned mask, const char *name)
 {
 	static char buf[4096] __attribute__((aligned(8)));
-	struct pollfd pfd = {.fd = 10, .events = POLLIN};
-	if (poll(&pfd, 1, 20000) != 1)
-		return 0;
-	ssize_t n = read(10, buf, sizeof(struct inotify_event) + NAME_MAX + 1);
-	struct inotify_event *ev = (struct inotify_event *)buf;
-	int ok = n > 0 && ev->wd == wd && (ev->mask & mask) == mask && strcmp(ev->len ? ev->name : "", name) == 0;
+	static ssize_t have, at;
+	if (at >= have) {
+		struct pollfd pfd = {.fd = 10, .events = POLLIN};
+		if (poll(&pfd, 1, 20000) != 1) {
+			printf("event: none (want wd=%d mask=%#x name=%s)\n", wd, mask, name);
+			return 0;
+		}
+		have = read(10, buf, sizeof buf);
+		at = 0;
+		if (have <= 0)
+			return 0;
+	}
+	struct inotify_event *ev = (struct inotify_event *)(buf + at);
+	at += sizeof *ev + ev->len;
+	int ok = ev->wd == wd && (ev->mask & mask) == mask && strcmp(ev->len ? ev->name : "", name) == 0;
+	last_cookie = ev->cookie;
 	if (!ok)
-		printf("event: n=%zd wd=%d mask=%#x name=%s\n", n, ev->wd, ev->mask, ev->len ? ev->name : "");
+		printf("event: wd=%d mask=%#x name=%s\n", ev->wd, ev->mask, ev->len ? ev->name : "");
 	return ok;
 }
 
@@ -78,7 +94,7 @@ int main(int argc, char **argv)
 	if (fd < 0 || dup2(fd, 10) != 10)
 		return 2;
 	close(fd);
-	if (watch("", IN_CREATE) != 1 || watch("a", IN_ATTRIB) != 2 || inotify_rm_watch(10, 2) != 0 ||
+	if (watch("", IN_CREATE | IN_MOVE) != 1 || watch("a", IN_ATTRIB) != 2 || inotify_rm_watch(10, 2) != 0 ||
 	    watch("f", IN_MODIFY) != 3 || watch("sub", IN_DELETE | IN_ONLYDIR) != 4 || watch("g", IN_ATTRIB) != 5) {
 		perror("watches");
 		return 2;
@@ -86,11 +102,26 @@ int main(int argc, char **argv)
 	if (!next_event(2, IN_IGNORED, "")) /* from the removal */
 		return 2;
 	touch("before");
+	char to[PATH_MAX], f[PATH_MAX];
+	snprintf(path, sizeof path, "%s/before", dir);
+	snprintf(to, sizeof to, "%s/moved", dir);
+	snprintf(f, sizeof f, "%s/f", dir);
+	int wf = open(f, O_WRONLY);
+	if (rename(path, to) != 0 || wf < 0 || write(wf, "y", 1) != 1) {
+		perror("events");
+		return 2;
+	}
+	close(wf);
 
 	freeze_and_die(argv[1]);
 
 	int queued = -1;
-	int queue = ioctl(10, FIONREAD, &queued) == 0 && queued == 0; /* the "before" event is lost */
+	int queue = ioctl(10, FIONREAD, &queued) == 0 && queued > 0 && next_event(1, IN_CREATE, "before") &&
+		    next_event(1, IN_MOVED_FROM, "before");
+	unsigned cookie = last_cookie;
+	queue = queue && cookie != 0 && next_event(1, IN_MOVED_TO, "moved") && last_cookie == cookie &&
+		next_event(3, IN_MODIFY, "") && next_event(1, IN_CREATE, strrchr(argv[1], '/') + 1) &&
+		ioctl(10, FIONREAD, &queued) == 0 && queued == 0;
 	touch("after");
 	int create = next_event(1, IN_CREATE, "after");
 	snprintf(path, sizeof path, "%s/f", dir);
@@ -103,7 +134,7 @@ int main(int argc, char **argv)
 	int gap = inotify_rm_watch(10, 2) < 0 && errno == EINVAL;
 	int gone = inotify_rm_watch(10, 5) < 0 && errno == EINVAL;
 	int same = watch("", IN_CREATE) == 1;
-	int next = watch("sub", IN_CREATE) == 4 && watch("before", IN_ATTRIB) == 6;
+	int next = watch("sub", IN_CREATE) == 4 && watch("moved", IN_ATTRIB) == 6;
 	int flags = (fcntl(10, F_GETFL) & O_NONBLOCK) != 0;
 	printf("inotify queue=%d create=%d modify=%d delete=%d gap=%d gone=%d same=%d next=%d flags=%d\n", queue, create,
 	       modify, delete, gap, gone, same, next, flags);

@@ -184,6 +184,9 @@ func captureInotify(t *kernel.Task, i *vfs.Inotify) (*imgfmt.InotifyObject, erro
 		}
 	}()
 	o := &imgfmt.InotifyObject{LastWD: last}
+	if o.Events, err = readInotifyEvents(i); err != nil {
+		return nil, err
+	}
 	if len(refs) == 0 {
 		return o, nil
 	}
@@ -209,6 +212,56 @@ func captureInotify(t *kernel.Task, i *vfs.Inotify) (*imgfmt.InotifyObject, erro
 		o.Watches = append(o.Watches, imgfmt.InotifyWatch{WD: w.wd, Mask: w.mask, Path: path})
 	}
 	return o, nil
+}
+
+// readInotifyEvents returns the events queued on i, oldest first, read through the stateify fields
+// of its event list (Inotify.events → eventList.head → Event.eventEntry.next, .wd, .mask, .cookie,
+// .name), read-only and without Inotify.evMu (no exported call holds it and calls back): the
+// process is stopped, so only other processes' file operations can append meanwhile (such an
+// event is taken or missed, as if it came before or after the freeze). The walk is bounded.
+func readInotifyEvents(i *vfs.Inotify) ([]imgfmt.InotifyEvent, error) {
+	list, err := stateField(i, "events")
+	if err != nil {
+		return nil, err
+	}
+	e, err := stateSubfield(list, "head", reflect.Pointer)
+	if err != nil {
+		return nil, err
+	}
+	var out []imgfmt.InotifyEvent
+	for n := 0; !e.IsNil() && n < 1<<20; n++ {
+		ev := e.Elem()
+		wd, err := stateSubfield(ev, "wd", reflect.Int32)
+		if err != nil {
+			return nil, err
+		}
+		mask, err := stateSubfield(ev, "mask", reflect.Uint32)
+		if err != nil {
+			return nil, err
+		}
+		cookie, err := stateSubfield(ev, "cookie", reflect.Uint32)
+		if err != nil {
+			return nil, err
+		}
+		name, err := stateSubfield(ev, "name", reflect.Slice)
+		if err != nil {
+			return nil, err
+		}
+		link, err := stateSubfield(ev, "eventEntry", reflect.Struct)
+		if err != nil {
+			return nil, err
+		}
+		if e, err = stateSubfield(link, "next", reflect.Pointer); err != nil {
+			return nil, err
+		}
+		// The name is NUL-padded to a multiple of the event size.
+		b := make([]byte, 0, name.Len())
+		for j := 0; j < name.Len() && name.Index(j).Uint() != 0; j++ {
+			b = append(b, byte(name.Index(j).Uint()))
+		}
+		out = append(out, imgfmt.InotifyEvent{WD: int32(wd.Int()), Mask: uint32(mask.Uint()), Cookie: uint32(cookie.Uint()), Name: string(b)})
+	}
+	return out, nil
 }
 
 // inotifyTargetPath returns d's path from root, or "" if it is deleted or not reachable: the mounts
@@ -285,6 +338,12 @@ func thawInotify(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfmt.
 		return nil
 	}
 	restored := 0
+	targets := map[int32]inotifyTarget{} // Restored watches, for their queued events.
+	defer func() {
+		for _, x := range targets {
+			x.vd.DecRef(t)
+		}
+	}()
 	for _, w := range b.Watches {
 		if err := skip(w.WD); err != nil {
 			return nil, err
@@ -296,11 +355,12 @@ func thawInotify(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfmt.
 			continue // skip() uses the descriptor on the next round.
 		}
 		wd := ino.AddWatch(vd.Dentry(), w.Mask)
-		vd.DecRef(t)
 		if wd != w.WD {
+			vd.DecRef(t)
 			t.Infof("ckpt: thaw: inotify watch %d on %q is the same file as watch %d: merged", w.WD, w.Path, wd)
 			continue
 		}
+		targets[wd] = inotifyTarget{vd: vd, mask: w.Mask}
 		next++
 		restored++
 	}
@@ -310,9 +370,53 @@ func thawInotify(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfmt.
 	if err := drainInotify(t, f); err != nil {
 		return nil, err
 	}
-	t.Infof("ckpt: thaw: inotify fd %d: %d of %d watches restored", first.FD, restored, len(b.Watches)+int(b.Dropped))
+	queued, err := queueInotifyEvents(t, ino, b.Events, targets)
+	if err != nil {
+		return nil, err
+	}
+	t.Infof("ckpt: thaw: inotify fd %d: %d of %d watches, %d of %d queued events restored", first.FD, restored, len(b.Watches)+int(b.Dropped), queued, len(b.Events))
 	ok = true
 	return &thawedObject{files: []*vfs.FileDescription{f}}, nil
+}
+
+// inotifyTarget is a restored watch's file and mask.
+type inotifyTarget struct {
+	vd   vfs.VirtualDentry
+	mask uint32
+}
+
+// queueInotifyEvents queues the image's events again, in order, through the restored watches'
+// own Watch.Notify (the exported call a file's watch set makes), which queues an event with the
+// watch's descriptor, name, mask and cookie. It reaches a watch through its file's watch set and
+// the instance's id (stateify field Inotify.id). An event is lost (counted, logged) if its watch
+// was not restored (removed at the freeze: its IN_IGNORED; path gone), if it has no event bit the
+// watch's mask selects (IN_Q_OVERFLOW, IN_IGNORED, IN_UNMOUNT alone: Notify drops those), or if
+// the watch is one-shot (Notify would expire it). It returns how many were queued.
+func queueInotifyEvents(t *kernel.Task, ino *vfs.Inotify, events []imgfmt.InotifyEvent, targets map[int32]inotifyTarget) (int, error) {
+	if len(events) == 0 {
+		return 0, nil
+	}
+	id, err := stateUint(ino, "id")
+	if err != nil {
+		return 0, err
+	}
+	queued := 0
+	for _, e := range events {
+		x, ok := targets[e.WD]
+		var w *vfs.Watch
+		if ok && x.mask&linux.IN_ONESHOT == 0 && e.Mask&x.mask&linux.IN_ALL_EVENTS != 0 {
+			if ws := x.vd.Dentry().Watches(); ws != nil {
+				w = ws.Lookup(id)
+			}
+		}
+		if w == nil {
+			t.Infof("ckpt: thaw: inotify event (wd %d mask %#x %q) cannot be queued again: lost", e.WD, e.Mask, e.Name)
+			continue
+		}
+		w.Notify(e.Name, e.Mask, e.Cookie)
+		queued++
+	}
+	return queued, nil
 }
 
 // drainInotify reads away the events the fillers queued (IN_IGNORED), so the thawed queue starts
