@@ -135,7 +135,7 @@ func ownVersion(r *rbuf) {
 // noteLocations remembers where each part of the Process came from, for error offsets.
 type noteLocations struct {
 	process, signals, vm, auxv, siginfo int64
-	cwd                                 int64
+	cwd, parent                         int64
 	threads, files, mappings, objects   []int64
 	phdrs                               int64 // Offset of the program header table.
 }
@@ -168,6 +168,8 @@ func (l *noteLocations) locate(part string, idx int) int64 {
 		return l.cwd
 	case partObject:
 		return pick(l.objects)
+	case partParent:
+		return l.parent
 	}
 	return -1
 }
@@ -192,7 +194,7 @@ type prstatusInfo struct {
 func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations, error) {
 	it := &noteIter{b: b, base: base}
 	p := &Process{}
-	loc := &noteLocations{siginfo: -1, cwd: -1}
+	loc := &noteLocations{siginfo: -1, cwd: -1, parent: -1}
 
 	// NT_PRPSINFO.
 	n, err := it.take(ownerCore, ntPrpsinfo, "NT_PRPSINFO")
@@ -507,6 +509,7 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 	}
 
 	// Mappings.
+	var deltas []int // Mappings with the delta flag (format 1.4).
 	for i := 0; i < nmappings; i++ {
 		what := fmt.Sprintf("mapping note %d", i)
 		if n, err = it.take(OwnerRunscCkpt, NoteMapping, what); err != nil {
@@ -519,12 +522,15 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 		m.Kind = MappingKind(r.u32())
 		m.Prot = Prot(r.u32())
 		flags := r.u32()
-		if r.err == nil && flags&^(mapFlagShared|mapFlagGrowsDown|mapFlagHasFile|mapFlagHeaderPage) != 0 {
+		if r.err == nil && flags&^(mapFlagShared|mapFlagGrowsDown|mapFlagHasFile|mapFlagHeaderPage|mapFlagDelta) != 0 {
 			r.off -= 4
 			r.fail("unknown flags %#x", flags)
 		}
 		m.Shared, m.GrowsDown = flags&mapFlagShared != 0, flags&mapFlagGrowsDown != 0
 		m.HeaderPage = flags&mapFlagHeaderPage != 0
+		if m.Delta = flags&mapFlagDelta != 0; m.Delta {
+			deltas = append(deltas, i)
+		}
 		m.Start, m.End, m.FileOffset = r.u64(), r.u64(), r.u64()
 		m.File = decodeHandle(r, flags&mapFlagHasFile != 0)
 		m.Name = r.str("name", MaxPathLen)
@@ -562,8 +568,15 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 		}
 		p.Objects = append(p.Objects, o)
 	}
+	// Parent and delta notes (format 1.4).
+	if it.is(OwnerRunscCkpt, NoteParent) {
+		loc.parent = it.cur.off
+	}
+	if err := decodeIncremental(it, p, deltas); err != nil {
+		return nil, nil, err
+	}
 	if _, ok := it.peek(); ok {
-		return nil, nil, formatErrorf(it.cur.off, "unexpected note %q type %#x after the last mapping, cwd or object note", it.cur.owner, it.cur.typ)
+		return nil, nil, formatErrorf(it.cur.off, "unexpected note %q type %#x after the last mapping, cwd, object, parent or delta note", it.cur.owner, it.cur.typ)
 	}
 	if it.err != nil {
 		return nil, nil, it.err
