@@ -182,6 +182,9 @@ func (p *thawPlan) mapOne(t *kernel.Task, i int) error {
 		MaxPerms: hostarch.AnyAccess,
 		Stack:    mp.Name == vmaStack,
 	}
+	if mp.Delta {
+		return p.mapDelta(t, mp, opts) // thaw_incr.go
+	}
 	var file *vfs.FileDescription
 	switch mp.Kind {
 	case imgfmt.MapContent:
