@@ -28,6 +28,9 @@ var errParentChanged = fmt.Errorf("parent image changed: %w", vfsfh.ErrStale)
 type openedChain struct {
 	chain *imgfmt.Chain
 	files []*vfs.FileDescription // files[i] holds chain.Images[i].
+	// copy[i] is set when files[i] may be written by another user (imageWritableByOthers): the
+	// thaw copies the ranges it holds instead of mapping them lazily (thaw_incr.go).
+	copy []bool
 }
 
 // release drops the references on the image files.

@@ -15,7 +15,9 @@ import (
 // caller changes, and mapDelta installs each delta mapping as the chain resolves it: every range
 // whose bytes sit in one image file is mapped MAP_PRIVATE from that file, lazily, as a complete
 // image's content mappings are; zero ranges are anonymous memory. A mapping that would need more
-// than maxDeltaExtents such ranges (a VMA each) is copied instead.
+// than maxDeltaExtents such ranges (a VMA each), or ranges of a parent another user may write
+// (thaw_image_guard.go: the lazily loaded pages could change under the thawed program), is copied
+// instead.
 
 // maxDeltaExtents is the most file ranges a delta mapping is mapped as before the thaw copies it
 // instead: each range is a VMA, and the address space's VMA count is bounded.
@@ -31,6 +33,13 @@ func prepareChain(t *kernel.Task, p *imgfmt.Process, src *imageSource) (*openedC
 	oc, err := openChain(t, src.file, p)
 	if err != nil {
 		return nil, err
+	}
+	oc.copy = make([]bool, len(oc.files))
+	for i, f := range oc.files[1:] {
+		if why := imageWritableByOthers(t, f); why != "" {
+			t.Debugf("ckpt: thaw: parent image %d %s: its pages are copied, not mapped", i+1, why)
+			oc.copy[i+1] = true
+		}
 	}
 	if err := oc.chain.CheckResolvable(); err != nil {
 		oc.release(t)
@@ -60,13 +69,14 @@ func prepareChain(t *kernel.Task, p *imgfmt.Process, src *imageSource) (*openedC
 func (p *thawPlan) mapDelta(t *kernel.Task, mp *imgfmt.Mapping, opts memmap.MMapOpts) error {
 	c := p.chain.chain
 	extents := c.Resolve(mp.Start, mp.End)
-	files := 0
+	files, unsafe := 0, false
 	for _, e := range extents {
 		if e.Kind == imgfmt.SourceData {
 			files++
+			unsafe = unsafe || p.chain.copy[e.Image]
 		}
 	}
-	if files > maxDeltaExtents || eagerContent(mp) {
+	if files > maxDeltaExtents || unsafe || eagerContent(mp) {
 		return p.copyDelta(t, mp, opts)
 	}
 	for _, e := range extents {
