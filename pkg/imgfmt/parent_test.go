@@ -3,6 +3,7 @@ package imgfmt
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand"
 	"reflect"
@@ -314,4 +315,66 @@ func FuzzDecodeIncremental(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestChainDepth: a chain holds at most MaxChainDepth images; MakeIncremental refuses to extend a
+// full one, and NewChain refuses a longer one.
+func TestChainDepth(t *testing.T) {
+	p0, mem := incrBase(5)
+	images := [][]byte{encodeToBytes(t, p0)} // Child first.
+	for n := 1; n < MaxChainDepth; n++ {
+		p, _ := incrBase(5)
+		mem[0x402000][n*PageSize] ^= 1
+		p.Info.FreezeTimeNano += int64(n)
+		setContents(p, cloneMem(mem))
+		img := incremental(t, p, fmt.Sprintf("/ck/%d.img", n-1), images...)
+		images = append([][]byte{img}, images...)
+	}
+	c := chainOf(t, images...)
+	checkMemory(t, c, mem)
+	p, _ := incrBase(5)
+	setContents(p, mem)
+	if err := MakeIncremental(p, c, refTo(t, images[0], "/ck/last.img")); err == nil {
+		t.Fatalf("MakeIncremental extended a chain of %d images", len(images))
+	}
+	var ps []*Process
+	var rs []io.ReaderAt
+	for i := 0; i <= MaxChainDepth; i++ {
+		ps = append(ps, c.Images[0])
+		rs = append(rs, c.Readers[0])
+	}
+	if _, err := NewChain(ps, rs); err == nil {
+		t.Fatal("NewChain accepted a chain deeper than MaxChainDepth")
+	}
+}
+
+// TestPackedPages reads a delta mapping's stored pages at every alignment.
+func TestPackedPages(t *testing.T) {
+	mem := make([]byte, 10*PageSize)
+	for i := range mem {
+		mem[i] = byte(i / PageSize)
+	}
+	runs := []PageRun{{1, 2}, {5, 1}, {8, 2}}
+	var want []byte
+	for _, r := range runs {
+		want = append(want, mem[r.Page*PageSize:(r.Page+r.Pages)*PageSize]...)
+	}
+	pp := &packedPages{r: bytes.NewReader(mem), runs: runs}
+	for _, off := range []int{0, 1, PageSize - 1, PageSize, 2*PageSize + 5, len(want) - 3} {
+		for _, n := range []int{1, 3, PageSize, 2*PageSize + 7} {
+			if off+n > len(want) {
+				continue
+			}
+			got := make([]byte, n)
+			if _, err := pp.ReadAt(got, int64(off)); err != nil {
+				t.Fatalf("ReadAt(%d, %d): %v", off, n, err)
+			}
+			if !bytes.Equal(got, want[off:off+n]) {
+				t.Fatalf("ReadAt(%d, %d) differs", off, n)
+			}
+		}
+	}
+	if _, err := pp.ReadAt(make([]byte, 2), int64(len(want)-1)); err != io.EOF {
+		t.Fatalf("reading past the end: %v, want io.EOF", err)
+	}
 }
