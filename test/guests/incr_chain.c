@@ -4,8 +4,9 @@
  * usage: incr_chain DIR
  *
  * Step 0 fills a 16 MiB anonymous region and a 64 KiB static array and writes the complete image
- * DIR/0.img. Steps 1-3 change pages (a scattered few, one page back to zero and later non-zero
- * again, a new 256 KiB mapping in step 2 that the parent has no pages for) and write DIR/<n>.img
+ * DIR/0.img. Steps 1-3 change pages (40, 200 and 10 scattered ones, one page back to zero and later
+ * non-zero again, a new 256 KiB mapping in step 2 that the parent has no pages for) and write
+ * DIR/<n>.img
  * with DIR/<n-1>.img as the parent. Each step prints "step=<n> r=<result> errno=<e> sum=<checksum
  * of all that memory>". After the last freeze it prints "frozen" and exits 0. A thaw of DIR/<n>.img
  * resumes in step n with r=1: it prints the step's line (the same sum if the memory is right) and
@@ -69,7 +70,9 @@ int main(int argc, char **argv)
 			memset(a + 1000 * PAGE, 0, PAGE);
 			break;
 		case 2:
-			touch(step, 20);
+			/* 200 scattered pages: with step 1's 40, the big region of images 2 and 3
+			 * resolves to more ranges than a thaw maps lazily, so it is copied. */
+			touch(step, 200);
 			c = mmap(NULL, CPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			if (c == MAP_FAILED) {
 				perror("mmap c");

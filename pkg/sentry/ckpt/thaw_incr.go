@@ -77,6 +77,7 @@ func (p *thawPlan) mapDelta(t *kernel.Task, mp *imgfmt.Mapping, opts memmap.MMap
 		}
 	}
 	if files > maxDeltaExtents || unsafe || eagerContent(mp) {
+		t.Debugf("ckpt: thaw: delta mapping [%#x, %#x) %q: %d ranges in image files, copied", mp.Start, mp.End, mp.Name, files)
 		return p.copyDelta(t, mp, opts)
 	}
 	for _, e := range extents {
