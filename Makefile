@@ -67,6 +67,8 @@ unit-test:
 # docs/fuzzing.md). 400000 is about 20 s here.
 FUZZTIME ?= 400000x
 FUZZTIME_OBJ ?= 100000x
+# The incremental target decodes whole images with segment data: slower per execution.
+FUZZTIME_INCR ?= 10000x
 fuzz-short:
 	$(GO) test ./pkg/imgfmt -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./pkg/imgfmt -run '^$$' -fuzz '^FuzzDecodeStream$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
@@ -74,6 +76,7 @@ fuzz-short:
 	$(GO) test ./pkg/imgfmt -run '^$$' -fuzz '^FuzzDecodeEventObjects$$' -fuzztime $(FUZZTIME_OBJ) -fuzzminimizetime 0
 	$(GO) test ./pkg/imgfmt -run '^$$' -fuzz '^FuzzDecodeProcObjects$$' -fuzztime $(FUZZTIME_OBJ) -fuzzminimizetime 0
 	$(GO) test ./pkg/imgfmt -run '^$$' -fuzz '^FuzzUnixSocketObject$$' -fuzztime $(FUZZTIME_OBJ) -fuzzminimizetime 0
+	$(GO) test ./pkg/imgfmt -run '^$$' -fuzz '^FuzzDecodeIncremental$$' -fuzztime $(FUZZTIME_INCR) -fuzzminimizetime 0
 
 # test/testsum turns go test's JSON into a line per test, the tails of failing tests' output and
 # one summary line; the whole stream stays in $(TEST_LOG).

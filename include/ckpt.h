@@ -76,6 +76,15 @@
  * unknown flag), EINTR (a signal; restarted with SA_RESTART). */
 #define CKPT_WAIT 7
 
+/* runsc-ckpt's extension: CKPT_FREEZE whose image is incremental against the image open at
+ * parentfd: sys_checkpoint(CKPT_FREEZE_INCR, fd, pid, parentfd). The image stores only the pages
+ * that differ from the memory the parent (and its own parents) hold and names the parent by path
+ * and identity; a thaw follows the chain (docs/incremental.md). Extra errors: EBADF (parentfd not
+ * open for reading, or fd -1), EINVAL (the parent is not a valid image, not a regular file that
+ * can be reopened by its path, or its chain is already 16 images deep), ESTALE (an ancestor of
+ * the parent changed). A thaw of the image fails with ESTALE if a parent changed or vanished. */
+#define CKPT_FREEZE_INCR 8
+
 /* CKPT_WAIT flag: do not wait; return the number of images still being written (> 0), or what
  * CKPT_WAIT returns when none is. */
 #define CKPT_WAIT_NOHANG 1

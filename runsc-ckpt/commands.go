@@ -27,6 +27,7 @@ func ckptCommands() []util.SubCommand {
 	return []util.SubCommand{
 		new(Checkpt),
 		new(Inspect),
+		new(Squash),
 	}
 }
 

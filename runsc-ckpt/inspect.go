@@ -17,7 +17,8 @@ import (
 // creds, threads, mappings, fds, signal dispositions, totals). The image is fully validated first, so
 // inspect also tells whether an image is well-formed. The logic lives in package inspect.
 type Inspect struct {
-	json bool
+	json  bool
+	chain bool
 }
 
 // Name implements subcommands.Command.
@@ -39,6 +40,7 @@ func (*Inspect) Usage() string {
 // SetFlags implements subcommands.Command.
 func (i *Inspect) SetFlags(f *flag.FlagSet) {
 	f.BoolVar(&i.json, "json", false, "print the summary as JSON")
+	f.BoolVar(&i.chain, "chain", false, "for an incremental image, open and check its parents and list the chain (inspect_chain.go)")
 }
 
 // FetchSpec implements util.SubCommand.FetchSpec: inspect targets no container.
@@ -64,6 +66,11 @@ func (i *Inspect) Execute(_ context.Context, f *flag.FlagSet, _ ...any) subcomma
 	}
 	if err != nil {
 		return util.Errorf("inspect: writing the summary: %v", err)
+	}
+	if i.chain {
+		if err := printChain(os.Stdout, f.Arg(0)); err != nil {
+			return util.Errorf("inspect: %v", err)
+		}
 	}
 	return subcommands.ExitSuccess
 }

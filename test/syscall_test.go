@@ -46,6 +46,9 @@ var syscallCases = []ckptCase{
 	{"thaw_tree_fd_closed", 4, "closed", "-1", 0, "none", "int", "EBADF"},
 	{"thaw_tree_not_a_dir", 4, "ro", "-1", 0, "none", "int", "ENOTDIR"},
 	{"thaw_tree_pid_not_m1", 4, "ro", "self", 0, "none", "int", "EINVAL"},
+	// CKPT_FREEZE_INCR (docs/incremental.md): the fourth argument is the parent image's fd.
+	{"freeze_incr_parent_closed", 8, "wo", "-1", 999, "none", "int", "EBADF"},
+	{"freeze_incr_parent_not_image", 8, "wo", "-1", 0, "none", "int", "EINVAL"},
 	{"type_m1", -1, "-1", "-1", 0, "none", "int", "EOPNOTSUPP"},
 	{"type_99_junk_high_bits", 99, "-1", "-1", 0, "none", "junk", "EOPNOTSUPP"},
 

@@ -22,7 +22,10 @@ import (
 //	checkpt -r IMAGE          thaw IMAGE in place of this process (IMAGE "-" reads stdin, which
 //	                          may be a pipe or a socket); the thawed program's sys_checkpoint
 //	                          returns 1
-//	checkpt -c PID [-o FILE]  freeze process PID into FILE (default PID.ckpt)
+//	checkpt -c PID [-o FILE] [--parent OLD]
+//	                          freeze process PID into FILE (default PID.ckpt); with --parent,
+//	                          an incremental image that stores only what differs from the image
+//	                          OLD (docs/incremental.md)
 //	checkpt -c -t PID -o DIR  freeze PID and its descendants (0: every process) into DIR, a tree
 //	                          checkpoint (checkpt_tree.go)
 //
@@ -40,8 +43,9 @@ const (
 	sysCheckpoint  = ckptabi.SYS_checkpoint
 	ckptFreeze     = ckptabi.CKPT_FREEZE
 	ckptThaw       = ckptabi.CKPT_THAW
+	ckptFreezeIncr = ckptabi.CKPT_FREEZE_INCR
 	thawRetval     = 1 // What the thawed program's sys_checkpoint returns, as DragonFly's checkpt.
-	checkptUsageTx = "usage: checkpt -r IMAGE|-\n       checkpt -c PID [-o FILE]\n"
+	checkptUsageTx = "usage: checkpt -r IMAGE|-\n       checkpt -c PID [-o FILE] [--parent OLD]\n"
 )
 
 // checkptDispatch runs checkpt if args (os.Args) ask for it: argv[0]'s base name is "checkpt", or
@@ -62,7 +66,7 @@ func checkptMain(args []string, stdin *os.File, stderr io.Writer) int {
 	if isTreeArgs(args) { // Tree mode: checkpt_tree.go.
 		return checkptTreeMain(args, stdin, os.Stdout, stderr)
 	}
-	var thaw, freezePID, out string
+	var thaw, freezePID, out, parent string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		next := func() (string, bool) {
@@ -80,6 +84,8 @@ func checkptMain(args []string, stdin *os.File, stderr io.Writer) int {
 			freezePID, ok = next()
 		case "-o":
 			out, ok = next()
+		case "--parent", "-parent", "-p":
+			parent, ok = next()
 		case "-h", "-help", "--help":
 			fmt.Fprint(stderr, checkptUsageTx)
 			return 0
@@ -92,12 +98,12 @@ func checkptMain(args []string, stdin *os.File, stderr io.Writer) int {
 		}
 	}
 	switch {
-	case thaw != "" && freezePID == "" && out == "":
+	case thaw != "" && freezePID == "" && out == "" && parent == "":
 		err := checkptThaw(thaw, stdin)
 		fmt.Fprintf(stderr, "checkpt: thaw of %s failed: %v\n", thaw, err)
 		return checkptFailed
 	case freezePID != "" && thaw == "":
-		if err := checkptFreeze(freezePID, out); err != nil {
+		if err := checkptFreeze(freezePID, out, parent); err != nil {
 			fmt.Fprintf(stderr, "checkpt: freeze of process %s failed: %v\n", freezePID, err)
 			return checkptFailed
 		}
@@ -122,17 +128,26 @@ func checkptThaw(image string, stdin *os.File) error {
 	return describeErrno(errno)
 }
 
-// checkptFreeze freezes process pid into out (default "PID.ckpt"). An existing regular file out
-// is unlinked first, never truncated: a thawed process may still map its pages from it (DragonFly
-// does the same); anything else that exists (a pipe, a device, a symlink such as /dev/stdout) is
-// opened and written where it is.
-func checkptFreeze(pid, out string) error {
+// checkptFreeze freezes process pid into out (default "PID.ckpt"), incremental against the image
+// parent if that is not empty. An existing regular file out is unlinked first, never truncated: a
+// thawed process may still map its pages from it (DragonFly does the same); anything else that
+// exists (a pipe, a device, a symlink such as /dev/stdout) is opened and written where it is.
+func checkptFreeze(pid, out, parent string) error {
 	n, err := strconv.Atoi(pid)
 	if err != nil || n <= 0 {
 		return fmt.Errorf("%q is not a process id", pid)
 	}
 	if out == "" {
 		out = pid + ".ckpt"
+	}
+	typ, parentFD := uintptr(ckptFreeze), uintptr(0)
+	if parent != "" {
+		pf, err := os.Open(parent)
+		if err != nil {
+			return fmt.Errorf("parent image: %w", err)
+		}
+		defer pf.Close()
+		typ, parentFD = ckptFreezeIncr, pf.Fd()
 	}
 	// Anything but a regular file (a pipe, a socket, a device, a symlink such as /dev/stdout) is
 	// opened and written where it is: unlinking /dev/stdout would replace the link.
@@ -141,7 +156,7 @@ func checkptFreeze(pid, out string) error {
 		if err != nil {
 			return err
 		}
-		_, _, errno := syscall.Syscall6(sysCheckpoint, ckptFreeze, f.Fd(), uintptr(uint32(n)), 0, 0, 0)
+		_, _, errno := syscall.Syscall6(sysCheckpoint, typ, f.Fd(), uintptr(uint32(n)), parentFD, 0, 0)
 		cerr := f.Close()
 		if errno != 0 {
 			return describeErrno(errno)
@@ -155,7 +170,7 @@ func checkptFreeze(pid, out string) error {
 	if err != nil {
 		return err
 	}
-	_, _, errno := syscall.Syscall6(sysCheckpoint, ckptFreeze, f.Fd(), uintptr(uint32(n)), 0, 0, 0)
+	_, _, errno := syscall.Syscall6(sysCheckpoint, typ, f.Fd(), uintptr(uint32(n)), parentFD, 0, 0)
 	cerr := f.Close()
 	if errno != 0 {
 		os.Remove(out)

@@ -42,6 +42,10 @@ const (
 	// CKPT_WAIT waits for the images the calling process started with CKPT_FREEZE_ASYNC:
 	// sys_checkpoint(CKPT_WAIT, -1, -1, flags), flags 0 or CKPT_WAIT_NOHANG.
 	CKPT_WAIT = 7
+
+	// CKPT_FREEZE_INCR is CKPT_FREEZE whose image is incremental against the image open at
+	// parentfd: sys_checkpoint(CKPT_FREEZE_INCR, fd, pid, parentfd) (docs/incremental.md).
+	CKPT_FREEZE_INCR = 8
 )
 
 // Flags, the fourth argument of the types that take flags.

@@ -86,12 +86,9 @@ func decodeHead(src source) (*decodedHead, error) {
 		m := &p.Mappings[i]
 		at := phOff(i + 1)
 		typ, flags, off, vaddr, paddr, filesz, memsz, align := ph(i + 1)
-		var wantFilesz uint64
-		switch {
-		case m.Kind == MapContent:
-			wantFilesz = memsz
-		case m.Kind == MapReference && m.HeaderPage:
-			wantFilesz = PageSize
+		wantFilesz := m.StoredSize()
+		if m.Kind == MapContent && !m.Delta {
+			wantFilesz = memsz // Checked against the mapping below.
 		}
 		switch {
 		case typ != ptLoad:

@@ -3,7 +3,8 @@ package imgfmt
 // Test builders that the external tests (package imgfmt_test, which may import pkg/inspect: the
 // inspector imports this package) use.
 var (
-	QueuedProcessForTest   = queuedProcess
-	ResetProcessForTest    = resetProcess
-	ObjectRoundTripForTest = objectRoundTrip
+	InotifyWithEventsForTest = inotifyWithEvents
+	QueuedProcessForTest     = queuedProcess
+	ResetProcessForTest      = resetProcess
+	ObjectRoundTripForTest   = objectRoundTrip
 )

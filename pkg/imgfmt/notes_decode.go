@@ -137,7 +137,7 @@ func ownVersion(r *rbuf) {
 // noteLocations remembers where each part of the Process came from, for error offsets.
 type noteLocations struct {
 	process, signals, vm, auxv, siginfo int64
-	cwd                                 int64
+	cwd, parent                         int64
 	threads, files, mappings, objects   []int64
 	phdrs                               int64 // Offset of the program header table.
 }
@@ -170,6 +170,8 @@ func (l *noteLocations) locate(part string, idx int) int64 {
 		return l.cwd
 	case partObject:
 		return pick(l.objects)
+	case partParent:
+		return l.parent
 	}
 	return -1
 }
@@ -205,6 +207,7 @@ type noteDecoder struct {
 	minor        uint32         // The version note's format revision.
 	versionOff   int64
 	nfds         int
+	deltas       []int // Mappings with the delta flag (format 1.4), checked against the delta notes.
 }
 
 // prpsinfoNote is what NT_PRPSINFO holds, kept to cross-check with the process note.
@@ -266,7 +269,7 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 	d := &noteDecoder{
 		it:        &noteIter{b: b, base: base},
 		p:         &Process{},
-		loc:       &noteLocations{siginfo: -1, cwd: -1},
+		loc:       &noteLocations{siginfo: -1, cwd: -1, parent: -1},
 		nmappings: nmappings,
 	}
 	it := d.it
@@ -286,8 +289,16 @@ func decodeNotes(b []byte, base int64, nmappings int) (*Process, *noteLocations,
 			}
 		}
 	}
+	// Parent and delta notes (format 1.4): decoded together, since the delta notes are checked
+	// against the mappings' delta flags and each other.
+	if it.is(OwnerRunscCkpt, NoteParent) {
+		d.loc.parent = it.cur.off
+	}
+	if err := decodeIncremental(it, d.p, d.deltas); err != nil {
+		return nil, nil, err
+	}
 	if _, ok := it.peek(); ok {
-		return nil, nil, formatErrorf(it.cur.off, "unexpected note %q type %#x after the last mapping, cwd or object note", it.cur.owner, it.cur.typ)
+		return nil, nil, formatErrorf(it.cur.off, "unexpected note %q type %#x after the last mapping, cwd, object, parent or delta note", it.cur.owner, it.cur.typ)
 	}
 	if it.err != nil {
 		return nil, nil, it.err
@@ -644,12 +655,15 @@ func decodeMappingNote(d *noteDecoder, n *rawNote, i int) error {
 	m.Kind = MappingKind(r.u32())
 	m.Prot = Prot(r.u32())
 	flags := r.u32()
-	if r.err == nil && flags&^(mapFlagShared|mapFlagGrowsDown|mapFlagHasFile|mapFlagHeaderPage) != 0 {
+	if r.err == nil && flags&^(mapFlagShared|mapFlagGrowsDown|mapFlagHasFile|mapFlagHeaderPage|mapFlagDelta) != 0 {
 		r.off -= 4
 		r.fail("unknown flags %#x", flags)
 	}
 	m.Shared, m.GrowsDown = flags&mapFlagShared != 0, flags&mapFlagGrowsDown != 0
 	m.HeaderPage = flags&mapFlagHeaderPage != 0
+	if m.Delta = flags&mapFlagDelta != 0; m.Delta {
+		d.deltas = append(d.deltas, i)
+	}
 	m.Start, m.End, m.FileOffset = r.u64(), r.u64(), r.u64()
 	m.File = decodeHandle(r, flags&mapFlagHasFile != 0)
 	m.Name = r.str("name", MaxPathLen)

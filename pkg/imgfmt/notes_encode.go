@@ -89,6 +89,7 @@ func encodeNotes(p *Process) []byte {
 		encodeObject(d, &p.Objects[i])
 		note(OwnerRunscCkpt, NoteObject)
 	}
+	encodeIncremental(d, note, p)
 	return w.b
 }
 
@@ -334,6 +335,9 @@ func encodeMapping(d *wbuf, m *Mapping) {
 	}
 	if m.HeaderPage {
 		flags |= mapFlagHeaderPage
+	}
+	if m.Delta {
+		flags |= mapFlagDelta
 	}
 	d.u32(noteLayoutVersion)
 	d.u32(uint32(m.Kind))

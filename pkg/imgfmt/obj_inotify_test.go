@@ -68,24 +68,23 @@ func TestInotifyChecks(t *testing.T) {
 	}
 }
 
+// inotifyWithEvents is inotifyProcess with five queued events.
+func inotifyWithEvents() *Process {
+	p := inotifyProcess()
+	p.Objects[1].Body.(*InotifyObject).Events = []InotifyEvent{
+		{WD: 1, Mask: 0x100, Name: "new"}, {WD: 1, Mask: 0x40, Cookie: 7, Name: "a"}, {WD: 1, Mask: 0x80, Cookie: 7, Name: "b"},
+		{WD: 3, Mask: 2}, {WD: -1, Mask: 0x4000},
+	}
+	return p
+}
+
 // TestInotifyEvents: queued events round-trip in order (an image without events is the layout
 // of images written before events were recorded: inotifyProcess), and bad ones are refused.
 func TestInotifyEvents(t *testing.T) {
-	withEvents := func() *Process {
-		p := inotifyProcess()
-		p.Objects[1].Body.(*InotifyObject).Events = []InotifyEvent{
-			{WD: 1, Mask: 0x100, Name: "new"}, {WD: 1, Mask: 0x40, Cookie: 7, Name: "a"}, {WD: 1, Mask: 0x80, Cookie: 7, Name: "b"},
-			{WD: 3, Mask: 2}, {WD: -1, Mask: 0x4000},
-		}
-		return p
-	}
-	q, img := objectRoundTrip(t, withEvents())
+	withEvents := inotifyWithEvents
+	q, _ := objectRoundTrip(t, withEvents())
 	if got := q.Objects[1].Body.(*InotifyObject).Events; len(got) != 5 || got[2] != (InotifyEvent{WD: 1, Mask: 0x80, Cookie: 7, Name: "b"}) || got[4].WD != -1 {
 		t.Errorf("events %+v", got)
-	}
-	d := Summarize(q, int64(len(img)), nil).Objects[1].Detail
-	if want := `5 queued events: [wd 1 mask 0x100 cookie 0 "new"]`; !strings.Contains(d, want) {
-		t.Errorf("summary %q lacks %q", d, want)
 	}
 	for _, tc := range []struct {
 		name, want string

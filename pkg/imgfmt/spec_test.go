@@ -83,6 +83,8 @@ var specConstants = map[string]uint64{
 	"MaxMappings": MaxMappings, "MaxFDs": MaxFDs, "MaxPathLen": MaxPathLen, "MaxNameLen": MaxNameLen,
 	"MaxArgsLen": MaxArgsLen, "MaxPlatformLen": MaxPlatformLen, "MaxGroups": MaxGroups, "MaxAuxv": MaxAuxv,
 	"MaxXStateSize": MaxXStateSize, "MaxNotesSize": MaxNotesSize,
+	"NoteParent": NoteParent, "NoteDelta": NoteDelta, "parentFixedSize": parentFixedSize,
+	"deltaFixedSize": deltaFixedSize, "deltaRunSize": deltaRunSize, "MaxChainDepth": MaxChainDepth,
 }
 
 func readSpec(t *testing.T) string {

@@ -76,7 +76,8 @@ func NewStreamDecoder(r io.Reader) (*StreamDecoder, error) {
 func (d *StreamDecoder) Process() *Process { return d.p }
 
 // Next discards whatever the caller left unread of the previous mapping's data, and returns the
-// index in Process().Mappings of the next MapContent mapping with a reader of exactly its bytes.
+// index in Process().Mappings of the next MapContent mapping with a reader of exactly its stored
+// bytes (of a delta mapping, its stored pages; one that stores none is skipped).
 // After the last one it checks that the stream ends there and returns io.EOF.
 func (d *StreamDecoder) Next() (int, io.Reader, error) {
 	if d.done {
@@ -91,15 +92,16 @@ func (d *StreamDecoder) Next() (int, io.Reader, error) {
 	}
 	for ; d.next < len(d.p.Mappings); d.next++ {
 		m := &d.p.Mappings[d.next]
-		if m.Kind != MapContent {
-			continue
+		if m.Kind != MapContent || m.StoredSize() == 0 {
+			continue // A delta mapping may store no page (format 1.4).
 		}
 		if err := d.skipTo(m.DataOffset); err != nil {
 			return 0, nil, err
 		}
 		i := d.next
 		d.next++
-		d.seg = &segmentReader{r: d.r, left: int64(m.End - m.Start), size: int64(m.End - m.Start), off: m.DataOffset, index: i}
+		size := int64(m.StoredSize())
+		d.seg = &segmentReader{r: d.r, left: size, size: size, off: m.DataOffset, index: i}
 		return i, d.seg, nil
 	}
 	if err := d.skipTo(d.size); err != nil {

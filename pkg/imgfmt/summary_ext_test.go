@@ -16,6 +16,10 @@ func TestObjectSummaries(t *testing.T) {
 	if d != want {
 		t.Errorf("pending signals: summary %q, want %q", d, want)
 	}
+	q, img = imgfmt.ObjectRoundTripForTest(t, imgfmt.InotifyWithEventsForTest())
+	if d := inspect.Summarize(q, int64(len(img)), nil).Objects[1].Detail; !strings.Contains(d, `5 queued events: [wd 1 mask 0x100 cookie 0 "new"]`) {
+		t.Errorf("inotify events: summary %q", d)
+	}
 	q, img = imgfmt.ObjectRoundTripForTest(t, imgfmt.ResetProcessForTest(true))
 	if s := inspect.Summarize(q, int64(len(img)), nil); !strings.Contains(s.Objects[0].Detail, "tcp reset 127.0.0.1:40000 -> 127.0.0.1:40001, shut down for writing, 4 bytes unread") {
 		t.Errorf("half-closed reset end: summary %q", s.Objects[0].Detail)

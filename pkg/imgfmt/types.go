@@ -30,10 +30,17 @@ type Process struct {
 	// Objects are the kernel objects the thaw rebuilds (format 1.2): pipes, sockets, event fds,
 	// unlinked files, timers, IPC. Ordered by ID.
 	Objects []Object
+	// Parent, when not nil, makes the image incremental (format 1.4, docs/incremental.md): its
+	// Delta mappings store only some pages, the others are the parent image's at the same
+	// addresses.
+	Parent *ParentRef
 }
 
 // imageMinor is the format revision an image of p is written with: the lowest that can express it.
 func imageMinor(p *Process) uint32 {
+	if p.Parent != nil {
+		return minorIncremental
+	}
 	if p.CoreDump {
 		return minorCoreDump
 	}
@@ -140,6 +147,12 @@ type Mapping struct {
 	// by its handle. Contents supplies the page.
 	HeaderPage bool
 
+	// Delta (a private MapContent mapping of an image with a Parent, format 1.4) stores only the
+	// pages Runs lists; the others are the parent's bytes at the same addresses. Contents then
+	// supplies the stored pages only, concatenated in run order.
+	Delta bool
+	Runs  []PageRun
+
 	// Contents supplies the bytes [0, End-Start) to the encoder for MapContent, and [0, PageSize)
 	// for a HeaderPage reference mapping. Reads of pages that are not resident may return zeros
 	// without touching them. Decode (the ReaderAt decoder) sets it to the stored bytes' section of
@@ -155,6 +168,8 @@ type Mapping struct {
 // of a HeaderPage reference mapping, none of any other (its PT_LOAD's p_filesz).
 func (m *Mapping) StoredSize() uint64 {
 	switch {
+	case m.Kind == MapContent && m.Delta:
+		return deltaPages(m) * PageSize
 	case m.Kind == MapContent:
 		return m.End - m.Start
 	case m.Kind == MapReference && m.HeaderPage:

@@ -18,6 +18,7 @@ const (
 	partSiginfo = "siginfo"
 	partCwd     = "cwd"
 	partObject  = "object"
+	partParent  = "parent"
 )
 
 // locator returns the image offset of part number idx, or -1.
@@ -256,6 +257,9 @@ func validate(p *Process, loc locator) error {
 		}
 	}
 	if err := validateObjects(p, fail); err != nil {
+		return err
+	}
+	if err := validateIncremental(p, fail); err != nil {
 		return err
 	}
 	return checkObjectMappings(p, fail)

@@ -27,6 +27,7 @@ type Summary struct {
 	Creds       CredsSummary    `json:"creds"`
 	SigInfo     *SigInfoSummary `json:"siginfo,omitempty"`
 	CoreDump    bool            `json:"core_dump,omitempty"` // The image of a process a signal killed.
+	Parent      *ParentSummary  `json:"parent,omitempty"`    // The parent of an incremental image.
 	Threads     []ThreadSummary `json:"threads"`
 	Mappings    []MapSummary    `json:"mappings"`
 	FDs         []FDSummary     `json:"fds"`
@@ -197,6 +198,7 @@ func Summarize(p *imgfmt.Process, size int64, stored func(off, n int64) int64) *
 	if s.Creds.Groups == nil {
 		s.Creds.Groups = []uint32{}
 	}
+	s.Parent = summarizeParent(p)
 	if si := p.SigInfo; si != nil {
 		s.SigInfo = &SigInfoSummary{Signal: si.Signo, Name: SignalName(int(si.Signo)), Code: si.Code, PID: si.PID, UID: si.UID}
 		s.CoreDump = p.CoreDump
@@ -223,6 +225,10 @@ func Summarize(p *imgfmt.Process, size int64, stored func(off, n int64) int64) *
 		case imgfmt.MapContent:
 			tot.ContentBytes += ms.Bytes
 			ms.Stored = stored(m.DataOffset, int64(ms.Bytes))
+			if m.Delta {
+				ms.Kind = "delta"
+				ms.Stored = stored(m.DataOffset, int64(m.StoredSize()))
+			}
 		case imgfmt.MapReference:
 			tot.ReferenceBytes += ms.Bytes
 			if m.HeaderPage {
@@ -310,6 +316,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 	pr("image:\t%s (%d bytes), %s stored on disk, format %s\n", humanBytes(uint64(s.ImageBytes)), s.ImageBytes, size(s.StoredBytes), s.Format)
 	pr("process:\t%s (pid %d, ppid %d, pgid %d, sid %d) args %q\n", imgfmt.Printable(p.Name), p.PID, p.PPID, p.PGID, p.SID, p.Args)
 	pr("frozen:\t%s on %s\n", p.FreezeTime, p.Platform)
+	if pa := s.Parent; pa != nil {
+		pr("parent:\t%s (%d bytes, frozen %s); %d delta mappings store %s of memory\n", pa.Path, pa.Size, pa.FreezeTime, pa.DeltaMappings, humanBytes(pa.DeltaBytes))
+	}
 	c := &s.Creds
 	pr("creds:\tuid %d euid %d suid %d fsuid %d, gid %d egid %d sgid %d fsgid %d, groups %v\n",
 		c.UID, c.EUID, c.SUID, c.FSUID, c.GID, c.EGID, c.SGID, c.FSGID, c.Groups)
@@ -340,7 +349,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 	pr("  START\tEND\tPERMS\tKIND\tSIZE\tSTORED\tNAME\tFILE\n")
 	for _, m := range s.Mappings {
 		stored := "-"
-		if m.Kind == "content" {
+		if m.Kind == "content" || m.Kind == "delta" {
 			stored = size(m.Stored)
 		}
 		file := m.File

@@ -45,6 +45,10 @@ const (
 	// sys_checkpoint(CKPT_WAIT, -1, -1, flags) returns 0 when all are written, or fails with the
 	// errno of the first that failed; flags 0 or CKPT_WAIT_NOHANG (freeze_async.go).
 	CKPT_WAIT int32 = ckptabi.CKPT_WAIT
+
+	// CKPT_FREEZE_INCR (runsc-ckpt's extension) is CKPT_FREEZE whose image is incremental
+	// against the image open at parentfd (freeze_incr.go, docs/incremental.md).
+	CKPT_FREEZE_INCR int32 = ckptabi.CKPT_FREEZE_INCR
 )
 
 // Flags of CKPT_FREEZE_TREE and CKPT_THAW_TREE (the fourth argument).

@@ -110,6 +110,13 @@ func sysCheckpoint(t *kernel.Task, sysno uintptr, args arch.SyscallArguments) (u
 		}
 		defer req.release(t)
 		return 0, nil, freezeAsync(t, req)
+	case CKPT_FREEZE_INCR:
+		req, err := newFreezeRequest(t, policy, fd, pid)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer req.release(t)
+		return 0, nil, freezeIncr(t, req, retval)
 	case CKPT_WAIT:
 		n, err := ckptWait(t, fd, pid, retval)
 		return n, nil, err

@@ -88,6 +88,8 @@ type thawPlan struct {
 
 	// maps holds, per entry of proc.Mappings, the reopened file of a MapReference mapping.
 	maps []preparedMapping
+	// chain is the opened chain of an incremental image, nil for a complete one (thaw_incr.go).
+	chain *openedChain
 	// files are the fds to install (each fd once; fds that are not objects first).
 	files []preparedFile
 	// objects holds, per entry of proc.Objects, the rebuilt object (thaw_objects.go).
@@ -150,6 +152,9 @@ func prepareThaw(t *kernel.Task, req thawRequest) (*thawPlan, error) {
 	if plan.maps, err = prepareMappings(t, proc); err != nil {
 		return nil, err
 	}
+	if plan.chain, err = prepareChain(t, proc, src); err != nil {
+		return nil, err
+	}
 	if plan.files, plan.objects, err = prepareFiles(t, proc, req.file, req.inherit, req.share); err != nil {
 		return nil, err
 	}
@@ -166,6 +171,7 @@ func (p *thawPlan) release(t *kernel.Task) {
 	for i := range p.maps {
 		p.maps[i].release(t)
 	}
+	p.chain.release(t)
 	for i := range p.files {
 		p.files[i].release(t)
 	}

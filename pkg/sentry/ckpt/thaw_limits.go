@@ -56,7 +56,7 @@ func checkMappable(t *kernel.Task, f *vfs.FileDescription, offset, length uint64
 func checkImageMappable(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription) error {
 	for i := range p.Mappings {
 		m := &p.Mappings[i]
-		if m.Kind != imgfmt.MapContent || eagerContent(m) || m.Name == vmaThawScratch {
+		if m.Kind != imgfmt.MapContent || m.Delta || eagerContent(m) || m.Name == vmaThawScratch {
 			continue
 		}
 		if err := checkMappable(t, image, uint64(m.DataOffset), m.End-m.Start); err != nil {

@@ -158,6 +158,9 @@ func (p *thawPlan) mapOne(t *kernel.Task, i int) error {
 		MaxPerms: hostarch.AnyAccess,
 		Stack:    mp.Name == nameStack,
 	}
+	if mp.Delta {
+		return p.mapDelta(t, mp, opts) // thaw_incr.go
+	}
 	var file *vfs.FileDescription
 	switch mp.Kind {
 	case imgfmt.MapContent:
