@@ -15,7 +15,7 @@ import (
 // Bounds of the guest-side fuzzer (docs/fuzzing.md). CKPT_FUZZ_ITERS sets the number of random
 // calls (the mutated-image thaws are a quarter of it); CKPT_FUZZ_SEED replays a run.
 const (
-	defaultFuzzCalls = 200
+	defaultFuzzCalls = 150
 	fuzzMutantsShare = 4 // one mutated-image thaw per this many calls
 )
 

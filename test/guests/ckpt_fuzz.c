@@ -76,7 +76,7 @@ static const int known_types[] = { 1, 2, 3, 4, 6, 7, 0, 5, 8, 9, -1, 1000, INT_M
 #define VTHREADS 2
 #define NFODDER 12
 #define NKIND 8
-#define NOUTCOME 8
+#define NOUTCOME 9
 
 struct shared {
 	_Atomic unsigned long calls;
@@ -306,6 +306,8 @@ static void mutual(int me, int other, int fd)
 			continue;
 		}
 		int type = (int[]){ 1, 1, 6, 7, 3 }[rndn(5)];
+		if (type != 6 && ftruncate(fd, 0) == 0)
+			lseek(fd, 0, SEEK_SET); /* the images would fill the disk; async writes still run */
 		int retval = type == 7 ? (int)rndn(2) : 0;
 		long r = sys_checkpoint(type, type == 7 ? -1 : fd, type == 7 ? -1 : p, retval);
 		int e = errno;
@@ -842,7 +844,8 @@ static void rm_round_dir(void)
 	chmod(dir, 0777);
 }
 
-static int fails, stalled;
+static int fails, stalled, replaced;
+static char comm_of(pid_t pid, char *out, size_t n);
 
 static void run_round(uint64_t seed, int round, unsigned long calls, int threads)
 {
@@ -864,6 +867,12 @@ static void run_round(uint64_t seed, int round, unsigned long calls, int threads
 		unsigned long now = atomic_load(&sh->calls);
 		if (now - start >= calls + calls / 2)
 			break;
+		char name[32];
+		if (still % 100 == 99 && comm_of(r, name, sizeof name) && strcmp(name, "fz-round") != 0) {
+			/* The leader thawed an image of another program (a forker, an execve racer). */
+			replaced++;
+			break;
+		}
 		if (now == last) {
 			if (++still >= 5000) {
 				stalled++;
@@ -1004,9 +1013,9 @@ static void make_base(const char *path, int as_nobody, int threads)
 enum { K_NONE, K_FLIP_META, K_FLIP_ANY, K_TRUNC, K_SPLICE, K_HDR_SPLICE, K_NOTE_JUNK, K_PHDR_DUP };
 static const char *kind_names[NKIND] = { "none", "flip-meta", "flip-any", "truncate", "splice", "header-splice",
 	"note-junk", "phdr-dup" };
-enum { O_ERRNO_DOC, O_THAWED, O_ROOT, O_SIGNAL, O_TIMEOUT_THAWED, O_HANG, O_OTHER, O_ERRNO_ODD };
+enum { O_ERRNO_DOC, O_THAWED, O_ROOT, O_SIGNAL, O_TIMEOUT_THAWED, O_HANG, O_OTHER, O_ERRNO_ODD, O_KILLED };
 static const char *outcome_names[NOUTCOME] = { "errno", "thawed", "ROOT", "signal", "thawed-timeout", "HANG",
-	"other", "odd-return" };
+	"thawed-exit", "THAW-RETURNED", "KILLED" };
 
 static struct image mutate(int kind, const struct image *a, const struct image *b)
 {
@@ -1171,7 +1180,7 @@ static int thaw_as_nobody(const struct image *m, int via_pipe)
 	}
 	close(res[1]);
 	int st = 0, done = 0;
-	for (int i = 0; i < 30000; i++) {
+	for (int i = 0; i < 60000; i++) {
 		if (waitpid(c, &st, WNOHANG) == c) {
 			done = 1;
 			break;
@@ -1184,10 +1193,15 @@ static int thaw_as_nobody(const struct image *m, int via_pipe)
 		comm_of(c, name, sizeof name);
 		out = strcmp(name, "fz-thawer") == 0 ? O_HANG : O_TIMEOUT_THAWED;
 		if (out == O_HANG)
-			printf("FAIL a thaw as nobody did not finish in 30 s (mutant of %zu bytes)\n", m->n);
+			printf("FAIL a thaw as nobody did not finish in 60 s (mutant of %zu bytes)\n", m->n);
 		kill(c, SIGKILL);
 		waitpid(c, &st, 0);
+	} else if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) {
+		/* A thaw that fails after its point of no return kills the caller (thaw.go): the image
+		 * passed validation but could not be thawed, which validation must catch (EINVAL). */
+		out = O_KILLED;
 	} else if (WIFSIGNALED(st)) {
+		/* The thawed program crashed (its memory and registers are the image's). */
 		out = O_SIGNAL;
 	} else if (WEXITSTATUS(st) == 77) {
 		out = O_THAWED;
@@ -1195,8 +1209,13 @@ static int thaw_as_nobody(const struct image *m, int via_pipe)
 		printf("FAIL a thawed mutant runs with uid/euid/egid other than nobody\n");
 		out = O_ROOT;
 	} else if (WEXITSTATUS(st) == 0) {
+		/* The thawer reports its call's result; without a report, the thawed program (whose
+		 * registers or memory the mutation changed) exited 0 on its own. */
 		int msg[2];
-		out = read(res[0], msg, sizeof msg) == sizeof msg && msg[0] == -1 ? O_ERRNO_DOC : O_ERRNO_ODD;
+		if (read(res[0], msg, sizeof msg) != sizeof msg)
+			out = O_OTHER;
+		else
+			out = msg[0] == -1 ? O_ERRNO_DOC : O_ERRNO_ODD;
 	} else {
 		out = O_OTHER;
 	}
@@ -1232,8 +1251,18 @@ static void mutants(unsigned long n)
 		int swap = rndn(2);
 		struct image m = mutate(kind, swap ? &b : &a, swap ? &a : &b);
 		int o = thaw_as_nobody(&m, rndn(3) == 0);
-		if (o == O_ROOT || o == O_HANG)
+		if (o == O_ROOT || o == O_HANG || o == O_KILLED || o == O_ERRNO_ODD) {
+			char keep[PATH_MAX];
+			snprintf(keep, sizeof keep, "%s/failed-%lu.img", workdir, i);
+			int fd = open(keep, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+			if (fd >= 0) {
+				write_sparse(fd, m.b, m.n);
+				close(fd);
+			}
+			printf("FAIL mutant %lu (%s of base-%c): %s; kept as %s\n", i, kind_names[kind], swap ? 'b' : 'a',
+			       outcome_names[o], keep);
 			fails++;
+		}
 		atomic_fetch_add(&sh->mutants[kind][o], 1);
 		free(m.b);
 	}
@@ -1380,11 +1409,11 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int round = 0;
 	while (atomic_load(&sh->calls) < calls) {
-		run_round(seed, round, 150, 6);
+		run_round(seed, round, calls < 150 ? calls : 150, 6);
 		round++;
 	}
-	printf("rounds=%d stalled=%d calls=%lu waived=%lu\n", round, stalled, atomic_load(&sh->calls),
-	       atomic_load(&sh->waived));
+	printf("rounds=%d stalled=%d replaced=%d calls=%lu waived=%lu\n", round, stalled, replaced,
+	       atomic_load(&sh->calls), atomic_load(&sh->waived));
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	seed_rng(seed, 1, 1);
