@@ -11,7 +11,8 @@
  * With -sync it first warms up (2 cycles, or one round of N processes), prints "ready" and waits
  * for a file "go" in its working directory, and
  * prints "done" and waits for "end" afterwards (made from inside the sandbox), so that the test
- * can measure the sentry before and after. */
+ * can measure the sentry before and after. -stdin does the same, waiting for a line on stdin
+ * instead of each file. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -23,8 +24,17 @@
 
 #include "guest.h"
 
+/* from_stdin: -stdin given: wait for a line on stdin instead of a file (bench/stress.sh). */
+static int from_stdin;
+
 static void waitfile(const char *name)
 {
+	if (from_stdin) {
+		char c;
+		while (read(0, &c, 1) == 1 && c != '\n')
+			;
+		return;
+	}
 	for (int i = 0; i < 6000 && access(name, F_OK) != 0; i++)
 		usleep(100000);
 }
@@ -95,7 +105,8 @@ static int run_many(int n, const char *dir)
 
 int main(int argc, char **argv)
 {
-	int sync = argc > 1 && strcmp(argv[1], "-sync") == 0;
+	from_stdin = argc > 1 && strcmp(argv[1], "-stdin") == 0;
+	int sync = argc > 1 && (strcmp(argv[1], "-sync") == 0 || from_stdin);
 	if (sync)
 		argc--, argv++;
 	if (argc < 4) {
