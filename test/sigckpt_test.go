@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/ckptabi"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
 )
@@ -62,212 +63,176 @@ func runGuest(t *testing.T, platform string, flags []string, mode string, sig in
 	return r, s.Dir
 }
 
-// TestSigckptGuestSyscalls sends SIGCKPT to the guest itself through each of the six wrapped
-// syscalls: the image appears as %N.ckpt in the cwd, with the guest's pid and the right si_code,
-// and the guest keeps running.
-func TestSigckptGuestSyscalls(t *testing.T) {
-	cases := []struct {
-		mode string
-		code int32
-	}{
-		{"kill", siUser},
-		{"tkill", siTkill},
-		{"tgkill", siTkill},
-		{"sigqueue", siQueue},
-		{"tgsigqueue", siQueue},
-		{"pidfd", siUser},
+// wantImage is an image a guest run must leave in its directory.
+type wantImage struct {
+	name string // File name in the guest's directory.
+	pid  int32  // The pid it holds.
+	// sig, code and sender are the NT_SIGINFO it records (sender -1: any nonzero pid); sig 0:
+	// not checked.
+	sig, code, sender int32
+}
+
+// sigckptCase is one run of the sigckpt guest: its mode, signal and global flags, and what the run
+// must show.
+type sigckptCase struct {
+	name  string
+	flags []string // Global flags of the sandbox.
+	mode  string   // The guest's mode (test/guests/sigckpt.c).
+	sig   int
+	exit  int      // The guest's exit status.
+	lines []string // Lines the guest's output must have.
+	// images returns the images the run must leave, and no other; nil: no image at all. out is the
+	// guest's output (pids), name the image name the default ckpt-file (%N.ckpt) gives.
+	images func(t *testing.T, out, name string) []wantImage
+	// check, if not nil, checks more of the run and its images (in the order of images).
+	check func(t *testing.T, r *harness.Result, imgs []*imgfmt.Process)
+}
+
+// selfImage is the image of a guest that checkpoints itself with sig and code: %N.ckpt, its pid.
+func selfImage(sig, code int32) func(t *testing.T, out, name string) []wantImage {
+	return func(t *testing.T, out, name string) []wantImage {
+		pid := int32(lineValue(t, out, "pid"))
+		return []wantImage{{name, pid, sig, code, pid}}
 	}
-	guest := sigckptGuest(t)
-	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		for _, c := range cases {
-			t.Run(c.mode, func(t *testing.T) {
-				r, dir := runGuest(t, p, nil, c.mode, 62)
-				r.WantExit(t, 0)
-				wantLines(t, r.Stdout, c.mode+" 0 errno 0", "after 2")
-				pid := lineValue(t, r.Stdout, "pid")
-				img := decodeCkptFile(t, filepath.Join(dir, comm(guest)+".ckpt"))
-				if img.Info.PID != int32(pid) || img.Info.Name != comm(guest) {
-					t.Errorf("image of pid %d %q, want pid %d %q", img.Info.PID, img.Info.Name, pid, comm(guest))
-				}
-				wantSigInfo(t, img, 62, c.code, int32(pid))
-			})
-		}
-	})
 }
 
-// TestSigckptOtherProcess: a parent sends SIGCKPT to its child; the child writes the image and
-// keeps ticking to the end.
-func TestSigckptOtherProcess(t *testing.T) {
-	guest := sigckptGuest(t)
-	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		r, dir := runGuest(t, p, nil, "child", 62)
-		r.WantExit(t, 0)
-		wantLines(t, r.Stdout, "kill 0 errno 0", "child tick 29", "child status 0", "after 2")
-		parent, child := lineValue(t, r.Stdout, "pid"), lineValue(t, r.Stdout, "child")
-		img := decodeCkptFile(t, filepath.Join(dir, comm(guest)+".ckpt"))
-		if img.Info.PID != int32(child) {
-			t.Errorf("image of pid %d, want the child %d", img.Info.PID, child)
-		}
-		wantSigInfo(t, img, 62, siUser, int32(parent))
-	})
+// sigckptCases are the runs of TestSigckptGuest.
+var sigckptCases = []sigckptCase{
+	// SIGCKPT sent to the guest itself through each of the six wrapped syscalls: the image appears
+	// as %N.ckpt in the cwd, with the guest's pid and the right si_code, and the guest runs on.
+	{name: "syscall/kill", mode: "kill", sig: ckptabi.SIGCKPT, lines: []string{"kill 0 errno 0", "after 2"}, images: selfImage(ckptabi.SIGCKPT, siUser)},
+	{name: "syscall/tkill", mode: "tkill", sig: ckptabi.SIGCKPT, lines: []string{"tkill 0 errno 0", "after 2"}, images: selfImage(ckptabi.SIGCKPT, siTkill)},
+	{name: "syscall/tgkill", mode: "tgkill", sig: ckptabi.SIGCKPT, lines: []string{"tgkill 0 errno 0", "after 2"}, images: selfImage(ckptabi.SIGCKPT, siTkill)},
+	{name: "syscall/sigqueue", mode: "sigqueue", sig: ckptabi.SIGCKPT, lines: []string{"sigqueue 0 errno 0", "after 2"}, images: selfImage(ckptabi.SIGCKPT, siQueue)},
+	{name: "syscall/tgsigqueue", mode: "tgsigqueue", sig: ckptabi.SIGCKPT, lines: []string{"tgsigqueue 0 errno 0", "after 2"}, images: selfImage(ckptabi.SIGCKPT, siQueue)},
+	{name: "syscall/pidfd", mode: "pidfd", sig: ckptabi.SIGCKPT, lines: []string{"pidfd 0 errno 0", "after 2"}, images: selfImage(ckptabi.SIGCKPT, siUser)},
+
+	// A parent sends SIGCKPT to its child; the child writes the image and ticks on to the end.
+	{name: "other_process", mode: "child", sig: ckptabi.SIGCKPT, lines: []string{"kill 0 errno 0", "child tick 29", "child status 0", "after 2"},
+		images: func(t *testing.T, out, name string) []wantImage {
+			return []wantImage{{name, int32(lineValue(t, out, "child")), ckptabi.SIGCKPT, siUser, int32(lineValue(t, out, "pid"))}}
+		}},
+
+	// A thread-directed SIGCKPT is carried out by that thread, and a process-directed one by a
+	// thread that does not block it; the image holds both threads, the freezing one first.
+	{name: "threads/thread", mode: "thread", sig: ckptabi.SIGCKPT, lines: []string{"after 2"}, images: selfImage(0, 0), check: wantWorkerFirst},
+	{name: "threads/maskedmain", mode: "maskedmain", sig: ckptabi.SIGCKPT, lines: []string{"after 2"}, images: selfImage(0, 0), check: wantWorkerFirst},
+
+	// kill(0, SIGCKPT) and pidfd_send_signal(PIDFD_SIGNAL_PROCESS_GROUP) checkpoint both
+	// processes of the group; with --ckpt-file=%N.%P.ckpt each writes its own image.
+	{name: "group/pgrp", flags: []string{"--ckpt-file=%N.%P.ckpt"}, mode: "pgrp", sig: ckptabi.SIGCKPT,
+		lines: []string{"kill 0 errno 0", "child tick 29", "after 2"}, images: groupImages},
+	{name: "group/pidfdpgrp", flags: []string{"--ckpt-file=%N.%P.ckpt"}, mode: "pidfdpgrp", sig: ckptabi.SIGCKPT,
+		lines: []string{"pidfd 0 errno 0", "child tick 29", "after 2"}, images: groupImages},
+
+	// kill(-1, SIGCKPT) checkpoints every process the sender may signal except itself and init
+	// (here: the guest's other child only).
+	{name: "killall", flags: []string{"--ckpt-file=%N.%P.ckpt"}, mode: "killall", sig: ckptabi.SIGCKPT,
+		lines: []string{"killall 0 errno 0", "children done", "after 2"},
+		images: func(t *testing.T, out, name string) []wantImage {
+			ticker := int32(lineValue(t, out, "child"))
+			return []wantImage{{pidImage(name, ticker), ticker, ckptabi.SIGCKPT, siUser, int32(lineValue(t, out, "sender"))}}
+		}},
+
+	// A handler runs instead of the checkpoint, an ignored SIGCKPT does nothing, and a blocked one
+	// is carried out at once (not left pending, so unblocking it does not kill the process).
+	{name: "handled", mode: "handler", sig: ckptabi.SIGCKPT, lines: []string{"kill 0 errno 0", "handled 62", "after 2"}},
+	{name: "ignored", mode: "ignore", sig: ckptabi.SIGCKPT, lines: []string{"kill 0 errno 0", "after 2"}},
+	{name: "blocked", mode: "blocked", sig: ckptabi.SIGCKPT, lines: []string{"kill 0 errno 0", "pending 0", "unblocked", "after 2"}, images: selfImage(0, 0)},
+
+	// SIGCKPTEXIT writes the image, then the process dies as if killed by signal 63.
+	{name: "exit", mode: "kill", sig: ckptabi.SIGCKPTEXIT, exit: 128 + ckptabi.SIGCKPTEXIT, images: selfImage(ckptabi.SIGCKPTEXIT, siUser),
+		check: func(t *testing.T, r *harness.Result, _ []*imgfmt.Process) {
+			if strings.Contains(r.Stdout, "after 0") {
+				t.Errorf("the guest ran on after SIGCKPTEXIT:\n%s", r)
+			}
+		}},
+
+	// --ckpt-signal=40 makes 40 the checkpoint signal, and 62 an ordinary signal again (its
+	// default action terminates).
+	{name: "signal_flag/40", flags: []string{"--ckpt-signal=40"}, mode: "kill", sig: 40, lines: []string{"kill 0 errno 0", "after 2"}, images: selfImage(40, siUser)},
+	{name: "signal_flag/62", flags: []string{"--ckpt-signal=40"}, mode: "kill", sig: ckptabi.SIGCKPT, exit: 128 + ckptabi.SIGCKPT},
+
+	// --ckpt-file expands %N, %P, %U and %%.
+	{name: "file_template", flags: []string{"--ckpt-file=img-%N-%P-%U-%%.ckpt"}, mode: "kill", sig: ckptabi.SIGCKPT,
+		images: func(t *testing.T, out, name string) []wantImage {
+			pid := int32(lineValue(t, out, "pid"))
+			return []wantImage{{fmt.Sprintf("img-%s-%d-0-%%.ckpt", strings.TrimSuffix(name, ".ckpt"), pid), pid, ckptabi.SIGCKPT, siUser, pid}}
+		}},
+
+	// The wrapped syscalls fail like the originals (ESRCH, EINVAL, EPERM for a sender that may not
+	// signal the target), and --ckpt-group refuses a sender outside the group with EPERM. No image
+	// is written in any case.
+	{name: "errno/esrch_einval", mode: "esrch", sig: ckptabi.SIGCKPT, lines: []string{"kill -1 errno 3", "tkill -1 errno 22", "tgkill -1 errno 3"}},
+	{name: "errno/eperm_not_permitted", mode: "eperm", sig: ckptabi.SIGCKPT, lines: []string{"kill -1 errno 1", "child status 0"}},
+	{name: "errno/eperm_ckpt_group", flags: []string{"--ckpt-group=7"}, mode: "kill", sig: ckptabi.SIGCKPT, lines: []string{"kill -1 errno 1", "after 2"}},
 }
 
-// TestSigckptThreads: a thread-directed SIGCKPT is carried out by that thread, and a
-// process-directed one by a thread that does not block it; the image holds both threads, the
-// freezing one first.
-func TestSigckptThreads(t *testing.T) {
+// pidImage is the image name --ckpt-file=%N.%P.ckpt gives pid, from the default name %N.ckpt.
+func pidImage(name string, pid int32) string {
+	return fmt.Sprintf("%s.%d.ckpt", strings.TrimSuffix(name, ".ckpt"), pid)
+}
+
+// groupImages are the images of the guest and its child, both signalled by the guest.
+func groupImages(t *testing.T, out, name string) []wantImage {
+	parent, child := int32(lineValue(t, out, "pid")), int32(lineValue(t, out, "child"))
+	return []wantImage{
+		{pidImage(name, parent), parent, ckptabi.SIGCKPT, siUser, parent},
+		{pidImage(name, child), child, ckptabi.SIGCKPT, siUser, parent},
+	}
+}
+
+// wantWorkerFirst checks that the image holds two threads, the guest's worker thread first.
+func wantWorkerFirst(t *testing.T, r *harness.Result, imgs []*imgfmt.Process) {
+	t.Helper()
+	worker := lineValue(t, r.Stdout, "thread")
+	if img := imgs[0]; len(img.Threads) != 2 || img.Threads[0].TID != int32(worker) {
+		var tids []int32
+		for _, th := range img.Threads {
+			tids = append(tids, th.TID)
+		}
+		t.Errorf("image threads %v, want 2 with the worker %d first", tids, worker)
+	}
+}
+
+// TestSigckptGuest runs the sigckpt guest in each of sigckptCases: it sends a checkpoint signal in
+// one way or another; the test checks its exit status and output, and that it left exactly the
+// images the case names, each of the right process, with the right NT_SIGINFO.
+func TestSigckptGuest(t *testing.T) {
+	guest := sigckptGuest(t)
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		for _, mode := range []string{"thread", "maskedmain"} {
-			t.Run(mode, func(t *testing.T) {
-				r, dir := runGuest(t, p, nil, mode, 62)
-				r.WantExit(t, 0)
-				wantLines(t, r.Stdout, "after 2")
-				worker := lineValue(t, r.Stdout, "thread")
-				img := decodeCkptFile(t, filepath.Join(dir, comm(sigckptGuest(t))+".ckpt"))
-				if len(img.Threads) != 2 || img.Threads[0].TID != int32(worker) {
-					var tids []int32
-					for _, th := range img.Threads {
-						tids = append(tids, th.TID)
+		for _, c := range sigckptCases {
+			t.Run(c.name, func(t *testing.T) {
+				r, dir := runGuest(t, p, c.flags, c.mode, c.sig)
+				r.WantExit(t, c.exit)
+				wantLines(t, r.Stdout, c.lines...)
+				if c.images == nil {
+					wantNoImages(t, dir)
+					if c.check != nil {
+						c.check(t, r, nil)
 					}
-					t.Errorf("image threads %v, want 2 with the worker %d first", tids, worker)
+					return
 				}
-			})
-		}
-	})
-}
-
-// TestSigckptProcessGroup: kill(0, SIGCKPT) and pidfd_send_signal(PIDFD_SIGNAL_PROCESS_GROUP)
-// checkpoint both processes of the group; with --ckpt-file=%N.%P.ckpt each writes its own image.
-func TestSigckptProcessGroup(t *testing.T) {
-	guest := sigckptGuest(t)
-	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		for _, c := range []struct{ mode, call string }{{"pgrp", "kill"}, {"pidfdpgrp", "pidfd"}} {
-			t.Run(c.mode, func(t *testing.T) {
-				r, dir := runGuest(t, p, []string{"--ckpt-file=%N.%P.ckpt"}, c.mode, 62)
-				r.WantExit(t, 0)
-				wantLines(t, r.Stdout, c.call+" 0 errno 0", "child tick 29", "after 2")
-				parent, child := lineValue(t, r.Stdout, "pid"), lineValue(t, r.Stdout, "child")
-				for _, pid := range []int{parent, child} {
-					img := decodeCkptFile(t, filepath.Join(dir, fmt.Sprintf("%s.%d.ckpt", comm(guest), pid)))
-					if img.Info.PID != int32(pid) {
-						t.Errorf("image %d.ckpt holds pid %d", pid, img.Info.PID)
+				want := c.images(t, r.Stdout, comm(guest)+".ckpt")
+				var imgs []*imgfmt.Process
+				for _, w := range want {
+					img := decodeCkptFile(t, filepath.Join(dir, w.name))
+					if img.Info.PID != w.pid || img.Info.Name != comm(guest) {
+						t.Errorf("%s: image of pid %d %q, want pid %d %q", w.name, img.Info.PID, img.Info.Name, w.pid, comm(guest))
 					}
-					wantSigInfo(t, img, 62, siUser, int32(parent))
+					if w.sig != 0 {
+						wantSigInfo(t, img, w.sig, w.code, w.sender)
+					}
+					imgs = append(imgs, img)
+				}
+				if all, _ := filepath.Glob(filepath.Join(dir, "*.ckpt")); len(all) != len(want) {
+					t.Errorf("images %v, want only %+v", all, want)
+				}
+				if c.check != nil {
+					c.check(t, r, imgs)
 				}
 			})
 		}
-	})
-}
-
-// TestSigckptKillAll: kill(-1, SIGCKPT) checkpoints every process the sender may signal except
-// itself and init (here: the guest's other child only).
-func TestSigckptKillAll(t *testing.T) {
-	guest := sigckptGuest(t)
-	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		r, dir := runGuest(t, p, []string{"--ckpt-file=%N.%P.ckpt"}, "killall", 62)
-		r.WantExit(t, 0)
-		wantLines(t, r.Stdout, "killall 0 errno 0", "children done", "after 2")
-		ticker, sender := lineValue(t, r.Stdout, "child"), lineValue(t, r.Stdout, "sender")
-		img := decodeCkptFile(t, filepath.Join(dir, fmt.Sprintf("%s.%d.ckpt", comm(guest), ticker)))
-		wantSigInfo(t, img, 62, siUser, int32(sender))
-		images, _ := filepath.Glob(filepath.Join(dir, "*.ckpt"))
-		if len(images) != 1 {
-			t.Errorf("images %v, want only the ticking child's", images)
-		}
-	})
-}
-
-// TestSigckptHandledIgnoredBlocked: a handler runs instead of the checkpoint, an ignored
-// SIGCKPT does nothing, and a blocked one is carried out at once (not left pending, so
-// unblocking it does not kill the process).
-func TestSigckptHandledIgnoredBlocked(t *testing.T) {
-	guest := sigckptGuest(t)
-	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		t.Run("handler", func(t *testing.T) {
-			r, dir := runGuest(t, p, nil, "handler", 62)
-			r.WantExit(t, 0)
-			wantLines(t, r.Stdout, "kill 0 errno 0", "handled 62", "after 2")
-			wantNoImages(t, dir)
-		})
-		t.Run("ignored", func(t *testing.T) {
-			r, dir := runGuest(t, p, nil, "ignore", 62)
-			r.WantExit(t, 0)
-			wantLines(t, r.Stdout, "kill 0 errno 0", "after 2")
-			wantNoImages(t, dir)
-		})
-		t.Run("blocked", func(t *testing.T) {
-			r, dir := runGuest(t, p, nil, "blocked", 62)
-			r.WantExit(t, 0)
-			wantLines(t, r.Stdout, "kill 0 errno 0", "pending 0", "unblocked", "after 2")
-			decodeCkptFile(t, filepath.Join(dir, comm(guest)+".ckpt"))
-		})
-	})
-}
-
-// TestSigckptExit: SIGCKPTEXIT writes the image, then the process dies as if killed by signal 63.
-func TestSigckptExit(t *testing.T) {
-	guest := sigckptGuest(t)
-	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		r, dir := runGuest(t, p, nil, "kill", 63)
-		r.WantExit(t, 128+63)
-		if strings.Contains(r.Stdout, "after 0") {
-			t.Errorf("the guest ran on after SIGCKPTEXIT:\n%s", r)
-		}
-		img := decodeCkptFile(t, filepath.Join(dir, comm(guest)+".ckpt"))
-		wantSigInfo(t, img, 63, siUser, int32(lineValue(t, r.Stdout, "pid")))
-	})
-}
-
-// TestSigckptSignalFlag: --ckpt-signal=40 makes 40 the checkpoint signal, and 62 an ordinary
-// signal again (its default action terminates).
-func TestSigckptSignalFlag(t *testing.T) {
-	guest := sigckptGuest(t)
-	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		r, dir := runGuest(t, p, []string{"--ckpt-signal=40"}, "kill", 40)
-		r.WantExit(t, 0)
-		wantLines(t, r.Stdout, "kill 0 errno 0", "after 2")
-		wantSigInfo(t, decodeCkptFile(t, filepath.Join(dir, comm(guest)+".ckpt")), 40, siUser, 1)
-
-		r, dir = runGuest(t, p, []string{"--ckpt-signal=40"}, "kill", 62)
-		r.WantExit(t, 128+62)
-		wantNoImages(t, dir)
-	})
-}
-
-// TestSigckptFileTemplate: --ckpt-file expands %N, %P, %U and %%.
-func TestSigckptFileTemplate(t *testing.T) {
-	guest := sigckptGuest(t)
-	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		r, dir := runGuest(t, p, []string{"--ckpt-file=img-%N-%P-%U-%%.ckpt"}, "kill", 62)
-		r.WantExit(t, 0)
-		name := fmt.Sprintf("img-%s-%d-0-%%.ckpt", comm(guest), lineValue(t, r.Stdout, "pid"))
-		decodeCkptFile(t, filepath.Join(dir, name))
-	})
-}
-
-// TestSigckptErrnos: the wrapped syscalls fail like the originals (ESRCH, EINVAL, EPERM for a
-// sender that may not signal the target), and --ckpt-group refuses a sender outside the group
-// with EPERM. No image is written in any case.
-func TestSigckptErrnos(t *testing.T) {
-	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		t.Run("esrch_einval", func(t *testing.T) {
-			r, dir := runGuest(t, p, nil, "esrch", 62)
-			r.WantExit(t, 0)
-			wantLines(t, r.Stdout, "kill -1 errno 3", "tkill -1 errno 22", "tgkill -1 errno 3")
-			wantNoImages(t, dir)
-		})
-		t.Run("eperm_not_permitted", func(t *testing.T) {
-			r, dir := runGuest(t, p, nil, "eperm", 62)
-			r.WantExit(t, 0)
-			wantLines(t, r.Stdout, "kill -1 errno 1", "child status 0")
-			wantNoImages(t, dir)
-		})
-		t.Run("eperm_ckpt_group", func(t *testing.T) {
-			r, dir := runGuest(t, p, []string{"--ckpt-group=7"}, "kill", 62)
-			r.WantExit(t, 0)
-			wantLines(t, r.Stdout, "kill -1 errno 1", "after 2")
-			wantNoImages(t, dir)
-		})
 	})
 }
 
@@ -304,7 +269,7 @@ func TestSigckptHost(t *testing.T) {
 		if img.Info.PID != 1 {
 			t.Errorf("image of pid %d, want the container's init (1)", img.Info.PID)
 		}
-		wantSigInfo(t, img, 62, siUser, -1)
+		wantSigInfo(t, img, ckptabi.SIGCKPT, siUser, -1)
 		ticks := strings.Count(c.GuestStdout(), "tick ")
 		c.WaitForOutput(t, fmt.Sprintf("tick %d\n", ticks+2))
 
@@ -313,7 +278,7 @@ func TestSigckptHost(t *testing.T) {
 		}
 		c.MustRun(t, "kill", "--pid", "1", c.ID, "62")
 		waitForFile(t, image, 30*time.Second)
-		wantSigInfo(t, decodeCkptFile(t, image), 62, siUser, -1)
+		wantSigInfo(t, decodeCkptFile(t, image), ckptabi.SIGCKPT, siUser, -1)
 
 		r := c.Run(t, "kill", "--pid", "999", c.ID, "SIGCKPT")
 		if r.ExitCode == 0 || !strings.Contains(r.Stderr, "no such process") {
@@ -324,10 +289,10 @@ func TestSigckptHost(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Kill(t, "SIGCKPTEXIT")
-		if code := c.Wait(t); code != 128+63 {
-			t.Errorf("exit status after SIGCKPTEXIT %d, want %d", code, 128+63)
+		if code := c.Wait(t); code != 128+ckptabi.SIGCKPTEXIT {
+			t.Errorf("exit status after SIGCKPTEXIT %d, want %d", code, 128+ckptabi.SIGCKPTEXIT)
 		}
-		wantSigInfo(t, decodeCkptFile(t, image), 63, siUser, -1)
+		wantSigInfo(t, decodeCkptFile(t, image), ckptabi.SIGCKPTEXIT, siUser, -1)
 	})
 }
 
@@ -351,7 +316,7 @@ func TestSigckptHostHandledAndOrdinary(t *testing.T) {
 // TestSigckptHostAllAndGroup: `kill --all` and `kill --pgid` reach every process of the
 // container; the host side uses the sandbox's checkpoint signal (40 here, by number and by name);
 // with ckpt-group 7 the host route still works (the helper gets the group), while the same group
-// refuses guests outside it (TestSigckptErrnos).
+// refuses guests outside it (TestSigckptGuest/errno).
 func TestSigckptHostAllAndGroup(t *testing.T) {
 	guest := sigckptGuest(t)
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
@@ -394,7 +359,7 @@ func TestSigckptHostAllAndGroup(t *testing.T) {
 func TestSigckptThaw(t *testing.T) {
 	guest := sigckptGuest(t)
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		r, dir := runGuest(t, p, nil, "kill", 62)
+		r, dir := runGuest(t, p, nil, "kill", ckptabi.SIGCKPT)
 		r.WantExit(t, 0)
 		image := filepath.Join(dir, comm(guest)+".ckpt")
 		decodeCkptFile(t, image)

@@ -3,7 +3,6 @@ package ckptabi
 import (
 	"go/ast"
 	"go/constant"
-	"go/importer"
 	"go/parser"
 	"go/token"
 	"go/types"
@@ -56,6 +55,15 @@ func headerMacros(t *testing.T) map[string]int64 {
 	return macros
 }
 
+// emptyImporter imports every package as an empty one.
+type emptyImporter struct{}
+
+func (emptyImporter) Import(path string) (*types.Package, error) {
+	pkg := types.NewPackage(path, filepath.Base(path))
+	pkg.MarkComplete()
+	return pkg, nil
+}
+
 // packageConsts type-checks this package's source and returns its integer constants.
 func packageConsts(t *testing.T) map[string]int64 {
 	t.Helper()
@@ -68,11 +76,10 @@ func packageConsts(t *testing.T) map[string]int64 {
 	for _, f := range pkgs["ckptabi"].Files {
 		files = append(files, f)
 	}
-	conf := types.Config{Importer: importer.ForCompiler(fset, "source", nil)}
-	pkg, err := conf.Check("ckptabi", fset, files, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Imports are not needed for the constants: each import is an empty package, and the errors
+	// that makes (in code that is not a constant) are ignored.
+	conf := types.Config{Importer: emptyImporter{}, Error: func(error) {}}
+	pkg, _ := conf.Check("ckptabi", fset, files, nil)
 	consts := map[string]int64{}
 	for _, name := range pkg.Scope().Names() {
 		c, ok := pkg.Scope().Lookup(name).(*types.Const)

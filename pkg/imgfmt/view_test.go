@@ -1,5 +1,7 @@
 package imgfmt
 
+import "testing"
+
 // processView is what the codec's tests check of a decoded process through the exported view
 // (view.go): its format revision, working directory and objects. Package inspect renders the whole
 // summary and tests it; it imports this package, so these tests cannot use it.
@@ -25,4 +27,17 @@ func viewOf(p *Process) *processView {
 		v.Objects = append(v.Objects, objectView{Kind: p.Objects[i].KindName(), Detail: p.Objects[i].Detail()})
 	}
 	return v
+}
+
+func TestFileKindName(t *testing.T) {
+	for k, want := range map[FileKind]string{FileRegular: "regular", FileFIFO: "fifo", FileEventFD: "eventfd", FileOther: "other"} {
+		if got, ok := k.Name(); !ok || got != want {
+			t.Errorf("FileKind(%d).Name() = %q, %v, want %q", k, got, ok, want)
+		}
+	}
+	for _, k := range []FileKind{0, FileOther + 1, 1 << 31} {
+		if got, ok := k.Name(); ok {
+			t.Errorf("FileKind(%d).Name() = %q, true for an unknown kind", k, got)
+		}
+	}
 }

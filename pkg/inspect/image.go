@@ -458,9 +458,8 @@ func kindName(k imgfmt.MappingKind) string {
 }
 
 func fileKindName(k imgfmt.FileKind) string {
-	names := []string{"", "regular", "directory", "chardev", "blockdev", "fifo", "socket", "symlink", "eventfd", "other"}
-	if int(k) < len(names) && k > 0 {
-		return names[k]
+	if name, ok := k.Name(); ok {
+		return name
 	}
 	return fmt.Sprintf("kind%d", k)
 }

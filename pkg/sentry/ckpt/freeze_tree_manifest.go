@@ -171,23 +171,8 @@ func anonymousKind(f *imgfmt.File) bool {
 
 // fileKindName names a file kind in the manifest.
 func fileKindName(k imgfmt.FileKind) string {
-	switch k {
-	case imgfmt.FileRegular:
-		return "regular"
-	case imgfmt.FileDirectory:
-		return "directory"
-	case imgfmt.FileCharDev:
-		return "chardev"
-	case imgfmt.FileBlockDev:
-		return "blockdev"
-	case imgfmt.FileFIFO:
-		return "fifo"
-	case imgfmt.FileSocket:
-		return "socket"
-	case imgfmt.FileSymlink:
-		return "symlink"
-	case imgfmt.FileEventFD:
-		return "eventfd"
+	if name, ok := k.Name(); ok {
+		return name
 	}
 	return "other"
 }
