@@ -70,8 +70,9 @@ func TestFreezeTree(t *testing.T) {
 		for _, pr := range m.Processes {
 			if pr.Zombie != nil {
 				// The producer's `sleep 0.1` may have just exited, not yet reaped by its subshell:
-				// a zombie of the moment, exit code 0, parent a sh. Count it apart.
-				if pp := m.Process(pr.PPID); pr.Zombie.Code == 0 && pr.Zombie.Signal == 0 && pr.Comm == "sleep" && pp != nil && pp.Comm == "sh" {
+				// a zombie of the moment, exit code 0, parent a sh (a forked busybox subshell keeps
+				// the comm "busybox"). Count it apart.
+				if pp := m.Process(pr.PPID); pr.Zombie.Code == 0 && pr.Zombie.Signal == 0 && pr.Comm == "sleep" && pp != nil && (pp.Comm == "sh" || pp.Comm == "busybox") {
 					transient++
 					continue
 				}
