@@ -49,7 +49,9 @@ func captureFilesystems(t *kernel.Task, root int32) ([]*fsCapture, error) {
 	rootVD := t.FSContext().RootDirectory()
 	defer rootVD.DecRef(t)
 	var buf bytes.Buffer
-	if err := t.Kernel().VFS().GenerateProcMountInfo(t, rootVD, &buf); err != nil {
+	// AsyncContext: a signal pending on the caller (a Go checkpt's preemption signal) must not
+	// interrupt the listing; with t as the context it failed the freeze with EINTR now and then.
+	if err := t.Kernel().VFS().GenerateProcMountInfo(t.AsyncContext(), rootVD, &buf); err != nil {
 		return nil, fmt.Errorf("listing the mounts: %w", err)
 	}
 	mounts := parseMountInfo(buf.String())
