@@ -14,8 +14,13 @@ import (
 
 // Bounds of the guest-side fuzzer (docs/fuzzing.md). CKPT_FUZZ_ITERS sets the number of random
 // calls (the mutated-image thaws are a quarter of it); CKPT_FUZZ_SEED replays a run.
+//
+// The default seed is fixed, so `make test` runs the same calls every time: a fuzzer with a new
+// seed per run makes CI fail at random on a bug it has not met before (seed 777 with 800 calls
+// still hangs on ptrace: docs/fuzzing.md, finding 4). CKPT_FUZZ_SEED=random explores.
 const (
 	defaultFuzzCalls = 150
+	defaultFuzzSeed  = 20261203
 	fuzzMutantsShare = 4 // one mutated-image thaw per this many calls
 )
 
@@ -30,8 +35,10 @@ const (
 func TestFuzzGuest(t *testing.T) {
 	guest := h.BuildC(t, "ckpt_fuzz", "-pthread")
 	documented := documentedErrnos(t)
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("CKPT_FUZZ_SEED"); s != "" {
+	seed := uint64(defaultFuzzSeed)
+	if s := os.Getenv("CKPT_FUZZ_SEED"); s == "random" {
+		seed = uint64(time.Now().UnixNano())
+	} else if s != "" {
 		v, err := strconv.ParseUint(s, 0, 64)
 		if err != nil {
 			t.Fatalf("CKPT_FUZZ_SEED=%q: %v", s, err)
