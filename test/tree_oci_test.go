@@ -194,14 +194,7 @@ func TestTreePipelineOCI(t *testing.T) {
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		a := startTree(t, p, strings.ReplaceAll(pipelineScript, "@REAPER@", reaper))
 		waitFor(t, 10*time.Second, func() bool { return strings.Count(readOut(t, a), "\n") >= 3 })
-		dir := filepath.Join(h.NewDir(t), "ckpt")
-		a.MustRun(t, "checkpoint", "--format=elf", "--image-path", dir, a.ID)
-		a.Wait(t)
-		a.Delete(t, false)
-		m, err := treefmt.VerifyDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		dir, m := checkpointTreeAndDelete(t, a)
 		var pipe *treefmt.Object
 		for i, o := range m.Objects {
 			if o.Kind == "fifo" {

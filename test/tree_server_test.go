@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
 	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
 )
 
@@ -38,14 +37,7 @@ func TestTreeServerOCI(t *testing.T) {
 		if !strings.HasPrefix(r.Stdout, "worker ") {
 			t.Fatalf("the server did not answer before the checkpoint: %q", r.Stdout)
 		}
-		dir := filepath.Join(h.NewDir(t), "ckpt")
-		a.MustRun(t, "checkpoint", "--format=elf", "--image-path", dir, a.ID)
-		a.Wait(t)
-		a.Delete(t, false)
-		m, err := treefmt.VerifyDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		dir, m := checkpointTreeAndDelete(t, a)
 		workers := map[string]bool{}
 		var clientPid int32
 		for _, pr := range m.Processes {

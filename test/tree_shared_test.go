@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
 	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
 )
 
@@ -27,18 +26,8 @@ import (
 func TestTreeSharedObjectsOCI(t *testing.T) {
 	guest := h.BuildC(t, "tree_shared")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		needBusybox(t)
-		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{guest, "shared.log"}})
-		a.RunDetached(t)
-		a.WaitForOutput(t, "ready")
-		dir := filepath.Join(h.NewDir(t), "ckpt")
-		a.MustRun(t, "checkpoint", "--format=elf", "--image-path", dir, a.ID)
-		a.Wait(t)
-		a.Delete(t, false)
-		m, err := treefmt.VerifyDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		a := startGuestTree(t, p, guest, "shared.log")
+		dir, m := checkpointTreeAndDelete(t, a)
 		kinds := map[string]int{}
 		for _, o := range m.Objects {
 			kinds[o.Kind]++
@@ -86,18 +75,8 @@ func TestTreeSharedObjectsOCI(t *testing.T) {
 func TestTreeSharedFSContextOCI(t *testing.T) {
 	guest := h.BuildC(t, "tree_fsctx")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		needBusybox(t)
-		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{guest, "fsctx.log"}})
-		a.RunDetached(t)
-		a.WaitForOutput(t, "ready")
-		dir := filepath.Join(h.NewDir(t), "ckpt")
-		a.MustRun(t, "checkpoint", "--format=elf", "--image-path", dir, a.ID)
-		a.Wait(t)
-		a.Delete(t, false)
-		m, err := treefmt.VerifyDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		a := startGuestTree(t, p, guest, "fsctx.log")
+		dir, m := checkpointTreeAndDelete(t, a)
 		if len(m.Processes) != 4 || m.Process(3) == nil || m.Process(4) == nil || m.Process(3).PPID != 1 || m.Process(4).PPID != 1 ||
 			m.Process(4).FSOf != 3 || m.Process(1).FSOf != 0 {
 			t.Fatalf("the checkpoint does not hold the init and two of its children sharing an fs context: %+v", m.Processes)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
-	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
 	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
 )
 
@@ -21,18 +20,8 @@ import (
 func TestTreeHalfClosedTCPOCI(t *testing.T) {
 	guest := h.BuildC(t, "tree_halfclose")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		needBusybox(t)
-		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{guest, "halfclose.log"}})
-		a.RunDetached(t)
-		a.WaitForOutput(t, "ready")
-		dir := filepath.Join(h.NewDir(t), "ckpt")
-		a.MustRun(t, "checkpoint", "--format=elf", "--image-path", dir, a.ID)
-		a.Wait(t)
-		a.Delete(t, false)
-		m, err := treefmt.VerifyDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		a := startGuestTree(t, p, guest, "halfclose.log")
+		dir, m := checkpointTreeAndDelete(t, a)
 		if len(m.Processes) != 2 || m.Process(2) == nil || m.Process(2).PPID != 1 {
 			t.Fatalf("the checkpoint does not hold the parent and its child: %+v", m.Processes)
 		}

@@ -335,3 +335,29 @@ func TestRestoreSubtreeInSandbox(t *testing.T) {
 		a.Exec(t, h.Bin, "checkpt", "-r", "-t", dir).WantExit(t, 3)
 	})
 }
+
+// startGuestTree runs guest (a static program that prints "ready" once its tree is set up) with
+// args as a detached container on platform p, and waits for "ready".
+func startGuestTree(t *testing.T, p, guest string, args ...string) *harness.Container {
+	t.Helper()
+	needBusybox(t)
+	c := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: append([]string{guest}, args...)})
+	c.RunDetached(t)
+	c.WaitForOutput(t, "ready")
+	return c
+}
+
+// checkpointTreeAndDelete checkpoints container c with `checkpoint --format=elf` (which stops it),
+// waits for it, deletes it, and returns the checkpoint directory and its verified manifest.
+func checkpointTreeAndDelete(t *testing.T, c *harness.Container) (string, *treefmt.Manifest) {
+	t.Helper()
+	dir := filepath.Join(h.NewDir(t), "ckpt")
+	c.MustRun(t, "checkpoint", "--format=elf", "--image-path", dir, c.ID)
+	c.Wait(t)
+	c.Delete(t, false)
+	m, err := treefmt.VerifyDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, m
+}
