@@ -99,7 +99,8 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 		return err
 	}
 	defer helper.Close()
-	devNull, err := os.Open(os.DevNull)
+	// The helper reads and writes nothing but the stream (fd 1); its result is its exit status.
+	devNull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
@@ -110,17 +111,6 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 	}
 	defer streamR.Close()
 	growPipe(streamW)
-	stderrR, stderrW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer stderrR.Close()
-	var helperErr bytes.Buffer
-	relayed := make(chan struct{})
-	go func() {
-		defer close(relayed)
-		_, _ = io.Copy(io.MultiWriter(os.Stderr, &helperErr), stderrR)
-	}()
 
 	// Read the stream while the sentry writes it. If reading fails (the image directory's
 	// filesystem is full, stdout is closed), the read end is closed at once: the sentry's next
@@ -148,20 +138,17 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 		Argv:             []string{treeHelperName},
 		WorkingDirectory: "/",
 		Capabilities:     &auth.TaskCapabilities{PermittedCaps: caps, EffectiveCaps: caps, BoundingCaps: caps},
-		FilePayload:      control.NewFilePayload(map[int]*os.File{0: devNull, 1: streamW, 2: stderrW}, helper),
+		FilePayload:      control.NewFilePayload(map[int]*os.File{0: devNull, 1: streamW, 2: devNull}, helper),
 	}
 	if policy.Group >= 0 {
 		e.ExtraKGIDs = []auth.KGID{auth.KGID(policy.Group)}
 	}
 	pid, err := c.Execute(conf, e)
 	streamW.Close()
-	stderrW.Close()
 	if err != nil {
-		<-relayed
 		return fmt.Errorf("running the checkpoint helper in container %q: %w", c.ID, err)
 	}
 	ws, waitErr := c.WaitPID(pid)
-	<-relayed
 	readErr := <-done
 	if waitErr == nil && ws.ExitStatus() != 0 {
 		if imagePath != "-" && readErr == nil {
@@ -173,11 +160,7 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 			// The freeze failed because this side stopped reading: say why.
 			return fmt.Errorf("checkpoint of container %q failed writing %s: %w (the container runs on)", c.ID, imagePath, readErr)
 		}
-		why := describeTreeErrno(syscall.Errno(ws.ExitStatus())).Error()
-		if msg := bytes.TrimSpace(helperErr.Bytes()); len(msg) > 0 {
-			why += ": " + string(msg)
-		}
-		return fmt.Errorf("checkpoint of container %q failed: %s", c.ID, why)
+		return fmt.Errorf("checkpoint of container %q failed: %v", c.ID, describeTreeErrno(syscall.Errno(ws.ExitStatus())))
 	}
 	if readErr != nil {
 		return fmt.Errorf("writing the checkpoint of container %q: %w", c.ID, readErr)
