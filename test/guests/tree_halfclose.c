@@ -20,29 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t told;
-static void on_usr1(int sig) {
-	(void)sig;
-	told = 1;
-}
-
-static FILE *logf_;
-
-static void logline(const char *who, const char *what, int ok, const char *seen) {
-	fprintf(logf_, "%s %s %s\n", who, what, ok ? "ok" : seen);
-	fflush(logf_);
-}
-
-static void die(const char *what) {
-	perror(what);
-	exit(1);
-}
-
-static void waitusr1(void) {
-	while (!told)
-		pause();
-	told = 0;
-}
+#include "tree_log.h"
 
 static int tcp_state(int fd) {
 	struct tcp_info ti;

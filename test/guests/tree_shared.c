@@ -36,29 +36,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t told;
-static void on_usr1(int sig) {
-	(void)sig;
-	told = 1;
-}
-
-static FILE *logf_;
-
-static void check(const char *who, const char *what, int ok, const char *seen) {
-	fprintf(logf_, "%s %s %s\n", who, what, ok ? "ok" : seen);
-	fflush(logf_);
-}
-
-static void die(const char *what) {
-	perror(what);
-	exit(1);
-}
-
-static void waitusr1(void) {
-	while (!told)
-		pause();
-	told = 0;
-}
+#include "tree_log.h"
 
 static int readn(int fd, char *buf, int n) {
 	int got = 0;
@@ -124,28 +102,28 @@ int main(int argc, char **argv) {
 		if (!logf_)
 			die(argv[1]);
 		readn(p[0], buf, 3);
-		check("child", "pipe", strcmp(buf, "abc") == 0, buf);
+		logline("child", "pipe", strcmp(buf, "abc") == 0, buf);
 		readn(sp[1], buf, 8);
-		check("child", "socketpair", strcmp(buf, "to-child") == 0, buf);
+		logline("child", "socketpair", strcmp(buf, "to-child") == 0, buf);
 		uint64_t v = 0;
 		if (read(efd, &v, 8) != 8)
 			v = 0;
 		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
-		check("child", "eventfd", v == 5, buf);
+		logline("child", "eventfd", v == 5, buf);
 		v = 2;
 		if (write(efd, &v, 8) != 8)
 			die("eventfd write");
 		memcpy(buf, mm, 8);
 		buf[8] = 0;
-		check("child", "memfd", strcmp(buf, "memfd-v1") == 0, buf);
+		logline("child", "memfd", strcmp(buf, "memfd-v1") == 0, buf);
 		memcpy(mm, "memfd-v2", 8);
 		snprintf(buf, sizeof(buf), "%d", *anon);
-		check("child", "anon", *anon == 1, buf);
+		logline("child", "anon", *anon == 1, buf);
 		*anon = 2;
 		memset(&msg, 0, sizeof(msg));
 		if (msgrcv(q, &msg, sizeof(msg.text), 0, IPC_NOWAIT) < 0)
 			snprintf(msg.text, sizeof(msg.text), "errno %d", errno);
-		check("child", "sysv", strcmp(msg.text, "sysv-msg") == 0, msg.text);
+		logline("child", "sysv", strcmp(msg.text, "sysv-msg") == 0, msg.text);
 		int own[2];
 		struct epoll_event oev = {.events = EPOLLIN, .data.u64 = 2};
 		if (pipe(own) < 0 || write(own[1], "e", 1) != 1 || write(epp[1], "e", 1) != 1)
@@ -153,14 +131,14 @@ int main(int argc, char **argv) {
 		errno = 0;
 		int rc = epoll_ctl(ep, EPOLL_CTL_ADD, own[0], &oev);
 		snprintf(buf, sizeof(buf), "epoll_ctl %d errno %d", rc, errno);
-		check("child", "epoll-add", rc == 0, buf);
+		logline("child", "epoll-add", rc == 0, buf);
 		int uc = socket(AF_UNIX, SOCK_STREAM, 0);
 		errno = 0;
 		rc = uc < 0 ? -1 : connect(uc, (struct sockaddr *)&ua, ualen);
 		if (rc == 0 && write(uc, "u", 1) != 1)
 			rc = -1;
 		snprintf(buf, sizeof(buf), "connect %d errno %d", rc, errno);
-		check("child", "unix-connect", rc == 0, buf);
+		logline("child", "unix-connect", rc == 0, buf);
 		if (write(sp[1], "from-child", 10) != 10)
 			die("child send");
 		fprintf(logf_, "child done\n");
@@ -196,42 +174,42 @@ int main(int argc, char **argv) {
 	fflush(stdout);
 	waitusr1();
 	readn(sp[0], buf, 19);
-	check("parent", "socketpair", strcmp(buf, "to-parentfrom-child") == 0, buf);
+	logline("parent", "socketpair", strcmp(buf, "to-parentfrom-child") == 0, buf);
 	uint64_t v = 0;
 	if (read(efd, &v, 8) != 8)
 		v = 0;
 	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
-	check("parent", "eventfd", v == 2, buf);
+	logline("parent", "eventfd", v == 2, buf);
 	memcpy(buf, mm, 8);
 	buf[8] = 0;
-	check("parent", "memfd-mapping", strcmp(buf, "memfd-v2") == 0, buf);
+	logline("parent", "memfd-mapping", strcmp(buf, "memfd-v2") == 0, buf);
 	if (pread(mfd, buf, 8, 0) != 8)
 		buf[0] = 0;
 	buf[8] = 0;
-	check("parent", "memfd-fd", strcmp(buf, "memfd-v2") == 0, buf);
+	logline("parent", "memfd-fd", strcmp(buf, "memfd-v2") == 0, buf);
 	snprintf(buf, sizeof(buf), "%d", *anon);
-	check("parent", "anon", *anon == 2, buf);
+	logline("parent", "anon", *anon == 2, buf);
 	if (!getcwd(buf, sizeof(buf)))
 		buf[0] = 0;
-	check("parent", "fs-shared", strcmp(buf, "/proc") == 0, buf);
+	logline("parent", "fs-shared", strcmp(buf, "/proc") == 0, buf);
 	errno = 0;
 	ssize_t got = msgrcv(q, &msg, sizeof(msg.text), 0, IPC_NOWAIT);
 	snprintf(buf, sizeof(buf), "msgrcv %zd errno %d", got, errno);
-	check("parent", "sysv-once", got < 0 && errno == ENOMSG, buf);
+	logline("parent", "sysv-once", got < 0 && errno == ENOMSG, buf);
 	struct epoll_event evs[4];
 	int n = epoll_wait(ep, evs, 4, 0);
 	unsigned long long sum = 0;
 	for (int i = 0; i < n; i++)
 		sum += evs[i].data.u64;
 	snprintf(buf, sizeof(buf), "%d events, data sum %llu", n, sum);
-	check("parent", "epoll-shared", n == 2 && sum == 3, buf);
+	logline("parent", "epoll-shared", n == 2 && sum == 3, buf);
 	errno = 0;
 	int ua_fd = accept(ul, NULL, NULL);
 	char u = 0;
 	if (ua_fd >= 0 && read(ua_fd, &u, 1) != 1)
 		u = 0;
 	snprintf(buf, sizeof(buf), "accept %d errno %d byte %d", ua_fd, errno, u);
-	check("parent", "unix-listener", ua_fd >= 0 && u == 'u', buf);
+	logline("parent", "unix-listener", ua_fd >= 0 && u == 'u', buf);
 	fprintf(logf_, "parent done\n");
 	fflush(logf_);
 	for (;;)
