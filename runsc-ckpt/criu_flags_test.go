@@ -1,6 +1,7 @@
 package main
 
 import (
+	"golang.org/x/sys/unix"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,7 +95,16 @@ func TestStatusFDAndEngineFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	c := criuFlags{statusFD: int(w.Fd())}
+	// signalStatusFD closes the fd it is given, as the engine expects. Give it a dup and close w
+	// here: handing it w's own number left w's finalizer to close that number again later, when
+	// another test's file had it (TestCommandsMatchUpstream failed in CI reading a module file:
+	// "bad file descriptor").
+	fd, err := unix.Dup(int(w.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	c := criuFlags{statusFD: fd}
 	if err := c.signalStatusFD(); err != nil {
 		t.Fatal(err)
 	}
