@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -104,6 +105,82 @@ func TestTreeCheckpointFilesystems(t *testing.T) {
 		got2 := c.Exec(t, busybox, "sh", "-c", "cat /tmp/a /dev/shm/s; cat "+a.Dir+"/upper.txt")
 		if got2.Stdout != "hello\nshm\n" || got2.ExitCode == 0 {
 			t.Errorf("without a root overlay: %s; want the tmpfs files and no upper.txt", got2)
+		}
+	})
+}
+
+// openFilesScript holds fds on a file of the root overlay's upper layer (3), of a tmpfs (4) and
+// of a host directory bind-mounted as a volume (5), the way a shell caught in `echo >> log` does.
+const openFilesScript = `
+echo up > upper.txt; echo tmp > /tmp/a
+exec 3<upper.txt 4</tmp/a 5<@VOL@/v
+echo ready
+while :; do sleep 0.1; done
+`
+
+// openFilesCheck prints what pid 1's fds 3-5 are and hold.
+const openFilesCheck = `for n in 3 4 5; do readlink /proc/1/fd/$n; cat /proc/1/fd/$n; done`
+
+// TestTreeRestoreOpenFiles: a container restore rebuilds the root overlay's changes and the tmpfs
+// mounts from the checkpoint, so every file there is born after the freeze; the check that an
+// fd's file was not replaced since the freeze (ESTALE) must not refuse those (an engine's restore
+// of a shell caught appending to its log failed so). A file on a volume the host keeps is still
+// checked: replaced on the host after the freeze, the restore is refused and leaves nothing.
+func TestTreeRestoreOpenFiles(t *testing.T) {
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		needBusybox(t)
+		vol := h.NewDir(t)
+		if err := os.WriteFile(filepath.Join(vol, "v"), []byte("volume\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mounts := []specs.Mount{
+			{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs"},
+			{Destination: vol, Type: "bind", Source: vol, Options: []string{"rbind", "rw"}},
+		}
+		opts := harness.Opts{Platform: p} // The root overlay in memory.
+		a := h.Bundle(t, harness.BundleOpts{Opts: opts, Mounts: mounts, Args: []string{busybox, "sh", "-c", strings.ReplaceAll(openFilesScript, "@VOL@", vol)}})
+		a.RunDetached(t)
+		a.WaitForOutput(t, "ready")
+		want := a.Exec(t, busybox, "sh", "-c", openFilesCheck)
+		want.WantExit(t, 0)
+		for _, s := range []string{"/upper.txt\nup\n", "/tmp/a\ntmp\n", vol + "/v\nvolume\n"} {
+			if !strings.Contains(want.Stdout, s) {
+				t.Fatalf("the container's fds are not as set up (want %q):\n%s", s, want.Stdout)
+			}
+		}
+		dir := filepath.Join(h.NewDir(t), "ckpt")
+		a.MustRun(t, "checkpoint", "--format=elf", "--image-path", dir, a.ID)
+		a.Wait(t)
+		a.Delete(t, false)
+		time.Sleep(2 * vfsfhTimeSlack) // What the restore makes is born clearly after the freeze.
+
+		b := h.Bundle(t, harness.BundleOpts{Opts: opts, Mounts: mounts, Args: []string{"/nonexistent-never-run"}})
+		b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
+		after := b.Exec(t, busybox, "sh", "-c", openFilesCheck)
+		after.WantExit(t, 0)
+		if after.Stdout != want.Stdout {
+			t.Errorf("restored fds:\n%s\nbefore the checkpoint:\n%s", after.Stdout, want.Stdout)
+		}
+		b.Delete(t, true)
+
+		// The volume's file replaced on the host: another file, so the restore is refused.
+		v := filepath.Join(vol, "v")
+		if err := os.WriteFile(v+".new", []byte("volume\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(v+".new", v); err != nil {
+			t.Fatal(err)
+		}
+		c := h.Bundle(t, harness.BundleOpts{Opts: opts, Mounts: mounts, Args: []string{"/nonexistent-never-run"}})
+		r := c.Run(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", c.ID)
+		if r.ExitCode == 0 {
+			t.Fatalf("restore with the volume's file replaced succeeded:\n%s", r)
+		}
+		if log := c.DebugLogs(t); !strings.Contains(log, v+": stale file handle: replaced") {
+			t.Errorf("the sandbox's log does not say the volume's file was replaced; restore said:\n%s", r.Stderr)
+		}
+		if st := c.Run(t, "state", c.ID); st.ExitCode == 0 {
+			t.Errorf("a refused restore left container %s behind:\n%s", c.ID, st.Stdout)
 		}
 	})
 }

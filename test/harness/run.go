@@ -340,6 +340,20 @@ func (s *Sandbox) teardown(t *testing.T) {
 	}
 }
 
+// DebugLogs returns the sandbox's debug logs (every file of LogDir), one after the other.
+func (s *Sandbox) DebugLogs(t *testing.T) string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(s.LogDir, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, f := range files {
+		b.WriteString(readFile(f))
+	}
+	return b.String()
+}
+
 // dumpLogs prints the sandbox's logs (the last lines of each file) into the test log.
 func (s *Sandbox) dumpLogs(t *testing.T) {
 	const maxLines = 400

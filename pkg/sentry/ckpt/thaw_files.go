@@ -156,7 +156,7 @@ func prepareFiles(t *kernel.Task, p *imgfmt.Process, image *vfs.FileDescription,
 			if err != nil {
 				return fail(fmt.Errorf("fd %d: %w", f.FD, err))
 			}
-			if err := checkNotReplaced(t, file, f, p.Info.FreezeTimeNano); err != nil { // thaw_identity.go
+			if err := checkNotReplaced(t, file, f, p.Info.FreezeTimeNano, share.rebuiltMounts()); err != nil { // thaw_identity.go
 				file.DecRef(t)
 				return fail(fmt.Errorf("fd %d: %w", f.FD, err))
 			}

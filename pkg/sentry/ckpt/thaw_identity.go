@@ -18,11 +18,17 @@ import (
 // stale. Not caught: a file created before the freeze and renamed over the path afterwards; a
 // file system without birth times (the check is then skipped). Caught although the same file: a
 // file the memory overlay copied up in the thawing sandbox after the freeze (the copy is new).
+//
+// A container restore makes its root and its tmpfs mounts again (the checkpoint's upper layer and
+// tmpfs archives, or the engine's copy of the container's changes): every file there is born at
+// the restore, so no file on those mounts is checked (treeShare.rebuilt); a file on another
+// mount (a volume the host keeps) still is.
 
 // checkNotReplaced returns a vfsfh.ErrStale error if f, reopened for the regular-file fd rec of an
-// image frozen at freezeNano, was born after the freeze.
-func checkNotReplaced(t *kernel.Task, f *vfs.FileDescription, rec *imgfmt.File, freezeNano int64) error {
-	if rec.Kind != imgfmt.FileRegular || freezeNano <= 0 {
+// image frozen at freezeNano, was born after the freeze, unless f lies on one of the mounts a
+// container restore rebuilt (rebuilt: nil for a thaw that is no container restore).
+func checkNotReplaced(t *kernel.Task, f *vfs.FileDescription, rec *imgfmt.File, freezeNano int64, rebuilt rebuiltMounts) error {
+	if rec.Kind != imgfmt.FileRegular || freezeNano <= 0 || rebuilt.has(f) {
 		return nil
 	}
 	st, err := f.Stat(t, vfs.StatOptions{Mask: linux.STATX_BTIME})

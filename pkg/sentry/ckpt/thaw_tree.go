@@ -76,6 +76,8 @@ type treeRestore struct {
 	shared []*sharedObject
 	// epolls holds the epoll instances the thaws rebuilt, by key (treeShare.epolls).
 	epolls map[uint64]*vfs.FileDescription
+	// rebuilt holds the mounts restoreContainerState made afresh (treeShare.rebuilt).
+	rebuilt rebuiltMounts
 
 	mu sync.Mutex
 	// byTid maps a created task's id to its node (nil: a waste that must exit). Protected by mu.
@@ -326,7 +328,7 @@ func loadRestore(t *kernel.Task, req treeThawRequest) (*treeRestore, error) {
 		}
 	}
 	// Hostname and tmpfs contents of a whole container, before any process exists (thaw_tree_fs.go).
-	if err := restoreContainerState(t, req.dir, m, req.self); err != nil {
+	if r.rebuilt, err = restoreContainerState(t, req.dir, m, req.self); err != nil {
 		return nil, err
 	}
 	restores.mu.Lock()

@@ -77,6 +77,17 @@ type treeShare struct {
 	// each with a reference the restore drops (releaseShared). The map is the restore's, shared
 	// by every process; prepares run one after the other, so it needs no lock.
 	epolls map[uint64]*vfs.FileDescription
+	// rebuilt holds the mounts the container restore made afresh: their files are not checked
+	// for having been replaced since the freeze (thaw_identity.go).
+	rebuilt rebuiltMounts
+}
+
+// rebuiltMounts returns s.rebuilt; nil for a nil s (a thaw that is no tree restore).
+func (s *treeShare) rebuiltMounts() rebuiltMounts {
+	if s == nil {
+		return nil
+	}
+	return s.rebuilt
 }
 
 // use returns the shared object that stands for the image's object id, or nil.
@@ -148,7 +159,7 @@ func (r *treeRestore) shareObjects(t *kernel.Task) error {
 	order = joinTCPPeers(groups, order)
 	r.epolls = make(map[uint64]*vfs.FileDescription)
 	for _, pid := range pids {
-		r.nodes[pid].thawReq.share = &treeShare{epolls: r.epolls}
+		r.nodes[pid].thawReq.share = &treeShare{epolls: r.epolls, rebuilt: r.rebuilt}
 	}
 	for _, key := range order {
 		members := groups[key]

@@ -78,6 +78,14 @@ func (r *treeRestore) shareFiles(t *kernel.Task) error {
 		if err != nil {
 			return fmt.Errorf("shared file %s (%s): %w", f.ID, f.Desc, err)
 		}
+		p, err := r.image(t, f.FDs[0].PID)
+		if err == nil {
+			err = checkNotReplaced(t, file, rec, p.Info.FreezeTimeNano, r.rebuilt) // thaw_identity.go
+		}
+		if err != nil {
+			file.DecRef(t)
+			return fmt.Errorf("shared file %s (%s): %w", f.ID, f.Desc, err)
+		}
 		if rec.Offset >= 0 && rec.Kind == imgfmt.FileRegular {
 			if _, err := file.Seek(t, rec.Offset, linux.SEEK_SET); err != nil {
 				file.DecRef(t)
