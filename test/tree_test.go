@@ -155,11 +155,14 @@ func readOut(t *testing.T, c *harness.Container) string {
 // restoreScript is a tree without pipes between processes (those wait for the kernel-objects
 // work): a background job %1, a subshell with a child of its own, and a zombie (exit status 7)
 // whose parent, a subshell, exec'd into sleep, which never reaps. The init waits for job %1 and
-// reports its status in the file result, then waits for everything.
+// reports its status in the file result, then waits for everything. It says ready once the tree
+// has settled (three sleeps, one zombie): a checkpoint taken while a child is still between fork
+// and exec (comm "exe") restores it there, and it then becomes what the test did not expect.
 const restoreScript = `
 sleep 100000 &
 sh -c 'sleep 100000 & wait' &
 sh -c 'sh -c "exit 7" & exec sleep 100000' &
+until [ "$(cat /proc/[0-9]*/comm 2>/dev/null | grep -cx sleep)" = 3 ] && grep -q '^State:.*Z' /proc/[0-9]*/status 2>/dev/null; do sleep 0.05; done
 echo ready
 wait %1; echo "job1=$?" > result
 wait
