@@ -89,8 +89,10 @@
  * CKPT_WAIT returns when none is. */
 #define CKPT_WAIT_NOHANG 1
 
-/* CKPT_FREEZE_TREE flag: the tree stays stopped, as written, until the calling process exits,
- * and is then killed (SIGKILL). */
+/* CKPT_FREEZE_TREE flag: the tree stays stopped, as written, until the calling process exits;
+ * it is then killed (SIGKILL) if the caller exited with status 0, and released (it runs on) if
+ * the caller failed (another status, or a signal): the caller decides, once it has stored the
+ * stream, whether the checkpoint is complete. */
 #define CKPT_TREE_KILL 1
 
 /* CKPT_THAW_TREE flag: the caller becomes the tree's root process. */

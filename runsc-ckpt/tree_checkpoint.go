@@ -33,8 +33,10 @@ import (
 // sys_checkpoint(CKPT_FREEZE_TREE, 1, 0, flags), so the sentry writes the tree stream of every
 // process of the container (the helper itself is not part of it) straight into the pipe, and this
 // process splits it into DIR (or copies it to stdout for "-"). Without --leave-running the sentry
-// keeps the container stopped, exactly as written, until the helper has exited, and kills it then.
-// The helper's exit status is the call's errno.
+// keeps the container stopped, exactly as written, until the helper has exited, and kills it then
+// if the helper exited 0. The helper waits on its stdin (a host pipe) for this process to confirm
+// that every file is written: one byte, or end of file if writing failed (the helper then exits
+// EPIPE and the container runs on). Otherwise the helper's exit status is the call's errno.
 
 // treeHelperName is the in-container helper's argv[0].
 const treeHelperName = "runsc-ckpt-tree-helper"
@@ -99,12 +101,19 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 		return err
 	}
 	defer helper.Close()
-	// The helper reads and writes nothing but the stream (fd 1); its result is its exit status.
+	// The helper writes nothing but the stream (fd 1) and reads only this side's confirmation
+	// (fd 0); its result is its exit status.
 	devNull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
 	defer devNull.Close()
+	ackR, ackW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer ackR.Close()
+	defer ackW.Close()
 	streamR, streamW, err := os.Pipe()
 	if err != nil {
 		return err
@@ -138,18 +147,29 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 		Argv:             []string{treeHelperName},
 		WorkingDirectory: "/",
 		Capabilities:     &auth.TaskCapabilities{PermittedCaps: caps, EffectiveCaps: caps, BoundingCaps: caps},
-		FilePayload:      control.NewFilePayload(map[int]*os.File{0: devNull, 1: streamW, 2: devNull}, helper),
+		FilePayload:      control.NewFilePayload(map[int]*os.File{0: ackR, 1: streamW, 2: devNull}, helper),
 	}
 	if policy.Group >= 0 {
 		e.ExtraKGIDs = []auth.KGID{auth.KGID(policy.Group)}
 	}
 	pid, err := c.Execute(conf, e)
 	streamW.Close()
+	ackR.Close()
 	if err != nil {
 		return fmt.Errorf("running the checkpoint helper in container %q: %w", c.ID, err)
 	}
-	ws, waitErr := c.WaitPID(pid)
 	readErr := <-done
+	if readErr == nil && imagePath != "-" {
+		if readErr = addSpecHash(imagePath, c); readErr != nil {
+			_ = treefmt.RemoveTree(imagePath)
+		}
+	}
+	if readErr == nil {
+		// Every file is written: the helper may exit 0 (and the sentry kill the container).
+		_, readErr = ackW.Write([]byte{'k'})
+	}
+	ackW.Close()
+	ws, waitErr := c.WaitPID(pid)
 	if waitErr == nil && ws.ExitStatus() != 0 {
 		if imagePath != "-" && readErr == nil {
 			// A complete stream from a helper that failed afterwards is not trusted: remove
@@ -164,11 +184,6 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 	}
 	if readErr != nil {
 		return fmt.Errorf("writing the checkpoint of container %q: %w", c.ID, readErr)
-	}
-	if imagePath != "-" {
-		if err := addSpecHash(imagePath, c); err != nil {
-			return err
-		}
 	}
 	return nil
 }

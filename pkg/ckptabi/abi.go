@@ -55,7 +55,8 @@ const (
 	CKPT_WAIT_NOHANG = 1
 
 	// CKPT_TREE_KILL makes CKPT_FREEZE_TREE kill the tree (SIGKILL) once the calling process has
-	// exited; the tree stays stopped, as written, until then.
+	// exited with status 0; the tree stays stopped, as written, until then, and runs on if the
+	// caller exits otherwise (it could not store the stream).
 	CKPT_TREE_KILL = 1
 
 	// CKPT_TREE_SELF makes CKPT_THAW_TREE turn the caller into the tree's root process.

@@ -9,6 +9,7 @@ import (
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
+	"gvisor.dev/gvisor/pkg/log"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
 )
@@ -156,9 +157,11 @@ func freezeTree(t *kernel.Task, req treeFreezeRequest) error {
 }
 
 // killTreeAfter waits until the caller's process caller has exited, then kills every process of
-// the frozen tree and releases it. Until then the tree stays parked, exactly as checkpointed: the
-// caller may still be copying the stream somewhere (a guest tool splitting it into a directory,
-// which would die with the container if its init were killed first).
+// the frozen tree and releases it, if the caller exited with status 0. Until then the tree stays
+// parked, exactly as checkpointed: the caller may still be copying the stream somewhere (a guest
+// tool splitting it into a directory, which would die with the container if its init were killed
+// first; the host's helper waiting for the host to have written every file). A caller that exits
+// otherwise could not store the stream: the tree is released and runs on.
 //
 // It runs on a plain goroutine; the parked tasks notice their release or their kill on their own.
 func killTreeAfter(caller *kernel.ThreadGroup, members []*treeMember) {
@@ -168,6 +171,15 @@ func killTreeAfter(caller *kernel.ThreadGroup, members []*treeMember) {
 			break
 		}
 		time.Sleep(treePoll)
+	}
+	if ws := caller.ExitStatus(); !ws.Exited() || ws.ExitStatus() != 0 {
+		log.Infof("ckpt: tree freeze: the caller ended with wait status %#x, not a 0 exit: the tree runs on, not killed", uint32(ws))
+		for _, m := range members {
+			if m.work != nil {
+				closeRelease(m.work)
+			}
+		}
+		return
 	}
 	for _, m := range members {
 		if m.work != nil {
