@@ -169,7 +169,7 @@ func TestThawSIGCKPTImage(t *testing.T) {
 	sleeper := h.BuildC(t, "sleeper")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		dir := h.NewDir(t)
-		script := fmt.Sprintf("cd %s && %s 2 & P=$!; sleep 0.5; kill -62 $P; sleep 0.5; kill -9 $P", dir, sleeper)
+		script := fmt.Sprintf("cd %s && %s 5 & P=$!; sleep 0.5; kill -62 $P; sleep 0.5; kill -9 $P", dir, sleeper)
 		sig := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", script)
 		// %N is the process name, the guest binary's base name (the harness may suffix it).
 		imgs, _ := filepath.Glob(filepath.Join(dir, "*.ckpt"))
@@ -179,7 +179,7 @@ func TestThawSIGCKPTImage(t *testing.T) {
 		img := imgs[0]
 		r := checkpt(t, p, "-r", img)
 		r.WantExit(t, 0)
-		if !strings.Contains(r.Stdout, "slept 2 s\n") {
+		if !strings.Contains(r.Stdout, "slept 5 s\n") {
 			t.Errorf("the thawed sleeper did not finish:\n%s", r)
 		}
 	})
@@ -373,7 +373,7 @@ func TestCheckptFreezeOther(t *testing.T) {
 	sleeper := h.BuildC(t, "sleeper")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		img := filepath.Join(h.NewDir(t), "other.ckpt")
-		script := fmt.Sprintf("%s 2 & P=$!; sleep 0.5; %s checkpt -c $P -o %s; echo checkpt=$?; kill -9 $P; %s checkpt -c 4242; echo missing=$?",
+		script := fmt.Sprintf("%s 5 & P=$!; sleep 0.5; %s checkpt -c $P -o %s; echo checkpt=$?; kill -9 $P; %s checkpt -c 4242; echo missing=$?",
 			sleeper, h.Bin, img, h.Bin)
 		r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", script)
 		r.WantExit(t, 0)
@@ -385,7 +385,7 @@ func TestCheckptFreezeOther(t *testing.T) {
 		}
 		r = checkpt(t, p, "-r", img)
 		r.WantExit(t, 0)
-		if !strings.Contains(r.Stdout, "slept 2 s\n") {
+		if !strings.Contains(r.Stdout, "slept 5 s\n") {
 			t.Errorf("the thawed sleeper did not finish:\n%s", r)
 		}
 	})
@@ -398,7 +398,7 @@ func TestCheckptFreezeToStdout(t *testing.T) {
 	sleeper := h.BuildC(t, "sleeper")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		img := filepath.Join(h.NewDir(t), "stdout.ckpt")
-		script := fmt.Sprintf("%s 2 & P=$!; sleep 0.5; %s checkpt -c $P -o /dev/stdout | cat > %s; echo checkpt=$?; "+
+		script := fmt.Sprintf("%s 5 & P=$!; sleep 0.5; %s checkpt -c $P -o /dev/stdout | cat > %s; echo checkpt=$?; "+
 			"kill -9 $P; if [ -L /dev/stdout ]; then echo link=kept; else echo link=gone; fi",
 			sleeper, h.Bin, img)
 		r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", script)
@@ -409,7 +409,7 @@ func TestCheckptFreezeToStdout(t *testing.T) {
 		decodeImage(t, img)
 		r = checkpt(t, p, "-r", img)
 		r.WantExit(t, 0)
-		if !strings.Contains(r.Stdout, "slept 2 s\n") {
+		if !strings.Contains(r.Stdout, "slept 5 s\n") {
 			t.Errorf("the sleeper thawed from the streamed image did not finish:\n%s", r)
 		}
 	})
