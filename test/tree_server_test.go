@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ import (
 //   - the client connected before the checkpoint keeps its connection (a loopback connection
 //     between two processes of the tree is rebuilt as one connection, docs/tree-format.md): its
 //     next exchange is answered by the worker that served its first;
-//   - same pids, parents, groups and sessions as recorded, and as many threads in each process.
+//   - same pids, parents, groups and sessions as recorded, and the same thread ids in each process.
 //
 // A client outside the container cannot exist here (the harness runs every sandbox with
 // --network=none): its connection would come back reset after its unread bytes (docs/sockets.md,
@@ -68,26 +69,21 @@ func TestTreeServerOCI(t *testing.T) {
 		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
 		b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
 		checkRestored(t, b, m)
-		// Every process keeps its threads, with new tids above every restored pid (a thread is
-		// made by its process's thaw, after every process exists: docs/upstream-gaps.md, "Thread
-		// ids of a restored tree").
-		var maxPid int32
-		for _, pr := range m.Processes {
-			maxPid = max(maxPid, pr.PID)
-		}
+		// Every process keeps its threads with their recorded ids (thread agents take each id
+		// during the restore's ascending walk and the process thaws in place:
+		// pkg/sentry/ckpt/thaw_tree_tids.go).
 		for _, pr := range m.Processes {
 			r := b.Exec(t, busybox, "ls", fmt.Sprintf("/proc/%d/task", pr.PID))
 			r.WantExit(t, 0)
-			tids := strings.Fields(r.Stdout)
-			if len(tids) != len(pr.TIDs) {
-				t.Errorf("pid %d has threads %v after the restore, %v at the checkpoint", pr.PID, tids, pr.TIDs)
+			got := strings.Fields(r.Stdout)
+			want := make([]string, 0, len(pr.TIDs))
+			for _, tid := range pr.TIDs {
+				want = append(want, fmt.Sprint(tid))
 			}
-			for _, s := range tids {
-				var tid int32
-				fmt.Sscan(s, &tid)
-				if tid != pr.PID && tid <= maxPid {
-					t.Errorf("pid %d has thread %d after the restore (at the checkpoint %v): a thread id below the highest restored pid %d, the docs say new ids are above it", pr.PID, tid, pr.TIDs, maxPid)
-				}
+			slices.SortFunc(got, func(a, b string) int { return len(a)*1000 - len(b)*1000 + strings.Compare(a, b) })
+			slices.SortFunc(want, func(a, b string) int { return len(a)*1000 - len(b)*1000 + strings.Compare(a, b) })
+			if !slices.Equal(got, want) {
+				t.Errorf("pid %d has threads %v after the restore, %v at the checkpoint", pr.PID, got, want)
 			}
 		}
 

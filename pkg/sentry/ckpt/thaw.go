@@ -107,6 +107,12 @@ type thawPlan struct {
 
 	// newTIDs maps each thread's TID in the image to its new TID, once resumeThreads made them.
 	newTIDs map[int32]kernel.ThreadID
+	// agents holds, by recorded tid, the thread agents that become the image's threads with
+	// their own ids (thaw_tree_tids.go); set only for an in-place thaw.
+	agents map[int32]*restoreNode
+	// ctl is the control that resumes the committing thread as the image's first thread, set by
+	// resumeThreads (an in-place thaw returns it from its syscall).
+	ctl *kernel.SyscallControl
 
 	// start is when the thaw syscall began, prepared when validation and preparation ended (for
 	// the log line that reports the thaw's cost).
@@ -214,15 +220,20 @@ func (c *thawCommit) TaskWork(t *kernel.Task) {
 		t.ThreadGroup().SendSignal(&linux.SignalInfo{Signo: int32(linux.SIGKILL)})
 		return
 	}
-	p := c.plan
+	c.plan.logThawed(t, committing)
+}
+
+// logThawed logs what the thaw of p cost; committing is when its commit began (after the exec,
+// or after the wait for the restore's own threads of an in-place thaw).
+func (p *thawPlan) logThawed(t *kernel.Task, committing time.Time) {
 	var content uint64
 	for i := range p.proc.Mappings {
 		if p.proc.Mappings[i].Kind == imgfmt.MapContent {
 			content += p.proc.Mappings[i].End - p.proc.Mappings[i].Start
 		}
 	}
-	t.Infof("ckpt: thawed %q (%d threads, %d mappings, %d MiB content, %d fds, streamed=%t) in %v: prepare %v, exec %v, commit %v",
-		p.proc.Info.Name, len(p.proc.Threads), len(p.proc.Mappings), content>>20, len(p.files), p.image.streamed,
+	t.Infof("ckpt: thawed %q (%d threads, %d of them at their ids by thread agents, %d mappings, %d MiB content, %d fds, streamed=%t) in %v: prepare %v, exec (or wait for the restore's threads) %v, commit %v",
+		p.proc.Info.Name, len(p.proc.Threads), len(p.agents), len(p.proc.Mappings), content>>20, len(p.files), p.image.streamed,
 		time.Since(p.start), p.prepared.Sub(p.start), committing.Sub(p.prepared), time.Since(committing))
 }
 

@@ -58,15 +58,24 @@ func (p *thawPlan) resumeThreads(t *kernel.Task) error {
 	// on the second thread killed the thawed process). t's own mask comes with its frame below.
 	t.SetSignalMask(^linux.SignalSet(0))
 	for i := 1; i < n; i++ {
-		if err := p.cloneThread(t, i, scratch+hostarch.Addr(i*frameSlot)); err != nil {
+		slot := scratch + hostarch.Addr(i*frameSlot)
+		var err error
+		if a := p.agents[p.proc.Threads[i].TID]; a != nil {
+			err = p.resumeAgent(t, a, i, slot) // thaw_tree_tids.go
+		} else {
+			err = p.cloneThread(t, i, slot)
+		}
+		if err != nil {
 			return fmt.Errorf("thread %d (tid %d in the image): %w", i, p.proc.Threads[i].TID, err)
 		}
 	}
 	th := &p.proc.Threads[0]
 	rax := thawedRax(p.proc, 0, p.retval, afterSyscallInsn(t, th.Regs.Rip))
-	if _, err := resumeFromFrame(t, scratch, th, rax); err != nil {
+	ctl, err := resumeFromFrame(t, scratch, th, rax)
+	if err != nil {
 		return err
 	}
+	p.ctl = ctl
 	// SignalReturn has read t's frame: consume it like a new thread's rt_sigreturn does.
 	if ar, last := consumeThawFrame(m, scratch); last {
 		if err := m.MUnmap(t, ar.Start, uint64(ar.Length())); err != nil {

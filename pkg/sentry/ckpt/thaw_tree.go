@@ -5,6 +5,7 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/ckptabi"
@@ -102,6 +103,14 @@ type restoreNode struct {
 	thawReq   thawRequest
 	plan      *thawPlan
 	thawStart time.Time
+
+	// threads holds a process's thread agents by recorded tid; threadOf is a thread agent's
+	// process (thaw_tree_tids.go).
+	threads  map[int32]*restoreNode
+	threadOf *restoreNode
+	// serving is set once the agent runs serveAgent's command loop: it has left user mode for
+	// good (a new clone starts in user mode, at the trampoline, which an in-place thaw unmaps).
+	serving atomic.Bool
 }
 
 // restores holds the restores in progress by id.
@@ -363,7 +372,14 @@ func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, erro
 		return pid
 	}
 	// 2, 3: create in pid order; leaders make their session or group at once.
-	for _, pid := range pids {
+	for _, id := range r.idsToCreate(pids) {
+		if id.thread {
+			if err := r.createThreadAgent(r.nodes[id.pid], id.id); err != nil {
+				return 0, nil, err
+			}
+			continue
+		}
+		pid := id.pid
 		n := r.nodes[pid]
 		if n == r.top {
 			continue
@@ -465,6 +481,9 @@ func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, erro
 		plan := r.top.plan
 		r.top.plan = nil
 		r.top.releaseThawReq(t)
+		if plan.agents != nil {
+			return thawInPlace(t, plan, r.top.thawStart) // thaw_tree_tids.go
+		}
 		return execThaw(t, plan, r.top.thawStart)
 	}
 	t.MemoryManager().MUnmap(t, r.tramp, hostarch.PageSize)
@@ -534,7 +553,7 @@ func (r *treeRestore) abandon(t *kernel.Task) {
 		if task == nil || task.ThreadGroup() == t.ThreadGroup() {
 			continue
 		}
-		if leader := task.ThreadGroup().Leader(); leader != nil && leader.Parent() != nil && leader.Parent().ThreadGroup() == t.ThreadGroup() {
+		if leader := task.ThreadGroup().Leader(); leader == task && leader.Parent() != nil && leader.Parent().ThreadGroup() == t.ThreadGroup() {
 			if err := reapChild(t, tid); err != nil {
 				t.Warningf("ckpt: reaping restored pid %d: %v", tid, err)
 			}

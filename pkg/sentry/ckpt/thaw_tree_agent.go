@@ -115,6 +115,7 @@ const (
 	opPrepare                 // prepare the thaw of the node's image; reply the error
 	opThaw                    // exec into the prepared image; no reply
 	opInstall                 // put file at a free fd (a shared file for the thaw to inherit); reply the fd
+	opResume                  // a thread agent: become thread arg of plan from its frame at slot; reply
 )
 
 // agentCmd is one command.
@@ -123,6 +124,8 @@ type agentCmd struct {
 	arg   int64
 	ws    linux.WaitStatus
 	file  *vfs.FileDescription // opInstall; the caller keeps its reference until the reply.
+	plan  *thawPlan            // opResume: the plan being committed by the agent's process.
+	slot  hostarch.Addr        // opResume: where the thread's frame goes.
 	reply chan agentReply
 }
 
@@ -165,10 +168,16 @@ func serveAgent(t *kernel.Task, id int32) (uintptr, *kernel.SyscallControl, erro
 		return 0, nil, linuxerr.EINTR
 	}
 	if n == nil {
-		// A waste: a clone that got a pid below the one wanted. It exits; its parent reaps it.
-		t.PrepareGroupExit(linux.WaitStatusExit(0))
+		// A waste: a clone that got a pid below the one wanted. It exits; its parent reaps it
+		// (a thread agent's waste exits alone and is not reaped).
+		if t.ThreadGroup().Leader() == t {
+			t.PrepareGroupExit(linux.WaitStatusExit(0))
+		} else {
+			t.PrepareExit(linux.WaitStatusExit(0))
+		}
 		return 0, kernel.CtrlDoExit, nil
 	}
+	n.serving.Store(true)
 	for {
 		cmd, ok := waitChan(t, n.cmds)
 		if !ok {
@@ -219,14 +228,32 @@ func (n *restoreNode) exec(t *kernel.Task, r *treeRestore, cmd agentCmd) (res ag
 		reply(installShared(t, cmd.file))
 	case opPrepare:
 		plan, err := prepareThaw(t, n.thawReq)
+		if plan != nil && len(n.threads) > 0 {
+			plan.agents = n.threads
+		}
 		n.plan = plan
 		reply(0, err)
 	case opThaw:
 		plan := n.plan
 		n.plan = nil
 		n.releaseThawReq(t)
-		ret, ctl, err := execThaw(t, plan, n.thawStart)
+		var ret uintptr
+		var ctl *kernel.SyscallControl
+		var err error
+		if plan.agents != nil {
+			ret, ctl, err = thawInPlace(t, plan, n.thawStart) // thaw_tree_tids.go
+		} else {
+			ret, ctl, err = execThaw(t, plan, n.thawStart)
+		}
 		return agentResult{ret: ret, ctl: ctl, err: err}, true
+	case opResume:
+		ctl, err := resumeSelf(t, cmd.plan, int(cmd.arg), cmd.slot) // thaw_tree_tids.go
+		reply(0, err)
+		if err != nil {
+			t.PrepareGroupExit(linux.WaitStatusTerminationSignal(linux.SIGKILL))
+			return agentResult{ctl: kernel.CtrlDoExit}, true
+		}
+		return agentResult{ctl: ctl}, true
 	}
 	return agentResult{}, false
 }

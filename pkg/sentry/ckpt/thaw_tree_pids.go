@@ -3,6 +3,7 @@ package ckpt
 import (
 	"fmt"
 
+	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 )
@@ -80,8 +81,12 @@ func (r *treeRestore) create(cloner, parent *restoreNode, want int32, flags uint
 		if tid == want || !r.exact {
 			return tid, nil
 		}
-		// Someone else took the predicted id: this clone is a waste that exits. Reap it and go on.
+		// Someone else took the predicted id: this clone is a waste that exits. Reap it and go on
+		// (a thread exits alone: nothing to reap).
 		r.register(tid, nil)
+		if flags&linux.CLONE_THREAD != 0 {
+			continue
+		}
 		rep, err = r.do(parent, agentCmd{op: opReap, arg: int64(tid)})
 		if err != nil {
 			return 0, err
