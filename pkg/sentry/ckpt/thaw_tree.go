@@ -52,13 +52,14 @@ const CKPT_TREE_SELF int32 = ckptabi.CKPT_TREE_SELF
 
 // treeRestore is one restore in progress.
 type treeRestore struct {
-	id    int32
-	coord *kernel.Task
-	ns    *kernel.PIDNamespace
-	m     *treefmt.Manifest
-	tramp hostarch.Addr
-	self  bool // CKPT_TREE_SELF.
-	exact bool // Pids must be the recorded ones.
+	id     int32
+	coord  *kernel.Task
+	ns     *kernel.PIDNamespace
+	m      *treefmt.Manifest
+	tramp  hostarch.Addr
+	self   bool // CKPT_TREE_SELF.
+	report bool // CKPT_TREE_REPORT.
+	exact  bool // Pids must be the recorded ones.
 	// last is the id the allocator handed out last, as far as the coordinator knows (0: unknown).
 	last int32
 	// thrown counts throw-away threads, passed the ids that were skipped unexpectedly (taken by
@@ -187,14 +188,15 @@ func (r *treeRestore) do(n *restoreNode, cmd agentCmd) (agentReply, error) {
 
 // treeThawRequest is a validated CKPT_THAW_TREE call.
 type treeThawRequest struct {
-	dir  *vfs.FileDescription // A reference is held.
-	self bool
+	dir    *vfs.FileDescription // A reference is held.
+	self   bool
+	report bool // CKPT_TREE_REPORT.
 }
 
 // newTreeThawRequest validates CKPT_THAW_TREE's arguments: dirfd a directory, pid -1, flags 0 or
-// CKPT_TREE_SELF.
+// CKPT_TREE_SELF and CKPT_TREE_REPORT.
 func newTreeThawRequest(t *kernel.Task, fd, pid, flags int32) (treeThawRequest, error) {
-	if pid != -1 || flags&^CKPT_TREE_SELF != 0 {
+	if pid != -1 || flags&^(CKPT_TREE_SELF|ckptabi.CKPT_TREE_REPORT) != 0 {
 		return treeThawRequest{}, linuxerr.EINVAL
 	}
 	f := t.GetFile(fd)
@@ -206,7 +208,7 @@ func newTreeThawRequest(t *kernel.Task, fd, pid, flags int32) (treeThawRequest, 
 		f.DecRef(t)
 		return treeThawRequest{}, linuxerr.ENOTDIR
 	}
-	return treeThawRequest{dir: f, self: flags&CKPT_TREE_SELF != 0}, nil
+	return treeThawRequest{dir: f, self: flags&CKPT_TREE_SELF != 0, report: flags&ckptabi.CKPT_TREE_REPORT != 0}, nil
 }
 
 // thawTree implements CKPT_THAW_TREE (see the comment at the top).
@@ -217,6 +219,9 @@ func thawTree(t *kernel.Task, req treeThawRequest) (uintptr, *kernel.SyscallCont
 	r, err := loadRestore(t, req)
 	if err != nil {
 		t.Infof("ckpt: tree restore refused: %v", err)
+		if req.report {
+			reportTreeFailure(t, err)
+		}
 		return 0, nil, sysErrno(errnoThaw, err)
 	}
 	if r.self && threadCount(t) > 1 {
@@ -233,6 +238,9 @@ func coordinate(t *kernel.Task, r *treeRestore) (uintptr, *kernel.SyscallControl
 	if err != nil {
 		t.Warningf("ckpt: tree restore failed, killing what it created: %v", err)
 		r.abandon(t)
+		if r.report {
+			reportTreeFailure(t, err)
+		}
 		return 0, nil, sysErrno(errnoThaw, err)
 	}
 	t.Infof("ckpt: restored tree of %d processes in %v with %d throw-away threads (thaws are lazy)", len(r.m.Processes), time.Since(start), r.thrown)
@@ -253,7 +261,7 @@ func loadRestore(t *kernel.Task, req treeThawRequest) (*treeRestore, error) {
 	}
 	m.SortProcesses()
 	r := &treeRestore{
-		coord: t, ns: t.PIDNamespace(), m: m, self: req.self, exact: req.self,
+		coord: t, ns: t.PIDNamespace(), m: m, self: req.self, report: req.report, exact: req.self,
 		nodes: make(map[int32]*restoreNode), byTid: make(map[int32]*restoreNode), registered: make(map[int32]bool),
 	}
 	ok := false
