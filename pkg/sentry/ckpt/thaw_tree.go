@@ -90,6 +90,13 @@ type treeRestore struct {
 	// failed is set when the restore is abandoned. Protected by mu.
 	// +checklocks:mu
 	failed bool
+	// cloning is set while an agent clones a process of the tree, until the coordinator has
+	// registered it (awaitNode). Protected by mu.
+	// +checklocks:mu
+	cloning bool
+	// coordTid is the coordinator's thread id (the parent of the tree's top processes), set
+	// before the first clone.
+	coordTid int32
 }
 
 // restoreNode is one process of the restored tree (or the coordinator as the top's parent).
@@ -125,24 +132,52 @@ func lookupRestore(id int32) *treeRestore {
 }
 
 // awaitNode waits until the coordinator has registered t (its parent registers it right after
-// the clone) and returns its node; nil for a waste. ok is false if the restore failed or t was
-// killed meanwhile.
-func (r *treeRestore) awaitNode(t *kernel.Task) (*restoreNode, bool) {
+// the clone) and returns its node; nil for a waste. It fails with EINTR if the restore failed or t
+// was killed meanwhile, and with EINVAL at once if t is not a process this restore is creating:
+// the agent flag is not part of the ABI, but any guest can pass it with a restore's id, and must
+// not wait there (docs/security.md).
+func (r *treeRestore) awaitNode(t *kernel.Task) (*restoreNode, error) {
 	tid := int32(r.ns.IDOfTask(t))
+	parent := int32(-1)
+	if t.ThreadGroup().Leader() == t {
+		if p := t.Parent(); p != nil {
+			parent = int32(r.ns.IDOfTask(p))
+		}
+	}
 	for {
 		r.mu.Lock()
 		n, reg, failed := r.byTid[tid], r.registered[tid], r.failed
+		maybe := r.cloning && parent > 0 && (parent == r.coordTid || r.registered[parent])
 		r.mu.Unlock()
 		if failed {
-			return nil, false
+			return nil, linuxerr.EINTR
 		}
 		if reg {
-			return n, true
+			return n, nil
+		}
+		if !maybe {
+			// Not registered, and no clone of the restore is under way whose child t could be.
+			return nil, linuxerr.EINVAL
 		}
 		if !sleepUnlessKilled(t, time.Millisecond) {
-			return nil, false
+			return nil, linuxerr.EINTR
 		}
 	}
+}
+
+// cloneStarts says that a clone of the restore is under way: its child may enter serveAgent
+// before the coordinator registers it.
+func (r *treeRestore) cloneStarts() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cloning = true
+}
+
+// cloneFailed says that the clone under way made no child.
+func (r *treeRestore) cloneFailed() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cloning = false
 }
 
 func (r *treeRestore) register(tid int32, n *restoreNode) {
@@ -150,6 +185,7 @@ func (r *treeRestore) register(tid int32, n *restoreNode) {
 	defer r.mu.Unlock()
 	r.byTid[tid] = n
 	r.registered[tid] = true
+	r.cloning = false
 }
 
 // do runs cmd on node n (inline if n is the coordinator) and returns the reply.
@@ -233,6 +269,8 @@ func thawTree(t *kernel.Task, req treeThawRequest) (uintptr, *kernel.SyscallCont
 // coordinate runs a loaded restore on t's goroutine and cleans up after a failure.
 func coordinate(t *kernel.Task, r *treeRestore) (uintptr, *kernel.SyscallControl, error) {
 	start := time.Now()
+	// Set here, not when loaded: a re-exec'd coordinator may have taken its leader's id.
+	r.coordTid = int32(r.ns.IDOfTask(t))
 	ret, ctl, err := r.run(t)
 	r.unregister()
 	if err != nil {
