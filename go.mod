@@ -4,6 +4,7 @@ go 1.26.3
 
 require (
 	github.com/google/subcommands v1.0.2-0.20190508160503-636abe8753b8
+	github.com/hanwen/go-fuse/v2 v2.9.0
 	github.com/opencontainers/runtime-spec v1.2.1
 	golang.org/x/sys v0.43.0
 	google.golang.org/protobuf v1.36.11

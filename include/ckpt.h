@@ -50,7 +50,8 @@
 /* Recreate a tree checkpoint directory (dirfd, opened O_RDONLY|O_DIRECTORY) with its pids,
  * parents, sessions, process groups and zombies, then thaw every process (lazily):
  * sys_checkpoint(CKPT_THAW_TREE, dirfd, -1, flags). flags 0: the tree's top processes become
- * children of the caller (pids kept where still free), returns the root's pid. CKPT_TREE_SELF: the
+ * children of the caller (pids kept where still free), returns the root's pid. CKPT_TREE_REPORT (may
+ * be or'ed with the others): a failure is also described on fd 2. CKPT_TREE_SELF: the
  * caller becomes the tree's root (its pid must be the root's; the caller should be
  * single-threaded, or the sandbox re-execs it first) and the call does not return on success.
  * Errors: EINVAL (malformed or inconsistent checkpoint), ENOTDIR (fd is not a directory), ESTALE,
@@ -97,6 +98,10 @@
 
 /* CKPT_THAW_TREE flag: the caller becomes the tree's root process. */
 #define CKPT_TREE_SELF 2
+
+/* CKPT_THAW_TREE flag: a failed restore writes why, as one line ("runsc-ckpt restore: REASON"),
+ * to the caller's fd 2 before the call returns. */
+#define CKPT_TREE_REPORT 4
 
 /* Default action: write the ckpt-file image and continue. */
 #define SIGCKPT 62

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -293,12 +292,6 @@ func sendCkptSignal(conf *config.Config, c *container.Container, sig linux.Signa
 		return fmt.Errorf("creating the signal helper's stderr pipe: %w", err)
 	}
 	defer stderrR.Close()
-	relayed := make(chan struct{})
-	go func() {
-		defer close(relayed)
-		_, _ = io.Copy(os.Stderr, stderrR)
-	}()
-
 	e := &control.ExecArgs{
 		Argv:             signalHelperArgv(sig, targets),
 		Envv:             []string{signalHelperEnv + "=1"},
@@ -313,15 +306,32 @@ func sendCkptSignal(conf *config.Config, c *container.Container, sig linux.Signa
 		e.ExtraKGIDs = []auth.KGID{auth.KGID(p.Group)}
 	}
 	pid, err := c.Execute(conf, e)
-	// The sandbox has its own copies; EOF comes when the helper is gone.
+	// The sandbox has its own copies; EOF comes when the helper is gone (or, if a guest process
+	// opened them through /proc, never: kill_guard.go bounds every read).
 	reportW.Close()
 	stderrW.Close()
 	if err != nil {
 		return fmt.Errorf("running the signal helper in container %q: %w", c.ID, err)
 	}
-	report, readErr := io.ReadAll(reportR)
-	ws, waitErr := c.WaitPID(pid)
+	done := make(chan struct{})
+	relayed := make(chan struct{})
+	go func() {
+		defer close(relayed)
+		relayHelperStderr(os.Stderr, stderrR, done)
+	}()
+	type reportResult struct {
+		b   []byte
+		err error
+	}
+	reported := make(chan reportResult, 1)
+	go func() {
+		b, err := readReport(reportR, len(targets), done)
+		reported <- reportResult{b, err}
+	}()
+	ws, waitErr := waitHelper(c, pid, done)
+	rep := <-reported
 	<-relayed
+	report, readErr := rep.b, rep.err
 	if readErr != nil {
 		return fmt.Errorf("reading the signal helper's report: %w", readErr)
 	}

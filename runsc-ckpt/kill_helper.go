@@ -40,6 +40,10 @@ func init() {
 	if len(os.Args) == 0 || os.Args[0] != signalHelperName || os.Getenv(signalHelperEnv) == "" {
 		return
 	}
+	// Not dumpable: a guest process of the same uid without CAP_SYS_PTRACE can then neither
+	// ptrace the helper (to hold it stopped or forge its report) nor reach its pipes through
+	// /proc/PID/fd. The host side does not rely on it (kill_guard.go).
+	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	os.Exit(runSignalHelper(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,9 +120,10 @@ func elfRestore(conf *config.Config, a elfRestoreArgs) (int, error) {
 	w := waitRestored(conf, a.id, m, exited, a.detach)
 	if !w.ok {
 		deleteContainer(a.self, a.globals, a.id)
+		seekStderrToEnd()
 		err := w.err
 		if err == nil {
-			err = errors.New("the restore init exited before the tree ran (the sandbox's debug log says why)")
+			err = errors.New("the restore init exited before the tree ran (its lines above, from the container's stderr, say why)")
 		}
 		return 0, fmt.Errorf("restoring container %q from %s: %w", a.id, image, err)
 	}
@@ -133,6 +135,16 @@ func elfRestore(conf *config.Config, a elfRestoreArgs) (int, error) {
 		return ee.ExitCode(), nil
 	}
 	return 0, w.runErr
+}
+
+// seekStderrToEnd moves our stderr's offset past what the sandbox wrote to it, when it is a
+// regular file (`restore ... 2>log`): the restore init's reason line (CKPT_TREE_REPORT) went
+// there through the sentry, which writes a host file at an offset of its own, so our error would
+// otherwise overwrite it.
+func seekStderrToEnd() {
+	if st, err := os.Stderr.Stat(); err == nil && st.Mode().IsRegular() {
+		_, _ = os.Stderr.Seek(0, io.SeekEnd)
+	}
 }
 
 // restoreWait is the outcome of waitRestored.
@@ -179,7 +191,7 @@ func waitRestored(conf *config.Config, id string, m *treefmt.Manifest, exited <-
 		// detached run, is gone), so it still looks alive; its control server does not answer.
 		if err != nil && w.runDone {
 			if unreachable++; unreachable > 50 {
-				w.err = fmt.Errorf("the sandbox stopped answering: %w (the restore init exited; the sandbox's debug log says why)", err)
+				w.err = fmt.Errorf("the sandbox stopped answering: %w (the restore init exited; its lines above, from the container's stderr, say why)", err)
 				return w
 			}
 		} else {

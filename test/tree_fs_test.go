@@ -179,6 +179,11 @@ func TestTreeRestoreOpenFiles(t *testing.T) {
 		if log := c.DebugLogs(t); !strings.Contains(log, v+": stale file handle: replaced") {
 			t.Errorf("the sandbox's log does not say the volume's file was replaced; restore said:\n%s", r.Stderr)
 		}
+		// The reason reaches the restore command's stderr (the container's, through the restore
+		// init's fd 2) without the debug log: CKPT_TREE_REPORT.
+		if !strings.Contains(r.Stderr, "runsc-ckpt restore: ") || !strings.Contains(r.Stderr, v+": stale file handle: replaced") {
+			t.Errorf("the restore's stderr does not say the volume's file was replaced:\n%s", r.Stderr)
+		}
 		if st := c.Run(t, "state", c.ID); st.ExitCode == 0 {
 			t.Errorf("a refused restore left container %s behind:\n%s", c.ID, st.Stdout)
 		}

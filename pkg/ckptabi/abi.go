@@ -32,7 +32,7 @@ const (
 	CKPT_FREEZE_TREE = 3
 
 	// CKPT_THAW_TREE recreates a tree checkpoint directory and thaws every process:
-	// sys_checkpoint(CKPT_THAW_TREE, dirfd, -1, flags), flags 0 or CKPT_TREE_SELF.
+	// sys_checkpoint(CKPT_THAW_TREE, dirfd, -1, flags), flags 0, CKPT_TREE_SELF, CKPT_TREE_REPORT.
 	CKPT_THAW_TREE = 4
 
 	// CKPT_FREEZE_ASYNC is CKPT_FREEZE that returns once the process is snapshotted; the image is
@@ -61,6 +61,10 @@ const (
 
 	// CKPT_TREE_SELF makes CKPT_THAW_TREE turn the caller into the tree's root process.
 	CKPT_TREE_SELF = 2
+
+	// CKPT_TREE_REPORT makes a failed CKPT_THAW_TREE write why it failed, as one line, to the
+	// caller's fd 2 (the restore init of a container restore has no other way to say it).
+	CKPT_TREE_REPORT = 4
 )
 
 // Signals whose default action is a checkpoint.

@@ -8,8 +8,9 @@ import (
 
 // RestoreInit returns a tiny static x86-64 ELF executable that restores a tree checkpoint as the
 // init of a fresh container: `restore-init DIR` opens DIR and calls
-// sys_checkpoint(CKPT_THAW_TREE, dirfd, -1, CKPT_TREE_SELF), becoming the tree's root process; if
-// anything fails it writes one line to stderr and exits with status 5.
+// sys_checkpoint(CKPT_THAW_TREE, dirfd, -1, CKPT_TREE_SELF|CKPT_TREE_REPORT), becoming the tree's
+// root process; if anything fails it writes one line to stderr and exits with status 5 (a failed
+// restore has already written why, CKPT_TREE_REPORT, to the same stderr: the container's).
 //
 // It exists because the restorer must not take pids the tree needs: a Go program (checkpt) starts
 // several threads at once, whose ids are the pids of the init's first children. This program has
@@ -21,7 +22,7 @@ import (
 //	        mov $2, %eax; syscall                          # open
 //	        test %rax, %rax; js fail
 //	        mov %rax, %rsi; mov $4, %edi                   # dirfd, CKPT_THAW_TREE
-//	        mov $0xffffffff, %edx; mov $2, %r10d           # pid -1, CKPT_TREE_SELF
+//	        mov $0xffffffff, %edx; mov $6, %r10d           # pid -1, CKPT_TREE_SELF|CKPT_TREE_REPORT
 //	        mov $1000, %eax; syscall                       # sys_checkpoint: no return on success
 //	fail:   mov $2, %edi; lea msg(%rip), %rsi; mov $(msgend-msg), %edx
 //	        mov $1, %eax; syscall                          # write(2, msg)
@@ -33,15 +34,19 @@ func RestoreInit() []byte {
 		0x7c, 0x24, 0x10, 0xbe, 0x00, 0x00, 0x01, 0x00, 0x31, 0xd2, 0xb8, 0x02,
 		0x00, 0x00, 0x00, 0x0f, 0x05, 0x48, 0x85, 0xc0, 0x78, 0x1a, 0x48, 0x89,
 		0xc6, 0xbf, ckptabi.CKPT_THAW_TREE, 0x00, 0x00, 0x00, 0xba, 0xff, 0xff, 0xff, 0xff, 0x41,
-		0xba, ckptabi.CKPT_TREE_SELF, 0x00, 0x00, 0x00, 0xb8, byte(ckptabi.SYS_checkpoint & 0xff), byte(ckptabi.SYS_checkpoint >> 8), 0x00, 0x00, 0x0f, 0x05,
+		0xba, ckptabi.CKPT_TREE_SELF | ckptabi.CKPT_TREE_REPORT, 0x00, 0x00, 0x00, 0xb8, byte(ckptabi.SYS_checkpoint & 0xff), byte(ckptabi.SYS_checkpoint >> 8), 0x00, 0x00, 0x0f, 0x05,
 		0xbf, 0x02, 0x00, 0x00, 0x00, 0x48, 0x8d, 0x35, 0x19, 0x00, 0x00, 0x00,
-		0xba, 0x4f, 0x00, 0x00, 0x00, 0xb8, 0x01, 0x00, 0x00, 0x00, 0x0f, 0x05,
+		0xba, byte(len(restoreInitMsg)), 0x00, 0x00, 0x00, 0xb8, 0x01, 0x00, 0x00, 0x00, 0x0f, 0x05,
 		0xbf, 0x05, 0x00, 0x00, 0x00, 0xb8, 0xe7, 0x00, 0x00, 0x00, 0x0f, 0x05,
 		0xf4,
 	}
-	code = append(code, "runsc-ckpt restore: the tree restore failed (the sandbox's debug log says why)\n"...)
+	code = append(code, restoreInitMsg...)
 	return staticELF(code)
 }
+
+// restoreInitMsg is the restore init's own line when it fails (under 256 bytes: the code holds its
+// length in one byte).
+const restoreInitMsg = "runsc-ckpt restore: the restore init could not restore the tree\n"
 
 // FreezeHelper returns a tiny static x86-64 ELF executable that the host's `checkpoint
 // --format=elf` runs inside the container: it calls sys_checkpoint(CKPT_FREEZE_TREE, 1, 0, flags),

@@ -200,7 +200,7 @@ func TestRestoreInitIsELF(t *testing.T) {
 	// On a Linux host there is no sys_checkpoint: the program must fail cleanly with status 5.
 	out, err := exec.Command(path, t.TempDir()).CombinedOutput()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 5 || !strings.Contains(string(out), "tree restore failed") {
+	if !errors.As(err, &ee) || ee.ExitCode() != 5 || string(out) != restoreInitMsg {
 		t.Fatalf("restore init on the host: %v, %q", err, out)
 	}
 }

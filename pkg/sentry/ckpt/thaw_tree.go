@@ -53,13 +53,14 @@ const CKPT_TREE_SELF int32 = ckptabi.CKPT_TREE_SELF
 
 // treeRestore is one restore in progress.
 type treeRestore struct {
-	id    int32
-	coord *kernel.Task
-	ns    *kernel.PIDNamespace
-	m     *treefmt.Manifest
-	tramp hostarch.Addr
-	self  bool // CKPT_TREE_SELF.
-	exact bool // Pids must be the recorded ones.
+	id     int32
+	coord  *kernel.Task
+	ns     *kernel.PIDNamespace
+	m      *treefmt.Manifest
+	tramp  hostarch.Addr
+	self   bool // CKPT_TREE_SELF.
+	report bool // CKPT_TREE_REPORT.
+	exact  bool // Pids must be the recorded ones.
 	// last is the id the allocator handed out last, as far as the coordinator knows (0: unknown).
 	last int32
 	// thrown counts throw-away threads, passed the ids that were skipped unexpectedly (taken by
@@ -90,6 +91,13 @@ type treeRestore struct {
 	// failed is set when the restore is abandoned. Protected by mu.
 	// +checklocks:mu
 	failed bool
+	// cloning is set while an agent clones a process of the tree, until the coordinator has
+	// registered it (awaitNode). Protected by mu.
+	// +checklocks:mu
+	cloning bool
+	// coordTid is the coordinator's thread id (the parent of the tree's top processes), set
+	// before the first clone.
+	coordTid int32
 }
 
 // restoreNode is one process of the restored tree (or the coordinator as the top's parent).
@@ -133,24 +141,52 @@ func lookupRestore(id int32) *treeRestore {
 }
 
 // awaitNode waits until the coordinator has registered t (its parent registers it right after
-// the clone) and returns its node; nil for a waste. ok is false if the restore failed or t was
-// killed meanwhile.
-func (r *treeRestore) awaitNode(t *kernel.Task) (*restoreNode, bool) {
+// the clone) and returns its node; nil for a waste. It fails with EINTR if the restore failed or t
+// was killed meanwhile, and with EINVAL at once if t is not a process this restore is creating:
+// the agent flag is not part of the ABI, but any guest can pass it with a restore's id, and must
+// not wait there (docs/security.md).
+func (r *treeRestore) awaitNode(t *kernel.Task) (*restoreNode, error) {
 	tid := int32(r.ns.IDOfTask(t))
+	parent := int32(-1)
+	if t.ThreadGroup().Leader() == t {
+		if p := t.Parent(); p != nil {
+			parent = int32(r.ns.IDOfTask(p))
+		}
+	}
 	for {
 		r.mu.Lock()
 		n, reg, failed := r.byTid[tid], r.registered[tid], r.failed
+		maybe := r.cloning && parent > 0 && (parent == r.coordTid || r.registered[parent])
 		r.mu.Unlock()
 		if failed {
-			return nil, false
+			return nil, linuxerr.EINTR
 		}
 		if reg {
-			return n, true
+			return n, nil
+		}
+		if !maybe {
+			// Not registered, and no clone of the restore is under way whose child t could be.
+			return nil, linuxerr.EINVAL
 		}
 		if !sleepUnlessKilled(t, time.Millisecond) {
-			return nil, false
+			return nil, linuxerr.EINTR
 		}
 	}
+}
+
+// cloneStarts says that a clone of the restore is under way: its child may enter serveAgent
+// before the coordinator registers it.
+func (r *treeRestore) cloneStarts() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cloning = true
+}
+
+// cloneFailed says that the clone under way made no child.
+func (r *treeRestore) cloneFailed() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cloning = false
 }
 
 func (r *treeRestore) register(tid int32, n *restoreNode) {
@@ -158,6 +194,7 @@ func (r *treeRestore) register(tid int32, n *restoreNode) {
 	defer r.mu.Unlock()
 	r.byTid[tid] = n
 	r.registered[tid] = true
+	r.cloning = false
 }
 
 // do runs cmd on node n (inline if n is the coordinator) and returns the reply.
@@ -196,14 +233,15 @@ func (r *treeRestore) do(n *restoreNode, cmd agentCmd) (agentReply, error) {
 
 // treeThawRequest is a validated CKPT_THAW_TREE call.
 type treeThawRequest struct {
-	dir  *vfs.FileDescription // A reference is held.
-	self bool
+	dir    *vfs.FileDescription // A reference is held.
+	self   bool
+	report bool // CKPT_TREE_REPORT.
 }
 
 // newTreeThawRequest validates CKPT_THAW_TREE's arguments: dirfd a directory, pid -1, flags 0 or
-// CKPT_TREE_SELF.
+// CKPT_TREE_SELF and CKPT_TREE_REPORT.
 func newTreeThawRequest(t *kernel.Task, fd, pid, flags int32) (treeThawRequest, error) {
-	if pid != -1 || flags&^CKPT_TREE_SELF != 0 {
+	if pid != -1 || flags&^(CKPT_TREE_SELF|ckptabi.CKPT_TREE_REPORT) != 0 {
 		return treeThawRequest{}, linuxerr.EINVAL
 	}
 	f := t.GetFile(fd)
@@ -215,7 +253,7 @@ func newTreeThawRequest(t *kernel.Task, fd, pid, flags int32) (treeThawRequest, 
 		f.DecRef(t)
 		return treeThawRequest{}, linuxerr.ENOTDIR
 	}
-	return treeThawRequest{dir: f, self: flags&CKPT_TREE_SELF != 0}, nil
+	return treeThawRequest{dir: f, self: flags&CKPT_TREE_SELF != 0, report: flags&ckptabi.CKPT_TREE_REPORT != 0}, nil
 }
 
 // thawTree implements CKPT_THAW_TREE (see the comment at the top).
@@ -226,6 +264,9 @@ func thawTree(t *kernel.Task, req treeThawRequest) (uintptr, *kernel.SyscallCont
 	r, err := loadRestore(t, req)
 	if err != nil {
 		t.Infof("ckpt: tree restore refused: %v", err)
+		if req.report {
+			reportTreeFailure(t, err)
+		}
 		return 0, nil, sysErrno(errnoThaw, err)
 	}
 	if r.self && threadCount(t) > 1 {
@@ -237,11 +278,16 @@ func thawTree(t *kernel.Task, req treeThawRequest) (uintptr, *kernel.SyscallCont
 // coordinate runs a loaded restore on t's goroutine and cleans up after a failure.
 func coordinate(t *kernel.Task, r *treeRestore) (uintptr, *kernel.SyscallControl, error) {
 	start := time.Now()
+	// Set here, not when loaded: a re-exec'd coordinator may have taken its leader's id.
+	r.coordTid = int32(r.ns.IDOfTask(t))
 	ret, ctl, err := r.run(t)
 	r.unregister()
 	if err != nil {
 		t.Warningf("ckpt: tree restore failed, killing what it created: %v", err)
 		r.abandon(t)
+		if r.report {
+			reportTreeFailure(t, err)
+		}
 		return 0, nil, sysErrno(errnoThaw, err)
 	}
 	t.Infof("ckpt: restored tree of %d processes in %v with %d throw-away threads (thaws are lazy)", len(r.m.Processes), time.Since(start), r.thrown)
@@ -262,7 +308,7 @@ func loadRestore(t *kernel.Task, req treeThawRequest) (*treeRestore, error) {
 	}
 	m.SortProcesses()
 	r := &treeRestore{
-		coord: t, ns: t.PIDNamespace(), m: m, self: req.self, exact: req.self,
+		coord: t, ns: t.PIDNamespace(), m: m, self: req.self, report: req.report, exact: req.self,
 		nodes: make(map[int32]*restoreNode), byTid: make(map[int32]*restoreNode), registered: make(map[int32]bool),
 	}
 	ok := false

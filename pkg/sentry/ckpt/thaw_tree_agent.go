@@ -163,9 +163,9 @@ func serveAgent(t *kernel.Task, id int32) (uintptr, *kernel.SyscallControl, erro
 	if r == nil {
 		return 0, nil, linuxerr.EINVAL
 	}
-	n, ok := r.awaitNode(t)
-	if !ok {
-		return 0, nil, linuxerr.EINTR
+	n, err := r.awaitNode(t)
+	if err != nil {
+		return 0, nil, err
 	}
 	if n == nil {
 		// A waste: a clone that got a pid below the one wanted. It exits; its parent reaps it

@@ -69,12 +69,14 @@ func (r *treeRestore) create(cloner, parent *restoreNode, want int32, flags uint
 				continue
 			}
 		}
+		r.cloneStarts()
 		rep, err := r.do(cloner, agentCmd{op: opClone, arg: int64(flags)})
-		if err != nil {
-			return 0, err
+		if err == nil && rep.err != nil {
+			err = fmt.Errorf("clone: %w", rep.err)
 		}
-		if rep.err != nil {
-			return 0, fmt.Errorf("clone: %w", rep.err)
+		if err != nil {
+			r.cloneFailed()
+			return 0, err
 		}
 		tid := rep.tid
 		r.last = tid

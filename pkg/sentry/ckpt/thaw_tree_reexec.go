@@ -50,6 +50,9 @@ func (w *becomeCoordinator) TaskWork(t *kernel.Task) {
 	tramp, err := mapTrampoline(t)
 	if err != nil {
 		t.Warningf("ckpt: tree restore: %v", err)
+		if r.report {
+			reportTreeFailure(t, err)
+		}
 		r.unregister()
 		r.releaseAll(t)
 		t.ThreadGroup().SendSignal(&linux.SignalInfo{Signo: int32(linux.SIGKILL)})
