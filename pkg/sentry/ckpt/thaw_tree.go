@@ -147,11 +147,13 @@ func lookupRestore(id int32) *treeRestore {
 // not wait there (docs/security.md).
 func (r *treeRestore) awaitNode(t *kernel.Task) (*restoreNode, error) {
 	tid := int32(r.ns.IDOfTask(t))
+	// Who cloned t: its parent, or for a thread (a thread agent, thaw_tree_tids.go) its process's
+	// leader, which made it with CLONE_THREAD.
 	parent := int32(-1)
-	if t.ThreadGroup().Leader() == t {
-		if p := t.Parent(); p != nil {
-			parent = int32(r.ns.IDOfTask(p))
-		}
+	if leader := t.ThreadGroup().Leader(); leader != nil && leader != t {
+		parent = int32(r.ns.IDOfTask(leader))
+	} else if p := t.Parent(); p != nil {
+		parent = int32(r.ns.IDOfTask(p))
 	}
 	for {
 		r.mu.Lock()
