@@ -1,0 +1,236 @@
+package test
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
+	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
+)
+
+// dirDataBytes returns the bytes the images of the checkpoint in dir take on disk (st_blocks:
+// holes cost nothing) and their number.
+func dirDataBytes(t *testing.T, dir string, m *treefmt.Manifest) int64 {
+	t.Helper()
+	var n int64
+	for _, p := range m.Processes {
+		if p.Image == "" {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(dir, p.Image))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += fi.Sys().(*syscall.Stat_t).Blocks * 512
+	}
+	return n
+}
+
+// waitLogLines waits until the log at path holds every line of want.
+func waitLogLines(t *testing.T, path string, want ...string) {
+	t.Helper()
+	read := func() string { b, _ := os.ReadFile(path); return string(b) }
+	end := time.Now().Add(60 * time.Second)
+	for {
+		log := read()
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(log, w+"\n") {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("log %s never held %q:\n%s", path, missing, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// roleLines returns "R WHAT" for the three roles of tree_incr.
+func roleLines(what string) []string {
+	return []string{"0 " + what + " ok", "1 " + what + " ok", "2 " + what + " ok"}
+}
+
+// TestIncrementalTreeOCI: `checkpoint --format=elf --parent-path` (the flag engines pass for CRIU
+// pre-dumps). A container of three processes with 4 MiB of non-zero memory each
+// (test/guests/tree_incr.c) is checkpointed with --leave-running into P; each process changes 4
+// pages; a checkpoint into C with --parent-path ../P (relative to C, as engines pass it) stores
+// only what changed: C's images take less than a tenth of P's bytes on disk, every image is
+// incremental against the same pid's image in P. Another step and a checkpoint into D against C
+// make a chain of three directories. Restores from D and from C (their parents on disk) bring back
+// the same pids, and every process finds its memory exactly as its steps left it (it rebuilds the
+// expected contents and compares every page). With P moved away, with a byte of a P image's notes
+// changed, or with P's manifest changed, a restore from C fails before any sandbox runs, naming a
+// stale parent, and leaves no container.
+func TestIncrementalTreeOCI(t *testing.T) {
+	guest := h.BuildC(t, "tree_incr")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		a := startGuestTree(t, p, guest, "incr.log")
+		log := filepath.Join(a.Dir, "incr.log")
+		base := h.NewDir(t)
+		dirP, dirC, dirD := filepath.Join(base, "P"), filepath.Join(base, "C"), filepath.Join(base, "D")
+
+		a.MustRun(t, "checkpoint", "--format=elf", "--leave-running", "--image-path", dirP, a.ID)
+		mP, err := treefmt.VerifyDir(dirP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mP.Parent != nil || mP.Version != treefmt.Version {
+			t.Errorf("a complete checkpoint's manifest: version %d, parent %+v", mP.Version, mP.Parent)
+		}
+		a.Kill(t, "USR1")
+		waitLogLines(t, log, roleLines("step 1")...)
+		a.MustRun(t, "checkpoint", "--format=elf", "--leave-running", "--image-path", dirC, "--parent-path", "../P", a.ID)
+		mC, err := treefmt.VerifyDir(dirC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mC.Version != treefmt.VersionParent || mC.Parent == nil || mC.Parent.Path != "../P" || mC.Parent.HostPath != dirP {
+			t.Fatalf("C's manifest: version %d, parent %+v; want version %d, parent ../P at %s", mC.Version, mC.Parent, treefmt.VersionParent, dirP)
+		}
+		if len(mC.Processes) != 3 {
+			t.Fatalf("C holds %d processes, want 3", len(mC.Processes))
+		}
+		for _, pr := range mC.Processes {
+			if pp := mP.Process(pr.PID); pr.ParentImage == "" || pp == nil || pr.ParentImage != pp.Image {
+				t.Errorf("pid %d: parent image %q, want P's image of the same pid", pr.PID, pr.ParentImage)
+			}
+			img := decodeImage(t, filepath.Join(dirC, pr.Image))
+			if img.Parent == nil || img.Parent.Image.Path != filepath.Join(dirP, pr.ParentImage) {
+				t.Errorf("pid %d: image's parent reference %+v, want %s", pr.PID, img.Parent, filepath.Join(dirP, pr.ParentImage))
+			}
+		}
+		fullBytes, deltaBytes := dirDataBytes(t, dirP, mP), dirDataBytes(t, dirC, mC)
+		t.Logf("P's images: %d bytes on disk, C's: %d (%.2f %%)", fullBytes, deltaBytes, 100*float64(deltaBytes)/float64(fullBytes))
+		if fullBytes < 3*4<<20 || deltaBytes*10 > fullBytes {
+			t.Errorf("P's images take %d bytes, C's %d: want P above 12 MiB and C under a tenth of it", fullBytes, deltaBytes)
+		}
+		out := a.MustRun(t, "inspect", "--chain", filepath.Join(dirC, mC.Processes[0].Image)).Stdout
+		if !strings.Contains(out, "chain:\t2 images") {
+			t.Errorf("inspect --chain of C's first image:\n%s", out)
+		}
+
+		a.Kill(t, "USR1")
+		waitLogLines(t, log, roleLines("step 2")...)
+		a.MustRun(t, "checkpoint", "--format=elf", "--image-path", dirD, "--parent-path", dirC, a.ID)
+		a.Wait(t)
+		a.Delete(t, false)
+		mD, err := treefmt.VerifyDir(dirD)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mD.Parent == nil || mD.Parent.HostPath != dirC {
+			t.Fatalf("D's parent: %+v, want %s", mD.Parent, dirC)
+		}
+
+		restore := func(t *testing.T, dir string) *harness.Container {
+			b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
+			b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
+			return b
+		}
+		// A chain of three: D's pages, C's, P's.
+		b := restore(t, dirD)
+		checkRestored(t, b, mD)
+		b.Kill(t, "USR2")
+		waitLogLines(t, log, roleLines("verify 2")...)
+		b.Delete(t, true)
+		// A chain of two, restored with every digest verified (the parents' too).
+		b = h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
+		b.MustRun(t, "restore", "--verify-digests", "--image-path", dirC, "--bundle", a.Bundle, "--detach", b.ID)
+		checkRestored(t, b, mC)
+		b.Kill(t, "USR2")
+		waitLogLines(t, log, roleLines("verify 1")...)
+		b.Delete(t, true)
+		if strings.Contains(readLog(log), " seen") || strings.Contains(readLog(log), "bad page") {
+			t.Errorf("a process found its memory changed:\n%s", readLog(log))
+		}
+
+		// Stale parents: each refused before a sandbox runs, nothing left behind.
+		refused := func(t *testing.T, dir, why string) {
+			t.Helper()
+			b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
+			r := b.Run(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
+			if r.ExitCode == 0 || !strings.Contains(r.Stderr, "stale parent checkpoint") {
+				t.Errorf("restore of %s with %s: exit %d, stderr %q; want a failure naming a stale parent", dir, why, r.ExitCode, lastLines(r.Stderr, 3))
+			}
+			if cs := b.Containers(t); len(cs) != 0 {
+				t.Errorf("containers left behind: %v", cs)
+			}
+		}
+		moved := dirP + ".moved"
+		if err := os.Rename(dirP, moved); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, dirC, "P moved away")
+		refused(t, dirD, "P (its grand-parent) moved away")
+		if err := os.Rename(moved, dirP); err != nil {
+			t.Fatal(err)
+		}
+		// A byte of the notes of P's image of the init: its notes digest no longer matches.
+		img := filepath.Join(dirP, mP.Process(1).Image)
+		restoreFile := corruptNotes(t, img)
+		refused(t, dirC, "a P image's notes changed")
+		restoreFile()
+		// P's manifest changed (say, P was written again): C's record of it no longer matches.
+		mf := filepath.Join(dirP, treefmt.ManifestName)
+		orig, err := os.ReadFile(mf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(mf, append(append([]byte{}, orig...), '\n'), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, dirC, "P's manifest changed")
+	})
+}
+
+// readLog returns the file at path, or "".
+func readLog(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
+
+// corruptNotes flips one byte in the middle of the PT_NOTE segment of the image at path and
+// returns a function that puts it back.
+func corruptNotes(t *testing.T, path string) func() {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ph := make([]byte, 56)
+	if _, err := f.ReadAt(ph, 64); err != nil { // The first program header: the PT_NOTE.
+		t.Fatal(err)
+	}
+	if typ := binary.LittleEndian.Uint32(ph); typ != 4 {
+		t.Fatalf("%s: first program header has type %d, not PT_NOTE", path, typ)
+	}
+	at := int64(binary.LittleEndian.Uint64(ph[8:]) + binary.LittleEndian.Uint64(ph[32:])/2)
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{b[0] ^ 0xff}, at); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteAt(b, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
