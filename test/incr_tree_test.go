@@ -2,7 +2,9 @@ package test
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -233,4 +235,91 @@ func corruptNotes(t *testing.T, path string) func() {
 			t.Fatal(err)
 		}
 	}
+}
+
+// rootfsBundle rewrites c's config.json for a root filesystem of its own: a directory holding
+// only busybox and the guest at their host paths and c's working directory; mounts and everything
+// else stay. Returns the rootfs directory (its files are the container's, --overlay2=none).
+func rootfsBundle(t *testing.T, c *harness.Container, guest string) string {
+	t.Helper()
+	root := filepath.Join(h.NewDir(t), "rootfs")
+	for _, f := range []string{busybox, guest} {
+		dst := filepath.Join(root, f)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("cp", f, dst).CombinedOutput(); err != nil {
+			t.Fatalf("cp %s: %v\n%s", f, err, out)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(root, c.Spec.Process.Cwd), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	c.Spec.Root.Path = root
+	b, err := json.MarshalIndent(c.Spec, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.Bundle, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// TestIncrementalTreeRootfsOCI: the same for a container with a root filesystem of its own, the
+// engines' case. Its images name their parent by /.runsc-ckpt-restore/parents/ID (they cannot name
+// a host path the container does not see), and the restore bind-mounts the parent there. The
+// chain is then copied elsewhere (new file times, as an engine's export and import make) and the
+// originals moved away: the restore from the copy finds the parent by its relative path, the
+// sentry accepts the copied parent images (same size, notes digest and freeze time), and every
+// process finds its memory as it left it.
+func TestIncrementalTreeRootfsOCI(t *testing.T) {
+	guest := h.BuildC(t, "tree_incr")
+	needBusybox(t)
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{guest, "incr.log"}})
+		root := rootfsBundle(t, a, guest)
+		a.RunDetached(t)
+		a.WaitForOutput(t, "ready")
+		log := filepath.Join(root, a.Spec.Process.Cwd, "incr.log")
+		base := h.NewDir(t)
+		dirP, dirC := filepath.Join(base, "P"), filepath.Join(base, "C")
+		a.MustRun(t, "checkpoint", "--format=elf", "--leave-running", "--image-path", dirP, a.ID)
+		a.Kill(t, "USR1")
+		waitLogLines(t, log, roleLines("step 1")...)
+		a.MustRun(t, "checkpoint", "--format=elf", "--image-path", dirC, "--parent-path", "../P", a.ID)
+		a.Wait(t)
+		a.Delete(t, false)
+		mC, err := treefmt.VerifyDir(dirC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		digest, err := treefmt.ManifestDigest(dirP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mC.Parent == nil || mC.Parent.SandboxPath != treefmt.ParentSandboxPath(digest) {
+			t.Fatalf("C's parent: %+v, want sandbox path %s", mC.Parent, treefmt.ParentSandboxPath(digest))
+		}
+		for _, pr := range mC.Processes {
+			img := decodeImage(t, filepath.Join(dirC, pr.Image))
+			if want := treefmt.ParentSandboxPath(digest) + "/" + pr.ParentImage; img.Parent == nil || img.Parent.Image.Path != want {
+				t.Errorf("pid %d: image's parent reference %+v, want %s", pr.PID, img.Parent, want)
+			}
+		}
+
+		copied := filepath.Join(h.NewDir(t), "copy")
+		if out, err := exec.Command("cp", "-r", base, copied).CombinedOutput(); err != nil {
+			t.Fatalf("cp -r: %v\n%s", err, out)
+		}
+		if err := os.Rename(base, base+".away"); err != nil {
+			t.Fatal(err)
+		}
+		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{"/nonexistent-never-run"}})
+		b.MustRun(t, "restore", "--image-path", filepath.Join(copied, "C"), "--bundle", a.Bundle, "--detach", b.ID)
+		checkRestored(t, b, mC)
+		b.Kill(t, "USR2")
+		waitLogLines(t, log, roleLines("verify 1")...)
+		b.Delete(t, true)
+	})
 }
