@@ -144,6 +144,11 @@ func TestIncrementalTreeOCI(t *testing.T) {
 		checkRestored(t, b, mD)
 		b.Kill(t, "USR2")
 		waitLogLines(t, log, roleLines("verify 2")...)
+		// Step 2 changed every fifth page: each region resolves to more ranges than the thaw maps
+		// one by one, so it mapped the region from P's image and patched the changed pages.
+		if n := countInLogs(t, b.LogDir, "and patched"); n < 3 {
+			t.Errorf("the sandbox log of the restore from D says %d times that a delta mapping was mapped from a parent and patched, want at least 3 (one per process)", n)
+		}
 		b.Delete(t, true)
 		// A chain of two, restored with every digest verified (the parents' too).
 		b = h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
@@ -267,7 +272,8 @@ func rootfsBundle(t *testing.T, c *harness.Container, guest string) string {
 }
 
 // TestIncrementalTreeRootfsOCI: the same for a container with a root filesystem of its own, the
-// engines' case. Its images name their parent by /.runsc-ckpt-restore/parents/ID (they cannot name
+// engines' case, with the flags Podman passes: --pre-dump (P; the container keeps running), then
+// --parent-path ../P (C; the container stops). Its images name their parent by /.runsc-ckpt-restore/parents/ID (they cannot name
 // a host path the container does not see), and the restore bind-mounts the parent there. The
 // chain is then copied elsewhere (new file times, as an engine's export and import make) and the
 // originals moved away: the restore from the copy finds the parent by its relative path, the
@@ -284,7 +290,11 @@ func TestIncrementalTreeRootfsOCI(t *testing.T) {
 		log := filepath.Join(root, a.Spec.Process.Cwd, "incr.log")
 		base := h.NewDir(t)
 		dirP, dirC := filepath.Join(base, "P"), filepath.Join(base, "C")
-		a.MustRun(t, "checkpoint", "--format=elf", "--leave-running", "--image-path", dirP, a.ID)
+		// The flags Podman passes (--pre-checkpoint, then --with-previous).
+		a.MustRun(t, "checkpoint", "--format=elf", "--pre-dump", "--image-path", dirP, a.ID)
+		if st := a.State(t); st.Status != "running" {
+			t.Fatalf("after --pre-dump the container is %q, want running", st.Status)
+		}
 		a.Kill(t, "USR1")
 		waitLogLines(t, log, roleLines("step 1")...)
 		a.MustRun(t, "checkpoint", "--format=elf", "--image-path", dirC, "--parent-path", "../P", a.ID)
@@ -322,4 +332,20 @@ func TestIncrementalTreeRootfsOCI(t *testing.T) {
 		waitLogLines(t, log, roleLines("verify 1")...)
 		b.Delete(t, true)
 	})
+}
+
+// countInLogs counts the lines of the files in dir that contain s.
+func countInLogs(t *testing.T, dir, s string) int {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		if b, err := os.ReadFile(filepath.Join(dir, e.Name())); err == nil {
+			n += strings.Count(string(b), s)
+		}
+	}
+	return n
 }
