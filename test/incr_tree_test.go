@@ -72,7 +72,8 @@ func roleLines(what string) []string {
 // the same pids, and every process finds its memory exactly as its steps left it (it rebuilds the
 // expected contents and compares every page). With P moved away, with a byte of a P image's notes
 // changed, or with P's manifest changed, a restore from C fails before any sandbox runs, naming a
-// stale parent, and leaves no container.
+// stale parent, and leaves no container. `squash D S` writes a complete checkpoint that restores
+// with P gone; `inspect --chain D` lists the three directories and each process's chain.
 func TestIncrementalTreeOCI(t *testing.T) {
 	guest := h.BuildC(t, "tree_incr")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
@@ -133,6 +134,10 @@ func TestIncrementalTreeOCI(t *testing.T) {
 		if mD.Parent == nil || mD.Parent.HostPath != dirC {
 			t.Fatalf("D's parent: %+v, want %s", mD.Parent, dirC)
 		}
+		out = a.MustRun(t, "inspect", "--chain", dirD).Stdout
+		if !strings.Contains(out, "checkpoint chain:\t3 directories") || strings.Count(out, "chain:\t3 images") != 3 {
+			t.Errorf("inspect --chain of D: want 3 directories and three chains of 3 images:\n%s", out)
+		}
 
 		restore := func(t *testing.T, dir string) *harness.Container {
 			b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
@@ -179,6 +184,28 @@ func TestIncrementalTreeOCI(t *testing.T) {
 		}
 		refused(t, dirC, "P moved away")
 		refused(t, dirD, "P (its grand-parent) moved away")
+		// D squashed (made while P was still there) restores with P gone.
+		if err := os.Rename(moved, dirP); err != nil {
+			t.Fatal(err)
+		}
+		dirS := filepath.Join(base, "S")
+		a.MustRun(t, "squash", dirD, dirS)
+		if err := os.Rename(dirP, moved); err != nil {
+			t.Fatal(err)
+		}
+		mS, err := treefmt.VerifyDir(dirS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mS.Parent != nil || mS.Version != treefmt.Version {
+			t.Errorf("squashed manifest: version %d, parent %+v; want version %d and no parent", mS.Version, mS.Parent, treefmt.Version)
+		}
+		b = restore(t, dirS)
+		checkRestored(t, b, mS)
+		before := strings.Count(readLog(log), "verify 2 ok")
+		b.Kill(t, "USR2")
+		waitFor(t, 60*time.Second, func() bool { return strings.Count(readLog(log), "verify 2 ok") >= before+3 })
+		b.Delete(t, true)
 		if err := os.Rename(moved, dirP); err != nil {
 			t.Fatal(err)
 		}
@@ -324,6 +351,11 @@ func TestIncrementalTreeRootfsOCI(t *testing.T) {
 		}
 		if err := os.Rename(base, base+".away"); err != nil {
 			t.Fatal(err)
+		}
+		// The images name /.runsc-ckpt-restore/parents/ID; inspect maps it to the copy.
+		out := a.MustRun(t, "inspect", "--chain", filepath.Join(copied, "C")).Stdout
+		if !strings.Contains(out, "checkpoint chain:\t2 directories") || strings.Count(out, "chain:\t2 images") != 3 {
+			t.Errorf("inspect --chain of the copied C: want 2 directories and three chains of 2 images:\n%s", out)
 		}
 		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{"/nonexistent-never-run"}})
 		b.MustRun(t, "restore", "--image-path", filepath.Join(copied, "C"), "--bundle", a.Bundle, "--detach", b.ID)
