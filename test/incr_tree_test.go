@@ -122,6 +122,19 @@ func TestIncrementalTreeOCI(t *testing.T) {
 			t.Errorf("inspect --chain of C's first image:\n%s", out)
 		}
 
+		// Parents that cannot be: refused before anything is frozen, the container runs on.
+		for _, tc := range []struct{ parent, want string }{
+			{h.NewDir(t), "not an ELF checkpoint directory"},
+			{".", "is the image directory itself"},
+		} {
+			r := a.Run(t, "checkpoint", "--format=elf", "--leave-running", "--image-path", dirC, "--parent-path", tc.parent, a.ID)
+			if r.ExitCode == 0 || !strings.Contains(r.Stderr, tc.want) {
+				t.Errorf("checkpoint --parent-path %s: exit %d, stderr %q; want a failure saying %q", tc.parent, r.ExitCode, lastLines(r.Stderr, 3), tc.want)
+			}
+		}
+		if m, err := treefmt.VerifyDir(dirC); err != nil || m.Parent == nil {
+			t.Errorf("C after the refused checkpoints: %v", err)
+		}
 		a.Kill(t, "USR1")
 		waitLogLines(t, log, roleLines("step 2")...)
 		a.MustRun(t, "checkpoint", "--format=elf", "--image-path", dirD, "--parent-path", dirC, a.ID)
