@@ -2,6 +2,7 @@ package test
 
 import (
 	"encoding/binary"
+	"fmt"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -57,17 +58,23 @@ func waitLogLines(t *testing.T, path string, want ...string) {
 	}
 }
 
-// roleLines returns "R WHAT" for the three roles of tree_incr.
-func roleLines(what string) []string {
-	return []string{"0 " + what + " ok", "1 " + what + " ok", "2 " + what + " ok"}
+// roleLines returns "R WHAT ok" for the roles 0 to n-1 of tree_incr (the fourth, role 3, is born
+// at step 1).
+func roleLines(n int, what string) []string {
+	var l []string
+	for r := 0; r < n; r++ {
+		l = append(l, fmt.Sprintf("%d %s ok", r, what))
+	}
+	return l
 }
 
 // TestIncrementalTreeOCI: `checkpoint --format=elf --parent-path` (the flag engines pass for CRIU
 // pre-dumps). A container of three processes with 4 MiB of non-zero memory each
 // (test/guests/tree_incr.c) is checkpointed with --leave-running into P; each process changes 4
-// pages; a checkpoint into C with --parent-path ../P (relative to C, as engines pass it) stores
-// only what changed: C's images take less than a tenth of P's bytes on disk, every image is
-// incremental against the same pid's image in P. Another step and a checkpoint into D against C
+// pages and a fourth process is born; a checkpoint into C with --parent-path ../P (relative to C,
+// as engines pass it) stores only what changed: the images of the three take less than a tenth of
+// P's bytes on disk, each incremental against the same pid's image in P; the newborn's is
+// complete. Another step and a checkpoint into D against C
 // make a chain of three directories. Restores from D and from C (their parents on disk) bring back
 // the same pids, and every process finds its memory exactly as its steps left it (it rebuilds the
 // expected contents and compares every page). With P moved away, with a byte of a P image's notes
@@ -91,7 +98,7 @@ func TestIncrementalTreeOCI(t *testing.T) {
 			t.Errorf("a complete checkpoint's manifest: version %d, parent %+v", mP.Version, mP.Parent)
 		}
 		a.Kill(t, "USR1")
-		waitLogLines(t, log, roleLines("step 1")...)
+		waitLogLines(t, log, append(roleLines(3, "step 1"), "3 born ok")...)
 		a.MustRun(t, "checkpoint", "--format=elf", "--leave-running", "--image-path", dirC, "--parent-path", "../P", a.ID)
 		mC, err := treefmt.VerifyDir(dirC)
 		if err != nil {
@@ -100,22 +107,35 @@ func TestIncrementalTreeOCI(t *testing.T) {
 		if mC.Version != treefmt.VersionParent || mC.Parent == nil || mC.Parent.Path != "../P" || mC.Parent.HostPath != dirP {
 			t.Fatalf("C's manifest: version %d, parent %+v; want version %d, parent ../P at %s", mC.Version, mC.Parent, treefmt.VersionParent, dirP)
 		}
-		if len(mC.Processes) != 3 {
-			t.Fatalf("C holds %d processes, want 3", len(mC.Processes))
+		if len(mC.Processes) != 4 {
+			t.Fatalf("C holds %d processes, want 4", len(mC.Processes))
 		}
+		var old treefmt.Manifest // C's processes that P has.
 		for _, pr := range mC.Processes {
-			if pp := mP.Process(pr.PID); pr.ParentImage == "" || pp == nil || pr.ParentImage != pp.Image {
-				t.Errorf("pid %d: parent image %q, want P's image of the same pid", pr.PID, pr.ParentImage)
-			}
 			img := decodeImage(t, filepath.Join(dirC, pr.Image))
+			pp := mP.Process(pr.PID)
+			if pp == nil {
+				// Born after P: a complete image.
+				if pr.ParentImage != "" || img.Parent != nil {
+					t.Errorf("pid %d, new since P: parent image %q, parent reference %+v; want a complete image", pr.PID, pr.ParentImage, img.Parent)
+				}
+				continue
+			}
+			old.Processes = append(old.Processes, pr)
+			if pr.ParentImage != pp.Image {
+				t.Errorf("pid %d: parent image %q, want P's image of the same pid %q", pr.PID, pr.ParentImage, pp.Image)
+			}
 			if img.Parent == nil || img.Parent.Image.Path != filepath.Join(dirP, pr.ParentImage) {
 				t.Errorf("pid %d: image's parent reference %+v, want %s", pr.PID, img.Parent, filepath.Join(dirP, pr.ParentImage))
 			}
 		}
-		fullBytes, deltaBytes := dirDataBytes(t, dirP, mP), dirDataBytes(t, dirC, mC)
-		t.Logf("P's images: %d bytes on disk, C's: %d (%.2f %%)", fullBytes, deltaBytes, 100*float64(deltaBytes)/float64(fullBytes))
+		if len(old.Processes) != 3 {
+			t.Fatalf("C has %d processes P has, want 3", len(old.Processes))
+		}
+		fullBytes, deltaBytes := dirDataBytes(t, dirP, mP), dirDataBytes(t, dirC, &old)
+		t.Logf("P's images: %d bytes on disk, C's of the same pids: %d (%.2f %%)", fullBytes, deltaBytes, 100*float64(deltaBytes)/float64(fullBytes))
 		if fullBytes < 3*4<<20 || deltaBytes*10 > fullBytes {
-			t.Errorf("P's images take %d bytes, C's %d: want P above 12 MiB and C under a tenth of it", fullBytes, deltaBytes)
+			t.Errorf("P's images take %d bytes, C's of the same pids %d: want P above 12 MiB and C under a tenth of it", fullBytes, deltaBytes)
 		}
 		out := a.MustRun(t, "inspect", "--chain", filepath.Join(dirC, mC.Processes[0].Image)).Stdout
 		if !strings.Contains(out, "chain:\t2 images") {
@@ -136,7 +156,7 @@ func TestIncrementalTreeOCI(t *testing.T) {
 			t.Errorf("C after the refused checkpoints: %v", err)
 		}
 		a.Kill(t, "USR1")
-		waitLogLines(t, log, roleLines("step 2")...)
+		waitLogLines(t, log, roleLines(4, "step 2")...)
 		a.MustRun(t, "checkpoint", "--format=elf", "--image-path", dirD, "--parent-path", dirC, a.ID)
 		a.Wait(t)
 		a.Delete(t, false)
@@ -148,8 +168,8 @@ func TestIncrementalTreeOCI(t *testing.T) {
 			t.Fatalf("D's parent: %+v, want %s", mD.Parent, dirC)
 		}
 		out = a.MustRun(t, "inspect", "--chain", dirD).Stdout
-		if !strings.Contains(out, "checkpoint chain:\t3 directories") || strings.Count(out, "chain:\t3 images") != 3 {
-			t.Errorf("inspect --chain of D: want 3 directories and three chains of 3 images:\n%s", out)
+		if !strings.Contains(out, "checkpoint chain:\t3 directories") || strings.Count(out, "chain:\t3 images") != 3 || strings.Count(out, "chain:\t2 images") != 1 {
+			t.Errorf("inspect --chain of D: want 3 directories, three chains of 3 images and one of 2 (the process born after P):\n%s", out)
 		}
 
 		restore := func(t *testing.T, dir string) *harness.Container {
@@ -161,11 +181,11 @@ func TestIncrementalTreeOCI(t *testing.T) {
 		b := restore(t, dirD)
 		checkRestored(t, b, mD)
 		b.Kill(t, "USR2")
-		waitLogLines(t, log, roleLines("verify 2")...)
+		waitLogLines(t, log, roleLines(4, "verify 2")...)
 		// Step 2 changed every fifth page: each region resolves to more ranges than the thaw maps
 		// one by one, so it mapped the region from P's image and patched the changed pages.
-		if n := countInLogs(t, b.LogDir, "and patched"); n < 3 {
-			t.Errorf("the sandbox log of the restore from D says %d times that a delta mapping was mapped from a parent and patched, want at least 3 (one per process)", n)
+		if n := countInLogs(t, b.LogDir, "and patched"); n < 4 {
+			t.Errorf("the sandbox log of the restore from D says %d times that a delta mapping was mapped from a parent and patched, want at least 4 (one per process)", n)
 		}
 		b.Delete(t, true)
 		// A chain of two, restored with every digest verified (the parents' too).
@@ -173,7 +193,7 @@ func TestIncrementalTreeOCI(t *testing.T) {
 		b.MustRun(t, "restore", "--verify-digests", "--image-path", dirC, "--bundle", a.Bundle, "--detach", b.ID)
 		checkRestored(t, b, mC)
 		b.Kill(t, "USR2")
-		waitLogLines(t, log, roleLines("verify 1")...)
+		waitLogLines(t, log, roleLines(4, "verify 1")...)
 		b.Delete(t, true)
 		if strings.Contains(readLog(log), " seen") || strings.Contains(readLog(log), "bad page") {
 			t.Errorf("a process found its memory changed:\n%s", readLog(log))
@@ -217,7 +237,7 @@ func TestIncrementalTreeOCI(t *testing.T) {
 		checkRestored(t, b, mS)
 		before := strings.Count(readLog(log), "verify 2 ok")
 		b.Kill(t, "USR2")
-		waitFor(t, 60*time.Second, func() bool { return strings.Count(readLog(log), "verify 2 ok") >= before+3 })
+		waitFor(t, 60*time.Second, func() bool { return strings.Count(readLog(log), "verify 2 ok") >= before+4 })
 		b.Delete(t, true)
 		if err := os.Rename(moved, dirP); err != nil {
 			t.Fatal(err)
@@ -336,7 +356,7 @@ func TestIncrementalTreeRootfsOCI(t *testing.T) {
 			t.Fatalf("after --pre-dump the container is %q, want running", st.Status)
 		}
 		a.Kill(t, "USR1")
-		waitLogLines(t, log, roleLines("step 1")...)
+		waitLogLines(t, log, append(roleLines(3, "step 1"), "3 born ok")...)
 		a.MustRun(t, "checkpoint", "--format=elf", "--image-path", dirC, "--parent-path", "../P", a.ID)
 		a.Wait(t)
 		a.Delete(t, false)
@@ -351,8 +371,14 @@ func TestIncrementalTreeRootfsOCI(t *testing.T) {
 		if mC.Parent == nil || mC.Parent.SandboxPath != treefmt.ParentSandboxPath(digest) {
 			t.Fatalf("C's parent: %+v, want sandbox path %s", mC.Parent, treefmt.ParentSandboxPath(digest))
 		}
+		if n := len(mC.Processes); n != 4 {
+			t.Fatalf("C holds %d processes, want 4", n)
+		}
 		for _, pr := range mC.Processes {
 			img := decodeImage(t, filepath.Join(dirC, pr.Image))
+			if pr.ParentImage == "" {
+				continue // The process born after P.
+			}
 			if want := treefmt.ParentSandboxPath(digest) + "/" + pr.ParentImage; img.Parent == nil || img.Parent.Image.Path != want {
 				t.Errorf("pid %d: image's parent reference %+v, want %s", pr.PID, img.Parent, want)
 			}
@@ -367,14 +393,14 @@ func TestIncrementalTreeRootfsOCI(t *testing.T) {
 		}
 		// The images name /.runsc-ckpt-restore/parents/ID; inspect maps it to the copy.
 		out := a.MustRun(t, "inspect", "--chain", filepath.Join(copied, "C")).Stdout
-		if !strings.Contains(out, "checkpoint chain:\t2 directories") || strings.Count(out, "chain:\t2 images") != 3 {
-			t.Errorf("inspect --chain of the copied C: want 2 directories and three chains of 2 images:\n%s", out)
+		if !strings.Contains(out, "checkpoint chain:\t2 directories") || strings.Count(out, "chain:\t2 images") != 3 || strings.Count(out, "chain:\t1 images") != 1 {
+			t.Errorf("inspect --chain of the copied C: want 2 directories, three chains of 2 images and one of 1:\n%s", out)
 		}
 		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{"/nonexistent-never-run"}})
 		b.MustRun(t, "restore", "--image-path", filepath.Join(copied, "C"), "--bundle", a.Bundle, "--detach", b.ID)
 		checkRestored(t, b, mC)
 		b.Kill(t, "USR2")
-		waitLogLines(t, log, roleLines("verify 1")...)
+		waitLogLines(t, log, roleLines(4, "verify 1")...)
 		b.Delete(t, true)
 	})
 }

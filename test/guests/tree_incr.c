@@ -3,7 +3,8 @@
 // with a pattern of its own (no zero page), then the init prints "ready" once both children have.
 // On SIGUSR1 the init steps and passes the signal on to its children: a step S changes one byte in
 // each of 4 pages chosen by S, step 2 in every fifth page ("R step S ok" in LOG, R the process's
-// role 0, 1, 2). On SIGUSR2 every
+// role 0, 1, 2). At step 1 the init also forks a fourth process (role 3, "3 born ok"), whose region
+// starts as if it had made step 1: a process new since a first checkpoint. On SIGUSR2 every
 // process checks its whole region against what the steps it made must have left there (rebuilt
 // from scratch) and logs "R verify S ok", or "R verify S bad page P".
 #define _GNU_SOURCE
@@ -52,16 +53,26 @@ static void apply(unsigned char *b, int s)
 	}
 }
 
-static void run(int r, pid_t *children, int nchildren)
+/* The init's children: NCHILD from the start, one more born at step 1. */
+static pid_t children[NCHILD + 1];
+static int nchildren;
+
+/* run is process r's life; it has made steps0 steps already (a child born at a step). It returns
+ * only in the child the init forks at step 1, which then runs as role NCHILD + 1. */
+static int run(int r, int steps0)
 {
 	unsigned char *region = mmap(NULL, (size_t)NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (region == MAP_FAILED)
 		die("mmap");
 	fill(region, r);
-	int steps = 0;
+	int steps = steps0;
+	for (int s = 1; s <= steps; s++)
+		apply(region, s);
 	char who[8], what[64], seen[64];
 	snprintf(who, sizeof who, "%d", r);
-	if (r != 0) {
+	if (r == NCHILD + 1) {
+		logline(who, "born", 1, "");
+	} else if (r != 0) {
 		/* Tell the init this process is ready: a byte on stdout is the init's pipe. */
 		if (write(1, "k", 1) != 1)
 			die("ready");
@@ -84,6 +95,17 @@ static void run(int r, pid_t *children, int nchildren)
 			apply(region, steps);
 			for (int i = 0; i < nchildren; i++)
 				kill(children[i], SIGUSR1);
+			if (r == 0 && steps == 1) {
+				/* A process new since the first checkpoint: its image is complete. */
+				pid_t pid = fork();
+				if (pid < 0)
+					die("fork");
+				if (pid == 0) {
+					munmap(region, (size_t)NPAGES * PAGE);
+					return 1;
+				}
+				children[nchildren++] = pid;
+			}
 			snprintf(what, sizeof what, "step %d", steps);
 			logline(who, what, 1, "");
 		}
@@ -124,7 +146,6 @@ int main(int argc, char **argv)
 	int ready[2];
 	if (pipe(ready) != 0)
 		die("pipe");
-	pid_t children[NCHILD];
 	for (int i = 0; i < NCHILD; i++) {
 		children[i] = fork();
 		if (children[i] < 0)
@@ -133,7 +154,8 @@ int main(int argc, char **argv)
 			close(ready[0]);
 			dup2(ready[1], 1);
 			close(ready[1]);
-			run(i + 1, NULL, 0);
+			run(i + 1, 0);
+			return 1;
 		}
 	}
 	close(ready[1]);
@@ -142,6 +164,11 @@ int main(int argc, char **argv)
 		if (read(ready[0], &c, 1) != 1)
 			die("children not ready");
 	close(ready[0]);
-	run(0, children, NCHILD);
-	return 0;
+	nchildren = NCHILD;
+	if (run(0, 0)) {
+		nchildren = 0;
+		step_req = verify_req = 0;
+		run(NCHILD + 1, 1);
+	}
+	return 1;
 }
