@@ -2,8 +2,8 @@ package test
 
 import (
 	"encoding/binary"
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
