@@ -57,14 +57,6 @@ func (c *checkpointCommand) Execute(ctx context.Context, f *flag.FlagSet, args .
 		util.Fatalf("checkpoint: %v", err)
 	}
 	imagePath := f.Lookup("image-path").Value.String()
-	if c.criu.preDump {
-		// runc leaves the container running after a pre-dump and the final dump completes the
-		// image; gVisor's final image is complete by itself, so a pre-dump has nothing to do.
-		if err := preDump(imagePath); err != nil {
-			util.Fatalf("checkpoint --pre-dump: %v", err)
-		}
-		return subcommands.ExitSuccess
-	}
 	// The one place the format is chosen: --format, --ckpt-format, the container's annotation.
 	conf := args[0].(*config.Config)
 	cont, err := container.Load(conf.RootDir, container.FullID{ContainerID: f.Arg(0)}, container.LoadOpts{})
@@ -75,6 +67,16 @@ func (c *checkpointCommand) Execute(ctx context.Context, f *flag.FlagSet, args .
 	if err != nil {
 		util.Fatalf("checkpoint: %v", err)
 	}
+	if c.criu.preDump && format != formatELF {
+		// runc leaves the container running after a pre-dump and the final dump completes the
+		// image; gVisor's final image is complete by itself, so a pre-dump has nothing to do.
+		// (In the ELF format a pre-dump is a checkpoint that leaves the container running: the
+		// parent of the next, incremental one.)
+		if err := preDump(imagePath); err != nil {
+			util.Fatalf("checkpoint --pre-dump: %v", err)
+		}
+		return subcommands.ExitSuccess
+	}
 	st := subcommands.ExitSuccess
 	switch format {
 	case formatELF:
@@ -83,7 +85,11 @@ func (c *checkpointCommand) Execute(ctx context.Context, f *flag.FlagSet, args .
 		}
 		// The previous tree checkpoint in imagePath is replaced only once the new one is
 		// complete (treefmt.SplitStreamReplace); an upstream image there is stale after that.
-		if err := elfCheckpoint(conf, cont, imagePath, f.Lookup("leave-running").Value.String() == "true"); err != nil {
+		opts := elfCheckpointOpts{
+			leaveRunning: c.criu.preDump || f.Lookup("leave-running").Value.String() == "true",
+			parentPath:   c.criu.parentPath,
+		}
+		if err := elfCheckpoint(conf, cont, imagePath, opts); err != nil {
 			util.Fatalf("checkpoint: %v", err)
 		}
 		if imagePath == "-" {

@@ -62,12 +62,12 @@ func (c *criuFlags) register(f *flag.FlagSet, side int) {
 	}
 	var workPath string
 	stringFlag(&workPath, "work-path", both, "runc: directory for CRIU's logs (accepted; gVisor writes none)")
-	stringFlag(&c.parentPath, "parent-path", forCheckpoint, "runc: image of a previous pre-dump (accepted; every image is complete, so it is not needed)")
+	stringFlag(&c.parentPath, "parent-path", forCheckpoint, "runc: image of a previous pre-dump; with --format=elf the checkpoint is incremental against the ELF checkpoint there (relative to --image-path; docs/incremental.md), otherwise ignored")
 	boolFlag(&c.tcp, "tcp-established", both, "runc: allow established TCP connections (accepted; the sandbox's network stack is saved whole)")
 	boolFlag(&c.extUnixSk, "ext-unix-sk", both, "runc: allow external UNIX sockets (accepted; sockets are sentry state)")
 	boolFlag(&c.shellJob, "shell-job", both, "runc: allow shell jobs on a terminal (accepted; the terminal is sentry state)")
 	boolFlag(&c.fileLocks, "file-locks", both, "runc: handle file locks (accepted; locks are sentry state and always saved)")
-	boolFlag(&c.preDump, "pre-dump", forCheckpoint, "runc: dump memory only and leave the container running (writes no state: the next checkpoint is complete)")
+	boolFlag(&c.preDump, "pre-dump", forCheckpoint, "runc: dump memory only and leave the container running (--format=elf: a checkpoint the next one can name with --parent-path; otherwise writes no state: the next checkpoint is complete)")
 	stringFlag(&c.cgroupsMode, "manage-cgroups-mode", both, "runc: soft, full, strict or ignore (accepted; the sandbox's cgroups are recreated from the spec)")
 	if f.Lookup("empty-ns") == nil {
 		f.Var(&c.emptyNS, "empty-ns", "runc: namespaces to create but not restore (accepted; namespaces are sentry state)")

@@ -8,6 +8,7 @@ import (
 	"github.com/google/subcommands"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treeincr"
 	"gvisor.dev/gvisor/runsc/cmd/util"
 	"gvisor.dev/gvisor/runsc/config"
 	"gvisor.dev/gvisor/runsc/flag"
@@ -27,9 +28,11 @@ func (*Squash) Synopsis() string {
 
 // Usage implements subcommands.Command.
 func (*Squash) Usage() string {
-	return "squash IMAGE OUT\n\nIMAGE is an incremental image (checkpt -c PID -o IMAGE --parent OLD); its parents are found\n" +
+	return "squash IMAGE OUT\nsquash DIR OUTDIR\n\nIMAGE is an incremental image (checkpt -c PID -o IMAGE --parent OLD); its parents are found\n" +
 		"where it recorded them, or next to it under the same name, and must be unchanged. OUT receives the\n" +
-		"complete image: it thaws exactly as IMAGE does and needs no parent.\n"
+		"complete image: it thaws exactly as IMAGE does and needs no parent.\n" +
+		"DIR is an incremental container checkpoint (checkpoint --parent-path); OUTDIR (new) receives the\n" +
+		"complete checkpoint: it restores exactly as DIR does and needs none of its parents.\n"
 }
 
 // SetFlags implements subcommands.Command.
@@ -46,6 +49,14 @@ func (*Squash) Execute(_ context.Context, f *flag.FlagSet, _ ...any) subcommands
 		fmt.Fprintf(os.Stderr, "squash: want IMAGE and OUT, got %d arguments\n\n", f.NArg())
 		f.Usage()
 		return subcommands.ExitUsageError
+	}
+	if fi, err := os.Stat(f.Arg(0)); err == nil && fi.IsDir() {
+		// A tree checkpoint directory (docs/incremental.md, "Container checkpoints").
+		if err := treeincr.SquashDir(f.Arg(0), f.Arg(1)); err != nil {
+			return util.Errorf("squash: %v", err)
+		}
+		fmt.Printf("squashed %s into %s\n", f.Arg(0), f.Arg(1))
+		return subcommands.ExitSuccess
 	}
 	if err := squash(f.Arg(0), f.Arg(1)); err != nil {
 		return util.Errorf("squash: %v", err)

@@ -64,13 +64,29 @@ func freezeHelperFile(flags uint32) (*os.File, error) {
 	return ro, nil
 }
 
+// elfCheckpointOpts are elfCheckpoint's options.
+type elfCheckpointOpts struct {
+	// leaveRunning keeps the container running afterwards (--leave-running, --pre-dump).
+	leaveRunning bool
+	// parentPath is --parent-path: the checkpoint the new one is incremental against, relative to
+	// the image directory or absolute; empty for a complete checkpoint.
+	parentPath string
+}
+
 // elfCheckpoint writes an ELF tree checkpoint of every process of container c to imagePath (a
 // directory, created if missing; files in it other than a tree checkpoint's are kept, see
 // treefmt.SplitStreamReplace), or "-" for the stream on stdout. Without leaveRunning the container's
 // processes are killed once the checkpoint is complete.
-func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string, leaveRunning bool) (err error) {
+func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string, opts elfCheckpointOpts) (err error) {
+	leaveRunning := opts.leaveRunning
 	if c.Sandbox != nil && c.ID != c.Sandbox.ID && hasOwnPIDNamespace(c.Spec) {
 		return fmt.Errorf("container %q has its own PID namespace: ELF checkpoints are supported for the sandbox's root container and containers sharing its PID namespace", c.ID)
+	}
+	// An incremental checkpoint (--parent-path) is made on the host while the stream is split
+	// (tree_checkpoint_incr.go); its parent is checked before anything is frozen.
+	transform, err := incrementalTransform(c, imagePath, opts.parentPath)
+	if err != nil {
+		return err
 	}
 	policy, err := sandboxPolicy(conf, c)
 	if err != nil {
@@ -134,7 +150,7 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 			// The directory may be an engine's, reused and holding other files (Podman's):
 			// the new checkpoint replaces only the names a tree checkpoint writes, once it is
 			// complete.
-			err = treefmt.SplitStreamReplace(streamR, imagePath)
+			err = treefmt.SplitStreamReplaceWith(streamR, imagePath, transform)
 		}
 		if err != nil {
 			streamR.Close()

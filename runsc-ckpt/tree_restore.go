@@ -19,6 +19,7 @@ import (
 	"gvisor.dev/gvisor/runsc/specutils"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treeincr"
 )
 
 // The host side of restoring an ELF (tree) checkpoint:
@@ -96,7 +97,12 @@ func elfRestore(conf *config.Config, a elfRestoreArgs) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("checkpoint %s: %w", image, err)
 	}
-	derived, err := writeRestoreBundle(conf, a.id, bundle, image, m)
+	// An incremental checkpoint's parents, checked as the checkpoint itself (tree_restore_incr.go).
+	chain, err := treeincr.OpenChain(image, m, a.verify)
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint %s: %w", image, err)
+	}
+	derived, err := writeRestoreBundle(conf, a.id, bundle, image, m, chain)
 	if err != nil {
 		return 0, err
 	}
@@ -234,7 +240,7 @@ const restoreInitName = "restore-init"
 // writeRestoreBundle writes the derived bundle of a restore: the bundle's config.json with the
 // restore init as the process and, unless the rootfs is the host's /, the bind mounts that show it
 // and the checkpoint inside the container. It returns the derived bundle's directory.
-func writeRestoreBundle(conf *config.Config, id, bundle, image string, m *treefmt.Manifest) (string, error) {
+func writeRestoreBundle(conf *config.Config, id, bundle, image string, m *treefmt.Manifest, chain []treefmt.ChainDir) (string, error) {
 	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
 		return "", fmt.Errorf("reading the bundle's spec: %w", err)
@@ -274,12 +280,18 @@ func writeRestoreBundle(conf *config.Config, id, bundle, image string, m *treefm
 		return "", err
 	}
 	initPath, treePath := filepath.Join(stage, restoreInitName), image
-	if root, _ := filepath.Abs(spec.Root.Path); root != "/" {
+	root, _ := filepath.Abs(spec.Root.Path)
+	pmounts, err := parentMounts(stage, root == "/", chain)
+	if err != nil {
+		return "", err
+	}
+	if root != "/" {
 		initPath, treePath = filepath.Join(restoreMountPoint, restoreInitName), filepath.Join(restoreMountPoint, "tree")
 		mounts := append([]specs.Mount{}, spec.Mounts...)
 		mounts = append(mounts,
 			specs.Mount{Destination: restoreMountPoint, Type: "bind", Source: stage, Options: []string{"rbind", "ro"}},
 			specs.Mount{Destination: treePath, Type: "bind", Source: image, Options: []string{"rbind", "ro"}})
+		mounts = append(mounts, pmounts...)
 		if err := setJSON(doc, "mounts", mounts); err != nil {
 			return "", err
 		}

@@ -83,7 +83,8 @@ func TestIncrementalChain(t *testing.T) {
 		}
 
 		// The chain thaws to the memory of each step: image 1's big region is mapped lazily from
-		// images 0 and 1 (81 ranges), image 3's is copied (more than 256 ranges: thaw_incr.go).
+		// images 0 and 1 (81 ranges), image 3's is mapped from image 0 and patched (more than 256
+		// ranges: thaw_incr.go).
 		wantThawed(t, p, img(3), 3, sums[3])
 		wantThawed(t, p, img(1), 1, sums[1])
 

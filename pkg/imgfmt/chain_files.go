@@ -33,6 +33,15 @@ func (c *ChainFiles) Close() error {
 // be the image its child was frozen against (size, notes digest, freeze time: CheckParent); file
 // attributes are not compared, since a copy keeps none of them.
 func OpenChainFiles(path string) (*ChainFiles, error) {
+	return OpenChainFilesWith(path, nil)
+}
+
+// OpenChainFilesWith is OpenChainFiles with a locator for parents: locate, if not nil, returns the
+// host path of the parent ref names (ref.Image.Path is a path in the sandbox), child being the
+// host path of the image that names it, or "" when it does not know it (then OpenChainFiles's rule
+// applies). A tree checkpoint's images name their parents by a path only a restoring sandbox has
+// (docs/incremental.md, "Container checkpoints"); treefmt's locator maps it back to the host.
+func OpenChainFilesWith(path string, locate func(child string, ref *ParentRef) string) (*ChainFiles, error) {
 	c := &ChainFiles{}
 	ok := false
 	defer func() {
@@ -46,6 +55,11 @@ func OpenChainFiles(path string) (*ChainFiles, error) {
 	for {
 		if len(procs) == MaxChainDepth {
 			return nil, formatErrorf(-1, "the chain of %s is deeper than %d images", c.Paths[0], MaxChainDepth)
+		}
+		if ref != nil && locate != nil {
+			if p := locate(c.Paths[len(c.Paths)-1], ref); p != "" {
+				path = p
+			}
 		}
 		f, err := os.Open(path)
 		if ref != nil && errors.Is(err, fs.ErrNotExist) {

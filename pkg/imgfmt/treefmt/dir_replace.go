@@ -61,7 +61,14 @@ func RemoveTree(dir string) error {
 // last. Files with other names are never touched. If the stream is incomplete or does not verify,
 // dir is as it was; the staging directory is removed on every path. dir is created with mode 0700
 // if missing.
-func SplitStreamReplace(r io.Reader, dir string) (err error) {
+func SplitStreamReplace(r io.Reader, dir string) error {
+	return SplitStreamReplaceWith(r, dir, nil)
+}
+
+// SplitStreamReplaceWith is SplitStreamReplace with a step between the verification and the
+// replacement: transform, if not nil, may rewrite the verified checkpoint in the staging directory
+// (MakeIncrementalDir does); the result must still pass CheckDir. If it fails, dir is as it was.
+func SplitStreamReplaceWith(r io.Reader, dir string, transform func(stage string) error) (err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -72,6 +79,14 @@ func SplitStreamReplace(r io.Reader, dir string) (err error) {
 	defer os.RemoveAll(stage)
 	if err := SplitStream(r, stage); err != nil {
 		return err
+	}
+	if transform != nil {
+		if err := transform(stage); err != nil {
+			return err
+		}
+		if _, err := CheckDir(stage); err != nil {
+			return err
+		}
 	}
 	ents, err := os.ReadDir(stage)
 	if err != nil {

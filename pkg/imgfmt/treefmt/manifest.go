@@ -15,9 +15,15 @@ import (
 const (
 	// FormatName is the manifest's "format" value.
 	FormatName = "runsc-ckpt-tree"
-	// Version is the manifest version this package writes. A reader accepts every version up to
-	// it; fields are only ever added within a major version. Version 2 adds Filesystems.
+	// Version is the manifest version a tree checkpoint is written with. A reader accepts every
+	// version up to MaxVersion; fields are only ever added within a major version. Version 2 adds
+	// Filesystems.
 	Version = 2
+	// VersionParent (3) adds Parent and Process.ParentImage: the version of an incremental
+	// checkpoint's manifest (parent.go); a checkpoint without a parent stays at Version.
+	VersionParent = 3
+	// MaxVersion is the newest manifest version this package reads.
+	MaxVersion = VersionParent
 	// ManifestName is the manifest's file name in a checkpoint directory.
 	ManifestName = "manifest.json"
 	// maxManifest bounds the manifest a reader accepts.
@@ -56,6 +62,9 @@ type Manifest struct {
 	// Filesystems are the archived in-sandbox filesystems (tmpfs mounts, the rootfs overlay's
 	// upper layer) of a whole-container checkpoint (version 2; tmpfs.go).
 	Filesystems []FilesystemArchive `json:"filesystems,omitempty"`
+	// Parent is the checkpoint this one is incremental against (version 3; parent.go): the
+	// images that name a ParentImage store only the pages that differ from it.
+	Parent *ParentDir `json:"parent,omitempty"`
 }
 
 // Process is one process of the tree.
@@ -85,6 +94,9 @@ type Process struct {
 	// FDs are the process's file descriptors with the ids of their open file description and, for
 	// objects without a path, of the object.
 	FDs []FD `json:"fds,omitempty"`
+	// ParentImage (version 3) is the image of the same pid in the Parent checkpoint that Image is
+	// an incremental image against; empty for a complete image (a process new since the parent).
+	ParentImage string `json:"parent_image,omitempty"`
 }
 
 // ExitStatus is a zombie's status as wait(2) reports it: an exit code or a terminating signal.
@@ -204,8 +216,8 @@ func (m *Manifest) Validate() error {
 	if m.Format != FormatName {
 		return invalidf("format %q, want %q", m.Format, FormatName)
 	}
-	if m.Version < 1 || m.Version > Version {
-		return invalidf("manifest version %d not supported (this build reads 1 to %d)", m.Version, Version)
+	if m.Version < 1 || m.Version > MaxVersion {
+		return invalidf("manifest version %d not supported (this build reads 1 to %d)", m.Version, MaxVersion)
 	}
 	if len(m.Processes) == 0 {
 		return invalidf("no processes")
@@ -280,7 +292,10 @@ func (m *Manifest) Validate() error {
 			}
 		}
 	}
-	return m.validateFilesystems(images)
+	if err := m.validateFilesystems(images); err != nil {
+		return err
+	}
+	return m.validateParent()
 }
 
 // checkName accepts a plain file name: no directory part, not "." or "..", not empty, not hidden.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh"
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh/sentryfh"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
@@ -88,7 +89,7 @@ func openChain(t *kernel.Task, first *vfs.FileDescription, p *imgfmt.Process) (*
 		if len(procs) == imgfmt.MaxChainDepth {
 			return nil, fmt.Errorf("the chain of images is deeper than %d: %w", imgfmt.MaxChainDepth, linuxerr.EINVAL)
 		}
-		f, err := reopenVerified(t, &ref.Image, linux.O_RDONLY, true /* content */)
+		f, err := reopenParent(t, &ref.Image)
 		if err != nil {
 			return nil, fmt.Errorf("parent image %s: %w", ref.Image.Path, err)
 		}
@@ -123,4 +124,15 @@ func openChain(t *kernel.Task, first *vfs.FileDescription, p *imgfmt.Process) (*
 	oc.chain = c
 	ok = true
 	return oc, nil
+}
+
+// reopenParent reopens a parent image as reopenVerified does for content. A handle without times
+// was written by the host for a container checkpoint (treefmt.MakeIncrementalDir): its parent may
+// be a copy (an engine's export and import), so only its size is compared here; the notes digest
+// and freeze time identify it (CheckParent).
+func reopenParent(t *kernel.Task, h *imgfmt.FileHandle) (*vfs.FileDescription, error) {
+	if h.MtimeNano == 0 && h.CtimeNano == 0 {
+		return sentryfh.Reopen(t, vfsfh.FromImage(h), linux.O_RDONLY, vfsfh.CheckSize)
+	}
+	return reopenVerified(t, h, linux.O_RDONLY, true /* content */)
 }

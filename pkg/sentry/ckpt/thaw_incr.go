@@ -76,7 +76,15 @@ func (p *thawPlan) mapDelta(t *kernel.Task, mp *imgfmt.Mapping, opts memmap.MMap
 			unsafe = unsafe || p.chain.copy[e.Image]
 		}
 	}
-	if files > maxDeltaExtents || unsafe || eagerContent(mp) {
+	if unsafe || eagerContent(mp) {
+		t.Debugf("ckpt: thaw: delta mapping [%#x, %#x) %q: %d ranges in image files, copied", mp.Start, mp.End, mp.Name, files)
+		return p.copyDelta(t, mp, opts)
+	}
+	if files > maxDeltaExtents {
+		if b, off, ok := p.deltaBase(t, mp); ok {
+			t.Debugf("ckpt: thaw: delta mapping [%#x, %#x) %q: %d ranges in image files, mapped from image %d and patched", mp.Start, mp.End, mp.Name, files, b)
+			return p.patchDelta(t, mp, opts, extents, b, off)
+		}
 		t.Debugf("ckpt: thaw: delta mapping [%#x, %#x) %q: %d ranges in image files, copied", mp.Start, mp.End, mp.Name, files)
 		return p.copyDelta(t, mp, opts)
 	}
@@ -130,6 +138,70 @@ func (p *thawPlan) copyDelta(t *kernel.Task, mp *imgfmt.Mapping, opts memmap.MMa
 		}
 		if _, err := t.MemoryManager().CopyOut(t, hostarch.Addr(mp.Start+off), b, usermem.IOOpts{IgnorePermissions: true}); err != nil {
 			return fmt.Errorf("copying to %#x: %w", mp.Start+off, err)
+		}
+	}
+	return nil
+}
+
+// deltaBase looks for an image of the chain below the first that holds all of mp's range as one
+// complete content mapping (the parent of a process that changed scattered pages): it returns its
+// index and the file offset of mp.Start's byte in it.
+func (p *thawPlan) deltaBase(t *kernel.Task, mp *imgfmt.Mapping) (int, int64, bool) {
+	c := p.chain.chain
+	for b := 1; b < len(c.Images); b++ {
+		for j := range c.Images[b].Mappings {
+			m := &c.Images[b].Mappings[j]
+			if m.Kind != imgfmt.MapContent || m.Delta || m.Shared || m.Start > mp.Start || m.End < mp.End {
+				continue
+			}
+			off := m.DataOffset + int64(mp.Start-m.Start)
+			if checkMappable(t, p.chain.files[b], uint64(off), mp.End-mp.Start) != nil {
+				return 0, 0, false
+			}
+			return b, off, true
+		}
+	}
+	return 0, 0, false
+}
+
+// patchDelta maps all of mp lazily from image b at file offset off, as one range (one VMA), and
+// copies over it the bytes that the chain holds elsewhere: the pages changed since image b,
+// written into the private mapping (copy on write, so only those pages are copied). A delta
+// mapping whose changes are scattered over many ranges thaws this way instead of by copying all
+// of it.
+func (p *thawPlan) patchDelta(t *kernel.Task, mp *imgfmt.Mapping, opts memmap.MMapOpts, extents []imgfmt.Extent, b int, off int64) error {
+	f := p.chain.files[b]
+	o := opts
+	o.Offset = uint64(off)
+	o.Name = mp.Name
+	if err := f.ConfigureMMap(t, &o); err != nil {
+		return fmt.Errorf("configuring the mapping of image %d of the chain: %w", b, err)
+	}
+	_, err := t.MemoryManager().MMap(t, o)
+	if o.MappingIdentity != nil {
+		o.MappingIdentity.DecRef(t)
+	}
+	if err != nil {
+		return fmt.Errorf("[%#x, %#x) from image %d of the chain: %w", mp.Start, mp.End, b, err)
+	}
+	const chunk = 1 << 20
+	var buf []byte
+	for _, e := range extents {
+		if e.Kind == imgfmt.SourceData && e.Image == b && e.Offset == off+int64(e.Start-mp.Start) {
+			continue // Already there.
+		}
+		for a := e.Start; a < e.End; a += chunk {
+			n := min(chunk, e.End-a)
+			if uint64(cap(buf)) < n {
+				buf = make([]byte, n)
+			}
+			bb := buf[:n]
+			if err := p.chain.chain.ReadAt(bb, a, nil); err != nil {
+				return err
+			}
+			if _, err := t.MemoryManager().CopyOut(t, hostarch.Addr(a), bb, usermem.IOOpts{IgnorePermissions: true}); err != nil {
+				return fmt.Errorf("patching %#x: %w", a, err)
+			}
 		}
 	}
 	return nil
