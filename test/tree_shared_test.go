@@ -70,8 +70,8 @@ func TestTreeSharedObjectsOCI(t *testing.T) {
 // with --format=elf, deleted and restored: the second sibling is cloned by the first with
 // CLONE_FS|CLONE_PARENT, so after the restore the first's chdir and umask are seen by the second,
 // both are still children of the init, and the init's working directory and umask do not move.
-// A child cloned with CLONE_FILES guards the documented gap of shared fd tables: its fds are on the
-// same open file descriptions (one offset) but an fd it opens after the restore is not the init's.
+// A child cloned with CLONE_FILES shares the init's fd table again after the restore: an fd it
+// opens is the init's too, and its fds are on the same open file descriptions (one offset).
 func TestTreeSharedFSContextOCI(t *testing.T) {
 	guest := h.BuildC(t, "tree_fsctx")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {

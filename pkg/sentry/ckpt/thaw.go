@@ -113,6 +113,12 @@ type thawPlan struct {
 	// ctl is the control that resumes the committing thread as the image's first thread, set by
 	// resumeThreads (an in-place thaw returns it from its syscall).
 	ctl *kernel.SyscallControl
+	// inPlace is set for a thaw without exec (thread agents, or a shared fd table); fdShare and
+	// fdOwner say whether the fd table is shared and whether this thaw installs it
+	// (thaw_tree_files.go).
+	inPlace bool
+	fdShare *filesShare
+	fdOwner bool
 
 	// start is when the thaw syscall began, prepared when validation and preparation ended (for
 	// the log line that reports the thaw's cost).
@@ -241,7 +247,11 @@ func (p *thawPlan) logThawed(t *kernel.Task, committing time.Time) {
 //
 // Preconditions: running on t's task goroutine, t is the only task of its process, t has just
 // exec'd (fresh address space, nothing of the image in it yet).
-func (p *thawPlan) commit(t *kernel.Task) error {
+func (p *thawPlan) commit(t *kernel.Task) (err error) {
+	if p.fdShare != nil && p.fdOwner {
+		// However the commit ends, the group's other thaws must not wait for ever.
+		defer func() { p.fdShare.done(err != nil) }()
+	}
 	proc := p.proc
 	if err := clearAddressSpace(t); err != nil {
 		return fmt.Errorf("clearing the address space: %w", err)
@@ -253,7 +263,7 @@ func (p *thawPlan) commit(t *kernel.Task) error {
 		return fmt.Errorf("mapping memory: %w", err)
 	}
 	p.restoreMetadata(t)
-	if err := p.installFiles(t); err != nil {
+	if err := p.installSharedTable(t); err != nil { // thaw_tree_files.go
 		return fmt.Errorf("installing files: %w", err)
 	}
 	if err := p.commitObjects(t); err != nil {
@@ -264,6 +274,9 @@ func (p *thawPlan) commit(t *kernel.Task) error {
 	discardThawerSignals(t)
 	if err := restoreSignals(t, proc); err != nil {
 		return fmt.Errorf("restoring signal state: %w", err)
+	}
+	if err := p.waitSharedTable(t); err != nil {
+		return err
 	}
 	if err := p.resumeThreads(t); err != nil {
 		return err

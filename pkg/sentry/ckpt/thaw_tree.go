@@ -116,6 +116,10 @@ type restoreNode struct {
 	// process (thaw_tree_tids.go).
 	threads  map[int32]*restoreNode
 	threadOf *restoreNode
+	// fdShare is the process's fd table group, fdOwner whether it installs the table's fds
+	// (thaw_tree_files.go).
+	fdShare *filesShare
+	fdOwner bool
 	// serving is set once the agent runs serveAgent's command loop: it has left user mode for
 	// good (a new clone starts in user mode, at the trampoline, which an in-place thaw unmaps).
 	serving atomic.Bool
@@ -436,7 +440,7 @@ func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, erro
 		if parent == nil || parent.pid == 0 {
 			parent = r.top
 		}
-		cloner, flags := parent, sharedCloneFlags(n.rec, parent.rec)
+		cloner, flags := parent, sharedCloneFlags(n.rec, parent.rec, r.exact)
 		if flags&linux.CLONE_FS == 0 && n.rec.FSOf != 0 && parent.rec != nil {
 			// An fs context shared with a sibling only: cloned by that sibling (thaw_tree_clone.go).
 			if sib := fsSiblingCloner(n.rec, r.nodes); sib != nil {
@@ -504,6 +508,7 @@ func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, erro
 		return 0, nil, err
 	}
 	r.images = nil
+	r.shareFDTables() // thaw_tree_files.go
 	// 5: prepare every thaw, then let them all go.
 	for _, pid := range pids {
 		n := r.nodes[pid]
@@ -529,7 +534,7 @@ func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, erro
 		plan := r.top.plan
 		r.top.plan = nil
 		r.top.releaseThawReq(t)
-		if plan.agents != nil {
+		if plan.inPlace {
 			return thawInPlace(t, plan, r.top.thawStart) // thaw_tree_tids.go
 		}
 		return execThaw(t, plan, r.top.thawStart)

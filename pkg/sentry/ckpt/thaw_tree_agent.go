@@ -228,8 +228,11 @@ func (n *restoreNode) exec(t *kernel.Task, r *treeRestore, cmd agentCmd) (res ag
 		reply(installShared(t, cmd.file))
 	case opPrepare:
 		plan, err := prepareThaw(t, n.thawReq)
-		if plan != nil && len(n.threads) > 0 {
-			plan.agents = n.threads
+		if plan != nil && (len(n.threads) > 0 || n.fdShare != nil) {
+			// Thawed in place: its thread agents or the processes sharing its fd table would
+			// not survive an exec (thaw_tree_tids.go, thaw_tree_files.go).
+			plan.inPlace, plan.agents = true, n.threads
+			plan.fdShare, plan.fdOwner = n.fdShare, n.fdOwner
 		}
 		n.plan = plan
 		reply(0, err)
@@ -240,7 +243,7 @@ func (n *restoreNode) exec(t *kernel.Task, r *treeRestore, cmd agentCmd) (res ag
 		var ret uintptr
 		var ctl *kernel.SyscallControl
 		var err error
-		if plan.agents != nil {
+		if plan.inPlace {
 			ret, ctl, err = thawInPlace(t, plan, n.thawStart) // thaw_tree_tids.go
 		} else {
 			ret, ctl, err = execThaw(t, plan, n.thawStart)

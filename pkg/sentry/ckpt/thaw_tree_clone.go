@@ -12,14 +12,17 @@ import (
 // sibling (fsSiblingCloner); with any other process it is restored unshared. The fs context survives the thaw's exec (gVisor's Execve forks the fd table but keeps
 // the fs context), and each thaw sets the same working directory and umask in it.
 //
-// Fd tables (files_of) are not shared again: the thaw must exec (the only exported way to drop
-// the agent's other state), and gVisor's Execve gives the task a fork of its fd table
-// (kernel.Task.Execve: t.fdTable.Fork) with no exported way to put a task on another's table
-// afterwards. Each process gets its own table with the same open file descriptions (shared
-// offsets and flags); an fd opened or closed later by one is not seen by the other.
-func sharedCloneFlags(child, parent *treefmt.Process) uint64 {
+// CLONE_FILES when both are in one fd table group (files_of), for an exact restore (exact): gVisor's
+// Execve gives the task a fork of its fd table (kernel.Task.Execve: t.fdTable.Fork), so such
+// processes are thawed in place (thaw_tree_files.go); in a restore into a running sandbox each
+// process gets its own table with the same open file descriptions.
+func sharedCloneFlags(child, parent *treefmt.Process, exact bool) uint64 {
 	if child == nil || parent == nil || parent.Zombie != nil {
 		return 0
+	}
+	var flags uint64
+	if exact && child.FilesOf != 0 && filesGroup(child) == filesGroup(parent) {
+		flags |= linux.CLONE_FILES
 	}
 	group := func(p *treefmt.Process) int32 {
 		if p.FSOf != 0 {
@@ -28,9 +31,17 @@ func sharedCloneFlags(child, parent *treefmt.Process) uint64 {
 		return p.PID
 	}
 	if child.FSOf != 0 && group(child) == group(parent) {
-		return linux.CLONE_FS
+		flags |= linux.CLONE_FS
 	}
-	return 0
+	return flags
+}
+
+// filesGroup returns the lowest pid p shares its fd table with (p's own if none).
+func filesGroup(p *treefmt.Process) int32 {
+	if p.FilesOf != 0 {
+		return p.FilesOf
+	}
+	return p.PID
 }
 
 // fsSiblingCloner returns the already created process that must clone n, with CLONE_FS and

@@ -167,19 +167,27 @@ func TestMergeObjectBody(t *testing.T) {
 
 func TestSharedCloneFlags(t *testing.T) {
 	p := func(pid, fsOf int32) *treefmt.Process { return &treefmt.Process{PID: pid, FSOf: fsOf} }
+	f := func(pid, filesOf, fsOf int32) *treefmt.Process {
+		return &treefmt.Process{PID: pid, FilesOf: filesOf, FSOf: fsOf}
+	}
 	for _, tc := range []struct {
 		name          string
 		child, parent *treefmt.Process
+		exact         bool
 		want          uint64
 	}{
-		{"not shared", p(5, 0), p(1, 0), 0},
-		{"shared with the parent", p(5, 1), p(1, 0), linux.CLONE_FS},
-		{"shared through a lower pid", p(7, 1), p(5, 1), linux.CLONE_FS},
-		{"shared with another process only", p(7, 2), p(5, 0), 0},
-		{"no recorded parent", p(7, 1), nil, 0},
-		{"a zombie parent", p(7, 5), &treefmt.Process{PID: 5, Zombie: &treefmt.ExitStatus{Code: 1}}, 0},
+		{"not shared", p(5, 0), p(1, 0), true, 0},
+		{"shared with the parent", p(5, 1), p(1, 0), true, linux.CLONE_FS},
+		{"shared through a lower pid", p(7, 1), p(5, 1), true, linux.CLONE_FS},
+		{"shared with another process only", p(7, 2), p(5, 0), true, 0},
+		{"no recorded parent", p(7, 1), nil, true, 0},
+		{"a zombie parent", p(7, 5), &treefmt.Process{PID: 5, Zombie: &treefmt.ExitStatus{Code: 1}}, true, 0},
+		{"fd table shared with the parent", f(5, 1, 0), f(1, 0, 0), true, linux.CLONE_FILES},
+		{"fd table and fs context", f(5, 1, 1), f(1, 0, 0), true, linux.CLONE_FILES | linux.CLONE_FS},
+		{"fd table, restore into a running sandbox", f(5, 1, 0), f(1, 0, 0), false, 0},
+		{"fd table shared with another process only", f(7, 2, 0), f(5, 0, 0), true, 0},
 	} {
-		if got := sharedCloneFlags(tc.child, tc.parent); got != tc.want {
+		if got := sharedCloneFlags(tc.child, tc.parent, tc.exact); got != tc.want {
 			t.Errorf("%s: %#x, want %#x", tc.name, got, tc.want)
 		}
 	}
