@@ -154,6 +154,11 @@ func stateFieldsUsed() []stateFieldUse {
 		{stateZeroOfField(new(devpts.Terminal), "ld"), "termios", reflect.Struct},
 		{stateZeroOfField(new(devpts.Terminal), "ld"), "size", reflect.Struct},
 		{stateZeroOfField(new(devpts.Terminal), "ld"), "packet", reflect.Bool},
+		{stateZeroOfField(new(devpts.Terminal), "ld"), "inQueue", reflect.Struct},
+		{stateZeroOfField(new(devpts.Terminal), "ld"), "outQueue", reflect.Struct},
+		{terminalQueueZero(), "readBuf", reflect.Slice},
+		{terminalQueueZero(), "waitBuf", reflect.Slice},
+		{terminalQueueZero(), "readable", reflect.Bool},
 		// inotify watches (obj_inotify.go; TestInotifyProbe runs the whole route).
 		{new(vfs.Inotify), "watches", reflect.Map},
 		{new(vfs.Inotify), "nextWatchMinusOne", reflect.Int32},
