@@ -16,7 +16,8 @@
  * Also: a line "q\n" queued in the pty for the replica's reader; 28 a pidfd of the process itself;
  * 29/30 a TCP loopback connection (client, accepted end) with unread bytes both ways; SysV shared
  * memory (attached, "shm!"), a semaphore set (value 3) and a message queue (one message, type 7);
- * umask 027; one page marked MADV_DONTFORK.
+ * umask 027; one page marked MADV_DONTFORK; 31 /proc/self/ns/net (an nsfs fd); 32/33 a unix
+ * datagram socketpair with two messages queued towards 32 (their boundaries kept).
  * Prints "r=0 errno=0" after the freeze and kills itself; after the thaw checks everything and
  * prints one "name=0|1" per object, then "all=1" and exits 0 when every one is right. */
 #define _GNU_SOURCE
@@ -232,6 +233,12 @@ int main(int argc, char **argv)
 	if (df == MAP_FAILED || madvise(df, 4096, MADV_DONTFORK))
 		return fail_at(__LINE__);
 	df[0] = 'd';
+	at(open("/proc/self/ns/net", O_RDONLY), 31);
+	int dg[2];
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, dg) || write(dg[1], "one", 3) != 3 || write(dg[1], "second", 6) != 6)
+		return fail_at(__LINE__);
+	at(dg[0], 32);
+	at(dg[1], 33);
 
 	at(open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0644), 24);
 	long r = sys_checkpoint(CKPT_FREEZE, 24, -1, 0);
@@ -331,6 +338,11 @@ int main(int argc, char **argv)
 		_exit(df[0] == 'd' ? 0 : 1); /* faults if the page was copied: it must not be */
 	int cst = 0;
 	all &= ok("dontfork", child > 0 && waitpid(child, &cst, 0) == child && WIFSIGNALED(cst) && WTERMSIG(cst) == SIGSEGV);
+	struct stat na, nb; /* fd 31 names the (thawing) process's network namespace */
+	all &= ok("nsfs", fstat(31, &na) == 0 && stat("/proc/self/ns/net", &nb) == 0 && na.st_ino == nb.st_ino && na.st_dev == nb.st_dev);
+	all &= ok("dgram_pair", recv(32, buf, sizeof buf, MSG_DONTWAIT) == 3 && memcmp(buf, "one", 3) == 0 &&
+					recv(32, buf, sizeof buf, MSG_DONTWAIT) == 6 && memcmp(buf, "second", 6) == 0 &&
+					write(32, "r", 1) == 1 && recv(33, buf, sizeof buf, MSG_DONTWAIT) == 1);
 	printf("all=%d\n", all);
 	return all ? 0 : 1;
 }
