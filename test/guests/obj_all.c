@@ -17,7 +17,8 @@
  * 29/30 a TCP loopback connection (client, accepted end) with unread bytes both ways; SysV shared
  * memory (attached, "shm!"), a semaphore set (value 3) and a message queue (one message, type 7);
  * umask 027; one page marked MADV_DONTFORK; 31 /proc/self/ns/net (an nsfs fd); 32/33 a unix
- * datagram socketpair with two messages queued towards 32 (their boundaries kept).
+ * datagram socketpair with two messages queued towards 32 (their boundaries kept); 34 a file of
+ * a directory that was removed (file unlinked, then the directory), offset 2.
  * Prints "r=0 errno=0" after the freeze and kills itself; after the thaw checks everything and
  * prints one "name=0|1" per object, then "all=1" and exits 0 when every one is right. */
 #define _GNU_SOURCE
@@ -149,6 +150,16 @@ int main(int argc, char **argv)
 	if (uf < 0 || write(uf, "unlinked file", 13) != 13 || unlink(tmpl) || lseek(uf, 3, SEEK_SET) != 3)
 		return fail_at(__LINE__);
 	at(uf, 18);
+	/* Before the inotify watch on /tmp exists: these are not its events. */
+	char gone[64], goneFile[80];
+	snprintf(gone, sizeof gone, "/tmp/obj_all.dir.%d", (int)getpid());
+	snprintf(goneFile, sizeof goneFile, "%s/f", gone);
+	if (mkdir(gone, 0700))
+		return fail_at(__LINE__);
+	int gf = open(goneFile, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (gf < 0 || write(gf, "in a removed dir", 16) != 16 || lseek(gf, 2, SEEK_SET) != 2 || unlink(goneFile) || rmdir(gone))
+		return fail_at(__LINE__);
+	at(gf, 34);
 
 	at(eventfd(7, 0), 19);
 
@@ -343,6 +354,8 @@ int main(int argc, char **argv)
 	all &= ok("dgram_pair", recv(32, buf, sizeof buf, MSG_DONTWAIT) == 3 && memcmp(buf, "one", 3) == 0 &&
 					recv(32, buf, sizeof buf, MSG_DONTWAIT) == 6 && memcmp(buf, "second", 6) == 0 &&
 					write(32, "r", 1) == 1 && recv(33, buf, sizeof buf, MSG_DONTWAIT) == 1);
+	all &= ok("removed_dir_file", lseek(34, 0, SEEK_CUR) == 2 && read(34, buf, 14) == 14 && memcmp(buf, " a removed dir", 14) == 0 &&
+					      fstat(34, &st) == 0 && st.st_size == 16);
 	printf("all=%d\n", all);
 	return all ? 0 : 1;
 }
