@@ -18,7 +18,8 @@
  * memory (attached, "shm!"), a semaphore set (value 3) and a message queue (one message, type 7);
  * umask 027; one page marked MADV_DONTFORK; 31 /proc/self/ns/net (an nsfs fd); 32/33 a unix
  * datagram socketpair with two messages queued towards 32 (their boundaries kept); 34 a file of
- * a directory that was removed (file unlinked, then the directory), offset 2.
+ * a directory that was removed (file unlinked, then the directory), offset 2; 35 a netlink route
+ * socket (its state is not kept: a fresh one of the same kind).
  * Prints "r=0 errno=0" after the freeze and kills itself; after the thaw checks everything and
  * prints one "name=0|1" per object, then "all=1" and exits 0 when every one is right. */
 #define _GNU_SOURCE
@@ -245,6 +246,7 @@ int main(int argc, char **argv)
 		return fail_at(__LINE__);
 	df[0] = 'd';
 	at(open("/proc/self/ns/net", O_RDONLY), 31);
+	at(socket(AF_NETLINK, SOCK_RAW, 0 /* NETLINK_ROUTE */), 35);
 	int dg[2];
 	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, dg) || write(dg[1], "one", 3) != 3 || write(dg[1], "second", 6) != 6)
 		return fail_at(__LINE__);
@@ -356,6 +358,10 @@ int main(int argc, char **argv)
 					write(32, "r", 1) == 1 && recv(33, buf, sizeof buf, MSG_DONTWAIT) == 1);
 	all &= ok("removed_dir_file", lseek(34, 0, SEEK_CUR) == 2 && read(34, buf, 14) == 14 && memcmp(buf, " a removed dir", 14) == 0 &&
 					      fstat(34, &st) == 0 && st.st_size == 16);
+	int nt = -1, nd = -1;
+	socklen_t nl = sizeof nt;
+	all &= ok("netlink_stub", getsockopt(35, SOL_SOCKET, SO_TYPE, &nt, &nl) == 0 && nt == SOCK_RAW &&
+					  getsockopt(35, SOL_SOCKET, SO_DOMAIN, &nd, &nl) == 0 && nd == AF_NETLINK);
 	printf("all=%d\n", all);
 	return all ? 0 : 1;
 }
