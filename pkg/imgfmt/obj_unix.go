@@ -36,8 +36,8 @@ type UnixSocketEnd struct {
 	// Queue is the receive queue, oldest message first (for a stream socket the boundaries are
 	// those of the writes, and matter only for the control messages they carry).
 	Queue []UnixMessage
-	// legacyOptions says the decoder read the options from the fixed block of older images (the
-	// encoder writes the list: such an image re-encodes in the current layout).
+	// legacyOptions says the decoder read the options from the fixed block of older images: the
+	// encoder writes that block back while the options are unchanged (sockopt.go legacyBlock).
 	legacyOptions bool
 }
 
@@ -117,13 +117,22 @@ func (u *UnixSocketObject) encode(w *wbuf) {
 	w.u32(uint32(len(u.Ends)))
 	for i := range u.Ends {
 		e := &u.Ends[i]
-		w.u32(e.Flags | unixOptList)
+		block, legacy := legacyBlock(e)
+		if legacy {
+			w.u32(e.Flags)
+		} else {
+			w.u32(e.Flags | unixOptList)
+		}
 		w.u32(e.Backlog)
 		w.u32(e.Pending)
 		w.u32(uint32(len(e.Queue)))
 		w.u32(uint32(len(e.Addr)))
 		w.u32(uint32(len(e.Peer)))
-		encodeSockOptions(w, e.Options)
+		if legacy {
+			block.encode(w)
+		} else {
+			encodeSockOptions(w, e.Options)
+		}
 		w.b = append(w.b, e.Addr...)
 		w.b = append(w.b, e.Peer...)
 		for _, m := range e.Queue {

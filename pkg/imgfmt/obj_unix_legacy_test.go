@@ -7,22 +7,6 @@ import (
 	"testing"
 )
 
-// legacyLayout reports whether the decoder read p from a layout the encoder no longer writes
-// (unix socket options in the fixed block): such an image re-encodes in the current layout, so the
-// fuzzers' canonical check does not apply to it.
-func legacyLayout(p *Process) bool {
-	for _, o := range p.Objects {
-		if u, ok := o.Body.(*UnixSocketObject); ok {
-			for _, e := range u.Ends {
-				if e.legacyOptions {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
 // sockOptionsSize is the encoded size of an option list.
 func sockOptionsSize(opts []SockOption) int {
 	n := 4
@@ -30,17 +14,6 @@ func sockOptionsSize(opts []SockOption) int {
 		n += sockOptFixedSize + len(o.Value)
 	}
 	return n
-}
-
-// encodeLegacy is the encoder of the 48-byte block older images hold.
-func (o *legacyUnixOptions) encodeLegacy(w *wbuf) {
-	w.u32(o.Flags)
-	w.i32(o.LingerSeconds)
-	w.i64(o.SendBuffer)
-	w.i64(o.RecvBuffer)
-	w.i64(o.RecvTimeout)
-	w.i64(o.SendTimeout)
-	w.u64(0)
 }
 
 // legacyUnixBody is a one-end unix socket body in the older layout: a bound, connected datagram
@@ -55,7 +28,7 @@ func legacyUnixBody(opts *legacyUnixOptions) []byte {
 	w.u32(1)                                  // messages
 	w.u32(2)                                  // address length
 	w.u32(0)                                  // peer address length
-	opts.encodeLegacy(w)
+	opts.encode(w)
 	w.b = append(w.b, "/a"...)
 	w.u32(3) // data length
 	w.u32(0) // from length
@@ -68,7 +41,8 @@ func legacyUnixBody(opts *legacyUnixOptions) []byte {
 
 // TestUnixLegacyOptions: a unix socket body of the older layout (options in the fixed 48-byte
 // block) still decodes, into the option list a freeze records now, with the same values; its
-// checks still apply; re-encoded it takes the current layout.
+// checks still apply; re-encoded it gives the same bytes (images stay canonical), unless its
+// options were changed, which takes the current layout.
 func TestUnixLegacyOptions(t *testing.T) {
 	old := &legacyUnixOptions{Flags: legacyPassCred | legacyKeepAlive | legacyLinger, LingerSeconds: 3, SendBuffer: 212992,
 		RecvBuffer: 4096, RecvTimeout: 1_500_000_000, SendTimeout: 250_000}
@@ -103,16 +77,21 @@ func TestUnixLegacyOptions(t *testing.T) {
 			t.Errorf("describe %q lacks %q", d, w)
 		}
 	}
-	// Re-encoded: the current layout (bit 8, the list), which decodes to the same options.
+	// Re-encoded unchanged: the very same bytes.
 	w := &wbuf{}
+	body.encode(w)
+	if !bytes.Equal(w.b, legacyUnixBody(old)) {
+		t.Error("re-encoding a legacy body changed its bytes")
+	}
+	// Options the block cannot hold (SO_OOBINLINE): the current layout (bit 8, the list), which
+	// decodes to them.
+	e.Options = append(e.Options, SockOption{Level: solSocket, Name: soOOBInline, Value: le(1, 0, 0, 0)})
+	w = &wbuf{}
 	(&UnixSocketObject{Type: sockDgram, Ends: []UnixSocketEnd{e}}).encode(w)
 	r = &rbuf{b: w.b, what: "re-encoded"}
 	again := decodeUnixSocket(r)
 	if r.err != nil || again.(*UnixSocketObject).Ends[0].legacyOptions || !reflect.DeepEqual(again.(*UnixSocketObject).Ends[0].Options, e.Options) {
-		t.Errorf("re-encoded: %v, %+v", r.err, again)
-	}
-	if bytes.Equal(w.b, legacyUnixBody(old)) {
-		t.Error("re-encoding kept the legacy layout")
+		t.Errorf("re-encoded with changed options: %v, %+v", r.err, again)
 	}
 	// The legacy block's checks still apply.
 	for _, tc := range []struct {
@@ -123,6 +102,8 @@ func TestUnixLegacyOptions(t *testing.T) {
 		{func(o *legacyUnixOptions) { o.SendBuffer = -1 }, "SO_SNDBUF -1 out of range"},
 		{func(o *legacyUnixOptions) { o.RecvTimeout = -1 }, "negative timeout"},
 		{func(o *legacyUnixOptions) { o.LingerSeconds = -1 }, "negative linger"},
+		{func(o *legacyUnixOptions) { o.SendTimeout = 1001 }, "whole number of microseconds"},
+		{func(o *legacyUnixOptions) { o.RecvBuffer = 1 << 31 }, "SO_RCVBUF 2147483648 out of range"},
 	} {
 		bad := *old
 		tc.mod(&bad)

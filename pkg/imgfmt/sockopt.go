@@ -3,13 +3,16 @@ package imgfmt
 import (
 	"encoding/binary"
 	"fmt"
+	"reflect"
 	"strings"
 )
 
 // Socket options have one layout in images, the SockOption list of sockopt_list.go, used by every
 // socket body. Unix socket bodies written before that carried a fixed 48-byte block of SOL_SOCKET
 // options instead (unix end flags bit 8 clear); the decoder reads it into the list form here, so a
-// thaw sees one layout whatever the image's age.
+// thaw sees one layout whatever the image's age. To keep images canonical (one encoding per
+// Process), an end decoded from a block is written back as that block (legacyBlock); a freeze never
+// writes one.
 
 // legacyUnixOptions is the fixed 48-byte block of older unix socket bodies: u32 flags (bit 0
 // SO_PASSCRED, 1 SO_REUSEADDR, 2 SO_REUSEPORT, 3 SO_KEEPALIVE, 4 SO_BROADCAST, 5 SO_LINGER on), i32
@@ -35,9 +38,9 @@ const (
 	legacyKnown     = 1<<6 - 1
 	// legacyUnixOptionsSize is the encoded size of legacyUnixOptions.
 	legacyUnixOptionsSize = 48
-	// maxSocketBuffer bounds SO_SNDBUF/SO_RCVBUF in a legacy block (Linux caps them far lower;
-	// this only rejects nonsense).
-	maxSocketBuffer = 1 << 31
+	// maxSocketBuffer bounds SO_SNDBUF/SO_RCVBUF in a legacy block: getsockopt's int (Linux and
+	// gVisor cap them far lower).
+	maxSocketBuffer = 1<<31 - 1
 )
 
 // SOL_SOCKET option names (Linux x86-64), for the legacy conversion and for describing lists.
@@ -57,6 +60,71 @@ const (
 	soTimestamp   = 29
 	nsecPerSecond = 1_000_000_000
 )
+
+func (o *legacyUnixOptions) encode(w *wbuf) {
+	w.u32(o.Flags)
+	w.i32(o.LingerSeconds)
+	w.i64(o.SendBuffer)
+	w.i64(o.RecvBuffer)
+	w.i64(o.RecvTimeout)
+	w.i64(o.SendTimeout)
+	w.u64(0)
+}
+
+// legacyBlock returns the block an end decoded from one is written back as: only if its options
+// are still exactly what the block gave (else the end is written in the current layout).
+func legacyBlock(e *UnixSocketEnd) (*legacyUnixOptions, bool) {
+	if !e.legacyOptions {
+		return nil, false
+	}
+	o := &legacyUnixOptions{}
+	for _, s := range e.Options {
+		v := s.Value
+		i32 := func(off int) int64 {
+			if len(v) < off+4 {
+				return 0
+			}
+			return int64(int32(binary.LittleEndian.Uint32(v[off:])))
+		}
+		flag := func(bit uint32) {
+			if i32(0) != 0 {
+				o.Flags |= bit
+			}
+		}
+		switch s.Name {
+		case soReuseAddr:
+			flag(legacyReuseAddr)
+		case soReusePort:
+			flag(legacyReusePort)
+		case soKeepAlive:
+			flag(legacyKeepAlive)
+		case soBroadcast:
+			flag(legacyBroadcast)
+		case soPassCred:
+			flag(legacyPassCred)
+		case soLinger:
+			flag(legacyLinger)
+			o.LingerSeconds = int32(i32(4))
+		case soRcvBuf:
+			o.RecvBuffer = i32(0)
+		case soSndBuf:
+			o.SendBuffer = i32(0)
+		case soRcvTimeo, soSndTimeo:
+			if len(v) == 16 {
+				ns := int64(binary.LittleEndian.Uint64(v))*nsecPerSecond + int64(binary.LittleEndian.Uint64(v[8:]))*1000
+				if s.Name == soRcvTimeo {
+					o.RecvTimeout = ns
+				} else {
+					o.SendTimeout = ns
+				}
+			}
+		}
+	}
+	if !reflect.DeepEqual(o.list(), e.Options) {
+		return nil, false
+	}
+	return o, true
+}
 
 func decodeLegacyUnixOptions(r *rbuf) legacyUnixOptions {
 	var o legacyUnixOptions
@@ -88,6 +156,8 @@ func (o *legacyUnixOptions) check() string {
 		return fmt.Sprintf("SO_RCVBUF %d out of range", o.RecvBuffer)
 	case o.RecvTimeout < 0 || o.SendTimeout < 0:
 		return "negative timeout"
+	case o.RecvTimeout%1000 != 0 || o.SendTimeout%1000 != 0:
+		return "a timeout that is not a whole number of microseconds (struct timeval)"
 	case o.LingerSeconds < 0:
 		return "negative linger time"
 	}
