@@ -62,7 +62,7 @@ func TestProcAttrsDecodeErrors(t *testing.T) {
 		val  byte
 		want string
 	}{
-		{"flags", 8, 8, "unknown flags"},
+		{"flags", 8, 16, "unknown flags"},
 		{"count", 12, 9, "do not fit"},
 		{"count huge", 15, 0x10, "do not fit"},
 		{"reserved", 16 + 20, 1, "reserved"},

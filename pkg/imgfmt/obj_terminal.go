@@ -7,7 +7,8 @@ import "fmt"
 // /dev/tty). docs/image-format.md §4.3 and docs/notes-thaw.md "Terminals".
 //
 // Body layout: 0 role u32 (description 0's end: 0 master, 1 replica), 4 index u32 (/dev/pts/N, or
-// 0xffffffff when unknown), 8 flags u32 (bit 0: the terminal's state follows), 12 reserved u32.
+// 0xffffffff when unknown), 8 flags u32 (bit 0: the terminal's state follows; bit 1, only with bit
+// 0: its queued bytes follow the state, TerminalQueues), 12 reserved u32.
 // Without bit 0 (images written before terminals were restored) the object has one description
 // and the body ends here (16 bytes); a thaw gives such an fd a placeholder. With bit 0 the
 // TerminalState follows (see its doc comment) and the thaw rebuilds the pair.
@@ -75,7 +76,7 @@ type Winsize struct {
 // process: the same value means a thaw in the same sandbox), 40 termios (iflag, oflag, cflag, lflag
 // u32, line u8, 19 control characters, ispeed, ospeed u32: 44 bytes), 84 winsize (row, col,
 // xpixel, ypixel u16), 92 reserved u32, 96 nends × end u32 (TerminalEnd), zero-padded to a
-// multiple of 8.
+// multiple of 8; then, with header flag bit 1, the TerminalQueues.
 type TerminalState struct {
 	// Ends holds the end of each description, in description order.
 	Ends     []TerminalEnd
@@ -85,6 +86,8 @@ type TerminalState struct {
 	Instance uint64
 	Termios  Termios
 	Winsize  Winsize
+	// Queues holds the bytes queued in the terminal, or nil in an image that predates them.
+	Queues *TerminalQueues
 }
 
 const terminalExtended = 1 << 0
@@ -110,6 +113,9 @@ func (o *TerminalObject) encode(w *wbuf) {
 	}
 	if o.State != nil {
 		flags = terminalExtended
+		if o.State.Queues != nil {
+			flags |= terminalQueued
+		}
 	}
 	w.u32(role)
 	w.u32(o.Index)
@@ -141,6 +147,9 @@ func (o *TerminalObject) encode(w *wbuf) {
 		if len(s.Ends)%2 == 1 {
 			w.u32(0)
 		}
+		if s.Queues != nil {
+			s.Queues.encode(w)
+		}
 	}
 }
 
@@ -152,7 +161,7 @@ func decodeTerminal(r *rbuf) ObjectBody {
 	}
 	o := &TerminalObject{Replica: role == 1, Index: r.u32()}
 	flags := r.u32()
-	if r.err == nil && flags&^terminalExtended != 0 {
+	if r.err == nil && (flags&^(terminalExtended|terminalQueued) != 0 || flags == terminalQueued) {
 		r.off -= 4
 		r.fail("terminal: unknown flags %#x", flags)
 	}
@@ -191,6 +200,9 @@ func decodeTerminal(r *rbuf) ObjectBody {
 	}
 	if nends%2 == 1 {
 		r.zero(4, "padding")
+	}
+	if flags&terminalQueued != 0 {
+		s.Queues = decodeTerminalQueues(r)
 	}
 	o.State = s
 	return o
@@ -236,6 +248,9 @@ func (o *TerminalObject) describe() string {
 			d += fmt.Sprintf(", foreground group %d", s.FgPGID)
 		}
 	}
+	if s.Queues != nil {
+		d += s.Queues.describe()
+	}
 	return d
 }
 
@@ -258,6 +273,11 @@ func (o *TerminalObject) check(p *Process, obj *Object) string {
 	}
 	if s.FgPGID < 0 {
 		return fmt.Sprintf("foreground group %d", s.FgPGID)
+	}
+	if s.Queues != nil {
+		if msg := s.Queues.check(); msg != "" {
+			return msg
+		}
 	}
 	if (s.Ends[0] != TerminalMaster) != o.Replica {
 		return "role does not match the first end"

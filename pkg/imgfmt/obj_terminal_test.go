@@ -76,7 +76,7 @@ func TestTerminalStateChecks(t *testing.T) {
 		val  byte
 		want string
 	}{
-		{8, 3, "unknown flags"},
+		{8, 5, "unknown flags"},
 		{12, 1, "reserved"},
 		{16, 0, "0 ends do not fit"},
 		{16, 200, "ends do not fit"},

@@ -15,9 +15,12 @@ type UnixSocketObject struct {
 	Ends []UnixSocketEnd
 }
 
-// UnixSocketEnd is one socket. Layout: u32 flags (Unix* bits), u32 backlog, u32 pending, u32
-// message count, u32 address length, u32 peer address length, the SocketOptions block (48 bytes),
-// the address bytes, the peer address bytes, then the messages (UnixMessage).
+// UnixSocketEnd is one socket. Layout: u32 flags (Unix* bits; bit 8 set: the options are a
+// SockOption list, the layout every socket body shares), u32 backlog, u32 pending, u32 message
+// count, u32 address length, u32 peer address length, the options (a u32 count and the options,
+// sockopt_list.go), the address bytes, the peer address bytes, then the messages (UnixMessage).
+// Bodies written before the list (bit 8 clear) hold a fixed 48-byte block of SOL_SOCKET options
+// there instead, which the decoder turns into the list (sockopt.go).
 type UnixSocketEnd struct {
 	Flags   uint32
 	Backlog uint32 // listen(2) backlog (UnixListening).
@@ -27,11 +30,15 @@ type UnixSocketEnd struct {
 	Addr string
 	// Peer is the peer's address as getpeername reports it (connected sockets; "" for an unbound
 	// peer such as the other end of a socketpair).
-	Peer    string
-	Options SocketOptions
+	Peer string
+	// Options are the socket's SOL_SOCKET options as getsockopt(2) reports them.
+	Options []SockOption
 	// Queue is the receive queue, oldest message first (for a stream socket the boundaries are
 	// those of the writes, and matter only for the control messages they carry).
 	Queue []UnixMessage
+	// legacyOptions says the decoder read the options from the fixed block of older images: the
+	// encoder writes that block back while the options are unchanged (sockopt.go legacyBlock).
+	legacyOptions bool
 }
 
 // UnixSocketEnd flags.
@@ -45,6 +52,9 @@ const (
 	UnixReset          = 1 << 6 // Reads report ECONNRESET once the queue is drained.
 	UnixHost           = 1 << 7 // Backed by a host socket: the queue is not in the image.
 	unixKnown          = 1<<8 - 1
+	// unixOptList marks, in an encoded end's flags, options encoded as a SockOption list; it
+	// never appears in UnixSocketEnd.Flags.
+	unixOptList = 1 << 8
 )
 
 // UnixMessage is one message of a receive queue. Layout: u32 data length, u32 source address
@@ -80,7 +90,7 @@ const (
 	sockSeqpacket = 5
 	// UnixAddrMax is the longest AF_UNIX address (sun_path).
 	UnixAddrMax        = 108
-	unixEndFixedSize   = 24 + socketOptionsSize
+	unixEndFixedSize   = 24 // Without its options.
 	unixMsgFixedSize   = 20
 	unixFileFixedSize  = 16 + handleSize + 4
 	unixMsgCreds       = 1 << 0
@@ -107,13 +117,22 @@ func (u *UnixSocketObject) encode(w *wbuf) {
 	w.u32(uint32(len(u.Ends)))
 	for i := range u.Ends {
 		e := &u.Ends[i]
-		w.u32(e.Flags)
+		block, legacy := legacyBlock(e)
+		if legacy {
+			w.u32(e.Flags)
+		} else {
+			w.u32(e.Flags | unixOptList)
+		}
 		w.u32(e.Backlog)
 		w.u32(e.Pending)
 		w.u32(uint32(len(e.Queue)))
 		w.u32(uint32(len(e.Addr)))
 		w.u32(uint32(len(e.Peer)))
-		e.Options.encode(w)
+		if legacy {
+			block.encode(w)
+		} else {
+			encodeSockOptions(w, e.Options)
+		}
 		w.b = append(w.b, e.Addr...)
 		w.b = append(w.b, e.Peer...)
 		for _, m := range e.Queue {
@@ -149,11 +168,17 @@ func decodeUnixSocket(r *rbuf) ObjectBody {
 	for i := 0; r.err == nil && i < int(n); i++ {
 		var e UnixSocketEnd
 		e.Flags = r.u32()
+		list := e.Flags&unixOptList != 0
+		e.Flags &^= unixOptList
 		e.Backlog = r.u32()
 		e.Pending = r.u32()
 		nmsg := r.u32()
 		alen, plen := r.u32(), r.u32()
-		e.Options = decodeSocketOptions(r)
+		if list {
+			e.Options = decodeSockOptions(r)
+		} else if o := decodeLegacyUnixOptions(r); r.err == nil {
+			e.Options, e.legacyOptions = o.list(), true
+		}
 		if r.err == nil && (alen > UnixAddrMax || plen > UnixAddrMax) {
 			r.fail("unix socket: address length %d/%d exceeds %d", alen, plen, UnixAddrMax)
 		}
@@ -247,8 +272,13 @@ func (u *UnixSocketObject) checkEnd(e *UnixSocketEnd) string {
 			return msg
 		}
 	}
-	if msg := e.Options.check(); msg != "" {
+	if msg := checkSockOptions(e.Options); msg != "" {
 		return msg
+	}
+	for _, o := range e.Options {
+		if o.Level != solSocket {
+			return fmt.Sprintf("socket option of level %d (an AF_UNIX socket has SOL_SOCKET options only)", o.Level)
+		}
 	}
 	connected := e.Flags&UnixConnected != 0
 	connless := e.Flags&UnixConnectionless != 0
@@ -346,6 +376,8 @@ func (e *UnixSocketEnd) describe() string {
 	if rights > 0 {
 		parts = append(parts, fmt.Sprintf("%d fds in flight (%d reopened, %d dropped)", rights, files, int(rights)-files))
 	}
-	parts = append(parts, e.Options.describe())
+	if d := describeSockOptions(e.Options); d != "" {
+		parts = append(parts, d)
+	}
 	return strings.Join(parts, ", ")
 }

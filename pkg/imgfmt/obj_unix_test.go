@@ -14,7 +14,7 @@ func unixProcess() *Process {
 	for _, fd := range []int32{5, 6, 7} {
 		p.Files = append(p.Files, File{FD: fd, Kind: FileSocket, StatusFlags: 2, Offset: -1, Desc: "socket:[1]"})
 	}
-	opts := SocketOptions{Flags: SockOptPassCred | SockOptLinger, LingerSeconds: 3, SendBuffer: 8192, RecvBuffer: 4096, RecvTimeout: 1500000000}
+	opts := (&legacyUnixOptions{Flags: legacyPassCred | legacyLinger, LingerSeconds: 3, SendBuffer: 8192, RecvBuffer: 4096, RecvTimeout: 1500000000}).list()
 	p.Objects = []Object{
 		{ID: 1, Key: 0x11, FDs: []ObjectFD{{FD: 5, Desc: 0}, {FD: 6, Desc: 1}}, Body: &UnixSocketObject{Type: sockStream, Ends: []UnixSocketEnd{
 			{Flags: UnixConnected, Options: opts, Queue: []UnixMessage{{Data: []byte("hello"), Creds: true}, {Data: []byte("x"), Rights: 2, Files: []UnixRightsFile{
@@ -69,8 +69,9 @@ func TestUnixSocketChecks(t *testing.T) {
 		{"connless stream", "must be SOCK_DGRAM", func(p *Process) { lst(p).Flags = UnixConnectionless; lst(p).Backlog, lst(p).Pending = 0, 0 }},
 		{"long addr", "address of 109 bytes", func(p *Process) { lst(p).Addr = strings.Repeat("a", 109) }},
 		{"nul path", "contains a NUL", func(p *Process) { lst(p).Addr = "/a\x00b" }},
-		{"sndbuf", "SO_SNDBUF", func(p *Process) { end0(p).Options.SendBuffer = -1 }},
-		{"timeout", "negative timeout", func(p *Process) { end0(p).Options.SendTimeout = -1 }},
+		{"option level", "socket option of level 6", func(p *Process) { end0(p).Options[0].Level = 6 }},
+		{"option twice", "recorded twice", func(p *Process) { end0(p).Options = append(end0(p).Options, end0(p).Options[0]) }},
+		{"option length", "value too long", func(p *Process) { end0(p).Options[0].Value = make([]byte, MaxSockOptLen+1) }},
 		{"rights", "fds in flight", func(p *Process) { end0(p).Queue[1].Rights = 1000 }},
 		{"more files than rights", "2 files for 1 fds", func(p *Process) {
 			end0(p).Queue[1].Rights = 1
@@ -116,8 +117,8 @@ func TestUnixSocketDecodeErrors(t *testing.T) {
 		{"three ends", body + 4, 3, "3 ends"},
 		{"messages", end + 12, 0xff, "messages do not fit"},
 		{"addr length", end + 16, 200, "address length"},
-		{"sockopt flags", end + 24 + 3, 0x80, "unknown flags"},
-		{"sockopt reserved", end + 24 + 40, 1, "reserved"},
+		{"unknown flags", end + 1, 0x03, "unknown flags"},
+		{"sockopt count", end + 24, 0xff, "socket options do not fit"},
 		{"truncated addr", end + 16, 100, "too short"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -134,7 +135,8 @@ func TestUnixMessageDecodeErrors(t *testing.T) {
 	p.Objects = p.Objects[:1]
 	img := encodeToBytes(t, p)
 	at := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1)
-	msg := at + objectFixedSize + 2*objectFDSize + 8 + unixEndFixedSize // end 0 has no addresses
+	// End 0 has no addresses, and its options before the messages.
+	msg := at + objectFixedSize + 2*objectFDSize + 8 + unixEndFixedSize + sockOptionsSize(p.Objects[0].Body.(*UnixSocketObject).Ends[0].Options)
 	for _, tc := range []struct {
 		name string
 		off  int

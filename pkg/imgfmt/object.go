@@ -32,7 +32,8 @@ const (
 	ObjProcFile       ObjectKind = 16 // A file under /proc/<own pid>/ or /proc/self/.
 	ObjNamespace      ObjectKind = 17 // An nsfs file (/proc/self/ns/*).
 	ObjPendingSignals ObjectKind = 18 // The exact siginfo of pending signals (process-wide).
-	objKindLimit      ObjectKind = 19 // One past the last kind number in use.
+	ObjSocketStub     ObjectKind = 19 // A socket whose state is not kept: its family, type, protocol.
+	objKindLimit      ObjectKind = 20 // One past the last kind number in use.
 	objKindUnknown    ObjectKind = 0
 )
 
@@ -120,6 +121,8 @@ func decodeObjectBody(k ObjectKind, r *rbuf) ObjectBody {
 		return decodeUnixSocket(r)
 	case ObjInetSocket:
 		return decodeInetSocket(r)
+	case ObjSocketStub:
+		return decodeSocketStub(r)
 	}
 	r.fail("unknown object kind %d", k)
 	return nil
@@ -133,6 +136,7 @@ func objectKindName(k ObjectKind) string {
 		ObjInotify: "inotify", ObjPosixTimer: "posix-timer", ObjSysVShm: "sysv-shm", ObjSysVSem: "sysv-sem",
 		ObjSysVMsg: "sysv-msg", ObjTerminal: "terminal", ObjProcAttrs: "process-attributes",
 		ObjProcFile: "proc-file", ObjNamespace: "namespace", ObjPendingSignals: "pending-signals",
+		ObjSocketStub: "socket-stub",
 	}
 	if n, ok := names[k]; ok {
 		return n

@@ -1,8 +1,7 @@
 package imgfmt
 
-// This file holds the generic socket option list the inet socket body carries (kind 4); the
-// unix socket body carries the fixed SOL_SOCKET block of sockopt.go instead. Two layouts for one
-// concern, written in parallel: unifying them (one format revision) is an open item.
+// This file holds the socket option list every socket body carries: inet (kind 4) and unix (kind
+// 3; older unix bodies held a fixed block, which the decoder turns into this list: sockopt.go).
 
 // SockOption is one socket option as getsockopt(2) returned it: the level (SOL_SOCKET, SOL_TCP,
 // ...), the option name and the value's bytes in the guest's layout (an int, a struct timeval, a

@@ -22,7 +22,21 @@
  *   `RUNSC_CKPT checkpt -r IMAGE` in a child. The thawed child checks it is on the parent's
  *   terminal (same index, the new window size, data both ways through the parent's master) and is
  *   its controlling terminal. Prints "attach pair=1 winsize=1 ctty=1 fg=1 devtty=1 data=1 termios=1";
- *   exits with the thawed child's status. */
+ *   exits with the thawed child's status.
+ *
+ * usage: obj_tty -queued IMAGE
+ *   Four pairs with bytes queued at the freeze, none read yet (docs/notes-thaw.md "Terminals"):
+ *   A (fds 10/11, default termios: canonical, echo, ICRNL, ONLCR): the replica wrote "out1\n",
+ *     the master "line1\rparti" (a line, processed to "line1\n" and echoed, then unprocessed
+ *     bytes waiting behind it); the master must read "out1\r\nline1\r\n", the replica "line1\n",
+ *     then, once the master adds "al\n", "partial\n" (the waiting bytes processed after the thaw);
+ *   B (13/14, canonical, no echo): the master wrote "abc", an unterminated line: not readable
+ *     (FIONREAD 0) until the master adds "def\n", then "abcdef\n";
+ *   C (15/16, canonical, no echo): the master wrote "xyz", ^D, "tail": the replica reads "xyz"
+ *     (a line ended by end of file), then "tail\n" once the master adds "\n";
+ *   D (17/18, raw): the master wrote 5000 bytes (more than a read buffer holds: the rest waits):
+ *     the replica reads all 5000 in order.
+ *   Prints "queued out=1 line=1 partial=1 unterminated=1 eof=1 raw=1"; exit 0 if all are 1. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -311,14 +325,123 @@ static int stdio(const char *image)
 	return pair && kept ? 0 : 1;
 }
 
+/* open_pair opens a pty pair at fds m and s (no controlling terminal). */
+static void open_pair(int m, int s)
+{
+	int fm = open("/dev/ptmx", O_RDWR | O_NOCTTY);
+	if (fm < 0 || grantpt(fm) != 0 || unlockpt(fm) != 0) {
+		perror("ptmx");
+		exit(2);
+	}
+	int fs = open(ptsname(fm), O_RDWR | O_NOCTTY);
+	if (fs < 0 || dup2(fm, m) != m || dup2(fs, s) != s) {
+		perror("pts");
+		exit(2);
+	}
+	close(fm);
+	close(fs);
+}
+
+static void lflag_off(int fd, tcflag_t off)
+{
+	struct termios tio;
+	if (tcgetattr(fd, &tio) != 0) {
+		perror("tcgetattr");
+		exit(2);
+	}
+	tio.c_lflag &= ~off;
+	if (tcsetattr(fd, TCSANOW, &tio) != 0) {
+		perror("tcsetattr");
+		exit(2);
+	}
+}
+
+static void put(int fd, const void *b, size_t n)
+{
+	if (write(fd, b, n) != (ssize_t)n) {
+		perror("write");
+		exit(2);
+	}
+}
+
+/* read_is reads one read(2)'s worth from a canonical replica (waiting at most 20 s) and
+ * compares it with want. */
+static int read_is(int fd, const char *want)
+{
+	char buf[64];
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	if (poll(&pfd, 1, 20000) != 1)
+		return 0;
+	ssize_t r = read(fd, buf, sizeof buf);
+	if (r != (ssize_t)strlen(want) || memcmp(buf, want, r) != 0) {
+		fprintf(stderr, "read %zd bytes \"%.*s\", want \"%s\"\n", r, r > 0 ? (int)r : 0, buf, want);
+		return 0;
+	}
+	return 1;
+}
+
+static int inq(int fd)
+{
+	int n = -1;
+	return ioctl(fd, FIONREAD, &n) == 0 ? n : -1;
+}
+
+static int queued(const char *image)
+{
+	static char big[5000], got[5000];
+	for (size_t i = 0; i < sizeof big; i++)
+		big[i] = 'a' + i % 23;
+	open_pair(10, 11);
+	open_pair(13, 14);
+	open_pair(15, 16);
+	open_pair(17, 18);
+	lflag_off(14, ECHO);
+	lflag_off(16, ECHO);
+	struct termios raw;
+	if (tcgetattr(18, &raw) != 0)
+		return 2;
+	cfmakeraw(&raw);
+	if (tcsetattr(18, TCSANOW, &raw) != 0)
+		return 2;
+	put(11, "out1\n", 5);
+	put(10, "line1\rparti", 11);
+	put(13, "abc", 3);
+	put(15, "xyz\004tail", 8);
+	put(17, big, sizeof big);
+	if (inq(14) != 0 || inq(16) != 3) {
+		fprintf(stderr, "before the freeze: FIONREAD %d %d\n", inq(14), inq(16));
+		return 2;
+	}
+	if (freeze(image) < 0)
+		return 1;
+
+	char buf[16] = {0};
+	int out = read_exact(10, buf, 13) && memcmp(buf, "out1\r\nline1\r\n", 13) == 0;
+	int line = read_is(11, "line1\n");
+	put(10, "al\n", 3);
+	int partial = read_is(11, "partial\n");
+	int unterminated = inq(14) == 0;
+	put(13, "def\n", 4);
+	unterminated = unterminated && read_is(14, "abcdef\n");
+	int eof = read_is(16, "xyz");
+	put(15, "\n", 1);
+	eof = eof && read_is(16, "tail\n");
+	int rawok = read_exact(18, got, sizeof got) && memcmp(got, big, sizeof big) == 0;
+	printf("queued out=%d line=%d partial=%d unterminated=%d eof=%d raw=%d\n", out, line, partial, unterminated, eof,
+	       rawok);
+	return out && line && partial && unterminated && eof && rawok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2)
 		return single(argv[1]);
 	if (argc == 3 && strcmp(argv[1], "-stdio") == 0)
 		return stdio(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "-queued") == 0)
+		return queued(argv[2]);
 	if (argc == 4 && strcmp(argv[1], "-attach") == 0)
 		return attach(argv[2], argv[3]);
-	fprintf(stderr, "usage: %s IMAGE | -stdio IMAGE | -attach IMAGE RUNSC_CKPT\n", argv[0]);
+	fprintf(stderr, "usage: %s IMAGE | -stdio IMAGE | -queued IMAGE | -attach IMAGE RUNSC_CKPT\n", argv[0]);
 	return 2;
 }

@@ -59,7 +59,11 @@ func captureObjectOf(t *kernel.Task, file *vfs.FileDescription) (id objectIdenti
 		id, body, err := captureUnixSocket(t, impl)
 		return id, body, true, err
 	case socket.Socket: // Keep after concrete socket types: it matches every family.
-		return captureInetSocket(t, file, impl)
+		if id, body, ok, err := captureInetSocket(t, file, impl); ok || err != nil {
+			return id, body, ok, err
+		}
+		return captureSocketStub(impl) // obj_sockstub.go
+
 	default:
 		if id, body, ok, err := captureNamingObject(t, file); ok || err != nil {
 			return id, body, ok, err

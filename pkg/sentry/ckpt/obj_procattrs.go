@@ -13,7 +13,8 @@ import (
 
 // Process attributes that are not identity (issue 8 item 7): umask, oom_score_adj, the child
 // subreaper flag, membarrier registrations and rseq registrations are recorded in one
-// process-attributes object and set at commit; supplementary groups (recorded in the process
+// process-attributes object and set at commit, as are the MADV_DONTFORK ranges of the address
+// space (obj_dontfork.go); supplementary groups (recorded in the process
 // note) are set if the thawer may set them (CAP_SETGID in its user namespace, as setgroups(2)
 // requires), else the thawer's stay (logged). The parent death signal is in the signals note
 // (restored by thaw_signals.go). An oom_score_adj below the thawer's needs CAP_SYS_RESOURCE, as
@@ -37,6 +38,10 @@ func captureProcAttrs(t *kernel.Task, p *imgfmt.Process) (*imgfmt.ProcAttrsObjec
 	if mm != nil {
 		o.MembarrierPrivate = mm.IsMembarrierPrivateEnabled()
 		o.MembarrierRSeq = mm.IsMembarrierRSeqEnabled()
+		var err error
+		if o.DontFork, err = dontForkRanges(t, mm); err != nil {
+			return nil, err
+		}
 	}
 	ns := tg.PIDNamespace()
 	for _, tid := range tg.MemberIDs(ns) {
@@ -90,6 +95,7 @@ func commitProcAttrs(t *kernel.Task, p *imgfmt.Process, b *imgfmt.ProcAttrsObjec
 		}
 	}
 	restoreGroups(t, p)
+	restoreDontFork(t, b.DontFork) // obj_dontfork.go
 	for _, r := range b.RSeq {
 		switch {
 		case len(p.Threads) == 0 || r.TID != p.Threads[0].TID:
@@ -128,8 +134,8 @@ func restoreGroups(t *kernel.Task, p *imgfmt.Process) {
 const defaultUmask = 0o022
 
 // captureProcessAttrsObject is captureProcAttrs for captureProcessObjects: nil when every attribute
-// has its default value (umask 022, oom_score_adj 0, no subreaper, membarrier, rseq or
-// supplementary groups), so that
+// has its default value (umask 022, oom_score_adj 0, no subreaper, membarrier, rseq,
+// supplementary groups or MADV_DONTFORK range), so that
 // such images stay in the lowest format revision that expresses them (older readers can read
 // them). A thaw of an image without the object leaves the thawer's attributes.
 func captureProcessAttrsObject(t *kernel.Task, p *imgfmt.Process) (imgfmt.ObjectBody, error) {
@@ -138,7 +144,7 @@ func captureProcessAttrsObject(t *kernel.Task, p *imgfmt.Process) (imgfmt.Object
 		return nil, fmt.Errorf("process attributes: %w", err)
 	}
 	if o.Umask == defaultUmask && o.OOMScoreAdj == 0 && !o.ChildSubreaper && !o.MembarrierPrivate && !o.MembarrierRSeq &&
-		len(o.RSeq) == 0 && len(p.Creds.Groups) == 0 {
+		len(o.RSeq) == 0 && len(p.Creds.Groups) == 0 && len(o.DontFork) == 0 {
 		return nil, nil
 	}
 	return o, nil

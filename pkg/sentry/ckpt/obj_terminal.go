@@ -77,6 +77,9 @@ func captureTerminal(t *kernel.Task, file *vfs.FileDescription) (objectIdentity,
 	if err := readLineDiscipline(ld, st); err != nil {
 		return nil, nil, false, fmt.Errorf("terminal /dev/pts/%d: %w", o.Index, err)
 	}
+	if st.Queues, err = readTerminalQueues(t, ld); err != nil {
+		return nil, nil, false, fmt.Errorf("terminal /dev/pts/%d queues: %w", o.Index, err)
+	}
 	if stat, err := file.Stat(t, vfs.StatOptions{Mask: linux.STATX_INO}); err == nil {
 		st.DevMinor = stat.DevMinor
 	}

@@ -188,6 +188,14 @@ func freshTerminal(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfm
 	th := &thawedObject{files: make([]*vfs.FileDescription, len(s.Ends))}
 	ctl := master
 	var ctty *vfs.FileDescription
+	// refill is the thaw's own replica to write the output queue through (closed after commit).
+	var refill *vfs.FileDescription
+	if q := s.Queues; q != nil && len(q.Output.Read)+len(q.Output.Wait) > 0 {
+		if refill, err = openReplica(linux.O_WRONLY | linux.O_NOCTTY | linux.O_NONBLOCK); err != nil {
+			ctl.DecRef(t)
+			return nil, fmt.Errorf("opening the new pair's replica %s: %w", index, err)
+		}
+	}
 	for d, e := range s.Ends {
 		if !needed[d] {
 			continue
@@ -199,6 +207,9 @@ func freshTerminal(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfm
 		} else if f, err = openReplica(terminalOpenFlags(p, o, uint32(d))); err != nil {
 			th.release(t)
 			ctl.DecRef(t)
+			if refill != nil {
+				refill.DecRef(t)
+			}
 			return nil, fmt.Errorf("opening the new pair's replica %s: %w", index, err)
 		}
 		th.files[d] = f
@@ -218,9 +229,17 @@ func freshTerminal(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfm
 			ctl.DecRef(t)
 			ctl = nil
 		}
+		if refill != nil {
+			refill.DecRef(t)
+			refill = nil
+		}
 	}
 	th.commit = func(t *kernel.Task) error {
-		applyTerminalState(t, ctl, s)
+		applyTerminalState(t, ctl, refill, s)
+		if refill != nil {
+			refill.DecRef(t)
+			refill = nil
+		}
 		if ctty != nil {
 			restoreControllingTTY(t, ctty, s)
 		}
@@ -233,24 +252,23 @@ func freshTerminal(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfm
 }
 
 // applyTerminalState sets termios, window size and packet mode of the terminal of master through
-// its ioctls, from a scratch page of t's (the thawed process's) memory. Failures are logged: the
-// commit must go on.
-func applyTerminalState(t *kernel.Task, master *vfs.FileDescription, s *imgfmt.TerminalState) {
-	tc := s.Termios
-	kt := linux.KernelTermios{
-		InputFlags: tc.IFlag, OutputFlags: tc.OFlag, ControlFlags: tc.CFlag, LocalFlags: tc.LFlag,
-		LineDiscipline: tc.Line, ControlCharacters: tc.CC, InputSpeed: tc.ISpeed, OutputSpeed: tc.OSpeed,
-	}
+// its ioctls, from a scratch page of t's (the thawed process's) memory, and refills its queues
+// (replica: an end to write the output queue through, see terminalRefill). Failures are logged:
+// the commit must go on.
+func applyTerminalState(t *kernel.Task, master, replica *vfs.FileDescription, s *imgfmt.TerminalState) {
+	kt := kernelTermios(s.Termios)
 	ws := linux.Winsize{Row: s.Winsize.Row, Col: s.Winsize.Col, Xpixel: s.Winsize.XPixel, Ypixel: s.Winsize.YPixel}
 	packet := make([]byte, 4)
 	if s.Flags&imgfmt.TerminalPacket != 0 {
 		packet[0] = 1
 	}
-	calls := []ioctlCall{
-		{"TCSETS2", linux.TCSETS2, marshalled(&kt)},
-		{"TIOCSWINSZ", linux.TIOCSWINSZ, marshalled(&ws)},
-		{"TIOCPKT", linux.TIOCPKT, packet},
+	calls := []ioctlCall{{name: "TCSETS2", cmd: linux.TCSETS2, arg: marshalled(&kt)}}
+	if s.Queues != nil && !s.Queues.Empty() {
+		calls = terminalRefill(master, replica, s)
 	}
+	calls = append(calls,
+		ioctlCall{name: "TIOCSWINSZ", cmd: linux.TIOCSWINSZ, arg: marshalled(&ws)},
+		ioctlCall{name: "TIOCPKT", cmd: linux.TIOCPKT, arg: packet})
 	if err := ioctlsWithArgs(t, master, calls); err != nil {
 		t.Warningf("ckpt: thaw: terminal settings: %v (lost)", err)
 	}
@@ -263,11 +281,13 @@ func marshalled(v marshal.Marshallable) []byte {
 	return b
 }
 
-// ioctlCall is one ioctl with an argument in memory.
+// ioctlCall is one ioctl with an argument in memory, or (run set) another step to take in order
+// with the ioctls.
 type ioctlCall struct {
 	name string
 	cmd  uint32
 	arg  []byte // At most a page.
+	run  func(t *kernel.Task) error
 }
 
 // ioctlsWithArgs calls each ioctl on f in order with its argument copied into a scratch page of
@@ -288,6 +308,12 @@ func ioctlsWithArgs(t *kernel.Task, f *vfs.FileDescription, calls []ioctlCall) e
 	}
 	defer m.MUnmap(t, addr, hostarch.PageSize)
 	for _, c := range calls {
+		if c.run != nil {
+			if err := c.run(t); err != nil {
+				t.Warningf("ckpt: thaw: terminal %s: %v", c.name, err)
+			}
+			continue
+		}
 		if len(c.arg) > hostarch.PageSize {
 			return fmt.Errorf("%s: argument of %d bytes", c.name, len(c.arg))
 		}

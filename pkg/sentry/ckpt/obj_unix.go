@@ -53,7 +53,7 @@ func captureUnixSocket(t *kernel.Task, s *unix.Socket) (objectIdentity, *imgfmt.
 		return nil, nil, fmt.Errorf("unix socket: %w", err)
 	}
 	_, connectioned := ep.(transport.ConnectingEndpoint)
-	e := imgfmt.UnixSocketEnd{Options: captureSockOpts(s, ep.SocketOptions())}
+	e := imgfmt.UnixSocketEnd{Options: captureUnixSockOpts(t, s)}
 	local, _ := ep.GetLocalAddress()
 	e.Addr = local.Addr
 	var id objectIdentity = ep
@@ -128,6 +128,9 @@ func captureInFlight(t *kernel.Task, file *vfs.FileDescription) *imgfmt.UnixRigh
 // thawUnixSocket rebuilds a unix-socket object: one file per end.
 func thawUnixSocket(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgfmt.UnixSocketObject) (*thawedObject, error) {
 	stype := linux.SockType(b.Type)
+	if err := checkUnixSockOpts(b); err != nil {
+		return nil, err
+	}
 	th := &thawedObject{files: make([]*vfs.FileDescription, len(b.Ends))}
 	var err error
 	switch e0 := &b.Ends[0]; {
@@ -203,7 +206,9 @@ func thawUnixPair(t *kernel.Task, stype linux.SockType, ends []imgfmt.UnixSocket
 		}
 	}
 	for i := range 2 {
-		applySockOpts(s[i], s[i].Endpoint().SocketOptions(), ends[i].Options)
+		if err := applyUnixSockOpts(t, s[i], ends[i].Options); err != nil {
+			return fmt.Errorf("end %d: %w", i, err)
+		}
 	}
 	for i := range 2 {
 		shutdownUnix(s[i], &ends[i])
@@ -243,7 +248,9 @@ func thawUnixOrphan(t *kernel.Task, stype linux.SockType, e *imgfmt.UnixSocketEn
 	}
 	gone.DecRef(t)
 	gone = nil
-	applySockOpts(s, s.Endpoint().SocketOptions(), e.Options)
+	if err := applyUnixSockOpts(t, s, e.Options); err != nil {
+		return err
+	}
 	shutdownUnix(s, e)
 	return nil
 }
@@ -257,7 +264,9 @@ func thawUnixSingle(t *kernel.Task, p *imgfmt.Process, stype linux.SockType, e *
 	}
 	files[0] = f
 	s := sock(f)
-	applySockOpts(s, s.Endpoint().SocketOptions(), e.Options)
+	if err := applyUnixSockOpts(t, s, e.Options); err != nil {
+		return nil, err
+	}
 	if e.Addr != "" {
 		if err := bindUnix(t, p, f, e.Addr); err != nil {
 			return nil, fmt.Errorf("bind %q: %w", e.Addr, err)

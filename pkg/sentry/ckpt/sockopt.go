@@ -1,65 +1,54 @@
 package ckpt
 
 import (
-	"time"
+	"encoding/binary"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
-	"gvisor.dev/gvisor/pkg/sentry/socket"
-	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/sentry/kernel"
+	"gvisor.dev/gvisor/pkg/sentry/socket/unix"
 )
 
-// Socket options common to every family (SOL_SOCKET): captured and applied through the exported
-// getters and setters of tcpip.SocketOptions and the socket's send/receive timeouts. Used by the
-// AF_UNIX object (obj_unix.go); written so that any socket kind with a tcpip.SocketOptions can use it.
+// Options of AF_UNIX sockets. They are recorded in the one layout every socket kind uses (an
+// option list read with the socket's own getsockopt, sockopt_inet.go): the SOL_SOCKET options
+// every family has. Images written before held them in a fixed block, which the decoder turns
+// into the same list (pkg/imgfmt/sockopt.go). A thaw sets them back through setsockopt and reads
+// each back (restoreSockOptions), except the buffer sizes, set exactly as recorded through the
+// endpoint (setsockopt doubles and clamps the value it is given, and the refill of a queue may
+// have raised the limit, which this sets back).
 
-// captureSockOpts records s's SOL_SOCKET options; ops is its endpoint's SocketOptions.
-func captureSockOpts(s socket.Socket, ops *tcpip.SocketOptions) imgfmt.SocketOptions {
-	o := imgfmt.SocketOptions{
-		SendBuffer:  ops.GetSendBufferSize(),
-		RecvBuffer:  ops.GetReceiveBufferSize(),
-		RecvTimeout: s.RecvTimeout(),
-		SendTimeout: s.SendTimeout(),
-	}
-	for _, f := range []struct {
-		on  bool
-		bit uint32
-	}{
-		{ops.GetPassCred(), imgfmt.SockOptPassCred},
-		{ops.GetReuseAddress(), imgfmt.SockOptReuseAddr},
-		{ops.GetReusePort(), imgfmt.SockOptReusePort},
-		{ops.GetKeepAlive(), imgfmt.SockOptKeepAlive},
-		{ops.GetBroadcast(), imgfmt.SockOptBroadcast},
-	} {
-		if f.on {
-			o.Flags |= f.bit
-		}
-	}
-	if l := ops.GetLinger(); l.Enabled {
-		o.Flags |= imgfmt.SockOptLinger
-		o.LingerSeconds = int32(l.Timeout / time.Second)
-	}
-	return o
+// captureUnixSockOpts records the options of s.
+func captureUnixSockOpts(t *kernel.Task, s *unix.Socket) []imgfmt.SockOption {
+	return captureSockOptions(t, s, sockOptionsCommon)
 }
 
-// applySockOpts sets the options o on s (ops: its endpoint's SocketOptions). The buffer sizes are
-// set as recorded (getsockopt's values), notifying the endpoint so that a connected socket's
-// queue limit follows, as setsockopt(SO_SNDBUF) does.
-func applySockOpts(s socket.Socket, ops *tcpip.SocketOptions, o imgfmt.SocketOptions) {
-	ops.SetPassCred(o.Flags&imgfmt.SockOptPassCred != 0)
-	ops.SetReuseAddress(o.Flags&imgfmt.SockOptReuseAddr != 0)
-	ops.SetReusePort(o.Flags&imgfmt.SockOptReusePort != 0)
-	ops.SetKeepAlive(o.Flags&imgfmt.SockOptKeepAlive != 0)
-	ops.SetBroadcast(o.Flags&imgfmt.SockOptBroadcast != 0)
-	ops.SetLinger(tcpip.LingerOption{
-		Enabled: o.Flags&imgfmt.SockOptLinger != 0,
-		Timeout: time.Duration(o.LingerSeconds) * time.Second,
-	})
-	if o.SendBuffer > 0 {
-		ops.SetSendBufferSize(o.SendBuffer, true /* notify */)
+// checkUnixSockOpts refuses options a freeze does not record for an AF_UNIX socket (EINVAL).
+func checkUnixSockOpts(b *imgfmt.UnixSocketObject) error {
+	for i := range b.Ends {
+		if err := knownSockOptions(b.Ends[i].Options, sockOptionsCommon); err != nil {
+			return err
+		}
 	}
-	if o.RecvBuffer > 0 {
-		ops.SetReceiveBufferSize(o.RecvBuffer, true /* notify */)
+	return nil
+}
+
+// applyUnixSockOpts sets the recorded options opts on s.
+func applyUnixSockOpts(t *kernel.Task, s *unix.Socket, opts []imgfmt.SockOption) error {
+	ops := s.Endpoint().SocketOptions()
+	var rest []imgfmt.SockOption
+	for _, o := range opts {
+		if o.Level != linux.SOL_SOCKET || (o.Name != linux.SO_SNDBUF && o.Name != linux.SO_RCVBUF) || len(o.Value) != 4 {
+			rest = append(rest, o)
+			continue
+		}
+		v := int64(int32(binary.LittleEndian.Uint32(o.Value)))
+		switch {
+		case v <= 0:
+		case o.Name == linux.SO_SNDBUF:
+			ops.SetSendBufferSize(v, true /* notify: a connected queue's limit follows */)
+		default:
+			ops.SetReceiveBufferSize(v, true /* notify */)
+		}
 	}
-	s.SetRecvTimeout(o.RecvTimeout)
-	s.SetSendTimeout(o.SendTimeout)
+	return restoreSockOptions(t, s, rest)
 }

@@ -14,6 +14,7 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/kernel/msgqueue"
 	"gvisor.dev/gvisor/pkg/sentry/kernel/semaphore"
 	"gvisor.dev/gvisor/pkg/sentry/ktime"
+	"gvisor.dev/gvisor/pkg/sentry/mm"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
 )
 
@@ -101,6 +102,7 @@ type stateFieldUse struct {
 func stateFieldsUsed() []stateFieldUse {
 	epollKey, epollValue := epollInterestTypes()
 	pendSignals, pendQueue, pendList, pendEntry, pendLink := pendingSignalTypes()
+	vmaSet, vmaNode, vmaValue := vmaTypes()
 	return []stateFieldUse{
 		{new(eventfd.EventFileDescription), "val", reflect.Uint64},
 		{new(eventfd.EventFileDescription), "semMode", reflect.Bool},
@@ -154,6 +156,11 @@ func stateFieldsUsed() []stateFieldUse {
 		{stateZeroOfField(new(devpts.Terminal), "ld"), "termios", reflect.Struct},
 		{stateZeroOfField(new(devpts.Terminal), "ld"), "size", reflect.Struct},
 		{stateZeroOfField(new(devpts.Terminal), "ld"), "packet", reflect.Bool},
+		{stateZeroOfField(new(devpts.Terminal), "ld"), "inQueue", reflect.Struct},
+		{stateZeroOfField(new(devpts.Terminal), "ld"), "outQueue", reflect.Struct},
+		{terminalQueueZero(), "readBuf", reflect.Slice},
+		{terminalQueueZero(), "waitBuf", reflect.Slice},
+		{terminalQueueZero(), "readable", reflect.Bool},
 		// inotify watches (obj_inotify.go; TestInotifyProbe runs the whole route).
 		{new(vfs.Inotify), "watches", reflect.Map},
 		{new(vfs.Inotify), "nextWatchMinusOne", reflect.Int32},
@@ -172,6 +179,15 @@ func stateFieldsUsed() []stateFieldUse {
 		{stateZeroOfField(new(vfs.Event), "eventEntry"), "next", reflect.Pointer},
 		{new(atomicbitops.Uint32), "value", reflect.Uint32},
 		{new(atomicbitops.Int32), "value", reflect.Int32},
+		// MADV_DONTFORK (obj_dontfork.go).
+		{new(mm.MemoryManager), "vmas", reflect.Struct},
+		{vmaSet, "root", reflect.Struct},
+		{vmaNode, "nrSegments", reflect.Int},
+		{vmaNode, "hasChildren", reflect.Bool},
+		{vmaNode, "keys", reflect.Array},
+		{vmaNode, "values", reflect.Array},
+		{vmaNode, "children", reflect.Array},
+		{vmaValue, "dontfork", reflect.Bool},
 		// rseq registrations (obj_procattrs.go).
 		{new(kernel.Task), "rseqAddr", reflect.Uintptr},
 		{new(kernel.Task), "rseqSignature", reflect.Uint32},

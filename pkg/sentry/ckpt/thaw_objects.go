@@ -115,6 +115,8 @@ func thawObject(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, fds map[int
 		th, err = thawUnixSocket(t, p, o, b)
 	case *imgfmt.InetSocketObject:
 		th, err = thawInetSocket(t, p, o, b)
+	case *imgfmt.SocketStubObject:
+		th, err = thawSocketStub(t, p, o, b)
 	case *imgfmt.SysVShmObject:
 		th, err = thawSysVShm(t, b)
 	default:
