@@ -60,6 +60,7 @@ func TestPreflight(t *testing.T) {
 // a flag it does not define, and each command that works on a container answers a missing
 // container ID, with exit code 2, a line naming the command and the reason, and its usage.
 // Commands that need no ID go on to cli.Run with no arguments (only their flags are parsed here).
+// Nothing is executed: install, uninstall and mitigate change the host when run with no arguments.
 func TestUsageErrorsOfEveryCommand(t *testing.T) {
 	needID := map[string]bool{
 		"checkpoint": true, "create": true, "debug": true, "delete": true, "events": true, "exec": true,
