@@ -79,12 +79,14 @@ fuzz-short:
 	$(GO) test ./pkg/imgfmt -run '^$$' -fuzz '^FuzzDecodeIncremental$$' -fuzztime $(FUZZTIME_INCR) -fuzzminimizetime 0
 
 # test/testsum turns go test's JSON into a line per test, the tails of failing tests' output and
-# one summary line; the whole stream stays in $(TEST_LOG).
+# one summary line; the whole stream stays in $(TEST_LOG). TEST_RUN narrows the run (go test -run),
+# e.g. `make integration-test TEST_RUN='^TestDoHelloC$$'`.
 TEST_LOG ?= $(CURDIR)/bin/integration-test.json
+TEST_RUN ?=
 integration-test: $(BIN)
 	$(GO) build -o bin/testsum ./test/testsum
 	set -o pipefail; RUNSC_CKPT_BIN=$(CURDIR)/$(BIN) RUNSC_CKPT_PLATFORMS=$(PLATFORMS) \
-		$(GO) test -json -count=1 -p 1 -timeout $(TEST_TIMEOUT) -skip '^TestEnginesCRI$$' ./test/... 2>&1 \
+		$(GO) test -json -count=1 -p 1 -timeout $(TEST_TIMEOUT) -run '$(TEST_RUN)' -skip '^TestEnginesCRI$$' ./test/... 2>&1 \
 		| bin/testsum -log $(TEST_LOG)
 
 # Kubernetes' node API (CRI): containerd 2.x and crictl, built once from the Go module proxy into

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/google/subcommands"
 	"gvisor.dev/gvisor/runsc/cmd/util"
+	"gvisor.dev/gvisor/runsc/config"
 	"gvisor.dev/gvisor/runsc/flag"
 )
 
@@ -33,14 +35,14 @@ const (
 //	CMD -h, CMD -help, CMD --help, help CMD   usage of CMD on stdout, exit 0
 //	unknown CMD, help UNKNOWN                 "unknown command", exit 2
 //	CMD with a flag it does not define        the flag error and CMD's usage on stderr, exit 2
+//	CMD that takes a container ID, given none "a container ID is required" and CMD's usage, exit 2
 //	no command at all                         "no command given", exit 2
 //	a bad global flag                         the flag error on stderr, exit 2
 //
 // A command that finds its arguments wrong after parsing (upstream's commands return
-// subcommands.ExitUsageError, e.g. `do` without a program) exits 2 as well (withUsageExit); a
-// missing container ID is reported by upstream's FetchSpec and still exits 128. Everything else
-// goes to cli.Run unchanged. Of the internal commands (boot, gofer, umount: runsc starts them
-// itself) only --help is answered here.
+// subcommands.ExitUsageError, e.g. `do` without a program) exits 2 as well (withUsageExit).
+// Everything else goes to cli.Run unchanged. Of the internal commands (boot, gofer, umount:
+// runsc starts them itself) only --help is answered here.
 
 // preflight checks args (without argv[0]) against cmds and the help topics. It parses flags into
 // cmds' instances, so cmds must be a set of throwaway instances, not the ones given to cli.Run.
@@ -72,6 +74,10 @@ func preflight(args []string, cmds map[util.SubCommand]string, topics []subcomma
 	c.SetFlags(fs)
 	err := fs.Parse(ga.subArgs)
 	switch {
+	case err == nil && !internal && missingContainerID(c, fs):
+		fmt.Fprintf(stderr, "runsc-ckpt %s: a container ID is required\n", c.Name())
+		explainCommand(stderr, c)
+		return exitUsage, true
 	case err == nil:
 		return 0, false
 	case errors.Is(err, goflag.ErrHelp):
@@ -84,6 +90,29 @@ func preflight(args []string, cmds map[util.SubCommand]string, topics []subcomma
 		explainCommand(stderr, c)
 		return exitUsage, true
 	}
+}
+
+// containerIDRequired matches the errors upstream's FetchSpec returns when a command that works
+// on a container is given no container ID (runsc/cmd: cmd.go, create.go, run.go, restore.go,
+// debug.go).
+var containerIDRequired = regexp.MustCompile(`container[- ]id is required|container ID should be provided`)
+
+// missingContainerID reports whether c, whose flags fs holds and which was given no arguments,
+// needs a container ID: its usage names one, and its FetchSpec (which cli.Run calls before
+// Execute, and which exits 128 on any error) refuses the empty command line for that reason.
+// FetchSpec returns before touching the configuration when the ID is missing, so a zero Config
+// stands in; any other outcome, a panic included, leaves the command line to cli.Run.
+func missingContainerID(c util.SubCommand, fs *flag.FlagSet) (missing bool) {
+	if fs.NArg() != 0 || !strings.Contains(strings.ToLower(c.Usage()), "container") {
+		return false
+	}
+	defer func() {
+		if recover() != nil {
+			missing = false
+		}
+	}()
+	_, _, err := c.FetchSpec(&config.Config{}, fs)
+	return err != nil && containerIDRequired.MatchString(err.Error())
 }
 
 // preflightHelp answers `help CMD` as `CMD --help` does, and `help UNKNOWN`; `help` alone and the

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/checkpt"
 	"gvisor.dev/gvisor/runsc/cli"
 	"gvisor.dev/gvisor/runsc/cmd/alias"
 	"gvisor.dev/gvisor/runsc/flag"
@@ -53,6 +54,11 @@ func main() {
 		if ga.version {
 			printVersion(os.Stdout)
 			os.Exit(0)
+		}
+		if ga.subcommand == "checkpt" {
+			// Only with global flags before it (package early runs `runsc-ckpt checkpt ...`):
+			// checkpt takes none, and its arguments are its own, not flags for cli.Run to parse.
+			os.Exit(checkpt.Main(ga.subArgs, os.Stdin, os.Stderr))
 		}
 		os.Args = append(os.Args[:1:1], withPatchingDisabled(os.Args[1:], ga)...)
 		if ga.subcommand == "boot" {

@@ -182,25 +182,35 @@ func (pf *policyFlags) missingFrom(spec *specs.Spec) map[string]string {
 // reads the spec from --spec-fd without moving the file offset that boot itself reads from, and
 // installs the policy from its annotations in package ckpt.
 func installBootPolicy(bootArgs []string) error {
-	fd, err := specFD(bootArgs)
+	p, err := bootPolicy(bootArgs)
 	if err != nil {
 		return err
 	}
+	return ckpt.SetPolicy(p)
+}
+
+// bootPolicy reads the spec from boot's --spec-fd (leaving the fd's offset as it is) and returns
+// the checkpoint policy its annotations give.
+func bootPolicy(bootArgs []string) (ckpt.Policy, error) {
+	fd, err := specFD(bootArgs)
+	if err != nil {
+		return ckpt.Policy{}, err
+	}
 	data, err := preadAll(fd)
 	if err != nil {
-		return fmt.Errorf("reading the spec from --spec-fd=%d: %w", fd, err)
+		return ckpt.Policy{}, fmt.Errorf("reading the spec from --spec-fd=%d: %w", fd, err)
 	}
 	var spec struct {
 		Annotations map[string]string `json:"annotations"`
 	}
 	if err := json.Unmarshal(data, &spec); err != nil {
-		return fmt.Errorf("decoding the spec from --spec-fd=%d: %w", fd, err)
+		return ckpt.Policy{}, fmt.Errorf("decoding the spec from --spec-fd=%d: %w", fd, err)
 	}
 	p, err := ckpt.DefaultPolicy().WithAnnotations(spec.Annotations)
 	if err != nil {
-		return fmt.Errorf("checkpoint policy: %w", err)
+		return ckpt.Policy{}, fmt.Errorf("checkpoint policy: %w", err)
 	}
-	return ckpt.SetPolicy(p)
+	return p, nil
 }
 
 // specFD finds boot's --spec-fd argument. runsc always writes it as --spec-fd=N.

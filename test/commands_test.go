@@ -23,7 +23,7 @@ var upstreamCommands = []string{
 }
 
 // ourCommands are runsc-ckpt's own commands.
-var ourCommands = []string{"checkpt", "inspect"}
+var ourCommands = []string{"checkpt", "inspect", "squash"}
 
 // TestVersionAndHelp checks that the binary says what it is and lists upstream's commands.
 func TestVersionAndHelp(t *testing.T) {
@@ -54,8 +54,9 @@ func TestVersionAndHelp(t *testing.T) {
 }
 
 // TestHelpAndUsageErrors checks that every command answers --help, -h and `help CMD` with its
-// usage and exit code 0 (engines probe runtimes with `checkpoint --help`), and that an unknown
-// command or flag is named in the message and exits 2.
+// usage and exit code 0 (engines probe runtimes with `checkpoint --help`), and that a usage error
+// (an unknown command or flag, a missing argument or container ID) says what is wrong and exits
+// 2. runsc-ckpt/cli_test.go has the same for every command's flags and container ID.
 func TestHelpAndUsageErrors(t *testing.T) {
 	s := h.NewSandbox(t, harness.Opts{})
 	topics := map[string]bool{"help": true, "flags": true, "platforms": true, "syscalls": true}
@@ -84,6 +85,11 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		{[]string{"checkpoint", "--no-such-flag", "id"}, "flag provided but not defined: -no-such-flag"},
 		{[]string{"--no-such-global-flag", "list"}, "flag provided but not defined: -no-such-global-flag"},
 		{[]string{"inspect"}, "Validates IMAGE"}, // a usage error found by the command itself
+		{[]string{"squash", "one"}, "want IMAGE and OUT, got 1 arguments"},
+		{[]string{"kill"}, "runsc-ckpt kill: a container ID is required"},
+		{[]string{"checkpoint", "--image-path=x"}, "runsc-ckpt checkpoint: a container ID is required"},
+		{[]string{"checkpt", "--bogus"}, `checkpt: unknown argument "--bogus"`},
+		{[]string{"checkpt", "-r"}, "checkpt: -r needs an argument"},
 	} {
 		r := s.Run(t, tc.args...)
 		if r.ExitCode != 2 || !strings.Contains(r.Stderr, tc.want) {

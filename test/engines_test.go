@@ -168,7 +168,7 @@ func testContainerd(t *testing.T, env *engines.Env, ctd *engines.Containerd, arc
 	}
 
 	if !f.elf { // SIGCKPT does not depend on the checkpoint format.
-		checkSigckpt(t, env.Dir, exec(tick2), func() { run("task", "kill", "--signal", "62", tick2) })
+		checkSigckpt(t, env.Dir, exec(tick2), func() { run("task", "kill", "--signal", sigckptArg, tick2) })
 	}
 }
 
@@ -243,7 +243,7 @@ func testDocker(t *testing.T, env *engines.Env, ctd *engines.Containerd, dockerd
 	}
 
 	if !f.elf {
-		checkSigckpt(t, env.Dir, ex, func() { run("kill", "-s", "62", tick) })
+		checkSigckpt(t, env.Dir, ex, func() { run("kill", "-s", sigckptArg, tick) })
 	}
 }
 
@@ -289,5 +289,5 @@ func testPodman(t *testing.T, env *engines.Env, f engineFormat) {
 	checkContinues(t, exec("tick2"), tok, n)
 
 	// Podman's own signal table has no SIGCKPT: the number goes through.
-	checkSigckpt(t, env.Dir, exec("tick2"), func() { run("kill", "--signal", "62", "tick2") })
+	checkSigckpt(t, env.Dir, exec("tick2"), func() { run("kill", "--signal", sigckptArg, "tick2") })
 }

@@ -13,8 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/ckptabi"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
+)
+
+// sigckptArg and sigckptExitArg are SIGCKPT and SIGCKPTEXIT as a command line, a shell script or a
+// guest's output writes them ("62", "63"), so that no test spells the numbers itself.
+var (
+	sigckptArg     = strconv.Itoa(ckptabi.SIGCKPT)
+	sigckptExitArg = strconv.Itoa(ckptabi.SIGCKPTEXIT)
 )
 
 // decodeImage checks that path is an x86-64 ELF core file and decodes it with the codec, failing

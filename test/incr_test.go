@@ -138,7 +138,9 @@ func TestIncrementalCheckpt(t *testing.T) {
 		if err := os.WriteFile(junk, bytes.Repeat([]byte("junk"), 2048), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		script := fmt.Sprintf("%[1]s 5 & P=$!; sleep 0.5; %[2]s checkpt -c $P -o %[3]s; echo full=$?; %[2]s checkpt -c $P -o %[4]s --parent %[3]s; echo incr=$?; "+
+		// The sleeper must outlive three checkpt runs (seconds each on a loaded machine: with 2 s
+		// it had exited before the third, ESRCH instead of EINVAL); its thaw sleeps the rest.
+		script := fmt.Sprintf("%[1]s 12 & P=$!; sleep 0.5; %[2]s checkpt -c $P -o %[3]s; echo full=$?; %[2]s checkpt -c $P -o %[4]s --parent %[3]s; echo incr=$?; "+
 			"%[2]s checkpt -c $P -o %[5]s.img --parent %[5]s; echo junk=$?; kill -9 $P",
 			sleeper, h.Bin, full, incr, junk)
 		r := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", script)
@@ -157,7 +159,7 @@ func TestIncrementalCheckpt(t *testing.T) {
 		}
 		r = checkpt(t, p, "-r", incr)
 		r.WantExit(t, 0)
-		if !strings.Contains(r.Stdout, "slept 5 s\n") {
+		if !strings.Contains(r.Stdout, "slept 12 s\n") {
 			t.Errorf("the thawed sleeper did not finish:\n%s", r)
 		}
 	})

@@ -126,7 +126,7 @@ func TestPauseSigckptConsistent(t *testing.T) {
 	h.ForEachPlatform(t, func(t *testing.T, platform string) {
 		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
 		name := comm(guest) + ".ckpt"
-		script := "cd " + s.Dir + "\n" + pauseWorkerScript(guest, s.Dir, 64) + "kill -62 $pid\n" + waitImageScript(name) + "kill -9 $pid\n"
+		script := "cd " + s.Dir + "\n" + pauseWorkerScript(guest, s.Dir, 64) + "kill -" + sigckptArg + " $pid\n" + waitImageScript(name) + "kill -9 $pid\n"
 		r := s.Run(t, s.DoArgs("/bin/bash", "-c", script)...)
 		r.WantExit(t, 0)
 		if !strings.Contains(r.Stdout, "image=ok\n") {
@@ -162,7 +162,7 @@ wait $pid; echo status=$?`, freezer, img)
 		t.Run("sigckpt", func(t *testing.T) {
 			s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
 			name := comm(guest) + ".ckpt"
-			script := "cd " + s.Dir + "\n" + pauseWorkerScript(guest, s.Dir, 256) + `kill -62 $pid; kill -9 $pid; wait $pid
+			script := "cd " + s.Dir + "\n" + pauseWorkerScript(guest, s.Dir, 256) + "kill -" + sigckptArg + ` $pid; kill -9 $pid; wait $pid
 st=none
 for i in $(seq 600); do
 	ls -a | grep -q '^\.` + name + `\.tmp-' || { st=settled; break; }

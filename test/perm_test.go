@@ -32,8 +32,8 @@ func TestPermGroupUnprivileged(t *testing.T) {
 					user.AdditionalGids = []uint32{4242}
 				}
 				img := filepath.Join(dir, "self.ckpt")
-				script := fmt.Sprintf("%s cycles 1 %s; echo cycles=$?; %s thaw %s; sleep 100 & P=$!; kill -62 $P; echo kill=$?; kill -9 $P; wc -c < %s",
-					stress, img, thawer, good, img)
+				script := fmt.Sprintf("%s cycles 1 %s; echo cycles=$?; %s thaw %s; sleep 100 & P=$!; kill -%s $P; echo kill=$?; kill -9 $P; wc -c < %s",
+					stress, img, thawer, good, sigckptArg, img)
 				c := h.Bundle(t, harness.BundleOpts{
 					Opts: harness.Opts{Platform: p, Persist: true, Flags: []string{"--ckpt-group=4242"}},
 					Args: []string{"/bin/sh", "-c", script},

@@ -205,7 +205,7 @@ func TestPolicyFlagsHostKill(t *testing.T) {
 func TestPolicyFlagsAbsent(t *testing.T) {
 	guest := sigckptGuest(t)
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		c, config := policyBundle(t, p, nil, "kill", "62")
+		c, config := policyBundle(t, p, nil, "kill", sigckptArg)
 		c.Create(t)
 		wantStateBundle(t, c)
 		c.Start(t)

@@ -136,7 +136,7 @@ var sigckptCases = []sigckptCase{
 
 	// A handler runs instead of the checkpoint, an ignored SIGCKPT does nothing, and a blocked one
 	// is carried out at once (not left pending, so unblocking it does not kill the process).
-	{name: "handled", mode: "handler", sig: ckptabi.SIGCKPT, lines: []string{"kill 0 errno 0", "handled 62", "after 2"}},
+	{name: "handled", mode: "handler", sig: ckptabi.SIGCKPT, lines: []string{"kill 0 errno 0", "handled " + sigckptArg, "after 2"}},
 	{name: "ignored", mode: "ignore", sig: ckptabi.SIGCKPT, lines: []string{"kill 0 errno 0", "after 2"}},
 	{name: "blocked", mode: "blocked", sig: ckptabi.SIGCKPT, lines: []string{"kill 0 errno 0", "pending 0", "unblocked", "after 2"}, images: selfImage(0, 0)},
 
@@ -276,7 +276,7 @@ func TestSigckptHost(t *testing.T) {
 		if err := os.Remove(image); err != nil {
 			t.Fatal(err)
 		}
-		c.MustRun(t, "kill", "--pid", "1", c.ID, "62")
+		c.MustRun(t, "kill", "--pid", "1", c.ID, sigckptArg)
 		waitForFile(t, image, 30*time.Second)
 		wantSigInfo(t, decodeCkptFile(t, image), ckptabi.SIGCKPT, siUser, -1)
 
@@ -304,7 +304,7 @@ func TestSigckptHostHandledAndOrdinary(t *testing.T) {
 		c.RunDetached(t)
 		c.WaitForOutput(t, "tick 1\n")
 		c.Kill(t, "SIGCKPT")
-		c.WaitForOutput(t, "handler 62\n")
+		c.WaitForOutput(t, "handler "+sigckptArg+"\n")
 		wantNoImages(t, c.Dir)
 		c.Kill(t, "TERM")
 		if code := c.Wait(t); code != 128+15 {

@@ -217,7 +217,7 @@ func TestPolicyValidation(t *testing.T) {
 		{"--ckpt-signal=9", "SIGKILL cannot be caught"},
 		{"--ckpt-signal=65", "not a signal number"},
 		{"--ckpt-signal=sixty", "not a signal number"},
-		{"--ckpt-signal=63", "reserved for SIGCKPTEXIT"},
+		{"--ckpt-signal=" + sigckptExitArg, "reserved for SIGCKPTEXIT"},
 		{"--ckpt-group=-2", "must be a gid"},
 		{"--ckpt-group=wheel", "not a number"},
 		{"--ckpt-file=", "empty file name template"},
@@ -232,7 +232,7 @@ func TestPolicyValidation(t *testing.T) {
 		})
 	}
 	t.Run("bad_annotation", func(t *testing.T) {
-		c := h.Bundle(t, harness.BundleOpts{Args: []string{guest, "0"}, Annotations: map[string]string{"dev.runsc-ckpt.ckpt-signl": "62"}})
+		c := h.Bundle(t, harness.BundleOpts{Args: []string{guest, "0"}, Annotations: map[string]string{"dev.runsc-ckpt.ckpt-signl": sigckptArg}})
 		r := c.Run(t, "create", "-bundle="+c.Bundle, c.ID)
 		if r.ExitCode == 0 || !strings.Contains(r.Stderr, `unknown annotation "dev.runsc-ckpt.ckpt-signl"`) {
 			t.Errorf("want create to fail on the misspelt annotation, got:\n%s", r)

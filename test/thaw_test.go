@@ -169,7 +169,7 @@ func TestThawSIGCKPTImage(t *testing.T) {
 	sleeper := h.BuildC(t, "sleeper")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		dir := h.NewDir(t)
-		script := fmt.Sprintf("cd %s && %s 5 & P=$!; sleep 0.5; kill -62 $P; sleep 0.5; kill -9 $P", dir, sleeper)
+		script := fmt.Sprintf("cd %s && %s 5 & P=$!; sleep 0.5; kill -%s $P; sleep 0.5; kill -9 $P", dir, sleeper, sigckptArg)
 		sig := h.Do(t, harness.Opts{Platform: p, Persist: true}, "/bin/sh", "-c", script)
 		// %N is the process name, the guest binary's base name (the harness may suffix it).
 		imgs, _ := filepath.Glob(filepath.Join(dir, "*.ckpt"))

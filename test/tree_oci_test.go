@@ -19,19 +19,25 @@ func checkRestored(t *testing.T, c *harness.Container, m *treefmt.Manifest) map[
 	t.Helper()
 	after := psTree(t, c)
 	for _, pr := range m.Processes {
-		state := "S"
-		if pr.Zombie != nil {
-			state = "Z"
-		}
-		want := fmt.Sprintf("%d %d %d %s %s", pr.PPID, pr.PGID, pr.SID, state, pr.Comm)
-		if got := after[fmt.Sprint(pr.PID)]; got != want {
-			t.Errorf("pid %d: restored as %q, want %q", pr.PID, got, want)
-		}
+		checkRestoredProcess(t, after, pr)
 	}
 	if len(after) != len(m.Processes) {
 		t.Errorf("restored %d processes, the checkpoint has %d: %v", len(after), len(m.Processes), after)
 	}
 	return after
+}
+
+// checkRestoredProcess compares the process pr of a manifest with what psTree listed (after).
+func checkRestoredProcess(t *testing.T, after map[string]string, pr treefmt.Process) {
+	t.Helper()
+	state := "S"
+	if pr.Zombie != nil {
+		state = "Z"
+	}
+	want := fmt.Sprintf("%d %d %d %s %s", pr.PPID, pr.PGID, pr.SID, state, pr.Comm)
+	if got := after[fmt.Sprint(pr.PID)]; got != want {
+		t.Errorf("pid %d: restored as %q, want %q", pr.PID, got, want)
+	}
 }
 
 // TestTreeCheckpointOCI: the OCI commands. `checkpoint --format=elf --leave-running` writes a tree
@@ -234,14 +240,7 @@ func TestTreePipelineOCI(t *testing.T) {
 				// init): may be over already, and may have been caught between fork and exec.
 				continue
 			}
-			state := "S"
-			if pr.Zombie != nil {
-				state = "Z"
-			}
-			want := fmt.Sprintf("%d %d %d %s %s", pr.PPID, pr.PGID, pr.SID, state, pr.Comm)
-			if got := after[fmt.Sprint(pr.PID)]; got != want {
-				t.Errorf("pid %d: restored as %q, want %q", pr.PID, got, want)
-			}
+			checkRestoredProcess(t, after, pr)
 		}
 
 		// The pipeline goes on where it stopped.

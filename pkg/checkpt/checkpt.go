@@ -69,33 +69,27 @@ func checkptMain(args []string, stdin *os.File, stderr io.Writer) int {
 	var thaw, freezePID, out, parent string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		next := func() (string, bool) {
-			if i+1 >= len(args) {
-				return "", false
-			}
-			i++
-			return args[i], true
-		}
-		var ok bool
+		var val *string
 		switch a {
 		case "-r":
-			thaw, ok = next()
+			val = &thaw
 		case "-c":
-			freezePID, ok = next()
+			val = &freezePID
 		case "-o":
-			out, ok = next()
+			val = &out
 		case "--parent", "-parent", "-p":
-			parent, ok = next()
+			val = &parent
 		case "-h", "-help", "--help":
 			fmt.Fprint(stderr, checkptUsageTx)
 			return 0
 		default:
-			ok = false
+			return usageError(stderr, checkptUsageTx, "unknown argument %q", a)
 		}
-		if !ok {
-			fmt.Fprint(stderr, checkptUsageTx)
-			return checkptUsage
+		if i+1 >= len(args) {
+			return usageError(stderr, checkptUsageTx, "%s needs an argument", a)
 		}
+		i++
+		*val = args[i]
 	}
 	switch {
 	case thaw != "" && freezePID == "" && out == "" && parent == "":
@@ -108,10 +102,20 @@ func checkptMain(args []string, stdin *os.File, stderr io.Writer) int {
 			return checkptFailed
 		}
 		return 0
+	case thaw != "" && freezePID != "":
+		return usageError(stderr, checkptUsageTx, "-r (thaw) and -c (freeze) do not go together")
+	case thaw != "":
+		return usageError(stderr, checkptUsageTx, "-o and --parent go with -c, not with -r")
 	default:
-		fmt.Fprint(stderr, checkptUsageTx)
-		return checkptUsage
+		return usageError(stderr, checkptUsageTx, "nothing to do: give -r IMAGE or -c PID")
 	}
+}
+
+// usageError writes "checkpt: <reason>" and the usage text to stderr and returns checkptUsage.
+func usageError(stderr io.Writer, usage, format string, args ...any) int {
+	fmt.Fprintf(stderr, "checkpt: "+format+"\n", args...)
+	fmt.Fprint(stderr, usage)
+	return checkptUsage
 }
 
 // checkptThaw thaws image in place of this process. It only returns on failure.

@@ -11,23 +11,38 @@ import (
 // These run outside a sandbox: only the paths that fail before or without sys_checkpoint. The
 // thaw and freeze themselves are tested in test/thaw_test.go.
 
+// TestCheckptUsage: every bad command line exits 2 (checkptUsage) with a line that says what is
+// wrong, then the usage.
 func TestCheckptUsage(t *testing.T) {
-	for _, args := range [][]string{
-		nil,
-		{"-r"},
-		{"-c"},
-		{"-o", "x"},
-		{"-r", "img", "-c", "1"},
-		{"-r", "img", "-o", "x"},
-		{"-x"},
-		{"img"},
+	for _, tc := range []struct {
+		args   []string
+		reason string
+	}{
+		{nil, "nothing to do: give -r IMAGE or -c PID"},
+		{[]string{"-r"}, "-r needs an argument"},
+		{[]string{"-c"}, "-c needs an argument"},
+		{[]string{"-c", "1", "--parent"}, "--parent needs an argument"},
+		{[]string{"-o", "x"}, "nothing to do"},
+		{[]string{"-r", "img", "-c", "1"}, "-r (thaw) and -c (freeze) do not go together"},
+		{[]string{"-r", "img", "-o", "x"}, "-o and --parent go with -c, not with -r"},
+		{[]string{"-x"}, `unknown argument "-x"`},
+		{[]string{"--bogus"}, `unknown argument "--bogus"`},
+		{[]string{"img"}, `unknown argument "img"`},
+		{[]string{"-c", "-t"}, "-t needs an argument"},
+		{[]string{"-c", "-t", "1", "-x"}, `unknown argument "-x"`},
+		{[]string{"-t", "1"}, "give one of -c (freeze) and -r (restore)"},
+		{[]string{"-c", "-r", "-t", "1"}, "give one of -c (freeze) and -r (restore)"},
+		{[]string{"-c", "-t", "1"}, "a tree freeze needs -o DIR"},
+		{[]string{"-c", "-t", "x", "-o", "d"}, `"x" is not a process id`},
+		{[]string{"-r", "-t", "d", "-k"}, "a tree restore takes only -t DIR"},
 	} {
 		var stderr bytes.Buffer
-		if code := checkptMain(args, os.Stdin, &stderr); code != checkptUsage {
-			t.Errorf("checkpt %q: exit %d, want %d", args, code, checkptUsage)
+		if code := checkptMain(tc.args, os.Stdin, &stderr); code != checkptUsage {
+			t.Errorf("checkpt %q: exit %d, want %d", tc.args, code, checkptUsage)
 		}
-		if !strings.Contains(stderr.String(), "usage: checkpt -r IMAGE|-") {
-			t.Errorf("checkpt %q: no usage message: %q", args, stderr.String())
+		msg := stderr.String()
+		if !strings.HasPrefix(msg, "checkpt: "+tc.reason) || !strings.Contains(msg, "usage: checkpt -r IMAGE|-") {
+			t.Errorf("checkpt %q: message %q, want \"checkpt: %s...\" and the usage", tc.args, msg, tc.reason)
 		}
 	}
 	var stderr bytes.Buffer

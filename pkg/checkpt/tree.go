@@ -45,6 +45,7 @@ func checkptTreeMain(args []string, stdin *os.File, stdout, stderr io.Writer) in
 		freeze, thaw, kill bool
 		target, out        string
 	)
+	usage := checkptUsageTx + checkptTreeUsageTx
 	for i := 0; i < len(args); i++ {
 		switch args[i] {
 		case "-c":
@@ -55,8 +56,7 @@ func checkptTreeMain(args []string, stdin *os.File, stdout, stderr io.Writer) in
 			kill = true
 		case "-t", "-o":
 			if i+1 >= len(args) {
-				fmt.Fprint(stderr, checkptUsageTx+checkptTreeUsageTx)
-				return checkptUsage
+				return usageError(stderr, usage, "%s needs an argument", args[i])
 			}
 			if args[i] == "-t" {
 				target = args[i+1]
@@ -65,16 +65,14 @@ func checkptTreeMain(args []string, stdin *os.File, stdout, stderr io.Writer) in
 			}
 			i++
 		default:
-			fmt.Fprint(stderr, checkptUsageTx+checkptTreeUsageTx)
-			return checkptUsage
+			return usageError(stderr, usage, "unknown argument %q", args[i])
 		}
 	}
 	switch {
 	case freeze && !thaw && out != "":
 		pid, err := strconv.Atoi(target)
 		if err != nil || pid < 0 {
-			fmt.Fprintf(stderr, "checkpt: %q is not a process id (0: every process)\n", target)
-			return checkptUsage
+			return usageError(stderr, usage, "%q is not a process id (0: every process)", target)
 		}
 		if err := checkptFreezeTree(pid, out, kill, stdout); err != nil {
 			fmt.Fprintf(stderr, "checkpt: freeze of tree %d failed: %v\n", pid, err)
@@ -85,9 +83,13 @@ func checkptTreeMain(args []string, stdin *os.File, stdout, stderr io.Writer) in
 		err := checkptThawTree(target, stdin, stdout, stderr)
 		fmt.Fprintf(stderr, "checkpt: restore of tree %s failed: %v\n", target, err)
 		return checkptFailed
+	case freeze == thaw:
+		return usageError(stderr, usage, "give one of -c (freeze) and -r (restore)")
+	case freeze:
+		return usageError(stderr, usage, "a tree freeze needs -o DIR (or -o - for a stream)")
+	default:
+		return usageError(stderr, usage, "a tree restore takes only -t DIR")
 	}
-	fmt.Fprint(stderr, checkptUsageTx+checkptTreeUsageTx)
-	return checkptUsage
 }
 
 // checkptFreezeTree freezes the tree of pid into the new directory out, or as a stream to stdout

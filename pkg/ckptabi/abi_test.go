@@ -134,3 +134,23 @@ func TestDocTableMatchesPackage(t *testing.T) {
 		}
 	}
 }
+
+// TestPythonGuestMatchesPackage checks the ABI numbers the Python test guests use
+// (test/guests/guest.py, which cannot include ckpt.h): SYS_CHECKPOINT and CKPT_FREEZE.
+func TestPythonGuestMatchesPackage(t *testing.T) {
+	b, err := os.ReadFile(repoFile("test/guests/guest.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"SYS_CHECKPOINT": SYS_checkpoint, "CKPT_FREEZE": CKPT_FREEZE}
+	for name, v := range want {
+		m := regexp.MustCompile(`(?m)^` + name + `\s*=\s*(\d+)\s*(#.*)?$`).FindSubmatch(b)
+		if m == nil {
+			t.Errorf("test/guests/guest.py does not set %s", name)
+			continue
+		}
+		if got, _ := strconv.ParseInt(string(m[1]), 10, 64); got != v {
+			t.Errorf("%s: test/guests/guest.py says %d, package ckptabi %d", name, got, v)
+		}
+	}
+}

@@ -67,7 +67,7 @@ func TestEpollObjectDecodeErrors(t *testing.T) {
 	p.Objects = p.Objects[1:]
 	p.Objects[0].ID = 1
 	img := encodeToBytes(t, p)
-	at := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1)
+	at := lastOwnNoteDesc(img)
 	body := objectFixedSize + objectFDSize
 	for _, tc := range []struct {
 		name string
@@ -81,9 +81,7 @@ func TestEpollObjectDecodeErrors(t *testing.T) {
 		{"fd", body + 8, 3, "fd 3 is not an fd of the process"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := bytes.Clone(img)
-			b[at+tc.off] = tc.val
-			wantDecodeError(t, b, tc.want)
+			wantByteDecodeError(t, img, at+tc.off, tc.val, tc.want)
 		})
 	}
 }

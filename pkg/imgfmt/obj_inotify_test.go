@@ -1,7 +1,6 @@
 package imgfmt
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 )
@@ -49,7 +48,7 @@ func TestInotifyChecks(t *testing.T) {
 		})
 	}
 	img := encodeToBytes(t, inotifyProcess())
-	body := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1) + objectFixedSize + objectFDSize
+	body := lastOwnNoteDesc(img) + objectFixedSize + objectFDSize
 	for _, tc := range []struct {
 		off  int
 		val  byte
@@ -62,9 +61,7 @@ func TestInotifyChecks(t *testing.T) {
 		{16 + 8 + 3, 0x10, "exceeds"},
 		{16 + 12, 0, "NUL"},
 	} {
-		b := bytes.Clone(img)
-		b[body+tc.off] = tc.val
-		wantDecodeError(t, b, tc.want)
+		wantByteDecodeError(t, img, body+tc.off, tc.val, tc.want)
 	}
 }
 
@@ -102,7 +99,7 @@ func TestInotifyEvents(t *testing.T) {
 		})
 	}
 	b := encodeToBytes(t, withEvents())
-	body := bytes.LastIndex(b, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1) + objectFixedSize + objectFDSize
+	body := lastOwnNoteDesc(b) + objectFixedSize + objectFDSize
 	b[body+12] = 200
 	wantDecodeError(t, b, "events do not fit")
 }

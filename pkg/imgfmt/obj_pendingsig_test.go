@@ -1,7 +1,6 @@
 package imgfmt
 
 import (
-	"bytes"
 	"encoding/binary"
 	"testing"
 )
@@ -57,15 +56,13 @@ func TestPendingSignalsChecks(t *testing.T) {
 		})
 	}
 	img := encodeToBytes(t, pendingProcess())
-	body := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1) + objectFixedSize
+	body := lastOwnNoteDesc(img) + objectFixedSize
 	for _, tc := range []struct {
 		off  int
 		val  byte
 		want string
 	}{{0, 4, "do not fill"}, {0, 2, "do not fill"}, {3, 0x80, "do not fill"}, {4, 1, "do not fill"}, {4, 2, "flags 0x2"}, {8, 0, "signal 0"}} {
-		b := bytes.Clone(img)
-		b[body+tc.off] = tc.val
-		wantDecodeError(t, b, tc.want)
+		wantByteDecodeError(t, img, body+tc.off, tc.val, tc.want)
 	}
 }
 
@@ -137,14 +134,12 @@ func TestPendingSignalsQueueChecks(t *testing.T) {
 		})
 	}
 	img := encodeToBytes(t, queuedProcess())
-	body := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1) + objectFixedSize
+	body := lastOwnNoteDesc(img) + objectFixedSize
 	for _, tc := range []struct {
 		off  int
 		val  byte
 		want string
 	}{{0, 6, "do not fill"}, {4, 3, "flags 0x3"}, {8 + 12, 1, "reserved"}, {8, 7, "thread 7, which is not"}} {
-		b := bytes.Clone(img)
-		b[body+tc.off] = tc.val
-		wantDecodeError(t, b, tc.want)
+		wantByteDecodeError(t, img, body+tc.off, tc.val, tc.want)
 	}
 }

@@ -66,7 +66,7 @@ func TestPipeObjectDecodeErrors(t *testing.T) {
 	p.Files = append(p.Files, File{FD: 9, Kind: FileFIFO, Offset: -1, Desc: "pipe:[3]"})
 	p.Objects = []Object{{ID: 1, FDs: []ObjectFD{{FD: 9}}, Body: &PipeObject{Capacity: 4096, Data: []byte("abcd")}}}
 	img := encodeToBytes(t, p)
-	at := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1)
+	at := lastOwnNoteDesc(img)
 	body := objectFixedSize + objectFDSize
 	for _, tc := range []struct {
 		name string
@@ -81,9 +81,7 @@ func TestPipeObjectDecodeErrors(t *testing.T) {
 		{"capacity", body + 5, 0, "capacity 0 outside"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := bytes.Clone(img)
-			b[at+tc.off] = tc.val
-			wantDecodeError(t, b, tc.want)
+			wantByteDecodeError(t, img, at+tc.off, tc.val, tc.want)
 		})
 	}
 }

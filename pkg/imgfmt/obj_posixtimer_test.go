@@ -1,7 +1,6 @@
 package imgfmt
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 )
@@ -64,7 +63,7 @@ func TestPosixTimerChecks(t *testing.T) {
 // huge remaining time must be format errors.
 func TestPosixTimerDecodeErrors(t *testing.T) {
 	img := encodeToBytes(t, posixTimerProcess())
-	body := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1) + objectFixedSize
+	body := lastOwnNoteDesc(img) + objectFixedSize
 	for _, tc := range []struct {
 		name string
 		off  int
@@ -77,9 +76,7 @@ func TestPosixTimerDecodeErrors(t *testing.T) {
 		{"ids", 0, 0, "not above the previous"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := bytes.Clone(img)
-			b[body+tc.off] = tc.val
-			wantDecodeError(t, b, tc.want)
+			wantByteDecodeError(t, img, body+tc.off, tc.val, tc.want)
 		})
 	}
 }

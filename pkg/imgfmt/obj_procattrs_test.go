@@ -55,7 +55,7 @@ func TestProcAttrsChecks(t *testing.T) {
 
 func TestProcAttrsDecodeErrors(t *testing.T) {
 	img := encodeToBytes(t, attrsProcess())
-	body := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1) + objectFixedSize
+	body := lastOwnNoteDesc(img) + objectFixedSize
 	for _, tc := range []struct {
 		name string
 		off  int
@@ -69,9 +69,7 @@ func TestProcAttrsDecodeErrors(t *testing.T) {
 		{"oom", 5, 0x40, "out of range"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := bytes.Clone(img)
-			b[body+tc.off] = tc.val
-			wantDecodeError(t, b, tc.want)
+			wantByteDecodeError(t, img, body+tc.off, tc.val, tc.want)
 		})
 	}
 }
@@ -88,7 +86,7 @@ func TestTerminalCodec(t *testing.T) {
 	if s := viewOf(q); s.Objects[1].Detail != "pty replica of /dev/pts/3" {
 		t.Errorf("summary %+v", s.Objects)
 	}
-	body := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1) + objectFixedSize + objectFDSize
+	body := lastOwnNoteDesc(img) + objectFixedSize + objectFDSize
 	for _, tc := range []struct {
 		off  int
 		want string

@@ -108,9 +108,7 @@ func TestProcFileDecodeErrors(t *testing.T) {
 		{"ns type", ns + 3, 0x01, "unknown namespace type"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := bytes.Clone(img)
-			b[tc.off] = tc.val
-			wantDecodeError(t, b, tc.want)
+			wantByteDecodeError(t, img, tc.off, tc.val, tc.want)
 		})
 	}
 }

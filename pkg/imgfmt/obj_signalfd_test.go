@@ -14,7 +14,7 @@ func TestSignalFDObjectDecodeErrors(t *testing.T) {
 	p.Objects = p.Objects[1:]
 	p.Objects[0].ID = 1
 	img := encodeToBytes(t, p)
-	at := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1)
+	at := lastOwnNoteDesc(img)
 	// The fd count claims one more fd: the body is read 8 bytes late and runs out.
 	b := bytes.Clone(img)
 	b[at+12] = 2

@@ -1,7 +1,6 @@
 package imgfmt
 
 import (
-	"bytes"
 	"testing"
 )
 
@@ -59,7 +58,7 @@ func TestSysVChecks(t *testing.T) {
 // not fit, an oversized message, non-zero padding and reserved bytes.
 func TestSysVDecodeErrors(t *testing.T) {
 	img := encodeToBytes(t, sysvProcess())
-	body := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1) + objectFixedSize
+	body := lastOwnNoteDesc(img) + objectFixedSize
 	for _, tc := range []struct {
 		name string
 		off  int
@@ -73,9 +72,7 @@ func TestSysVDecodeErrors(t *testing.T) {
 		{"type", 48 + 7, 0x80, "message of type"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := bytes.Clone(img)
-			b[body+tc.off] = tc.val
-			wantDecodeError(t, b, tc.want)
+			wantByteDecodeError(t, img, body+tc.off, tc.val, tc.want)
 		})
 	}
 }

@@ -56,7 +56,7 @@ func TestSysVShmChecks(t *testing.T) {
 
 func TestSysVShmDecodeErrors(t *testing.T) {
 	img := encodeToBytes(t, sysVShmProcess())
-	at := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1)
+	at := lastOwnNoteDesc(img)
 	body := at + objectFixedSize
 	for _, tc := range []struct {
 		name  string

@@ -1,7 +1,6 @@
 package imgfmt
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 )
@@ -70,7 +69,7 @@ func TestTerminalStateChecks(t *testing.T) {
 	}
 	// Patched bytes: the decoder refuses them before anything is built.
 	img := encodeToBytes(t, terminalProcess())
-	body := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1) + objectFixedSize + 4*objectFDSize
+	body := lastOwnNoteDesc(img) + objectFixedSize + 4*objectFDSize
 	for _, tc := range []struct {
 		off  int
 		val  byte
@@ -85,8 +84,6 @@ func TestTerminalStateChecks(t *testing.T) {
 		{96 + 12, 1, "padding"},
 		{19, 0x40, "ends do not fit"},
 	} {
-		b := bytes.Clone(img)
-		b[body+tc.off] = tc.val
-		wantDecodeError(t, b, tc.want)
+		wantByteDecodeError(t, img, body+tc.off, tc.val, tc.want)
 	}
 }

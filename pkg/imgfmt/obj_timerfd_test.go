@@ -1,7 +1,6 @@
 package imgfmt
 
 import (
-	"bytes"
 	"testing"
 )
 
@@ -57,7 +56,7 @@ func TestTimerFDObjectDecodeErrors(t *testing.T) {
 	p := timerProcess()
 	p.Objects = p.Objects[:1]
 	img := encodeToBytes(t, p)
-	at := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1)
+	at := lastOwnNoteDesc(img)
 	body := objectFixedSize + objectFDSize
 	for _, tc := range []struct {
 		name string
@@ -70,9 +69,7 @@ func TestTimerFDObjectDecodeErrors(t *testing.T) {
 		{"negative value", body + 15, 0x80, "negative time"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := bytes.Clone(img)
-			b[at+tc.off] = tc.val
-			wantDecodeError(t, b, tc.want)
+			wantByteDecodeError(t, img, at+tc.off, tc.val, tc.want)
 		})
 	}
 }

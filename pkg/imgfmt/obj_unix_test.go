@@ -1,8 +1,6 @@
 package imgfmt
 
 import (
-	"bytes"
-	"errors"
 	"strings"
 	"testing"
 )
@@ -104,7 +102,7 @@ func TestUnixSocketChecks(t *testing.T) {
 // note): counts and lengths that do not fit, unknown flags and reserved bytes are format errors.
 func TestUnixSocketDecodeErrors(t *testing.T) {
 	img := encodeToBytes(t, unixProcess())
-	at := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1)
+	at := lastOwnNoteDesc(img)
 	body := at + objectFixedSize + objectFDSize // the listening socket has one fd
 	end := body + 8
 	for _, tc := range []struct {
@@ -122,9 +120,7 @@ func TestUnixSocketDecodeErrors(t *testing.T) {
 		{"truncated addr", end + 16, 100, "too short"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := bytes.Clone(img)
-			b[tc.off] = tc.val
-			wantDecodeError(t, b, tc.want)
+			wantByteDecodeError(t, img, tc.off, tc.val, tc.want)
 		})
 	}
 }
@@ -134,7 +130,7 @@ func TestUnixMessageDecodeErrors(t *testing.T) {
 	p := unixProcess()
 	p.Objects = p.Objects[:1]
 	img := encodeToBytes(t, p)
-	at := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1)
+	at := lastOwnNoteDesc(img)
 	// End 0 has no addresses, and its options before the messages.
 	msg := at + objectFixedSize + 2*objectFDSize + 8 + unixEndFixedSize + sockOptionsSize(p.Objects[0].Body.(*UnixSocketObject).Ends[0].Options)
 	for _, tc := range []struct {
@@ -150,9 +146,7 @@ func TestUnixMessageDecodeErrors(t *testing.T) {
 		{"files", msg + 16, 3, "files in flight do not fit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := bytes.Clone(img)
-			b[tc.off] = tc.val
-			wantDecodeError(t, b, tc.want)
+			wantByteDecodeError(t, img, tc.off, tc.val, tc.want)
 		})
 	}
 }
@@ -162,20 +156,6 @@ func TestUnixMessageDecodeErrors(t *testing.T) {
 func FuzzUnixSocketObject(f *testing.F) {
 	f.Add(encodeToBytes(f, unixProcess()))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := Decode(bytes.NewReader(data), int64(len(data)))
-		if err != nil {
-			var fe *FormatError
-			if !errors.As(err, &fe) {
-				t.Fatalf("Decode returned %T %v, want a *FormatError", err, err)
-			}
-			return
-		}
-		var out bytes.Buffer
-		if err := Encode(&out, p); err != nil {
-			t.Fatalf("re-encoding an accepted image: %v", err)
-		}
-		if !bytes.Equal(out.Bytes(), data) {
-			t.Fatal("accepted image is not canonical")
-		}
+		decodeCanonical(t, data)
 	})
 }

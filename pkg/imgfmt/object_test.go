@@ -68,7 +68,7 @@ func TestObjectChecks(t *testing.T) {
 func TestObjectDecodeErrors(t *testing.T) {
 	img := encodeToBytes(t, objectProcess())
 	// The object note's descriptor follows the last "RUNSC-CKPT\0" owner in the image.
-	at := bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1)
+	at := lastOwnNoteDesc(img)
 	for _, tc := range []struct {
 		name string
 		off  int
@@ -82,9 +82,7 @@ func TestObjectDecodeErrors(t *testing.T) {
 		{"layout", 0, 9, "layout version 9"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := bytes.Clone(img)
-			b[at+tc.off] = tc.val
-			wantDecodeError(t, b, tc.want)
+			wantByteDecodeError(t, img, at+tc.off, tc.val, tc.want)
 		})
 	}
 }
@@ -118,6 +116,21 @@ func wantEncodeError(t *testing.T, p *Process, want string) {
 	if err := Encode(new(bytes.Buffer), p); !errors.As(err, &fe) || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Encode: %v, want a FormatError containing %q", err, want)
 	}
+}
+
+// lastOwnNoteDesc returns the offset in img of the descriptor of its last runsc-ckpt note (in an
+// image with objects, the last object's).
+func lastOwnNoteDesc(img []byte) int {
+	return bytes.LastIndex(img, []byte(OwnerRunscCkpt+"\x00")) + pad4(len(OwnerRunscCkpt)+1)
+}
+
+// wantByteDecodeError fails t unless img, with its byte at off set to val, fails to decode with a
+// FormatError whose text contains want. img itself is left as it is.
+func wantByteDecodeError(t *testing.T, img []byte, off int, val byte, want string) {
+	t.Helper()
+	b := bytes.Clone(img)
+	b[off] = val
+	wantDecodeError(t, b, want)
 }
 
 // wantDecodeError fails t unless decoding img fails with a FormatError whose text contains want.

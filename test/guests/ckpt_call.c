@@ -27,26 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "ckpt.h"
-
-static const char *errname(int e)
-{
-	switch (e) {
-	case 0: return "OK";
-	case EPERM: return "EPERM";
-	case ESRCH: return "ESRCH";
-	case EBADF: return "EBADF";
-	case EINVAL: return "EINVAL";
-	case ENOSYS: return "ENOSYS";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	case ERANGE: return "ERANGE";
-	case ESTALE: return "ESTALE";
-	case ENOSPC: return "ENOSPC";
-	case EFAULT: return "EFAULT";
-	case ENOTDIR: return "ENOTDIR";
-	default: return "OTHER";
-	}
-}
+#include "guest.h"
 
 static int parse_fd(const char *s, const char *name)
 {

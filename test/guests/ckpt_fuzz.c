@@ -743,27 +743,12 @@ static void round_leader(uint64_t seed, int round, unsigned long calls, int thre
 
 /* ---- the main process ---- */
 
-/* alive reports whether pid exists and is not a zombie. */
-static int alive(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	char *rp = strrchr(buf, ')');
-	return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
-}
-
-static void proc_state(pid_t pid, char *out, size_t n)
+/* proc_read reads /proc/<pid>/<file> into out (NUL-terminated, cut at the first newline) and
+ * returns its first byte: 0 if the file could not be read (the process is gone). */
+static char proc_read(pid_t pid, const char *file, char *out, size_t n)
 {
 	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
 	int fd = open(path, O_RDONLY);
 	ssize_t r = fd < 0 ? -1 : read(fd, out, n - 1);
 	if (fd >= 0)
@@ -772,6 +757,23 @@ static void proc_state(pid_t pid, char *out, size_t n)
 	char *nl = strchr(out, '\n');
 	if (nl)
 		*nl = 0;
+	return out[0];
+}
+
+/* alive reports whether pid exists and is not a zombie. */
+static int alive(pid_t pid)
+{
+	char buf[512];
+	if (!proc_read(pid, "stat", buf, sizeof buf))
+		return 0;
+	char *rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+}
+
+/* proc_state reads pid's /proc stat line into out (empty if it is gone). */
+static void proc_state(pid_t pid, char *out, size_t n)
+{
+	proc_read(pid, "stat", out, n);
 }
 
 static void reap(void)
@@ -1114,17 +1116,7 @@ static int write_sparse(int fd, const unsigned char *b, size_t n)
 
 static char comm_of(pid_t pid, char *out, size_t n)
 {
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/comm", pid);
-	int fd = open(path, O_RDONLY);
-	ssize_t r = fd < 0 ? -1 : read(fd, out, n - 1);
-	if (fd >= 0)
-		close(fd);
-	out[r > 0 ? r : 0] = 0;
-	char *nl = strchr(out, '\n');
-	if (nl)
-		*nl = 0;
-	return out[0];
+	return proc_read(pid, "comm", out, n);
 }
 
 /* thaw_as_nobody thaws the image m in a child that dropped to nobody, from a file or (via_pipe)

@@ -15,7 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
+#include "guest.h"
 
 #define PAGES 4096
 #define PAGE 4096
@@ -51,10 +51,7 @@ int main(int argc, char **argv)
 	/* Some bulk so the image takes a while to write: 256 MiB of non-zero memory. Right after the
 	 * snapshot every store of the worker is a copy-on-write fault handled by the sentry (slow on
 	 * ptrace: its first pass took longer than writing a 64 MiB image on a loaded machine). */
-	size_t bulk = 256 << 20;
-	unsigned char *b = mmap(NULL, bulk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	for (size_t i = 0; i < bulk; i += 64)
-		b[i] = (unsigned char)(i >> 12) | 1;
+	fill_bulk(256);
 	printf("buffer=%#lx\n", (unsigned long)buf);
 	fflush(stdout);
 

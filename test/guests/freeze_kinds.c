@@ -23,7 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "guest.h"
+#include "fd_kinds.h"
 
 int main(int argc, char **argv)
 {
@@ -32,31 +32,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	char path[4096];
-	int p[2], sv[2];
-	if (pipe(p) != 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
-		perror("pipe/socketpair");
-		return 1;
-	}
-	at(p[0], 10);
-	at(p[1], 11);
-	fcntl(11, F_SETFL, O_NONBLOCK);
-	at(sv[0], 12);
-	at(eventfd(3, 0), 13);
-	at(open("/dev/null", O_RDWR), 14);
-	at(open(argv[2], O_RDONLY | O_DIRECTORY), 15);
-	snprintf(path, sizeof path, "%s/link", argv[2]);
-	at(open(path, O_PATH | O_NOFOLLOW), 16);
-	int mfd = memfd_create("kinds", 0);
-	if (ftruncate(mfd, 8192) != 0) {
+	fd_kinds(argv[2], 0);
+	if (ftruncate(17, 8192) != 0) {
 		perror("ftruncate");
 		return 1;
 	}
-	at(mfd, 17);
-	snprintf(path, sizeof path, "%s/data", argv[2]);
-	at(open(path, O_RDWR), 18);
-	lseek(18, 1234, SEEK_SET);
-	fcntl(18, F_SETFD, FD_CLOEXEC);
-	at(epoll_create1(0), 19);
 
 	char *shared = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	char *reserve = mmap(NULL, 256 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

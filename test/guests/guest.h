@@ -1,6 +1,7 @@
 /* guest.h: what the test guests share (included as "guest.h"; BuildC puts include/ on the
  * include path for ckpt.h): setting up the fd table at fixed numbers, the freeze-and-die step of
- * the thaw tests, and waiting for threads to make progress. */
+ * the thaw tests, waiting for threads to make progress, bulk memory, reading a whole message, printing
+ * one check a line and naming errnos the way the tests expect them. */
 #ifndef RUNSC_CKPT_TEST_GUEST_H
 #define RUNSC_CKPT_TEST_GUEST_H
 
@@ -8,6 +9,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +123,77 @@ static inline int counters_advance(const volatile unsigned long *counters, int n
 			return 1;
 	}
 	return 0;
+}
+
+/* fill_bulk maps mib MiB of private anonymous memory and writes a non-zero byte every 64 bytes of
+ * it: bulk that makes an image of the process take a while to write. Exits with status 1 if it
+ * cannot. */
+static inline void fill_bulk(size_t mib)
+{
+	size_t bulk = mib << 20;
+	if (bulk == 0)
+		return;
+	unsigned char *b = mmap(NULL, bulk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b == MAP_FAILED) {
+		perror("mmap bulk");
+		exit(1);
+	}
+	for (size_t i = 0; i < bulk; i += 64)
+		b[i] = (unsigned char)(i >> 12) | 1;
+}
+
+/* read_full reads up to n bytes from fd into buf, going on after short reads and EINTR, and
+ * returns how many it read: fewer than n at end of file or on an error. */
+static inline int read_full(int fd, void *buf, int n)
+{
+	int got = 0;
+	while (got < n) {
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += r;
+	}
+	return got;
+}
+
+/* check_fails counts the checks that failed. */
+static int check_fails;
+
+/* check prints "name=1" or "name=0" (one line a test matches) and counts a failed check in
+ * check_fails. */
+static inline void check(const char *name, int ok)
+{
+	printf("%s=%d\n", name, ok ? 1 : 0);
+	if (!ok)
+		check_fails++;
+}
+
+/* errname is the symbolic name of errno e as the tests match it ("OK" for 0), or strerror's text
+ * for an errno no test expects. */
+static inline const char *errname(int e)
+{
+	switch (e) {
+	case 0: return "OK";
+	case EPERM: return "EPERM";
+	case ENOENT: return "ENOENT";
+	case ESRCH: return "ESRCH";
+	case EBADF: return "EBADF";
+	case ENOMEM: return "ENOMEM";
+	case EACCES: return "EACCES";
+	case EFAULT: return "EFAULT";
+	case ENOTDIR: return "ENOTDIR";
+	case EINVAL: return "EINVAL";
+	case EMFILE: return "EMFILE";
+	case EFBIG: return "EFBIG";
+	case ENOSPC: return "ENOSPC";
+	case ERANGE: return "ERANGE";
+	case ENOSYS: return "ENOSYS";
+	case EOPNOTSUPP: return "EOPNOTSUPP";
+	case ESTALE: return "ESTALE";
+	default: return strerror(e);
+	}
 }
 
 #endif

@@ -28,23 +28,6 @@
 
 #include "guest.h"
 
-static const char *errname(int e)
-{
-	switch (e) {
-	case 0: return "OK";
-	case EINVAL: return "EINVAL";
-	case ESTALE: return "ESTALE";
-	case EBADF: return "EBADF";
-	case EPERM: return "EPERM";
-	case EACCES: return "EACCES";
-	case ENOMEM: return "ENOMEM";
-	case EMFILE: return "EMFILE";
-	case ENOENT: return "ENOENT";
-	case EFBIG: return "EFBIG";
-	default: return strerror(e);
-	}
-}
-
 /* creds prints " uid=R/E/S gid=R/E/S". */
 static void creds(void)
 {

@@ -254,11 +254,7 @@ int main(int argc, char **argv)
 	at(dg[1], 33);
 
 	at(open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0644), 24);
-	long r = sys_checkpoint(CKPT_FREEZE, 24, -1, 0);
-	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
-	fflush(stdout);
-	if (r == 0)
-		kill(getpid(), SIGKILL);
+	long r = freeze_fd_and_die(24);
 	if (r != 1)
 		return 1;
 

@@ -38,15 +38,6 @@
 #define PG 4096
 #define MIB (1 << 20)
 
-static int fails;
-
-static void check(const char *name, int ok)
-{
-	printf("%s=%d\n", name, ok);
-	if (!ok)
-		fails++;
-}
-
 static char pattern(long i) { return (char)('A' + i % 23); }
 
 /* linkpath returns what /proc/self/fd/N reads. */
@@ -138,11 +129,7 @@ int main(int argc, char **argv)
 	strcpy(anon, "anon");
 
 	at(open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600), 20);
-	long r = sys_checkpoint(CKPT_FREEZE, 20, -1, 0);
-	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
-	fflush(stdout);
-	if (r == 0)
-		kill(getpid(), SIGKILL);
+	long r = freeze_fd_and_die(20);
 	if (r < 0)
 		return 1;
 	if (argc > 4) {
@@ -221,6 +208,6 @@ int main(int argc, char **argv)
 	}
 	int status;
 	check("anon_shared", c > 0 && waitpid(c, &status, 0) == c && strcmp(anon, "child") == 0);
-	printf("fails=%d\n", fails);
-	return fails ? 1 : 0;
+	printf("fails=%d\n", check_fails);
+	return check_fails ? 1 : 0;
 }

@@ -45,29 +45,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
-
-static int failed;
-
-static void check(const char *name, int ok)
-{
-	printf("%s=%d\n", name, ok ? 1 : 0);
-	if (!ok)
-		failed = 1;
-}
+#include "guest.h"
 
 static void die(const char *what)
 {
 	perror(what);
 	_exit(2);
-}
-
-static void at(int fd, int want)
-{
-	if (fd < 0 || dup2(fd, want) != want)
-		die("setting up an fd");
-	if (fd != want)
-		close(fd);
 }
 
 static void seti(int fd, int level, int name, int v)
@@ -513,6 +496,6 @@ int main(int argc, char **argv)
 	} else {
 		printf("icmp_stub=skip\n");
 	}
-	printf("done=%d\n", !failed);
-	return failed;
+	printf("done=%d\n", !check_fails);
+	return check_fails ? 1 : 0;
 }

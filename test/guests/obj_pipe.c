@@ -61,18 +61,6 @@ static void *reader(void *arg)
 	return NULL;
 }
 
-static int read_all(int fd, unsigned char *buf, int n)
-{
-	int got = 0;
-	while (got < n) {
-		ssize_t r = read(fd, buf + got, n - got);
-		if (r <= 0)
-			break;
-		got += r;
-	}
-	return got;
-}
-
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -137,7 +125,7 @@ int main(int argc, char **argv)
 	int flags = (fcntl(10, F_GETFL) & (O_ACCMODE | O_NONBLOCK)) == O_RDONLY &&
 		    (fcntl(11, F_GETFL) & (O_ACCMODE | O_NONBLOCK)) == (O_WRONLY | O_NONBLOCK);
 	int shared = fcntl(12, F_SETFL, O_NONBLOCK) == 0 && (fcntl(10, F_GETFL) & O_NONBLOCK);
-	int data = read_all(12, back, BIG) == BIG && memcmp(back, big, BIG) == 0 &&
+	int data = read_full(12, back, BIG) == BIG && memcmp(back, big, BIG) == 0 &&
 		   read(10, back, 1) < 0 && errno == EAGAIN;
 	int connected = write(11, "more", 4) == 4 && read(10, back, 8) == 4 && memcmp(back, "more", 4) == 0;
 	close(11);

@@ -67,17 +67,25 @@ static int dequeue(const sigset_t *set, siginfo_t *si, const struct timespec *ti
 	return syscall(SYS_rt_sigtimedwait, set, si, timeout, 8);
 }
 
-static int take(int sig, int code, int value)
+/* dequeue_now dequeues sig into si without waiting; if none is pending it says so and returns 0. */
+static int dequeue_now(int sig, siginfo_t *si)
 {
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, sig);
 	struct timespec zero = {0, 0};
-	siginfo_t si;
-	if (dequeue(&set, &si, &zero) != sig) {
+	if (dequeue(&set, si, &zero) != sig) {
 		printf("sig %d: none\n", sig);
 		return 0;
 	}
+	return 1;
+}
+
+static int take(int sig, int code, int value)
+{
+	siginfo_t si;
+	if (!dequeue_now(sig, &si))
+		return 0;
 	int ok = si.si_code == code && si.si_pid == frozen_pid && (code != SI_QUEUE || si.si_value.sival_int == value);
 	if (!ok)
 		printf("sig %d: code %d pid %d (want %d) value %d\n", sig, si.si_code, si.si_pid, frozen_pid, si.si_value.sival_int);
@@ -88,15 +96,9 @@ static int take(int sig, int code, int value)
  * timer_getoverrun then says overrun. */
 static int take_timer(int sig, timer_t tm, int value, int overrun)
 {
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, sig);
-	struct timespec zero = {0, 0};
 	siginfo_t si;
-	if (dequeue(&set, &si, &zero) != sig) {
-		printf("sig %d: none\n", sig);
+	if (!dequeue_now(sig, &si))
 		return 0;
-	}
 	int got = timer_getoverrun(tm);
 	int ok = si.si_code == SI_TIMER && si.si_timerid == (int)(long)tm && si.si_value.sival_int == value &&
 		 si.si_overrun == overrun && got == overrun;

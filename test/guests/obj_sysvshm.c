@@ -27,15 +27,6 @@
 #define PG 4096
 #define ASIZE (3 * PG + 100)
 
-static int fails;
-
-static void check(const char *name, int ok)
-{
-	printf("%s=%d\n", name, ok);
-	if (!ok)
-		fails++;
-}
-
 static char pattern(long i) { return (char)('a' + i % 19); }
 
 int main(int argc, char **argv)
@@ -105,6 +96,6 @@ int main(int argc, char **argv)
 	}
 	shmdt(a1);
 	shmdt(a2);
-	printf("fails=%d\n", fails);
-	return fails ? 1 : 0;
+	printf("fails=%d\n", check_fails);
+	return check_fails ? 1 : 0;
 }

@@ -51,7 +51,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
+#include "guest.h"
 
 static struct termios want;
 static unsigned ptn; /* the replica's index at the freeze */
@@ -147,23 +147,27 @@ static void ctty(int *c, int *fg, int *devtty)
 static long freeze(const char *image)
 {
 	int fd = open(image, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	long r = sys_checkpoint(CKPT_FREEZE, fd, -1, 0);
-	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
-	fflush(stdout);
-	if (r == 0)
-		kill(getpid(), SIGKILL);
+	long r = freeze_fd_and_die(fd);
 	close(fd);
 	return r;
+}
+
+/* open_ptmx opens a new pty master (O_NOCTTY) and unlocks its replica; the guest exits with
+ * status 2 if it cannot. */
+static int open_ptmx(void)
+{
+	int m = open("/dev/ptmx", O_RDWR | O_NOCTTY);
+	if (m < 0 || grantpt(m) != 0 || unlockpt(m) != 0) {
+		perror("ptmx");
+		exit(2);
+	}
+	return m;
 }
 
 static int single(const char *image)
 {
 	lead_session();
-	int m = open("/dev/ptmx", O_RDWR | O_NOCTTY);
-	if (m < 0 || grantpt(m) != 0 || unlockpt(m) != 0) {
-		perror("ptmx");
-		return 2;
-	}
+	int m = open_ptmx();
 	char *name = ptsname(m);
 	int s = name ? open(name, O_RDWR) : -1; /* no O_NOCTTY: becomes the controlling terminal */
 	if (s < 0 || dup2(m, 10) != 10 || dup2(s, 11) != 11 || ioctl(11, TIOCGPTN, &ptn) != 0) {
@@ -217,9 +221,9 @@ static int single(const char *image)
 
 static int attach(const char *image, const char *runsc)
 {
-	int m = open("/dev/ptmx", O_RDWR | O_NOCTTY);
-	if (m < 0 || grantpt(m) != 0 || unlockpt(m) != 0 || ioctl(m, TIOCGPTN, &ptn) != 0) {
-		perror("ptmx");
+	int m = open_ptmx();
+	if (ioctl(m, TIOCGPTN, &ptn) != 0) {
+		perror("TIOCGPTN");
 		return 2;
 	}
 	char *name = ptsname(m);
@@ -297,11 +301,7 @@ static int attach(const char *image, const char *runsc)
 static int stdio(const char *image)
 {
 	lead_session();
-	int m = open("/dev/ptmx", O_RDWR | O_NOCTTY);
-	if (m < 0 || grantpt(m) != 0 || unlockpt(m) != 0) {
-		perror("ptmx");
-		return 2;
-	}
+	int m = open_ptmx();
 	int s = open(ptsname(m), O_RDWR);
 	if (s < 0 || dup2(m, 10) != 10 || dup2(s, 11) != 11 || dup2(s, 0) != 0 || ioctl(11, TIOCGPTN, &ptn) != 0) {
 		perror("pts");

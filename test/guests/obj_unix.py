@@ -12,14 +12,12 @@ With IMAGE2 the thawed program then queues new data and freezes again (a second 
 sockets a thaw rebuilt are themselves captured) and kills itself; thawed from IMAGE2 it checks the
 new data and the listeners again and prints "gen2_all=True".
 """
-import ctypes
 import os
-import signal
 import socket
 import sys
 
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
+sys.dont_write_bytecode = True  # guest.py's directory is the repository's: no __pycache__ there.
+import guest  # noqa: E402
 
 tag = sys.argv[2]
 abstract = "\0obj_unix_py_" + tag
@@ -42,18 +40,7 @@ sa.send(b"second message")
 
 
 
-def freeze(image):
-    """Freezes this process into image; returns sys_checkpoint's result after a thaw."""
-    fd = os.open(image, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    r = libc.syscall(1000, ctypes.c_int(1), ctypes.c_int(fd), ctypes.c_int(-1), ctypes.c_int(0))
-    print("r=%d errno=%d" % (r, ctypes.get_errno() if r < 0 else 0), flush=True)
-    os.close(fd)
-    if r == 0:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return r
-
-
-r = freeze(sys.argv[1])
+r = guest.freeze_and_die(sys.argv[1])
 
 checks = {}
 
@@ -90,7 +77,7 @@ if ok and len(sys.argv) > 3:
     a.setblocking(True)
     a.sendall(b"gen2 for b")
     sa.send(b"g2")
-    r2 = freeze(sys.argv[3])
+    r2 = guest.freeze_and_die(sys.argv[3])
     ok = (r2 == 1 and b.recv(64) == b"gen2 for b" and sb.recv(64) == b"g2"
           and serve(lst_abs, abstract) and serve(lst_path, path))
     print("gen2_all=%s" % ok, flush=True)

@@ -16,22 +16,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
+#include "guest.h"
 
 #ifndef __NR_io_uring_setup
 #define __NR_io_uring_setup 425
 #endif
-
-static const char *errname(int e)
-{
-	switch (e) {
-	case 0: return "OK";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	case ENOSYS: return "ENOSYS";
-	case EINVAL: return "EINVAL";
-	default: return strerror(e);
-	}
-}
 
 int main(int argc, char **argv)
 {

@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
+#include "guest.h"
 
 static volatile unsigned long counter;
 
@@ -41,14 +41,7 @@ int main(int argc, char **argv)
 		perror("chdir");
 		return 1;
 	}
-	size_t bulk = (size_t)atoi(argv[2]) << 20;
-	unsigned char *b = mmap(NULL, bulk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (b == MAP_FAILED) {
-		perror("mmap");
-		return 1;
-	}
-	for (size_t i = 0; i < bulk; i += 64)
-		b[i] = (unsigned char)(i >> 12) | 1;
+	fill_bulk((size_t)atoi(argv[2]));
 	signal(SIGPIPE, SIG_IGN);
 
 	int fd = open("async.img", O_WRONLY | O_CREAT | O_TRUNC, 0600);

@@ -15,7 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../../include/ckpt.h"
+#include "guest.h"
 
 static volatile unsigned long counter;
 
@@ -49,14 +49,7 @@ int main(int argc, char **argv)
 		perror("chdir");
 		return 1;
 	}
-	size_t bulk = (size_t)atoi(argv[3]) << 20;
-	unsigned char *b = mmap(NULL, bulk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (b == MAP_FAILED) {
-		perror("mmap");
-		return 1;
-	}
-	for (size_t i = 0; i < bulk; i += 64)
-		b[i] = (unsigned char)(i >> 12) | 1;
+	fill_bulk((size_t)atoi(argv[3]));
 	printf("counter=%#lx\n", (unsigned long)&counter);
 	counter = 1;
 	int k1 = kill(getpid(), SIGCKPT);

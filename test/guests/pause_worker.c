@@ -14,6 +14,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "guest.h"
+
 #define PAGES 4096
 #define PAGE 4096
 
@@ -29,14 +31,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	unsigned char *buf = mmap(NULL, (size_t)PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	size_t bulk = (size_t)atoi(argv[2]) << 20;
-	unsigned char *b = mmap(NULL, bulk ? bulk : PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (buf == MAP_FAILED || b == MAP_FAILED) {
+	if (buf == MAP_FAILED) {
 		perror("mmap");
 		return 1;
 	}
-	for (size_t i = 0; i < bulk; i += 64)
-		b[i] = (unsigned char)(i >> 12) | 1;
+	fill_bulk((size_t)atoi(argv[2]));
 	printf("buffer=%#lx\nready\n", (unsigned long)buf);
 	fflush(stdout);
 	for (unsigned long n = 1;; n++) {

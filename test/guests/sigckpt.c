@@ -25,7 +25,7 @@
  *   maskedmain start a second thread, block SIG in the main thread only, kill(getpid(), SIG): the
  *              second thread, which does not block it, freezes (Linux's choice of receiver)
  *   loop       print "tick N" every 100 ms, N = 0..SIG-1 (for the host route; SIG is a count)
- *   loophandler like loop, with a handler for signal 62 and 63 that prints "handler SIGNO"
+ *   loophandler like loop, with a handler for SIGCKPT and SIGCKPTEXIT that prints "handler SIGNO"
  *   loopchild  like loop, with a child process (same process group) that loops as well
  *
  * thread and maskedmain print "thread TID" and need -pthread.
@@ -44,6 +44,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "guest.h"
 
 static volatile sig_atomic_t handled;
 
@@ -281,8 +283,8 @@ int main(int argc, char **argv) {
 		pthread_join(th, NULL);
 	} else if (!strcmp(mode, "loop") || !strcmp(mode, "loophandler") || !strcmp(mode, "loopchild")) {
 		if (!strcmp(mode, "loophandler")) {
-			install(62, on_signal);
-			install(63, on_signal);
+			install(SIGCKPT, on_signal);
+			install(SIGCKPTEXIT, on_signal);
 		}
 		if (!strcmp(mode, "loopchild")) {
 			pid_t child = fork();

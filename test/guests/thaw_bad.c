@@ -15,23 +15,7 @@
 #include <string.h>
 #include <sys/time.h>
 
-#include "../../include/ckpt.h"
-
-static const char *errname(int e)
-{
-	switch (e) {
-	case 0: return "OK";
-	case EINVAL: return "EINVAL";
-	case ESTALE: return "ESTALE";
-	case EBADF: return "EBADF";
-	case EPERM: return "EPERM";
-	case ENOSYS: return "ENOSYS";
-	case EFBIG: return "EFBIG";
-	case EMFILE: return "EMFILE";
-	case ENOMEM: return "ENOMEM";
-	default: return strerror(e);
-	}
-}
+#include "guest.h"
 
 int main(int argc, char **argv)
 {

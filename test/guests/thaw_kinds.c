@@ -29,7 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "guest.h"
+#include "fd_kinds.h"
 
 int main(int argc, char **argv)
 {
@@ -37,39 +37,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s IMAGE DIR\n", argv[0]);
 		return 2;
 	}
-	char path[4096];
-	int p[2], s[2];
-	if (pipe(p) != 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, s) != 0) {
-		perror("pipe/socketpair");
+	int peer = fd_kinds(argv[2], EFD_SEMAPHORE);
+	if (write(11, "x", 1) != 1 || write(peer, "k", 1) != 1 || write(17, "memfd", 5) != 5)
 		return 2;
-	}
-	if (write(p[1], "x", 1) != 1 || write(s[1], "k", 1) != 1)
-		return 2;
-	at(p[0], 10);
-	at(p[1], 11);
-	fcntl(11, F_SETFL, O_NONBLOCK);
-	at(s[0], 12);
-	at(eventfd(3, EFD_SEMAPHORE), 13);
-	at(open("/dev/null", O_RDWR), 14);
-	at(open(argv[2], O_RDONLY | O_DIRECTORY), 15);
-	snprintf(path, sizeof path, "%s/link", argv[2]);
-	at(open(path, O_PATH | O_NOFOLLOW), 16);
-	int mfd = memfd_create("kinds", 0);
-	if (mfd < 0 || write(mfd, "memfd", 5) != 5)
-		return 2;
-	at(mfd, 17);
-	snprintf(path, sizeof path, "%s/data", argv[2]);
-	at(open(path, O_RDWR), 18);
-	lseek(18, 1234, SEEK_SET);
-	fcntl(18, F_SETFD, FD_CLOEXEC);
-	at(epoll_create1(0), 19);
 	at(open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600), 20);
 
-	long r = sys_checkpoint(CKPT_FREEZE, 20, -1, 0);
-	printf("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
-	fflush(stdout);
-	if (r == 0)
-		kill(getpid(), SIGKILL);
+	freeze_fd_and_die(20);
 
 	signal(SIGPIPE, SIG_IGN);
 	char buf[16];
@@ -82,8 +55,8 @@ int main(int argc, char **argv)
 	int type = 0;
 	socklen_t tl = sizeof type;
 	int sock = getsockopt(12, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM &&
-		   read(12, buf, sizeof buf) == 1 && buf[0] == 'k' && write(s[1], "pq", 2) == 2 &&
-		   read(12, buf, sizeof buf) == 2 && write(12, "r", 1) == 1 && read(s[1], buf, 1) == 1 && buf[0] == 'r';
+		   read(12, buf, sizeof buf) == 1 && buf[0] == 'k' && write(peer, "pq", 2) == 2 &&
+		   read(12, buf, sizeof buf) == 2 && write(12, "r", 1) == 1 && read(peer, buf, 1) == 1 && buf[0] == 'r';
 	/* The eventfd keeps its count (3) and semaphore mode: three reads of 1, then EAGAIN. */
 	uint64_t got = 0;
 	int efd = fcntl(13, F_SETFL, O_NONBLOCK) == 0; /* a lost count must fail, not block */

@@ -36,19 +36,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "guest.h"
 #include "tree_log.h"
-
-static int readn(int fd, char *buf, int n) {
-	int got = 0;
-	while (got < n) {
-		ssize_t r = read(fd, buf + got, n - got);
-		if (r <= 0)
-			break;
-		got += r;
-	}
-	buf[got] = 0;
-	return got;
-}
 
 int main(int argc, char **argv) {
 	if (argc != 2) {
@@ -101,9 +90,9 @@ int main(int argc, char **argv) {
 		logf_ = fopen(argv[1], "a");
 		if (!logf_)
 			die(argv[1]);
-		readn(p[0], buf, 3);
+		buf[read_full(p[0], buf, 3)] = 0;
 		logline("child", "pipe", strcmp(buf, "abc") == 0, buf);
-		readn(sp[1], buf, 8);
+		buf[read_full(sp[1], buf, 8)] = 0;
 		logline("child", "socketpair", strcmp(buf, "to-child") == 0, buf);
 		uint64_t v = 0;
 		if (read(efd, &v, 8) != 8)
@@ -173,7 +162,7 @@ int main(int argc, char **argv) {
 	printf("ready %d %ld\n", (int)c, fc);
 	fflush(stdout);
 	waitusr1();
-	readn(sp[0], buf, 19);
+	buf[read_full(sp[0], buf, 19)] = 0;
 	logline("parent", "socketpair", strcmp(buf, "to-parentfrom-child") == 0, buf);
 	uint64_t v = 0;
 	if (read(efd, &v, 8) != 8)

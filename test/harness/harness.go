@@ -211,5 +211,49 @@ func (h *H) NewDir(t *testing.T) string {
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatalf("chmod test directory: %v", err)
 	}
+	// Registered before any sandbox of t, so it runs after their teardown (cleanups run last
+	// in, first out).
+	t.Cleanup(func() { h.removeDir(t, dir) })
 	return dir
+}
+
+// removeDir removes the directory of a test that passed: a failing run keeps only the failing
+// tests' directories (images, logs) under the scratch directory, whose path is printed; a
+// failing test's directory is named in its log. A directory something is still mounted under is
+// kept (removing it would walk into the mount).
+func (h *H) removeDir(t *testing.T, dir string) {
+	if t.Failed() {
+		t.Logf("test directory kept: %s", dir)
+		return
+	}
+	if os.Getenv(EnvKeep) == "1" {
+		return
+	}
+	if m := mountsUnder(dir); len(m) > 0 {
+		t.Logf("test directory kept, still mounted under it: %s", strings.Join(m, ", "))
+		return
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Logf("removing test directory: %v", err)
+	}
+}
+
+// mountsUnder returns the mount points at or below dir in this mount namespace.
+func mountsUnder(dir string) []string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return []string{"(cannot read /proc/self/mountinfo: " + err.Error() + ")"}
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		// Field 5 is the mount point, with space, tab, newline and backslash octal-escaped.
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		if mp := f[4]; mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	return out
 }

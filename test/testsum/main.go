@@ -80,22 +80,16 @@ func (t *tally) add(e event, tailLines int) {
 				t.said[key] = append(t.said[key], e.Output)
 			}
 		}
-	case "pass":
+	case "pass", "skip":
+		t.results++
 		if e.Test == "" {
-			t.results++
 			break
 		}
-		t.passed++
-		t.results++
-		delete(t.out, key)
-		delete(t.said, key)
-	case "skip":
-		if e.Test == "" {
-			t.results++
-			break
+		if e.Action == "pass" {
+			t.passed++
+		} else {
+			t.skipped++
 		}
-		t.skipped++
-		t.results++
 		delete(t.out, key)
 		delete(t.said, key)
 	case "fail", "build-fail":

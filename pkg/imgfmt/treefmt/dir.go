@@ -69,9 +69,10 @@ func SplitStream(r io.Reader, dir string) (err error) {
 			return nil, err
 		}
 		written = append(written, name)
-		hs := &HashingSink{W: &osFileSink{f: f}}
+		fs := &osFileSink{f: f}
+		hs := &HashingSink{W: fs}
 		sinks[name] = hs
-		return closingHashSink{hs}, nil
+		return closingHashSink{HashingSink: hs, file: fs}, nil
 	})
 	if err != nil {
 		return err
@@ -90,10 +91,14 @@ func SplitStream(r io.Reader, dir string) (err error) {
 	})
 }
 
-// closingHashSink is a HashingSink whose Close closes the file it writes.
-type closingHashSink struct{ *HashingSink }
+// closingHashSink is a HashingSink whose Close closes the file it writes (its W).
+type closingHashSink struct {
+	*HashingSink
+	file *osFileSink
+}
 
-func (s closingHashSink) Close() error { return s.W.(*osFileSink).Close() }
+// Close closes the file.
+func (s closingHashSink) Close() error { return s.file.Close() }
 
 // prepareDir makes sure dir exists and is empty, and reports whether it created it.
 func prepareDir(dir string) (bool, error) {

@@ -62,7 +62,7 @@
 //   - freezes (stop_siblings.go): the freeze running in each process, so a thread that freezes
 //     while another thread of its process does joins that freeze as a stopped sibling instead of
 //     deadlocking with it. Entries live only while a freeze runs.
-//   - clearTIDs (capture_cleartid.go): each task's clear_child_tid address, which gVisor keeps but
+//   - clearTIDs (freeze_capture_cleartid.go): each task's clear_child_tid address, which gVisor keeps but
 //     does not export; fed by wrapping set_tid_address, clone and clone3. Weak keys and a cleanup
 //     per task keep no task or address space alive.
 //   - thawFrames (thaw_scratch.go): the signal frames of a thaw's new threads that are not read
@@ -72,7 +72,7 @@
 //     of the processes a restore creates (they find their restore by the id).
 //   - objectRestorers (thaw_tree_shared.go): how a tree restore recreates each kind of shared
 //     object; filled during initialization, read-only afterwards.
-//   - objectKeySecret (capture_objects.go): the random key of the object keys in images, made
+//   - objectKeySecret (freeze_capture_objects.go): the random key of the object keys in images, made
 //     once at start-up so that keys agree across the freezes of one sandbox without exposing
 //     sentry addresses.
 //   - tempSeq (ckptfile.go): an atomic counter that makes temporary ckpt-file names unique.

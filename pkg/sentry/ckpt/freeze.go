@@ -35,11 +35,7 @@ func freeze(t *kernel.Task, req freezeRequest) error {
 // is restored. On a pipe or socket what was sent cannot be taken back.
 func freezeToFile(t *kernel.Task, file *vfs.FileDescription, req captureRequest) error {
 	sink := newFileSink(t, file)
-	err := writeImage(t, sink, req)
-	if err != nil && sink.mode == holeSeek {
-		sink.undo()
-	}
-	return err
+	return sink.undoIfFailed(writeImage(t, sink, req))
 }
 
 // writeImage captures t's process and encodes it into sink on t's goroutine. The other threads are

@@ -126,11 +126,7 @@ func freezeAsync(t *kernel.Task, req freezeRequest) error {
 			return syscallError(t, c.finish(t, pi.write(t, newFileSink(t, c.file))))
 		}
 		sink := newFileSink(t, req.file)
-		err := pi.write(t, sink)
-		if err != nil && sink.mode == holeSeek {
-			sink.undo()
-		}
-		return syscallError(t, err)
+		return syscallError(t, sink.undoIfFailed(pi.write(t, sink)))
 	}
 	ctx := newBackgroundContext(t)
 	done := asyncStart(t.ThreadGroup())
@@ -161,11 +157,7 @@ func freezeAsync(t *kernel.Task, req freezeRequest) error {
 func writeToFile(ctx context.Context, pi *pendingImage, file *vfs.FileDescription) error {
 	defer file.DecRef(ctx)
 	sink := newBackgroundSink(ctx, file)
-	err := pi.write(ctx, sink)
-	if err != nil && sink.mode == holeSeek {
-		sink.undo()
-	}
-	return err
+	return sink.undoIfFailed(pi.write(ctx, sink))
 }
 
 // logAsync logs the end of a background write of pid's image and returns err.

@@ -83,11 +83,5 @@ func freezeIncr(t *kernel.Task, req freezeRequest, parentFD int32) error {
 		return syscallError(t, err)
 	}
 	sink := newFileSink(t, req.file)
-	if err := pi.write(t, sink); err != nil {
-		if sink.mode == holeSeek {
-			sink.undo()
-		}
-		return syscallError(t, err)
-	}
-	return nil
+	return syscallError(t, sink.undoIfFailed(pi.write(t, sink)))
 }

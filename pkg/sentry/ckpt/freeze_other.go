@@ -109,13 +109,7 @@ func freezeOther(t *kernel.Task, req freezeRequest) error {
 	}
 	defer close(w.written)
 	sink := newFileSink(t, req.file)
-	if err := pi.write(t, sink); err != nil {
-		if sink.mode == holeSeek {
-			sink.undo()
-		}
-		return syscallError(t, err)
-	}
-	return nil
+	return syscallError(t, sink.undoIfFailed(pi.write(t, sink)))
 }
 
 // captureOther makes req.target's process capture itself (snapshot included, see freezeOther) and

@@ -38,6 +38,15 @@ type fileSink struct {
 	start int64
 }
 
+// undoIfFailed undoes the sink's writes (undo) if err, the outcome of writing an image into it, is
+// not nil and the file is seekable: a failed freeze leaves no partial image behind. It returns err.
+func (s *fileSink) undoIfFailed(err error) error {
+	if err != nil && s.mode == holeSeek {
+		s.undo()
+	}
+	return err
+}
+
 // undo removes what the sink wrote to a seekable, non-append file: the file is truncated back to
 // the image's start if it extends past it, and the offset is set back there. Errors are logged;
 // the freeze has failed already.

@@ -55,7 +55,7 @@ func checkHostile(p *imgfmt.Process) error {
 	return nil
 }
 
-// kindModes is the file type of each fd kind that is reopened by path (capture_files.go).
+// kindModes is the file type of each fd kind that is reopened by path (freeze_capture_files.go).
 var kindModes = map[imgfmt.FileKind]uint32{
 	imgfmt.FileRegular:   vfsfh.ModeRegular,
 	imgfmt.FileDirectory: vfsfh.ModeDir,

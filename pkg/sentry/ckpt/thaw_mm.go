@@ -14,7 +14,7 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 )
 
-// Names of special VMAs (as /proc/pid/maps shows them), besides capture_mem.go's.
+// Names of special VMAs (as /proc/pid/maps shows them), besides freeze_capture_mem.go's.
 const (
 	vmaHeap = "[heap]"
 	// vmaThawScratch names the scratch memory that holds the signal frames of a thaw's extra

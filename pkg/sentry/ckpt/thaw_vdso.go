@@ -2,7 +2,6 @@ package ckpt
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
@@ -19,16 +18,6 @@ import (
 // be updated by the timekeeper), so thaw moves the thawing process's own [vvar]+vDSO to the address
 // the image recorded: libc caches pointers into the vDSO, so it must be exactly there, and it must
 // be the same vDSO build (docs/design.md, "The vDSO").
-
-// vdsoSize is the page-rounded size of this sentry's vDSO.
-func vdsoSize() uint64 {
-	return uint64(len(vdsodata.Binary)+hostarch.PageSize-1) &^ uint64(hostarch.PageSize-1)
-}
-
-// vdsoHash is the SHA-256 of this sentry's vDSO image, as freeze records it.
-func vdsoHash() [32]byte {
-	return sha256.Sum256(vdsodata.Binary)
-}
 
 // checkVDSO refuses an image from a different vDSO build, or one whose vvar/vDSO place is taken by
 // its own mappings or lies outside this platform's user range.
@@ -58,21 +47,6 @@ func checkVDSO(t *kernel.Task, p *imgfmt.Process) error {
 	return nil
 }
 
-// vdsoRange is [vvar, vDSO end) for a vDSO at base: the one-page [vvar] sits directly below.
-func vdsoRange(base uint64) hostarch.AddrRange {
-	return hostarch.AddrRange{Start: hostarch.Addr(base - hostarch.PageSize), End: hostarch.Addr(base + vdsoSize())}
-}
-
-// currentVDSO returns [vvar, vDSO end) of m, found through AT_SYSINFO_EHDR (the vDSO VMA has no name).
-func currentVDSO(m *mm.MemoryManager) hostarch.AddrRange {
-	for _, e := range m.Auxv() {
-		if e.Key == linux.AT_SYSINFO_EHDR {
-			return vdsoRange(uint64(e.Value))
-		}
-	}
-	return hostarch.AddrRange{}
-}
-
 // moveVDSO moves t's [vvar] and vDSO VMAs so that the vDSO starts at want, then makes sure its bytes
 // are the pristine vDSO (systrap patches syscall instructions in place, with return addresses that
 // point into the old location).
@@ -81,11 +55,11 @@ func currentVDSO(m *mm.MemoryManager) hostarch.AddrRange {
 // [usertrap] are mapped.
 func moveVDSO(t *kernel.Task, want uint64) error {
 	m := t.MemoryManager()
-	cur := currentVDSO(m)
-	if cur.Length() == 0 {
+	curBase, ok := vdsoBase(m)
+	if !ok {
 		return fmt.Errorf("no AT_SYSINFO_EHDR in the auxv")
 	}
-	curBase := uint64(cur.Start) + hostarch.PageSize
+	cur := vdsoRange(curBase)
 	dst := vdsoRange(want)
 	if curBase != want {
 		if dst.Overlaps(cur) {

@@ -33,10 +33,10 @@ var mirroredFuncs = []upstreamsrc.Mirror{
 	{File: "pkg/sentry/syscalls/linux/sys_signal.go", Func: "PIDFDSendSignal", Ours: "sigckpt_pidfd.go ckptPidfdSendSignal", Fingerprint: "e9c926367357682a"},
 	{File: "pkg/sentry/kernel/pidfd.go", Func: "Task.PIDFDSendSignal", Ours: "sigckpt_pidfd.go ckptPidfdSendSignal", Fingerprint: "2e95ac69f2b0cbb1"},
 	// The smaps text parseSmaps reads (VMA line, then "Field: N kB" lines).
-	{File: "pkg/sentry/mm/procfs.go", Func: "MemoryManager.ReadSmapsDataInto", Ours: "capture_mem.go parseSmaps", Fingerprint: "f2c4a3f3f899f883"},
-	{File: "pkg/sentry/mm/procfs.go", Func: "MemoryManager.vmaSmapsEntryIntoLocked", Ours: "capture_mem.go parseSmaps", Fingerprint: "1e476b12e2fb33db"},
+	{File: "pkg/sentry/mm/procfs.go", Func: "MemoryManager.ReadSmapsDataInto", Ours: "freeze_capture_mem.go parseSmaps", Fingerprint: "f2c4a3f3f899f883"},
+	{File: "pkg/sentry/mm/procfs.go", Func: "MemoryManager.vmaSmapsEntryIntoLocked", Ours: "freeze_capture_mem.go parseSmaps", Fingerprint: "1e476b12e2fb33db"},
 	// The emulated [vsyscall] entry listVMAs leaves out.
-	{File: "pkg/sentry/mm/procfs.go", Func: "MemoryManager.ReadMapsDataInto", Ours: "capture_mem.go listVMAs; obj_dontfork.go dontForkRanges (walks the VMA tree in the callback: mappingMu must be held there)", Fingerprint: "e7c1c8274f902409"},
+	{File: "pkg/sentry/mm/procfs.go", Func: "MemoryManager.ReadMapsDataInto", Ours: "freeze_capture_mem.go listVMAs; obj_dontfork.go dontForkRanges (walks the VMA tree in the callback: mappingMu must be held there)", Fingerprint: "e7c1c8274f902409"},
 	// The rt_sigframe tail thaw writes for rt_sigreturn to load (ucontext, fpstate, uc_flags).
 	{File: "pkg/sentry/arch/signal_amd64.go", Func: "Context64.SignalRestore", Ours: "thaw_regs.go", Fingerprint: "2eb266faafd65bc5"},
 }

@@ -10,7 +10,7 @@ import (
 // written (no partial image), instead of writing an image whose thawed program would find them
 // gone or, worse, its ring memory disconnected from the kernel's side.
 //
-//   - io_uring instances (gVisor's --iouring): their fd (capture_objects.go) and their mapped rings,
+//   - io_uring instances (gVisor's --iouring): their fd (freeze_capture_objects.go) and their mapped rings,
 //     which outlive the fd; the in-flight submissions and the kernel's view of the rings cannot be
 //     captured.
 //   - AIO contexts (io_setup): their ring mapping "[aio]"; the context id a program holds is that

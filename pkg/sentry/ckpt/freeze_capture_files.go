@@ -15,7 +15,7 @@ import (
 // captureFiles records the fd table of t's process: for every fd its number, close-on-exec flag,
 // status flags, offset (-1 when not seekable), kind and description, and a handle for the kinds a
 // thaw can reopen by path. Every fd that refers to the image being written (image, which may be
-// nil) is marked IsImage. Files that are kernel objects the image stores (capture_objects.go) are
+// nil) is marked IsImage. Files that are kernel objects the image stores (freeze_capture_objects.go) are
 // also returned as objects.
 //
 // Preconditions: running on t's task goroutine.

@@ -2,17 +2,14 @@ package ckpt
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"strings"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/vfsfh/sentryfh"
-	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
-	"gvisor.dev/gvisor/pkg/sentry/loader/vdsodata"
 )
 
 // vma is one line of /proc/pid/maps, as mm.ReadMapsDataInto reports it.
@@ -128,17 +125,6 @@ func parseSmaps(b []byte) (map[hostarch.Addr]residency, error) {
 	return res, nil
 }
 
-// captureVDSORange returns the vDSO's [base, base+size) from AT_SYSINFO_EHDR (the vDSO VMA has no name in
-// gVisor), or zeros if the process has none.
-func captureVDSORange(t *kernel.Task) (base, size uint64) {
-	for _, e := range t.MemoryManager().Auxv() {
-		if e.Key == linux.AT_SYSINFO_EHDR {
-			return uint64(e.Value), uint64(hostarch.Addr(len(vdsodata.Binary)).MustRoundUp())
-		}
-	}
-	return 0, 0
-}
-
 // captureMappings turns the VMAs into the image's mappings (vvar, vDSO and [vsyscall] excluded;
 // they are recorded in vm). Anonymous memory is stored by content, or as MapZero when it was never
 // touched; a private file mapping that is unmodified and not writable is stored by reference; every
@@ -153,9 +139,11 @@ func captureMappings(t *kernel.Task, vm *imgfmt.VMInfo) ([]imgfmt.Mapping, error
 	if err != nil {
 		return nil, err
 	}
-	vm.VDSOBase, vm.VDSOSize = captureVDSORange(t)
-	vm.VDSOHash = sha256.Sum256(vdsodata.Binary)
 	m := t.MemoryManager()
+	if base, ok := vdsoBase(m); ok {
+		vm.VDSOBase, vm.VDSOSize = base, vdsoSize()
+	}
+	vm.VDSOHash = vdsoHash()
 	var out []imgfmt.Mapping
 	for i := range vmas {
 		v := &vmas[i]
