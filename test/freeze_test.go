@@ -679,7 +679,9 @@ func TestFreezeTracedThread(t *testing.T) {
 // TestFreezeSnapshotConsistent: the other threads of a multi-threaded process run on while its
 // image is written (copy-on-write snapshot), yet the image holds memory as of one instant. A worker
 // rewrites a 16 MiB buffer in passes (pass n stores n in every page, in order) and completes passes
-// during the freeze call; the image's buffer must read n+1 for pages 0..k-1 and n for the rest.
+// during the freeze call (certainly: the image goes through a pipe whose reader thread holds the
+// write back until the worker has done two passes); the image's buffer must read n+1 for pages
+// 0..k-1 and n for the rest.
 func TestFreezeSnapshotConsistent(t *testing.T) {
 	guest := h.BuildC(t, "freeze_cow", "-pthread")
 	h.ForEachPlatform(t, func(t *testing.T, platform string) {

@@ -2,7 +2,11 @@
  * rewriting a 16 MiB buffer: pass n stores n in the first 8 bytes of every page, in page order.
  * A consistent image holds the buffer as it was at one instant: pages 0..k-1 carry some n+1 and
  * pages k.. carry n. The worker goes on during the write of the image (copy-on-write snapshot), so
- * it completes passes during the freeze call.
+ * it completes passes during the freeze call. That is made certain rather than left to timing (the
+ * write of 256 MiB can finish before a loaded host schedules the worker): the image goes through a
+ * pipe whose reader, another thread, copies it into IMAGE and, after the first chunk, waits until
+ * the worker has completed two more passes. A freeze that stopped the other threads while writing
+ * would never complete.
  *
  * usage: freeze_cow IMAGE
  * Prints "buffer=<addr>", "freeze=<ret> errno=<n>", "passes_during_freeze=<n>". */
@@ -23,6 +27,30 @@
 static unsigned char *buf;
 static volatile unsigned long passes;
 static volatile int go;
+static volatile unsigned long before;
+static int pipefd[2], outfd;
+
+/* reader copies the image from the pipe into IMAGE; after the first chunk it waits until the
+ * worker has completed two passes since the freeze began, holding the freeze's write back. */
+static void *reader(void *arg)
+{
+	(void)arg;
+	static char chunk[65536];
+	int gated = 0;
+	ssize_t n;
+	while ((n = read(pipefd[0], chunk, sizeof chunk)) > 0) {
+		if (write(outfd, chunk, (size_t)n) != n) {
+			perror("write image");
+			exit(1);
+		}
+		if (!gated) {
+			while (passes < before + 2)
+				;
+			gated = 1;
+		}
+	}
+	return NULL;
+}
 
 static void *worker(void *arg)
 {
@@ -60,14 +88,21 @@ int main(int argc, char **argv)
 	go = 1;
 	while (passes < 3)
 		;
-	int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0) {
-		perror("open image");
+	outfd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (outfd < 0 || pipe(pipefd) < 0) {
+		perror("open image or pipe");
 		return 1;
 	}
-	unsigned long before = passes;
-	long r = sys_checkpoint(CKPT_FREEZE, fd, -1, 0);
+	before = passes;
+	pthread_t rd;
+	pthread_create(&rd, NULL, reader, NULL);
+	long r = sys_checkpoint(CKPT_FREEZE, pipefd[1], -1, 0);
+	int e = errno;
 	unsigned long after = passes;
+	close(pipefd[1]);
+	pthread_join(rd, NULL);
+	close(outfd);
+	errno = e;
 	printf("freeze=%ld errno=%d\n", r, r < 0 ? errno : 0);
 	printf("passes_during_freeze=%lu\n", after - before);
 	return r == 0 ? 0 : 1;

@@ -28,10 +28,14 @@ type memReader struct {
 	start           hostarch.Addr
 	size            int64
 	skipUncommitted bool
-	// buf is ViewAt's copy buffer when it cannot lend memory in place, reused.
+	// buf is ViewAt's buffer, reused.
 	buf []byte
-	// lent counts the bytes ViewAt lent in place (for the freeze's log line).
-	lent int64
+	// fromFile counts the bytes ViewAt read from the memory file by offset (for the freeze's
+	// log line).
+	fromFile int64
+	// mf is the memory file ViewAt reads from (freeze_capture_mem_file.go), once fileLooked.
+	mf         *memFile
+	fileLooked bool
 }
 
 // ReadAt implements io.ReaderAt. A page that cannot be read (e.g. past the end of a mapped file,
@@ -49,7 +53,7 @@ func (r *memReader) ReadAt(p []byte, off int64) (int, error) {
 	for done < len(p) {
 		addr := r.start + hostarch.Addr(off) + hostarch.Addr(done)
 		ar := hostarch.AddrRange{Start: addr, End: addr + hostarch.Addr(len(p)-done)}
-		w := &blockWriter{dst: p[done:], skipUncommitted: r.skipUncommitted}
+		w := &blockWriter{dst: p[done:], skipUncommitted: r.skipUncommitted, file: r.file()}
 		n, err := r.mm.CopyInTo(r.ctx, hostarch.AddrRangeSeqOf(ar), w, usermem.IOOpts{IgnorePermissions: true})
 		done += int(n)
 		if err == nil {
@@ -71,11 +75,13 @@ func (r *memReader) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // blockWriter is the safemem.Writer that CopyInTo fills: it copies the sentry's internal mappings
-// of user memory into dst.
+// of user memory into dst, reading blocks of the memory file by offset (freeze_capture_mem_file.go).
 type blockWriter struct {
 	dst             []byte
 	skipUncommitted bool
-	vec             []byte // mincore result buffer, reused.
+	// file is the memory file blocks are read from by offset; nil to copy from the mappings.
+	file *memFile
+	vec  []byte // mincore result buffer, reused.
 }
 
 // WriteFromBlocks implements safemem.Writer.
@@ -101,7 +107,7 @@ func (w *blockWriter) WriteFromBlocks(srcs safemem.BlockSeq) (uint64, error) {
 func (w *blockWriter) copyBlock(src safemem.Block) (int, error) {
 	dst := safemem.BlockFromSafeSlice(w.dst[:src.Len()])
 	if !w.skipUncommitted || src.Addr()%hostarch.PageSize != 0 || src.Len()%hostarch.PageSize != 0 {
-		return safemem.Copy(dst, src)
+		return w.copy(dst, src)
 	}
 	pages := src.Len() / hostarch.PageSize
 	if cap(w.vec) < pages {
@@ -109,7 +115,7 @@ func (w *blockWriter) copyBlock(src safemem.Block) (int, error) {
 	}
 	vec := w.vec[:pages]
 	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, src.Addr(), uintptr(src.Len()), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
-		return safemem.Copy(dst, src)
+		return w.copy(dst, src)
 	}
 	done := 0
 	for i := 0; i < pages; {
@@ -125,7 +131,7 @@ func (w *blockWriter) copyBlock(src safemem.Block) (int, error) {
 				return done, err
 			}
 		} else {
-			n, err := safemem.Copy(d, src.DropFirst(i*hostarch.PageSize).TakeFirst((j-i)*hostarch.PageSize))
+			n, err := w.copy(d, src.DropFirst(i*hostarch.PageSize).TakeFirst((j-i)*hostarch.PageSize))
 			done += n
 			if err != nil {
 				return done, err
@@ -134,4 +140,15 @@ func (w *blockWriter) copyBlock(src safemem.Block) (int, error) {
 		i = j
 	}
 	return done, nil
+}
+
+// copy copies src into dst (the same length): read from the memory file by offset when src is a
+// mapping of it, else copied from the mapping.
+func (w *blockWriter) copy(dst, src safemem.Block) (int, error) {
+	if w.file != nil && src.Len() > 0 && !src.NeedSafecopy() && !dst.NeedSafecopy() {
+		if off, ok := w.file.offsetOf(src.Addr(), uint64(src.Len())); ok && w.file.readAt(dst.ToSlice(), off) == nil {
+			return src.Len(), nil
+		}
+	}
+	return safemem.Copy(dst, src)
 }

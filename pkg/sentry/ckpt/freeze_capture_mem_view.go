@@ -11,16 +11,17 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 )
 
-// memReader also lends memory in place (imgfmt.ContentViewer), so the encoder hands the sentry's
-// own host mappings of anonymous memory straight to the image file's write instead of copying
-// every byte into its buffer first. Only for anonymous memory (skipUncommitted): its blocks are
-// mappings of the sentry's memory file, which cannot fault (safemem says so: NeedSafecopy is false)
-// and stay mapped while the address space holds the pages. The views are collected while mm holds
-// its locks and used after CopyInTo returns: writing the image file with the address space's locks
-// held could deadlock if that file were mapped in it (a write invalidates its mappings). That is
-// safe because nothing changes the pages meanwhile: they belong to a copy-on-write snapshot, or to a
-// process that is stopped. Anything else (file-backed memory, a block that needs safecopy, an
-// unreadable page) is copied as ReadAt does.
+// memReader also serves views (imgfmt.ContentViewer) of anonymous memory, so the encoder need not
+// copy it into its own buffer. The blocks are collected while mm holds its locks (mm.CopyInTo) and
+// read after CopyInTo returns: writing the image file with the address space's locks held could
+// deadlock if that file were mapped in it (a write invalidates its mappings). That is safe because
+// nothing changes the pages meanwhile: they belong to a copy-on-write snapshot, or to a process
+// that is stopped. Resident runs are read from the memory file by offset (freeze_capture_mem_file.go:
+// pread, no page faults in the sentry) into one buffer that is handed to the encoder, which scans it
+// for zero pages while it is in the CPU's cache and writes it; pages the host never committed are
+// zero runs, never read. A block outside the memory file is copied from the sentry's mapping into
+// the same buffer; a block that needs safecopy or an unreadable page makes the whole view a copy
+// as ReadAt does.
 
 // ViewAt implements imgfmt.ContentViewer.
 func (r *memReader) ViewAt(off, n int64, fn func(data []byte, zeros int64) error) error {
@@ -32,18 +33,50 @@ func (r *memReader) ViewAt(off, n int64, fn func(data []byte, zeros int64) error
 	}
 	addr := r.start + hostarch.Addr(off)
 	ar := hostarch.AddrRange{Start: addr, End: addr + hostarch.Addr(n)}
-	c := &viewCollector{}
+	c := &viewCollector{file: r.file()}
 	got, err := r.mm.CopyInTo(r.ctx, hostarch.AddrRangeSeqOf(ar), c, usermem.IOOpts{IgnorePermissions: true})
 	if err != nil || int64(got) != n || c.unsafe {
 		return r.copyView(off, n, fn)
 	}
-	for _, v := range c.views {
-		if err := fn(v.data, v.zeros); err != nil {
-			return err
-		}
+	if int64(cap(r.buf)) < n {
+		r.buf = make([]byte, n)
 	}
-	r.lent += n
-	return nil
+	buf, used := r.buf[:n], 0
+	flush := func() error {
+		if used == 0 {
+			return nil
+		}
+		b := buf[:used]
+		buf, used = buf[used:], 0
+		return fn(b, 0)
+	}
+	for _, v := range c.views {
+		if v.zeros > 0 {
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := fn(nil, v.zeros); err != nil {
+				return err
+			}
+			continue
+		}
+		dst := buf[used : used+len(v.data)]
+		if v.inFile && c.file.readAt(dst, v.fileOff) == nil {
+			r.fromFile += int64(len(dst))
+		} else {
+			copy(dst, v.data)
+		}
+		used += len(dst)
+	}
+	return flush()
+}
+
+// file returns the memory file the reader's blocks are looked up in, nil if there is none.
+func (r *memReader) file() *memFile {
+	if !r.fileLooked {
+		r.mf, r.fileLooked = memFileOf(r.ctx), true
+	}
+	return r.mf
 }
 
 // copyView is ViewAt by copying: it reads [off, off+n) into a buffer and lends that.
@@ -58,15 +91,21 @@ func (r *memReader) copyView(off, n int64, fn func([]byte, int64) error) error {
 	return fn(b, 0)
 }
 
-// memView is one piece of a view: data, or a run of zeros.
+// memView is one piece of a view: data (the sentry's mapping of it, and its offset in the memory
+// file if inFile), or a run of zeros.
 type memView struct {
-	data  []byte
-	zeros int64
+	data    []byte
+	zeros   int64
+	inFile  bool
+	fileOff uint64
 }
 
-// viewCollector is the safemem.Writer CopyInTo fills in ViewAt: it records the blocks as slices
-// (pages the host never committed as zero runs, without touching them) instead of copying them.
+// viewCollector is the safemem.Writer CopyInTo fills in ViewAt: it records the blocks as slices and
+// memory file offsets (pages the host never committed as zero runs, without touching them)
+// instead of copying them.
 type viewCollector struct {
+	// file is where blocks are looked up; nil to record slices only.
+	file  *memFile
 	views []memView
 	// unsafe is set when a block needs safecopy: ViewAt then copies instead.
 	unsafe bool
@@ -93,7 +132,7 @@ func (c *viewCollector) WriteFromBlocks(srcs safemem.BlockSeq) (uint64, error) {
 // aligned.
 func (c *viewCollector) addBlock(src safemem.Block) {
 	if src.Addr()%hostarch.PageSize != 0 || src.Len()%hostarch.PageSize != 0 {
-		c.views = append(c.views, memView{data: src.ToSlice()})
+		c.addData(src)
 		return
 	}
 	pages := src.Len() / hostarch.PageSize
@@ -102,7 +141,7 @@ func (c *viewCollector) addBlock(src safemem.Block) {
 	}
 	vec := c.vec[:pages]
 	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, src.Addr(), uintptr(src.Len()), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
-		c.views = append(c.views, memView{data: src.ToSlice()})
+		c.addData(src)
 		return
 	}
 	for i := 0; i < pages; {
@@ -114,8 +153,17 @@ func (c *viewCollector) addBlock(src safemem.Block) {
 		if vec[i]&1 == 0 {
 			c.views = append(c.views, memView{zeros: int64(piece.Len())})
 		} else {
-			c.views = append(c.views, memView{data: piece.ToSlice()})
+			c.addData(piece)
 		}
 		i = j
 	}
+}
+
+// addData records a block of data, with its memory file offset if it has one.
+func (c *viewCollector) addData(b safemem.Block) {
+	v := memView{data: b.ToSlice()}
+	if c.file != nil && b.Len() > 0 {
+		v.fileOff, v.inFile = c.file.offsetOf(b.Addr(), uint64(b.Len()))
+	}
+	c.views = append(c.views, v)
 }

@@ -127,10 +127,10 @@ func (pi *pendingImage) write(ctx context.Context, sink *fileSink) error {
 		}
 	}
 	err := imgfmt.Encode(sink, pi.p)
-	var lent int64
+	var fromFile int64
 	for i := range pi.p.Mappings {
 		if r, ok := pi.p.Mappings[i].Contents.(*memReader); ok {
-			lent += r.lent
+			fromFile += r.fromFile
 		}
 	}
 	pi.abandon(ctx)
@@ -142,8 +142,8 @@ func (pi *pendingImage) write(ctx context.Context, sink *fileSink) error {
 		paused = pi.paused.String()
 	}
 	p := pi.p
-	log.Infof("ckpt: froze pid %d (%s): %d threads, %d mappings, %d fds, %d image bytes in %d writes (%d of memory written in place); capture %v, threads paused %s, total %v",
-		p.Info.PID, p.Info.Name, len(p.Threads), len(p.Mappings), len(p.Files), sink.written, sink.writes, lent, pi.captured, paused, time.Since(pi.start))
+	log.Infof("ckpt: froze pid %d (%s): %d threads, %d mappings, %d fds, %d image bytes in %d writes (%d of memory read from the memory file); capture %v, threads paused %s, total %v",
+		p.Info.PID, p.Info.Name, len(p.Threads), len(p.Mappings), len(p.Files), sink.written, sink.writes, fromFile, pi.captured, paused, time.Since(pi.start))
 	return nil
 }
 
