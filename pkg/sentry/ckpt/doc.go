@@ -76,6 +76,9 @@
 //     once at start-up so that keys agree across the freezes of one sandbox without exposing
 //     sentry addresses.
 //   - tempSeq (ckptfile.go): an atomic counter that makes temporary ckpt-file names unique.
+//   - memFiles (freeze_capture_mem_file.go): for each of the sentry's memory files, the sentry
+//     addresses of its chunk mappings, so a memory block's offset in the file can be computed and
+//     the file read with pread; chunks never move, so entries only grow.
 //
 // Every other package-level variable is a constant table or a sentinel error.
 package ckpt

@@ -41,10 +41,16 @@ type memFile struct {
 	bases []uintptr
 }
 
-var (
-	memFilesMu sync.Mutex
-	memFiles   = map[*pgalloc.MemoryFile]*memFile{}
-)
+// memFiles holds the memFile of each MemoryFile seen, for the life of the process (a sandbox
+// has one or two: the kernel's and, with some platforms, a second).
+var memFiles = memFileRegistry{m: make(map[*pgalloc.MemoryFile]*memFile)}
+
+// memFileRegistry is the type of memFiles.
+type memFileRegistry struct {
+	mu sync.Mutex
+	// +checklocks:mu
+	m map[*pgalloc.MemoryFile]*memFile
+}
 
 // memFileOf returns the memFile of ctx's memory file (the kernel's, which backs anonymous memory),
 // or nil if ctx has none or it has no host file.
@@ -53,12 +59,12 @@ func memFileOf(ctx context.Context) *memFile {
 	if mf == nil || mf.File() == nil {
 		return nil
 	}
-	memFilesMu.Lock()
-	defer memFilesMu.Unlock()
-	f := memFiles[mf]
+	memFiles.mu.Lock()
+	defer memFiles.mu.Unlock()
+	f := memFiles.m[mf]
 	if f == nil {
 		f = &memFile{mf: mf}
-		memFiles[mf] = f
+		memFiles.m[mf] = f
 	}
 	return f
 }
