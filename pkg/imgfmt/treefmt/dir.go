@@ -16,21 +16,28 @@ import (
 
 // Directory form and conversions to and from the stream form.
 
-// osFileSink writes one file of a stream into a sparse host file.
-type osFileSink struct {
+// SparseFile writes a sparse host file: holes are skipped (Hole moves the offset on), and Close
+// sets the file's size and closes it.
+type SparseFile struct {
 	f   *os.File
 	off int64
 }
 
-func (s *osFileSink) Write(b []byte) (int, error) {
+// NewSparseFile returns a SparseFile writing f from offset 0.
+func NewSparseFile(f *os.File) *SparseFile { return &SparseFile{f: f} }
+
+// Write writes b at the current offset.
+func (s *SparseFile) Write(b []byte) (int, error) {
 	n, err := s.f.WriteAt(b, s.off)
 	s.off += int64(n)
 	return n, err
 }
 
-func (s *osFileSink) Hole(n int64) error { s.off += n; return nil }
+// Hole skips n bytes (they read as zeros).
+func (s *SparseFile) Hole(n int64) error { s.off += n; return nil }
 
-func (s *osFileSink) Close() error {
+// Close sets the file's size to the offset reached and closes it.
+func (s *SparseFile) Close() error {
 	err := s.f.Truncate(s.off)
 	if cerr := s.f.Close(); err == nil {
 		err = cerr
@@ -69,7 +76,7 @@ func SplitStream(r io.Reader, dir string) (err error) {
 			return nil, err
 		}
 		written = append(written, name)
-		fs := &osFileSink{f: f}
+		fs := NewSparseFile(f)
 		hs := &HashingSink{W: fs}
 		sinks[name] = hs
 		return closingHashSink{HashingSink: hs, file: fs}, nil
@@ -94,7 +101,7 @@ func SplitStream(r io.Reader, dir string) (err error) {
 // closingHashSink is a HashingSink whose Close closes the file it writes (its W).
 type closingHashSink struct {
 	*HashingSink
-	file *osFileSink
+	file *SparseFile
 }
 
 // Close closes the file.

@@ -157,13 +157,14 @@ func incrementalImage(dir string, p *treefmt.Process, parentPath, sandboxParent 
 	if err != nil {
 		return false, err
 	}
-	hs := &treefmt.HashingSink{W: &osFileSink{f: out}}
+	fs := treefmt.NewSparseFile(out)
+	hs := &treefmt.HashingSink{W: fs}
 	if err := imgfmt.Encode(hs, proc); err != nil {
 		out.Close()
 		os.Remove(tmp)
 		return false, fmt.Errorf("writing the incremental image of %s: %w", p.Image, err)
 	}
-	if err := hs.W.(*osFileSink).Close(); err != nil {
+	if err := fs.Close(); err != nil {
 		os.Remove(tmp)
 		return false, err
 	}
@@ -173,28 +174,6 @@ func incrementalImage(dir string, p *treefmt.Process, parentPath, sandboxParent 
 	}
 	p.ImageSHA256, p.ImageSize = hs.Result()
 	return true, nil
-}
-
-// osFileSink writes a sparse host file: holes are skipped, and Close sets the size.
-type osFileSink struct {
-	f   *os.File
-	off int64
-}
-
-func (s *osFileSink) Write(b []byte) (int, error) {
-	n, err := s.f.WriteAt(b, s.off)
-	s.off += int64(n)
-	return n, err
-}
-
-func (s *osFileSink) Hole(n int64) error { s.off += n; return nil }
-
-func (s *osFileSink) Close() error {
-	err := s.f.Truncate(s.off)
-	if cerr := s.f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // dataBytes returns the bytes a file's blocks take on disk (holes cost nothing).

@@ -82,12 +82,13 @@ func squashImage(in, out string, locate func(string, *imgfmt.ParentRef) string, 
 	if err != nil {
 		return err
 	}
-	hs := &treefmt.HashingSink{W: &osFileSink{f: f}}
+	fs := treefmt.NewSparseFile(f)
+	hs := &treefmt.HashingSink{W: fs}
 	if err := imgfmt.Encode(hs, q); err != nil {
 		f.Close()
 		return err
 	}
-	if err := hs.W.(*osFileSink).Close(); err != nil {
+	if err := fs.Close(); err != nil {
 		return err
 	}
 	p.ImageSHA256, p.ImageSize = hs.Result()
@@ -105,7 +106,7 @@ func copySparse(in, out string) error {
 	if err != nil {
 		return err
 	}
-	s := &osFileSink{f: dst}
+	s := treefmt.NewSparseFile(dst)
 	buf := make([]byte, 1<<20)
 	zero := make([]byte, 4096)
 	for {
