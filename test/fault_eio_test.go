@@ -163,13 +163,13 @@ func TestFreezeEIO(t *testing.T) {
 		want := strings.Join([]string{
 			"eio_fd ret=-1 errno=EIO",
 			"eio_fd_size=0 offset=0",
-			"eio_async ret=0 errno=0",
+			"eio_async ret=0 errno=OK",
 			"eio_wait ret=-1 errno=EIO",
 			"eio_async_size=0",
 			"eio_ckptfile ret=-1 errno=EIO",
 			"eio_ckptfile_entries=0",
 			"alive=1",
-			"ok_after ret=0 errno=0",
+			"ok_after ret=0 errno=OK",
 		}, "\n")
 		if got != want {
 			t.Errorf("guest output:\n%s\nwant:\n%s\nstderr:\n%s", got, want, c.GuestStderr())

@@ -10,18 +10,6 @@
 
 #include "guest.h"
 
-static const char *errname(int e)
-{
-	switch (e) {
-	case 0: return "0";
-	case EIO: return "EIO";
-	case ENOSPC: return "ENOSPC";
-	case EPIPE: return "EPIPE";
-	case EINVAL: return "EINVAL";
-	default: return strerror(e);
-	}
-}
-
 static void report(const char *name, long r)
 {
 	printf("%s ret=%ld errno=%s\n", name, r, errname(r < 0 ? errno : 0));

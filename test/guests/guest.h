@@ -187,7 +187,9 @@ static inline const char *errname(int e)
 	case EINVAL: return "EINVAL";
 	case EMFILE: return "EMFILE";
 	case EFBIG: return "EFBIG";
+	case EIO: return "EIO";
 	case ENOSPC: return "ENOSPC";
+	case EPIPE: return "EPIPE";
 	case ERANGE: return "ERANGE";
 	case ENOSYS: return "ENOSYS";
 	case EOPNOTSUPP: return "EOPNOTSUPP";
