@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
+	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/log"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
@@ -171,9 +172,9 @@ func loopbackConn(t *kernel.Task, client, server *imgfmt.InetEnd) (cf *vfs.FileD
 		cf.DecRef(t)
 		return nil, c, nil, nil, err
 	}
-	if serr := c.sock.Connect(t, sockaddrBytes(int(client.Family), target), true); serr != nil {
+	if err := connectUninterrupted(t, c.sock, sockaddrBytes(int(client.Family), target)); err != nil {
 		cf.DecRef(t)
-		return nil, c, nil, nil, fmt.Errorf("connecting to the temporary listener %s: %w", target, sockErrno(serr))
+		return nil, c, nil, nil, fmt.Errorf("connecting to the temporary listener %s: %w", target, err)
 	}
 	e, ch := waiter.NewChannelEntry(waiter.ReadableEvents)
 	if err := lf.EventRegister(&e); err != nil {
@@ -334,4 +335,31 @@ func thawTCPReset(t *kernel.Task, e *imgfmt.InetEnd) (*vfs.FileDescription, erro
 		log.Debugf("ckpt: options of a reset TCP socket: %v", err)
 	}
 	return f, nil
+}
+
+// connectUninterrupted connects sock to addr, blocking, without failing when a signal interrupts
+// the wait: the thawer may be a Go program, whose runtime preempts its threads with SIGURG (CI saw
+// a thaw fail with EINTR). An interrupted or still pending connect is tried again until
+// inetSettleTimeout; a connect that completed meanwhile reports EISCONN, which is success here.
+func connectUninterrupted(t *kernel.Task, sock socket.Socket, addr []byte) error {
+	deadline := time.Now().Add(inetSettleTimeout)
+	for {
+		serr := sock.Connect(t, addr, true)
+		if serr == nil {
+			return nil
+		}
+		switch unix.Errno(serr.ToLinux()) {
+		case unix.EISCONN:
+			return nil
+		case unix.EINTR, unix.EALREADY:
+			if time.Now().After(deadline) {
+				return fmt.Errorf("not connected within %v: %w", inetSettleTimeout, sockErrno(serr))
+			}
+			if !sleepUnlessKilled(t, time.Millisecond) {
+				return sockErrno(serr)
+			}
+		default:
+			return sockErrno(serr)
+		}
+	}
 }
