@@ -508,6 +508,9 @@ func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, erro
 		return 0, nil, err
 	}
 	r.images = nil
+	if err := r.awaitThreadAgents(t); err != nil { // thaw_tree_tids.go
+		return 0, nil, err
+	}
 	r.shareFDTables() // thaw_tree_files.go
 	// 5: prepare every thaw, then let them all go.
 	for _, pid := range pids {

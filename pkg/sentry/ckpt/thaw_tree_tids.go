@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 )
@@ -100,14 +101,14 @@ func thawInPlace(t *kernel.Task, plan *thawPlan, start time.Time) (uintptr, *ker
 	}
 	for t.ThreadGroup().Count() > want || !serving() {
 		if !sleepUnlessKilled(t, time.Millisecond) {
-			return 0, nil, fmt.Errorf("killed while waiting for the restore's threads to exit")
+			return 0, nil, linuxerr.EINTR // A syscall's error must be an errno.
 		}
 	}
 	committing := time.Now()
 	if err := plan.commit(t); err != nil {
 		t.Warningf("ckpt: thaw in place failed after the point of no return, killing the process: %v", err)
 		t.ThreadGroup().SendSignal(&linux.SignalInfo{Signo: int32(linux.SIGKILL)})
-		return 0, nil, err
+		return 0, nil, sysErrno(errnoThaw, err)
 	}
 	plan.logThawed(t, committing)
 	return 0, plan.ctl, nil
@@ -156,4 +157,26 @@ func resumeSelf(t *kernel.Task, p *thawPlan, i int, slot hostarch.Addr) (*kernel
 		recordClearTID(t, m, hostarch.Addr(th.ClearTID))
 	}
 	return ctl, nil
+}
+
+// awaitThreadAgents waits until every thread agent of the restore runs its command loop. A new
+// clone enters sys_checkpoint on its own time; once the restore has ended (and is no longer
+// registered) a late one would find no restore, return to the trampoline and exit its whole
+// process (CI: a worker of a restored server died so, at load).
+//
+// Preconditions: running on the coordinator's task goroutine.
+func (r *treeRestore) awaitThreadAgents(t *kernel.Task) error {
+	for _, n := range r.nodes {
+		for _, a := range n.threads {
+			for !a.serving.Load() {
+				if a.task != nil && a.task.ExitState() != kernel.TaskExitNone {
+					return fmt.Errorf("thread agent %d of pid %d exited: %w", a.pid, n.rec.PID, linuxerr.ESRCH)
+				}
+				if !sleepUnlessKilled(t, time.Millisecond) {
+					return fmt.Errorf("killed while waiting for the thread agents: %w", linuxerr.EINTR)
+				}
+			}
+		}
+	}
+	return nil
 }
