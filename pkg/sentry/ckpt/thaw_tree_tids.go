@@ -82,24 +82,17 @@ func (r *treeRestore) createThreadAgent(p *restoreNode, tid int32) error {
 
 // thawInPlace commits plan on t (an agent, or the coordinator, inside its sys_checkpoint) without
 // an exec, once t's process holds no task but t and its thread agents (the coordinator's
-// throw-away threads exit on their own) and every thread agent has entered its syscall (a clone
-// starts in user mode, on the trampoline that the commit unmaps), and returns the control that resumes t as the image's
-// first thread. On a failure after the point of no return the process is killed, as after an exec.
+// throw-away threads exit on their own), and returns the control that resumes t as the image's
+// first thread. Every thread agent is already inside its syscall (awaitThreadAgents ran before
+// any thaw was let go: a clone starts in user mode, on the trampoline that the commit unmaps). On
+// a failure after the point of no return the process is killed, as after an exec.
 //
-// Preconditions: running on t's task goroutine inside sys_checkpoint; plan.agents is set.
+// Preconditions: running on t's task goroutine inside sys_checkpoint; awaitThreadAgents returned.
 func thawInPlace(t *kernel.Task, plan *thawPlan, start time.Time) (uintptr, *kernel.SyscallControl, error) {
 	plan.start, plan.prepared = start, time.Now()
 	defer plan.release(t)
 	want := 1 + len(plan.agents)
-	serving := func() bool {
-		for _, a := range plan.agents {
-			if !a.serving.Load() {
-				return false
-			}
-		}
-		return true
-	}
-	for t.ThreadGroup().Count() > want || !serving() {
+	for t.ThreadGroup().Count() > want {
 		if !sleepUnlessKilled(t, time.Millisecond) {
 			return 0, nil, linuxerr.EINTR // A syscall's error must be an errno.
 		}
