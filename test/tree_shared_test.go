@@ -65,11 +65,12 @@ func TestTreeSharedObjectsOCI(t *testing.T) {
 	})
 }
 
-// TestTreeSharedFSContextOCI: two siblings sharing an fs context that their parent does not share
-// (test/guests/tree_fsctx.c: cloned with CLONE_FS by a process that then exited), checkpointed
-// with --format=elf, deleted and restored: the second sibling is cloned by the first with
-// CLONE_FS|CLONE_PARENT, so after the restore the first's chdir and umask are seen by the second,
-// both are still children of the init, and the init's working directory and umask do not move.
+// TestTreeSharedFSContextOCI: two siblings sharing an fs context and an fd table that their parent
+// does not share (test/guests/tree_fsctx.c: cloned with CLONE_FS|CLONE_FILES by a process that
+// then exited), checkpointed with --format=elf, deleted and restored: the second sibling is cloned
+// by the first with CLONE_FS|CLONE_FILES|CLONE_PARENT, so after the restore the first's chdir,
+// umask and new fd are seen by the second, both are still children of the init, and the init's
+// working directory and umask do not move.
 // A child cloned with CLONE_FILES shares the init's fd table again after the restore: an fd it
 // opens is the init's too, and its fds are on the same open file descriptions (one offset).
 func TestTreeSharedFSContextOCI(t *testing.T) {
@@ -78,8 +79,8 @@ func TestTreeSharedFSContextOCI(t *testing.T) {
 		a := startGuestTree(t, p, guest, "fsctx.log")
 		dir, m := checkpointTreeAndDelete(t, a)
 		if len(m.Processes) != 4 || m.Process(3) == nil || m.Process(4) == nil || m.Process(3).PPID != 1 || m.Process(4).PPID != 1 ||
-			m.Process(4).FSOf != 3 || m.Process(1).FSOf != 0 {
-			t.Fatalf("the checkpoint does not hold the init and two of its children sharing an fs context: %+v", m.Processes)
+			m.Process(4).FSOf != 3 || m.Process(1).FSOf != 0 || m.Process(4).FilesOf != 3 || m.Process(3).FilesOf != 0 {
+			t.Fatalf("the checkpoint does not hold the init and two of its children sharing an fs context and an fd table: %+v", m.Processes)
 		}
 		if fc := m.Process(5); fc == nil || fc.PPID != 1 || fc.FilesOf != 1 {
 			t.Fatalf("the checkpoint does not record pid 5 sharing the init's fd table: %+v", fc)
@@ -95,8 +96,8 @@ func TestTreeSharedFSContextOCI(t *testing.T) {
 			waitFor(t, 30*time.Second, func() bool { return strings.Contains(read(), step.done) })
 		}
 		lines := strings.Split(strings.TrimSpace(read()), "\n")
-		if len(lines) != 10 {
-			t.Errorf("fsctx.log has %d lines, want 10:\n%s", len(lines), read())
+		if len(lines) != 11 {
+			t.Errorf("fsctx.log has %d lines, want 11:\n%s", len(lines), read())
 		}
 		for _, l := range lines {
 			if !strings.HasSuffix(l, " ok") {

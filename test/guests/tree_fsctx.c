@@ -1,10 +1,12 @@
-// tree_fsctx LOG: two processes sharing an fs context (working directory, root, umask) that their
-// parent does not share, for TestTreeSharedFSContextOCI. The parent (the container's init) forks a
-// middle process, which clones two children with CLONE_FS (one fs context, the middle's) and exits;
-// the parent reaps it, so the two are siblings, both children of the init now, sharing a context
-// with each other only. The parent prints "ready" and all wait for SIGUSR1.
+// tree_fsctx LOG: two processes sharing an fs context (working directory, root, umask) and an fd
+// table that their parent does not share, for TestTreeSharedFSContextOCI. The parent (the
+// container's init) forks a middle process, which clones two children with CLONE_FS|CLONE_FILES
+// (one fs context and one fd table, the middle's) and exits; the parent reaps it, so the two are
+// siblings, both children of the init now, sharing a context and a table with each other only. The
+// parent prints "ready" and all wait for SIGUSR1.
 // After the restore: on SIGUSR1 the first sibling changes its working directory to /proc and its
-// umask to 027 ("fsa done"); on SIGUSR1 the second checks that it sees both ("fsb ..."), and on
+// umask to 027 and opens fd 102 ("fsa done"); on SIGUSR1 the second checks that it sees all three
+// ("fsb ..."), and on
 // SIGUSR1 the parent checks that its own working directory and umask did not change ("parent ...").
 // Files: the parent then opens fsctx.data and clones a child with CLONE_FILES (one fd table), which
 // dups it to fd 101; the parent prints "ready" once it sees fd 101. After the restore, on SIGUSR1
@@ -50,7 +52,7 @@ int main(int argc, char **argv) {
 	if (middle < 0)
 		die("fork");
 	if (middle == 0) {
-		long a = syscall(SYS_clone, CLONE_FS | SIGCHLD, 0, 0, 0, 0);
+		long a = syscall(SYS_clone, CLONE_FS | CLONE_FILES | SIGCHLD, 0, 0, 0, 0);
 		if (a < 0)
 			die("clone");
 		if (a == 0) {
@@ -58,10 +60,12 @@ int main(int argc, char **argv) {
 			if (chdir("/proc") != 0)
 				die("chdir");
 			umask(027);
+			if (dup2(fileno(logf_), 102) != 102)
+				die("dup2");
 			logline("fsa", "done", 1, "");
 			forever();
 		}
-		long b = syscall(SYS_clone, CLONE_FS | SIGCHLD, 0, 0, 0, 0);
+		long b = syscall(SYS_clone, CLONE_FS | CLONE_FILES | SIGCHLD, 0, 0, 0, 0);
 		if (b < 0)
 			die("clone");
 		if (b == 0) {
@@ -74,6 +78,10 @@ int main(int argc, char **argv) {
 			char seen[32];
 			snprintf(seen, sizeof seen, "umask %03o", (unsigned)m);
 			logline("fsb", "sees the sibling's umask", m == 027, seen);
+			errno = 0;
+			int r = fcntl(102, F_GETFD);
+			snprintf(seen, sizeof seen, "fcntl %d errno %d", r, errno);
+			logline("fsb", "sees the sibling's new fd (one fd table again)", r >= 0, seen);
 			logline("fsb", "done", 1, "");
 			forever();
 		}

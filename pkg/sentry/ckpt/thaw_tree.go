@@ -29,7 +29,9 @@ import (
 //     one it gave (there is no set_tid), so the coordinator moves the allocator on with throw-away
 //     threads until the next free id is the one wanted, and fails if it has passed it;
 //  3. sessions and process groups: a session or group leader makes its session or group right
-//     after it is created (before it forks), the others join their group once all exist;
+//     after it is created (before it forks), the others join their group once all exist; a group
+//     or session whose leader is not in the checkpoint gets a ghost leader for the time of the
+//     restore (thaw_tree_ghosts.go);
 //  4. zombies exit with their recorded status (their parents reap them after the thaw);
 //  4b. objects several processes had (a pipe between them, a socket pair, a listening socket of
 //     workers, an fd inherited by fork, shared memory) are rebuilt once, with their data once,
@@ -80,6 +82,9 @@ type treeRestore struct {
 	epolls map[uint64]*vfs.FileDescription
 	// rebuilt holds the mounts restoreContainerState made afresh (treeShare.rebuilt).
 	rebuilt rebuiltMounts
+	// ghosts holds the leaders made for groups and sessions whose own leader is not in the
+	// checkpoint, by id (thaw_tree_ghosts.go).
+	ghosts map[int32]*ghostLeader
 
 	mu sync.Mutex
 	// byTid maps a created task's id to its node (nil: a waste that must exit). Protected by mu.
@@ -365,6 +370,9 @@ func loadRestore(t *kernel.Task, req treeThawRequest) (*treeRestore, error) {
 			return nil, invalidf("pid %d has the higher pid %d as parent (reparented to a subreaper): not supported", p.PID, p.PPID)
 		}
 	}
+	if err := r.planGhosts(); err != nil { // thaw_tree_ghosts.go
+		return nil, err
+	}
 	stdio := make(map[string]int32)
 	r.stdio = stdio
 	for _, fd := range root.FDs {
@@ -431,6 +439,12 @@ func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, erro
 			}
 			continue
 		}
+		if id.ghost != nil {
+			if err := r.createGhost(id.ghost); err != nil {
+				return 0, nil, err
+			}
+			continue
+		}
 		pid := id.pid
 		n := r.nodes[pid]
 		if n == r.top {
@@ -441,11 +455,17 @@ func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, erro
 			parent = r.top
 		}
 		cloner, flags := parent, sharedCloneFlags(n.rec, parent.rec, r.exact)
-		if flags&linux.CLONE_FS == 0 && n.rec.FSOf != 0 && parent.rec != nil {
-			// An fs context shared with a sibling only: cloned by that sibling (thaw_tree_clone.go).
-			if sib := fsSiblingCloner(n.rec, r.nodes); sib != nil {
-				cloner, flags = sib, linux.CLONE_FS|linux.CLONE_PARENT
+		if parent.rec != nil {
+			// An fs context or fd table shared with a sibling only: cloned by that sibling
+			// (thaw_tree_clone.go).
+			if sib, sf := siblingCloner(n.rec, parent.rec, r.nodes, r.exact); sib != nil {
+				cloner, flags = sib, sf
 			}
+		}
+		if g := r.ghostCloner(n, parent); g != nil {
+			// Born in a session whose leader is not in the checkpoint: the ghost's child until
+			// it exits (thaw_tree_ghosts.go).
+			cloner, parent, flags = g, g, 0
 		}
 		tid, err := r.create(cloner, parent, pid, flags)
 		if err != nil {
@@ -486,6 +506,9 @@ func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, erro
 		if cur, want := int32(r.ns.IDOfSession(tg.Session())), mapped(n.rec.SID); cur != want {
 			return 0, nil, fmt.Errorf("pid %d: in session %d, recorded %d (a session whose leader forked before setsid): %w", pid, cur, want, errInvalidImage)
 		}
+	}
+	if err := r.endGhosts(); err != nil {
+		return 0, nil, err
 	}
 	// 4: zombies.
 	for _, pid := range pids {

@@ -193,14 +193,17 @@ func TestSharedCloneFlags(t *testing.T) {
 	}
 }
 
-func TestFSSiblingCloner(t *testing.T) {
-	proc := func(pid, ppid, sid, fsOf int32) *treefmt.Process {
-		return &treefmt.Process{PID: pid, PPID: ppid, PGID: sid, SID: sid, FSOf: fsOf}
+func TestSiblingCloner(t *testing.T) {
+	proc := func(pid, ppid, sid, fsOf, filesOf int32) *treefmt.Process {
+		return &treefmt.Process{PID: pid, PPID: ppid, PGID: sid, SID: sid, FSOf: fsOf, FilesOf: filesOf}
 	}
 	// 1 is the init; 3 and 4 share a context (their cloner exited); 5 shares it too but is a
-	// child of 3; 6 leads its own session; 8 shares 7's context but 7 is a zombie.
-	recs := []*treefmt.Process{proc(1, 0, 1, 0), proc(3, 1, 1, 0), proc(4, 1, 1, 3), proc(5, 3, 1, 3), proc(6, 1, 6, 3),
-		proc(7, 1, 1, 0), proc(8, 1, 1, 7), proc(9, 1, 9, 0), proc(10, 1, 1, 9)}
+	// child of 3; 6 leads its own session; 8 shares 7's context but 7 is a zombie; 10's only
+	// partner is in another session. 12 and 13 share an fd table only, 14 shares 12's table and
+	// 11's context, 11 shares nothing with 12; 15 shares the init's fd table and 12's context.
+	recs := []*treefmt.Process{proc(1, 0, 1, 0, 0), proc(3, 1, 1, 0, 0), proc(4, 1, 1, 3, 0), proc(5, 3, 1, 3, 0), proc(6, 1, 6, 3, 0),
+		proc(7, 1, 1, 0, 0), proc(8, 1, 1, 7, 0), proc(9, 1, 9, 0, 0), proc(10, 1, 1, 9, 0),
+		proc(11, 1, 1, 0, 0), proc(12, 1, 1, 0, 0), proc(13, 1, 1, 0, 12), proc(14, 1, 1, 11, 12), proc(15, 1, 1, 12, 1)}
 	recs[5].Zombie = &treefmt.ExitStatus{Code: 1}
 	nodes := map[int32]*restoreNode{}
 	for _, r := range recs {
@@ -208,22 +211,35 @@ func TestFSSiblingCloner(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		pid, want int32
+		flags     uint64
+		exact     bool
 	}{
-		{4, 3},  // a sibling with the same parent and session
-		{5, 0},  // the context is its parent's: sharedCloneFlags' case, no sibling of it shares it
-		{6, 3},  // a session leader makes its own session after the clone
-		{8, 0},  // the only other member is a zombie
-		{10, 0}, // the only other member is in another session
-		{3, 0},  // the lowest pid of the group has no lower member
+		{4, 3, linux.CLONE_FS, true},      // a sibling with the same parent and session
+		{5, 0, 0, true},                   // the context is its parent's: sharedCloneFlags' case
+		{6, 3, linux.CLONE_FS, true},      // a session leader makes its own session after the clone
+		{8, 0, 0, true},                   // the only other member is a zombie
+		{10, 0, 0, true},                  // the only other member is in another session
+		{3, 0, 0, true},                   // the lowest pid of the group has no lower member
+		{13, 12, linux.CLONE_FILES, true}, // an fd table shared with a sibling only
+		{13, 0, 0, false},                 // ... in a restore into a running sandbox: unshared
+		{14, 12, linux.CLONE_FILES, true}, // the table from 12 beats the context from 11 (a lower pid)
+		{15, 0, 0, true},                  // the parent gives the table; 12 gives only the context: no better
 	} {
-		got := fsSiblingCloner(nodes[tc.pid].rec, nodes)
+		got, flags := siblingCloner(nodes[tc.pid].rec, nodes[nodes[tc.pid].rec.PPID].rec, nodes, tc.exact)
 		if (got == nil && tc.want != 0) || (got != nil && got.rec.PID != tc.want) {
 			t.Errorf("pid %d: cloner %v, want %d", tc.pid, got, tc.want)
+			continue
+		}
+		if want := tc.flags; got != nil {
+			want |= linux.CLONE_PARENT
+			if flags != want {
+				t.Errorf("pid %d: flags %#x, want %#x", tc.pid, flags, want)
+			}
 		}
 	}
 	// A member not created yet cannot clone.
 	nodes[3].pid, nodes[3].task = 0, nil
-	if got := fsSiblingCloner(nodes[4].rec, nodes); got != nil {
+	if got, _ := siblingCloner(nodes[4].rec, nodes[1].rec, nodes, true); got != nil {
 		t.Errorf("pid 4 with pid 3 not created: cloner %d", got.rec.PID)
 	}
 }

@@ -37,10 +37,12 @@ type treeID struct {
 	id     int32
 	pid    int32
 	thread bool
+	ghost  *ghostLeader // The leader of a group or session that is not in the checkpoint.
 }
 
 // idsToCreate lists the ids of pids and, in an exact restore, the extra thread ids of each live
-// process that lie above its pid, in ascending order.
+// process that lie above its pid and the ghost leaders' ids (thaw_tree_ghosts.go), in ascending
+// order.
 func (r *treeRestore) idsToCreate(pids []int32) []treeID {
 	ids := make([]treeID, 0, len(pids))
 	for _, pid := range pids {
@@ -55,6 +57,9 @@ func (r *treeRestore) idsToCreate(pids []int32) []treeID {
 			}
 			ids = append(ids, treeID{id: tid, pid: pid, thread: true})
 		}
+	}
+	for _, g := range r.ghosts {
+		ids = append(ids, treeID{id: g.id, ghost: g})
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i].id < ids[j].id })
 	return ids
