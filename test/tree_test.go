@@ -136,7 +136,7 @@ func TestFreezeTree(t *testing.T) {
 
 		// -k: the processes are killed after the checkpoint; the container's init exits.
 		dir2 := filepath.Join(c.Dir, "tree2")
-		c.Exec(t, h.Bin, "checkpt", "-c", "-t", "0", "-o", dir2, "-k").WantExit(t, 0)
+		c.ExecEndingContainer(t, h.Bin, "checkpt", "-c", "-t", "0", "-o", dir2, "-k")
 		if _, err := treefmt.VerifyDir(dir2); err != nil {
 			t.Fatal(err)
 		}
@@ -212,7 +212,7 @@ func TestRestoreTree(t *testing.T) {
 			return strings.Contains(strings.Join(slices.Collect(maps.Values(before)), ","), " Z ")
 		})
 		dir := filepath.Join(a.Dir, "tree")
-		a.Exec(t, h.Bin, "checkpt", "-c", "-t", "0", "-o", dir, "-k").WantExit(t, 0)
+		a.ExecEndingContainer(t, h.Bin, "checkpt", "-c", "-t", "0", "-o", dir, "-k")
 		a.Wait(t)
 		m, err := treefmt.VerifyDir(dir)
 		if err != nil {
@@ -284,7 +284,7 @@ func TestRestoreTreeSharedFile(t *testing.T) {
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		a := startTree(t, p, sharedFileScript)
 		dir := filepath.Join(a.Dir, "tree")
-		a.Exec(t, h.Bin, "checkpt", "-c", "-t", "0", "-o", dir, "-k").WantExit(t, 0)
+		a.ExecEndingContainer(t, h.Bin, "checkpt", "-c", "-t", "0", "-o", dir, "-k")
 		a.Wait(t)
 		m, err := treefmt.VerifyDir(dir)
 		if err != nil {
