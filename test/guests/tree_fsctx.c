@@ -35,15 +35,7 @@ static void forever(void) {
 }
 
 int main(int argc, char **argv) {
-	if (argc != 2) {
-		fprintf(stderr, "usage: tree_fsctx LOG\n");
-		return 2;
-	}
-	struct sigaction sa = {.sa_handler = on_usr1};
-	sigaction(SIGUSR1, &sa, NULL);
-	if (!(logf_ = fopen(argv[1], "a")))
-		die("log");
-	setvbuf(stdout, NULL, _IONBF, 0);
+	tree_log_start(argc, argv, "tree_fsctx");
 	char start[512];
 	if (!getcwd(start, sizeof start))
 		die("getcwd");

@@ -30,15 +30,7 @@ static void report(const char *who, pid_t sid, pid_t pgid) {
 }
 
 int main(int argc, char **argv) {
-	if (argc != 2) {
-		fprintf(stderr, "usage: tree_ghost LOG\n");
-		return 2;
-	}
-	struct sigaction sa = {.sa_handler = on_usr1};
-	sigaction(SIGUSR1, &sa, NULL);
-	if (!(logf_ = fopen(argv[1], "a")))
-		die("log");
-	setvbuf(stdout, NULL, _IONBF, 0);
+	tree_log_start(argc, argv, "tree_ghost");
 	int up[2];
 	if (pipe(up) != 0)
 		die("pipe");

@@ -41,4 +41,19 @@ static inline void waitusr1(void)
 	told = 0;
 }
 
+/* tree_log_start checks that argv is "NAME LOG", installs on_usr1 for SIGUSR1, opens the log
+ * (appending) and makes stdout unbuffered: what every tree guest's main does first. */
+static inline void tree_log_start(int argc, char **argv, const char *name)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s LOG\n", name);
+		exit(2);
+	}
+	struct sigaction sa = {.sa_handler = on_usr1};
+	sigaction(SIGUSR1, &sa, NULL);
+	if (!(logf_ = fopen(argv[1], "a")))
+		die("log");
+	setvbuf(stdout, NULL, _IONBF, 0);
+}
+
 #endif
