@@ -115,7 +115,7 @@ func TestUnixSocketDecodeErrors(t *testing.T) {
 		{"three ends", body + 4, 3, "3 ends"},
 		{"messages", end + 12, 0xff, "messages do not fit"},
 		{"addr length", end + 16, 200, "address length"},
-		{"unknown flags", end + 1, 0x03, "unknown flags"},
+		{"unknown flags", end + 1, 0x09, "unknown flags"},
 		{"sockopt count", end + 24, 0xff, "socket options do not fit"},
 		{"truncated addr", end + 16, 100, "too short"},
 	} {
