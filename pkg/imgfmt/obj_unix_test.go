@@ -155,6 +155,7 @@ func TestUnixMessageDecodeErrors(t *testing.T) {
 // returns only FormatErrors, and an accepted image re-encodes to the same bytes.
 func FuzzUnixSocketObject(f *testing.F) {
 	f.Add(encodeToBytes(f, unixProcess()))
+	f.Add(encodeToBytes(f, acceptProcess()))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		decodeCanonical(t, data)
 	})
