@@ -127,7 +127,9 @@ func joinQueuedClients(objects []imgfmt.Object) []imgfmt.Object {
 	for i := range objects {
 		l := &objects[i]
 		b, ok := l.Body.(*imgfmt.UnixSocketObject)
-		if !ok || len(b.Ends) != 1 || b.Ends[0].Flags&imgfmt.UnixAcceptQueue == 0 {
+		if !ok || len(b.Ends) != 1 || b.Ends[0].Flags&imgfmt.UnixAcceptQueue == 0 || !unixInstalled(l) {
+			// A listener only at fds 0-2 is not rebuilt (they stay the thawer's): its clients
+			// stay sockets whose peer is outside the image.
 			continue
 		}
 		for idx, c := range b.Ends[0].AcceptQueue {

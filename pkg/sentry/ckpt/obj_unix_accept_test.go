@@ -102,6 +102,14 @@ func TestJoinQueuedClients(t *testing.T) {
 	if len(out[0].FDs) != 3 || out[0].FDs[0] != want[0] || out[0].FDs[1] != want[1] || out[0].FDs[2] != want[2] {
 		t.Errorf("listener fds %+v, want %+v", out[0].FDs, want)
 	}
+	// A listener only at fds 0-2 (not rebuilt by a thaw) keeps no clients.
+	objs = []imgfmt.Object{client(0x21, 3), {ID: 2, Key: 0x11, FDs: []imgfmt.ObjectFD{{FD: 0}}, Body: &imgfmt.UnixSocketObject{Type: 1, Ends: []imgfmt.UnixSocketEnd{{
+		Flags: imgfmt.UnixListening | imgfmt.UnixAcceptQueue, Backlog: 3, Pending: 1, Addr: "\x00l",
+		AcceptQueue: []imgfmt.UnixPendingConn{{Key: 0x21}}}}}}}
+	objs[0].ID = 1
+	if out := joinQueuedClients(objs); len(out) != 2 || len(out[1].Body.(*imgfmt.UnixSocketObject).Ends) != 1 {
+		t.Errorf("a stdio listener took its clients: %+v", out)
+	}
 }
 
 func joinData(msgs []imgfmt.UnixMessage) string {
