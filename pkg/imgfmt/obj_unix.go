@@ -36,6 +36,9 @@ type UnixSocketEnd struct {
 	// Queue is the receive queue, oldest message first (for a stream socket the boundaries are
 	// those of the writes, and matter only for the control messages they carry).
 	Queue []UnixMessage
+	// AcceptQueue (UnixAcceptQueue, a listening end) lists the connections waiting in the accept
+	// queue at freeze, in the order accept(2) would return them (obj_unix_accept.go).
+	AcceptQueue []UnixPendingConn
 	// legacyOptions says the decoder read the options from the fixed block of older images: the
 	// encoder writes that block back while the options are unchanged (sockopt.go legacyBlock).
 	legacyOptions bool
@@ -51,7 +54,12 @@ const (
 	UnixSendShutdown   = 1 << 5 // Own SHUT_WR.
 	UnixReset          = 1 << 6 // Reads report ECONNRESET once the queue is drained.
 	UnixHost           = 1 << 7 // Backed by a host socket: the queue is not in the image.
-	unixKnown          = 1<<8 - 1
+	// UnixAcceptQueue (format 1.5): a listening end whose accept queue follows its messages.
+	UnixAcceptQueue = 1 << 9
+	// UnixQueuedClient (format 1.5): a connected end whose connection waits in the accept queue
+	// of the object's listening end; its Pending field is the index in that end's AcceptQueue.
+	UnixQueuedClient = 1 << 10
+	unixKnown        = 1<<8 - 1 | UnixAcceptQueue | UnixQueuedClient
 	// unixOptList marks, in an encoded end's flags, options encoded as a SockOption list; it
 	// never appears in UnixSocketEnd.Flags.
 	unixOptList = 1 << 8
@@ -135,25 +143,33 @@ func (u *UnixSocketObject) encode(w *wbuf) {
 		}
 		w.b = append(w.b, e.Addr...)
 		w.b = append(w.b, e.Peer...)
-		for _, m := range e.Queue {
-			w.u32(uint32(len(m.Data)))
-			w.u32(uint32(len(m.From)))
-			var flags uint32
-			if m.Creds {
-				flags |= unixMsgCreds
-			}
-			w.u32(flags)
-			w.u32(m.Rights)
-			w.u32(uint32(len(m.Files)))
-			w.b = append(w.b, m.From...)
-			w.b = append(w.b, m.Data...)
-			for _, f := range m.Files {
-				w.u32(uint32(f.Kind))
-				w.u32(f.StatusFlags)
-				w.i64(f.Offset)
-				encodeHandle(w, f.Handle)
-				w.str(handlePath(f.Handle))
-			}
+		encodeUnixMessages(w, e.Queue)
+		if e.Flags&UnixAcceptQueue != 0 {
+			encodeAcceptQueue(w, e.AcceptQueue)
+		}
+	}
+}
+
+// encodeUnixMessages appends msgs (UnixMessage layout each).
+func encodeUnixMessages(w *wbuf, msgs []UnixMessage) {
+	for _, m := range msgs {
+		w.u32(uint32(len(m.Data)))
+		w.u32(uint32(len(m.From)))
+		var flags uint32
+		if m.Creds {
+			flags |= unixMsgCreds
+		}
+		w.u32(flags)
+		w.u32(m.Rights)
+		w.u32(uint32(len(m.Files)))
+		w.b = append(w.b, m.From...)
+		w.b = append(w.b, m.Data...)
+		for _, f := range m.Files {
+			w.u32(uint32(f.Kind))
+			w.u32(f.StatusFlags)
+			w.i64(f.Offset)
+			encodeHandle(w, f.Handle)
+			w.str(handlePath(f.Handle))
 		}
 	}
 }
@@ -161,8 +177,8 @@ func (u *UnixSocketObject) encode(w *wbuf) {
 func decodeUnixSocket(r *rbuf) ObjectBody {
 	u := &UnixSocketObject{Type: r.u32()}
 	n := r.u32()
-	if r.err == nil && (n == 0 || n > 2) {
-		r.fail("unix socket: %d ends (want 1 or 2)", n)
+	if r.err == nil && (n == 0 || int64(n)*unixEndFixedSize > int64(len(r.b)-r.off)) {
+		r.fail("unix socket: %d ends (want at least 1, each %d bytes)", n, unixEndFixedSize)
 	}
 	var data int64
 	for i := 0; r.err == nil && i < int(n); i++ {
@@ -182,41 +198,51 @@ func decodeUnixSocket(r *rbuf) ObjectBody {
 		if r.err == nil && (alen > UnixAddrMax || plen > UnixAddrMax) {
 			r.fail("unix socket: address length %d/%d exceeds %d", alen, plen, UnixAddrMax)
 		}
-		if r.err == nil && int64(nmsg)*unixMsgFixedSize > int64(len(r.b)-r.off) {
-			r.fail("unix socket: %d messages do not fit in the note", nmsg)
-		}
 		e.Addr = string(r.take(int(alen)))
 		e.Peer = string(r.take(int(plen)))
-		for j := 0; r.err == nil && j < int(nmsg); j++ {
-			dlen, flen, flags, rights, nfiles := r.u32(), r.u32(), r.u32(), r.u32(), r.u32()
-			if r.err == nil && flags&^unixMsgCreds != 0 {
-				r.fail("unix socket: unknown message flags %#x", flags)
-			}
-			if r.err == nil && flen > UnixAddrMax {
-				r.fail("unix socket: source address length %d exceeds %d", flen, UnixAddrMax)
-			}
-			if data += int64(dlen); r.err == nil && data > MaxObjectData {
-				r.fail("unix socket: queued data exceeds %d bytes", MaxObjectData)
-			}
-			m := UnixMessage{From: string(r.take(int(flen))), Creds: flags&unixMsgCreds != 0, Rights: rights}
-			m.Data = bytes.Clone(r.take(int(dlen)))
-			if m.Data == nil {
-				m.Data = []byte{}
-			}
-			if r.err == nil && (nfiles > rights || int64(nfiles)*unixFileFixedSize > int64(len(r.b)-r.off)) {
-				r.fail("unix socket: %d files in flight do not fit (%d fds in flight)", nfiles, rights)
-			}
-			for k := 0; r.err == nil && k < int(nfiles); k++ {
-				f := UnixRightsFile{Kind: FileKind(r.u32()), StatusFlags: r.u32(), Offset: r.i64()}
-				f.Handle = decodeHandle(r, true)
-				decodeHandlePath(r, f.Handle)
-				m.Files = append(m.Files, f)
-			}
-			e.Queue = append(e.Queue, m)
+		e.Queue = decodeUnixMessages(r, nmsg, &data)
+		if r.err == nil && e.Flags&UnixAcceptQueue != 0 {
+			e.AcceptQueue = decodeAcceptQueue(r, &data)
 		}
 		u.Ends = append(u.Ends, e)
 	}
 	return u
+}
+
+// decodeUnixMessages reads n messages; data accumulates their bytes, bounded by MaxObjectData.
+func decodeUnixMessages(r *rbuf, n uint32, data *int64) []UnixMessage {
+	if r.err == nil && int64(n)*unixMsgFixedSize > int64(len(r.b)-r.off) {
+		r.fail("unix socket: %d messages do not fit in the note", n)
+	}
+	var out []UnixMessage
+	for j := 0; r.err == nil && j < int(n); j++ {
+		dlen, flen, flags, rights, nfiles := r.u32(), r.u32(), r.u32(), r.u32(), r.u32()
+		if r.err == nil && flags&^unixMsgCreds != 0 {
+			r.fail("unix socket: unknown message flags %#x", flags)
+		}
+		if r.err == nil && flen > UnixAddrMax {
+			r.fail("unix socket: source address length %d exceeds %d", flen, UnixAddrMax)
+		}
+		if *data += int64(dlen); r.err == nil && *data > MaxObjectData {
+			r.fail("unix socket: queued data exceeds %d bytes", MaxObjectData)
+		}
+		m := UnixMessage{From: string(r.take(int(flen))), Creds: flags&unixMsgCreds != 0, Rights: rights}
+		m.Data = bytes.Clone(r.take(int(dlen)))
+		if m.Data == nil {
+			m.Data = []byte{}
+		}
+		if r.err == nil && (nfiles > rights || int64(nfiles)*unixFileFixedSize > int64(len(r.b)-r.off)) {
+			r.fail("unix socket: %d files in flight do not fit (%d fds in flight)", nfiles, rights)
+		}
+		for k := 0; r.err == nil && k < int(nfiles); k++ {
+			f := UnixRightsFile{Kind: FileKind(r.u32()), StatusFlags: r.u32(), Offset: r.i64()}
+			f.Handle = decodeHandle(r, true)
+			decodeHandlePath(r, f.Handle)
+			m.Files = append(m.Files, f)
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // unixAddrCheck returns why a is not a valid AF_UNIX address, or "".
@@ -236,7 +262,8 @@ func (u *UnixSocketObject) check(p *Process, o *Object) string {
 	default:
 		return fmt.Sprintf("socket type %d", u.Type)
 	}
-	if len(u.Ends) == 0 || len(u.Ends) > 2 {
+	accept := u.acceptObject()
+	if len(u.Ends) == 0 || (len(u.Ends) > 2 && !accept) {
 		return fmt.Sprintf("%d ends", len(u.Ends))
 	}
 	if len(u.Ends) != o.Descs() {
@@ -250,6 +277,16 @@ func (u *UnixSocketObject) check(p *Process, o *Object) string {
 		}
 		for _, m := range e.Queue {
 			data += int64(len(m.Data))
+		}
+		for _, c := range e.AcceptQueue {
+			for _, m := range c.Queue {
+				data += int64(len(m.Data))
+			}
+		}
+	}
+	if accept {
+		if msg := u.checkAcceptObject(); msg != "" {
+			return msg
 		}
 	}
 	if data > MaxObjectData {
@@ -283,13 +320,21 @@ func (u *UnixSocketObject) checkEnd(e *UnixSocketEnd) string {
 	connected := e.Flags&UnixConnected != 0
 	connless := e.Flags&UnixConnectionless != 0
 	switch {
-	case len(u.Ends) == 2 && (!connected || connless || e.Flags&(UnixListening|UnixHost) != 0):
+	case len(u.Ends) == 2 && !u.acceptObject() && (!connected || connless || e.Flags&(UnixListening|UnixHost) != 0):
 		return "both ends of a connection must be connected, connection-oriented sockets"
 	case connless && u.Type != sockDgram:
 		return "a connectionless socket must be SOCK_DGRAM"
 	case e.Flags&UnixListening != 0 && (connected || connless || e.Addr == "" || u.Type == sockDgram):
 		return "a listening socket must be an unconnected, bound stream or seqpacket socket"
-	case e.Flags&UnixListening == 0 && (e.Backlog != 0 || e.Pending != 0):
+	case e.Flags&UnixListening == 0 && e.Flags&UnixAcceptQueue != 0:
+		return "an accept queue on a socket that is not listening"
+	case e.Flags&UnixAcceptQueue == 0 && len(e.AcceptQueue) > 0:
+		return "accept queue entries without the accept-queue flag"
+	case e.Flags&UnixAcceptQueue != 0 && uint32(len(e.AcceptQueue)) != e.Pending:
+		return fmt.Sprintf("%d accept queue entries for %d pending connections", len(e.AcceptQueue), e.Pending)
+	case e.Flags&UnixQueuedClient != 0 && (!connected || connless || e.Flags&(UnixListening|UnixHost) != 0 || len(e.Queue) > 0):
+		return "a queued client must be a connected, connection-oriented socket with nothing queued (its peer was never accepted)"
+	case e.Flags&UnixListening == 0 && e.Flags&UnixQueuedClient == 0 && (e.Backlog != 0 || e.Pending != 0):
 		return "backlog on a socket that is not listening"
 	case e.Backlog > maxUnixBacklog:
 		return fmt.Sprintf("backlog %d exceeds %d", e.Backlog, maxUnixBacklog)
@@ -302,7 +347,15 @@ func (u *UnixSocketObject) checkEnd(e *UnixSocketEnd) string {
 	case !connected && !connless && e.Flags&(UnixRecvClosed|UnixSendClosed|UnixSendShutdown|UnixReset) != 0:
 		return "shutdown state on an unconnected socket"
 	}
-	for _, m := range e.Queue {
+	if msg := checkAcceptQueue(e); msg != "" {
+		return msg
+	}
+	return checkUnixMessages(e.Queue)
+}
+
+// checkUnixMessages returns why a queue's messages are not valid, or "".
+func checkUnixMessages(msgs []UnixMessage) string {
+	for _, m := range msgs {
 		if msg := unixAddrCheck(m.From); msg != "" {
 			return "message source: " + msg
 		}
@@ -346,6 +399,8 @@ func (e *UnixSocketEnd) describe() string {
 	switch {
 	case e.Flags&UnixListening != 0:
 		parts = append(parts, fmt.Sprintf("listening backlog %d (%d pending)", e.Backlog, e.Pending))
+	case e.Flags&UnixQueuedClient != 0:
+		parts = append(parts, fmt.Sprintf("client %d of the accept queue, connected to %q", e.Pending, e.Peer))
 	case e.Flags&UnixConnected != 0 && e.Peer == "":
 		parts = append(parts, "connected")
 	case e.Flags&UnixConnected != 0:
@@ -373,6 +428,9 @@ func (e *UnixSocketEnd) describe() string {
 		files += len(m.Files)
 	}
 	parts = append(parts, fmt.Sprintf("%d messages %d bytes queued", len(e.Queue), n))
+	if d := e.describeAcceptQueue(); d != "" {
+		parts = append(parts, d)
+	}
 	if rights > 0 {
 		parts = append(parts, fmt.Sprintf("%d fds in flight (%d reopened, %d dropped)", rights, files, int(rights)-files))
 	}

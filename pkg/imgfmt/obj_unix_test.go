@@ -115,7 +115,7 @@ func TestUnixSocketDecodeErrors(t *testing.T) {
 		{"three ends", body + 4, 3, "3 ends"},
 		{"messages", end + 12, 0xff, "messages do not fit"},
 		{"addr length", end + 16, 200, "address length"},
-		{"unknown flags", end + 1, 0x03, "unknown flags"},
+		{"unknown flags", end + 1, 0x09, "unknown flags"},
 		{"sockopt count", end + 24, 0xff, "socket options do not fit"},
 		{"truncated addr", end + 16, 100, "too short"},
 	} {
@@ -155,6 +155,7 @@ func TestUnixMessageDecodeErrors(t *testing.T) {
 // returns only FormatErrors, and an accepted image re-encodes to the same bytes.
 func FuzzUnixSocketObject(f *testing.F) {
 	f.Add(encodeToBytes(f, unixProcess()))
+	f.Add(encodeToBytes(f, acceptProcess()))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		decodeCanonical(t, data)
 	})

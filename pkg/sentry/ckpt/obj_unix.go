@@ -103,6 +103,13 @@ func captureUnixSocket(t *kernel.Task, s *unix.Socket) (objectIdentity, *imgfmt.
 		// gVisor's listen(2) keeps one more slot than its argument (as Linux admits one more).
 		e.Backlog = uint32(max(st.backlog-1, 0))
 		e.Pending = uint32(st.pending)
+		if e.AcceptQueue, err = readAcceptQueue(ep, st.inFlight); err != nil { // obj_unix_accept.go
+			return nil, nil, fmt.Errorf("unix socket: accept queue: %w", err)
+		}
+		if len(e.AcceptQueue) > 0 {
+			e.Flags |= imgfmt.UnixAcceptQueue
+			e.Pending = uint32(len(e.AcceptQueue))
+		}
 	}
 	return id, &imgfmt.UnixSocketObject{Type: uint32(stype), Ends: []imgfmt.UnixSocketEnd{e}}, nil
 }
@@ -138,6 +145,8 @@ func thawUnixSocket(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgf
 		// Only fds 0-2, which stay the thawer's: plain sockets of the type stand in, without
 		// binding names the thawer's own sockets may hold.
 		err = thawUnixUnused(t, stype, th.files)
+	case len(b.Ends) > 1 && b.AcceptListener() >= 0:
+		th.commit, err = thawUnixAcceptQueue(t, p, stype, b, th.files) // obj_unix_accept.go
 	case len(b.Ends) == 2:
 		err = thawUnixPair(t, stype, b.Ends, th.files)
 	case e0.Flags&imgfmt.UnixConnected != 0 && e0.Flags&imgfmt.UnixConnectionless == 0:

@@ -157,6 +157,7 @@ func (r *treeRestore) shareObjects(t *kernel.Task) error {
 		}
 	}
 	order = joinTCPPeers(groups, order)
+	order = joinUnixAcceptQueues(groups, order) // thaw_tree_unix.go
 	r.epolls = make(map[uint64]*vfs.FileDescription)
 	for _, pid := range pids {
 		r.nodes[pid].thawReq.share = &treeShare{epolls: r.epolls, rebuilt: r.rebuilt}
@@ -279,20 +280,9 @@ func (r *treeRestore) buildShared(t *kernel.Task, key uint64, members []objectMe
 // mergeObjectBody returns the body of the object that has the merged descriptions: a socket's
 // ends each from an image that has it, any other kind's state from the first image.
 func mergeObjectBody(members []objectMember, merged []descRef) (imgfmt.ObjectBody, error) {
-	switch b := members[0].obj.Body.(type) {
+	switch members[0].obj.Body.(type) {
 	case *imgfmt.UnixSocketObject:
-		if len(merged) > 2 {
-			return nil, invalidf("a unix socket connection with %d ends", len(merged))
-		}
-		nb := &imgfmt.UnixSocketObject{Type: b.Type}
-		for _, ref := range merged {
-			mb := members[ref.member].obj.Body.(*imgfmt.UnixSocketObject)
-			if mb.Type != b.Type || int(ref.desc) >= len(mb.Ends) {
-				return nil, invalidf("the unix socket's images disagree (types %d and %d, end %d of %d)", b.Type, mb.Type, ref.desc, len(mb.Ends))
-			}
-			nb.Ends = append(nb.Ends, mb.Ends[ref.desc])
-		}
-		return nb, nil
+		return mergeUnixBody(members, merged) // thaw_tree_unix.go
 	case *imgfmt.InetSocketObject:
 		if len(merged) > 2 {
 			return nil, invalidf("an inet socket connection with %d ends", len(merged))

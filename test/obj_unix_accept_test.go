@@ -1,0 +1,103 @@
+package test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
+	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
+)
+
+// TestObjUnixAcceptQueue freezes obj_unix_accept (listeners with connections never accepted: two
+// clients of the process itself around one of a child process, a seqpacket client with two
+// messages, a listener whose only pending client is the child), kills it and thaws it in a new
+// sandbox and in the same one. After the thaw accept() returns the clients of the image in their
+// order with the bytes they had sent, connected both ways; the child's connections are gone.
+func TestObjUnixAcceptQueue(t *testing.T) {
+	guest := h.BuildC(t, "obj_unix_accept")
+	thawNewAndSame(t, objThaw{guest: guest, img: "accept.ckpt", want: "all=1\n", inspect: []string{
+		"accept queue: 3 connections (4 messages 10 bytes sent by their clients)",
+		"accept queue: 1 connections (2 messages 6 bytes sent by their clients)",
+		// inspect escapes the abstract name's NUL byte.
+		`client 0 of the accept queue, connected to "\\x00obj_unix_accept_s", 0 messages`,
+		`client 2 of the accept queue, connected to "\\x00obj_unix_accept_s", send-closed, shut-wr`,
+		`client 0 of the accept queue, connected to "/tmp/obj_unix_accept.sp"`,
+		"accept queue: 1 connections (1 messages 3 bytes sent by their clients)",
+		"listening backlog 1 (1 pending)",
+	}})
+}
+
+// TestObjUnixAcceptQueueLive: a freeze that does not kill the process leaves every accept queue as
+// it was (the freeze reads the queue by taking each entry and putting it back): after its own
+// freeze the guest accepts every connection, the child's included, in the original order.
+func TestObjUnixAcceptQueueLive(t *testing.T) {
+	guest := h.BuildC(t, "obj_unix_accept")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		img := filepath.Join(h.NewDir(t), "live.ckpt")
+		r := h.Do(t, harness.Opts{Platform: p, Persist: true}, guest, img, "live")
+		r.WantExit(t, 0)
+		if !strings.Contains(r.Stdout, "freeze=0 errno=0\n") || !strings.Contains(r.Stdout, "all=1\n") {
+			t.Errorf("live freeze:\n%s", r)
+		}
+		// The image has the accept queue: the listener and its two clients are one object.
+		p2 := decodeImage(t, img)
+		var found bool
+		for _, o := range p2.Objects {
+			if b, ok := o.Body.(*imgfmt.UnixSocketObject); ok && len(b.Ends) == 3 && b.AcceptListener() == 0 && len(b.Ends[0].AcceptQueue) == 3 {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no listener object with its 3-connection accept queue and 2 clients: %+v", p2.Objects)
+		}
+	})
+}
+
+// TestTreeUnixAcceptQueueOCI: a container whose init listens on a unix socket that has two
+// connections it never accepted, one from its own client socket and one from its child
+// (test/guests/tree_accept.c), is checkpointed with --format=elf, deleted and restored. The child's
+// image records its socket as connected to a peer outside it; the parent's lists the connection in
+// its listener's accept queue; the restore joins them: the parent accepts its own client's
+// connection, then the child's, each with its bytes, and the two processes talk over it.
+func TestTreeUnixAcceptQueueOCI(t *testing.T) {
+	guest := h.BuildC(t, "tree_accept")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		a := startGuestTree(t, p, guest, "accept.log")
+		dir, m := checkpointTreeAndDelete(t, a)
+		if len(m.Processes) != 2 || m.Process(2) == nil || m.Process(2).PPID != 1 {
+			t.Fatalf("the checkpoint does not hold the parent and its child: %+v", m.Processes)
+		}
+		img := decodeImage(t, filepath.Join(dir, m.Process(1).Image))
+		var queued int
+		for _, o := range img.Objects {
+			if b, ok := o.Body.(*imgfmt.UnixSocketObject); ok && b.AcceptListener() >= 0 {
+				queued = len(b.Ends[b.AcceptListener()].AcceptQueue)
+			}
+		}
+		if queued != 2 {
+			t.Errorf("the parent's listener has %d connections in its accept queue, want 2: %+v", queued, img.Objects)
+		}
+
+		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
+		b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
+		checkRestored(t, b, m)
+		log := filepath.Join(a.Dir, "accept.log")
+		read := func() string { b, _ := os.ReadFile(log); return string(b) }
+		b.Exec(t, busybox, "kill", "-USR1", "1").WantExit(t, 0)
+		waitFor(t, 30*time.Second, func() bool { return strings.Contains(read(), "parent done") })
+		b.Exec(t, busybox, "kill", "-USR1", "2").WantExit(t, 0)
+		waitFor(t, 30*time.Second, func() bool { return strings.Contains(read(), "second message") })
+		lines := strings.Split(strings.TrimSpace(read()), "\n")
+		if len(lines) != 10 {
+			t.Errorf("accept.log has %d lines, want 10:\n%s", len(lines), read())
+		}
+		for _, l := range lines {
+			if !strings.HasSuffix(l, " ok") {
+				t.Errorf("after the restore: %q", l)
+			}
+		}
+	})
+}
