@@ -19,7 +19,7 @@ import (
 //
 // The default seed is fixed, so `make test` runs the same calls every time: a fuzzer with a new
 // seed per run makes CI fail at random on a bug it has not met before (seed 777 with 800 calls
-// still hangs on ptrace: docs/fuzzing.md, finding 4). CKPT_FUZZ_SEED=random explores.
+// found docs/fuzzing.md's finding 4 on ptrace). CKPT_FUZZ_SEED=random explores.
 const (
 	defaultFuzzCalls = 150
 	defaultFuzzSeed  = 20261203
