@@ -45,3 +45,20 @@ func TestTreeFreezeParkedTracee(t *testing.T) {
 		}
 	})
 }
+
+// TestRestoreTreeTraced: the same for a tree restore. `checkpt -r -t DIR`, seized with clone and
+// fork events, restores a frozen subtree (a process and its child) with clones of the restore's
+// own (tree agents, then the restored processes), which began PTRACE_EVENT_FORK stops inside
+// gVisor's Task.Clone like a thaw's thread clones did. The restore must exit with the restored
+// root's status, 42 (the checkpt binary's own Go runtime threads are traced as usual).
+func TestRestoreTreeTraced(t *testing.T) {
+	guest := h.BuildC(t, "thaw_traced", "-pthread")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		s := h.NewSandbox(t, harness.Opts{Platform: p, Persist: true})
+		r := s.Run(t, s.DoArgs(guest, "tree", h.Bin, filepath.Join(s.Dir, "tree"))...)
+		r.WantExit(t, 0)
+		if want := "frozen=1\ntree exit=42\n"; r.Stdout != want {
+			t.Errorf("guest output:\n%s\nwant:\n%s\nstderr:\n%s", r.Stdout, want, r.Stderr)
+		}
+	})
+}
