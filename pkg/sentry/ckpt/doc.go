@@ -34,7 +34,11 @@
 // Two waits stand in for locks and are not in the order above: a parked sibling or tree process
 // waits for its freezer (siblingStop.release, treeWork.release) in an uninterruptible sleep that a
 // kill ends, and a caller of sys_checkpoint on another process waits for remoteFreeze.done. The
-// waiter holds no lock of this package.
+// waiter holds no lock of this package. Two rules keep those waits from forming a cycle
+// (docs/fuzzing.md, finding 4): a thread that a freeze captured and that then waits in
+// beginFreeze to start a freeze of its own counts, for the first freeze, as parked
+// (captureWaiting); and a tree freeze never waits for a member's capture to release it
+// (releaseWork hands a capture that is not over to a goroutine).
 //
 // Fields guarded by a mutex carry a `+checklocks:mu` annotation; `make check` runs gVisor's
 // checklocks analyzer over the package. Two limits of the analyzer shape the declarations: it does

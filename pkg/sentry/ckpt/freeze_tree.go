@@ -8,6 +8,7 @@ import (
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/context"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/log"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
@@ -193,8 +194,11 @@ func killTreeAfter(caller *kernel.ThreadGroup, members []*treeMember) {
 	}
 }
 
-// closeRelease releases a parked process (idempotent).
+// closeRelease releases a parked process (idempotent, and safe from several goroutines: a capture
+// released after its coordinator went is released from a goroutine of releaseWork's).
 func closeRelease(w *treeWork) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	select {
 	case <-w.release:
 	default:
@@ -203,17 +207,38 @@ func closeRelease(w *treeWork) {
 }
 
 // releaseWork ends w: cancels it if it never started, otherwise releases it and drops its
-// snapshot.
+// snapshot, at once if its capture is over, else when it is.
+//
+// It never waits for a capture: a capture runs on the member's goroutine and may itself wait,
+// for as long as another freeze of the member's process runs (one stuck writing into a full pipe:
+// for ever). The coordinator, failing or killed, must not wait with it: it did, in a plain channel
+// receive that no kill ends, and a killed tree freezer never went (docs/fuzzing.md, finding 4).
 func releaseWork(t *kernel.Task, w *treeWork) {
 	if w.cancel() {
 		return
 	}
-	<-w.captured
+	select {
+	case <-w.captured:
+		dropTreeSnapshot(t, w)
+		closeRelease(w)
+	default:
+		ctx := t.Kernel().SupervisorContext()
+		go func() {
+			<-w.captured
+			dropTreeSnapshot(ctx, w)
+			closeRelease(w)
+		}()
+	}
+}
+
+// dropTreeSnapshot drops w's copy-on-write snapshot, if any.
+//
+// Preconditions: w's capture is over.
+func dropTreeSnapshot(ctx context.Context, w *treeWork) {
 	if w.snap != nil {
-		w.snap.DecUsers(t)
+		w.snap.DecUsers(ctx)
 		w.snap = nil
 	}
-	closeRelease(w)
 }
 
 // selectTree returns the thread groups of the tree, each with its pid: root and its descendants,

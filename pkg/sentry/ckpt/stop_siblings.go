@@ -104,10 +104,19 @@ func beginFreeze(t *kernel.Task, at threadPoint) (*siblingStop, error) {
 }
 
 // captureWaiting records t as a stopped sibling of freeze s, once, unless s is over.
+//
+// A thread that s captured already is marked waiting too. That happens when, at one return to
+// user mode, t ran s's siblingWork (captured, external stop begun) and then a task work of its own
+// that freezes the process (a tree freeze's treeWork, a remote freeze, SIGCKPT): t sleeps here and
+// never parks in its stop, and s, waiting for it to park, would wait for ever for a thread that
+// waits for s (docs/fuzzing.md, finding 4). Either way t runs no user code until s is over.
 func (s *siblingStop) captureWaiting(t *kernel.Task, at threadPoint) {
 	s.mu.Lock()
 	_, done := s.captured[t]
 	closed := s.closed
+	if done && !closed {
+		s.waiting[t] = true
+	}
 	s.mu.Unlock()
 	if done || closed {
 		return

@@ -20,9 +20,12 @@ import (
 // that word holds the thread's old tid (musl's clear_child_tid is a lock word, see holdsTID).
 
 // threadCloneFlags are the clone flags of a thread created by pthread_create, plus the tid
-// bookkeeping.
+// bookkeeping, plus CLONE_UNTRACED: these clones are the thaw's, not the program's, and a tracer's
+// PTRACE_O_TRACECLONE must not make gVisor's Task.Clone begin a PTRACE_EVENT_CLONE stop that only
+// the clone syscall's return would enter (a second one panicked the sentry; docs/fuzzing.md,
+// finding 4).
 const threadCloneFlags = linux.CLONE_VM | linux.CLONE_FS | linux.CLONE_FILES | linux.CLONE_SIGHAND |
-	linux.CLONE_THREAD | linux.CLONE_SYSVSEM | linux.CLONE_SETTLS
+	linux.CLONE_THREAD | linux.CLONE_SYSVSEM | linux.CLONE_SETTLS | linux.CLONE_UNTRACED
 
 // resumeThreads recreates the image's extra threads and finally makes t itself continue as
 // Threads[0], with rax = the thaw's retval if it froze in sys_checkpoint.

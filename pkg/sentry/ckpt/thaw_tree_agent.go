@@ -82,7 +82,9 @@ func cloneAt(t *kernel.Task, entry hostarch.Addr, id int32, flags uint64) (int32
 	arch.Regs.Rsi = uint64(^uint32(0))
 	arch.Regs.Rdx = uint64(uint32(id))
 	arch.Regs.R10 = uint64(uint32(treeAgentFlag))
-	args := &linux.CloneArgs{Flags: flags}
+	// Untraced, like a thaw's thread clones (threadCloneFlags): a clone of the restore's is no
+	// PTRACE_EVENT_FORK/CLONE of the program's for a tracer of t.
+	args := &linux.CloneArgs{Flags: flags | linux.CLONE_UNTRACED}
 	if flags&linux.CLONE_THREAD == 0 {
 		args.ExitSignal = uint64(linux.SIGCHLD)
 	}
