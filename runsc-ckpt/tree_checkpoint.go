@@ -112,6 +112,21 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 	if leaveRunning {
 		flags = 0
 	}
+	// Into a directory, the images of the first processes go straight into host files of the
+	// staging directory (the helper's fds 3, 4, ...), and only the rest of the checkpoint through
+	// the pipe (tree_checkpoint_files.go).
+	var stage *treefmt.Stage
+	var imageFiles []*os.File
+	if imagePath != "-" {
+		if stage, err = treefmt.NewStage(imagePath); err != nil {
+			return err
+		}
+		defer stage.Close()
+		if imageFiles, err = stage.ImageFiles(imageFileCount(c)); err != nil {
+			return err
+		}
+		flags |= uint32(len(imageFiles)) << ckptabi.CKPT_TREE_IMAGE_FDS_SHIFT
+	}
 	helper, err := freezeHelperFile(flags)
 	if err != nil {
 		return err
@@ -150,7 +165,7 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 			// The directory may be an engine's, reused and holding other files (Podman's):
 			// the new checkpoint replaces only the names a tree checkpoint writes, once it is
 			// complete.
-			err = treefmt.SplitStreamReplaceWith(streamR, imagePath, transform)
+			err = stage.ReceiveReplace(streamR, transform)
 		}
 		if err != nil {
 			streamR.Close()
@@ -159,11 +174,15 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 	}()
 
 	caps := auth.CapabilitySetOf(linux.CAP_SYS_PTRACE)
+	fds := map[int]*os.File{0: ackR, 1: streamW, 2: devNull}
+	for i, f := range imageFiles {
+		fds[3+i] = f
+	}
 	e := &control.ExecArgs{
 		Argv:             []string{treeHelperName},
 		WorkingDirectory: "/",
 		Capabilities:     &auth.TaskCapabilities{PermittedCaps: caps, EffectiveCaps: caps, BoundingCaps: caps},
-		FilePayload:      control.NewFilePayload(map[int]*os.File{0: ackR, 1: streamW, 2: devNull}, helper),
+		FilePayload:      control.NewFilePayload(fds, helper),
 	}
 	if policy.Group >= 0 {
 		e.ExtraKGIDs = []auth.KGID{auth.KGID(policy.Group)}
@@ -172,7 +191,15 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 	streamW.Close()
 	ackR.Close()
 	if err != nil {
+		// The reader fails at once; wait for it, so that it is not writing into the staging
+		// directory while that is removed.
+		streamR.Close()
+		<-done
 		return fmt.Errorf("running the checkpoint helper in container %q: %w", c.ID, err)
+	}
+	// The sentry has its own copies of the image files.
+	for _, f := range imageFiles {
+		f.Close()
 	}
 	readErr := <-done
 	if readErr == nil && imagePath != "-" {
