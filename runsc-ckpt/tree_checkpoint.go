@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/log"
 	"gvisor.dev/gvisor/pkg/sentry/control"
 	"gvisor.dev/gvisor/pkg/sentry/kernel/auth"
 	"gvisor.dev/gvisor/runsc/config"
@@ -71,6 +72,9 @@ type elfCheckpointOpts struct {
 	// parentPath is --parent-path: the checkpoint the new one is incremental against, relative to
 	// the image directory or absolute; empty for a complete checkpoint.
 	parentPath string
+	// noImageFiles sends every image through the stream (the retry for a sandbox that refused
+	// image files).
+	noImageFiles bool
 }
 
 // elfCheckpoint writes an ELF tree checkpoint of every process of container c to imagePath (a
@@ -122,7 +126,11 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 			return err
 		}
 		defer stage.Close()
-		if imageFiles, err = stage.ImageFiles(imageFileCount(c)); err != nil {
+		n := 0
+		if !opts.noImageFiles {
+			n = imageFileCount(c)
+		}
+		if imageFiles, err = stage.ImageFiles(n); err != nil {
 			return err
 		}
 		flags |= uint32(len(imageFiles)) << ckptabi.CKPT_TREE_IMAGE_FDS_SHIFT
@@ -213,6 +221,13 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 	}
 	ackW.Close()
 	ws, waitErr := c.WaitPID(pid)
+	if waitErr == nil && syscall.Errno(ws.ExitStatus()) == syscall.EINVAL && len(imageFiles) > 0 {
+		// A sandbox started by an older runsc-ckpt knows no image files and refuses the flags
+		// with EINVAL before it stops anything: once more with every image in the stream.
+		log.Infof("checkpoint: the sandbox refused image files (EINVAL); retrying through the stream alone")
+		opts.noImageFiles = true
+		return elfCheckpoint(conf, c, imagePath, opts)
+	}
 	if waitErr == nil && ws.ExitStatus() != 0 {
 		if imagePath != "-" && readErr == nil {
 			// A complete stream from a helper that failed afterwards is not trusted: remove
