@@ -399,7 +399,7 @@ func advanceMembers(t *kernel.Task, members map[*kernel.ThreadGroup]*treeMember)
 			m.work = nil // Its thread exited before the work ran: register again on a live one.
 		}
 		if m.work == nil {
-			m.work = &treeWork{captured: make(chan struct{}), release: make(chan struct{})}
+			m.work = &treeWork{captured: make(chan struct{}), release: make(chan struct{}), registered: time.Now()}
 			m.target = live
 			live.RegisterWork(m.work)
 			live.BeginExternalStop()
