@@ -33,7 +33,9 @@ import (
 // memfd as exec's FilePayload) whose stdout is a host pipe; the helper calls
 // sys_checkpoint(CKPT_FREEZE_TREE, 1, 0, flags), so the sentry writes the tree stream of every
 // process of the container (the helper itself is not part of it) straight into the pipe, and this
-// process splits it into DIR (or copies it to stdout for "-"). Without --leave-running the sentry
+// process splits it into DIR (or copies it to stdout for "-"). Into a directory, the helper also
+// gets one empty host file per process (fds 3, 4, ...) and the sentry writes each image straight
+// into its own file; the stream then only names those (tree_checkpoint_files.go). Without --leave-running the sentry
 // keeps the container stopped, exactly as written, until the helper has exited, and kills it then
 // if the helper exited 0. The helper waits on its stdin (a host pipe) for this process to confirm
 // that every file is written: one byte, or end of file if writing failed (the helper then exits
