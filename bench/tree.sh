@@ -6,7 +6,9 @@
 #
 # usage: bench/tree.sh [TOTAL_MIB...]       (default 16 256 1024)
 # env:   RUNSC_CKPT (default bin/runsc-ckpt), RUNSC_UPSTREAM (default bin/runsc-upstream, from
-#        `make bench-bins`; empty skips upstream), PROCS (default "1 4 16"), REPS (default 3),
+#        `make bench-bins`; empty skips upstream), RUNSC_CKPT_OLD (another runsc-ckpt, e.g. the
+#        binary of main before a change: measured as "ours-old" in the same reps; default none),
+#        UPSTREAM_BG (0 skips upstream's -background restore row), PROCS (default "1 4 16"), REPS (default 3),
 #        PLATFORM (default systrap), BENCH_DIR (default /var/tmp/tree-bench; not under /tmp)
 #
 # Workload (bench/tree_guest.c): a container of N processes holding TOTAL MiB between them, every
@@ -25,6 +27,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${RUNSC_CKPT:-$here/bin/runsc-ckpt}
 upstream=${RUNSC_UPSTREAM-$here/bin/runsc-upstream}
+old=${RUNSC_CKPT_OLD-}
+upstream_bg=${UPSTREAM_BG:-1}
 procs=(${PROCS:-1 4 16})
 reps=${REPS:-3}
 platform=${PLATFORM:-systrap}
@@ -36,7 +40,7 @@ case "$dir" in /tmp/*) echo "BENCH_DIR must not be under /tmp (runsc mounts a tm
 roots=()
 cleanup() {
 	for r in "${roots[@]}"; do
-		for rt in "$bin" "$upstream"; do
+		for rt in "$bin" "$old" "$upstream"; do
 			[ -n "$rt" ] || continue
 			for c in $("$rt" --root="$r" list -q 2>/dev/null); do
 				"$rt" --root="$r" delete -force "$c" >/dev/null 2>&1 || true
@@ -72,7 +76,7 @@ bundle() {
 rt() {
 	local r=$1
 	shift
-	local root=/var/run/rc-tree-bench-$(basename "$r")-$$
+	local root=/var/run/rc-tree-bench-$(basename "$r")-$(printf '%s' "$r" | md5sum | cut -c1-8)-$$
 	[ -d "$root" ] || { mkdir -p "$root"; roots+=("$root"); }
 	"$r" --root="$root" --platform="$platform" --network=none --overlay2=none "$@"
 }
@@ -114,7 +118,7 @@ measure() {
 	local r=$1 label=$2 n=$3 mib=$4 rep=$5
 	shift 5
 	local a="tb-a-$$-$rep" b="tb-b-$$-$rep" img="$dir/img-$label-$rep" fmt=()
-	[ "$r" = "$bin" ] && fmt=(--format=elf)
+	[ "$r" = "$bin" ] || [ "$r" = "$old" ] && fmt=(--format=elf)
 	rm -rf "$img"
 	start "$r" "$a"
 	reset_gaps
@@ -153,9 +157,10 @@ for n in "${procs[@]}"; do
 		copies=()
 		for ((rep = 0; rep < reps; rep++)); do
 			measure "$bin" ours "$n" "$mib" "$rep"
+			[ -z "$old" ] || measure "$old" ours-old "$n" "$mib" "$rep"
 			if [ -n "$upstream" ]; then
 				measure "$upstream" upstream "$n" "$mib" "$rep"
-				measure "$upstream" upstream-bg "$n" "$mib" "$rep" -background
+				[ "$upstream_bg" = 0 ] || measure "$upstream" upstream-bg "$n" "$mib" "$rep" -background
 			fi
 			head -c $((mib << 20)) /dev/urandom >"$dir/copy-src"
 			t0=$(now_ms)
@@ -163,7 +168,7 @@ for n in "${procs[@]}"; do
 			copies+=($(($(now_ms) - t0)))
 			rm -f "$dir/copy-src" "$dir/copy-dst"
 		done
-		for label in ours upstream upstream-bg; do
+		for label in ours ours-old upstream upstream-bg; do
 			grep -q "^$label " "$dir/results" || continue
 			col() { awk -v l="$label" -v k="$1" '$1 == l {print $k}' "$dir/results"; }
 			printf '| %d | %d MiB | %s | %s | %s [%s] | %s | %s | %s |\n' "$n" "$mib" "$label" \

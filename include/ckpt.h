@@ -96,6 +96,15 @@
  * stream, whether the checkpoint is complete. */
 #define CKPT_TREE_KILL 1
 
+/* CKPT_FREEZE_TREE flags may carry a count n (1 to CKPT_TREE_IMAGE_FDS_MAX) of image files:
+ * flags | n << CKPT_TREE_IMAGE_FDS_SHIFT. The caller's fds 3 to 3+n-1 are then regular files open
+ * for writing: the image of the i-th process of the tree (pid order) is written into fd 3+i from
+ * offset 0 instead of into the stream, which holds a SLOT record for it (docs/tree-format.md);
+ * processes beyond the n-th go into the stream as usual. EINVAL if one of the fds is not a
+ * writable regular file. */
+#define CKPT_TREE_IMAGE_FDS_SHIFT 16
+#define CKPT_TREE_IMAGE_FDS_MAX 1024
+
 /* CKPT_THAW_TREE flag: the caller becomes the tree's root process. */
 #define CKPT_TREE_SELF 2
 

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/log"
 	"gvisor.dev/gvisor/pkg/sentry/control"
 	"gvisor.dev/gvisor/pkg/sentry/kernel/auth"
 	"gvisor.dev/gvisor/runsc/config"
@@ -32,7 +33,9 @@ import (
 // memfd as exec's FilePayload) whose stdout is a host pipe; the helper calls
 // sys_checkpoint(CKPT_FREEZE_TREE, 1, 0, flags), so the sentry writes the tree stream of every
 // process of the container (the helper itself is not part of it) straight into the pipe, and this
-// process splits it into DIR (or copies it to stdout for "-"). Without --leave-running the sentry
+// process splits it into DIR (or copies it to stdout for "-"). Into a directory, the helper also
+// gets one empty host file per process (fds 3, 4, ...) and the sentry writes each image straight
+// into its own file; the stream then only names those (tree_checkpoint_files.go). Without --leave-running the sentry
 // keeps the container stopped, exactly as written, until the helper has exited, and kills it then
 // if the helper exited 0. The helper waits on its stdin (a host pipe) for this process to confirm
 // that every file is written: one byte, or end of file if writing failed (the helper then exits
@@ -71,6 +74,9 @@ type elfCheckpointOpts struct {
 	// parentPath is --parent-path: the checkpoint the new one is incremental against, relative to
 	// the image directory or absolute; empty for a complete checkpoint.
 	parentPath string
+	// noImageFiles sends every image through the stream (the retry for a sandbox that refused
+	// image files).
+	noImageFiles bool
 }
 
 // elfCheckpoint writes an ELF tree checkpoint of every process of container c to imagePath (a
@@ -112,6 +118,25 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 	if leaveRunning {
 		flags = 0
 	}
+	// Into a directory, the images of the first processes go straight into host files of the
+	// staging directory (the helper's fds 3, 4, ...), and only the rest of the checkpoint through
+	// the pipe (tree_checkpoint_files.go).
+	var stage *treefmt.Stage
+	var imageFiles []*os.File
+	if imagePath != "-" {
+		if stage, err = treefmt.NewStage(imagePath); err != nil {
+			return err
+		}
+		defer stage.Close()
+		n := 0
+		if !opts.noImageFiles {
+			n = imageFileCount(c)
+		}
+		if imageFiles, err = stage.ImageFiles(n); err != nil {
+			return err
+		}
+		flags |= uint32(len(imageFiles)) << ckptabi.CKPT_TREE_IMAGE_FDS_SHIFT
+	}
 	helper, err := freezeHelperFile(flags)
 	if err != nil {
 		return err
@@ -150,7 +175,7 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 			// The directory may be an engine's, reused and holding other files (Podman's):
 			// the new checkpoint replaces only the names a tree checkpoint writes, once it is
 			// complete.
-			err = treefmt.SplitStreamReplaceWith(streamR, imagePath, transform)
+			err = stage.ReceiveReplace(streamR, transform)
 		}
 		if err != nil {
 			streamR.Close()
@@ -159,11 +184,15 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 	}()
 
 	caps := auth.CapabilitySetOf(linux.CAP_SYS_PTRACE)
+	fds := map[int]*os.File{0: ackR, 1: streamW, 2: devNull}
+	for i, f := range imageFiles {
+		fds[3+i] = f
+	}
 	e := &control.ExecArgs{
 		Argv:             []string{treeHelperName},
 		WorkingDirectory: "/",
 		Capabilities:     &auth.TaskCapabilities{PermittedCaps: caps, EffectiveCaps: caps, BoundingCaps: caps},
-		FilePayload:      control.NewFilePayload(map[int]*os.File{0: ackR, 1: streamW, 2: devNull}, helper),
+		FilePayload:      control.NewFilePayload(fds, helper),
 	}
 	if policy.Group >= 0 {
 		e.ExtraKGIDs = []auth.KGID{auth.KGID(policy.Group)}
@@ -172,7 +201,15 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 	streamW.Close()
 	ackR.Close()
 	if err != nil {
+		// The reader fails at once; wait for it, so that it is not writing into the staging
+		// directory while that is removed.
+		streamR.Close()
+		<-done
 		return fmt.Errorf("running the checkpoint helper in container %q: %w", c.ID, err)
+	}
+	// The sentry has its own copies of the image files.
+	for _, f := range imageFiles {
+		f.Close()
 	}
 	readErr := <-done
 	if readErr == nil && imagePath != "-" {
@@ -186,6 +223,13 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 	}
 	ackW.Close()
 	ws, waitErr := c.WaitPID(pid)
+	if waitErr == nil && syscall.Errno(ws.ExitStatus()) == syscall.EINVAL && len(imageFiles) > 0 {
+		// A sandbox started by an older runsc-ckpt knows no image files and refuses the flags
+		// with EINVAL before it stops anything: once more with every image in the stream.
+		log.Infof("checkpoint: the sandbox refused image files (EINVAL); retrying through the stream alone")
+		opts.noImageFiles = true
+		return elfCheckpoint(conf, c, imagePath, opts)
+	}
 	if waitErr == nil && ws.ExitStatus() != 0 {
 		if imagePath != "-" && readErr == nil {
 			// A complete stream from a helper that failed afterwards is not trusted: remove

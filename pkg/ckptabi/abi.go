@@ -59,6 +59,16 @@ const (
 	// caller exits otherwise (it could not store the stream).
 	CKPT_TREE_KILL = 1
 
+	// CKPT_TREE_IMAGE_FDS_SHIFT places a count n (1 to CKPT_TREE_IMAGE_FDS_MAX) in the flags of
+	// CKPT_FREEZE_TREE: flags | n<<CKPT_TREE_IMAGE_FDS_SHIFT. The caller's fds 3 to 3+n-1 are then
+	// regular files open for writing, one per image: the image of the i-th process (pid order) is
+	// written into fd 3+i, from offset 0, instead of into the stream, which says so with a SLOT
+	// record (docs/tree-format.md); processes beyond the n-th go into the stream.
+	CKPT_TREE_IMAGE_FDS_SHIFT = 16
+
+	// CKPT_TREE_IMAGE_FDS_MAX bounds the count of image fds of CKPT_TREE_IMAGE_FDS_SHIFT.
+	CKPT_TREE_IMAGE_FDS_MAX = 1024
+
 	// CKPT_TREE_SELF makes CKPT_THAW_TREE turn the caller into the tree's root process.
 	CKPT_TREE_SELF = 2
 

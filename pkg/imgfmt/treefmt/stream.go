@@ -18,6 +18,10 @@ import (
 //	  DATA  (2): length bytes of the current file follow
 //	  HOLE  (3): the current file grows by length zero bytes (nothing follows; a sparse hole)
 //	  END   (4): the stream is complete; length is the number of files; nothing may follow
+//	  SLOT  (5): a whole file that is not in the stream: name is its plain file name, length the
+//	             index of the image file (0 for the writer's fd 3) it was written into, complete,
+//	             before this record (CKPT_TREE_IMAGE_FDS_SHIFT). Only the host's `checkpoint
+//	             --format=elf` passes image files; a stream on stdout or read by restore has none.
 //
 // A stream without END is incomplete (the freeze failed or the writer died) and must be discarded.
 // The manifest is the last file, so a reader that has it has all images.
@@ -28,6 +32,7 @@ const (
 	recData = 2
 	recHole = 3
 	recEnd  = 4
+	recSlot = 5
 )
 
 // streamMagic starts every tree stream.
@@ -115,6 +120,17 @@ func (s *StreamWriter) Hole(n int64) error {
 	return s.record(recHole, "", uint64(n))
 }
 
+// Slot records that the file name was written, complete, into image file index (the writer's
+// fd 3+index) instead of into the stream. It ends the current file.
+func (s *StreamWriter) Slot(name string, index int) error {
+	if err := checkName(name); err != nil {
+		return fmt.Errorf("stream file %q: %w", name, err)
+	}
+	s.files++
+	s.inFile = false
+	return s.record(recSlot, name, uint64(index))
+}
+
 // End completes the stream.
 func (s *StreamWriter) End() error {
 	s.inFile = false
@@ -134,6 +150,12 @@ type FileSink interface {
 // its name. It fails on a malformed or incomplete stream (no END record), on a file name that is
 // not a plain name or that appears twice, and when a file exceeds MaxFileSize.
 func ReadStream(r io.Reader, open func(name string) (FileSink, error)) error {
+	return readStream(r, open, nil)
+}
+
+// readStream is ReadStream that also accepts SLOT records if slot is not nil: slot(name, index)
+// is called for each, after the file names are checked as for files in the stream.
+func readStream(r io.Reader, open func(name string) (FileSink, error), slot func(name string, index uint64) error) error {
 	var h [16]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		return invalidf("reading the stream header: %v", noEOF(err))
@@ -175,11 +197,14 @@ func ReadStream(r io.Reader, open func(name string) (FileSink, error)) error {
 		typ := binary.LittleEndian.Uint32(rh[0:])
 		nameLen := binary.LittleEndian.Uint32(rh[4:])
 		length := binary.LittleEndian.Uint64(rh[8:])
-		if nameLen > 255 || (typ != recFile && nameLen != 0) {
+		if nameLen > 255 || (typ != recFile && typ != recSlot && nameLen != 0) {
 			return invalidf("record type %d with a %d-byte name", typ, nameLen)
 		}
 		switch typ {
-		case recFile:
+		case recFile, recSlot:
+			if typ == recSlot && slot == nil {
+				return invalidf("a SLOT record in a stream read without image files")
+			}
 			if err := closeCur(); err != nil {
 				return err
 			}
@@ -199,6 +224,12 @@ func ReadStream(r io.Reader, open func(name string) (FileSink, error)) error {
 			}
 			files[name] = true
 			size = 0
+			if typ == recSlot {
+				if err := slot(name, length); err != nil {
+					return err
+				}
+				continue
+			}
 			f, err := open(name)
 			if err != nil {
 				return err

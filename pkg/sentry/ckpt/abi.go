@@ -58,6 +58,13 @@ const (
 	// stopped, exactly as written, from the freeze until the calling process has exited (it may
 	// still be copying the stream), and is killed then. A failed freeze never kills.
 	CKPT_TREE_KILL int32 = ckptabi.CKPT_TREE_KILL
+
+	// CKPT_TREE_IMAGE_FDS_SHIFT places the count of image fds (3, 4, ...) in CKPT_FREEZE_TREE's
+	// flags; each of the first processes' images is written into its own fd (freeze_tree_writer.go).
+	CKPT_TREE_IMAGE_FDS_SHIFT = ckptabi.CKPT_TREE_IMAGE_FDS_SHIFT
+
+	// CKPT_TREE_IMAGE_FDS_MAX bounds that count.
+	CKPT_TREE_IMAGE_FDS_MAX = ckptabi.CKPT_TREE_IMAGE_FDS_MAX
 )
 
 // Signals whose default action is a checkpoint (docs/abi.md).

@@ -37,6 +37,8 @@ type treeFreezeRequest struct {
 	file *vfs.FileDescription // The stream goes here; a reference is held.
 	root int32                // 0: every process of the namespace.
 	kill bool                 // CKPT_TREE_KILL.
+	// images are the image fds (freeze_tree_writer.go), referenced.
+	images []*vfs.FileDescription
 }
 
 // treeMember is one process of a tree being frozen.
@@ -58,14 +60,19 @@ const treeStoppedGrace = 200 * time.Millisecond
 
 // newTreeFreezeRequest validates the arguments of CKPT_FREEZE_TREE.
 func newTreeFreezeRequest(t *kernel.Task, fd, pid, flags int32) (treeFreezeRequest, error) {
-	if pid < 0 || flags&^CKPT_TREE_KILL != 0 {
+	if pid < 0 || flags&^(CKPT_TREE_KILL|-1<<CKPT_TREE_IMAGE_FDS_SHIFT) != 0 {
 		return treeFreezeRequest{}, linuxerr.EINVAL
 	}
 	file, err := openFile(t, fd, true /* write */)
 	if err != nil {
 		return treeFreezeRequest{}, err
 	}
-	return treeFreezeRequest{file: file, root: pid, kill: flags&CKPT_TREE_KILL != 0}, nil
+	images, err := openTreeImageFiles(t, flags)
+	if err != nil {
+		file.DecRef(t)
+		return treeFreezeRequest{}, err
+	}
+	return treeFreezeRequest{file: file, root: pid, kill: flags&CKPT_TREE_KILL != 0, images: images}, nil
 }
 
 // freezeTree implements CKPT_FREEZE_TREE.
@@ -73,6 +80,7 @@ func newTreeFreezeRequest(t *kernel.Task, fd, pid, flags int32) (treeFreezeReque
 // Preconditions: running on t's task goroutine.
 func freezeTree(t *kernel.Task, req treeFreezeRequest) error {
 	defer req.file.DecRef(t)
+	defer dropFiles(t, req.images)
 	start := time.Now()
 	members, err := stopTree(t, req.root)
 	handedOff := false
@@ -110,13 +118,10 @@ func freezeTree(t *kernel.Task, req treeFreezeRequest) error {
 		return err
 	}
 	var written int64
+	images := &treeImages{t: t, sw: sw, files: req.images}
 	for i, m := range members {
 		if m.work == nil {
 			continue
-		}
-		hs := &treefmt.HashingSink{W: sw}
-		if err := sw.BeginFile(treefmt.ImageName(m.pid)); err != nil {
-			return err
 		}
 		p := m.work.proc
 		for j := range p.Mappings {
@@ -124,11 +129,11 @@ func freezeTree(t *kernel.Task, req treeFreezeRequest) error {
 				r.ctx = t
 			}
 		}
-		if err := imgfmt.Encode(hs, p); err != nil {
+		mp := manifest.Process(m.pid)
+		mp.ImageSHA256, mp.ImageSize, err = images.write(treefmt.ImageName(m.pid), func(s imgfmt.Sink) error { return imgfmt.Encode(s, p) })
+		if err != nil {
 			return fmt.Errorf("writing the image of pid %d: %w", m.pid, err)
 		}
-		mp := manifest.Process(m.pid)
-		mp.ImageSHA256, mp.ImageSize = hs.Result()
 		written += mp.ImageSize
 		if !req.kill {
 			closeRelease(m.work)
@@ -152,8 +157,8 @@ func freezeTree(t *kernel.Task, req treeFreezeRequest) error {
 		handedOff = true
 		go killTreeAfter(t.ThreadGroup(), members)
 	}
-	t.Infof("ckpt: froze tree %d: %d processes, %d image bytes; all stopped after %v, total %v, kill=%t",
-		req.root, len(members), written, stopped, time.Since(start), req.kill)
+	t.Infof("ckpt: froze tree %d: %d processes, %d image bytes, %d images in image files; all stopped after %v, total %v, kill=%t",
+		req.root, len(members), written, images.next, stopped, time.Since(start), req.kill)
 	return nil
 }
 
@@ -419,7 +424,7 @@ func advanceMembers(t *kernel.Task, members map[*kernel.ThreadGroup]*treeMember)
 			m.work = nil // Its thread exited before the work ran: register again on a live one.
 		}
 		if m.work == nil {
-			m.work = &treeWork{captured: make(chan struct{}), release: make(chan struct{})}
+			m.work = &treeWork{captured: make(chan struct{}), release: make(chan struct{}), registered: time.Now()}
 			m.target = live
 			live.RegisterWork(m.work)
 			live.BeginExternalStop()

@@ -28,6 +28,10 @@ type treeWork struct {
 	// +checklocks:mu
 	started bool
 
+	// registered is when the coordinator registered the work (for the log line that says where
+	// the pause goes).
+	registered time.Time
+
 	// Results, valid once captured is closed.
 	err  error
 	proc *imgfmt.Process
@@ -64,6 +68,7 @@ func (w *treeWork) TaskWork(t *kernel.Task) {
 	w.started = true
 	w.mu.Unlock()
 
+	began := time.Now()
 	p, stop, err := captureProcess(t, captureRequest{at: atUserBoundary})
 	if err != nil {
 		w.err = err
@@ -71,7 +76,10 @@ func (w *treeWork) TaskWork(t *kernel.Task) {
 		return
 	}
 	w.proc, w.stop = p, stop
+	captured := time.Now()
 	w.snap = forkSnapshot(t, p)
+	t.Debugf("ckpt: tree freeze: work ran %v after it was registered; capture %v, snapshot %v",
+		began.Sub(w.registered), captured.Sub(began), time.Since(captured))
 	w.fdTable, w.fs, w.mm = t.FDTable(), t.FSContext(), t.MemoryManager()
 	w.fds = make(map[int32]fileIdentity)
 	if w.fdTable != nil {
