@@ -1,11 +1,9 @@
 package test
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
@@ -81,23 +79,9 @@ func TestTreeUnixAcceptQueueOCI(t *testing.T) {
 			t.Errorf("the parent's listener has %d connections in its accept queue, want 2: %+v", queued, img.Objects)
 		}
 
-		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
-		b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
-		checkRestored(t, b, m)
-		log := filepath.Join(a.Dir, "accept.log")
-		read := func() string { b, _ := os.ReadFile(log); return string(b) }
-		b.Exec(t, busybox, "kill", "-USR1", "1").WantExit(t, 0)
-		waitFor(t, 30*time.Second, func() bool { return strings.Contains(read(), "parent done") })
-		b.Exec(t, busybox, "kill", "-USR1", "2").WantExit(t, 0)
-		waitFor(t, 30*time.Second, func() bool { return strings.Contains(read(), "second message") })
-		lines := strings.Split(strings.TrimSpace(read()), "\n")
-		if len(lines) != 10 {
-			t.Errorf("accept.log has %d lines, want 10:\n%s", len(lines), read())
-		}
-		for _, l := range lines {
-			if !strings.HasSuffix(l, " ok") {
-				t.Errorf("after the restore: %q", l)
-			}
-		}
+		r := restoreLogged(t, p, a, dir, m, "accept.log")
+		r.kill(t, logHas("parent done"), "-USR1", "1")
+		r.kill(t, logHas("second message"), "-USR1", "2")
+		r.checkLines(t, 10)
 	})
 }

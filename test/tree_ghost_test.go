@@ -2,14 +2,9 @@ package test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
-	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
 )
 
 // TestTreeGhostLeadersOCI: a session and process groups whose leaders have exited
@@ -36,26 +31,11 @@ func TestTreeGhostLeadersOCI(t *testing.T) {
 			t.Fatalf("the checkpoint does not hold two processes of a session led by nobody and one of a group led by nobody: %+v", m.Processes)
 		}
 
-		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
-		b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
-		checkRestored(t, b, m)
-		log := filepath.Join(a.Dir, "ghost.log")
-		read := func() string { b, _ := os.ReadFile(log); return string(b) }
-		b.Exec(t, busybox, "kill", "-s", "USR1", fmt.Sprint(-daemon[0].PGID)).WantExit(t, 0)
-		waitFor(t, 30*time.Second, func() bool { return strings.Count(read(), "\n") >= 2 })
-		b.Exec(t, busybox, "kill", "-s", "USR1", fmt.Sprint(-piped[0].PGID)).WantExit(t, 0)
-		waitFor(t, 30*time.Second, func() bool { return strings.Count(read(), "\n") >= 3 })
-		b.Exec(t, busybox, "kill", "-s", "USR1", "1").WantExit(t, 0)
-		waitFor(t, 30*time.Second, func() bool { return strings.Contains(read(), "init ") })
-		lines := strings.Split(strings.TrimSpace(read()), "\n")
-		if len(lines) != 4 {
-			t.Errorf("ghost.log has %d lines, want 4:\n%s", len(lines), read())
-		}
-		for _, l := range lines {
-			if !strings.HasSuffix(l, " ok") {
-				t.Errorf("after the restore: %q", l)
-			}
-		}
-		checkRestored(t, b, m)
+		r := restoreLogged(t, p, a, dir, m, "ghost.log")
+		r.kill(t, logLines(2), "-s", "USR1", fmt.Sprint(-daemon[0].PGID))
+		r.kill(t, logLines(3), "-s", "USR1", fmt.Sprint(-piped[0].PGID))
+		r.kill(t, logHas("init "), "-s", "USR1", "1")
+		r.checkLines(t, 4)
+		checkRestored(t, r.c, m)
 	})
 }

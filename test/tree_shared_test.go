@@ -1,13 +1,7 @@
 package test
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
-	"time"
-
-	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
 )
 
 // TestTreeSharedObjectsOCI: a parent and its child sharing a pipe with unread bytes, a unix socket
@@ -42,26 +36,11 @@ func TestTreeSharedObjectsOCI(t *testing.T) {
 			t.Errorf("the manifest does not record pid 3 sharing pid 1's fs context: %+v", fs)
 		}
 
-		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
-		b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
-		checkRestored(t, b, m)
-		log := filepath.Join(a.Dir, "shared.log")
-		read := func() string { b, _ := os.ReadFile(log); return string(b) }
-		b.Exec(t, busybox, "kill", "-USR1", "2").WantExit(t, 0)
-		waitFor(t, 30*time.Second, func() bool { return strings.Contains(read(), "child done\n") })
-		b.Exec(t, busybox, "kill", "-USR1", "3").WantExit(t, 0)
-		waitFor(t, 30*time.Second, func() bool { return strings.Contains(read(), "fschild done\n") })
-		b.Exec(t, busybox, "kill", "-USR1", "1").WantExit(t, 0)
-		waitFor(t, 30*time.Second, func() bool { return strings.Contains(read(), "parent done\n") })
-		lines := strings.Split(strings.TrimSpace(read()), "\n")
-		if len(lines) != 20 {
-			t.Errorf("shared.log has %d lines, want 20:\n%s", len(lines), read())
-		}
-		for _, l := range lines {
-			if !strings.HasSuffix(l, " ok") && !strings.HasSuffix(l, " done") {
-				t.Errorf("after the restore: %q", l)
-			}
-		}
+		r := restoreLogged(t, p, a, dir, m, "shared.log")
+		r.kill(t, logHas("child done\n"), "-USR1", "2")
+		r.kill(t, logHas("fschild done\n"), "-USR1", "3")
+		r.kill(t, logHas("parent done\n"), "-USR1", "1")
+		r.checkLines(t, 20, " done")
 	})
 }
 
@@ -86,23 +65,10 @@ func TestTreeSharedFSContextOCI(t *testing.T) {
 			t.Fatalf("the checkpoint does not record pid 5 sharing the init's fd table: %+v", fc)
 		}
 
-		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
-		b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
-		checkRestored(t, b, m)
-		log := filepath.Join(a.Dir, "fsctx.log")
-		read := func() string { b, _ := os.ReadFile(log); return string(b) }
+		r := restoreLogged(t, p, a, dir, m, "fsctx.log")
 		for _, step := range []struct{ pid, done string }{{"3", "fsa done"}, {"4", "fsb done"}, {"5", "filesc done"}, {"1", "parent done"}} {
-			b.Exec(t, busybox, "kill", "-USR1", step.pid).WantExit(t, 0)
-			waitFor(t, 30*time.Second, func() bool { return strings.Contains(read(), step.done) })
+			r.kill(t, logHas(step.done), "-USR1", step.pid)
 		}
-		lines := strings.Split(strings.TrimSpace(read()), "\n")
-		if len(lines) != 11 {
-			t.Errorf("fsctx.log has %d lines, want 11:\n%s", len(lines), read())
-		}
-		for _, l := range lines {
-			if !strings.HasSuffix(l, " ok") {
-				t.Errorf("after the restore: %q", l)
-			}
-		}
+		r.checkLines(t, 11)
 	})
 }

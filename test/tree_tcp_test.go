@@ -1,14 +1,10 @@
 package test
 
 import (
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
-	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
 )
 
 // TestTreeHalfClosedTCPOCI: a TCP connection between two processes of the container, one side
@@ -37,23 +33,9 @@ func TestTreeHalfClosedTCPOCI(t *testing.T) {
 			t.Errorf("the child's image has %d reset TCP ends shut down for writing, want 1: %+v", shut, img.Objects)
 		}
 
-		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
-		b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
-		checkRestored(t, b, m)
-		log := filepath.Join(a.Dir, "halfclose.log")
-		read := func() string { b, _ := os.ReadFile(log); return string(b) }
-		b.Exec(t, busybox, "kill", "-USR1", "1").WantExit(t, 0)
-		waitFor(t, 30*time.Second, func() bool { return strings.Contains(read(), "parent done") })
-		b.Exec(t, busybox, "kill", "-USR1", "2").WantExit(t, 0)
-		waitFor(t, 30*time.Second, func() bool { return strings.Contains(read(), "child done") })
-		lines := strings.Split(strings.TrimSpace(read()), "\n")
-		if len(lines) != 6 {
-			t.Errorf("halfclose.log has %d lines, want 6:\n%s", len(lines), read())
-		}
-		for _, l := range lines {
-			if !strings.HasSuffix(l, " ok") {
-				t.Errorf("after the restore: %q", l)
-			}
-		}
+		r := restoreLogged(t, p, a, dir, m, "halfclose.log")
+		r.kill(t, logHas("parent done"), "-USR1", "1")
+		r.kill(t, logHas("child done"), "-USR1", "2")
+		r.checkLines(t, 6)
 	})
 }
