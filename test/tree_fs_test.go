@@ -80,7 +80,7 @@ func TestTreeCheckpointFilesystems(t *testing.T) {
 		}
 
 		b := h.Bundle(t, harness.BundleOpts{Opts: opts, Mounts: mounts, Args: []string{"/nonexistent-never-run"}})
-		b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
+		b.RestoreDetached(t, "--image-path", dir, "--bundle", a.Bundle)
 		after := b.Exec(t, busybox, "sh", "-c", "cd "+a.Dir+" && "+fsCheck)
 		after.WantExit(t, 0)
 		if after.Stdout != want.Stdout {

@@ -125,6 +125,14 @@ func (c *Container) Create(t *testing.T) {
 	c.readSandboxPid(t)
 }
 
+// RestoreDetached runs `restore args... --detach ID` (args: --image-path, --bundle, ...) and fails
+// t if it does not succeed. The restored container's stdio is the restore command's, as with
+// runc: its stdout and stderr go to files read by GuestStdout and GuestStderr.
+func (c *Container) RestoreDetached(t *testing.T, args ...string) {
+	t.Helper()
+	c.mustRunWithGuestIO(t, append(append([]string{"restore"}, args...), "--detach", c.ID)...)
+}
+
 // RunDetached runs `run -detach` (create + start in one go) and fails t if it does not succeed.
 func (c *Container) RunDetached(t *testing.T) {
 	t.Helper()

@@ -117,6 +117,12 @@ type FD struct {
 	// Object is the id of the object behind an fd without a path ("o1", ...): a pipe's two ends,
 	// or several descriptions of one socket, have the same object id.
 	Object string `json:"object,omitempty"`
+	// Stdio is set when the description is the container's stdio N (0–2) as the runtime gave it
+	// at the container's start, whatever fd number it sits at now (a shell that ran `exec 3>&1
+	// >>log` has stdout on fd 3). A restore gives such fds the new container's stdio N. When no
+	// fd of a manifest has it (written before it existed, or a tree without the runtime's stdio),
+	// the root process's fds 0–2 are taken as the stdio.
+	Stdio *int32 `json:"stdio,omitempty"`
 }
 
 // FDRef names one fd of one process.
@@ -140,6 +146,29 @@ type Object struct {
 	Desc  string   `json:"desc,omitempty"`
 	Files []string `json:"files"` // Ids of the open file descriptions on it.
 	FDs   []FDRef  `json:"fds"`
+}
+
+// Stdio returns the open file descriptions that were the container's stdio, each with its stdio
+// fd number: those marked (FD.Stdio), or, when no fd is, those of root's fds 0–2 (root is the
+// tree's root process; nil: none).
+func (m *Manifest) Stdio(root *Process) map[string]int32 {
+	stdio := make(map[string]int32)
+	for _, p := range m.Processes {
+		for _, fd := range p.FDs {
+			if fd.Stdio != nil {
+				stdio[fd.File] = *fd.Stdio
+			}
+		}
+	}
+	if len(stdio) > 0 || root == nil {
+		return stdio
+	}
+	for _, fd := range root.FDs {
+		if fd.FD <= 2 {
+			stdio[fd.File] = fd.FD
+		}
+	}
+	return stdio
 }
 
 // ImageName is the file name of pid's image in a checkpoint directory.
@@ -225,6 +254,7 @@ func (m *Manifest) Validate() error {
 	pids := make(map[int32]*Process, len(m.Processes))
 	tids := make(map[int32]int32)
 	images := make(map[string]int32)
+	stdio := make(map[string]int32)
 	for i := range m.Processes {
 		p := &m.Processes[i]
 		if p.PID <= 0 {
@@ -283,6 +313,15 @@ func (m *Manifest) Validate() error {
 				return invalidf("pid %d: fd %d bad or listed twice", p.PID, fd.FD)
 			}
 			seen[fd.FD] = true
+			if fd.Stdio != nil {
+				if *fd.Stdio < 0 || *fd.Stdio > 2 {
+					return invalidf("pid %d: fd %d: stdio %d is not 0, 1 or 2", p.PID, fd.FD, *fd.Stdio)
+				}
+				if n, ok := stdio[fd.File]; ok && n != *fd.Stdio {
+					return invalidf("pid %d: fd %d: description %s is stdio %d and %d", p.PID, fd.FD, fd.File, n, *fd.Stdio)
+				}
+				stdio[fd.File] = *fd.Stdio
+			}
 		}
 	}
 	for pid, p := range pids {

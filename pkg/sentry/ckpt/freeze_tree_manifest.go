@@ -90,6 +90,9 @@ func buildManifest(t *kernel.Task, root int32, members []*treeMember) *treefmt.M
 				continue // Closed between the capture of the table and of the identities: impossible while parked.
 			}
 			fd := treefmt.FD{FD: f.FD, Kind: fileKindName(f.Kind), Desc: f.Desc}
+			if n, ok := containerStdio(id.ofd); ok { // freeze_tree_stdio.go
+				fd.Stdio = &n
+			}
 			fid, ok := fileIDs[id.ofd]
 			if !ok {
 				fid = fmt.Sprintf("f%d", len(fileIDs)+1)

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"gvisor.dev/gvisor/pkg/atomicbitops"
+	"gvisor.dev/gvisor/pkg/sentry/checkpoint"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/devpts"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/eventfd"
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/timerfd"
@@ -107,6 +108,10 @@ func stateFieldsUsed() []stateFieldUse {
 		{new(eventfd.EventFileDescription), "val", reflect.Uint64},
 		{new(eventfd.EventFileDescription), "semMode", reflect.Bool},
 		{new(eventfd.EventFileDescription), "hostfd", reflect.Int},
+		// The container's stdio (freeze_tree_stdio.go).
+		{hostInodeType(), "restorable", reflect.Bool},
+		{hostInodeType(), "restoreKey", reflect.Struct},
+		{new(checkpoint.ResourceID), "Path", reflect.String},
 		{new(vfs.EpollInstance), "interest", reflect.Map},
 		{epollKey, "file", reflect.Pointer},
 		{epollKey, "num", reflect.Int32},

@@ -39,8 +39,9 @@ import (
 //     parent or a sibling were recreated in step 2 (CLONE_FS, CLONE_PARENT);
 //  5. every live process prepares the thaw of its own image (validation, reopening files); only
 //     when all have succeeded does each exec into its image (the lazy thaw of CKPT_THAW). fds that
-//     were the container's stdio (the root's fds 0–2 and every fd on the same open file
-//     description) take the restorer's fds 0–2.
+//     were the container's stdio (the descriptions the runtime gave the container as its fds
+//     0–2, wherever they sit now: freeze_tree_stdio.go; in older manifests the root's fds 0–2)
+//     take the restorer's fds 0–2.
 //
 // With CKPT_TREE_SELF the caller itself becomes the tree's root process (its pid must be the
 // root's: pid 1 for a whole container restored by the container's init) and thaws last; the call
@@ -373,13 +374,8 @@ func loadRestore(t *kernel.Task, req treeThawRequest) (*treeRestore, error) {
 	if err := r.planGhosts(); err != nil { // thaw_tree_ghosts.go
 		return nil, err
 	}
-	stdio := make(map[string]int32)
+	stdio := m.Stdio(root)
 	r.stdio = stdio
-	for _, fd := range root.FDs {
-		if fd.FD <= 2 {
-			stdio[fd.File] = fd.FD
-		}
-	}
 	for _, n := range r.nodes {
 		if n.rec.Zombie != nil {
 			continue
