@@ -137,7 +137,7 @@ const (
 type Mapping struct {
 	Start, End uint64 // [Start, End), page-aligned.
 	Prot       Prot
-	Shared     bool // MAP_SHARED at freeze; a thaw can only make a private copy.
+	Shared     bool // MAP_SHARED at freeze: a named file (File set) is mapped shared again where it can be, else a private copy.
 	GrowsDown  bool
 	Kind       MappingKind
 	Name       string      // As in /proc/pid/maps: "[heap]", "[stack]", "[anon:x]", a path, or "".

@@ -169,6 +169,9 @@ func captureMappings(t *kernel.Task, vm *imgfmt.VMInfo) ([]imgfmt.Mapping, error
 			// (memfd, deleted, a thawed segment of an old image) is stored by content.
 			if mp.File = mappedFileHandle(t, v); mp.File != nil {
 				mp.FileOffset = v.offset
+				if !v.private && v.perms.Write {
+					flushSharedFileMapping(t, m, v.start, v.end, v.path) // thaw_mm_shared.go
+				}
 			}
 		}
 		content := &memReader{ctx: t, mm: m, start: v.start, size: int64(v.end - v.start)}

@@ -57,7 +57,9 @@ func checkAddressSpace(t *kernel.Task, p *imgfmt.Process) error {
 
 // preparedMapping is a mapping's backing file, reopened and verified before commit.
 type preparedMapping struct {
-	file *vfs.FileDescription // MapReference only; a reference is held.
+	// file is held for a MapReference mapping, and for a shared content mapping of a named file
+	// that is mapped shared from the file again (thaw_mm_shared.go).
+	file *vfs.FileDescription
 }
 
 func (pm *preparedMapping) release(t *kernel.Task) {
@@ -73,6 +75,10 @@ func prepareMappings(t *kernel.Task, p *imgfmt.Process) ([]preparedMapping, erro
 	maps := make([]preparedMapping, len(p.Mappings))
 	for i := range p.Mappings {
 		m := &p.Mappings[i]
+		if sharedFileMapping(m) {
+			maps[i].file = reopenSharedFile(t, i, m) // nil: the image's copy, as before.
+			continue
+		}
 		if m.Kind != imgfmt.MapReference {
 			continue
 		}
@@ -153,7 +159,7 @@ func (p *thawPlan) mapOne(t *kernel.Task, i int) error {
 		Addr:     hostarch.Addr(mp.Start),
 		Fixed:    true,
 		Unmap:    true,
-		Private:  true, // MapObject mappings are made shared (mapObject); other shared mappings come back as private copies.
+		Private:  true, // MapObject mappings are made shared (mapObject), named files' shared mappings below.
 		Perms:    perms(mp.Prot),
 		MaxPerms: hostarch.AnyAccess,
 		Stack:    mp.Name == nameStack,
@@ -164,7 +170,11 @@ func (p *thawPlan) mapOne(t *kernel.Task, i int) error {
 	var file *vfs.FileDescription
 	switch mp.Kind {
 	case imgfmt.MapContent:
-		if !eagerContent(mp) {
+		if f := p.maps[i].file; f != nil { // A named file's shared mapping (thaw_mm_shared.go).
+			file = f
+			opts.Offset = mp.FileOffset
+			opts.Private = false
+		} else if !eagerContent(mp) {
 			file = p.image.file
 			opts.Offset = uint64(mp.DataOffset)
 		}
