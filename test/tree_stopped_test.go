@@ -1,0 +1,128 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
+	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
+)
+
+// stoppedScript starts a counter job that appends 1, 2, 3, ... to out, stops it with @SIG@ once
+// it has counted, writes its pid to stopped.pid and says ready when /proc shows it stopped. The
+// init then waits (a stopped child does not end a plain wait).
+const stoppedScript = `
+sh -c 'i=0; while :; do i=$((i+1)); echo $i >> out; sleep 0.02; done' &
+job=$!
+until [ -s out ] && [ "$(wc -l < out)" -ge 3 ]; do sleep 0.02; done
+kill -@SIG@ $job
+until grep -q '^State:.*T' /proc/$job/status; do sleep 0.02; done
+echo $job > stopped.pid
+echo ready
+wait
+`
+
+// startStopped starts stoppedScript with sig in a container and returns it with the stopped
+// job's pid.
+func startStopped(t *testing.T, p, sig string) (*harness.Container, int32) {
+	t.Helper()
+	a := startTree(t, p, strings.ReplaceAll(stoppedScript, "@SIG@", sig))
+	b, err := os.ReadFile(filepath.Join(a.Dir, "stopped.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int32
+	if _, err := fmt.Sscan(string(b), &pid); err != nil {
+		t.Fatalf("stopped.pid: %q: %v", b, err)
+	}
+	return a, pid
+}
+
+// procState returns the state letter of pid in c's /proc/PID/stat.
+func procState(t *testing.T, c *harness.Container, pid int32) string {
+	t.Helper()
+	r := c.Exec(t, busybox, "sh", "-c", fmt.Sprintf(`read -r s < /proc/%d/stat && s=${s##*) } && echo ${s%%%% *}`, pid))
+	return strings.TrimSpace(r.Stdout)
+}
+
+// checkStoppedInManifest fails t unless m records pid as stopped by signal sig, in a version-4
+// manifest.
+func checkStoppedInManifest(t *testing.T, m *treefmt.Manifest, pid int32, sig int) {
+	t.Helper()
+	pr := m.Process(pid)
+	if pr == nil || pr.Stopped == nil || pr.Stopped.Signal != sig {
+		t.Fatalf("the manifest does not record pid %d as stopped by signal %d: %+v", pid, sig, pr)
+	}
+	if m.Version != treefmt.VersionStopped {
+		t.Errorf("manifest version %d with a stopped process, want %d", m.Version, treefmt.VersionStopped)
+	}
+}
+
+// continueAndCount sends SIGCONT to pid in c and checks that the counter goes on from where it
+// stopped: out holds 1, 2, ..., with nothing lost or repeated, past n lines.
+func continueAndCount(t *testing.T, c *harness.Container, dir string, pid int32, n int) {
+	t.Helper()
+	read := func() string { b, _ := os.ReadFile(filepath.Join(dir, "out")); return string(b) }
+	c.Exec(t, busybox, "kill", "-CONT", fmt.Sprint(pid)).WantExit(t, 0)
+	waitFor(t, 60*time.Second, func() bool { return strings.Count(read(), "\n") >= n+5 })
+	got := checkSequence(t, read())
+	t.Logf("out: %d lines when stopped, %d after SIGCONT, in sequence", n, got)
+}
+
+// TestTreeStoppedOCI: a container whose counter job was stopped — by SIGSTOP, or by SIGTSTP as a
+// shell's ^Z does — is checkpointed with `checkpoint --format=elf` (it failed with EBUSY before:
+// a stopped process never ran the freeze's task work), the manifest records the stop and its
+// signal, and the restore from the directory brings the job back stopped with its pid (/proc
+// state T) and the tree as it was; the job has not counted since the checkpoint, and SIGCONT
+// continues it exactly where it was stopped (out keeps counting 1, 2, 3, ...).
+func TestTreeStoppedOCI(t *testing.T) {
+	for _, sig := range []struct {
+		name string
+		num  int
+	}{{"STOP", 19}, {"TSTP", 20}} {
+		t.Run(sig.name, func(t *testing.T) {
+			h.ForEachPlatform(t, func(t *testing.T, p string) {
+				a, pid := startStopped(t, p, sig.name)
+				dir, m := checkpointTreeAndDelete(t, a)
+				checkStoppedInManifest(t, m, pid, sig.num)
+				n := checkSequence(t, readOut(t, a))
+
+				b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
+				b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
+				// The stop is made by the thaw before the job runs an instruction; wait until
+				// the whole group stop is in place.
+				waitFor(t, 30*time.Second, func() bool { return procState(t, b, pid) == "T" })
+				checkRestored(t, b, m)
+				if got := checkSequence(t, readOut(t, a)); got != n {
+					t.Errorf("out has %d lines before SIGCONT, %d at the checkpoint: the restored job ran while stopped", got, n)
+				}
+				continueAndCount(t, b, a.Dir, pid, n)
+			})
+		})
+	}
+}
+
+// TestFreezeTreeStopped: the guest tool inside the sandbox, `checkpt -c -t 0 -o DIR`, freezes a
+// container whose job is stopped (failed with EBUSY before); the manifest records the stop, the
+// job is still stopped after the freeze (the freeze held it and let it go back to its stop), and
+// SIGCONT continues it where it was.
+func TestFreezeTreeStopped(t *testing.T) {
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		a, pid := startStopped(t, p, "STOP")
+		dir := filepath.Join(a.Dir, "tree")
+		a.Exec(t, h.Bin, "checkpt", "-c", "-t", "0", "-o", dir).WantExit(t, 0)
+		m, err := treefmt.VerifyDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkStoppedInManifest(t, m, pid, 19)
+		if st := procState(t, a, pid); st != "T" {
+			t.Errorf("after the freeze pid %d is in state %q, want T (still stopped)", pid, st)
+		}
+		continueAndCount(t, a, a.Dir, pid, checkSequence(t, readOut(t, a)))
+	})
+}
