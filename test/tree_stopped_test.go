@@ -14,7 +14,7 @@ import (
 
 // stoppedScript starts a counter job that appends 1, 2, 3, ... to out, stops it with @SIG@ once
 // it has counted, writes its pid to stopped.pid and says ready when /proc shows it stopped. The
-// init then waits (a stopped child does not end a plain wait).
+// init then waits (a stopped child does not end a plain wait), and sleeps once the job is gone.
 const stoppedScript = `
 sh -c 'i=0; while :; do i=$((i+1)); echo $i >> out; sleep 0.02; done' &
 job=$!
@@ -24,6 +24,7 @@ until grep -q '^State:.*T' /proc/$job/status; do sleep 0.02; done
 echo $job > stopped.pid
 echo ready
 wait
+exec sleep 100000
 `
 
 // startStopped starts stoppedScript with sig in a container and returns it with the stopped
@@ -124,5 +125,28 @@ func TestFreezeTreeStopped(t *testing.T) {
 			t.Errorf("after the freeze pid %d is in state %q, want T (still stopped)", pid, st)
 		}
 		continueAndCount(t, a, a.Dir, pid, checkSequence(t, readOut(t, a)))
+	})
+}
+
+// TestFreezeOtherStopped: `checkpt -c PID` of a process stopped by SIGSTOP writes its image (it
+// waited for a SIGCONT before, for ever: busybox timeout ends it with 143 then) and leaves the
+// process stopped; the image, thawed in a new sandbox once the original is killed, counts on from
+// where the original stopped. A single image does not record the stop: the thawed process runs.
+func TestFreezeOtherStopped(t *testing.T) {
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		a, pid := startStopped(t, p, "STOP")
+		img := filepath.Join(a.Dir, "job.ckpt")
+		a.Exec(t, busybox, "timeout", "60", h.Bin, "checkpt", "-c", fmt.Sprint(pid), "-o", img).WantExit(t, 0)
+		if st := procState(t, a, pid); st != "T" {
+			t.Errorf("after the freeze pid %d is in state %q, want T (still stopped)", pid, st)
+		}
+		n := checkSequence(t, readOut(t, a))
+		a.Exec(t, busybox, "kill", "-KILL", fmt.Sprint(pid)).WantExit(t, 0)
+		waitFor(t, 30*time.Second, func() bool { return procState(t, a, pid) == "" })
+
+		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{h.Bin, "checkpt", "-r", img}})
+		b.RunDetached(t)
+		waitFor(t, 60*time.Second, func() bool { return strings.Count(readOut(t, a), "\n") >= n+5 })
+		t.Logf("out: %d lines at the freeze, %d after the thaw, in sequence", n, checkSequence(t, readOut(t, a)))
 	})
 }

@@ -38,19 +38,24 @@ import (
 // until every task goroutine of the sandbox sits in doStop, and the coordinator (inside
 // sys_checkpoint) and the members parked in their task work never do: it would never return.
 
-// captureStoppedMember captures m's process from the coordinator's goroutine if every thread of it
-// sits in a group stop, and reports whether it did (then m.work is a captured treeWork whose
-// release lifts the holds). It reports false without error when the process is not (or no longer)
-// in a group stop, or another freeze of it runs: the caller waits as for any other member.
+// heldStop is a process held in its group stop (see above): every thread has an external stop
+// on it, owned by stop, which takes part in the freezes registry; stop.resume lets the threads go
+// back to their group stop.
+type heldStop struct {
+	stop    *siblingStop
+	threads []*kernel.Task
+	self    *kernel.Task // The thread that acts as the capturing one: the leader if it lives.
+	sig     linux.Signal // The group stop's signal.
+}
+
+// holdGroupStop holds tg's threads if every one sits in a group stop. It returns nil without error
+// when the process is not (or no longer) in a group stop, or another freeze of it runs.
 //
-// Errors: EBUSY for a process in a ptrace stop (its tracer cannot be recreated by a restore);
-// the capture's errors.
-//
-// Preconditions: running on the coordinator's task goroutine t; m.work is registered.
-func captureStoppedMember(t *kernel.Task, m *treeMember) (bool, error) {
-	threads := liveThreads(m.tg)
+// Errors: EBUSY for a process in a ptrace stop (its tracer cannot be recreated by a restore).
+func holdGroupStop(t *kernel.Task, tg *kernel.ThreadGroup, pid int32) (*heldStop, error) {
+	threads := liveThreads(tg)
 	if len(threads) == 0 {
-		return false, nil
+		return nil, nil
 	}
 	for _, o := range threads {
 		o.BeginExternalStop()
@@ -66,7 +71,7 @@ func captureStoppedMember(t *kernel.Task, m *treeMember) (bool, error) {
 	group, traced := 0, 0
 	for _, o := range threads {
 		if o.ExitState() != kernel.TaskExitNone || o.TaskGoroutineState() != kernel.TaskGoroutineStopped {
-			return false, nil
+			return nil, nil
 		}
 		switch o.StateStatus()[0] {
 		case 'T':
@@ -75,62 +80,76 @@ func captureStoppedMember(t *kernel.Task, m *treeMember) (bool, error) {
 			traced++
 		}
 	}
-	if len(liveThreads(m.tg)) != len(threads) {
-		return false, nil
+	if len(liveThreads(tg)) != len(threads) {
+		return nil, nil
 	}
 	if traced > 0 {
-		t.Infof("ckpt: tree freeze: pid %d is in a ptrace stop: a restore cannot recreate its tracer; detach the tracer first", m.pid)
-		return false, linuxerr.EBUSY
+		t.Infof("ckpt: pid %d is in a ptrace stop: a restore cannot recreate its tracer; detach the tracer first", pid)
+		return nil, linuxerr.EBUSY
 	}
 	if group != len(threads) {
-		return false, nil
+		return nil, nil
 	}
-	sig, err := stateInt(m.tg, "groupStopSignal")
+	sig, err := stateInt(tg, "groupStopSignal")
 	if err != nil {
-		return false, fmt.Errorf("pid %d: reading its stop signal: %w", m.pid, err)
+		return nil, fmt.Errorf("pid %d: reading its stop signal: %w", pid, err)
 	}
 	if !isStopSignal(linux.Signal(sig)) {
-		t.Infof("ckpt: tree freeze: pid %d is in a group stop with signal %d, not a stop signal", m.pid, sig)
-		return false, linuxerr.EBUSY
+		t.Infof("ckpt: pid %d is in a group stop with signal %d, not a stop signal", pid, sig)
+		return nil, linuxerr.EBUSY
 	}
-
 	// Take part in the freezes registry like any capture, so that no other freeze of the process
 	// reads it meanwhile; the siblingStop owns the holds from here on.
 	freezes.mu.Lock()
-	if freezes.m[m.tg] != nil {
+	if freezes.m[tg] != nil {
 		freezes.mu.Unlock()
-		return false, nil
+		return nil, nil
 	}
-	stop := &siblingStop{tg: m.tg, captured: make(map[*kernel.Task]captureResult), waiting: make(map[*kernel.Task]bool), parked: threads}
-	freezes.m[m.tg] = stop
+	stop := &siblingStop{tg: tg, captured: make(map[*kernel.Task]captureResult), waiting: make(map[*kernel.Task]bool), parked: threads}
+	freezes.m[tg] = stop
 	freezes.mu.Unlock()
 	held = false
+	h := &heldStop{stop: stop, threads: threads, self: threads[0], sig: linux.Signal(sig)}
+	if leader := tg.Leader(); leader != nil && leader.ExitState() == kernel.TaskExitNone {
+		h.self = leader
+	}
+	return h, nil
+}
+
+// captureStoppedMember captures m's process from the coordinator's goroutine if every thread of it
+// sits in a group stop, and reports whether it did (then m.work is a captured treeWork whose
+// release lifts the holds). It reports false without error when the process is not (or no longer)
+// in a group stop, or another freeze of it runs: the caller waits as for any other member.
+//
+// Errors: those of holdGroupStop; the capture's errors come as m.work's.
+//
+// Preconditions: running on the coordinator's task goroutine t; m.work is registered.
+func captureStoppedMember(t *kernel.Task, m *treeMember) (bool, error) {
+	h, err := holdGroupStop(t, m.tg, m.pid)
+	if h == nil || err != nil {
+		return false, err
+	}
 	if !m.work.cancel() {
-		stop.resume() // Its work began after all: it captures itself.
+		h.stop.resume() // Its work began after all: it captures itself.
 		return false, nil
 	}
-
 	began := time.Now()
 	w := &treeWork{captured: make(chan struct{}), release: make(chan struct{}), registered: began, started: true}
 	m.work = w
-	self := threads[0]
-	if leader := m.tg.Leader(); leader != nil && leader.ExitState() == kernel.TaskExitNone {
-		self = leader
-	}
-	p, err := captureHeld(self, threads)
+	p, err := captureHeld(h.self, h.threads)
 	if err != nil {
-		stop.resume()
+		h.stop.resume()
 		w.err = fmt.Errorf("capturing the stopped process: %w", err)
 		close(w.captured)
 		return true, nil
 	}
-	w.record(self, p, stop, began)
-	w.stopSignal = int(sig)
+	w.record(h.self, p, h.stop, began)
+	w.stopSignal = int(h.sig)
 	close(w.captured)
-	t.Infof("ckpt: tree freeze: pid %d is stopped (signal %d): captured from outside in %v", m.pid, sig, time.Since(began))
+	t.Infof("ckpt: tree freeze: pid %d is stopped (signal %d): captured from outside in %v", m.pid, h.sig, time.Since(began))
 	go func() {
 		<-w.release
-		stop.resume()
+		h.stop.resume()
 	}()
 	return true, nil
 }
