@@ -12,11 +12,12 @@ import (
 	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
 )
 
-// stoppedScript starts a counter job that appends 1, 2, 3, ... to out, stops it with @SIG@ once
+// stoppedScript starts a job (counterJob unless a test says otherwise) that appends lines to out,
+// stops it with @SIG@ once
 // it has counted, writes its pid to stopped.pid and says ready when /proc shows it stopped. The
 // init then waits (a stopped child does not end a plain wait), and sleeps once the job is gone.
 const stoppedScript = `
-sh -c 'i=0; while :; do i=$((i+1)); echo $i >> out; sleep 0.02; done' &
+@JOB@ &
 job=$!
 until [ -s out ] && [ "$(wc -l < out)" -ge 3 ]; do sleep 0.02; done
 kill -@SIG@ $job
@@ -27,11 +28,14 @@ wait
 exec sleep 100000
 `
 
-// startStopped starts stoppedScript with sig in a container and returns it with the stopped
-// job's pid.
-func startStopped(t *testing.T, p, sig string) (*harness.Container, int32) {
+// counterJob appends 1, 2, 3, ... to out.
+const counterJob = `sh -c 'i=0; while :; do i=$((i+1)); echo $i >> out; sleep 0.02; done'`
+
+// startStopped starts stoppedScript with job and sig in a container and returns it with the
+// stopped job's pid.
+func startStopped(t *testing.T, p, sig, job string) (*harness.Container, int32) {
 	t.Helper()
-	a := startTree(t, p, strings.ReplaceAll(stoppedScript, "@SIG@", sig))
+	a := startTree(t, p, strings.NewReplacer("@SIG@", sig, "@JOB@", job).Replace(stoppedScript))
 	b, err := os.ReadFile(filepath.Join(a.Dir, "stopped.pid"))
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +91,7 @@ func TestTreeStoppedOCI(t *testing.T) {
 	}{{"STOP", 19}, {"TSTP", 20}} {
 		t.Run(sig.name, func(t *testing.T) {
 			h.ForEachPlatform(t, func(t *testing.T, p string) {
-				a, pid := startStopped(t, p, sig.name)
+				a, pid := startStopped(t, p, sig.name, counterJob)
 				dir, m := checkpointTreeAndDelete(t, a)
 				checkStoppedInManifest(t, m, pid, sig.num)
 				n := checkSequence(t, readOut(t, a))
@@ -113,7 +117,7 @@ func TestTreeStoppedOCI(t *testing.T) {
 // SIGCONT continues it where it was.
 func TestFreezeTreeStopped(t *testing.T) {
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		a, pid := startStopped(t, p, "STOP")
+		a, pid := startStopped(t, p, "STOP", counterJob)
 		dir := filepath.Join(a.Dir, "tree")
 		a.Exec(t, h.Bin, "checkpt", "-c", "-t", "0", "-o", dir).WantExit(t, 0)
 		m, err := treefmt.VerifyDir(dir)
@@ -134,7 +138,7 @@ func TestFreezeTreeStopped(t *testing.T) {
 // where the original stopped. A single image does not record the stop: the thawed process runs.
 func TestFreezeOtherStopped(t *testing.T) {
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		a, pid := startStopped(t, p, "STOP")
+		a, pid := startStopped(t, p, "STOP", counterJob)
 		img := filepath.Join(a.Dir, "job.ckpt")
 		a.Exec(t, busybox, "timeout", "60", h.Bin, "checkpt", "-c", fmt.Sprint(pid), "-o", img).WantExit(t, 0)
 		if st := procState(t, a, pid); st != "T" {
@@ -148,5 +152,51 @@ func TestFreezeOtherStopped(t *testing.T) {
 		b.RunDetached(t)
 		waitFor(t, 60*time.Second, func() bool { return strings.Count(readOut(t, a), "\n") >= n+5 })
 		t.Logf("out: %d lines at the freeze, %d after the thaw, in sequence", n, checkSequence(t, readOut(t, a)))
+	})
+}
+
+// fpLog checks tree_stopped_fp's log: lines "N ok R" with N = 1, 2, 3, ... and R never
+// decreasing; it returns the number of lines and the last R.
+func fpLog(t *testing.T, log string) (int, int) {
+	t.Helper()
+	lines := strings.Split(log, "\n")
+	lines = lines[:len(lines)-1] // The part after the last newline: being written.
+	last := 0
+	for i, l := range lines {
+		var n, r int
+		var word string
+		if _, err := fmt.Sscanf(l, "%d %s %d", &n, &word, &r); err != nil || n != i+1 || word != "ok" || r < last {
+			t.Fatalf("line %d of out is %q, want \"%d ok R\" with R >= %d (bad: a spinner's SSE sum was wrong)", i+1, l, i+1, last)
+		}
+		last = r
+	}
+	return len(lines), last
+}
+
+// TestTreeStoppedThreadsOCI: a stopped process with three threads that keep live state in SSE
+// registers (tree_stopped_fp) is checkpointed with its four threads, restored stopped, and once
+// continued every thread finishes its interrupted loop with the right sum: each thread's FP state
+// was captured as it was stopped. On systrap only the thread that dequeued SIGSTOP had its FP state
+// pulled from the platform by gVisor; the others' is pulled by the freeze (freeze_tree_stopped.go).
+func TestTreeStoppedThreadsOCI(t *testing.T) {
+	fp := h.BuildC(t, "tree_stopped_fp", "-pthread")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		a, pid := startStopped(t, p, "STOP", fp+" out")
+		dir, m := checkpointTreeAndDelete(t, a)
+		checkStoppedInManifest(t, m, pid, 19)
+		if n := len(m.Process(pid).TIDs); n != 4 {
+			t.Fatalf("the stopped process has %d threads in the manifest, want 4", n)
+		}
+		n, r := fpLog(t, readOut(t, a))
+
+		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
+		b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
+		waitFor(t, 30*time.Second, func() bool { return procState(t, b, pid) == "T" })
+		checkRestored(t, b, m)
+		b.Exec(t, busybox, "kill", "-CONT", fmt.Sprint(pid)).WantExit(t, 0)
+		// Every spinner has finished the loop it was stopped in, and one more.
+		waitFor(t, 120*time.Second, func() bool { _, last := fpLog(t, readOut(t, a)); return last >= r+2 })
+		got, last := fpLog(t, readOut(t, a))
+		t.Logf("out: %d lines (fewest loops %d) when stopped, %d (%d) after SIGCONT, all sums right", n, r, got, last)
 	})
 }
