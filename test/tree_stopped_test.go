@@ -3,6 +3,7 @@ package test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -83,7 +84,8 @@ func continueAndCount(t *testing.T, c *harness.Container, dir string, pid int32,
 // a stopped process never ran the freeze's task work), the manifest records the stop and its
 // signal, and the restore from the directory brings the job back stopped with its pid (/proc
 // state T) and the tree as it was; the job has not counted since the checkpoint, and SIGCONT
-// continues it exactly where it was stopped (out keeps counting 1, 2, 3, ...).
+// continues it exactly where it was stopped (out keeps counting 1, 2, 3, ...). `inspect` says
+// which signal stopped it.
 func TestTreeStoppedOCI(t *testing.T) {
 	for _, sig := range []struct {
 		name string
@@ -95,6 +97,10 @@ func TestTreeStoppedOCI(t *testing.T) {
 				dir, m := checkpointTreeAndDelete(t, a)
 				checkStoppedInManifest(t, m, pid, sig.num)
 				n := checkSequence(t, readOut(t, a))
+				out, err := exec.Command(h.Bin, "inspect", dir).CombinedOutput()
+				if want := "stopped by SIG" + sig.name; err != nil || !strings.Contains(string(out), want) {
+					t.Errorf("inspect %s (%v) does not say %q:\n%s", dir, err, want, out)
+				}
 
 				b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
 				b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
