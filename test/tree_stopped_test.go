@@ -206,3 +206,34 @@ func TestTreeStoppedThreadsOCI(t *testing.T) {
 		t.Logf("out: %d lines (fewest loops %d) when stopped, %d (%d) after SIGCONT, all sums right", n, r, got, last)
 	})
 }
+
+// TestTreeStoppedRefused: the stops a restore cannot recreate are refused at once, each with a
+// message in the sandbox's log that names it, and nothing is killed: a process in a ptrace stop
+// (its tracer's ptrace state is not captured) and a vfork parent waiting for a child that has
+// neither exec'd nor exited (the pair's shared address space is not recreated). Before, both
+// failed with one message for every kind of stop ("stopped (SIGSTOP, job control or ptrace)").
+func TestTreeStoppedRefused(t *testing.T) {
+	guest := h.BuildC(t, "tree_stopped_refuse")
+	for _, tc := range []struct{ mode, log string }{
+		{"ptrace", "is in a ptrace stop: a restore cannot recreate its tracer"},
+		{"vfork", "is a vfork parent waiting for pid"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			h.ForEachPlatform(t, func(t *testing.T, p string) {
+				a := startTree(t, p, fmt.Sprintf("%s %s &\nuntil [ -e ready ]; do sleep 0.02; done\necho ready\nwait\n", guest, tc.mode))
+				before := psTree(t, a)
+				dir := filepath.Join(h.NewDir(t), "ckpt")
+				r := a.Run(t, "checkpoint", "--format=elf", "--leave-running", "--image-path", dir, a.ID)
+				if r.ExitCode == 0 || !strings.Contains(r.Stderr, "device or resource busy") {
+					t.Fatalf("checkpoint of a container with a %s stop: want EBUSY, got:\n%s", tc.mode, r)
+				}
+				if log := a.DebugLogs(t); !strings.Contains(log, tc.log) {
+					t.Errorf("the sandbox log does not say %q", tc.log)
+				}
+				if after := psTree(t, a); len(after) != len(before) {
+					t.Errorf("after the refused checkpoint: %v, before: %v", after, before)
+				}
+			})
+		})
+	}
+}
