@@ -237,3 +237,40 @@ func TestTreeStoppedRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreStoppedSubtreeInSandbox: `checkpt -c -t PID -k` freezes the stopped job's subtree
+// and kills it (it failed with EBUSY before); `checkpt -r -t DIR`, started in the background in
+// the same sandbox, recreates it as its child (another pid: the sandbox's own processes are
+// around), stopped; SIGCONT continues it where it was (out counts on).
+func TestRestoreStoppedSubtreeInSandbox(t *testing.T) {
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		a, pid := startStopped(t, p, "STOP", counterJob)
+		dir := filepath.Join(a.Dir, "tree")
+		a.Exec(t, h.Bin, "checkpt", "-c", "-t", fmt.Sprint(pid), "-o", dir, "-k").WantExit(t, 0)
+		m, err := treefmt.VerifyDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkStoppedInManifest(t, m, pid, 19)
+		waitFor(t, 30*time.Second, func() bool { return procState(t, a, pid) == "" })
+		n := checkSequence(t, readOut(t, a))
+
+		a.Exec(t, busybox, "sh", "-c", fmt.Sprintf("%s checkpt -r -t %s > restore.log 2>&1 &", h.Bin, dir)).WantExit(t, 0)
+		var restored string
+		waitFor(t, 30*time.Second, func() bool {
+			for id, st := range psTree(t, a) {
+				if f := strings.Fields(st); len(f) == 5 && f[3] == "T" && f[4] == "sh" {
+					restored = id
+					return true
+				}
+			}
+			return false
+		})
+		if got := checkSequence(t, readOut(t, a)); got != n {
+			t.Errorf("out has %d lines before SIGCONT, %d at the checkpoint: the restored job ran while stopped", got, n)
+		}
+		var rpid int32
+		fmt.Sscan(restored, &rpid)
+		continueAndCount(t, a, a.Dir, rpid, n)
+	})
+}
