@@ -17,9 +17,11 @@ import (
 
 // captureStoppedOther captures target's process if every thread of it sits in a group stop,
 // cancelling w, and reports whether it did (with the capture's error, if any). It reports false
-// without error when the process is not in a group stop, another freeze of it runs, or w began.
+// without error when the process is not in a group stop, another freeze of it runs, or w began. A
+// target in a ptrace stop is waited for as before (until its tracer lets it run): its single
+// image does not depend on the tracer.
 //
-// Errors: those of holdGroupStop and of the capture.
+// Errors: those of the capture.
 //
 // Preconditions: running on t's task goroutine (the freezing caller).
 func captureStoppedOther(t, target *kernel.Task, w *remoteFreeze) (*pendingImage, bool, error) {
@@ -28,9 +30,9 @@ func captureStoppedOther(t, target *kernel.Task, w *remoteFreeze) (*pendingImage
 		return nil, false, nil
 	}
 	pid := int32(t.PIDNamespace().IDOfThreadGroup(tg))
-	h, err := holdGroupStop(t, tg, pid)
+	h, err := holdGroupStop(t, tg, pid, false)
 	if h == nil || err != nil {
-		return nil, err != nil, err
+		return nil, err != nil, err // err: reading the stop signal failed.
 	}
 	if !w.cancel() {
 		h.stop.resume() // Its work began after all: it captures itself.

@@ -49,10 +49,12 @@ type heldStop struct {
 }
 
 // holdGroupStop holds tg's threads if every one sits in a group stop. It returns nil without error
-// when the process is not (or no longer) in a group stop, or another freeze of it runs.
+// when the process is not (or no longer) in a group stop, or another freeze of it runs, or it is
+// in a ptrace stop and refuseTraced is false.
 //
-// Errors: EBUSY for a process in a ptrace stop (its tracer cannot be recreated by a restore).
-func holdGroupStop(t *kernel.Task, tg *kernel.ThreadGroup, pid int32) (*heldStop, error) {
+// Errors: EBUSY for a process in a ptrace stop if refuseTraced (a tree: a restore cannot recreate
+// its tracer).
+func holdGroupStop(t *kernel.Task, tg *kernel.ThreadGroup, pid int32, refuseTraced bool) (*heldStop, error) {
 	threads := liveThreads(tg)
 	if len(threads) == 0 {
 		return nil, nil
@@ -84,6 +86,9 @@ func holdGroupStop(t *kernel.Task, tg *kernel.ThreadGroup, pid int32) (*heldStop
 		return nil, nil
 	}
 	if traced > 0 {
+		if !refuseTraced {
+			return nil, nil
+		}
 		t.Infof("ckpt: pid %d is in a ptrace stop: a restore cannot recreate its tracer; detach the tracer first", pid)
 		return nil, linuxerr.EBUSY
 	}
@@ -125,7 +130,7 @@ func holdGroupStop(t *kernel.Task, tg *kernel.ThreadGroup, pid int32) (*heldStop
 //
 // Preconditions: running on the coordinator's task goroutine t; m.work is registered.
 func captureStoppedMember(t *kernel.Task, m *treeMember) (bool, error) {
-	h, err := holdGroupStop(t, m.tg, m.pid)
+	h, err := holdGroupStop(t, m.tg, m.pid, true)
 	if h == nil || err != nil {
 		return false, err
 	}
