@@ -274,3 +274,34 @@ func TestRestoreStoppedSubtreeInSandbox(t *testing.T) {
 		continueAndCount(t, a, a.Dir, rpid, n)
 	})
 }
+
+// TestTreeStoppedParentWaits: what the parent of a restored stopped process sees
+// (docs/tree-format.md, "stopped"). The parent (tree_stopped_wait) had collected the child's stop
+// with waitpid(WUNTRACED) before the checkpoint and waits again; after the restore the same waitpid
+// reports the stop once more (the restore's stop is a new one), and after SIGCONT it reports
+// "continued": the child is a real stopped child of its restored parent.
+func TestTreeStoppedParentWaits(t *testing.T) {
+	guest := h.BuildC(t, "tree_stopped_wait")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		a := startTree(t, p, fmt.Sprintf("%s wlog &\nuntil grep -q '^stopped' wlog 2>/dev/null; do sleep 0.02; done\necho ready\nwait\n", guest))
+		wlog := filepath.Join(a.Dir, "wlog")
+		read := func() string { b, _ := os.ReadFile(wlog); return string(b) }
+		var child int32
+		if _, err := fmt.Sscanf(read(), "child %d\nstopped 19\n", &child); err != nil {
+			t.Fatalf("wlog before the checkpoint: %q (%v)", read(), err)
+		}
+		dir, m := checkpointTreeAndDelete(t, a)
+		checkStoppedInManifest(t, m, child, 19)
+
+		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{"/nonexistent-never-run"}})
+		b.MustRun(t, "restore", "--image-path", dir, "--bundle", a.Bundle, "--detach", b.ID)
+		want := fmt.Sprintf("child %d\nstopped 19\nstopped 19\n", child)
+		waitFor(t, 30*time.Second, func() bool { return read() == want })
+		if st := procState(t, b, child); st != "T" {
+			t.Errorf("pid %d is in state %q after the restore, want T", child, st)
+		}
+		b.Exec(t, busybox, "kill", "-CONT", fmt.Sprint(child)).WantExit(t, 0)
+		want += "continued\n"
+		waitFor(t, 30*time.Second, func() bool { return read() == want })
+	})
+}
