@@ -43,8 +43,9 @@
  * captures each process, and writes a tree stream (one ELF image per process, each thawable alone
  * with CKPT_THAW, plus a JSON manifest; docs/tree-format.md) to fd, which may be a pipe. The caller
  * may not be part of the tree nor a child of one of its processes (EINVAL). flags: 0 (the tree runs
- * on) or CKPT_TREE_KILL. Errors as CKPT_FREEZE, plus EBUSY if a process of the tree is stopped
- * (SIGSTOP, job control, a tracer). Returns 0. */
+ * on) or CKPT_TREE_KILL. Errors as CKPT_FREEZE, plus EBUSY if a process of the tree is in a ptrace
+ * stop or is a vfork parent waiting for its child (a process in a group stop, SIGSTOP or job
+ * control, is captured as stopped and restored stopped). Returns 0. */
 #define CKPT_FREEZE_TREE 3
 
 /* Recreate a tree checkpoint directory (dirfd, opened O_RDONLY|O_DIRECTORY) with its pids,

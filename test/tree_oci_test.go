@@ -31,8 +31,11 @@ func checkRestored(t *testing.T, c *harness.Container, m *treefmt.Manifest) map[
 func checkRestoredProcess(t *testing.T, after map[string]string, pr treefmt.Process) {
 	t.Helper()
 	state := "S"
-	if pr.Zombie != nil {
+	switch {
+	case pr.Zombie != nil:
 		state = "Z"
+	case pr.Stopped != nil:
+		state = "T"
 	}
 	want := fmt.Sprintf("%d %d %d %s %s", pr.PPID, pr.PGID, pr.SID, state, pr.Comm)
 	if got := after[fmt.Sprint(pr.PID)]; got != want {

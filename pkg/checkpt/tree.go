@@ -148,7 +148,7 @@ func describeTreeErrno(e syscall.Errno) error {
 	case syscall.EINVAL:
 		return fmt.Errorf("%v (checkpt is part of the tree or a child of one of its processes, a nested PID namespace, or a malformed checkpoint; the sandbox's debug log says which)", e)
 	case syscall.EBUSY:
-		return fmt.Errorf("%v (a process of the tree is stopped by SIGSTOP, job control or a tracer)", e)
+		return fmt.Errorf("%v (a process of the tree is in a ptrace stop, or is a vfork parent waiting for its child; the sandbox's log names it)", e)
 	case syscall.EOPNOTSUPP:
 		return fmt.Errorf("%v (this runsc-ckpt has no tree checkpoints)", e)
 	}

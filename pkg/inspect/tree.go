@@ -32,6 +32,7 @@ type TreeProcess struct {
 	Comm         string              `json:"comm"`
 	Args         string              `json:"args,omitempty"`
 	Zombie       *treefmt.ExitStatus `json:"zombie,omitempty"`
+	Stopped      *treefmt.Stop       `json:"stopped,omitempty"`
 	Threads      int                 `json:"threads"`
 	Mappings     int                 `json:"mappings"`
 	FDs          int                 `json:"fds"`
@@ -57,7 +58,7 @@ func Tree(dir string) (*TreeSummary, error) {
 	}
 	s := &TreeSummary{Dir: dir, Manifest: m, images: make(map[int32]*Summary)}
 	for _, p := range m.Processes {
-		ps := TreeProcess{PID: p.PID, PPID: p.PPID, Comm: p.Comm, Zombie: p.Zombie}
+		ps := TreeProcess{PID: p.PID, PPID: p.PPID, Comm: p.Comm, Zombie: p.Zombie, Stopped: p.Stopped}
 		s.Totals.Processes++
 		if p.Zombie != nil {
 			s.Totals.Zombies++
@@ -142,6 +143,9 @@ func (s *TreeSummary) WriteText(w io.Writer) error {
 			if len(shares) > 0 {
 				fmt.Fprintf(&b, "; shares the %s", strings.Join(shares, ", "))
 			}
+			if p.Stopped != nil {
+				fmt.Fprintf(&b, "; stopped by %s", stopSignalName(p.Stopped.Signal))
+			}
 			b.WriteString("\n")
 		}
 		kids := children[pid]
@@ -205,4 +209,19 @@ func human(n int64) string {
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 	}
 	return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+}
+
+// stopSignalName names the signal of a stopped process (treefmt.Stop.Signal).
+func stopSignalName(sig int) string {
+	switch sig {
+	case 19:
+		return "SIGSTOP"
+	case 20:
+		return "SIGTSTP"
+	case 21:
+		return "SIGTTIN"
+	case 22:
+		return "SIGTTOU"
+	}
+	return fmt.Sprintf("signal %d", sig)
 }

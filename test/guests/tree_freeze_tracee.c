@@ -68,7 +68,7 @@ static void *stuck_freeze(void *arg)
 {
 	(void)arg;
 	long r;
-	/* EBUSY: the tracee sat in a ptrace stop for the tree freeze's grace period; try again. */
+	/* EBUSY: the tracee was in a ptrace stop, which a tree freeze refuses; try again. */
 	while ((r = sys_checkpoint(CKPT_FREEZE_TREE, pipe_w, tracee_pid, CKPT_TREE_KILL)) < 0 && errno == EBUSY)
 		usleep(1000);
 	sh->stuck_errno = r < 0 ? errno : 0;

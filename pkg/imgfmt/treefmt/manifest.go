@@ -22,8 +22,11 @@ const (
 	// VersionParent (3) adds Parent and Process.ParentImage: the version of an incremental
 	// checkpoint's manifest (parent.go); a checkpoint without a parent stays at Version.
 	VersionParent = 3
+	// VersionStopped (4) adds Process.Stopped: the version of a manifest with a stopped process,
+	// so that a build that would restore it running refuses it; others stay at their version.
+	VersionStopped = 4
 	// MaxVersion is the newest manifest version this package reads.
-	MaxVersion = VersionParent
+	MaxVersion = VersionStopped
 	// ManifestName is the manifest's file name in a checkpoint directory.
 	ManifestName = "manifest.json"
 	// maxManifest bounds the manifest a reader accepts.
@@ -97,6 +100,16 @@ type Process struct {
 	// ParentImage (version 3) is the image of the same pid in the Parent checkpoint that Image is
 	// an incremental image against; empty for a complete image (a process new since the parent).
 	ParentImage string `json:"parent_image,omitempty"`
+	// Stopped (version 4) is set for a process that was in a group stop (SIGSTOP or job
+	// control) when it was frozen: the restore brings it back stopped.
+	Stopped *Stop `json:"stopped,omitempty"`
+}
+
+// Stop is how a process was stopped.
+type Stop struct {
+	// Signal is the signal that stopped it: SIGSTOP (19), SIGTSTP (20), SIGTTIN (21) or
+	// SIGTTOU (22).
+	Signal int `json:"signal"`
 }
 
 // ExitStatus is a zombie's status as wait(2) reports it: an exit code or a terminating signal.
@@ -291,6 +304,14 @@ func (m *Manifest) Validate() error {
 			}
 			if len(p.TIDs) == 0 {
 				return invalidf("pid %d: a live process has threads", p.PID)
+			}
+		}
+		if p.Stopped != nil {
+			if m.Version < VersionStopped {
+				return invalidf("pid %d: a stopped process needs manifest version %d, this one says %d", p.PID, VersionStopped, m.Version)
+			}
+			if p.Zombie != nil || p.Stopped.Signal < 19 || p.Stopped.Signal > 22 {
+				return invalidf("pid %d: stopped by signal %d (a live process stopped by SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU)", p.PID, p.Stopped.Signal)
 			}
 		}
 		for _, tid := range p.TIDs {

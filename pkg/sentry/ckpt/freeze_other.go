@@ -143,6 +143,13 @@ func captureOther(t *kernel.Task, req freezeRequest) (*pendingImage, *remoteFree
 				w.cancel()
 				return fail(linuxerr.ESRCH)
 			}
+			// A target in a group stop never runs w: captured from here (freeze_other_stopped.go).
+			if pi, done, err := captureStoppedOther(t, target, w); done {
+				if err != nil {
+					return fail(syscallError(t, err))
+				}
+				return pi, w, nil
+			}
 			continue
 		}
 		// Interrupted.

@@ -50,12 +50,13 @@ type treeMember struct {
 	target *kernel.Task
 	zombie *treefmt.ExitStatus
 	// stoppedSince is when all of the process's threads were first seen stopped by something else
-	// (job control, ptrace) while its work had not started.
+	// than a group stop (a vfork, another freeze) while its work had not started.
 	stoppedSince time.Time
 }
 
-// treeStoppedGrace is how long a process may sit stopped (SIGSTOP, job control, ptrace) before a
-// tree freeze gives up on it: its task work cannot run until it is continued.
+// treeStoppedGrace is how long a process may sit in a stop that is neither a group stop (captured
+// from outside, freeze_tree_stopped.go) nor a ptrace stop (refused at once) before a tree freeze
+// gives up on it: a vfork parent, or a process another freeze holds.
 const treeStoppedGrace = 200 * time.Millisecond
 
 // newTreeFreezeRequest validates the arguments of CKPT_FREEZE_TREE.
@@ -100,6 +101,7 @@ func freezeTree(t *kernel.Task, req treeFreezeRequest) error {
 	}
 	stopped := time.Since(start)
 	manifest := buildManifest(t, req.root, members)
+	recordStopped(manifest, members) // freeze_tree_stopped.go
 	// The container's in-sandbox filesystems, while everything is parked (freeze_tree_fs.go).
 	fsCaps, err := captureFilesystems(t, req.root)
 	if err != nil {
@@ -433,10 +435,21 @@ func advanceMembers(t *kernel.Task, members map[*kernel.ThreadGroup]*treeMember)
 		}
 		settled = false
 		if allStopped(m.tg) {
+			// A group stop: captured from outside (freeze_tree_stopped.go).
+			if done, err := captureStoppedMember(t, m); err != nil || done {
+				if err != nil {
+					return false, fmt.Errorf("pid %d: %w", m.pid, err)
+				}
+				continue
+			}
 			if m.stoppedSince.IsZero() {
 				m.stoppedSince = time.Now()
 			} else if time.Since(m.stoppedSince) > treeStoppedGrace {
-				t.Infof("ckpt: tree freeze: pid %d is stopped (SIGSTOP, job control or ptrace) and cannot capture itself; continue it first", m.pid)
+				if child := vforkChild(t, m.tg); child != 0 {
+					t.Infof("ckpt: tree freeze: pid %d is a vfork parent waiting for pid %d to exec or exit: not supported; retry when it has", m.pid, child)
+				} else {
+					t.Infof("ckpt: tree freeze: pid %d sits in a stop that is neither a group stop nor a ptrace stop and cannot capture itself", m.pid)
+				}
 				return false, linuxerr.EBUSY
 			}
 		} else {

@@ -39,6 +39,9 @@ type treeWork struct {
 	// snap is the copy-on-write snapshot the image is read from, or nil (then the process stays
 	// parked until its image is written).
 	snap *mm.MemoryManager
+	// stopSignal is the signal of the group stop the process sat in, captured from outside
+	// (freeze_tree_stopped.go); 0 for a process that captured itself.
+	stopSignal int
 	// Identities for the manifest: pointers compared, never dereferenced after the release.
 	fdTable *kernel.FDTable
 	fs      *kernel.FSContext
@@ -75,19 +78,7 @@ func (w *treeWork) TaskWork(t *kernel.Task) {
 		close(w.captured)
 		return
 	}
-	w.proc, w.stop = p, stop
-	captured := time.Now()
-	w.snap = forkSnapshot(t, p)
-	t.Debugf("ckpt: tree freeze: work ran %v after it was registered; capture %v, snapshot %v",
-		began.Sub(w.registered), captured.Sub(began), time.Since(captured))
-	w.fdTable, w.fs, w.mm = t.FDTable(), t.FSContext(), t.MemoryManager()
-	w.fds = make(map[int32]fileIdentity)
-	if w.fdTable != nil {
-		w.fdTable.ForEach(t, func(fd int32, file *vfs.FileDescription, _ kernel.FDFlags) bool {
-			w.fds[fd] = fileIdentity{ofd: file, object: file.VirtualDentry().Dentry()}
-			return true
-		})
-	}
+	w.record(t, p, stop, began)
 	close(w.captured)
 
 	// Parked: no user code runs in this process until the release. A kill (SIGKILL, or the
@@ -105,6 +96,25 @@ func (w *treeWork) TaskWork(t *kernel.Task) {
 		}
 	}
 	stop.resume()
+}
+
+// record keeps the capture p of t's process (its other threads held by stop), takes its
+// copy-on-write snapshot and notes what the manifest needs to know about sharing. t is the
+// process's capturing thread: on its own goroutine, or held in a stop (freeze_tree_stopped.go).
+func (w *treeWork) record(t *kernel.Task, p *imgfmt.Process, stop *siblingStop, began time.Time) {
+	w.proc, w.stop = p, stop
+	captured := time.Now()
+	w.snap = forkSnapshot(t, p)
+	t.Debugf("ckpt: tree freeze: work ran %v after it was registered; capture %v, snapshot %v",
+		began.Sub(w.registered), captured.Sub(began), time.Since(captured))
+	w.fdTable, w.fs, w.mm = t.FDTable(), t.FSContext(), t.MemoryManager()
+	w.fds = make(map[int32]fileIdentity)
+	if w.fdTable != nil {
+		w.fdTable.ForEach(t, func(fd int32, file *vfs.FileDescription, _ kernel.FDFlags) bool {
+			w.fds[fd] = fileIdentity{ofd: file, object: file.VirtualDentry().Dentry()}
+			return true
+		})
+	}
 }
 
 // cancel gives up on the work if it has not started and reports whether it did.

@@ -129,6 +129,8 @@ func stateFieldsUsed() []stateFieldUse {
 		{new(kernel.IntervalTimer), "sigval", reflect.Uint64},
 		{new(ktime.SampledTimer), "clock", reflect.Interface},
 		{new(ktime.SyntheticTimer), "clock", reflect.Pointer},
+		// The signal of a group stop (freeze_tree_stopped.go).
+		{new(kernel.ThreadGroup), "groupStopSignal", reflect.Int},
 		// Pending signals (obj_pendingsig.go).
 		{new(kernel.ThreadGroup), "pendingSignals", reflect.Struct},
 		{new(kernel.Task), "pendingSignals", reflect.Struct},

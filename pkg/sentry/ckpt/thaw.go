@@ -110,6 +110,9 @@ type thawPlan struct {
 	// agents holds, by recorded tid, the thread agents that become the image's threads with
 	// their own ids (thaw_tree_tids.go); set only for an in-place thaw.
 	agents map[int32]*restoreNode
+	// stopSignal, if not 0, is the group stop a tree restore brings the process back in
+	// (thaw_tree_stopped.go).
+	stopSignal linux.Signal
 	// ctl is the control that resumes the committing thread as the image's first thread, set by
 	// resumeThreads (an in-place thaw returns it from its syscall).
 	ctl *kernel.SyscallControl

@@ -88,6 +88,7 @@ func (p *thawPlan) resumeThreads(t *kernel.Task) error {
 	// A thread's pending set includes the group's (freeze sees only the union): send the group's
 	// once, to the group.
 	resendPending(t, t, th.TID, true, p.proc.Signals.Pending, th.SigPending&^p.proc.Signals.Pending, exactPending(p.proc))
+	p.restoreStop(t) // thaw_tree_stopped.go
 	t.SetRobustList(hostarch.Addr(th.RobustList))
 	if th.ClearTID != 0 {
 		t.SetClearTID(hostarch.Addr(th.ClearTID))

@@ -541,6 +541,9 @@ func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, erro
 		if err := r.must(n, agentCmd{op: opPrepare}); err != nil {
 			return 0, nil, fmt.Errorf("pid %d: %w", pid, err)
 		}
+		if n.rec.Stopped != nil && n.plan != nil {
+			n.plan.stopSignal = linux.Signal(n.rec.Stopped.Signal) // thaw_tree_stopped.go
+		}
 	}
 	if err := r.commitShared(t); err != nil {
 		return 0, nil, err
