@@ -52,3 +52,35 @@ func TestObjInetAcceptQueueLive(t *testing.T) {
 		}
 	})
 }
+
+// TestTreeTCPAcceptQueueOCI: a container whose init listens on 127.0.0.1:47411 with two
+// connections it never accepted, one from its own client socket and one from its child
+// (test/guests/tree_accept.c with "tcp"), is checkpointed with --format=elf, deleted and restored.
+// The child's image records its socket as connected to a peer outside it; the parent's lists the
+// connection in its listener's accept queue; the restore joins them: the parent accepts its own
+// client's connection, then the child's, each with its bytes, and the two processes talk over it.
+func TestTreeTCPAcceptQueueOCI(t *testing.T) {
+	guest := h.BuildC(t, "tree_accept")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		a := startGuestTree(t, p, guest, "accept.log", "tcp")
+		dir, m := checkpointTreeAndDelete(t, a)
+		if len(m.Processes) != 2 || m.Process(2) == nil || m.Process(2).PPID != 1 {
+			t.Fatalf("the checkpoint does not hold the parent and its child: %+v", m.Processes)
+		}
+		img := decodeImage(t, filepath.Join(dir, m.Process(1).Image))
+		var queued int
+		for _, o := range img.Objects {
+			if b, ok := o.Body.(*imgfmt.InetSocketObject); ok && b.AcceptListener() >= 0 {
+				queued = len(b.Ends[b.AcceptListener()].AcceptQueue)
+			}
+		}
+		if queued != 2 {
+			t.Errorf("the parent's listener has %d connections in its accept queue, want 2: %+v", queued, img.Objects)
+		}
+
+		r := restoreLogged(t, p, a, dir, m, "accept.log")
+		r.kill(t, logHas("parent done"), "-USR1", "1")
+		r.kill(t, logHas("second message"), "-USR1", "2")
+		r.checkLines(t, 10)
+	})
+}

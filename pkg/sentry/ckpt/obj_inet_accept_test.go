@@ -46,3 +46,36 @@ func TestJoinTCPQueuedClients(t *testing.T) {
 		t.Errorf("listener fds: %+v", out[0].FDs)
 	}
 }
+
+// TestJoinTCPAcceptQueuesTree: a reset client of another process whose connection waits in a
+// listener's accept queue joins the listener's group and becomes a queued client in the merged
+// body; a reset socket of no accept queue stays alone.
+func TestJoinTCPAcceptQueuesTree(t *testing.T) {
+	lo := []byte{127, 0, 0, 1}
+	l := imgfmt.InetAddr{Port: 80, Addr: lo}
+	listener := &imgfmt.Object{ID: 1, Key: 1, FDs: []imgfmt.ObjectFD{{FD: 3}}, Body: &imgfmt.InetSocketObject{Ends: []imgfmt.InetEnd{{
+		Family: 2, Type: 1, State: imgfmt.InetListening, Backlog: 4, Local: l, HasAcceptQueue: true,
+		AcceptQueue: []imgfmt.InetPendingConn{{Local: l, Remote: imgfmt.InetAddr{Port: 5000, Addr: lo}, Data: []byte("hi")}}}}}}
+	client := &imgfmt.Object{ID: 1, Key: 2, FDs: []imgfmt.ObjectFD{{FD: 3}}, Body: &imgfmt.InetSocketObject{Ends: []imgfmt.InetEnd{{
+		Family: 2, Type: 1, State: imgfmt.InetReset, Local: imgfmt.InetAddr{Port: 5000, Addr: lo}, Remote: l}}}}
+	other := &imgfmt.Object{ID: 2, Key: 3, FDs: []imgfmt.ObjectFD{{FD: 4}}, Body: &imgfmt.InetSocketObject{Ends: []imgfmt.InetEnd{{
+		Family: 2, Type: 1, State: imgfmt.InetReset, Local: imgfmt.InetAddr{Port: 5001, Addr: lo}, Remote: l}}}}
+	groups := map[uint64][]objectMember{1: {{pid: 1, obj: listener}}, 2: {{pid: 2, obj: client}}, 3: {{pid: 2, obj: other}}}
+	order := joinTCPAcceptQueues(groups, []uint64{1, 2, 3})
+	if len(order) != 2 || order[0] != 1 || order[1] != 3 || len(groups[1]) != 2 {
+		t.Fatalf("order %v, groups %+v", order, groups)
+	}
+	body, err := mergeInetBody(groups[1], []descRef{{0, 0}, {1, 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := body.(*imgfmt.InetSocketObject)
+	if len(b.Ends) != 2 || !b.Ends[1].QueuedClient || b.Ends[1].Pending != 0 || b.Ends[1].State != imgfmt.InetConnected || b.Ends[0].State != imgfmt.InetListening {
+		t.Errorf("merged body: %+v", b.Ends)
+	}
+	// A socket joined to a listener that does not queue it is an invalid image.
+	groups[1] = append(groups[1], objectMember{pid: 2, obj: other})
+	if _, err := mergeInetBody(groups[1], []descRef{{0, 0}, {1, 0}, {2, 0}}); err == nil {
+		t.Error("a socket of no accept queue merged into the listener")
+	}
+}

@@ -157,6 +157,7 @@ func (r *treeRestore) shareObjects(t *kernel.Task) error {
 		}
 	}
 	order = joinTCPPeers(groups, order)
+	order = joinTCPAcceptQueues(groups, order)  // thaw_tree_tcp.go
 	order = joinUnixAcceptQueues(groups, order) // thaw_tree_unix.go
 	r.epolls = make(map[uint64]*vfs.FileDescription)
 	for _, pid := range pids {
@@ -284,27 +285,7 @@ func mergeObjectBody(members []objectMember, merged []descRef) (imgfmt.ObjectBod
 	case *imgfmt.UnixSocketObject:
 		return mergeUnixBody(members, merged) // thaw_tree_unix.go
 	case *imgfmt.InetSocketObject:
-		if len(merged) > 2 {
-			return nil, invalidf("an inet socket connection with %d ends", len(merged))
-		}
-		nb := &imgfmt.InetSocketObject{}
-		for _, ref := range merged {
-			mb := members[ref.member].obj.Body.(*imgfmt.InetSocketObject)
-			if int(ref.desc) >= len(mb.Ends) {
-				return nil, invalidf("the inet socket's image has no end %d", ref.desc)
-			}
-			nb.Ends = append(nb.Ends, mb.Ends[ref.desc])
-		}
-		if len(nb.Ends) == 2 {
-			// A connection whose ends were in two processes: each image saw its peer outside
-			// and recorded it to be reset; both are here, so it is one connection again.
-			for i := range nb.Ends {
-				if nb.Ends[i].State == imgfmt.InetReset {
-					nb.Ends[i].State = imgfmt.InetConnected
-				}
-			}
-		}
-		return nb, nil
+		return mergeInetBody(members, merged) // thaw_tree_tcp.go
 	}
 	return members[0].obj.Body, nil
 }
