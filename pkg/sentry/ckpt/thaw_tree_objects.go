@@ -49,6 +49,7 @@ var sharedKinds = map[imgfmt.ObjectKind]bool{
 	imgfmt.ObjTimerFD:    true,
 	imgfmt.ObjSignalFD:   true,
 	imgfmt.ObjFileData:   true,
+	imgfmt.ObjTerminal:   true, // thaw_tree_terminal.go
 }
 
 // sharedObject is one object of the tree rebuilt once.
@@ -103,6 +104,9 @@ func (s *treeShare) use(id uint32) *sharedUse {
 type sharedUse struct {
 	obj   *sharedObject
 	descs []int
+	// commit, if not nil, is the process's own commit step for the object (a terminal that was
+	// its controlling one: thaw_tree_terminal.go).
+	commit func(t *kernel.Task) error
 }
 
 // take returns the thawed object a process's thaw uses for its image object: its own references
@@ -110,7 +114,7 @@ type sharedUse struct {
 // release drops. No commit: the coordinator runs the shared object's.
 func (u *sharedUse) take() *thawedObject {
 	u.obj.refs.Add(1)
-	th := &thawedObject{files: make([]*vfs.FileDescription, len(u.descs)), mapInto: u.obj.th.mapInto, drop: u.obj.decRef}
+	th := &thawedObject{files: make([]*vfs.FileDescription, len(u.descs)), mapInto: u.obj.th.mapInto, drop: u.obj.decRef, commit: u.commit}
 	for d, m := range u.descs {
 		if f := u.obj.th.files[m]; f != nil {
 			f.IncRef()
@@ -174,6 +178,7 @@ func (r *treeRestore) shareObjects(t *kernel.Task) error {
 		}
 		r.shared = append(r.shared, so)
 		for i, m := range members {
+			uses[i].commit = terminalControlCommit(m.obj, uses[i])
 			n := r.nodes[m.pid]
 			if n.thawReq.share.objects == nil {
 				n.thawReq.share.objects = make(map[uint32]*sharedUse)
@@ -286,6 +291,8 @@ func mergeObjectBody(members []objectMember, merged []descRef) (imgfmt.ObjectBod
 		return mergeUnixBody(members, merged) // thaw_tree_unix.go
 	case *imgfmt.InetSocketObject:
 		return mergeInetBody(members, merged) // thaw_tree_tcp.go
+	case *imgfmt.TerminalObject:
+		return mergeTerminalBody(members, merged) // thaw_tree_terminal.go
 	}
 	return members[0].obj.Body, nil
 }

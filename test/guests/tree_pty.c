@@ -1,0 +1,163 @@
+// tree_pty LOG: a shell's job in the foreground of a pty across a container restore, for
+// TestTreePtyForegroundOCI. The container's init opens /dev/ptmx and forks a session leader
+// that makes the replica its controlling terminal and stdio and runs busybox `sh -i`; the init
+// writes "sleep 1000" and a newline to the master and waits until the sleep's process group is in
+// the foreground (found in /proc: the shell's child running sleep in a group of its own), then
+// prints "ready". One pty, three processes: the
+// master in the init, the replica in the shell and the sleep.
+// After the restore, on SIGUSR1 the init writes ^C (\x03) to the master and waits until the sleep
+// is gone (SIGINT goes to the foreground group: the sleep's, if it was restored), then has the
+// shell echo something and reads the answer (the shell took the foreground back); it logs "parent ..."
+// lines ending in "ok" or what was seen.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tree_log.h"
+
+static int master;
+static pid_t shell, job;
+static char out[1 << 16]; /* what the master has read since the last reset */
+static size_t outn;
+
+/* drain reads what the master has to read (at most ms milliseconds of waiting for the first byte)
+ * into out. */
+static void drain(int ms)
+{
+	struct pollfd p = {.fd = master, .events = POLLIN};
+	while (poll(&p, 1, ms) == 1) {
+		char buf[512];
+		ssize_t n = read(master, buf, sizeof buf);
+		if (n <= 0)
+			break;
+		size_t k = (size_t)n < sizeof out - 1 - outn ? (size_t)n : sizeof out - 1 - outn;
+		memcpy(out + outn, buf, k);
+		outn += k;
+		out[outn] = 0;
+		ms = 0;
+	}
+}
+
+/* stat_of reads pid's ppid and pgid from /proc/PID/stat and whether its comm is "sleep". */
+static int stat_of(pid_t pid, pid_t *ppid, pid_t *pgid, int *sleeping)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *e = strrchr(buf, ')');
+	char state;
+	if (!e || sscanf(e + 1, " %c %d %d", &state, ppid, pgid) != 3)
+		return 0;
+	*sleeping = strstr(buf, "(sleep)") != NULL;
+	return 1;
+}
+
+/* until waits (30 s at most, reading the master meanwhile) until cond() holds. */
+static int until(int (*cond)(void))
+{
+	for (int i = 0; i < 3000; i++) {
+		if (cond())
+			return 1;
+		drain(10);
+	}
+	return cond();
+}
+
+
+/* job_started finds the shell's child running sleep in a process group of its own (ash puts a
+ * foreground job in its own group and gives it the terminal before it execs the command). */
+static int job_started(void)
+{
+	for (pid_t pid = shell + 1; pid < shell + 64; pid++) {
+		pid_t ppid, pgid;
+		int sleeping;
+		if (stat_of(pid, &ppid, &pgid, &sleeping) && ppid == shell && sleeping && pgid == pid) {
+			job = pid;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int job_gone(void)
+{
+	return kill(job, 0) != 0 && errno == ESRCH;
+}
+
+static int answered(void)
+{
+	return strstr(out, "alive-42") != NULL;
+}
+
+int main(int argc, char **argv)
+{
+	tree_log_start(argc, argv, "tree_pty");
+	master = posix_openpt(O_RDWR | O_NOCTTY);
+	if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0)
+		die("ptmx");
+	char *name = ptsname(master);
+	if (!name)
+		die("ptsname");
+	shell = fork();
+	if (shell < 0)
+		die("fork");
+	if (shell == 0) {
+		close(master);
+		if (setsid() < 0)
+			die("setsid");
+		int s = open(name, O_RDWR);
+		if (s < 0 || ioctl(s, TIOCSCTTY, 0) != 0)
+			die("replica");
+		dup2(s, 0);
+		dup2(s, 1);
+		dup2(s, 2);
+		if (s > 2)
+			close(s);
+		execl("/bin/busybox", "sh", "-i", (char *)NULL);
+		_exit(127);
+	}
+	if (write(master, "sleep 1000\n", 11) != 11)
+		die("write");
+	if (!until(job_started)) {
+		fprintf(stderr, "the job never started:\n%s\n", out);
+		return 1;
+	}
+	drain(0);
+	printf("ready\n");
+	waitusr1();
+
+	/* The terminal's foreground group cannot be read from here (gVisor answers TIOCGPGRP only to
+	 * a process whose controlling terminal it is): ^C ending the job is what shows it, since the
+	 * line discipline sends SIGINT to the foreground group, and an interactive shell ignores it. */
+	logline("parent", "the job is alive", kill(job, 0) == 0, "no job");
+	drain(0);
+	outn = 0;
+	out[0] = 0;
+	if (write(master, "\x03", 1) != 1)
+		die("write ^C");
+	logline("parent", "^C ends the job", until(job_gone), "the job is still there");
+	if (write(master, "echo alive-$((6*7))\n", 20) != 20)
+		die("write echo");
+	logline("parent", "the shell answers", until(answered), "no answer");
+	logline("parent", "done", 1, "");
+	printf("parent done\n");
+	for (;;) {
+		drain(-1);
+	}
+}
