@@ -76,7 +76,7 @@ func (r *treeRestore) shareFiles(t *kernel.Task) error {
 		}
 		if p, err := r.image(t, f.FDs[0].PID); err != nil {
 			return err
-		} else if objectOfFD(p, f.FDs[0].FD) != nil {
+		} else if o := objectOfFD(p, f.FDs[0].FD); o != nil && o.Kind() == imgfmt.ObjTerminal {
 			continue // A terminal's end: its object is rebuilt once (shareObjects).
 		}
 		file, err := reopenVerified(t, rec.Handle, rec.StatusFlags, false)
