@@ -17,6 +17,7 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
 	"gvisor.dev/gvisor/pkg/sync"
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 )
 
@@ -127,7 +128,12 @@ func ownClients(t *kernel.Task, s inetSocket) []inetSocket {
 			return true
 		}
 		r, rerr := c.ep.GetRemoteAddress()
-		if rerr != nil || r.Port != laddr.Port || (laddr.Addr.Len() > 0 && !laddr.Addr.Unspecified() && unmapped(r.Addr) != unmapped(laddr.Addr)) {
+		if rerr != nil || r.Port != laddr.Port {
+			return true
+		}
+		if wild := laddr.Addr.Len() == 0 || laddr.Addr.Unspecified(); wild && !isLoopback(unmapped(r.Addr)) || !wild && unmapped(r.Addr) != unmapped(laddr.Addr) {
+			// A client of a wildcard listener is waited for only on the loopback: one connected
+			// to the same port of another host (a proxy) must not hold up the freeze.
 			return true
 		}
 		if peer, _ := findTCPPeer(t, file, c); peer.sock == nil {
@@ -136,6 +142,11 @@ func ownClients(t *kernel.Task, s inetSocket) []inetSocket {
 		return true
 	})
 	return out
+}
+
+// isLoopback reports whether a is a loopback address.
+func isLoopback(a tcpip.Address) bool {
+	return header.IsV4LoopbackAddress(a) || header.IsV6LoopbackAddress(a)
 }
 
 // unmapped returns a as IPv4 if it is a v4-mapped IPv6 address.
