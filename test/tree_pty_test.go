@@ -13,7 +13,8 @@ import (
 // deleted and restored. The pty comes back as one pair shared by the three processes (one terminal
 // object per image, the same key), the shell's controlling terminal, with the sleep's group in the
 // foreground again: ^C written to the master kills the sleep, the shell takes the foreground back
-// and answers a command.
+// and answers a command, and `stty size` in the shell shows the window size (33x99) set on the
+// master before the checkpoint.
 func TestTreePtyForegroundOCI(t *testing.T) {
 	guest := h.BuildC(t, "tree_pty")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
@@ -36,6 +37,6 @@ func TestTreePtyForegroundOCI(t *testing.T) {
 		}
 		r := restoreLogged(t, p, a, dir, m, "pty.log")
 		r.kill(t, logHas("parent done"), "-USR1", "1")
-		r.checkLines(t, 4)
+		r.checkLines(t, 5)
 	})
 }

@@ -7,7 +7,8 @@
 // master in the init, the replica in the shell and the sleep.
 // After the restore, on SIGUSR1 the init writes ^C (\x03) to the master and waits until the sleep
 // is gone (SIGINT goes to the foreground group: the sleep's, if it was restored), then has the
-// shell echo something and reads the answer (the shell took the foreground back); it logs "parent ..."
+// shell print its terminal's size (33 rows, 99 columns, set on the master before the checkpoint)
+// and echo something, and reads the answer (the shell took the foreground back); it logs "parent ..."
 // lines ending in "ok" or what was seen.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -111,6 +112,9 @@ int main(int argc, char **argv)
 	master = posix_openpt(O_RDWR | O_NOCTTY);
 	if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0)
 		die("ptmx");
+	struct winsize ws = {.ws_row = 33, .ws_col = 99};
+	if (ioctl(master, TIOCSWINSZ, &ws) != 0)
+		die("TIOCSWINSZ");
 	char *name = ptsname(master);
 	if (!name)
 		die("ptsname");
@@ -152,9 +156,13 @@ int main(int argc, char **argv)
 	if (write(master, "\x03", 1) != 1)
 		die("write ^C");
 	logline("parent", "^C ends the job", until(job_gone), "the job is still there");
-	if (write(master, "echo alive-$((6*7))\n", 20) != 20)
+	static const char cmd[] = "stty size; echo alive-$((6*7))\n";
+	if (write(master, cmd, sizeof cmd - 1) != sizeof cmd - 1)
 		die("write echo");
 	logline("parent", "the shell answers", until(answered), "no answer");
+	/* The window size set on the master before the checkpoint, seen from the shell's replica:
+	 * one pair for all, with the terminal's settings. */
+	logline("parent", "the shell's terminal has the window size", strstr(out, "\n33 99") != NULL, "another size");
 	logline("parent", "done", 1, "");
 	printf("parent done\n");
 	for (;;) {
