@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -14,14 +15,29 @@ import (
 // object per image, the same key), the shell's controlling terminal, with the sleep's group in the
 // foreground again: ^C written to the master kills the sleep, the shell takes the foreground back
 // and answers a command, and `stty size` in the shell shows the window size (33x99) set on the
-// master before the checkpoint.
+// master before the checkpoint. A background job of the shell (not a session leader) still has the
+// terminal as its controlling one: it opens /dev/tty.
 func TestTreePtyForegroundOCI(t *testing.T) {
 	guest := h.BuildC(t, "tree_pty")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
 		a := startGuestTree(t, p, guest, "pty.log")
 		dir, m := checkpointTreeAndDelete(t, a)
-		if len(m.Processes) != 3 {
-			t.Fatalf("the checkpoint does not hold the init, the shell and its job: %+v", m.Processes)
+		if len(m.Processes) != 4 {
+			t.Fatalf("the checkpoint does not hold the init, the shell and its two jobs: %+v", m.Processes)
+		}
+		var shell, probe int32
+		for _, pr := range m.Processes {
+			if pr.PPID == 1 {
+				shell = pr.PID
+			}
+		}
+		for _, pr := range m.Processes {
+			if pr.PPID == shell && shell != 0 && pr.Comm != "sleep" {
+				probe = pr.PID
+			}
+		}
+		if probe == 0 {
+			t.Fatalf("no background job of the shell: %+v", m.Processes)
 		}
 		keys := map[uint64]int{}
 		for _, pr := range m.Processes {
@@ -36,7 +52,8 @@ func TestTreePtyForegroundOCI(t *testing.T) {
 			t.Errorf("the processes' images name %d terminals, want 1: %v", len(keys), keys)
 		}
 		r := restoreLogged(t, p, a, dir, m, "pty.log")
+		r.kill(t, logHas("probe opens"), "-USR1", fmt.Sprint(probe))
 		r.kill(t, logHas("parent done"), "-USR1", "1")
-		r.checkLines(t, 5)
+		r.checkLines(t, 7)
 	})
 }

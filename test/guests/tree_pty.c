@@ -3,8 +3,10 @@
 // that makes the replica its controlling terminal and stdio and runs busybox `sh -i`; the init
 // writes "sleep 1000" and a newline to the master and waits until the sleep's process group is in
 // the foreground (found in /proc: the shell's child running sleep in a group of its own), then
-// prints "ready". One pty, three processes: the
-// master in the init, the replica in the shell and the sleep.
+// prints "ready". One pty, four processes: the
+// master in the init, the replica in the shell, the sleep, and a background job of the shell
+// ("tree_pty LOG probe", started before the sleep; the init waits for its "waits" line) that on
+// SIGUSR1 opens /dev/tty and logs whether it could (it needs its controlling terminal, which the restore must give it too).
 // After the restore, on SIGUSR1 the init writes ^C (\x03) to the master and waits until the sleep
 // is gone (SIGINT goes to the foreground group: the sleep's, if it was restored), then has the
 // shell print its terminal's size (33 rows, 99 columns, set on the master before the checkpoint)
@@ -101,13 +103,48 @@ static int job_gone(void)
 	return kill(job, 0) != 0 && errno == ESRCH;
 }
 
+static const char *log_path;
+
+/* probe_waits reports whether the probe has logged that it waits (its handler is installed). */
+static int probe_waits(void)
+{
+	char buf[4096] = "";
+	FILE *f = fopen(log_path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	return strstr(buf, "probe waits") != NULL;
+}
+
 static int answered(void)
 {
 	return strstr(out, "alive-42") != NULL;
 }
 
+/* probe is the background job (tree_pty LOG probe): on SIGUSR1 it opens /dev/tty, which needs a
+ * controlling terminal, and logs whether it could. */
+static _Noreturn void probe(const char *log)
+{
+	struct sigaction sa = {.sa_handler = on_usr1};
+	sigaction(SIGUSR1, &sa, NULL);
+	if (!(logf_ = fopen(log, "a")))
+		die("log");
+	logline("probe", "waits for SIGUSR1", 1, "");
+	waitusr1();
+	char seen[64];
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY);
+	snprintf(seen, sizeof seen, "errno %d", errno);
+	logline("probe", "opens its controlling terminal /dev/tty", fd >= 0, seen);
+	for (;;)
+		pause();
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[2], "probe") == 0)
+		probe(argv[1]);
 	tree_log_start(argc, argv, "tree_pty");
 	master = posix_openpt(O_RDWR | O_NOCTTY);
 	if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0)
@@ -136,8 +173,17 @@ int main(int argc, char **argv)
 		execl("/bin/busybox", "sh", "-i", (char *)NULL);
 		_exit(127);
 	}
-	if (write(master, "sleep 1000\n", 11) != 11)
+	/* A background job of the session (it must keep the controlling terminal through the
+	 * restore), then the foreground job. */
+	char cmd[1024];
+	int n = snprintf(cmd, sizeof cmd, "%s %s probe & sleep 1000\n", argv[0], argv[1]);
+	if (n >= (int)sizeof cmd || write(master, cmd, n) != n)
 		die("write");
+	log_path = argv[1];
+	if (!until(probe_waits)) {
+		fprintf(stderr, "the background job never started:\n%s\n", out);
+		return 1;
+	}
 	if (!until(job_started)) {
 		fprintf(stderr, "the job never started:\n%s\n", out);
 		return 1;
@@ -156,8 +202,8 @@ int main(int argc, char **argv)
 	if (write(master, "\x03", 1) != 1)
 		die("write ^C");
 	logline("parent", "^C ends the job", until(job_gone), "the job is still there");
-	static const char cmd[] = "stty size; echo alive-$((6*7))\n";
-	if (write(master, cmd, sizeof cmd - 1) != sizeof cmd - 1)
+	static const char echo[] = "stty size; echo alive-$((6*7))\n";
+	if (write(master, echo, sizeof echo - 1) != sizeof echo - 1)
 		die("write echo");
 	logline("parent", "the shell answers", until(answered), "no answer");
 	/* The window size set on the master before the checkpoint, seen from the shell's replica:

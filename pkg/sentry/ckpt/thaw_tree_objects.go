@@ -172,11 +172,20 @@ func (r *treeRestore) shareObjects(t *kernel.Task) error {
 		if len(members) < 2 {
 			continue // One process: its own thaw rebuilds it, as for a single thaw.
 		}
-		so, uses, err := r.buildShared(t, key, members)
-		if err != nil {
-			return fmt.Errorf("object %#x shared by pids %s: %w", key, memberPids(members), err)
+		var uses []*sharedUse
+		e, early := r.earlyTerminals[key]
+		if early {
+			uses = e.uses
 		}
-		r.shared = append(r.shared, so)
+		if !early {
+			so, built, err := r.buildShared(t, key, members)
+			if err != nil {
+				return fmt.Errorf("object %#x shared by pids %s: %w", key, memberPids(members), err)
+			}
+			r.shared, uses = append(r.shared, so), built
+		} else if len(uses) != len(members) {
+			return fmt.Errorf("terminal %#x: %d processes have it, %d did before: %w", key, len(members), len(uses), errInvalidImage)
+		}
 		for i, m := range members {
 			uses[i].commit = terminalControlCommit(m.obj, uses[i])
 			n := r.nodes[m.pid]
