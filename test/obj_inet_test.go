@@ -17,7 +17,7 @@ var inetWant = []string{
 	"pair_peers", "pair_unread", "pair_talk", "pair_opts",
 	"mapped_families", "mapped_unread", "mapped_talk",
 	"udp_queue", "udp_name", "udp6_queue", "udp6_dualstack", "udp_connected",
-	"reset_type", "reset_unread", "reset_errors", "reset_unconnected", "half_closed", "half_closed_talk", "unaccepted_reset", "udp6_unbound", "icmp_stub", "done",
+	"reset_type", "reset_unread", "reset_errors", "reset_unconnected", "half_closed", "half_closed_talk", "l4_queue", "unaccepted_queued", "udp6_unbound", "icmp_stub", "done",
 }
 
 // checkInetGuest fails t unless out has every property of inetWant set to 1.

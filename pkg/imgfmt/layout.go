@@ -76,8 +76,9 @@ const (
 	// process (imageMinor), so an image stays readable by older readers unless it needs a newer
 	// note, and there is still exactly one image per Process. Revisions: 0 the original format;
 	// 1 adds the optional cwd note; 2 the object notes; 3 core dumps and header pages; 4 parent and delta notes
-	// (incremental images, parent.go); 5 unix sockets' accept queues (obj_unix_accept.go).
-	FormatMinor = 5
+	// (incremental images, parent.go); 5 unix sockets' accept queues (obj_unix_accept.go); 6 TCP listeners' accept
+	// queues (obj_inet_accept.go).
+	FormatMinor = 6
 	// minorCwd is the first revision with the cwd note.
 	minorCwd = 1
 	// minorObjects is the first revision with object notes.

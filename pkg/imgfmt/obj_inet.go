@@ -7,8 +7,10 @@ import (
 )
 
 // InetSocketObject is an AF_INET/AF_INET6 socket (ObjInetSocket). It has one end, or two for a TCP
-// connection whose both ends are in the image (end i is the object's description i). Body layout:
-// u32 number of ends (1 or 2), u32 reserved, then each end (see InetEnd).
+// connection whose both ends are in the image, or (format 1.6) a listener and the clients of its
+// accept queue that the image has (end i is the object's description i). Body layout: u32 number
+// of ends (1 or 2; up to maxInetEnds with an accept queue), u32 reserved, then each end (see
+// InetEnd and obj_inet_accept.go).
 type InetSocketObject struct {
 	Ends []InetEnd
 }
@@ -38,6 +40,10 @@ const (
 	// inetShutWrite is InetEnd.ShutWrite in the flags byte.
 	inetShutWrite = 1 << 0
 	inetAddrLen   = 24
+	// maxInetEnds bounds a listener object's ends (the listener and its queued clients).
+	maxInetEnds = 4096
+	// inetEndMinSize is the smallest encoded end, for bounding the end count by the bytes left.
+	inetEndMinSize = 12 + 2*inetAddrLen + 12
 )
 
 // InetEnd is one socket. Layout: u16 family (2, 10), u16 type (1 stream, 2 datagram), u16 protocol
@@ -59,6 +65,14 @@ type InetEnd struct {
 	Options       []SockOption
 	Data          []byte
 	Datagrams     []Datagram
+	// HasAcceptQueue (flags bit 1, format 1.6) says that AcceptQueue follows: a listening TCP
+	// end's connections not yet accepted at freeze (obj_inet_accept.go).
+	HasAcceptQueue bool
+	AcceptQueue    []InetPendingConn
+	// QueuedClient (flags bit 2, format 1.6) marks a client of the accept queue of the object's
+	// listening end; Pending is its index in that accept queue.
+	QueuedClient bool
+	Pending      uint32
 }
 
 // InetAddr is a socket address as getsockname(2) shows it (an AF_INET6 socket shows IPv4 peers as
@@ -92,6 +106,12 @@ func (s *InetSocketObject) encode(w *wbuf) {
 		if e.ShutWrite {
 			flags |= inetShutWrite
 		}
+		if e.HasAcceptQueue {
+			flags |= inetAcceptQueue
+		}
+		if e.QueuedClient {
+			flags |= inetQueuedClient
+		}
 		w.u8(flags)
 		w.u32(e.Backlog)
 		encodeInetAddr(w, e.Local)
@@ -105,6 +125,7 @@ func (s *InetSocketObject) encode(w *wbuf) {
 			w.u32(uint32(len(d.Data)))
 			w.bytes(d.Data)
 		}
+		encodeInetAcceptQueue(w, e)
 	}
 }
 
@@ -162,17 +183,19 @@ func bytesField(r *rbuf, field string) []byte {
 func decodeInetSocket(r *rbuf) ObjectBody {
 	n := r.u32()
 	r.zero(4, "inet reserved")
-	if r.err == nil && (n < 1 || n > 2) {
+	if r.err == nil && (n < 1 || n > maxInetEnds || int64(n)*inetEndMinSize > int64(len(r.b)-r.off)) {
 		r.fail("inet socket with %d ends", n)
 	}
 	s := &InetSocketObject{}
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		e := InetEnd{Family: r.u16(), Type: r.u16(), Protocol: r.u16(), State: InetState(r.u8())}
 		flags := r.u8()
-		if r.err == nil && flags&^inetShutWrite != 0 {
+		if r.err == nil && flags&^inetFlagsKnown != 0 {
 			r.fail("inet end: unknown flags %#x", flags)
 		}
 		e.ShutWrite = flags&inetShutWrite != 0
+		e.HasAcceptQueue = flags&inetAcceptQueue != 0
+		e.QueuedClient = flags&inetQueuedClient != 0
 		e.Backlog = r.u32()
 		e.Local = decodeInetAddr(r)
 		e.Remote = decodeInetAddr(r)
@@ -187,6 +210,7 @@ func decodeInetSocket(r *rbuf) ObjectBody {
 			d.Data = bytesField(r, "datagram")
 			e.Datagrams = append(e.Datagrams, d)
 		}
+		decodeInetAcceptQueue(r, &e)
 		s.Ends = append(s.Ends, e)
 	}
 	return s
@@ -236,6 +260,7 @@ func (s *InetSocketObject) describe() string {
 		if len(e.Options) > 0 {
 			d += fmt.Sprintf(", %d options", len(e.Options))
 		}
+		d += e.describeAcceptQueue()
 		parts = append(parts, d)
 	}
 	return strings.Join(parts, "; ")
@@ -250,8 +275,14 @@ func (st InetState) String() string {
 }
 
 func (s *InetSocketObject) check(p *Process, o *Object) string {
-	if len(s.Ends) < 1 || len(s.Ends) > 2 {
+	accept := s.acceptObject()
+	if len(s.Ends) < 1 || len(s.Ends) > 2 && !accept || len(s.Ends) > maxInetEnds {
 		return fmt.Sprintf("%d ends, want 1 or 2", len(s.Ends))
+	}
+	if accept {
+		if msg := s.checkAcceptObject(); msg != "" {
+			return msg
+		}
 	}
 	if o.Descs() != len(s.Ends) {
 		return fmt.Sprintf("%d ends but %d open file descriptions", len(s.Ends), o.Descs())
@@ -267,13 +298,16 @@ func (s *InetSocketObject) check(p *Process, o *Object) string {
 		if msg := e.check(); msg != "" {
 			return fmt.Sprintf("end %d: %s", i, msg)
 		}
-		if len(s.Ends) == 2 && (e.Type != sockStream || e.State != InetConnected) {
+		if len(s.Ends) == 2 && !accept && (e.Type != sockStream || e.State != InetConnected) {
 			return fmt.Sprintf("end %d: a pair is two connected TCP ends", i)
 		}
 		if len(s.Ends) == 1 && e.Type == sockStream && e.State == InetConnected {
 			return "a connected TCP socket alone must be recorded as reset"
 		}
 		total += int64(len(e.Data))
+		for _, c := range e.AcceptQueue {
+			total += int64(len(c.Data))
+		}
 		for _, d := range e.Datagrams {
 			total += int64(len(d.Data))
 		}
@@ -330,6 +364,9 @@ func (e *InetEnd) check() string {
 		if len(d.From.Addr) != e.addrLen() {
 			return "datagram source address does not match the family"
 		}
+	}
+	if msg := e.checkAcceptQueue(); msg != "" {
+		return msg
 	}
 	return checkSockOptions(e.Options)
 }

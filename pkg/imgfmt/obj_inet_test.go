@@ -107,7 +107,7 @@ func TestInetDecodeErrors(t *testing.T) {
 	}{
 		{"ends", body, []byte{3}, "with 3 ends"},
 		{"reserved", body + 4, []byte{1}, "reserved"},
-		{"end flags", end + 7, []byte{2}, "unknown flags"},
+		{"end flags", end + 7, []byte{8}, "unknown flags"},
 		{"addr len", end + 12 + 2, []byte{5}, "inet address length 5"},
 		{"addr reserved", end + 12 + 3, []byte{1}, "reserved"},
 		{"option count", opts, []byte{0xff, 0xff, 0xff, 0x7f}, "socket options do not fit"},

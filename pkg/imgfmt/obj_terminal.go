@@ -71,7 +71,8 @@ type Winsize struct {
 
 // TerminalState is the extended part of a terminal body (flags bit 0), bytes 16 … 95 of the body plus the ends:
 // 16 nends u32 (= the object's descriptions, ≥ 1), 20 flags u32 (Terminal* flags), 24 fgpgid i32
-// (the foreground process group at the freeze, informational; 0 when not the controlling terminal),
+// (the foreground process group at the freeze, set again by a thaw where that group exists in the
+// session; 0 when not the controlling terminal),
 // 28 dev_minor u32 (the devpts instance's device minor), 32 instance u64 (which sandbox froze the
 // process: the same value means a thaw in the same sandbox), 40 termios (iflag, oflag, cflag, lflag
 // u32, line u8, 19 control characters, ispeed, ospeed u32: 44 bytes), 84 winsize (row, col,

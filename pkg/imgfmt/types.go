@@ -38,6 +38,9 @@ type Process struct {
 
 // imageMinor is the format revision an image of p is written with: the lowest that can express it.
 func imageMinor(p *Process) uint32 {
+	if hasTCPAcceptQueue(p) {
+		return minorTCPAcceptQueue
+	}
 	if hasAcceptQueue(p) {
 		return minorAcceptQueue
 	}

@@ -1,6 +1,7 @@
-// tree_accept LOG: connections waiting in a unix listener's accept queue across a container
-// restore, for TestTreeUnixAcceptQueueOCI. The parent (the container's init) listens on the
-// abstract stream name "tree_accept" and never accepts before the checkpoint; its own client (fd
+// tree_accept LOG [tcp]: connections waiting in a listener's accept queue across a container
+// restore, for TestTreeUnixAcceptQueueOCI and (with "tcp") TestTreeTCPAcceptQueueOCI. The parent
+// (the container's init) listens on the abstract stream name "tree_accept" (with "tcp": on
+// 127.0.0.1:47411) and never accepts before the checkpoint; its own client (fd
 // kept) connects first and sends "from-parent"; then a child connects, sends "from-child" and waits.
 // The parent prints "ready" and both wait for SIGUSR1.
 // After the restore, on SIGUSR1 the parent accepts without blocking: its own client's connection
@@ -11,6 +12,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -23,10 +26,21 @@
 
 #include "tree_log.h"
 
-static socklen_t name(struct sockaddr_un *a)
+static int tcp; /* TCP on the loopback instead of a unix socket */
+
+/* name fills the listener's address. */
+static socklen_t name(struct sockaddr_storage *s)
 {
 	static const char n[] = "\0tree_accept";
-	memset(a, 0, sizeof *a);
+	memset(s, 0, sizeof *s);
+	if (tcp) {
+		struct sockaddr_in *a = (struct sockaddr_in *)s;
+		a->sin_family = AF_INET;
+		a->sin_port = htons(47411);
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		return sizeof *a;
+	}
+	struct sockaddr_un *a = (struct sockaddr_un *)s;
 	a->sun_family = AF_UNIX;
 	memcpy(a->sun_path, n, sizeof n - 1);
 	return offsetof(struct sockaddr_un, sun_path) + sizeof n - 1;
@@ -34,9 +48,9 @@ static socklen_t name(struct sockaddr_un *a)
 
 static int client(const char *msg)
 {
-	struct sockaddr_un a;
+	struct sockaddr_storage a;
 	socklen_t l = name(&a);
-	int c = socket(AF_UNIX, SOCK_STREAM, 0);
+	int c = socket(a.ss_family, SOCK_STREAM, 0);
 	if (c < 0 || connect(c, (struct sockaddr *)&a, l) != 0)
 		die("connect");
 	if (write(c, msg, strlen(msg)) != (ssize_t)strlen(msg))
@@ -44,23 +58,33 @@ static int client(const char *msg)
 	return c;
 }
 
-/* readn reads up to n bytes from the non-blocking or blocking fd s until n or nothing more. */
+/* readn reads up to n bytes from s until n, EOF, or (non-blocking s) 10 s without data: TCP on
+ * the loopback delivers on netstack's own goroutines, so bytes just written may not be there yet. */
 static int readn(int s, char *buf, int n)
 {
 	int got = 0;
-	ssize_t r;
-	while (got < n && (r = read(s, buf + got, n - got)) > 0)
-		got += r;
+	for (;;) {
+		ssize_t r = got < n ? read(s, buf + got, n - got) : 0;
+		if (r > 0) {
+			got += r;
+			continue;
+		}
+		struct pollfd p = {.fd = s, .events = POLLIN};
+		if (r < 0 && errno == EAGAIN && poll(&p, 1, 10000) == 1)
+			continue;
+		break;
+	}
 	buf[got] = 0;
 	return got;
 }
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: tree_accept LOG\n");
+	if (argc != 2 && (argc != 3 || strcmp(argv[2], "tcp") != 0)) {
+		fprintf(stderr, "usage: tree_accept LOG [tcp]\n");
 		return 2;
 	}
+	tcp = argc == 3;
 	struct sigaction sa = {.sa_handler = on_usr1};
 	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -68,9 +92,9 @@ int main(int argc, char **argv)
 		die("log");
 	setvbuf(stdout, NULL, _IONBF, 0);
 
-	struct sockaddr_un a;
+	struct sockaddr_storage a;
 	socklen_t alen = name(&a);
-	int l = socket(AF_UNIX, SOCK_STREAM, 0);
+	int l = socket(a.ss_family, SOCK_STREAM, 0);
 	if (l < 0 || bind(l, (struct sockaddr *)&a, alen) != 0 || listen(l, 4) != 0)
 		die("listen");
 	int own = client("from-parent");

@@ -49,7 +49,7 @@ func captureFiles(t *kernel.Task, image *vfs.FileDescription) ([]imgfmt.File, []
 	if err != nil {
 		return nil, nil, err
 	}
-	return files, joinQueuedClients(objects.objects), nil // obj_unix_accept.go
+	return files, joinTCPQueuedClients(joinQueuedClients(objects.objects)), nil // obj_unix_accept.go, obj_inet_accept.go
 }
 
 // captureFile records one fd.

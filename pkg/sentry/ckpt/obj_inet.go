@@ -177,6 +177,11 @@ func captureInetEnd(t *kernel.Task, s inetSocket) (imgfmt.InetEnd, error) {
 			return e, err
 		}
 		e.Backlog = uint32(min(max(backlog, 0), 1<<20))
+		q, err := captureTCPAcceptQueue(t, s)
+		if err != nil {
+			return e, err
+		}
+		e.HasAcceptQueue, e.AcceptQueue = len(q) > 0, q
 	case tcpConnected(s.sock.State()) && connected:
 		e.State = imgfmt.InetConnected
 		e.ShutWrite = s.sock.State() == linux.TCP_FIN_WAIT1 || s.sock.State() == linux.TCP_FIN_WAIT2

@@ -39,7 +39,9 @@ func thawInetSocket(t *kernel.Task, p *imgfmt.Process, o *imgfmt.Object, b *imgf
 	}
 	th := &thawedObject{}
 	var err error
-	if len(b.Ends) == 2 {
+	if b.AcceptListener() >= 0 && len(b.Ends) > 1 {
+		th.files, err = thawTCPAcceptQueue(t, b) // obj_inet_accept.go
+	} else if len(b.Ends) == 2 {
 		th.files, err = thawTCPPair(t, &b.Ends[0], &b.Ends[1])
 	} else {
 		var f *vfs.FileDescription

@@ -333,8 +333,10 @@ func ioctlsWithArgs(t *kernel.Task, f *vfs.FileDescription, calls []ioctlCall) e
 // restoreControllingTTY makes the terminal of f the controlling terminal of t's process, as the
 // image's was: if the frozen process led its session and t's does not, t's process first starts a
 // new session (setsid: fails if it leads a process group). The foreground group becomes t's own
-// group (TIOCSCTTY sets it so), which is what the image had when TerminalForegroundOwn is set.
-// Failures are logged: the commit must go on.
+// group (TIOCSCTTY sets it so), which is what the image had when TerminalForegroundOwn is set;
+// else the recorded foreground group is set as TIOCSPGRP would, if a group of that id exists in
+// the session (a container restore keeps pgids; a single thaw's session has only its own group, so
+// its own group stays). Failures are logged: the commit must go on.
 func restoreControllingTTY(t *kernel.Task, f *vfs.FileDescription, s *imgfmt.TerminalState) {
 	tg := t.ThreadGroup()
 	pidns := tg.PIDNamespace()
@@ -351,7 +353,11 @@ func restoreControllingTTY(t *kernel.Task, f *vfs.FileDescription, s *imgfmt.Ter
 		t.Warningf("ckpt: thaw: TIOCSCTTY: %v: the controlling terminal is not restored", err)
 		return
 	}
-	if s.Flags&imgfmt.TerminalForegroundOwn == 0 {
-		t.Infof("ckpt: thaw: the terminal's foreground group was another process group (%d): the thawed process's own group is the foreground one", s.FgPGID)
+	if tty := tg.TTY(); tty != nil && s.Flags&imgfmt.TerminalForegroundOwn == 0 && s.FgPGID > 0 {
+		if err := tg.SetForegroundProcessGroupID(t, tty, kernel.ProcessGroupID(s.FgPGID)); err != nil {
+			t.Infof("ckpt: thaw: the terminal's foreground group was another process group (%d): %v: the thawed process's own group is the foreground one", s.FgPGID, err)
+		} else {
+			t.Infof("ckpt: thaw: the terminal's foreground process group is %d again", s.FgPGID)
+		}
 	}
 }

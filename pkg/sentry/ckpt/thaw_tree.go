@@ -79,6 +79,9 @@ type treeRestore struct {
 	images map[int32]*imgfmt.Process
 	// shared holds the objects rebuilt once for several processes (thaw_tree_objects.go).
 	shared []*sharedObject
+	// earlyTerminals holds the uses of the terminals rebuilt before the processes are created,
+	// by key (thaw_tree_terminal.go).
+	earlyTerminals map[uint64]*earlyTerminal
 	// epolls holds the epoll instances the thaws rebuilt, by key (treeShare.epolls).
 	epolls map[uint64]*vfs.FileDescription
 	// rebuilt holds the mounts restoreContainerState made afresh (treeShare.rebuilt).
@@ -427,6 +430,11 @@ func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, erro
 		}
 		return pid
 	}
+	// Terminals several processes share, before the processes: a session leader makes its
+	// controlling one at once, so that the processes created after it inherit it.
+	if err := r.shareTerminalsEarly(t); err != nil { // thaw_tree_terminal.go
+		return 0, nil, err
+	}
 	// 2, 3: create in pid order; leaders make their session or group at once.
 	for _, id := range r.idsToCreate(pids) {
 		if id.thread {
@@ -475,6 +483,7 @@ func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, erro
 			if err := r.must(n, agentCmd{op: opSetsid}); err != nil {
 				return 0, nil, fmt.Errorf("pid %d: setsid: %w", pid, err)
 			}
+			r.takeControllingTTY(t, pid, n)
 		case n.rec.PGID == n.rec.PID:
 			if err := r.must(n, agentCmd{op: opNewPgrp}); err != nil {
 				return 0, nil, fmt.Errorf("pid %d: setpgid: %w", pid, err)

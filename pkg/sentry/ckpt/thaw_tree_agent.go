@@ -118,6 +118,7 @@ const (
 	opThaw                    // exec into the prepared image; no reply
 	opInstall                 // put file at a free fd (a shared file for the thaw to inherit); reply the fd
 	opResume                  // a thread agent: become thread arg of plan from its frame at slot; reply
+	opCtty                    // make file's terminal the controlling one (TIOCSCTTY); reply the error
 )
 
 // agentCmd is one command.
@@ -125,7 +126,7 @@ type agentCmd struct {
 	op    agentOp
 	arg   int64
 	ws    linux.WaitStatus
-	file  *vfs.FileDescription // opInstall; the caller keeps its reference until the reply.
+	file  *vfs.FileDescription // opInstall, opCtty; the caller keeps its reference until the reply.
 	plan  *thawPlan            // opResume: the plan being committed by the agent's process.
 	slot  hostarch.Addr        // opResume: where the thread's frame goes.
 	reply chan agentReply
@@ -228,6 +229,8 @@ func (n *restoreNode) exec(t *kernel.Task, r *treeRestore, cmd agentCmd) (res ag
 		return agentResult{ctl: kernel.CtrlDoExit}, true
 	case opInstall:
 		reply(installShared(t, cmd.file))
+	case opCtty:
+		reply(0, setControllingTTY(t, cmd.file)) // thaw_tree_terminal.go
 	case opPrepare:
 		plan, err := prepareThaw(t, n.thawReq)
 		if plan != nil && (len(n.threads) > 0 || n.fdShare != nil) {

@@ -49,6 +49,7 @@ var sharedKinds = map[imgfmt.ObjectKind]bool{
 	imgfmt.ObjTimerFD:    true,
 	imgfmt.ObjSignalFD:   true,
 	imgfmt.ObjFileData:   true,
+	imgfmt.ObjTerminal:   true, // thaw_tree_terminal.go
 }
 
 // sharedObject is one object of the tree rebuilt once.
@@ -103,6 +104,9 @@ func (s *treeShare) use(id uint32) *sharedUse {
 type sharedUse struct {
 	obj   *sharedObject
 	descs []int
+	// commit, if not nil, is the process's own commit step for the object (a terminal that was
+	// its controlling one: thaw_tree_terminal.go).
+	commit func(t *kernel.Task) error
 }
 
 // take returns the thawed object a process's thaw uses for its image object: its own references
@@ -110,7 +114,7 @@ type sharedUse struct {
 // release drops. No commit: the coordinator runs the shared object's.
 func (u *sharedUse) take() *thawedObject {
 	u.obj.refs.Add(1)
-	th := &thawedObject{files: make([]*vfs.FileDescription, len(u.descs)), mapInto: u.obj.th.mapInto, drop: u.obj.decRef}
+	th := &thawedObject{files: make([]*vfs.FileDescription, len(u.descs)), mapInto: u.obj.th.mapInto, drop: u.obj.decRef, commit: u.commit}
 	for d, m := range u.descs {
 		if f := u.obj.th.files[m]; f != nil {
 			f.IncRef()
@@ -157,6 +161,7 @@ func (r *treeRestore) shareObjects(t *kernel.Task) error {
 		}
 	}
 	order = joinTCPPeers(groups, order)
+	order = joinTCPAcceptQueues(groups, order)  // thaw_tree_tcp.go
 	order = joinUnixAcceptQueues(groups, order) // thaw_tree_unix.go
 	r.epolls = make(map[uint64]*vfs.FileDescription)
 	for _, pid := range pids {
@@ -167,12 +172,22 @@ func (r *treeRestore) shareObjects(t *kernel.Task) error {
 		if len(members) < 2 {
 			continue // One process: its own thaw rebuilds it, as for a single thaw.
 		}
-		so, uses, err := r.buildShared(t, key, members)
-		if err != nil {
-			return fmt.Errorf("object %#x shared by pids %s: %w", key, memberPids(members), err)
+		var uses []*sharedUse
+		e, early := r.earlyTerminals[key]
+		if early {
+			uses = e.uses
 		}
-		r.shared = append(r.shared, so)
+		if !early {
+			so, built, err := r.buildShared(t, key, members)
+			if err != nil {
+				return fmt.Errorf("object %#x shared by pids %s: %w", key, memberPids(members), err)
+			}
+			r.shared, uses = append(r.shared, so), built
+		} else if len(uses) != len(members) {
+			return fmt.Errorf("terminal %#x: %d processes have it, %d did before: %w", key, len(members), len(uses), errInvalidImage)
+		}
 		for i, m := range members {
+			uses[i].commit = terminalControlCommit(m.obj, uses[i])
 			n := r.nodes[m.pid]
 			if n.thawReq.share.objects == nil {
 				n.thawReq.share.objects = make(map[uint32]*sharedUse)
@@ -284,27 +299,9 @@ func mergeObjectBody(members []objectMember, merged []descRef) (imgfmt.ObjectBod
 	case *imgfmt.UnixSocketObject:
 		return mergeUnixBody(members, merged) // thaw_tree_unix.go
 	case *imgfmt.InetSocketObject:
-		if len(merged) > 2 {
-			return nil, invalidf("an inet socket connection with %d ends", len(merged))
-		}
-		nb := &imgfmt.InetSocketObject{}
-		for _, ref := range merged {
-			mb := members[ref.member].obj.Body.(*imgfmt.InetSocketObject)
-			if int(ref.desc) >= len(mb.Ends) {
-				return nil, invalidf("the inet socket's image has no end %d", ref.desc)
-			}
-			nb.Ends = append(nb.Ends, mb.Ends[ref.desc])
-		}
-		if len(nb.Ends) == 2 {
-			// A connection whose ends were in two processes: each image saw its peer outside
-			// and recorded it to be reset; both are here, so it is one connection again.
-			for i := range nb.Ends {
-				if nb.Ends[i].State == imgfmt.InetReset {
-					nb.Ends[i].State = imgfmt.InetConnected
-				}
-			}
-		}
-		return nb, nil
+		return mergeInetBody(members, merged) // thaw_tree_tcp.go
+	case *imgfmt.TerminalObject:
+		return mergeTerminalBody(members, merged) // thaw_tree_terminal.go
 	}
 	return members[0].obj.Body, nil
 }

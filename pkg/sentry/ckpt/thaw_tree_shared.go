@@ -74,6 +74,11 @@ func (r *treeRestore) shareFiles(t *kernel.Task) error {
 		if rec == nil || rec.Handle == nil || !vfsfh.FromImage(rec.Handle).Reopenable() {
 			continue // Not reopenable: each process gets its placeholder, as for a single thaw.
 		}
+		if p, err := r.image(t, f.FDs[0].PID); err != nil {
+			return err
+		} else if o := objectOfFD(p, f.FDs[0].FD); o != nil && o.Kind() == imgfmt.ObjTerminal {
+			continue // A terminal's end: its object is rebuilt once (shareObjects).
+		}
 		file, err := reopenVerified(t, rec.Handle, rec.StatusFlags, false)
 		if err != nil {
 			return fmt.Errorf("shared file %s (%s): %w", f.ID, f.Desc, err)
@@ -130,4 +135,16 @@ func (r *treeRestore) image(t *kernel.Task, pid int32) (*imgfmt.Process, error) 
 	}
 	r.images[pid] = p
 	return p, nil
+}
+
+// objectOfFD returns the object of p that fd refers to, or nil.
+func objectOfFD(p *imgfmt.Process, fd int32) *imgfmt.Object {
+	for i := range p.Objects {
+		for _, f := range p.Objects[i].FDs {
+			if f.FD == fd {
+				return &p.Objects[i]
+			}
+		}
+	}
+	return nil
 }

@@ -93,3 +93,101 @@ func addrKeyOf(a imgfmt.InetAddr) inetAddrKey {
 	ip, _ := netip.AddrFromSlice(a.Addr)
 	return inetAddrKey{addr: ip.Unmap(), port: a.Port}
 }
+
+// joinTCPAcceptQueues joins the group of each TCP client of the tree whose connection waits in
+// the accept queue of a listener of another process (its image recorded it to be reset: the
+// server end is no fd) into the listener's group, so that the listener and its clients are
+// rebuilt once, as one object (mergeInetBody marks the joined ends as clients of the accept
+// queue). It returns the order without the joined keys.
+func joinTCPAcceptQueues(groups map[uint64][]objectMember, order []uint64) []uint64 {
+	clients := make(map[[2]inetAddrKey]uint64)
+	for _, key := range order {
+		if ms := groups[key]; len(ms) > 0 && tcpQueuedClientCandidate(ms[0].obj) != nil {
+			e := tcpQueuedClientCandidate(ms[0].obj)
+			clients[[2]inetAddrKey{addrKeyOf(e.Local), addrKeyOf(e.Remote)}] = key
+		}
+	}
+	if len(clients) == 0 {
+		return order
+	}
+	joined := make(map[uint64]bool)
+	for _, key := range order {
+		ms := groups[key]
+		if joined[key] || len(ms) == 0 {
+			continue
+		}
+		for _, c := range tcpAcceptQueueOf(ms[0].obj) {
+			ck, ok := clients[[2]inetAddrKey{addrKeyOf(c.Remote), addrKeyOf(c.Local)}]
+			if !ok || ck == key || joined[ck] {
+				continue
+			}
+			groups[key] = append(groups[key], groups[ck]...)
+			delete(groups, ck)
+			joined[ck] = true
+		}
+	}
+	if len(joined) == 0 {
+		return order
+	}
+	var out []uint64
+	for _, key := range order {
+		if !joined[key] {
+			out = append(out, key)
+		}
+	}
+	return out
+}
+
+// tcpAcceptQueueOf returns the accept queue of o's listening TCP end, or nil.
+func tcpAcceptQueueOf(o *imgfmt.Object) []imgfmt.InetPendingConn {
+	b, ok := o.Body.(*imgfmt.InetSocketObject)
+	if !ok {
+		return nil
+	}
+	li := b.AcceptListener()
+	if li < 0 {
+		return nil
+	}
+	return b.Ends[li].AcceptQueue
+}
+
+// mergeInetBody returns the inet socket body of the merged descriptions: each end from an image
+// that has it. A connection whose ends were in two processes (each image saw its peer outside and
+// recorded it to be reset) is one connection again; an end from a member whose object is a client
+// joined into a listener's group (joinTCPAcceptQueues) becomes a client of its accept queue.
+func mergeInetBody(members []objectMember, merged []descRef) (imgfmt.ObjectBody, error) {
+	q := tcpAcceptQueueOf(members[0].obj)
+	if len(merged) > 2 && q == nil {
+		return nil, invalidf("an inet socket connection with %d ends", len(merged))
+	}
+	nb := &imgfmt.InetSocketObject{}
+	for _, ref := range merged {
+		m := members[ref.member]
+		mb := m.obj.Body.(*imgfmt.InetSocketObject)
+		if int(ref.desc) >= len(mb.Ends) {
+			return nil, invalidf("the inet socket's image has no end %d", ref.desc)
+		}
+		e := mb.Ends[ref.desc]
+		if q != nil && m.obj.Key != members[0].obj.Key {
+			idx := -1
+			for i, c := range q {
+				if addrKeyOf(c.Remote) == addrKeyOf(e.Local) && addrKeyOf(c.Local) == addrKeyOf(e.Remote) {
+					idx = i
+				}
+			}
+			if idx < 0 || e.QueuedClient || e.State != imgfmt.InetReset {
+				return nil, invalidf("pid %d: a TCP socket joined to a listener that does not queue it", m.pid)
+			}
+			e.State, e.QueuedClient, e.Pending = imgfmt.InetConnected, true, uint32(idx)
+		}
+		nb.Ends = append(nb.Ends, e)
+	}
+	if q == nil && len(nb.Ends) == 2 {
+		for i := range nb.Ends {
+			if nb.Ends[i].State == imgfmt.InetReset {
+				nb.Ends[i].State = imgfmt.InetConnected
+			}
+		}
+	}
+	return nb, nil
+}
