@@ -130,6 +130,7 @@ measure() {
 	sleep 1
 	local floor t0 t1 t2 pause
 	floor=$(max_gap_ms)
+	sync # the writeback of what ran before (the last rep's copy, 1 GiB) is not this checkpoint's
 	reset_gaps
 	t0=$(now_ms)
 	rt "$r" checkpoint "${fmt[@]}" "${leave[@]}" --image-path "$img" "$a" >"$dir/logs/$a.ckpt" 2>&1 ||
@@ -169,6 +170,7 @@ for n in "${procs[@]}"; do
 				[ "$upstream_bg" = 0 ] || measure "$upstream" upstream-bg "$n" "$mib" "$rep" -background
 			fi
 			head -c $((mib << 20)) /dev/urandom >"$dir/copy-src"
+			sync
 			t0=$(now_ms)
 			cp "$dir/copy-src" "$dir/copy-dst"
 			copies+=($(($(now_ms) - t0)))
