@@ -9,12 +9,15 @@
 #        `make bench-bins`; empty skips upstream), RUNSC_CKPT_OLD (another runsc-ckpt, e.g. the
 #        binary of main before a change: measured as "ours-old" in the same reps; default none),
 #        UPSTREAM_BG (0 skips upstream's -background restore row), PROCS (default "1 4 16"), REPS (default 3),
-#        PLATFORM (default systrap), BENCH_DIR (default /var/tmp/tree-bench; not under /tmp)
+#        PLATFORM (default systrap), BENCH_DIR (default /var/tmp/tree-bench; not under /tmp),
+#        LEAVE_RUNNING (default 1; 0 checkpoints without --leave-running, as engines do: the
+#        container's processes stay stopped while their images are written and are killed after;
+#        the pause column is then "-")
 #
 # Workload (bench/tree_guest.c): a container of N processes holding TOTAL MiB between them, every
 # page written, each process spinning on the clock and publishing the longest time it was
 # stopped. Columns (median over REPS, min in brackets):
-#   ckpt ms     wall time of the host's checkpoint command, with --leave-running
+#   ckpt ms     wall time of the host's checkpoint command, with --leave-running (see LEAVE_RUNNING)
 #   pause ms    the longest stop any process of the container saw during that checkpoint
 #               (the quiet-window noise floor of the same rep is printed beside it)
 #   image MiB   bytes of the checkpoint directory (allocated on disk; sparse holes do not count)
@@ -29,6 +32,8 @@ bin=${RUNSC_CKPT:-$here/bin/runsc-ckpt}
 upstream=${RUNSC_UPSTREAM-$here/bin/runsc-upstream}
 old=${RUNSC_CKPT_OLD-}
 upstream_bg=${UPSTREAM_BG:-1}
+leave=(--leave-running)
+[ "${LEAVE_RUNNING:-1}" != 0 ] || leave=()
 procs=(${PROCS:-1 4 16})
 reps=${REPS:-3}
 platform=${PLATFORM:-systrap}
@@ -125,14 +130,16 @@ measure() {
 	sleep 1
 	local floor t0 t1 t2 pause
 	floor=$(max_gap_ms)
+	sync # the writeback of what ran before (the last rep's copy, 1 GiB) is not this checkpoint's
 	reset_gaps
 	t0=$(now_ms)
-	rt "$r" checkpoint "${fmt[@]}" --leave-running --image-path "$img" "$a" >"$dir/logs/$a.ckpt" 2>&1 ||
+	rt "$r" checkpoint "${fmt[@]}" "${leave[@]}" --image-path "$img" "$a" >"$dir/logs/$a.ckpt" 2>&1 ||
 		{ echo "$label checkpoint failed:" >&2; cat "$dir/logs/$a.ckpt" >&2; exit 1; }
 	t1=$(now_ms)
 	local ckpt_ms=$((t1 - t0))
 	sleep 0.5
 	pause=$(max_gap_ms)
+	[ ${#leave[@]} -gt 0 ] || pause=-
 	stop "$r" "$a"
 	local bytes
 	bytes=$(du -sB1 "$img" | cut -f1) # allocated: holes of sparse images do not count
@@ -163,6 +170,7 @@ for n in "${procs[@]}"; do
 				[ "$upstream_bg" = 0 ] || measure "$upstream" upstream-bg "$n" "$mib" "$rep" -background
 			fi
 			head -c $((mib << 20)) /dev/urandom >"$dir/copy-src"
+			sync
 			t0=$(now_ms)
 			cp "$dir/copy-src" "$dir/copy-dst"
 			copies+=($(($(now_ms) - t0)))

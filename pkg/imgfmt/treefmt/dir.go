@@ -1,6 +1,7 @@
 package treefmt
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding"
 	"encoding/binary"
@@ -323,53 +324,6 @@ func writeSparse(sw *StreamWriter, b []byte) error {
 	return nil
 }
 
-// HashingSink passes an image through to W and computes its sparse digest and size on the way.
-// The sentry uses it to fill ImageSize and ImageSHA256 while it streams.
-type HashingSink struct {
-	// W receives the data and the holes.
-	W interface {
-		io.Writer
-		Hole(n int64) error
-	}
-	// Parallel hashes a large write on another goroutine while W writes it: SHA-256 costs about
-	// as much CPU per byte as the write, so on two cores the two together take the time of the
-	// slower one. After a failed write the digest is undefined.
-	Parallel bool
-	d        Digest
-}
-
-// parallelHashMin is the smallest write HashingSink hashes on another goroutine.
-const parallelHashMin = 64 << 10
-
-// Write implements io.Writer.
-func (s *HashingSink) Write(b []byte) (int, error) {
-	if !s.Parallel || len(b) < parallelHashMin {
-		n, err := s.W.Write(b)
-		s.d.Write(b[:n])
-		return n, err
-	}
-	done := make(chan struct{})
-	go func() {
-		s.d.Write(b)
-		close(done)
-	}()
-	n, err := s.W.Write(b)
-	<-done
-	return n, err
-}
-
-// Hole implements imgfmt.Sink.
-func (s *HashingSink) Hole(n int64) error {
-	if err := s.W.Hole(n); err != nil {
-		return err
-	}
-	s.d.Hole(n)
-	return nil
-}
-
-// Result returns the digest (hex) and size of everything written so far.
-func (s *HashingSink) Result() (string, int64) { return s.d.Sum(), s.d.size }
-
 // Digest is the "sparse SHA-256" of a file that a manifest records for each image: SHA-256 over,
 // for every 4096-byte block of the file (the last one may be shorter) that is not all zeros, the
 // block's index as a little-endian u64 followed by the block's bytes, and finally the file size as
@@ -395,6 +349,13 @@ func (d *Digest) Write(b []byte) (int, error) {
 	d.init()
 	n := len(b)
 	for len(b) > 0 {
+		if d.fill == 0 && len(b) >= digestBlock {
+			// A whole block: hashed where it is, not copied into d.block first.
+			d.size += digestBlock
+			d.hashBlock(b[:digestBlock])
+			b = b[digestBlock:]
+			continue
+		}
 		c := copy(d.block[d.fill:], b)
 		d.fill += c
 		d.size += int64(c)
@@ -433,15 +394,21 @@ func (d *Digest) Hole(n int64) {
 func (d *Digest) flush() {
 	b := d.block[:d.fill]
 	d.fill = 0
-	for _, c := range b {
-		if c != 0 {
-			var idx [8]byte
-			binary.LittleEndian.PutUint64(idx[:], uint64((d.size-int64(len(b)))/digestBlock))
-			d.h.Write(idx[:])
-			d.h.Write(b)
-			return
-		}
+	d.hashBlock(b)
+}
+
+// zeroBlock is a block of zeros to compare with.
+var zeroBlock [digestBlock]byte
+
+// hashBlock hashes b, the block that ends at d.size, unless it is all zeros.
+func (d *Digest) hashBlock(b []byte) {
+	if bytes.Equal(b, zeroBlock[:len(b)]) {
+		return
 	}
+	var idx [8]byte
+	binary.LittleEndian.PutUint64(idx[:], uint64((d.size-int64(len(b)))/digestBlock))
+	d.h.Write(idx[:])
+	d.h.Write(b)
 }
 
 // Sum returns the digest in hex. It does not change d.

@@ -5,7 +5,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/context"
@@ -119,32 +118,10 @@ func freezeTree(t *kernel.Task, req treeFreezeRequest) error {
 	if err := writeFilesystems(sw, fsCaps, manifest); err != nil {
 		return err
 	}
-	var written int64
 	images := &treeImages{t: t, sw: sw, files: req.images}
-	for i, m := range members {
-		if m.work == nil {
-			continue
-		}
-		p := m.work.proc
-		for j := range p.Mappings {
-			if r, ok := p.Mappings[j].Contents.(*memReader); ok {
-				r.ctx = t
-			}
-		}
-		mp := manifest.Process(m.pid)
-		mp.ImageSHA256, mp.ImageSize, err = images.write(treefmt.ImageName(m.pid), func(s imgfmt.Sink) error { return imgfmt.Encode(s, p) })
-		if err != nil {
-			return fmt.Errorf("writing the image of pid %d: %w", m.pid, err)
-		}
-		written += mp.ImageSize
-		if !req.kill {
-			closeRelease(m.work)
-		}
-		if m.work.snap != nil {
-			m.work.snap.DecUsers(t)
-			m.work.snap = nil
-		}
-		members[i] = m
+	written, err := images.writeAll(members, manifest, req.kill) // freeze_tree_writer.go
+	if err != nil {
+		return err
 	}
 	if err := sw.BeginFile(treefmt.ManifestName); err != nil {
 		return err

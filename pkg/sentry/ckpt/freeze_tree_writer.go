@@ -2,11 +2,15 @@ package ckpt
 
 import (
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/context"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
@@ -137,39 +141,164 @@ type treeImages struct {
 	t     *kernel.Task
 	sw    *treefmt.StreamWriter
 	files []*vfs.FileDescription
-	next  int
+	// next counts the images written into image fds.
+	next int
 }
 
-// write writes the image called name with encode and returns its sparse digest and size.
-func (w *treeImages) write(name string, encode func(imgfmt.Sink) error) (string, int64, error) {
-	if w.next < len(w.files) {
-		i := w.next
+// treeImageWriters bounds the images written into image fds at once. Each writer has its own
+// hasher (treefmt.HashingSink), and SHA-256 is the largest CPU cost of an image (0.69 s per GiB
+// against 0.13 s each for reading the memory file and writing the image file): one image at a
+// time leaves the other cores idle while the parked processes wait (CKPT_TREE_KILL), or, with
+// the processes released and running, gives the writer a smaller share of the CPU than they get.
+func treeImageWriters() int { return max(1, min(runtime.GOMAXPROCS(0), 4)) }
+
+// treeImageJob is the image of one member and where it goes.
+type treeImageJob struct {
+	m *treeMember
+	// file is the index of its image fd, or -1 for the stream.
+	file int
+	// The outcome.
+	sum  string
+	size int64
+	err  error
+}
+
+// writeAll writes the image of every live member, fills the manifest's image names, sizes and
+// digests, and returns the bytes written. Images into image fds are written first, up to
+// treeImageWriters at a time on goroutines of their own (an image fd is a host file: a write
+// never waits for a reader); then their SLOT records and the remaining images go into the stream
+// in pid order, on the task goroutine. Each member is released (unless kill) and its snapshot
+// dropped as soon as its image is written.
+func (w *treeImages) writeAll(members []*treeMember, manifest *treefmt.Manifest, kill bool) (int64, error) {
+	var jobs []*treeImageJob
+	for _, m := range members {
+		if m.work == nil {
+			continue
+		}
+		j := &treeImageJob{m: m, file: -1}
+		if len(jobs) < len(w.files) {
+			j.file = len(jobs)
+		}
+		jobs = append(jobs, j)
+	}
+	w.runFileJobs(jobs, kill)
+	var written int64
+	for _, j := range jobs {
+		if j.file < 0 {
+			continue
+		}
+		if j.err != nil {
+			return 0, fmt.Errorf("writing the image of pid %d: %w", j.m.pid, j.err)
+		}
+		if err := w.sw.Slot(treefmt.ImageName(j.m.pid), j.file); err != nil {
+			return 0, err
+		}
 		w.next++
-		hs := &treefmt.HashingSink{W: &imageFileSink{t: w.t, f: w.files[i]}, Parallel: true}
-		if err := encode(hs); err != nil {
-			return "", 0, err
-		}
-		if err := w.sw.Slot(name, i); err != nil {
-			return "", 0, err
-		}
-		sum, size := hs.Result()
-		return sum, size, nil
 	}
-	if err := w.sw.BeginFile(name); err != nil {
-		return "", 0, err
+	for _, j := range jobs {
+		if j.file < 0 {
+			j.sum, j.size, j.err = w.writeStream(j.m)
+			if j.err != nil {
+				return 0, fmt.Errorf("writing the image of pid %d: %w", j.m.pid, j.err)
+			}
+			imageWritten(w.t, j.m, kill)
+		}
+		mp := manifest.Process(j.m.pid)
+		mp.ImageSHA256, mp.ImageSize = j.sum, j.size
+		written += j.size
 	}
-	hs := &treefmt.HashingSink{W: w.sw, Parallel: true}
-	if err := encode(hs); err != nil {
+	return written, nil
+}
+
+// runFileJobs writes the images of the jobs that have an image fd, treeImageWriters at a time,
+// and waits for them. Once one failed, those not started yet are not (they fail with its error).
+func (w *treeImages) runFileJobs(jobs []*treeImageJob, kill bool) {
+	ctx := newBackgroundContext(w.t)
+	sem := make(chan struct{}, treeImageWriters())
+	var (
+		wg     sync.WaitGroup
+		failed atomic.Bool
+	)
+	w.t.UninterruptibleSleepStart()
+	defer w.t.UninterruptibleSleepFinish()
+	for _, j := range jobs {
+		if j.file < 0 {
+			continue
+		}
+		sem <- struct{}{}
+		if failed.Load() {
+			<-sem
+			j.err = linuxerr.ECANCELED
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			j.sum, j.size, j.err = w.writeFile(ctx, j.m, j.file)
+			if j.err != nil {
+				failed.Store(true)
+				return
+			}
+			imageWritten(ctx, j.m, kill)
+		}()
+	}
+	wg.Wait()
+}
+
+// writeFile writes the image of m into image fd i from ctx (not the task: it runs on a goroutine
+// of its own) and returns its sparse digest and size.
+func (w *treeImages) writeFile(ctx context.Context, m *treeMember, i int) (string, int64, error) {
+	p := readFrom(ctx, m)
+	hs := &treefmt.HashingSink{W: &imageFileSink{ctx: ctx, f: w.files[i]}, Parallel: true}
+	if err := imgfmt.Encode(hs, p); err != nil {
 		return "", 0, err
 	}
 	sum, size := hs.Result()
 	return sum, size, nil
 }
 
+// writeStream writes the image of m into the stream, on the task goroutine.
+func (w *treeImages) writeStream(m *treeMember) (string, int64, error) {
+	p := readFrom(w.t, m)
+	if err := w.sw.BeginFile(treefmt.ImageName(m.pid)); err != nil {
+		return "", 0, err
+	}
+	hs := &treefmt.HashingSink{W: w.sw, Parallel: true}
+	if err := imgfmt.Encode(hs, p); err != nil {
+		return "", 0, err
+	}
+	sum, size := hs.Result()
+	return sum, size, nil
+}
+
+// readFrom points the memory readers of m's captured process at ctx and returns the process.
+func readFrom(ctx context.Context, m *treeMember) *imgfmt.Process {
+	p := m.work.proc
+	for j := range p.Mappings {
+		if r, ok := p.Mappings[j].Contents.(*memReader); ok {
+			r.ctx = ctx
+		}
+	}
+	return p
+}
+
+// imageWritten releases m (unless the tree is to be killed) and drops its snapshot, once its
+// image is written.
+func imageWritten(ctx context.Context, m *treeMember, kill bool) {
+	if !kill {
+		closeRelease(m.work)
+	}
+	if m.work.snap != nil {
+		m.work.snap.DecUsers(ctx)
+		m.work.snap = nil
+	}
+}
+
 // imageFileSink writes one image into an image fd from offset 0 with pwrite: a hole only moves
 // the offset on (the encoder never ends an image with one, so the file's size comes out right).
 type imageFileSink struct {
-	t   *kernel.Task
+	ctx context.Context
 	f   *vfs.FileDescription
 	off int64
 }
@@ -179,7 +308,7 @@ func (s *imageFileSink) Write(b []byte) (int, error) {
 	src := usermem.BytesIOSequence(b)
 	total := 0
 	for total < len(b) {
-		n, err := s.f.PWrite(noSIGPIPE{s.t}, src.DropFirst(total), s.off, vfs.WriteOptions{})
+		n, err := s.f.PWrite(noSIGPIPE{s.ctx}, src.DropFirst(total), s.off, vfs.WriteOptions{})
 		total += int(n)
 		s.off += n
 		if err != nil {
