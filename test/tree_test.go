@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -225,6 +226,7 @@ func TestRestoreTree(t *testing.T) {
 		}
 		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{init, dir}})
 		b.RunDetached(t)
+		waitThawed(t, b, m)
 		after := checkRestored(t, b, m)
 		for pid, was := range before {
 			if after[pid] != was {
@@ -306,7 +308,7 @@ func TestRestoreTreeSharedFile(t *testing.T) {
 		}
 		b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Cwd: a.Dir, Args: []string{init, dir}})
 		b.RunDetached(t)
-		waitFor(t, 20*time.Second, func() bool { return psTree(t, b)[fmt.Sprint(child)] != "" })
+		waitThawed(t, b, m)
 		shared := filepath.Join(a.Dir, "shared")
 		b.Exec(t, busybox, "kill", "-USR1", "1").WantExit(t, 0)
 		waitFor(t, 10*time.Second, func() bool { s, _ := os.ReadFile(shared); return strings.Contains(string(s), "b") })
@@ -348,6 +350,45 @@ func startGuestTree(t *testing.T, p, guest string, args ...string) *harness.Cont
 	c.RunDetached(t)
 	c.WaitForOutput(t, "ready")
 	return c
+}
+
+// waitThawed waits (30 s at most) until every live process of m runs in container c under its own
+// name: a container started with the restore init directly (not by the host `restore`, which
+// waits for it) runs before its processes have finished their thaws, and until then each is
+// named restore-init and a signal sent to it is not the restored program's to take. It asks the
+// sandbox (`ps`), never execs into the container: an exec'd process would take a pid the restore
+// may still have to create (it failed so: "pid 2 cannot be had").
+func waitThawed(t *testing.T, c *harness.Container, m *treefmt.Manifest) {
+	t.Helper()
+	var out string
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		// The table of runsc's ps: UID PID PPID C TTY STIME TIME CMD, CMD the process's name.
+		r := c.Run(t, "ps", c.ID)
+		out = r.Stdout
+		if r.ExitCode != 0 {
+			continue
+		}
+		have := make(map[int32]string)
+		for _, l := range strings.Split(r.Stdout, "\n")[1:] {
+			f := strings.Fields(l)
+			if len(f) < 3 {
+				continue
+			}
+			if pid, err := strconv.Atoi(f[1]); err == nil {
+				have[int32(pid)] = f[len(f)-1]
+			}
+		}
+		thawed := true
+		for _, pr := range m.Processes {
+			if pr.Zombie == nil && have[pr.PID] != pr.Comm {
+				thawed = false
+			}
+		}
+		if thawed {
+			return
+		}
+	}
+	t.Fatalf("the restored processes did not all run under their own names within 30 s: %s; the checkpoint: %+v", out, m.Processes)
 }
 
 // checkpointTreeAndDelete checkpoints container c with `checkpoint --format=elf` (which stops it),
