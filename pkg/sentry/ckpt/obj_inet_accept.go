@@ -234,18 +234,7 @@ func joinTCPQueuedClients(objects []imgfmt.Object) []imgfmt.Object {
 		}
 		slices.SortFunc(l.FDs, func(a, b imgfmt.ObjectFD) int { return int(a.FD) - int(b.FD) })
 	}
-	if len(removed) == 0 {
-		return objects
-	}
-	out := objects[:0:0]
-	for i := range objects {
-		if !removed[i] {
-			o := objects[i]
-			o.ID = uint32(len(out) + 1)
-			out = append(out, o)
-		}
-	}
-	return out
+	return withoutRemoved(objects, removed) // obj_accept_merge.go
 }
 
 // tcpQueuedClientCandidate returns o's end if o is a TCP socket that can be a client waiting in an

@@ -153,18 +153,7 @@ func joinQueuedClients(objects []imgfmt.Object) []imgfmt.Object {
 		}
 		slices.SortFunc(l.FDs, func(a, b imgfmt.ObjectFD) int { return int(a.FD) - int(b.FD) })
 	}
-	if len(removed) == 0 {
-		return objects
-	}
-	out := objects[:0:0]
-	for i := range objects {
-		if !removed[i] {
-			o := objects[i]
-			o.ID = uint32(len(out) + 1)
-			out = append(out, o)
-		}
-	}
-	return out
+	return withoutRemoved(objects, removed) // obj_accept_merge.go
 }
 
 // thawUnixAcceptQueue rebuilds a listener whose object also has clients of its accept queue:

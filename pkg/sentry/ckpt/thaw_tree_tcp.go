@@ -126,16 +126,7 @@ func joinTCPAcceptQueues(groups map[uint64][]objectMember, order []uint64) []uin
 			joined[ck] = true
 		}
 	}
-	if len(joined) == 0 {
-		return order
-	}
-	var out []uint64
-	for _, key := range order {
-		if !joined[key] {
-			out = append(out, key)
-		}
-	}
-	return out
+	return withoutJoined(order, joined) // obj_accept_merge.go
 }
 
 // tcpAcceptQueueOf returns the accept queue of o's listening TCP end, or nil.

@@ -39,16 +39,7 @@ func joinUnixAcceptQueues(groups map[uint64][]objectMember, order []uint64) []ui
 			joined[c.Key] = true
 		}
 	}
-	if len(joined) == 0 {
-		return order
-	}
-	var out []uint64
-	for _, key := range order {
-		if !joined[key] {
-			out = append(out, key)
-		}
-	}
-	return out
+	return withoutJoined(order, joined) // obj_accept_merge.go
 }
 
 // acceptQueueOf returns the accept queue of o's listening unix socket end, or nil.
