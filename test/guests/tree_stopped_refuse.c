@@ -5,8 +5,9 @@
  *           resulting ptrace stop; this process, its tracer, waits.
  *   vfork:  this process vforks; the child creates "ready" and pauses without exec or exit, so
  *           this process sits in vfork's wait for it.
+ *   vforkexit: as vfork, but the child exits 1.5 s after "ready"; this process then pauses.
  *
- * usage: tree_stopped_refuse ptrace|vfork */
+ * usage: tree_stopped_refuse ptrace|vfork|vforkexit */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -54,6 +55,16 @@ int main(int argc, char **argv)
 		}
 		return 1; /* Not reached while the child pauses. */
 	}
-	fprintf(stderr, "usage: tree_stopped_refuse ptrace|vfork\n");
+	if (argc == 2 && strcmp(argv[1], "vforkexit") == 0) {
+		pid_t child = vfork();
+		if (child == 0) {
+			ready();
+			usleep(1500000);
+			_exit(0);
+		}
+		for (;;)
+			pause();
+	}
+	fprintf(stderr, "usage: tree_stopped_refuse ptrace|vfork|vforkexit\n");
 	return 2;
 }

@@ -82,7 +82,7 @@ func freezeTree(t *kernel.Task, req treeFreezeRequest) error {
 	defer req.file.DecRef(t)
 	defer dropFiles(t, req.images)
 	start := time.Now()
-	members, err := stopTree(t, req.root)
+	members, err := stopTreeAroundVforks(t, req.root) // freeze_tree_vfork.go
 	handedOff := false
 	defer func() {
 		if handedOff {
@@ -419,14 +419,13 @@ func advanceMembers(t *kernel.Task, members map[*kernel.ThreadGroup]*treeMember)
 				}
 				continue
 			}
+			if child := vforkChild(t, m.tg); child != 0 {
+				return false, &vforkInFlight{parent: m.pid, child: child} // freeze_tree_vfork.go
+			}
 			if m.stoppedSince.IsZero() {
 				m.stoppedSince = time.Now()
 			} else if time.Since(m.stoppedSince) > treeStoppedGrace {
-				if child := vforkChild(t, m.tg); child != 0 {
-					t.Infof("ckpt: tree freeze: pid %d is a vfork parent waiting for pid %d to exec or exit: not supported; retry when it has", m.pid, child)
-				} else {
-					t.Infof("ckpt: tree freeze: pid %d sits in a stop that is neither a group stop nor a ptrace stop and cannot capture itself", m.pid)
-				}
+				t.Infof("ckpt: tree freeze: pid %d sits in a stop that is neither a group stop nor a ptrace stop and cannot capture itself", m.pid)
 				return false, linuxerr.EBUSY
 			}
 		} else {
