@@ -89,11 +89,7 @@ func freezeTree(t *kernel.Task, req treeFreezeRequest) error {
 			return
 		}
 		// Every failure, and success without CKPT_TREE_KILL, ends the parking.
-		for _, m := range members {
-			if m.work != nil {
-				releaseWork(t, m.work)
-			}
-		}
+		releaseMembers(t, members)
 	}()
 	if err != nil {
 		return err
@@ -187,6 +183,15 @@ func closeRelease(w *treeWork) {
 	case <-w.release:
 	default:
 		close(w.release)
+	}
+}
+
+// releaseMembers ends the work of every member that has one (releaseWork).
+func releaseMembers(t *kernel.Task, members []*treeMember) {
+	for _, m := range members {
+		if m.work != nil {
+			releaseWork(t, m.work)
+		}
 	}
 }
 

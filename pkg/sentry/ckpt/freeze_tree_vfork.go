@@ -43,11 +43,7 @@ func stopTreeAroundVforks(t *kernel.Task, root int32) ([]*treeMember, error) {
 		if try == 0 {
 			t.Debugf("ckpt: tree freeze: %v: released everything, trying again", vf)
 		}
-		for _, m := range members {
-			if m.work != nil {
-				releaseWork(t, m.work)
-			}
-		}
+		releaseMembers(t, members) // freeze_tree.go
 		wait := vforkRetryWait
 		if try == 0 {
 			wait = vforkRetryFirst

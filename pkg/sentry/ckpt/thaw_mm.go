@@ -82,7 +82,7 @@ func prepareMappings(t *kernel.Task, p *imgfmt.Process) ([]preparedMapping, erro
 		if m.Kind != imgfmt.MapReference {
 			continue
 		}
-		f, err := reopenVerified(t, m.File, linux.O_RDONLY, true /* content */)
+		f, err := reopenMappedFile(t, m, linux.O_RDONLY)
 		if err != nil {
 			for j := 0; j < i; j++ {
 				maps[j].release(t)
@@ -90,14 +90,22 @@ func prepareMappings(t *kernel.Task, p *imgfmt.Process) ([]preparedMapping, erro
 			return nil, fmt.Errorf("mapping %d [%#x, %#x): %w", i, m.Start, m.End, err)
 		}
 		maps[i].file = f
-		if err := checkMappable(t, f, m.FileOffset, m.End-m.Start); err != nil {
-			for j := 0; j <= i; j++ {
-				maps[j].release(t)
-			}
-			return nil, fmt.Errorf("mapping %d [%#x, %#x): the file cannot be mapped: %w", i, m.Start, m.End, err)
-		}
 	}
 	return maps, nil
+}
+
+// reopenMappedFile reopens the file of mapping m with flags, verified to be the same, unchanged
+// file, and checks that its range can be mapped. A reference is held on the result.
+func reopenMappedFile(t *kernel.Task, m *imgfmt.Mapping, flags uint32) (*vfs.FileDescription, error) {
+	f, err := reopenVerified(t, m.File, flags, true /* content */)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkMappable(t, f, m.FileOffset, m.End-m.Start); err != nil {
+		f.DecRef(t)
+		return nil, fmt.Errorf("the file cannot be mapped: %w", err)
+	}
+	return f, nil
 }
 
 // clearAddressSpace unmaps every VMA of t except the vvar/vDSO pair (moved, not recreated: the

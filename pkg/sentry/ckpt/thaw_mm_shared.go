@@ -34,12 +34,9 @@ func reopenSharedFile(t *kernel.Task, i int, m *imgfmt.Mapping) *vfs.FileDescrip
 	if m.Prot&imgfmt.ProtWrite != 0 {
 		flags = linux.O_RDWR
 	}
-	f, err := reopenVerified(t, m.File, flags, true /* content */)
+	f, err := reopenMappedFile(t, m, flags) // thaw_mm.go
 	if err == nil {
-		if err = checkMappable(t, f, m.FileOffset, m.End-m.Start); err == nil {
-			return f
-		}
-		f.DecRef(t)
+		return f
 	}
 	t.Infof("ckpt: thaw: shared mapping %d [%#x, %#x) of %q comes back as a private copy of the image's bytes: %v", i, m.Start, m.End, m.File.Path, err)
 	return nil

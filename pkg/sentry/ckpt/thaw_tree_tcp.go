@@ -102,9 +102,10 @@ func addrKeyOf(a imgfmt.InetAddr) inetAddrKey {
 func joinTCPAcceptQueues(groups map[uint64][]objectMember, order []uint64) []uint64 {
 	clients := make(map[[2]inetAddrKey]uint64)
 	for _, key := range order {
-		if ms := groups[key]; len(ms) > 0 && tcpQueuedClientCandidate(ms[0].obj) != nil {
-			e := tcpQueuedClientCandidate(ms[0].obj)
-			clients[[2]inetAddrKey{addrKeyOf(e.Local), addrKeyOf(e.Remote)}] = key
+		if ms := groups[key]; len(ms) > 0 {
+			if e := tcpQueuedClientCandidate(ms[0].obj); e != nil {
+				clients[[2]inetAddrKey{addrKeyOf(e.Local), addrKeyOf(e.Remote)}] = key
+			}
 		}
 	}
 	if len(clients) == 0 {
