@@ -131,10 +131,8 @@ type objectMember struct {
 	obj  *imgfmt.Object
 }
 
-// shareObjects rebuilds every object that the images of several processes have and hands each
-// process's thaw its descriptions of it (see the comment at the top).
-func (r *treeRestore) shareObjects(t *kernel.Task) error {
-	start := time.Now()
+// thawingPIDs returns the pids of the tree's processes that thaw an image (not zombies), ascending.
+func (r *treeRestore) thawingPIDs() []int32 {
 	pids := make([]int32, 0, len(r.nodes))
 	for pid, n := range r.nodes {
 		if n.rec.Zombie == nil && n.thawReq.file != nil {
@@ -142,16 +140,22 @@ func (r *treeRestore) shareObjects(t *kernel.Task) error {
 		}
 	}
 	sort.Slice(pids, func(i, j int) bool { return pids[i] < pids[j] })
+	return pids
+}
+
+// groupObjects groups the keyed objects of the kinds want accepts in the images of pids by key,
+// and returns the groups and the keys in the order they were first seen.
+func (r *treeRestore) groupObjects(t *kernel.Task, pids []int32, want func(imgfmt.ObjectKind) bool) (map[uint64][]objectMember, []uint64, error) {
 	groups := make(map[uint64][]objectMember)
 	var order []uint64
 	for _, pid := range pids {
 		p, err := r.image(t, pid)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		for i := range p.Objects {
 			o := &p.Objects[i]
-			if o.Key == 0 || !sharedKinds[o.Kind()] {
+			if o.Key == 0 || !want(o.Kind()) {
 				continue
 			}
 			if _, seen := groups[o.Key]; !seen {
@@ -159,6 +163,18 @@ func (r *treeRestore) shareObjects(t *kernel.Task) error {
 			}
 			groups[o.Key] = append(groups[o.Key], objectMember{pid: pid, proc: p, obj: o})
 		}
+	}
+	return groups, order, nil
+}
+
+// shareObjects rebuilds every object that the images of several processes have and hands each
+// process's thaw its descriptions of it (see the comment at the top).
+func (r *treeRestore) shareObjects(t *kernel.Task) error {
+	start := time.Now()
+	pids := r.thawingPIDs()
+	groups, order, err := r.groupObjects(t, pids, func(k imgfmt.ObjectKind) bool { return sharedKinds[k] })
+	if err != nil {
+		return err
 	}
 	order = joinTCPPeers(groups, order)
 	order = joinTCPAcceptQueues(groups, order)  // thaw_tree_tcp.go

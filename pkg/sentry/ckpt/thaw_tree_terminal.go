@@ -3,7 +3,6 @@ package ckpt
 import (
 	"fmt"
 	"slices"
-	"sort"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -111,30 +110,9 @@ type earlyTerminal struct {
 // shareTerminalsEarly rebuilds each terminal that several processes' images have, before the
 // processes are created; shareObjects then hands them over with the other shared objects.
 func (r *treeRestore) shareTerminalsEarly(t *kernel.Task) error {
-	pids := make([]int32, 0, len(r.nodes))
-	for pid, n := range r.nodes {
-		if n.rec.Zombie == nil && n.thawReq.file != nil {
-			pids = append(pids, pid)
-		}
-	}
-	sort.Slice(pids, func(i, j int) bool { return pids[i] < pids[j] })
-	groups := make(map[uint64][]objectMember)
-	var order []uint64
-	for _, pid := range pids {
-		p, err := r.image(t, pid)
-		if err != nil {
-			return err
-		}
-		for i := range p.Objects {
-			o := &p.Objects[i]
-			if o.Key == 0 || o.Kind() != imgfmt.ObjTerminal {
-				continue
-			}
-			if _, seen := groups[o.Key]; !seen {
-				order = append(order, o.Key)
-			}
-			groups[o.Key] = append(groups[o.Key], objectMember{pid: pid, proc: p, obj: o})
-		}
+	groups, order, err := r.groupObjects(t, r.thawingPIDs(), func(k imgfmt.ObjectKind) bool { return k == imgfmt.ObjTerminal }) // thaw_tree_objects.go
+	if err != nil {
+		return err
 	}
 	for _, key := range order {
 		members := groups[key]
