@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -93,6 +94,12 @@ static int recv_all(int fd, char *buf, int n)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	int got = 0;
 	while (got < n) {
+		/* Wait for the bytes first: some fds here are non-blocking (14, the IPv6 client, is in
+		 * the O_NONBLOCK loop of main), and loopback delivery is asynchronous in gVisor's
+		 * netstack, so a recv right after the peer's write could fail with EAGAIN (1 run in 16). */
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		if (poll(&pfd, 1, 10000) != 1)
+			break;
 		ssize_t r = recv(fd, buf + got, n - got, 0);
 		if (r <= 0)
 			break;
