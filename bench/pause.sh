@@ -29,7 +29,8 @@
 # usage: bench/pause.sh [SIZES_MIB...]   (default 16 256 1024)
 # env:   RUNSC_CKPT (default bin/runsc-ckpt), RUNSC_UPSTREAM (default bin/runsc-upstream, `make bench-bins`;
 #        empty to skip), MODES (default "self other signal host upstream"), REPS (default 3),
-#        THREADS (default 2), QUIET_MS (default 1000), BENCH_DIR (default /var/tmp/pause-bench: not
+#        THREADS (default 2), QUIET_MS (default 1000), DEBUG (default 1; 0 runs the sandboxes without
+#        --debug: the sentry column is then "-"), BENCH_DIR (default /var/tmp/pause-bench: not
 #        under /tmp).
 set -euo pipefail
 
@@ -40,6 +41,7 @@ modes=(${MODES:-self other signal host upstream})
 reps=${REPS:-3}
 threads=${THREADS:-2}
 quiet=${QUIET_MS:-1000}
+debug=${DEBUG:-1}
 dir=${BENCH_DIR:-/var/tmp/pause-bench}
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(16 256 1024)
@@ -86,7 +88,9 @@ run_one() { # size mode rep
 	self | other | signal)
 		local arg=$img
 		[ "$mode" = signal ] && arg=$ckptfile
-		(cd "$dir" && "$runsc" --root "$root" --network=none --debug --debug-log="$logs" do \
+		local dbg=()
+		[ "$debug" = 1 ] && dbg=(--debug --debug-log="$logs")
+		(cd "$dir" && "$runsc" --root "$root" --network=none "${dbg[@]}" do \
 			-cwd="$dir" -force-overlay=false "$guest" "$size" "$threads" "$quiet" "$window" "$mode" "$arg" >"$out" 2>&1)
 		[ "$mode" = signal ] && img=$ckptfile
 		;;
@@ -98,7 +102,7 @@ run_one() { # size mode rep
 		(cd "$b" && "$runsc" spec -- /pause_guest "$size" "$threads" "$quiet" "$window" host /ready)
 		sed -i -e 's/"terminal": true/"terminal": false/' -e 's/"readonly": true/"readonly": false/' "$b/config.json"
 		local dbg=()
-		[ "$mode" = host ] && dbg=(--debug --debug-log="$logs")
+		[ "$mode" = host ] && [ "$debug" = 1 ] && dbg=(--debug --debug-log="$logs")
 		"$runsc" --root "$root" --network=none --overlay2=none "${dbg[@]}" run -bundle "$b" "$id" >"$out" 2>&1 </dev/null &
 		pid=$!
 		wait_file "$b/rootfs/ready"
@@ -120,6 +124,7 @@ run_one() { # size mode rep
 	esac
 	rm -rf "$root"
 	[ "$mode" = upstream ] || sentry=$(sentry_pause "$logs")
+	[ -n "${TIMING:-}" ] && { grep -rhoa "TIMING.*" "$logs" >&2 || true; }
 	local qmax stops
 	qmax=$(sed -n 's/^thread=[0-9]* quiet_us=\([0-9]*\).*/\1/p' "$out" | sort -n | tail -1 | ms)
 	stops=$(sed -n 's/^thread=[0-9]* quiet_us=[0-9]* stop_us=\([0-9]*\)$/\1/p' "$out" | ms_each)

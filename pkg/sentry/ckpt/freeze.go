@@ -42,6 +42,10 @@ func freezeToFile(t *kernel.Task, file *vfs.FileDescription, req captureRequest)
 // stopped for the capture; they stay stopped while the memory is written, unless a copy-on-write
 // snapshot of the address space lets them run on (capturePending with snapSiblings).
 func writeImage(t *kernel.Task, sink *fileSink, req captureRequest) error {
+	if t.ThreadGroup().Count() > 1 {
+		// The siblings run on after the snapshot: give it a ready address space.
+		warmSnapshot(t.Kernel(), 1)
+	}
 	pi, err := capturePending(t, req, snapSiblings)
 	if err != nil {
 		return err

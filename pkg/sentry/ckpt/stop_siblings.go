@@ -28,6 +28,21 @@ import (
 // siblingPoll is how often the freezer looks at the siblings' progress while it waits.
 const siblingPoll = time.Millisecond
 
+// siblingFirstPoll is the freezer's first pause while its siblings stop. A running thread reaches
+// its stop tens to hundreds of microseconds after the interrupt, and every thread of the process
+// is stopped meanwhile, so the first looks come sooner than siblingPoll (doubling from here up to
+// it): a whole siblingPoll was most of the wait (1.1-2.5 ms of a 3.6 ms pause, 2026-12-03).
+const siblingFirstPoll = 25 * time.Microsecond
+
+// siblingBackoff returns the freezer's pause before its look number n+1 (n from 0) at siblings
+// that have not stopped yet.
+func siblingBackoff(n int) time.Duration {
+	if n >= 6 {
+		return siblingPoll
+	}
+	return min(siblingFirstPoll<<n, siblingPoll)
+}
+
 // stoppedGrace is how long a sibling may sit in a stop that is not ours (group stop, ptrace stop)
 // before the freezer records it from the outside instead of waiting for it to capture itself.
 const stoppedGrace = 50 * time.Millisecond
@@ -177,7 +192,7 @@ func (s *siblingStop) stopSiblings(t *kernel.Task) ([]imgfmt.Thread, error) {
 	stoppedSince := make(map[*kernel.Task]time.Time)
 	runningSince := make(map[*kernel.Task]time.Time)
 	outside := make(map[*kernel.Task]imgfmt.Thread)
-	for {
+	for round := 0; ; round++ {
 		// Collect first: ForEachTask holds the TaskSet lock, and kicking takes the signal lock.
 		// Enumerate again on every round: a sibling inside clone may add a thread before it stops.
 		var sibs []*kernel.Task
@@ -235,7 +250,7 @@ func (s *siblingStop) stopSiblings(t *kernel.Task) ([]imgfmt.Thread, error) {
 		if waiting == 0 {
 			break
 		}
-		if !sleepUnlessKilled(t, siblingPoll) {
+		if !sleepUnlessKilled(t, siblingBackoff(round)) {
 			s.resume()
 			return nil, fmt.Errorf("killed while waiting for %d threads to stop: %w", waiting, linuxerr.EINTR)
 		}
