@@ -43,7 +43,8 @@
  * captures each process, and writes a tree stream (one ELF image per process, each thawable alone
  * with CKPT_THAW, plus a JSON manifest; docs/tree-format.md) to fd, which may be a pipe. The caller
  * may not be part of the tree nor a child of one of its processes (EINVAL). flags: 0 (the tree runs
- * on) or CKPT_TREE_KILL. Errors as CKPT_FREEZE, plus EBUSY if a process of the tree is in a ptrace
+ * on) or CKPT_TREE_KILL, either or'ed with CKPT_TREE_SHA256 (SHA-256 digests in the manifest).
+ * Errors as CKPT_FREEZE, plus EBUSY if a process of the tree is in a ptrace
  * stop or is a vfork parent waiting for its child (a process in a group stop, SIGSTOP or job
  * control, is captured as stopped and restored stopped). Returns 0. */
 #define CKPT_FREEZE_TREE 3
@@ -105,6 +106,11 @@
  * writable regular file. */
 #define CKPT_TREE_IMAGE_FDS_SHIFT 16
 #define CKPT_TREE_IMAGE_FDS_MAX 1024
+
+/* CKPT_FREEZE_TREE flag: the manifest records each image's and archive's sparse SHA-256
+ * (image_sha256) instead of its CRC-32C (image_digest "crc32c-sparse:...", the default;
+ * docs/tree-format.md "Digests"). Slower; readable by builds that know only SHA-256. */
+#define CKPT_TREE_SHA256 8
 
 /* CKPT_THAW_TREE flag: the caller becomes the tree's root process. */
 #define CKPT_TREE_SELF 2

@@ -26,6 +26,8 @@ type checkpointCommand struct {
 	criu criuFlags
 	// format is --format: elf or gvisor (chooseCheckpointFormat, tree_checkpoint.go).
 	format string
+	// digest is --digest: crc32c or sha256 (chooseCheckpointDigest, tree_checkpoint_digest.go).
+	digest string
 }
 
 // Usage implements subcommands.Command.Usage.
@@ -45,6 +47,7 @@ func (c *checkpointCommand) SetFlags(f *flag.FlagSet) {
 	c.Checkpoint.SetFlags(f)
 	c.criu.register(f, forCheckpoint)
 	f.StringVar(&c.format, "format", "", "checkpoint format: elf (one ELF image per process, docs/tree-format.md) or gvisor (upstream's state file); default: --ckpt-format, the container's annotation "+formatAnnotation+", else gvisor")
+	f.StringVar(&c.digest, "digest", "", digestFlagHelp("--ckpt-digest, the container's annotation "+digestAnnotation))
 }
 
 // Execute implements subcommands.Command.Execute.
@@ -57,6 +60,11 @@ func (c *checkpointCommand) Execute(ctx context.Context, f *flag.FlagSet, args .
 		util.Fatalf("checkpoint: %v", err)
 	}
 	imagePath := f.Lookup("image-path").Value.String()
+	// A bad --digest or --ckpt-digest is a usage error (exit 2) before anything is looked at.
+	if _, err := chooseCheckpointDigest(c.digest, ckptDigestFlag, nil); err != nil {
+		fmt.Fprintf(os.Stderr, "checkpoint: %v\n", err)
+		return subcommands.ExitUsageError
+	}
 	// The one place the format is chosen: --format, --ckpt-format, the container's annotation.
 	conf := args[0].(*config.Config)
 	cont, err := container.Load(conf.RootDir, container.FullID{ContainerID: f.Arg(0)}, container.LoadOpts{})
@@ -66,6 +74,15 @@ func (c *checkpointCommand) Execute(ctx context.Context, f *flag.FlagSet, args .
 	format, err := chooseCheckpointFormat(c.format, ckptFormatFlag, cont)
 	if err != nil {
 		util.Fatalf("checkpoint: %v", err)
+	}
+	digest, err := chooseCheckpointDigest(c.digest, ckptDigestFlag, cont)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "checkpoint: %v\n", err)
+		return subcommands.ExitUsageError
+	}
+	if c.digest != "" && format != formatELF {
+		fmt.Fprintf(os.Stderr, "checkpoint: --digest applies to --format=elf checkpoints, this one is %s\n", format)
+		return subcommands.ExitUsageError
 	}
 	if c.criu.preDump && format != formatELF {
 		// runc leaves the container running after a pre-dump and the final dump completes the
@@ -88,6 +105,7 @@ func (c *checkpointCommand) Execute(ctx context.Context, f *flag.FlagSet, args .
 		opts := elfCheckpointOpts{
 			leaveRunning: c.criu.preDump || f.Lookup("leave-running").Value.String() == "true",
 			parentPath:   c.criu.parentPath,
+			digest:       digest,
 		}
 		if err := elfCheckpoint(conf, cont, imagePath, opts); err != nil {
 			util.Fatalf("checkpoint: %v", err)

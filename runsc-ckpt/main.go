@@ -43,6 +43,7 @@ func main() {
 
 	pf := registerPolicyFlags(flag.CommandLine)
 	registerFormatFlag(flag.CommandLine) // tree_checkpoint.go: --ckpt-format
+	registerDigestFlag(flag.CommandLine) // tree_checkpoint_digest.go: --ckpt-digest
 	// Help, unknown commands and bad flags are answered before anything else runs (cli.go), on instances of
 	// the commands of their own.
 	probe, probeTopics := commands(pf)

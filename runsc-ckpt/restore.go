@@ -17,7 +17,8 @@ import (
 type restoreCommand struct {
 	cmd.Restore
 	criu criuFlags
-	// verifyDigests makes an ELF restore check every image's SHA-256 against the manifest
+	// verifyDigests makes an ELF restore check every image's digest (CRC-32C or SHA-256, as the
+	// manifest records it) against the manifest
 	// before anything runs (tree_restore.go).
 	verifyDigests bool
 }
@@ -38,7 +39,7 @@ is in its help line below and in docs/engines.md.
 func (r *restoreCommand) SetFlags(f *flag.FlagSet) {
 	r.Restore.SetFlags(f)
 	r.criu.register(f, forRestore)
-	f.BoolVar(&r.verifyDigests, "verify-digests", false, "ELF checkpoints: check every image's SHA-256 against the manifest before restoring (reads all image bytes; without it only sizes and structure are checked, and restore time does not grow with the image)")
+	f.BoolVar(&r.verifyDigests, "verify-digests", false, "ELF checkpoints: check every image's digest (CRC-32C or SHA-256, as the manifest names it) against the manifest before restoring (reads all image bytes; without it only sizes and structure are checked, and restore time does not grow with the image)")
 	for short, long := range map[string]string{"b": "bundle", "d": "detach"} {
 		if l := f.Lookup(long); l != nil && f.Lookup(short) == nil {
 			f.Var(l.Value, short, "same as --"+long)

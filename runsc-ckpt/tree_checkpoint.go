@@ -77,6 +77,9 @@ type elfCheckpointOpts struct {
 	// noImageFiles sends every image through the stream (the retry for a sandbox that refused
 	// image files).
 	noImageFiles bool
+	// digest is the algorithm of the manifest's digests (chooseCheckpointDigest); empty: the
+	// default.
+	digest treefmt.DigestAlg
 }
 
 // elfCheckpoint writes an ELF tree checkpoint of every process of container c to imagePath (a
@@ -117,6 +120,9 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 	flags := uint32(ckptabi.CKPT_TREE_KILL)
 	if leaveRunning {
 		flags = 0
+	}
+	if opts.digest == treefmt.DigestSHA256 {
+		flags |= ckptabi.CKPT_TREE_SHA256
 	}
 	// Into a directory, the images of the first processes go straight into host files of the
 	// staging directory (the helper's fds 3, 4, ...), and only the rest of the checkpoint through

@@ -89,13 +89,15 @@ func TestIncrementalTreeOCI(t *testing.T) {
 		base := h.NewDir(t)
 		dirP, dirC, dirD := filepath.Join(base, "P"), filepath.Join(base, "C"), filepath.Join(base, "D")
 
-		a.MustRun(t, "checkpoint", "--format=elf", "--leave-running", "--image-path", dirP, a.ID)
+		// The chain mixes digests: P and D SHA-256, C CRC-32C (the default); each manifest's
+		// digests are verified with their own algorithm, the parents' too.
+		a.MustRun(t, "checkpoint", "--format=elf", "--leave-running", "--digest=sha256", "--image-path", dirP, a.ID)
 		mP, err := treefmt.VerifyDir(dirP)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if mP.Parent != nil || mP.Version != treefmt.Version {
-			t.Errorf("a complete checkpoint's manifest: version %d, parent %+v", mP.Version, mP.Parent)
+		if algs := mP.DigestAlgs(); mP.Parent != nil || mP.Version != treefmt.Version || len(algs) != 1 || algs[0] != treefmt.DigestSHA256 {
+			t.Errorf("a complete SHA-256 checkpoint's manifest: version %d, parent %+v, digests %v", mP.Version, mP.Parent, algs)
 		}
 		a.Kill(t, "USR1")
 		waitLogLines(t, log, append(roleLines(3, "step 1"), "3 born ok")...)
@@ -104,8 +106,11 @@ func TestIncrementalTreeOCI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if mC.Version != treefmt.VersionParent || mC.Parent == nil || mC.Parent.Path != "../P" || mC.Parent.HostPath != dirP {
-			t.Fatalf("C's manifest: version %d, parent %+v; want version %d, parent ../P at %s", mC.Version, mC.Parent, treefmt.VersionParent, dirP)
+		if mC.Version != treefmt.VersionDigest || mC.Parent == nil || mC.Parent.Path != "../P" || mC.Parent.HostPath != dirP {
+			t.Fatalf("C's manifest: version %d, parent %+v; want version %d (a parent and CRC-32C digests), parent ../P at %s", mC.Version, mC.Parent, treefmt.VersionDigest, dirP)
+		}
+		if algs := mC.DigestAlgs(); len(algs) != 1 || algs[0] != treefmt.DigestCRC32C {
+			t.Errorf("C's digests: %v, want CRC-32C (incremental images rewritten with the checkpoint's algorithm)", algs)
 		}
 		if len(mC.Processes) != 4 {
 			t.Fatalf("C holds %d processes, want 4", len(mC.Processes))
@@ -157,7 +162,7 @@ func TestIncrementalTreeOCI(t *testing.T) {
 		}
 		a.Kill(t, "USR1")
 		waitLogLines(t, log, roleLines(4, "step 2")...)
-		a.MustRun(t, "checkpoint", "--format=elf", "--image-path", dirD, "--parent-path", dirC, a.ID)
+		a.MustRun(t, "checkpoint", "--format=elf", "--digest=sha256", "--image-path", dirD, "--parent-path", dirC, a.ID)
 		a.Wait(t)
 		a.Delete(t, false)
 		mD, err := treefmt.VerifyDir(dirD)
@@ -166,6 +171,9 @@ func TestIncrementalTreeOCI(t *testing.T) {
 		}
 		if mD.Parent == nil || mD.Parent.HostPath != dirC {
 			t.Fatalf("D's parent: %+v, want %s", mD.Parent, dirC)
+		}
+		if algs := mD.DigestAlgs(); len(algs) != 1 || algs[0] != treefmt.DigestSHA256 || mD.Version != treefmt.VersionParent {
+			t.Errorf("D's digests %v, version %d; want SHA-256 and version %d", algs, mD.Version, treefmt.VersionParent)
 		}
 		out = a.MustRun(t, "inspect", "--chain", dirD).Stdout
 		if !strings.Contains(out, "checkpoint chain:\t3 directories") || strings.Count(out, "chain:\t3 images") != 3 || strings.Count(out, "chain:\t2 images") != 1 {

@@ -70,8 +70,13 @@ func TestTreeCheckpointFilesystems(t *testing.T) {
 		if !strings.Contains(insp.Stdout, "in-sandbox filesystems") || !strings.Contains(insp.Stdout, "/dev/shm") {
 			t.Errorf("inspect does not list the archived filesystems:\n%s", insp.Stdout)
 		}
-		if m.Version != 2 || m.Hostname != "changed-host" {
-			t.Errorf("manifest version %d, hostname %q; want 2, changed-host", m.Version, m.Hostname)
+		if m.Version != treefmt.VersionDigest || m.Hostname != "changed-host" {
+			t.Errorf("manifest version %d, hostname %q; want %d (archives, CRC-32C digests), changed-host", m.Version, m.Hostname, treefmt.VersionDigest)
+		}
+		for _, fa := range m.Filesystems {
+			if d, err := fa.RecordedDigest(); err != nil || d.Alg != treefmt.DigestCRC32C || fa.SHA256 != "" {
+				t.Errorf("archive of %s: digest %v, %v (sha256 %q); want a CRC-32C one in digest", fa.Path, d, err, fa.SHA256)
+			}
 		}
 		a.Wait(t)
 		a.Delete(t, false)

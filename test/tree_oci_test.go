@@ -120,7 +120,7 @@ func TestTreeRestoreRejects(t *testing.T) {
 		{"truncated image", "bytes, the manifest says", func(d string) {
 			os.Truncate(filepath.Join(d, filepath.Base(img)), 4096)
 		}, nil},
-		{"tampered image", "SHA-256", func(d string) {
+		{"tampered image", "does not match the manifest's CRC-32C digest", func(d string) {
 			f, _ := os.OpenFile(filepath.Join(d, filepath.Base(img)), os.O_WRONLY, 0)
 			f.WriteAt([]byte("x"), 200)
 			f.Close()

@@ -35,6 +35,9 @@ func TestCheckptUsage(t *testing.T) {
 		{[]string{"-c", "-t", "1"}, "a tree freeze needs -o DIR"},
 		{[]string{"-c", "-t", "x", "-o", "d"}, `"x" is not a process id`},
 		{[]string{"-r", "-t", "d", "-k"}, "a tree restore takes only -t DIR"},
+		{[]string{"-c", "-t", "0", "-o", "d", "--digest", "md5"}, `digest "md5": want crc32c or sha256`},
+		{[]string{"-c", "-t", "0", "-o", "d", "--digest"}, "--digest needs an argument"},
+		{[]string{"-r", "-t", "d", "--digest", "sha256"}, "a tree restore takes only -t DIR"},
 	} {
 		var stderr bytes.Buffer
 		if code := checkptMain(tc.args, os.Stdin, &stderr); code != checkptUsage {

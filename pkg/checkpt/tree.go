@@ -14,9 +14,11 @@ import (
 
 // Tree mode of the guest tool:
 //
-//	checkpt -c -t PID -o DIR [-k]   freeze PID and all its descendants (PID 0: every process of
+//	checkpt -c -t PID -o DIR [-k] [--digest crc32c|sha256]
+//	                                freeze PID and all its descendants (PID 0: every process of
 //	                                the sandbox but checkpt) into the new directory DIR ("-" writes
-//	                                the tree stream to stdout); -k kills the tree afterwards
+//	                                the tree stream to stdout); -k kills the tree afterwards;
+//	                                --digest: the manifest's digests (default crc32c)
 //	checkpt -r -t DIR               restore the tree in DIR (see checkptThawTree)
 
 // Tree types and flags of sys_checkpoint (package ckptabi).
@@ -25,9 +27,10 @@ const (
 	ckptThawTree   = ckptabi.CKPT_THAW_TREE
 	ckptTreeKill   = ckptabi.CKPT_TREE_KILL
 	ckptTreeSelf   = ckptabi.CKPT_TREE_SELF
+	ckptTreeSHA256 = ckptabi.CKPT_TREE_SHA256
 )
 
-const checkptTreeUsageTx = "       checkpt -c -t PID -o DIR|- [-k]\n       checkpt -r -t DIR\n"
+const checkptTreeUsageTx = "       checkpt -c -t PID -o DIR|- [-k] [--digest crc32c|sha256]\n       checkpt -r -t DIR\n"
 
 // isTreeArgs reports whether args select tree mode (a -t option).
 func isTreeArgs(args []string) bool {
@@ -42,8 +45,8 @@ func isTreeArgs(args []string) bool {
 // checkptTreeMain runs tree mode.
 func checkptTreeMain(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	var (
-		freeze, thaw, kill bool
-		target, out        string
+		freeze, thaw, kill  bool
+		target, out, digest string
 	)
 	usage := checkptUsageTx + checkptTreeUsageTx
 	for i := 0; i < len(args); i++ {
@@ -54,14 +57,17 @@ func checkptTreeMain(args []string, stdin *os.File, stdout, stderr io.Writer) in
 			thaw = true
 		case "-k":
 			kill = true
-		case "-t", "-o":
+		case "-t", "-o", "--digest", "-digest":
 			if i+1 >= len(args) {
 				return usageError(stderr, usage, "%s needs an argument", args[i])
 			}
-			if args[i] == "-t" {
+			switch args[i] {
+			case "-t":
 				target = args[i+1]
-			} else {
+			case "-o":
 				out = args[i+1]
+			default:
+				digest = args[i+1]
 			}
 			i++
 		default:
@@ -74,12 +80,18 @@ func checkptTreeMain(args []string, stdin *os.File, stdout, stderr io.Writer) in
 		if err != nil || pid < 0 {
 			return usageError(stderr, usage, "%q is not a process id (0: every process)", target)
 		}
-		if err := checkptFreezeTree(pid, out, kill, stdout); err != nil {
+		alg := treefmt.DefaultDigest
+		if digest != "" {
+			if alg, err = treefmt.ParseDigestAlg(digest); err != nil {
+				return usageError(stderr, usage, "%v", err)
+			}
+		}
+		if err := checkptFreezeTree(pid, out, kill, alg, stdout); err != nil {
 			fmt.Fprintf(stderr, "checkpt: freeze of tree %d failed: %v\n", pid, err)
 			return checkptFailed
 		}
 		return 0
-	case thaw && !freeze && out == "" && !kill:
+	case thaw && !freeze && out == "" && !kill && digest == "":
 		err := checkptThawTree(target, stdin, stdout, stderr)
 		fmt.Fprintf(stderr, "checkpt: restore of tree %s failed: %v\n", target, err)
 		return checkptFailed
@@ -88,16 +100,20 @@ func checkptTreeMain(args []string, stdin *os.File, stdout, stderr io.Writer) in
 	case freeze:
 		return usageError(stderr, usage, "a tree freeze needs -o DIR (or -o - for a stream)")
 	default:
-		return usageError(stderr, usage, "a tree restore takes only -t DIR")
+		return usageError(stderr, usage, "a tree restore takes only -t DIR (its digests are checked with the algorithm the manifest names)")
 	}
 }
 
 // checkptFreezeTree freezes the tree of pid into the new directory out, or as a stream to stdout
-// (out "-"). The sentry writes the stream into a pipe; a goroutine splits it into out meanwhile.
-func checkptFreezeTree(pid int, out string, kill bool, stdout io.Writer) error {
+// (out "-"), with digests of algorithm alg in the manifest. The sentry writes the stream into a
+// pipe; a goroutine splits it into out meanwhile.
+func checkptFreezeTree(pid int, out string, kill bool, alg treefmt.DigestAlg, stdout io.Writer) error {
 	flags := uintptr(0)
 	if kill {
 		flags = ckptTreeKill
+	}
+	if alg == treefmt.DigestSHA256 {
+		flags |= ckptTreeSHA256
 	}
 	if out == "-" {
 		f, ok := stdout.(*os.File)

@@ -69,6 +69,11 @@ const (
 	// CKPT_TREE_IMAGE_FDS_MAX bounds the count of image fds of CKPT_TREE_IMAGE_FDS_SHIFT.
 	CKPT_TREE_IMAGE_FDS_MAX = 1024
 
+	// CKPT_TREE_SHA256 makes CKPT_FREEZE_TREE record each file's sparse SHA-256 in the manifest
+	// instead of its CRC-32C (the default, manifest version 5): slower (about three times a copy
+	// of the bytes), readable by builds that know only SHA-256 (docs/tree-format.md, "Digests").
+	CKPT_TREE_SHA256 = 8
+
 	// CKPT_TREE_SELF makes CKPT_THAW_TREE turn the caller into the tree's root process.
 	CKPT_TREE_SELF = 2
 

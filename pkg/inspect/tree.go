@@ -18,10 +18,13 @@ import (
 
 // TreeSummary describes a tree checkpoint.
 type TreeSummary struct {
-	Dir       string            `json:"dir"`
-	Manifest  *treefmt.Manifest `json:"manifest"`
-	Processes []TreeProcess     `json:"processes"`
-	Totals    TreeTotals        `json:"totals"`
+	Dir      string            `json:"dir"`
+	Manifest *treefmt.Manifest `json:"manifest"`
+	// Digests are the algorithms of the manifest's digests ("crc32c-sparse", "sha256-sparse"),
+	// every one of which was verified.
+	Digests   []treefmt.DigestAlg `json:"digests"`
+	Processes []TreeProcess       `json:"processes"`
+	Totals    TreeTotals          `json:"totals"`
 	images    map[int32]*Summary
 }
 
@@ -56,7 +59,7 @@ func Tree(dir string) (*TreeSummary, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &TreeSummary{Dir: dir, Manifest: m, images: make(map[int32]*Summary)}
+	s := &TreeSummary{Dir: dir, Manifest: m, Digests: m.DigestAlgs(), images: make(map[int32]*Summary)}
 	for _, p := range m.Processes {
 		ps := TreeProcess{PID: p.PID, PPID: p.PPID, Comm: p.Comm, Zombie: p.Zombie, Stopped: p.Stopped}
 		s.Totals.Processes++
@@ -105,6 +108,11 @@ func (s *TreeSummary) WriteText(w io.Writer) error {
 	if m.SpecSHA256 != "" {
 		fmt.Fprintf(&b, "  spec       sha256:%s\n", m.SpecSHA256)
 	}
+	var algs []string
+	for _, a := range s.Digests {
+		algs = append(algs, fmt.Sprintf("%s (%s)", a, string(a)))
+	}
+	fmt.Fprintf(&b, "  digests    %s, verified\n", strings.Join(algs, " and "))
 	fmt.Fprintf(&b, "  totals     %d processes (%d zombies), %d threads, images %s (%s stored)\n\n",
 		s.Totals.Processes, s.Totals.Zombies, s.Totals.Threads, human(s.Totals.ImageBytes), human(s.Totals.StoredBytes))
 

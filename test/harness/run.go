@@ -160,12 +160,16 @@ func (s *Sandbox) Background(t *testing.T, args ...string) *Proc {
 		errPath: filepath.Join(s.LogDir, fmt.Sprintf("cmd%d.stderr", n)),
 		done:    make(chan struct{}),
 	}
-	stdout, err := os.Create(p.outPath)
+	// O_APPEND: a sandbox started by the command (run, restore) writes the container's stdio at
+	// an offset of its own that starts at 0 (gVisor's imported host file), and would overwrite
+	// what the command wrote before it (restore's warnings: TestTreeCheckpointFilesystems
+	// failed so); with O_APPEND every write lands at the end.
+	stdout, err := createAppend(p.outPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stdout.Close()
-	stderr, err := os.Create(p.errPath)
+	stderr, err := createAppend(p.errPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,6 +192,11 @@ func (s *Sandbox) Background(t *testing.T, args ...string) *Proc {
 	}()
 	t.Cleanup(func() { p.kill() })
 	return p
+}
+
+// createAppend creates (or truncates) the file at path, open for writing with O_APPEND.
+func createAppend(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
 }
 
 // Sandbox returns the sandbox the command runs against.

@@ -1,14 +1,8 @@
 package treefmt
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -75,8 +69,10 @@ func SplitStream(r io.Reader, dir string) (err error) {
 // creates in *written. SLOT records are passed to slot (nil: they are invalid); each names a
 // file slot put into dir, whose digest is not checked (its bytes never pass through here).
 func splitInto(r io.Reader, dir string, written *[]string, slot func(name string, index uint64) error) error {
-	// Each file is hashed as it is written: checking the digests afterwards would read every
-	// byte back (a second pass over the whole checkpoint after it was written).
+	// Each file is hashed as it is written, with the algorithm the stream's header announces:
+	// checking the digests afterwards would read every byte back (a second pass over the whole
+	// checkpoint after it was written). Only a file whose manifest digest has another algorithm
+	// than announced is read back (checkDigests below).
 	sinks := make(map[string]*HashingSink)
 	slotted := make(map[string]bool)
 	var slotFn func(string, uint64) error
@@ -90,14 +86,16 @@ func splitInto(r io.Reader, dir string, written *[]string, slot func(name string
 			return nil
 		}
 	}
-	err := readStream(r, func(name string) (FileSink, error) {
+	alg := DigestSHA256
+	header := func(h streamHeader) { alg = h.digest }
+	err := readStream(r, header, func(name string) (FileSink, error) {
 		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			return nil, err
 		}
 		*written = append(*written, name)
 		fs := NewSparseFile(f)
-		hs := &HashingSink{W: fs}
+		hs := &HashingSink{W: fs, Alg: alg}
 		sinks[name] = hs
 		return closingHashSink{HashingSink: hs, file: fs}, nil
 	}, slotFn)
@@ -108,13 +106,19 @@ func splitInto(r io.Reader, dir string, written *[]string, slot func(name string
 	if err != nil {
 		return err
 	}
-	return checkDigests(m, func(name string) (string, bool, error) {
+	return checkDigests(m, func(name string, want DigestAlg) (FileDigest, bool, error) {
 		hs, ok := sinks[name]
 		if !ok {
 			if slotted[name] {
-				return "", false, nil // Written by the sentry into an image file.
+				return FileDigest{}, false, nil // Written by the sentry into an image file.
 			}
-			return "", false, invalidf("the stream does not hold %s", name)
+			return FileDigest{}, false, invalidf("the stream does not hold %s", name)
+		}
+		if hs.digest().Alg() != want {
+			// The header announced another algorithm than the manifest records for this
+			// file: hash what was written.
+			sum, _, err := HashFile(filepath.Join(dir, name), want)
+			return sum, true, err
 		}
 		sum, _ := hs.Result()
 		return sum, true, nil
@@ -185,15 +189,16 @@ func CheckDir(dir string) (*Manifest, error) {
 	return m, nil
 }
 
-// VerifyDir is CheckDir plus the SHA-256 (the sparse digest) of each process's image and each
-// filesystem archive compared with the manifest's. It reads every image byte. It returns the manifest.
+// VerifyDir is CheckDir plus the sparse digest of each process's image and each filesystem
+// archive, computed with the algorithm the manifest records for it (CRC-32C or SHA-256), compared
+// with the manifest's. It reads every image byte. It returns the manifest.
 func VerifyDir(dir string) (*Manifest, error) {
 	m, err := CheckDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	err = checkDigests(m, func(name string) (string, bool, error) {
-		sum, _, err := HashFile(filepath.Join(dir, name))
+	err = checkDigests(m, func(name string, alg DigestAlg) (FileDigest, bool, error) {
+		sum, _, err := HashFile(filepath.Join(dir, name), alg)
 		return sum, true, err
 	})
 	if err != nil {
@@ -202,47 +207,42 @@ func VerifyDir(dir string) (*Manifest, error) {
 	return m, nil
 }
 
-// checkDigests compares the digest sum(name) of each process image and filesystem archive of m
-// with the manifest's; a file whose sum reports no digest (false) is not compared.
-func checkDigests(m *Manifest, sum func(name string) (string, bool, error)) error {
+// checkDigests compares the digest sum(name, alg) of each process image and filesystem archive of
+// m with the manifest's, alg being the algorithm the manifest records for the file; a file whose
+// sum reports no digest (false) is not compared. A mismatch names the file and the algorithm.
+func checkDigests(m *Manifest, sum func(name string, alg DigestAlg) (FileDigest, bool, error)) error {
 	for i := range m.Processes {
 		p := &m.Processes[i]
 		if p.Image == "" {
 			continue
 		}
-		got, ok, err := sum(p.Image)
+		want, err := p.RecordedDigest()
+		if err != nil {
+			return invalidf("pid %d: image %s: %v", p.PID, p.Image, err)
+		}
+		got, ok, err := sum(p.Image, want.Alg)
 		if err != nil {
 			return fmt.Errorf("pid %d: image: %w", p.PID, err)
 		}
-		if ok && got != p.ImageSHA256 {
-			return invalidf("pid %d: image %s does not match the manifest's SHA-256 (changed or corrupted)", p.PID, p.Image)
+		if ok && got != want {
+			return invalidf("pid %d: image %s does not match the manifest's %s digest (%s): changed or corrupted", p.PID, p.Image, want.Alg, string(want.Alg))
 		}
 	}
-	for _, fa := range m.Filesystems {
-		got, ok, err := sum(fa.Archive)
+	for i := range m.Filesystems {
+		fa := &m.Filesystems[i]
+		want, err := fa.RecordedDigest()
+		if err != nil {
+			return invalidf("archive %s of %s: %v", fa.Archive, fa.Path, err)
+		}
+		got, ok, err := sum(fa.Archive, want.Alg)
 		if err != nil {
 			return fmt.Errorf("archive of %s: %w", fa.Path, err)
 		}
-		if ok && got != fa.SHA256 {
-			return invalidf("archive %s of %s does not match the manifest's SHA-256 (changed or corrupted)", fa.Archive, fa.Path)
+		if ok && got != want {
+			return invalidf("archive %s of %s does not match the manifest's %s digest (%s): changed or corrupted", fa.Archive, fa.Path, want.Alg, string(want.Alg))
 		}
 	}
 	return nil
-}
-
-// HashFile returns the sparse digest (see Digest) and size of the file at path.
-func HashFile(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	var d Digest
-	n, err := io.Copy(&d, f)
-	if err != nil {
-		return "", 0, err
-	}
-	return d.Sum(), n, nil
 }
 
 // WriteStream writes the checkpoint in dir as a tree stream to w: the images in pid order, then
@@ -253,6 +253,9 @@ func WriteStream(w io.Writer, dir string) error {
 		return err
 	}
 	sw := NewStreamWriter(w)
+	if algs := m.DigestAlgs(); len(algs) == 1 {
+		sw.SetDigest(algs[0]) // The readers' hint (stream.go).
+	}
 	var names []string
 	for _, p := range m.Processes {
 		if p.Image != "" {
@@ -322,111 +325,4 @@ func writeSparse(sw *StreamWriter, b []byte) error {
 		b = b[n:]
 	}
 	return nil
-}
-
-// Digest is the "sparse SHA-256" of a file that a manifest records for each image: SHA-256 over,
-// for every 4096-byte block of the file (the last one may be shorter) that is not all zeros, the
-// block's index as a little-endian u64 followed by the block's bytes, and finally the file size as
-// a little-endian u64. All-zero blocks (holes) cost nothing to hash, so a sparse 1 GiB image hashes
-// as fast as its data; any change of data, position or size changes the digest.
-type Digest struct {
-	h     hash.Hash
-	block [digestBlock]byte
-	fill  int   // Bytes in block.
-	size  int64 // Bytes seen so far.
-}
-
-const digestBlock = 4096
-
-func (d *Digest) init() {
-	if d.h == nil {
-		d.h = sha256.New()
-	}
-}
-
-// Write implements io.Writer; it never fails.
-func (d *Digest) Write(b []byte) (int, error) {
-	d.init()
-	n := len(b)
-	for len(b) > 0 {
-		if d.fill == 0 && len(b) >= digestBlock {
-			// A whole block: hashed where it is, not copied into d.block first.
-			d.size += digestBlock
-			d.hashBlock(b[:digestBlock])
-			b = b[digestBlock:]
-			continue
-		}
-		c := copy(d.block[d.fill:], b)
-		d.fill += c
-		d.size += int64(c)
-		b = b[c:]
-		if d.fill == digestBlock {
-			d.flush()
-		}
-	}
-	return n, nil
-}
-
-// Hole adds n zero bytes.
-func (d *Digest) Hole(n int64) {
-	d.init()
-	for n > 0 && d.fill != 0 {
-		c := min(n, int64(digestBlock-d.fill))
-		clear(d.block[d.fill : d.fill+int(c)])
-		d.fill += int(c)
-		d.size += c
-		n -= c
-		if d.fill == digestBlock {
-			d.flush()
-		}
-	}
-	whole := n / digestBlock * digestBlock
-	d.size += whole
-	n -= whole
-	if n > 0 {
-		clear(d.block[:n])
-		d.fill = int(n)
-		d.size += n
-	}
-}
-
-// flush hashes the block in d.block (d.fill bytes) unless it is all zeros.
-func (d *Digest) flush() {
-	b := d.block[:d.fill]
-	d.fill = 0
-	d.hashBlock(b)
-}
-
-// zeroBlock is a block of zeros to compare with.
-var zeroBlock [digestBlock]byte
-
-// hashBlock hashes b, the block that ends at d.size, unless it is all zeros.
-func (d *Digest) hashBlock(b []byte) {
-	if bytes.Equal(b, zeroBlock[:len(b)]) {
-		return
-	}
-	var idx [8]byte
-	binary.LittleEndian.PutUint64(idx[:], uint64((d.size-int64(len(b)))/digestBlock))
-	d.h.Write(idx[:])
-	d.h.Write(b)
-}
-
-// Sum returns the digest in hex. It does not change d.
-func (d *Digest) Sum() string {
-	d.init()
-	c := *d
-	c.h = nil
-	// Finish a copy: hash state cannot be cloned generically, so recompute the tail on d's hash
-	// through a marshaled copy.
-	st, _ := d.h.(encoding.BinaryMarshaler).MarshalBinary()
-	h := sha256.New()
-	_ = h.(encoding.BinaryUnmarshaler).UnmarshalBinary(st)
-	c.h = h
-	if c.fill > 0 {
-		c.flush()
-	}
-	var sz [8]byte
-	binary.LittleEndian.PutUint64(sz[:], uint64(c.size))
-	c.h.Write(sz[:])
-	return hex.EncodeToString(c.h.Sum(nil))
 }

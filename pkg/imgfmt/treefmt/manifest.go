@@ -25,8 +25,12 @@ const (
 	// VersionStopped (4) adds Process.Stopped: the version of a manifest with a stopped process,
 	// so that a build that would restore it running refuses it; others stay at their version.
 	VersionStopped = 4
+	// VersionDigest (5) adds Process.ImageDigest and FilesystemArchive.Digest, digests that name
+	// their algorithm (manifest_digest.go): the version of a manifest that has one, so that a
+	// build that knows only SHA-256 refuses it instead of skipping the check.
+	VersionDigest = 5
 	// MaxVersion is the newest manifest version this package reads.
-	MaxVersion = VersionStopped
+	MaxVersion = VersionDigest
 	// ManifestName is the manifest's file name in a checkpoint directory.
 	ManifestName = "manifest.json"
 	// maxManifest bounds the manifest a reader accepts.
@@ -82,10 +86,13 @@ type Process struct {
 	Comm string  `json:"comm"`
 	// Image is the file name of the process's ELF image in the directory; empty for a zombie.
 	Image string `json:"image,omitempty"`
-	// ImageSize is the image's size in bytes (holes included); ImageSHA256 the SHA-256 of its
-	// bytes (holes read as zeros). A restore refuses an image that does not match.
+	// ImageSize is the image's size in bytes (holes included); ImageSHA256 the sparse SHA-256 of
+	// its bytes (hex), or ImageDigest (version 5) its sparse digest with the algorithm named
+	// ("crc32c-sparse:89abcdef"): one of the two (manifest_digest.go). A verifying restore
+	// refuses an image that does not match.
 	ImageSize   int64  `json:"image_size,omitempty"`
 	ImageSHA256 string `json:"image_sha256,omitempty"`
+	ImageDigest string `json:"image_digest,omitempty"`
 	// Zombie is set for a process that had exited and was not reaped yet: its status for wait.
 	Zombie *ExitStatus `json:"zombie,omitempty"`
 	// FilesOf, FSOf and VMOf name the lowest pid this process shares its fd table (CLONE_FILES),
@@ -299,8 +306,11 @@ func (m *Manifest) Validate() error {
 				return invalidf("pids %d and %d name the same image %q", other, p.PID, p.Image)
 			}
 			images[p.Image] = p.PID
-			if p.ImageSize <= 0 || len(p.ImageSHA256) != 64 {
-				return invalidf("pid %d: missing image size or SHA-256", p.PID)
+			if p.ImageSize <= 0 {
+				return invalidf("pid %d: missing image size", p.PID)
+			}
+			if err := m.checkDigestFields(p.ImageSHA256, p.ImageDigest); err != nil {
+				return invalidf("pid %d: image %s: %v", p.PID, p.Image, err)
 			}
 			if len(p.TIDs) == 0 {
 				return invalidf("pid %d: a live process has threads", p.PID)

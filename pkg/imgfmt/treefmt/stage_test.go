@@ -11,21 +11,22 @@ import (
 
 // writeSlotTree writes a three-process checkpoint as the sentry does with image files: the images
 // of pids 1 and 2 into files[0] and files[1] (SLOT records), pid 3's into the stream, and returns
-// the stream.
-func writeSlotTree(t *testing.T, files []*os.File) []byte {
+// the stream, every digest with alg.
+func writeSlotTree(t *testing.T, files []*os.File, alg DigestAlg) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	sw := NewStreamWriter(&buf)
+	sw.SetDigest(alg)
 	m := &Manifest{Format: FormatName, Version: Version, Hostname: "h"}
 	for i, pid := range []int32{1, 2, 3} {
 		var hs *HashingSink
 		if i < len(files) {
-			hs = &HashingSink{W: NewSparseFile(files[i]), Parallel: true}
+			hs = &HashingSink{W: NewSparseFile(files[i]), Alg: alg, Parallel: true}
 		} else {
 			if err := sw.BeginFile(ImageName(pid)); err != nil {
 				t.Fatal(err)
 			}
-			hs = &HashingSink{W: sw, Parallel: true}
+			hs = &HashingSink{W: sw, Alg: alg, Parallel: true}
 		}
 		hs.Write([]byte("ELF header"))
 		hs.Hole(1 << 20)
@@ -36,9 +37,11 @@ func writeSlotTree(t *testing.T, files []*os.File) []byte {
 			}
 		}
 		sum, size := hs.Result()
-		m.Processes = append(m.Processes, Process{PID: pid, PPID: min(pid-1, 1), PGID: 1, SID: 1, TIDs: []int32{pid}, Comm: "p", Image: ImageName(pid), ImageSize: size, ImageSHA256: sum})
+		m.Processes = append(m.Processes, Process{PID: pid, PPID: min(pid-1, 1), PGID: 1, SID: 1, TIDs: []int32{pid}, Comm: "p", Image: ImageName(pid), ImageSize: size})
+		m.Processes[len(m.Processes)-1].SetDigest(sum)
 	}
 	m.Processes[0].PPID = 0
+	m.RaiseVersion()
 	if err := sw.BeginFile(ManifestName); err != nil {
 		t.Fatal(err)
 	}
@@ -52,9 +55,15 @@ func writeSlotTree(t *testing.T, files []*os.File) []byte {
 }
 
 // TestStageImageFiles: images written into image files and into the stream make one checkpoint
-// that VerifyDir accepts (so the digests computed in parallel are right); unused image files
-// disappear; a SLOT record is refused where there are no image files.
+// that VerifyDir accepts (so the digests computed in parallel are right), with either digest;
+// unused image files disappear; a SLOT record is refused where there are no image files.
 func TestStageImageFiles(t *testing.T) {
+	for _, alg := range []DigestAlg{DigestCRC32C, DigestSHA256} {
+		t.Run(alg.Flag(), func(t *testing.T) { testStageImageFiles(t, alg) })
+	}
+}
+
+func testStageImageFiles(t *testing.T, alg DigestAlg) {
 	dir := filepath.Join(t.TempDir(), "checkpoint")
 	st, err := NewStage(dir)
 	if err != nil {
@@ -64,7 +73,7 @@ func TestStageImageFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream := writeSlotTree(t, files[:2])
+	stream := writeSlotTree(t, files[:2], alg)
 	if err := st.ReceiveReplace(bytes.NewReader(stream), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +84,9 @@ func TestStageImageFiles(t *testing.T) {
 	}
 	if len(m.Processes) != 3 {
 		t.Fatalf("manifest has %d processes", len(m.Processes))
+	}
+	if algs := m.DigestAlgs(); len(algs) != 1 || algs[0] != alg {
+		t.Errorf("manifest digests %v, want %s", algs, alg)
 	}
 	ents, _ := os.ReadDir(dir)
 	var names []string

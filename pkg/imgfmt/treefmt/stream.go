@@ -12,7 +12,11 @@ import (
 // descriptor, what `checkpoint --image-path -` writes to stdout and `restore --image-path -` reads.
 // All integers are little-endian.
 //
-//	header:  "RCKTREE\n" (8 bytes), u32 version (1), u32 reserved (0)
+//	header:  "RCKTREE\n" (8 bytes), u32 version (1), u32 flags
+//	  flags bit 0 (streamCRC32C): the manifest's digests are CRC-32C (crc32c-sparse), else
+//	  SHA-256 (older writers wrote 0). A hint, so that a reader hashes each file as it arrives
+//	  with the right algorithm (the manifest, which says, comes last); the manifest decides.
+//	  Other bits are ignored.
 //	record:  u32 type, u32 name length, u64 length, then the name, then for DATA the payload
 //	  FILE  (1): starts a file; name is its plain file name; length 0
 //	  DATA  (2): length bytes of the current file follow
@@ -38,6 +42,9 @@ const (
 // streamMagic starts every tree stream.
 var streamMagic = [8]byte{'R', 'C', 'K', 'T', 'R', 'E', 'E', '\n'}
 
+// streamCRC32C is the header flag that announces CRC-32C digests.
+const streamCRC32C = 1
+
 const (
 	streamVersion = 1
 	recHeaderSize = 16
@@ -55,16 +62,28 @@ type StreamWriter struct {
 	files   int
 	inFile  bool
 	started bool
+	digest  DigestAlg
 }
 
-// NewStreamWriter returns a writer of a tree stream to w; the header is written with the first file.
-func NewStreamWriter(w io.Writer) *StreamWriter { return &StreamWriter{w: w} }
+// NewStreamWriter returns a writer of a tree stream to w; the header is written with the first
+// file. The header announces SHA-256 digests unless SetDigest says otherwise.
+func NewStreamWriter(w io.Writer) *StreamWriter { return &StreamWriter{w: w, digest: DigestSHA256} }
+
+// SetDigest announces in the header that the manifest's digests have algorithm alg (a hint to
+// readers, who hash each file as it arrives). It must be called before the first file.
+func (s *StreamWriter) SetDigest(alg DigestAlg) { s.digest = alg }
+
+// Digest returns the digest algorithm the header announces.
+func (s *StreamWriter) Digest() DigestAlg { return s.digest }
 
 func (s *StreamWriter) record(typ uint32, name string, length uint64) error {
 	if !s.started {
 		var h [16]byte
 		copy(h[:8], streamMagic[:])
 		binary.LittleEndian.PutUint32(h[8:], streamVersion)
+		if s.digest == DigestCRC32C {
+			binary.LittleEndian.PutUint32(h[12:], streamCRC32C)
+		}
 		if _, err := s.w.Write(h[:]); err != nil {
 			return err
 		}
@@ -150,12 +169,19 @@ type FileSink interface {
 // its name. It fails on a malformed or incomplete stream (no END record), on a file name that is
 // not a plain name or that appears twice, and when a file exceeds MaxFileSize.
 func ReadStream(r io.Reader, open func(name string) (FileSink, error)) error {
-	return readStream(r, open, nil)
+	return readStream(r, nil, open, nil)
 }
 
-// readStream is ReadStream that also accepts SLOT records if slot is not nil: slot(name, index)
-// is called for each, after the file names are checked as for files in the stream.
-func readStream(r io.Reader, open func(name string) (FileSink, error), slot func(name string, index uint64) error) error {
+// streamHeader is what a stream's header says besides its version.
+type streamHeader struct {
+	// digest is the algorithm of the manifest's digests the writer announced.
+	digest DigestAlg
+}
+
+// readStream is ReadStream that passes what the header says to header (if not nil) before any
+// file, and also accepts SLOT records if slot is not nil: slot(name, index) is called for each,
+// after the file names are checked as for files in the stream.
+func readStream(r io.Reader, header func(streamHeader), open func(name string) (FileSink, error), slot func(name string, index uint64) error) error {
 	var h [16]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		return invalidf("reading the stream header: %v", noEOF(err))
@@ -165,6 +191,13 @@ func readStream(r io.Reader, open func(name string) (FileSink, error), slot func
 	}
 	if v := binary.LittleEndian.Uint32(h[8:]); v != streamVersion {
 		return invalidf("tree stream version %d not supported", v)
+	}
+	if header != nil {
+		hd := streamHeader{digest: DigestSHA256}
+		if binary.LittleEndian.Uint32(h[12:])&streamCRC32C != 0 {
+			hd.digest = DigestCRC32C
+		}
+		header(hd)
 	}
 	var (
 		cur   FileSink

@@ -29,11 +29,12 @@ type FilesystemArchive struct {
 	// Flags its mount flags (ro, nosuid, nodev, noexec, noatime), both comma-separated.
 	Options string `json:"options,omitempty"`
 	Flags   string `json:"flags,omitempty"`
-	// Archive is the tar file's name in the directory (TmpfsArchiveName); Size and SHA256 its size
-	// and sparse digest (as for images).
+	// Archive is the tar file's name in the directory (TmpfsArchiveName); Size its size, and
+	// SHA256 or Digest (version 5) its sparse digest, one of the two (as for images).
 	Archive string `json:"archive"`
 	Size    int64  `json:"size"`
-	SHA256  string `json:"sha256"`
+	SHA256  string `json:"sha256,omitempty"`
+	Digest  string `json:"digest,omitempty"`
 }
 
 // TmpfsArchiveName is the file name of the i-th filesystem archive of a checkpoint.
@@ -72,8 +73,11 @@ func (m *Manifest) validateFilesystems(images map[string]int32) error {
 			return invalidf("file %q named twice", fa.Archive)
 		}
 		images[fa.Archive] = 0
-		if fa.Size < 0 || len(fa.SHA256) != 64 {
-			return invalidf("filesystem archive of %s: missing size or SHA-256", fa.Path)
+		if fa.Size < 0 {
+			return invalidf("filesystem archive of %s: negative size", fa.Path)
+		}
+		if err := m.checkDigestFields(fa.SHA256, fa.Digest); err != nil {
+			return invalidf("filesystem archive of %s: %v", fa.Path, err)
 		}
 		for _, s := range []string{fa.Options, fa.Flags} {
 			if strings.ContainsAny(s, " \t\n\x00") {

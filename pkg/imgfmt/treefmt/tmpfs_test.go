@@ -22,8 +22,8 @@ func TestFilesystemArchives(t *testing.T) {
 	hs.Write([]byte("ELF"))
 	sum, size := hs.Result()
 	m := &Manifest{Format: FormatName, Version: Version, Processes: []Process{
-		{PID: 1, PGID: 1, SID: 1, TIDs: []int32{1}, Comm: "sh", Image: ImageName(1), ImageSize: size, ImageSHA256: sum},
-	}, Filesystems: []FilesystemArchive{{Path: "/tmp", Kind: KindTmpfs, Options: "mode=1777", Flags: "nosuid,nodev", Archive: TmpfsArchiveName(0), Size: asize, SHA256: asum}}}
+		{PID: 1, PGID: 1, SID: 1, TIDs: []int32{1}, Comm: "sh", Image: ImageName(1), ImageSize: size, ImageSHA256: sum.Hex},
+	}, Filesystems: []FilesystemArchive{{Path: "/tmp", Kind: KindTmpfs, Options: "mode=1777", Flags: "nosuid,nodev", Archive: TmpfsArchiveName(0), Size: asize, SHA256: asum.Hex}}}
 	sw.BeginFile(ManifestName)
 	m.Encode(sw)
 	sw.End()
@@ -64,7 +64,11 @@ func TestFilesystemArchives(t *testing.T) {
 		{"image name", "bad file name", func(m *Manifest) { m.Filesystems[0].Archive = ImageName(1) }},
 		{"twice", "twice", func(m *Manifest) { m.Filesystems = append(m.Filesystems, m.Filesystems[0]) }},
 		{"options", "bad options", func(m *Manifest) { m.Filesystems[0].Options = "size=1 mode=7" }},
-		{"no digest", "SHA-256", func(m *Manifest) { m.Filesystems[0].SHA256 = "" }},
+		{"no digest", "missing its digest", func(m *Manifest) { m.Filesystems[0].SHA256 = "" }},
+		{"two digests", "both", func(m *Manifest) { m.Filesystems[0].Digest = "crc32c-sparse:00000000" }},
+		{"digest in version 2", "needs manifest version 5", func(m *Manifest) {
+			m.Filesystems[0].SHA256, m.Filesystems[0].Digest = "", "crc32c-sparse:00000000"
+		}},
 	} {
 		c := *m
 		c.Filesystems = append([]FilesystemArchive{}, m.Filesystems...)

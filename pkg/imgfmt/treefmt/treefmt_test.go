@@ -12,23 +12,34 @@ import (
 	"testing"
 )
 
-// writeTree writes a two-process stream (one live with a sparse image, one zombie) into a buffer.
+// writeTree writes a two-process stream (one live with a sparse image, one zombie) into a buffer,
+// with a SHA-256 digest (a manifest as every version wrote it).
 func writeTree(t *testing.T) []byte {
+	t.Helper()
+	return writeTreeAlg(t, DigestSHA256, DigestSHA256)
+}
+
+// writeTreeAlg is writeTree with a digest of algorithm alg, the stream's header announcing
+// announce.
+func writeTreeAlg(t *testing.T, alg, announce DigestAlg) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	sw := NewStreamWriter(&buf)
+	sw.SetDigest(announce)
 	if err := sw.BeginFile(ImageName(1)); err != nil {
 		t.Fatal(err)
 	}
-	hs := &HashingSink{W: sw}
+	hs := &HashingSink{W: sw, Alg: alg}
 	hs.Write([]byte("ELF header"))
 	hs.Hole(3 << 20)
 	hs.Write(bytes.Repeat([]byte{7}, 5000))
 	sum, size := hs.Result()
 	m := &Manifest{Format: FormatName, Version: Version, Root: 0, Hostname: "h", Processes: []Process{
-		{PID: 1, PGID: 1, SID: 1, TIDs: []int32{1, 3}, Comm: "sh", Image: ImageName(1), ImageSize: size, ImageSHA256: sum},
+		{PID: 1, PGID: 1, SID: 1, TIDs: []int32{1, 3}, Comm: "sh", Image: ImageName(1), ImageSize: size},
 		{PID: 2, PPID: 1, PGID: 1, SID: 1, Comm: "false", Zombie: &ExitStatus{Code: 1}},
 	}}
+	m.Processes[0].SetDigest(sum)
+	m.RaiseVersion()
 	if err := sw.BeginFile(ManifestName); err != nil {
 		t.Fatal(err)
 	}

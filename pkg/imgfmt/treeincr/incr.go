@@ -99,6 +99,7 @@ func MakeIncrementalDir(dir string, ps ParentSpec) (IncrStats, error) {
 	}
 	m.Version = max(m.Version, treefmt.VersionParent)
 	m.Parent = &treefmt.ParentDir{Path: ps.Path, HostPath: pdir, SandboxPath: sandboxPath, ManifestSHA256: digest}
+	m.RaiseVersion()
 	if err := writeManifest(dir, m); err != nil {
 		return st, err
 	}
@@ -158,7 +159,7 @@ func incrementalImage(dir string, p *treefmt.Process, parentPath, sandboxParent 
 		return false, err
 	}
 	fs := treefmt.NewSparseFile(out)
-	hs := &treefmt.HashingSink{W: fs}
+	hs := &treefmt.HashingSink{W: fs, Alg: digestAlg(p)}
 	if err := imgfmt.Encode(hs, proc); err != nil {
 		out.Close()
 		os.Remove(tmp)
@@ -172,7 +173,9 @@ func incrementalImage(dir string, p *treefmt.Process, parentPath, sandboxParent 
 		os.Remove(tmp)
 		return false, err
 	}
-	p.ImageSHA256, p.ImageSize = hs.Result()
+	sum, size := hs.Result()
+	p.SetDigest(sum)
+	p.ImageSize = size
 	return true, nil
 }
 
@@ -218,4 +221,13 @@ func writeManifest(dir string, m *treefmt.Manifest) error {
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(dir, treefmt.ManifestName))
+}
+
+// digestAlg returns the algorithm of the digest the manifest records for p's image: a rewritten
+// image keeps it (the checkpoint was taken with it; --digest).
+func digestAlg(p *treefmt.Process) treefmt.DigestAlg {
+	if d, err := p.RecordedDigest(); err == nil {
+		return d.Alg
+	}
+	return treefmt.DefaultDigest
 }

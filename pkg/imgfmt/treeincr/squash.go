@@ -59,6 +59,7 @@ func SquashDir(dir, out string) (err error) {
 	if m.Version == treefmt.VersionParent {
 		m.Version = treefmt.Version
 	}
+	m.RaiseVersion()
 	if err := writeManifest(out, m); err != nil {
 		return err
 	}
@@ -83,7 +84,7 @@ func squashImage(in, out string, locate func(string, *imgfmt.ParentRef) string, 
 		return err
 	}
 	fs := treefmt.NewSparseFile(f)
-	hs := &treefmt.HashingSink{W: fs}
+	hs := &treefmt.HashingSink{W: fs, Alg: digestAlg(p)}
 	if err := imgfmt.Encode(hs, q); err != nil {
 		f.Close()
 		return err
@@ -91,7 +92,9 @@ func squashImage(in, out string, locate func(string, *imgfmt.ParentRef) string, 
 	if err := fs.Close(); err != nil {
 		return err
 	}
-	p.ImageSHA256, p.ImageSize = hs.Result()
+	sum, size := hs.Result()
+	p.SetDigest(sum)
+	p.ImageSize = size
 	return nil
 }
 

@@ -65,6 +65,10 @@ const (
 
 	// CKPT_TREE_IMAGE_FDS_MAX bounds that count.
 	CKPT_TREE_IMAGE_FDS_MAX = ckptabi.CKPT_TREE_IMAGE_FDS_MAX
+
+	// CKPT_TREE_SHA256 makes CKPT_FREEZE_TREE record SHA-256 digests instead of CRC-32C ones
+	// (treeDigest, freeze_tree_writer.go).
+	CKPT_TREE_SHA256 int32 = ckptabi.CKPT_TREE_SHA256
 )
 
 // Signals whose default action is a checkpoint (docs/abi.md).

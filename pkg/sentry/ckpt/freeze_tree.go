@@ -36,6 +36,8 @@ type treeFreezeRequest struct {
 	file *vfs.FileDescription // The stream goes here; a reference is held.
 	root int32                // 0: every process of the namespace.
 	kill bool                 // CKPT_TREE_KILL.
+	// digest is the algorithm of the manifest's digests (CKPT_TREE_SHA256: treeDigest).
+	digest treefmt.DigestAlg
 	// images are the image fds (freeze_tree_writer.go), referenced.
 	images []*vfs.FileDescription
 }
@@ -60,7 +62,7 @@ const treeStoppedGrace = 200 * time.Millisecond
 
 // newTreeFreezeRequest validates the arguments of CKPT_FREEZE_TREE.
 func newTreeFreezeRequest(t *kernel.Task, fd, pid, flags int32) (treeFreezeRequest, error) {
-	if pid < 0 || flags&^(CKPT_TREE_KILL|-1<<CKPT_TREE_IMAGE_FDS_SHIFT) != 0 {
+	if pid < 0 || flags&^(CKPT_TREE_KILL|CKPT_TREE_SHA256|-1<<CKPT_TREE_IMAGE_FDS_SHIFT) != 0 {
 		return treeFreezeRequest{}, linuxerr.EINVAL
 	}
 	file, err := openFile(t, fd, true /* write */)
@@ -72,7 +74,7 @@ func newTreeFreezeRequest(t *kernel.Task, fd, pid, flags int32) (treeFreezeReque
 		file.DecRef(t)
 		return treeFreezeRequest{}, err
 	}
-	return treeFreezeRequest{file: file, root: pid, kill: flags&CKPT_TREE_KILL != 0, images: images}, nil
+	return treeFreezeRequest{file: file, root: pid, kill: flags&CKPT_TREE_KILL != 0, digest: treeDigest(flags), images: images}, nil
 }
 
 // freezeTree implements CKPT_FREEZE_TREE.
@@ -111,6 +113,7 @@ func freezeTree(t *kernel.Task, req treeFreezeRequest) error {
 		}
 	}
 	sw := treefmt.NewStreamWriter(&treeWriter{t: t, f: req.file})
+	sw.SetDigest(req.digest) // Every file's digest has this algorithm (freeze_tree_writer.go).
 	if err := writeFilesystems(sw, fsCaps, manifest); err != nil {
 		return err
 	}

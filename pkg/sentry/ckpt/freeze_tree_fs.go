@@ -140,11 +140,13 @@ func writeFilesystems(sw *treefmt.StreamWriter, caps []*fsCapture, m *treefmt.Ma
 		if err := sw.BeginFile(c.rec.Archive); err != nil {
 			return err
 		}
-		hs := &treefmt.HashingSink{W: sw}
+		hs := &treefmt.HashingSink{W: sw, Alg: sw.Digest()}
 		if _, err := io.Copy(hs, c.data); err != nil {
 			return fmt.Errorf("writing the archive of %s: %w", c.rec.Path, err)
 		}
-		c.rec.SHA256, c.rec.Size = hs.Result()
+		sum, size := hs.Result()
+		c.rec.SetDigest(sum)
+		c.rec.Size = size
 		m.Filesystems = append(m.Filesystems, c.rec)
 	}
 	return nil

@@ -81,6 +81,16 @@ func (w *treeWriter) waitWritable() error {
 	return nil
 }
 
+// treeDigest returns the digest algorithm CKPT_FREEZE_TREE's flags choose: SHA-256 with
+// CKPT_TREE_SHA256, else CRC-32C (docs/tree-format.md, "Digests"). The tree stream announces it
+// (treefmt.StreamWriter.SetDigest) and every file of the checkpoint is hashed with it.
+func treeDigest(flags int32) treefmt.DigestAlg {
+	if flags&CKPT_TREE_SHA256 != 0 {
+		return treefmt.DigestSHA256
+	}
+	return treefmt.DigestCRC32C
+}
+
 // Image fds (CKPT_TREE_IMAGE_FDS_SHIFT): the host's `checkpoint --format=elf` passes the helper
 // one empty host file per expected image besides the stream pipe, and the images of the first
 // processes are written straight into them. Through the pipe every byte was copied into the pipe,
@@ -146,10 +156,11 @@ type treeImages struct {
 }
 
 // treeImageWriters bounds the images written into image fds at once. Each writer has its own
-// hasher (treefmt.HashingSink), and SHA-256 is the largest CPU cost of an image (0.69 s per GiB
-// against 0.13 s each for reading the memory file and writing the image file): one image at a
-// time leaves the other cores idle while the parked processes wait (CKPT_TREE_KILL), or, with
-// the processes released and running, gives the writer a smaller share of the CPU than they get.
+// hasher (treefmt.HashingSink); with SHA-256 (CKPT_TREE_SHA256) the hash is the largest CPU cost
+// of an image (0.69 s per GiB against 0.13 s each for reading the memory file and writing the
+// image file): one image at a time leaves the other cores idle while the parked processes wait
+// (CKPT_TREE_KILL), or, with the processes released and running, gives the writer a smaller share
+// of the CPU than they get. (CRC-32C, the default, costs 0.04 s per GiB.)
 func treeImageWriters() int { return max(1, min(runtime.GOMAXPROCS(0), 4)) }
 
 // treeImageJob is the image of one member and where it goes.
@@ -158,13 +169,14 @@ type treeImageJob struct {
 	// file is the index of its image fd, or -1 for the stream.
 	file int
 	// The outcome.
-	sum  string
+	sum  treefmt.FileDigest
 	size int64
 	err  error
 }
 
 // writeAll writes the image of every live member, fills the manifest's image names, sizes and
-// digests, and returns the bytes written. Images into image fds are written first, up to
+// digests (raising its version to what the digests need: treefmt.Manifest.RaiseVersion), and
+// returns the bytes written. Images into image fds are written first, up to
 // treeImageWriters at a time on goroutines of their own (an image fd is a host file: a write
 // never waits for a reader); then their SLOT records and the remaining images go into the stream
 // in pid order, on the task goroutine. Each member is released (unless kill) and its snapshot
@@ -204,9 +216,11 @@ func (w *treeImages) writeAll(members []*treeMember, manifest *treefmt.Manifest,
 			imageWritten(w.t, j.m, kill)
 		}
 		mp := manifest.Process(j.m.pid)
-		mp.ImageSHA256, mp.ImageSize = j.sum, j.size
+		mp.SetDigest(j.sum)
+		mp.ImageSize = j.size
 		written += j.size
 	}
+	manifest.RaiseVersion()
 	return written, nil
 }
 
@@ -247,26 +261,26 @@ func (w *treeImages) runFileJobs(jobs []*treeImageJob, kill bool) {
 }
 
 // writeFile writes the image of m into image fd i from ctx (not the task: it runs on a goroutine
-// of its own) and returns its sparse digest and size.
-func (w *treeImages) writeFile(ctx context.Context, m *treeMember, i int) (string, int64, error) {
+// of its own) and returns its sparse digest (the algorithm the stream announces) and size.
+func (w *treeImages) writeFile(ctx context.Context, m *treeMember, i int) (treefmt.FileDigest, int64, error) {
 	p := readFrom(ctx, m)
-	hs := &treefmt.HashingSink{W: &imageFileSink{ctx: ctx, f: w.files[i]}, Parallel: true}
+	hs := &treefmt.HashingSink{W: &imageFileSink{ctx: ctx, f: w.files[i]}, Alg: w.sw.Digest(), Parallel: true}
 	if err := imgfmt.Encode(hs, p); err != nil {
-		return "", 0, err
+		return treefmt.FileDigest{}, 0, err
 	}
 	sum, size := hs.Result()
 	return sum, size, nil
 }
 
 // writeStream writes the image of m into the stream, on the task goroutine.
-func (w *treeImages) writeStream(m *treeMember) (string, int64, error) {
+func (w *treeImages) writeStream(m *treeMember) (treefmt.FileDigest, int64, error) {
 	p := readFrom(w.t, m)
 	if err := w.sw.BeginFile(treefmt.ImageName(m.pid)); err != nil {
-		return "", 0, err
+		return treefmt.FileDigest{}, 0, err
 	}
-	hs := &treefmt.HashingSink{W: w.sw, Parallel: true}
+	hs := &treefmt.HashingSink{W: w.sw, Alg: w.sw.Digest(), Parallel: true}
 	if err := imgfmt.Encode(hs, p); err != nil {
-		return "", 0, err
+		return treefmt.FileDigest{}, 0, err
 	}
 	sum, size := hs.Result()
 	return sum, size, nil
