@@ -82,6 +82,9 @@ func freezeTree(t *kernel.Task, req treeFreezeRequest) error {
 	defer req.file.DecRef(t)
 	defer dropFiles(t, req.images)
 	start := time.Now()
+	preSnapshotTree(t, req.root) // freeze_tree_presnap.go
+	preSnapped := time.Since(start)
+	start = time.Now()
 	members, err := stopTreeAroundVforks(t, req.root) // freeze_tree_vfork.go
 	handedOff := false
 	defer func() {
@@ -110,6 +113,7 @@ func freezeTree(t *kernel.Task, req treeFreezeRequest) error {
 			}
 		}
 	}
+	t.Debugf("ckpt: tree freeze: manifest and filesystems after %v", time.Since(start))
 	sw := treefmt.NewStreamWriter(&treeWriter{t: t, f: req.file})
 	if err := writeFilesystems(sw, fsCaps, manifest); err != nil {
 		return err
@@ -132,8 +136,8 @@ func freezeTree(t *kernel.Task, req treeFreezeRequest) error {
 		handedOff = true
 		go killTreeAfter(t.ThreadGroup(), members)
 	}
-	t.Infof("ckpt: froze tree %d: %d processes, %d image bytes, %d images in image files; all stopped after %v, total %v, kill=%t",
-		req.root, len(members), written, images.next, stopped, time.Since(start), req.kill)
+	t.Infof("ckpt: froze tree %d: %d processes, %d image bytes, %d images in image files; pre-snapshots %v, then all stopped after %v, total %v, kill=%t",
+		req.root, len(members), written, images.next, preSnapped, stopped, time.Since(start), req.kill)
 	return nil
 }
 
