@@ -27,6 +27,11 @@ import (
 // the fork and its release copies a page. Memory that is written again before the freeze is
 // copy-on-write-marked by the freeze's own snapshot as before, at the old cost.
 //
+// With CKPT_TREE_KILL (the engines' `checkpoint` without --leave-running) the processes never run
+// again after the freeze, so there is no pause to shorten: the freeze takes no pre-snapshots and
+// pays for the first forks while everything is stopped, when the stopped processes leave the CPU
+// to it, rather than beside them while they run.
+//
 // It changes nothing in the images: the freeze's snapshots are taken with every process stopped,
 // exactly as before, and the throw-away ones are gone before it starts.
 
