@@ -262,7 +262,9 @@ func TestTreePipelineOCI(t *testing.T) {
 		// Job control: the init's `wait %2` returns job %2's status; the other jobs are still known.
 		b.Exec(t, busybox, "kill", fmt.Sprint(job2.PID)).WantExit(t, 0)
 		jlog := filepath.Join(a.Dir, "jobs.log")
-		waitFor(t, 30*time.Second, func() bool { b, _ := os.ReadFile(jlog); return strings.Count(string(b), "\n") >= 3 })
+		// Four lines: the status, then `jobs` lists the three jobs, each in a write of its own
+		// ([1] last: reading after three lines missed it once).
+		waitFor(t, 30*time.Second, func() bool { b, _ := os.ReadFile(jlog); return strings.Count(string(b), "\n") >= 4 })
 		got, _ := os.ReadFile(jlog)
 		running := map[string]bool{}
 		for _, l := range strings.Split(string(got), "\n") {
