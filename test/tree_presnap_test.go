@@ -77,6 +77,9 @@ func waitRewriting(t *testing.T, dir string, n int, after time.Time, what string
 // intact) and after a second one (whose snapshots find the memory copy-on-write already); each
 // checkpoint, restored in a new sandbox, goes on passing them: the restored memory is the one
 // instant at which the registers were captured, not a mix with the pre-snapshot's earlier one.
+// (A fault injection that made the freeze read its images from the pre-snapshots, taken 300 ms
+// before it, failed here at the first restore; one without the 300 ms did not, the processes
+// having run no pass between the two: the test shows a mix-up of instants a pass apart.)
 func TestTreePreSnapshotConsistent(t *testing.T) {
 	guest := h.BuildC(t, "tree_rewrite")
 	const n = 3
