@@ -12,14 +12,18 @@
 #        PLATFORM (default systrap), BENCH_DIR (default /var/tmp/tree-bench; not under /tmp),
 #        LEAVE_RUNNING (default 1; 0 checkpoints without --leave-running, as engines do: the
 #        container's processes stay stopped while their images are written and are killed after;
-#        the pause column is then "-")
+#        the pause column is then "-"), RUNSC_FLAGS (more global flags for every runtime, e.g.
+#        "--debug --debug-log=/var/tmp/tb-logs/": the sentry's per-process freeze timings),
+#        GAP_LOG (a file: each checkpoint's gap lines are appended to it, with when each
+#        process's longest stop ended, to match with the sentry's debug log)
 #
 # Workload (bench/tree_guest.c): a container of N processes holding TOTAL MiB between them, every
-# page written, each process spinning on the clock and publishing the longest time it was
-# stopped. Columns (median over REPS, min in brackets):
+# page written, each process spinning on the clock and publishing, for each 100 ms, the longest
+# time it did not run. Columns (median over REPS, min in brackets):
 #   ckpt ms     wall time of the host's checkpoint command, with --leave-running (see LEAVE_RUNNING)
-#   pause ms    the longest stop any process of the container saw during that checkpoint
-#               (the quiet-window noise floor of the same rep is printed beside it)
+#   pause ms    the longest stop any process of the container saw overlapping the checkpoint
+#               command or the 0.5 s after it [in brackets: the noise floor, the same in the
+#               quiet second before it]
 #   image MiB   bytes of the checkpoint directory (allocated on disk; sparse holes do not count)
 #   restore ms  from the host's restore command starting to every process of the container
 #               running again (each has published a time after the start)
@@ -83,7 +87,7 @@ rt() {
 	shift
 	local root=/var/run/rc-tree-bench-$(basename "$r")-$(printf '%s' "$r" | md5sum | cut -c1-8)-$$
 	[ -d "$root" ] || { mkdir -p "$root"; roots+=("$root"); }
-	"$r" --root="$root" --platform="$platform" --network=none --overlay2=none "$@"
+	"$r" --root="$root" --platform="$platform" --network=none --overlay2=none ${RUNSC_FLAGS:-} "$@"
 }
 
 # wait_until SECONDS CMD...: polls CMD every 10 ms.
@@ -96,17 +100,21 @@ wait_until() {
 	done
 }
 
-# max_gap_ms: the longest stop any process published since the last reset.
-max_gap_ms() { cat "$out"/gap.* | awk '{g = $2 / 1000; if (g > m) m = g} END {printf "%.1f", m}'; }
+# max_gap_ms FROM_MS TO_MS: the longest time any process did not run that overlaps the window
+# (tree_guest.c keeps the longest gap of each 100 ms, with when it ended).
+max_gap_ms() {
+	awk -v a="$1" -v b="$2" 'FNR > 1 && $1 > 0 {
+		end = $1 / 1e6; g = $2 / 1000
+		if (end > a && end - g < b && g > m) m = g
+	} END {printf "%.1f", m}' "$out"/gap.*
+}
 
 # all_after N T_MS: every one of the N processes has published a time after T_MS.
 all_after() {
 	local n=$1 t=$2 c
-	c=$(cat "$out"/gap.* 2>/dev/null | awk -v t="$t" '$1 / 1e6 > t' | wc -l)
+	c=$(head -qn1 "$out"/gap.* 2>/dev/null | awk -v t="$t" '$1 / 1e6 > t' | wc -l)
 	[ "$c" -ge "$n" ]
 }
-
-reset_gaps() { touch "$out/reset"; sleep 0.1; }
 
 # start RUNTIME CID N: runs the container detached and waits until every process is spinning.
 start() {
@@ -126,19 +134,19 @@ measure() {
 	[ "$r" = "$bin" ] || [ "$r" = "$old" ] && fmt=(--format=elf)
 	rm -rf "$img"
 	start "$r" "$a"
-	reset_gaps
-	sleep 1
 	local floor t0 t1 t2 pause
-	floor=$(max_gap_ms)
+	t0=$(now_ms)
+	sleep 1
+	floor=$(max_gap_ms "$t0" "$(now_ms)")
 	sync # the writeback of what ran before (the last rep's copy, 1 GiB) is not this checkpoint's
-	reset_gaps
 	t0=$(now_ms)
 	rt "$r" checkpoint "${fmt[@]}" "${leave[@]}" --image-path "$img" "$a" >"$dir/logs/$a.ckpt" 2>&1 ||
 		{ echo "$label checkpoint failed:" >&2; cat "$dir/logs/$a.ckpt" >&2; exit 1; }
 	t1=$(now_ms)
 	local ckpt_ms=$((t1 - t0))
 	sleep 0.5
-	pause=$(max_gap_ms)
+	pause=$(max_gap_ms "$t0" "$((t1 + 500))")
+	[ -z "${GAP_LOG:-}" ] || { echo "$label $n $mib $rep checkpoint $t0-$t1 ms"; grep -hv '^0* 0*$' "$out"/gap.*; } >>"$GAP_LOG"
 	[ ${#leave[@]} -gt 0 ] || pause=-
 	stop "$r" "$a"
 	local bytes

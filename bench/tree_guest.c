@@ -3,15 +3,22 @@
 // usage: tree_guest N TOTAL_MIB DIR
 //
 // The first process forks N-1 children; each process fills TOTAL/N MiB with non-zero bytes, then
-// spins reading CLOCK_MONOTONIC and CLOCK_REALTIME and keeps the longest gap between two reads (the longest time it
-// was stopped). Every 20 ms each process rewrites DIR/gap.I (I = 0..N-1, one fixed-width line):
+// spins reading CLOCK_MONOTONIC and CLOCK_REALTIME; a gap between two reads is time it did not
+// run (stopped, or not scheduled). Each process keeps the longest gap of every 100 ms (by when
+// the gap ended) for the last 6.4 s, and every 20 ms rewrites what changed of DIR/gap.I
+// (I = 0..N-1; fixed-width lines, so the file never shrinks):
 //
-//	"<realtime_ns> <longest_gap_us> <reset_generation>\n"
+//	"<realtime_ns>\n"                                 when it last published
+//	"<gap_end_realtime_ns> <gap_us>\n" × HISTORY       longest gap of 100 ms slot s, at line 2 + s % HISTORY
 //
-// realtime_ns says the process is running (bench/tree.sh waits for every file to show a time
-// after a restore started); the longest gap restarts from 0 whenever DIR/reset's mtime changes
-// (the script touches it before a measurement, and reads the gaps after). When every process has
-// written its first line the first process creates DIR/ready.
+// The first line says the process is running (bench/tree.sh waits for every file to show a time
+// after a restore started); the script takes the longest gap overlapping a time window (the quiet
+// second before a checkpoint: the noise floor; the checkpoint: the pause). The gaps are kept in
+// the guest rather than reset by the script through a file: the sentry caches the rootfs's
+// directory entries (the default exclusive file access), so a file the host creates later is
+// never seen inside (the earlier reset file was not, and every "pause" was the longest gap
+// since the process started). When every process has published once the first process creates
+// DIR/ready.
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdint.h>
@@ -19,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,11 +36,16 @@ static int64_t now_ns(clockid_t c) {
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int64_t reset_mtime(const char *path) {
-	struct stat st;
-	if (stat(path, &st) != 0)
-		return 0;
-	return (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+#define HISTORY 64
+#define SLOT_NS (100 * 1000000LL)
+#define HEAD_LEN 20 /* "%019lld\n" */
+#define ENTRY_LEN 33 /* "%019lld %012lld\n" */
+
+static void put(int fd, const char *b, int n, off_t off) {
+	if (pwrite(fd, b, n, off) != n) {
+		perror("pwrite");
+		exit(1);
+	}
 }
 
 static void spin(int index, size_t bytes, const char *dir, int ready_fd) {
@@ -46,18 +57,29 @@ static void spin(int index, size_t bytes, const char *dir, int ready_fd) {
 	for (size_t off = 0; off < bytes; off += 4096)
 		memset(mem + off, (int)(off / 4096 % 251) + 1, 4096);
 
-	char path[512], reset[512];
+	char path[512];
 	snprintf(path, sizeof path, "%s/gap.%d", dir, index);
-	snprintf(reset, sizeof reset, "%s/reset", dir);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0) {
 		perror(path);
 		exit(1);
 	}
+	// The longest gap of each 100 ms slot (by its end) and when it ended; dirty slots are
+	// written at the next publish.
+	int64_t gap[HISTORY] = {0}, gap_end[HISTORY] = {0}, slot_of[HISTORY];
+	int dirty[HISTORY];
+	char line[64];
+	for (int i = 0; i < HISTORY; i++) {
+		slot_of[i] = -1;
+		dirty[i] = 0;
+		snprintf(line, sizeof line, "%019lld %012lld\n", 0LL, 0LL);
+		put(fd, line, ENTRY_LEN, HEAD_LEN + i * ENTRY_LEN);
+	}
 	// Both clocks: a whole-sandbox save may hold the sentry's monotonic clock still while it
-	// stops the tasks, so the longest stop is the larger of the two clocks' gaps.
-	int64_t gen = reset_mtime(reset), last = now_ns(CLOCK_MONOTONIC), last_rt = now_ns(CLOCK_REALTIME);
-	int64_t next_write = 0, longest = 0;
+	// stops the tasks, so a gap is the larger of the two clocks' gaps. Publishing is not left
+	// out: a freeze that catches the process inside a publish stops it there.
+	int64_t last = now_ns(CLOCK_MONOTONIC), last_rt = now_ns(CLOCK_REALTIME);
+	int64_t next_write = 0;
 	int wrote = 0;
 	for (;;) {
 		int64_t t = now_ns(CLOCK_MONOTONIC), rt = now_ns(CLOCK_REALTIME);
@@ -70,37 +92,46 @@ static void spin(int index, size_t bytes, const char *dir, int ready_fd) {
 		// restore figure's excess over upstream, which keeps the clock).
 		if (t < last || next_write - t > 20 * 1000000)
 			next_write = 0;
-		if (t - last > longest)
-			longest = t - last;
-		if (rt - last_rt > longest)
-			longest = rt - last_rt;
+		int64_t g = t - last;
+		if (rt - last_rt > g)
+			g = rt - last_rt;
+		if (t < last)
+			g = rt - last_rt; // A restore: the monotonic clock is another sandbox's.
 		last = t;
 		last_rt = rt;
+		if (g > 1000000) { // Gaps under 1 ms are the loop itself.
+			int64_t slot = rt / SLOT_NS;
+			int i = (int)(slot % HISTORY);
+			if (slot_of[i] != slot) {
+				slot_of[i] = slot;
+				gap[i] = 0;
+			}
+			if (g > gap[i]) {
+				gap[i] = g;
+				gap_end[i] = rt;
+				dirty[i] = 1;
+			}
+		}
 		if (t < next_write)
 			continue;
 		next_write = t + 20 * 1000000;
 		if (index == 0)
 			waitpid(-1, NULL, WNOHANG); // The ready collector below.
-		int64_t g = reset_mtime(reset);
-		if (g != gen) {
-			gen = g;
-			longest = 0;
+		for (int i = 0; i < HISTORY; i++) {
+			if (!dirty[i])
+				continue;
+			dirty[i] = 0;
+			snprintf(line, sizeof line, "%019lld %012lld\n", (long long)gap_end[i], (long long)(gap[i] / 1000));
+			put(fd, line, ENTRY_LEN, HEAD_LEN + i * ENTRY_LEN);
 		}
-		char line[80];
-		int n = snprintf(line, sizeof line, "%019lld %012lld %019lld\n", (long long)now_ns(CLOCK_REALTIME),
-				 (long long)(longest / 1000), (long long)gen);
-		if (pwrite(fd, line, n, 0) != n) {
-			perror("pwrite");
-			exit(1);
-		}
+		snprintf(line, sizeof line, "%019lld\n", (long long)now_ns(CLOCK_REALTIME));
+		put(fd, line, HEAD_LEN, 0);
 		if (!wrote) {
 			wrote = 1;
 			if (write(ready_fd, "r", 1) != 1)
 				exit(1);
 			close(ready_fd);
 		}
-		last = now_ns(CLOCK_MONOTONIC); // The bookkeeping above is not a stop.
-		last_rt = now_ns(CLOCK_REALTIME);
 	}
 }
 

@@ -38,10 +38,17 @@ func (r *memReader) ViewAt(off, n int64, fn func(data []byte, zeros int64) error
 	if err != nil || int64(got) != n || c.unsafe {
 		return r.copyView(off, n, fn)
 	}
-	if int64(cap(r.buf)) < n {
-		r.buf = make([]byte, n)
+	// The buffer holds only the data, not the zero runs: a stack or heap VMA is mostly pages
+	// never touched, and a buffer of the whole view (zeroed by make) cost more than the image's
+	// data in a container of many small processes (CPU profile, 16 × 1 MiB: 17 % of the freeze).
+	need := 0
+	for _, v := range c.views {
+		need += len(v.data)
 	}
-	buf, used := r.buf[:n], 0
+	if cap(r.buf) < need {
+		r.buf = make([]byte, need)
+	}
+	buf, used := r.buf[:need], 0
 	flush := func() error {
 		if used == 0 {
 			return nil

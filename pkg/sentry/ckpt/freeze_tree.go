@@ -16,6 +16,9 @@ import (
 
 // A tree freeze (CKPT_FREEZE_TREE) runs on the caller's task goroutine as the coordinator:
 //
+//  0. unless CKPT_TREE_KILL, take and drop a copy-on-write snapshot of each process of the tree
+//     while everything still runs, so that the snapshots taken in step 2 are cheap
+//     (freeze_tree_presnap.go);
 //  1. select the tree: pid and its descendants (by the parent links of the processes' leaders),
 //     or every process of the caller's PID namespace but the caller;
 //  2. register a treeWork on each live process and wait until every one has captured itself and
@@ -84,6 +87,12 @@ func freezeTree(t *kernel.Task, req treeFreezeRequest) error {
 	defer req.file.DecRef(t)
 	defer dropFiles(t, req.images)
 	start := time.Now()
+	if !req.kill {
+		// Only a tree that runs on after the freeze gains from it (freeze_tree_presnap.go).
+		preSnapshotTree(t, req.root)
+	}
+	preSnapped := time.Since(start)
+	start = time.Now()
 	members, err := stopTreeAroundVforks(t, req.root) // freeze_tree_vfork.go
 	handedOff := false
 	defer func() {
@@ -105,10 +114,15 @@ func freezeTree(t *kernel.Task, req treeFreezeRequest) error {
 		return err
 	}
 	defer closeCaptures(fsCaps)
+	// The longest time a process released here was held: from the start of its capture (it ran
+	// no user code after that) to its release; the pause the freeze itself caused.
+	var longest time.Duration
 	if !req.kill {
+		released := time.Now()
 		for _, m := range members {
 			if m.work != nil && m.work.snap != nil {
 				closeRelease(m.work)
+				longest = max(longest, released.Sub(m.work.began))
 			}
 		}
 	}
@@ -135,8 +149,8 @@ func freezeTree(t *kernel.Task, req treeFreezeRequest) error {
 		handedOff = true
 		go killTreeAfter(t.ThreadGroup(), members)
 	}
-	t.Infof("ckpt: froze tree %d: %d processes, %d image bytes, %d images in image files; all stopped after %v, total %v, kill=%t",
-		req.root, len(members), written, images.next, stopped, time.Since(start), req.kill)
+	t.Infof("ckpt: froze tree %d: %d processes, %d image bytes, %d images in image files; pre-snapshots %v, then all stopped after %v, longest stop of a process released before the writes %v, total %v, kill=%t",
+		req.root, len(members), written, images.next, preSnapped, stopped, longest, time.Since(start), req.kill)
 	return nil
 }
 

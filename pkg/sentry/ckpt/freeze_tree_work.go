@@ -28,9 +28,10 @@ type treeWork struct {
 	// +checklocks:mu
 	started bool
 
-	// registered is when the coordinator registered the work (for the log line that says where
-	// the pause goes).
+	// registered is when the coordinator registered the work, began when the capture began (for
+	// the log lines that say where the pause goes).
 	registered time.Time
+	began      time.Time
 
 	// Results, valid once captured is closed.
 	err  error
@@ -102,7 +103,7 @@ func (w *treeWork) TaskWork(t *kernel.Task) {
 // copy-on-write snapshot and notes what the manifest needs to know about sharing. t is the
 // process's capturing thread: on its own goroutine, or held in a stop (freeze_tree_stopped.go).
 func (w *treeWork) record(t *kernel.Task, p *imgfmt.Process, stop *siblingStop, began time.Time) {
-	w.proc, w.stop = p, stop
+	w.proc, w.stop, w.began = p, stop, began
 	captured := time.Now()
 	w.snap = forkSnapshot(t, p)
 	t.Debugf("ckpt: tree freeze: work ran %v after it was registered; capture %v, snapshot %v",
