@@ -239,3 +239,31 @@ func TestPolicyValidation(t *testing.T) {
 		}
 	})
 }
+
+// TestTreeFreezePreSnapshotNeedsPermission: before a tree freeze stops anything it takes a
+// throw-away snapshot of each process (freeze_tree_presnap.go). A caller that may not trace a
+// process gets EPERM from the freeze, and that process must not have been pre-snapshotted
+// first (copy-on-write faults and stub processes for it, at another user's request). The
+// allowed call shows that the log line this looks for is written.
+func TestTreeFreezePreSnapshotNeedsPermission(t *testing.T) {
+	guest := h.BuildC(t, "ckpt_call")
+	preSnap := regexp.MustCompile(`pre-snapshot of pid \d+: fork`)
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		for _, c := range []ckptCase{
+			{"freeze_tree_traceable_sibling", 3, "wo", "sibling", 0, "none", "int", validFreeze},
+			{"freeze_tree_untraceable_sibling", 3, "wo", "sibling", 0, "nobody", "int", "EPERM"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				r := h.Do(t, harness.Opts{Platform: p}, ckptCallArgs(guest, []ckptCase{c})...)
+				r.WantExit(t, 0)
+				if got := runCases(t, r, []ckptCase{c})[c.name]; got != c.wantErrn {
+					t.Fatalf("%s: got %q, want %s", c.name, got, c.wantErrn)
+				}
+				snapped := preSnap.MatchString(r.Sandbox.DebugLogs(t))
+				if want := c.wantErrn == validFreeze; snapped != want {
+					t.Errorf("%s: a pre-snapshot in the sandbox log: %v, want %v", c.name, snapped, want)
+				}
+			})
+		}
+	})
+}

@@ -8,7 +8,8 @@
  *   FD    integer, or: wo (a new file opened O_WRONLY), ro (O_RDONLY), rw (O_RDWR), path (O_PATH),
  *         closed (a number that was just closed)
  *   PID   integer, or: self (getpid()), parent (the ckpt_call process that forked the case),
- *         missing (a pid that does not exist)
+ *         missing (a pid that does not exist), sibling (a process of the ckpt_call process's
+ *         user that sleeps beside the cases, started only if a case names it)
  *   PREP  none | nodump (prctl PR_SET_DUMPABLE 0) | nocore (RLIMIT_CORE 0) |
  *         nobody (drop to uid/gid 65534 without capabilities)
  *   ABI   int (the ckpt.h wrapper: 32-bit ints) | zext (each int zero-extended to 64 bits, e.g. -1
@@ -53,8 +54,13 @@ static int parse_fd(const char *s, const char *name)
 	return atoi(s);
 }
 
+/* sibling is the sleeping process "sibling" names, 0 until one is started. */
+static pid_t sibling;
+
 static pid_t parse_pid(const char *s, pid_t parent)
 {
+	if (!strcmp(s, "sibling"))
+		return sibling;
 	if (!strcmp(s, "self"))
 		return getpid();
 	if (!strcmp(s, "parent"))
@@ -131,6 +137,17 @@ int main(int argc, char **argv)
 	pid_t parent = getpid();
 	int bad = 0;
 	setvbuf(stdout, NULL, _IONBF, 0);
+	for (int i = 1; i < argc && !sibling; i++) {
+		if (strstr(argv[i], ",sibling,")) {
+			sibling = fork_dying_with_parent();
+			if (sibling < 0)
+				return 2;
+			if (sibling == 0) {
+				for (;;)
+					pause();
+			}
+		}
+	}
 	for (int i = 1; i < argc; i++) {
 		pid_t c = fork();
 		if (c < 0) {
@@ -148,6 +165,10 @@ int main(int argc, char **argv)
 			printf("case %d child status 0x%x\n", i, st);
 			bad = 1;
 		}
+	}
+	if (sibling > 0) {
+		kill(sibling, SIGKILL);
+		waitpid(sibling, NULL, 0);
 	}
 	return bad;
 }

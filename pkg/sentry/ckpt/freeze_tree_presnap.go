@@ -41,15 +41,26 @@ func preSnapshotTree(t *kernel.Task, root int32) {
 	if err != nil {
 		return // The freeze reports it.
 	}
+	// Only processes the caller may freeze: the freeze checks each member again once stopped
+	// and fails with EPERM, but a caller that may not trace a process must not make it pay a
+	// snapshot's copy-on-write faults, nor start stub processes for it, before that.
+	var mayFreeze []*kernel.ThreadGroup
+	for tg, pid := range sel {
+		if leader := tg.Leader(); leader != nil && checkTreeMember(t, &treeMember{tg: tg, pid: pid}) == nil {
+			mayFreeze = append(mayFreeze, tg)
+		} else {
+			t.Debugf("ckpt: tree freeze: no pre-snapshot of pid %d (the caller may not freeze it)", pid)
+		}
+	}
 	// One spare address space per process for the pre-snapshots and then the freeze's own
 	// snapshots (snapshot_warm.go); the task blocks while they are made.
 	t.UninterruptibleSleepStart()
-	warmSnapshot(t.Kernel(), len(sel))
+	warmSnapshot(t.Kernel(), len(mayFreeze))
 	t.UninterruptibleSleepFinish()
 	warmed := time.Since(start)
 	seen := make(map[*mm.MemoryManager]bool)
 	n := 0
-	for tg := range sel {
+	for _, tg := range mayFreeze {
 		if t.Killed() {
 			return
 		}
