@@ -352,12 +352,15 @@ func startGuestTree(t *testing.T, p, guest string, args ...string) *harness.Cont
 	return c
 }
 
-// waitThawed waits (30 s at most) until every live process of m runs in container c under its own
-// name: a container started with the restore init directly (not by the host `restore`, which
-// waits for it) runs before its processes have finished their thaws, and until then each is
-// named restore-init and a signal sent to it is not the restored program's to take. It asks the
-// sandbox (`ps`), never execs into the container: an exec'd process would take a pid the restore
-// may still have to create (it failed so: "pid 2 cannot be had").
+// waitThawed waits (30 s at most) until every live process of m runs in container c and none is
+// still named restore-init: a container started with the restore init directly (not by the host
+// `restore`, which waits for it) runs before its processes have finished their thaws, and until
+// then each is named restore-init and a signal sent to it is not the restored program's to take.
+// It does not want each process's recorded name: a thawed process may rename itself at once
+// (busybox sh runs an applet by exec'ing /proc/self/exe, "exe", which a freeze caught and which
+// was "sleep" right after its thaw). It asks the sandbox (`ps`), never execs into the container:
+// an exec'd process would take a pid the restore may still have to create (it failed so: "pid 2
+// cannot be had").
 func waitThawed(t *testing.T, c *harness.Container, m *treefmt.Manifest) {
 	t.Helper()
 	var out string
@@ -380,7 +383,7 @@ func waitThawed(t *testing.T, c *harness.Container, m *treefmt.Manifest) {
 		}
 		thawed := true
 		for _, pr := range m.Processes {
-			if pr.Zombie == nil && have[pr.PID] != pr.Comm {
+			if name, ok := have[pr.PID]; pr.Zombie == nil && (!ok || name == "restore-init" && pr.Comm != "restore-init") {
 				thawed = false
 			}
 		}
