@@ -136,12 +136,20 @@ func lastLines(s string, n int) string {
 // waitFor polls cond until it holds or timeout passes (then the test fails).
 func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
 	t.Helper()
+	if !pollUntil(timeout, cond) {
+		t.Fatalf("condition not met within %v", timeout)
+	}
+}
+
+// pollUntil polls cond every 20 ms until it holds or timeout passes, and reports whether it held:
+// waitFor for a caller with a better failure message of its own.
+func pollUntil(timeout time.Duration, cond func() bool) bool {
 	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
 		if cond() {
-			return
+			return true
 		}
 	}
-	t.Fatalf("condition not met within %v", timeout)
+	return false
 }
 
 // waitForFile polls until path exists, failing t after timeout.

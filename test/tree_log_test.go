@@ -59,9 +59,7 @@ func logLines(n int) func(string) bool {
 // failed so once: the child's "done" came after the parent's line the kill waited for).
 func (r *logRestore) checkLines(t *testing.T, want int, also ...string) {
 	t.Helper()
-	for end := time.Now().Add(30 * time.Second); time.Now().Before(end) && !logLines(want)(r.read()); {
-		time.Sleep(20 * time.Millisecond)
-	}
+	pollUntil(30*time.Second, func() bool { return logLines(want)(r.read()) }) // Counted below.
 	log := r.read()
 	lines := strings.Split(strings.TrimSpace(log), "\n")
 	if len(lines) != want {

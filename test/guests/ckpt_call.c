@@ -139,9 +139,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IONBF, 0);
 	for (int i = 1; i < argc && !sibling; i++) {
 		if (strstr(argv[i], ",sibling,")) {
-			sibling = fork_dying_with_parent();
-			if (sibling < 0)
-				return 2;
+			sibling = fork_dying_with_parent(); /* exits on failure */
 			if (sibling == 0) {
 				for (;;)
 					pause();

@@ -46,7 +46,7 @@ func preSnapshotTree(t *kernel.Task, root int32) {
 	// snapshot's copy-on-write faults, nor start stub processes for it, before that.
 	var mayFreeze []*kernel.ThreadGroup
 	for tg, pid := range sel {
-		if leader := tg.Leader(); leader != nil && checkTreeMember(t, &treeMember{tg: tg, pid: pid}) == nil {
+		if checkTreeMember(t, &treeMember{tg: tg, pid: pid}) == nil {
 			mayFreeze = append(mayFreeze, tg)
 		} else {
 			t.Debugf("ckpt: tree freeze: no pre-snapshot of pid %d (the caller may not freeze it)", pid)
