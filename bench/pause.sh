@@ -2,24 +2,34 @@
 # pause.sh: how long a checkpoint stops each thread of a running program (issue 11).
 #
 # bench/pause_guest.c dirties N MiB (every page non-zero) and runs THREADS (default 2) threads that
-# read the clock every 100 us and record their longest gap, first over a quiet window (the noise
-# floor of the machine), then over a window at whose start a checkpoint is triggered, per mode:
+# read the clock every 100 us and record their gaps, first over a quiet window (the noise floor of
+# the machine), then over a window at whose start a checkpoint is triggered, per mode:
 #   self      the program's main thread calls sys_checkpoint(CKPT_FREEZE) on itself
 #   other     a child process freezes it (sys_checkpoint(CKPT_FREEZE, fd, pid): what checkpt -c does)
 #   signal    a child process sends it SIGCKPT and waits for the ckpt-file to appear
 #   host      the host runs `runsc-ckpt kill CID SIGCKPT` and waits for the ckpt-file to appear
 #   upstream  the host runs upstream `runsc checkpoint --leave-running` (whole-sandbox save)
 # Each run prints one line:  size mode rep quiet stop0/stop1/... sentry total copy (ms)
-#   quiet     the longest gap any thread saw in the quiet window (noise floor)
-#   stopN     thread N's longest gap in the checkpoint window (thread 0 is the main thread; in self
-#             mode it is the one in sys_checkpoint)
+#   quiet     the noise floor: the longest gap a thread saw in a quiet interval as long as the
+#             checkpoint (the median over such slices of the quiet window; the largest of the
+#             threads'). The longest gap of a window grows with its length on this shared VM (4 ms
+#             in 1 s, 13-26 ms in 9 s with nothing happening), so a stop is compared with the
+#             noise of an interval of the same length, not with a fixed window's
+#   stopN     thread N's longest gap that overlaps the checkpoint, from its trigger until the image
+#             is complete (thread 0 is the main thread; in self mode it is the one in
+#             sys_checkpoint); for upstream, whose completion the guest cannot see, the longest gap
+#             of the window after the trigger
 #   sentry    the sentry's own measure of how long the threads were stopped (its freeze log line:
 #             capture + snapshot; the whole freeze when they stay stopped), not for upstream
 #   total     the checkpoint until its image is complete: the call (self, other), until the
 #             ckpt-file appeared (signal, host), the `runsc checkpoint` command (upstream)
 #   copy      a plain host copy of the image to a new file on the same filesystem (cat), the page
-#             cache write limit for the same bytes, measured right after
+#             cache write limit for the same bytes, made as soon as the checkpoint is complete
+#             while the guest's threads still run: the same competition for the CPU as the
+#             image's write had
 #   ratio     total / copy of the same run
+#   idle      the same copy again once the guest has exited (the machine's limit with nothing
+#             else of ours running)
 # and at the end a table of medians per size and mode. The filesystem's dirty pages are written back
 # (sync -f) before each checkpoint and before each copy, so that neither pays for the writeback of
 # what the other wrote (without it the copy made right after a 1 GiB image took 10-20 s while the
@@ -29,7 +39,7 @@
 # usage: bench/pause.sh [SIZES_MIB...]   (default 16 256 1024)
 # env:   RUNSC_CKPT (default bin/runsc-ckpt), RUNSC_UPSTREAM (default bin/runsc-upstream, `make bench-bins`;
 #        empty to skip), MODES (default "self other signal host upstream"), REPS (default 3),
-#        THREADS (default 2), QUIET_MS (default 1000), DEBUG (default 1; 0 runs the sandboxes without
+#        THREADS (default 2), QUIET_MS (default 4000), DEBUG (default 1; 0 runs the sandboxes without
 #        --debug: the sentry column is then "-"), BENCH_DIR (default /var/tmp/pause-bench: not
 #        under /tmp).
 set -euo pipefail
@@ -40,7 +50,7 @@ upstream=${RUNSC_UPSTREAM-$here/bin/runsc-upstream}
 modes=(${MODES:-self other signal host upstream})
 reps=${REPS:-3}
 threads=${THREADS:-2}
-quiet=${QUIET_MS:-1000}
+quiet=${QUIET_MS:-4000}
 debug=${DEBUG:-1}
 dir=${BENCH_DIR:-/var/tmp/pause-bench}
 sizes=("$@")
@@ -76,13 +86,35 @@ sentry_pause() {
 	if [ "$p" = "whole freeze" ]; then go_ms <<<"$t"; else go_ms <<<"$p"; fi
 }
 
+# wait_line TEXT FILE PID: wait until a line TEXT is in FILE, or PID has exited (status 1).
+wait_line() {
+	until grep -qx "$1" "$2" 2>/dev/null; do
+		kill -0 "$3" 2>/dev/null || return 1
+		sleep 0.01
+	done
+}
+
+# copy_ms IMAGE: the time of a plain copy of IMAGE to a new file of the same filesystem, in ms,
+# after writing back the filesystem's dirty pages (so that the copy does not pay for the
+# writeback of what came before).
+copy_ms() {
+	local t1 ms
+	sync -f "$dir"
+	t1=$(date +%s%N)
+	cat "$1" >"$dir/copy"
+	ms=$(( ($(date +%s%N) - t1) / 1000000 ))
+	rm -f "$dir/copy"
+	echo "$ms"
+}
+
 run_one() { # size mode rep
 	local size=$1 mode=$2 rep=$3 root="/var/run/rc-pause-bench-$$" runsc=$bin
 	[ "$mode" = upstream ] && runsc=$upstream
-	local window=$(( 3000 + 6 * size ))
+	# Long enough for the checkpoint and the copy made while the guest runs.
+	local window=$(( 3000 + 10 * size ))
 	local img="$dir/img" out="$dir/out" logs="$dir/logs/"
 	rm -rf "$img" "$ckptfile" "$dir/copy" "$dir/bundle" "$logs"
-	local pid total="" sentry="-"
+	local pid total="" sentry="-" busy=-
 	sync -f "$dir"
 	case $mode in
 	self | other | signal)
@@ -90,16 +122,21 @@ run_one() { # size mode rep
 		[ "$mode" = signal ] && arg=$ckptfile
 		local dbg=()
 		[ "$debug" = 1 ] && dbg=(--debug --debug-log="$logs")
-		(cd "$dir" && "$runsc" --root "$root" --network=none "${dbg[@]}" do \
-			-cwd="$dir" -force-overlay=false "$guest" "$size" "$threads" "$quiet" "$window" "$mode" "$arg" >"$out" 2>&1)
+		(cd "$dir" && exec "$runsc" --root "$root" --network=none "${dbg[@]}" do \
+			-cwd="$dir" -force-overlay=false "$guest" "$size" "$threads" "$quiet" "$window" "$mode" "$arg" >"$out" 2>&1) &
+		pid=$!
 		[ "$mode" = signal ] && img=$ckptfile
+		wait_line ckpt_done "$out" "$pid" && busy=$(copy_ms "$img")
+		wait "$pid" || { echo "guest failed:" >&2; cat "$out" >&2; exit 1; }
 		;;
 	host | upstream)
 		# A container whose rootfs writes reach the host (--overlay2=none); the host triggers.
 		local b="$dir/bundle" id="pb$$-$rep"
 		mkdir -p "$b/rootfs"
 		cp "$guest" "$b/rootfs/pause_guest"
-		(cd "$b" && "$runsc" spec -- /pause_guest "$size" "$threads" "$quiet" "$window" host /ready)
+		local done_arg=()
+		[ "$mode" = host ] && done_arg=(/pause_guest.ckpt)
+		(cd "$b" && "$runsc" spec -- /pause_guest "$size" "$threads" "$quiet" "$window" host /ready "${done_arg[@]}")
 		sed -i -e 's/"terminal": true/"terminal": false/' -e 's/"readonly": true/"readonly": false/' "$b/config.json"
 		local dbg=()
 		[ "$mode" = host ] && [ "$debug" = 1 ] && dbg=(--debug --debug-log="$logs")
@@ -117,6 +154,7 @@ run_one() { # size mode rep
 			img=$(ls -S "$b"/image/* | head -1)
 		fi
 		total=$(( $(now_ms) - t1 ))
+		busy=$(copy_ms "$img")
 		wait "$pid" || { echo "container failed:" >&2; cat "$out" >&2; exit 1; }
 		"$runsc" --root "$root" delete -force "$id" >/dev/null 2>&1 || true
 		if mountpoint -q "$root/null-netns" 2>/dev/null; then umount "$root/null-netns"; fi
@@ -127,17 +165,13 @@ run_one() { # size mode rep
 	[ -n "${TIMING:-}" ] && { grep -rhoa "TIMING.*" "$logs" >&2 || true; }
 	local qmax stops
 	qmax=$(sed -n 's/^thread=[0-9]* quiet_us=\([0-9]*\).*/\1/p' "$out" | sort -n | tail -1 | ms)
-	stops=$(sed -n 's/^thread=[0-9]* quiet_us=[0-9]* stop_us=\([0-9]*\)$/\1/p' "$out" | ms_each)
+	stops=$(sed -n 's/^thread=[0-9]* quiet_us=[0-9]* stop_us=\([0-9]*\) .*$/\1/p' "$out" | ms_each)
 	[ -n "$stops" ] || { echo "guest failed:" >&2; cat "$out" >&2; exit 1; }
 	[ -n "$total" ] || total=$(sed -n 's/^total_us=\([0-9]*\)$/\1/p' "$out" | ms)
-	local t1 copy
-	sync -f "$dir"
-	t1=$(date +%s%N)
-	cat "$img" >"$dir/copy"
-	copy=$(( ($(date +%s%N) - t1) / 1000000 ))
-	local ratio
-	ratio=$(awk -v t="$total" -v c="$copy" 'BEGIN {if (c > 0) printf "%.2f", t / c; else print "-"}')
-	echo "$size $mode $rep quiet=$qmax stops=$stops sentry=$sentry total=$total copy=$copy ratio=$ratio"
+	local idle ratio
+	idle=$(copy_ms "$img")
+	ratio=$(awk -v t="$total" -v c="$busy" 'BEGIN {if (c > 0) printf "%.2f", t / c; else print "-"}')
+	echo "$size $mode $rep quiet=$qmax stops=$stops sentry=$sentry total=$total copy=$busy ratio=$ratio idle=$idle"
 }
 ms_each() { awk '{printf "%s%.1f", (NR>1?"/":""), $1/1000}'; }
 
@@ -155,8 +189,8 @@ for size in "${sizes[@]}"; do
 done
 echo "# done $(date -u +%H:%M) UTC, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-echo "| MiB | mode | noise floor ms | longest stop per thread ms | sentry pause ms | total ms | host copy ms | total / copy |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| MiB | mode | noise floor ms | longest stop per thread ms | sentry pause ms | total ms | host copy ms | total / copy | idle copy ms |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for size in "${sizes[@]}"; do
 	for mode in "${modes[@]}"; do
 		sel=$(printf '%s\n' "${results[@]}" | awk -v s="$size" -v m="$mode" '$1==s && $2==m')
@@ -171,6 +205,7 @@ for size in "${sizes[@]}"; do
 		tot=$(sed 's/.*total=\([^ ]*\).*/\1/' <<<"$sel" | median)
 		cp=$(sed 's/.*copy=\([^ ]*\).*/\1/' <<<"$sel" | median)
 		ra=$(sed 's/.*ratio=\([^ ]*\).*/\1/' <<<"$sel" | median)
-		echo "| $size | $mode | $q | $st | $sp | $tot | $cp | $ra |"
+		id=$(sed 's/.*idle=\([^ ]*\).*/\1/' <<<"$sel" | median)
+		echo "| $size | $mode | $q | $st | $sp | $tot | $cp | $ra | $id |"
 	done
 done

@@ -2,19 +2,32 @@
  *
  * The program dirties SIZE_MIB MiB of anonymous memory (every page non-zero), then THREADS threads
  * (the main thread is thread 0) read CLOCK_MONOTONIC in a loop, sleeping 100 us between reads, and
- * record the longest gap between two reads: first over a quiet window of QUIET_MS (nothing happens:
- * the noise floor of the machine), then over a window of WINDOW_MS at whose start the checkpoint is
- * triggered. MODE says how:
+ * record every gap between two reads of 500 us or more: first over a quiet window of QUIET_MS
+ * (nothing happens: the noise floor of the machine), then over a window of WINDOW_MS at whose start
+ * the checkpoint is triggered. MODE says how:
  *   self    the main thread calls sys_checkpoint(CKPT_FREEZE, fd, -1) into IMAGE itself
  *   other   a child process calls sys_checkpoint(CKPT_FREEZE, fd, parent) into IMAGE (checkpt -c)
  *   signal  a child process sends SIGCKPT to the program and waits until IMAGE (the ckpt-file,
  *           pass its name) appears
  *   host    nothing: the program creates READY_FILE (IMAGE) at the window's start, and the host
- *           triggers the checkpoint (runsc-ckpt kill CID SIGCKPT, runsc checkpoint --leave-running)
- * Prints "thread=<i> quiet_us=<longest gap> stop_us=<longest gap>" per thread and, except for
- * host, "total_us=<checkpoint time>" (the call, or until the image appeared).
+ *           triggers the checkpoint (runsc-ckpt kill CID SIGCKPT, runsc checkpoint --leave-running);
+ *           with DONE_FILE (the ckpt-file SIGCKPT writes, published by a rename when complete), a
+ *           thread polls for it every millisecond to learn when the checkpoint ended
+ * When the checkpoint is complete (the call returned, the image appeared) the program prints
+ * "ckpt_done" at once, so that the host can copy the image while the program still runs.
  *
- * usage: pause_guest SIZE_MIB THREADS QUIET_MS WINDOW_MS MODE IMAGE */
+ * At the end it prints per thread "thread=<i> quiet_us=<noise> stop_us=<stop> window_us=<max>":
+ *   stop    the longest gap that overlaps the checkpoint, from its trigger to its completion (the
+ *           longest gap of the whole window when the completion is not known: upstream's save)
+ *   noise   the noise floor for an interval as long as that checkpoint: the quiet window is cut
+ *           into slices of the checkpoint's length (at least one), and this is the median over
+ *           the slices of the longest gap in each. The longest gap of a long window grows with the
+ *           window on a shared machine (a 1 s window of this VM saw 4 ms, a 9 s one 13-26 ms), so
+ *           a stop is compared with the noise of an equally long interval.
+ *   max     the longest gap of the whole window (what this program reported before)
+ * and, except for host, "total_us=<checkpoint time>" (the call, or until the image appeared).
+ *
+ * usage: pause_guest SIZE_MIB THREADS QUIET_MS WINDOW_MS MODE IMAGE [DONE_FILE] */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -32,15 +45,46 @@
 #include "ckpt.h"
 
 #define MAXTHREADS 16
+#define MAXGAPS 16384
+#define MINGAP_US 2000
+
+/* gap is one recorded gap: its end and its length, in us since t0. */
+struct gap {
+	long end, len;
+};
 
 static long quiet_ms, window_ms;
 static struct timespec t0;
-static long quiet_max[MAXTHREADS], stop_max[MAXTHREADS];
+static struct gap gaps[MAXTHREADS][MAXGAPS];
+static int ngaps[MAXTHREADS];
 static volatile int window_started;
+/* trig_us and done_us: the checkpoint's trigger and completion, in us since t0 (-1: unknown). */
+static volatile long trig_us = -1, done_us = -1;
 
 static long us_since(const struct timespec *a, const struct timespec *b)
 {
 	return (b->tv_sec - a->tv_sec) * 1000000L + (b->tv_nsec - a->tv_nsec) / 1000;
+}
+
+static long now_us(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return us_since(&t0, &now);
+}
+
+static void record(int id, long end, long len)
+{
+	if (len >= MINGAP_US && ngaps[id] < MAXGAPS)
+		gaps[id][ngaps[id]++] = (struct gap){end, len};
+}
+
+/* done marks the checkpoint complete now and tells the host at once. */
+static void done(void)
+{
+	done_us = now_us();
+	printf("ckpt_done\n");
+	fflush(stdout);
 }
 
 static void spin(int id, void (*at_window)(void))
@@ -51,20 +95,15 @@ static void spin(int id, void (*at_window)(void))
 		nanosleep(&nap, NULL);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		long gap = us_since(&last, &now), at = us_since(&t0, &now);
-		if (at < quiet_ms * 1000) {
-			if (gap > quiet_max[id])
-				quiet_max[id] = gap;
-		} else {
-			if (window_started && gap > stop_max[id])
-				stop_max[id] = gap;
+		record(id, at, gap);
+		if (at >= quiet_ms * 1000) {
 			if (at_window && !window_started) {
 				window_started = 1;
 				clock_gettime(CLOCK_MONOTONIC, &last);
+				trig_us = us_since(&t0, &last);
 				at_window();
 				clock_gettime(CLOCK_MONOTONIC, &now);
-				gap = us_since(&last, &now);
-				if (gap > stop_max[id])
-					stop_max[id] = gap;
+				record(id, us_since(&t0, &now), us_since(&last, &now));
 			}
 			if (at > (quiet_ms + window_ms) * 1000)
 				return;
@@ -73,15 +112,74 @@ static void spin(int id, void (*at_window)(void))
 	}
 }
 
+/* cmp_long orders longs for qsort. */
+static int cmp_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+	return (x > y) - (x < y);
+}
+
+/* report prints thread id's figures (see the header). */
+static void report(int id)
+{
+	long q = quiet_ms * 1000, w0 = q, stop = 0, wmax = 0;
+	long len = (trig_us >= 0 && done_us > trig_us) ? done_us - trig_us : q;
+	if (len > q)
+		len = q;
+	int slices = (int)(q / len);
+	static long slice_max[4096];
+	if (slices > 4096)
+		slices = 4096;
+	memset(slice_max, 0, sizeof slice_max);
+	for (int i = 0; i < ngaps[id]; i++) {
+		struct gap g = gaps[id][i];
+		if (g.end < q) {
+			int s = (int)(g.end / len);
+			if (s < slices && g.len > slice_max[s])
+				slice_max[s] = g.len;
+			continue;
+		}
+		if (g.end - g.len < w0 && g.end < trig_us)
+			continue; /* straddles the windows' boundary before the trigger */
+		if (g.len > wmax)
+			wmax = g.len;
+		if (done_us < 0 || (g.end >= trig_us && g.end - g.len <= done_us))
+			if (g.len > stop)
+				stop = g.len;
+	}
+	if (done_us < 0)
+		stop = wmax;
+	qsort(slice_max, slices, sizeof slice_max[0], cmp_long);
+	printf("thread=%d quiet_us=%ld stop_us=%ld window_us=%ld\n", id, slices ? slice_max[(slices - 1) / 2] : 0, stop, wmax);
+}
+
 static void *worker(void *arg)
 {
 	spin((int)(long)arg, NULL);
 	return NULL;
 }
 
-static const char *mode, *image;
+static const char *mode, *image, *done_file;
 static int go_pipe[2];
 static long total_us = -1;
+
+/* poll_done waits for done_file to appear after the window started (host mode). */
+static void *poll_done(void *arg)
+{
+	(void)arg;
+	struct timespec nap = {0, 1000000};
+	struct stat st;
+	while (!window_started)
+		nanosleep(&nap, NULL);
+	while (now_us() < (quiet_ms + window_ms) * 1000) {
+		if (stat(done_file, &st) == 0) {
+			done();
+			break;
+		}
+		nanosleep(&nap, NULL);
+	}
+	return NULL;
+}
 
 static void trigger(void)
 {
@@ -95,6 +193,7 @@ static void trigger(void)
 			fprintf(stderr, "self freeze failed: errno %d\n", errno);
 		close(fd);
 		total_us = us_since(&a, &b);
+		done();
 	} else if (strcmp(mode, "host") == 0) {
 		close(open(image, O_WRONLY | O_CREAT | O_TRUNC, 0644));
 	} else {
@@ -103,7 +202,8 @@ static void trigger(void)
 	}
 }
 
-/* child waits for the go byte, then checkpoints its parent and reports the time on the pipe. */
+/* child waits for the go byte, then checkpoints its parent, says so on stdout and reports the
+ * time and the completion instant on the pipe. */
 static void child(pid_t parent, int report)
 {
 	char c;
@@ -125,8 +225,10 @@ static void child(pid_t parent, int report)
 			nanosleep(&nap, NULL);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &b);
-	long us = us_since(&a, &b);
-	if (write(report, &us, sizeof us) != sizeof us)
+	printf("ckpt_done\n");
+	fflush(stdout);
+	long msg[3] = {us_since(&a, &b), b.tv_sec, b.tv_nsec};
+	if (write(report, msg, sizeof msg) != sizeof msg)
 		_exit(1);
 	_exit(0);
 }
@@ -134,7 +236,7 @@ static void child(pid_t parent, int report)
 int main(int argc, char **argv)
 {
 	if (argc < 7) {
-		fprintf(stderr, "usage: %s SIZE_MIB THREADS QUIET_MS WINDOW_MS MODE IMAGE\n", argv[0]);
+		fprintf(stderr, "usage: %s SIZE_MIB THREADS QUIET_MS WINDOW_MS MODE IMAGE [DONE_FILE]\n", argv[0]);
 		return 2;
 	}
 	size_t size = (size_t)atol(argv[1]) << 20;
@@ -143,7 +245,8 @@ int main(int argc, char **argv)
 	window_ms = atol(argv[4]);
 	mode = argv[5];
 	image = argv[6];
-	if (threads < 1 || threads > MAXTHREADS)
+	done_file = argc > 7 ? argv[7] : NULL;
+	if (threads < 1 || threads > MAXTHREADS || quiet_ms < 1)
 		return 2;
 	unsigned char *mem = mmap(NULL, size ? size : 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED) {
@@ -152,31 +255,39 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < size; i += 4096)
 		memset(mem + i, (int)((i >> 12) | 1) & 0xff, 4096);
-	int report[2];
-	if (pipe(go_pipe) || pipe(report))
+	int rep[2];
+	if (pipe(go_pipe) || pipe(rep))
 		return 1;
 	pid_t kid = -1;
 	if (strcmp(mode, "other") == 0 || strcmp(mode, "signal") == 0) {
 		pid_t parent = getpid();
+		fflush(stdout);
 		kid = fork();
 		if (kid == 0)
-			child(parent, report[1]);
+			child(parent, rep[1]);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	pthread_t th[MAXTHREADS];
+	pthread_t th[MAXTHREADS], poller;
 	for (int i = 1; i < threads; i++)
 		pthread_create(&th[i], NULL, worker, (void *)(long)i);
+	if (done_file && strcmp(mode, "host") == 0)
+		pthread_create(&poller, NULL, poll_done, NULL);
 	spin(0, trigger);
 	for (int i = 1; i < threads; i++)
 		pthread_join(th[i], NULL);
+	if (done_file && strcmp(mode, "host") == 0)
+		pthread_join(poller, NULL);
 	if (kid > 0) {
-		long us;
-		if (read(report[0], &us, sizeof us) == sizeof us)
-			total_us = us;
+		long msg[3];
+		if (read(rep[0], msg, sizeof msg) == sizeof msg) {
+			struct timespec b = {msg[1], msg[2]};
+			total_us = msg[0];
+			done_us = us_since(&t0, &b);
+		}
 		waitpid(kid, NULL, 0);
 	}
 	for (int i = 0; i < threads; i++)
-		printf("thread=%d quiet_us=%ld stop_us=%ld\n", i, quiet_max[i], stop_max[i]);
+		report(i);
 	if (total_us >= 0)
 		printf("total_us=%ld\n", total_us);
 	return 0;
