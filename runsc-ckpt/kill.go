@@ -23,6 +23,7 @@ import (
 	"gvisor.dev/gvisor/runsc/container"
 	"gvisor.dev/gvisor/runsc/flag"
 
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/sentry/ckpt"
 )
 
@@ -269,12 +270,12 @@ func sendCkptSignal(conf *config.Config, c *container.Container, sig linux.Signa
 	if err != nil {
 		return err
 	}
-	self, err := os.Open("/proc/self/exe")
+	helper, err := helperFile(signalHelperName, treefmt.SignalHelper())
 	if err != nil {
-		return fmt.Errorf("opening this binary to run it as the signal helper: %w", err)
+		return err
 	}
 	// Execute passes the file to the sandbox, which keeps its own descriptor.
-	defer self.Close()
+	defer helper.Close()
 	devNull, err := os.Open(os.DevNull)
 	if err != nil {
 		return err
@@ -294,12 +295,11 @@ func sendCkptSignal(conf *config.Config, c *container.Container, sig linux.Signa
 	defer stderrR.Close()
 	e := &control.ExecArgs{
 		Argv:             signalHelperArgv(sig, targets),
-		Envv:             []string{signalHelperEnv + "=1"},
 		WorkingDirectory: "/",
 		KUID:             0,
 		KGID:             0,
 		Capabilities:     signalHelperCaps(),
-		FilePayload:      control.NewFilePayload(map[int]*os.File{0: devNull, 1: reportW, 2: stderrW}, self),
+		FilePayload:      control.NewFilePayload(map[int]*os.File{0: devNull, 1: reportW, 2: stderrW}, helper),
 	}
 	if p.Group >= 0 {
 		// The sender of a checkpoint signal must be allowed to checkpoint (sigckpt.go).
@@ -339,6 +339,9 @@ func sendCkptSignal(conf *config.Config, c *container.Container, sig linux.Signa
 	if err != nil {
 		if waitErr != nil {
 			return fmt.Errorf("%v; waiting for it (pid %d): %v", err, pid, waitErr)
+		}
+		if ws.Exited() && ws.ExitStatus() == signalHelperUsage {
+			return fmt.Errorf("%v: the signal helper refused (exit %d: bad arguments, or no sys_checkpoint in this sandbox)", err, signalHelperUsage)
 		}
 		return fmt.Errorf("%v (wait status %#x)", err, uint32(ws))
 	}

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -113,39 +109,5 @@ func TestKillResult(t *testing.T) {
 	}
 	if err := killResult(62, targets, []unix.Errno{unix.ESRCH, unix.ESRCH}, true); err == nil {
 		t.Error("--all with nobody signalled succeeded")
-	}
-}
-
-// TestSignalHelperRefusesOutsideSandbox runs the helper's logic on the host, where
-// sys_checkpoint does not exist: it must refuse without signalling anything.
-func TestSignalHelperRefusesOutsideSandbox(t *testing.T) {
-	if insideCkptSandbox() {
-		t.Fatal("insideCkptSandbox() is true on the host")
-	}
-	victim := exec.Command("sleep", "30")
-	if err := victim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = victim.Process.Kill()
-		_ = victim.Wait()
-	}()
-	var report, stderr bytes.Buffer
-	status := runSignalHelper(signalHelperArgv(linux.SIGTERM, []int{victim.Process.Pid})[1:], &report, &stderr)
-	if status != signalHelperUsage || report.Len() != 0 || !strings.Contains(stderr.String(), "not running inside") {
-		t.Errorf("status %d, report %q, stderr %q", status, report.String(), stderr.String())
-	}
-	time.Sleep(50 * time.Millisecond)
-	if err := victim.Process.Signal(syscall.Signal(0)); err != nil {
-		t.Errorf("the helper signalled a host process: %v", err)
-	}
-}
-
-func TestSignalHelperUsage(t *testing.T) {
-	for _, args := range [][]string{nil, {"62"}} {
-		var report, stderr bytes.Buffer
-		if status := runSignalHelper(args, &report, &stderr); status != signalHelperUsage || report.Len() != 0 {
-			t.Errorf("runSignalHelper(%q) = %d, report %q", args, status, report.String())
-		}
 	}
 }

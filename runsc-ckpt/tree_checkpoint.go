@@ -44,29 +44,6 @@ import (
 // treeHelperName is the in-container helper's argv[0].
 const treeHelperName = "runsc-ckpt-tree-helper"
 
-// freezeHelperFile returns a read-only file (gVisor execs only those) of a sealed memfd holding
-// treefmt.FreezeHelper(flags).
-func freezeHelperFile(flags uint32) (*os.File, error) {
-	fd, err := unix.MemfdCreate(treeHelperName, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
-	if err != nil {
-		return nil, fmt.Errorf("creating a memfd for the checkpoint helper: %w", err)
-	}
-	rw := os.NewFile(uintptr(fd), treeHelperName)
-	defer rw.Close()
-	if _, err := rw.Write(treefmt.FreezeHelper(flags)); err != nil {
-		return nil, fmt.Errorf("writing the checkpoint helper: %w", err)
-	}
-	seals := unix.F_SEAL_WRITE | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
-	if _, err := unix.FcntlInt(rw.Fd(), unix.F_ADD_SEALS, seals); err != nil {
-		return nil, fmt.Errorf("sealing the checkpoint helper: %w", err)
-	}
-	ro, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", rw.Fd()))
-	if err != nil {
-		return nil, fmt.Errorf("reopening the checkpoint helper read-only: %w", err)
-	}
-	return ro, nil
-}
-
 // elfCheckpointOpts are elfCheckpoint's options.
 type elfCheckpointOpts struct {
 	// leaveRunning keeps the container running afterwards (--leave-running, --pre-dump).
@@ -143,7 +120,7 @@ func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string
 		}
 		flags |= uint32(len(imageFiles)) << ckptabi.CKPT_TREE_IMAGE_FDS_SHIFT
 	}
-	helper, err := freezeHelperFile(flags)
+	helper, err := helperFile(treeHelperName, treefmt.FreezeHelper(flags))
 	if err != nil {
 		return err
 	}

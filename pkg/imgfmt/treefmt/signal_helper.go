@@ -1,0 +1,181 @@
+package treefmt
+
+// SignalHelper returns a tiny static x86-64 ELF executable that the host's `kill CID SIGCKPT` runs
+// inside the container (runsc-ckpt/kill.go): `runsc-ckpt-signal-helper SIGNO PID...` sends SIGNO
+// to each PID with kill(2), from inside, so that the sandbox's wrapped kill(2) treats a checkpoint
+// signal exactly as a guest's. For each PID it writes to fd 1 the line "PID ERRNO" (0: success)
+// for kill(PID, 0) before the real signal, then the same line for the real kill(2) (not when the
+// first failed); the last line of a PID counts (the report protocol of kill_helper.go). It exits
+// with the errno of the last failed kill, 0 if none failed, or 200 when it refuses: fewer than two
+// arguments, a SIGNO outside 1-64 or a PID that is not 1-9 decimal digits, a failed report write,
+// or no sys_checkpoint (ENOSYS: run on a Linux host, it would signal host processes). It makes
+// itself non-dumpable first (no ptrace, no /proc/PID/fd for guests without CAP_SYS_PTRACE).
+//
+// The Go program this replaces (this very binary, selected by its argv[0]) started the Go runtime
+// inside the sandbox for every signal: 30 ms on an idle machine, beside the running program it was
+// about to checkpoint. Code (GNU as, AT&T syntax; `as` and `objcopy -O binary -j .text` give the
+// bytes below):
+//
+//	_start:
+//	    mov (%rsp), %rcx
+//	    cmp $3, %rcx
+//	    jl usage                    # argc >= 3: SIGNO and a PID
+//	    xor %edi, %edi              # sys_checkpoint(0, -1, -1, 0): ENOSYS on a Linux host
+//	    mov $-1, %rsi
+//	    mov $-1, %rdx
+//	    xor %r10d, %r10d
+//	    mov $1000, %eax
+//	    syscall
+//	    cmp $-38, %rax
+//	    je usage
+//	    mov $4, %edi                # prctl(PR_SET_DUMPABLE, 0)
+//	    xor %esi, %esi
+//	    mov $157, %eax
+//	    syscall
+//	    mov 16(%rsp), %rdi          # SIGNO: 1..64
+//	    call atoi
+//	    cmp $1, %rax
+//	    jl usage
+//	    cmp $64, %rax
+//	    jg usage
+//	    mov %rax, %r13
+//	    lea 24(%rsp), %r14          # &argv[2]
+//	    xor %ebp, %ebp              # exit status: errno of the last failed kill
+//	next:
+//	    mov (%r14), %r15
+//	    test %r15, %r15
+//	    jz done
+//	    mov %r15, %rdi
+//	    call atoi
+//	    cmp $1, %rax
+//	    jl usage                    # PIDs > 0 only
+//	    mov %rax, %rbx
+//	    xor %esi, %esi              # kill(PID, 0), reported before the real signal
+//	    call sendrep
+//	    test %eax, %eax
+//	    jnz failed
+//	    mov %r13, %rsi
+//	    call sendrep
+//	    test %eax, %eax
+//	    jz advance
+//	failed:
+//	    mov %eax, %ebp
+//	advance:
+//	    add $8, %r14
+//	    jmp next
+//	done:
+//	    mov %ebp, %edi
+//	    jmp exit
+//	usage:
+//	    mov $200, %edi
+//	exit:
+//	    mov $231, %eax
+//	    syscall
+//	    hlt
+//
+//	# atoi: the decimal number at %rdi (1 to 9 digits, nothing else) in %rax; -1 if it is not one.
+//	atoi:
+//	    xor %eax, %eax
+//	    xor %ecx, %ecx
+//	1:    movzbl (%rdi,%rcx), %edx
+//	    test %edx, %edx
+//	    jz 2f
+//	    sub $'0', %edx
+//	    cmp $9, %edx
+//	    ja 3f
+//	    imul $10, %rax, %rax
+//	    add %rdx, %rax
+//	    inc %ecx
+//	    cmp $9, %ecx
+//	    jbe 1b
+//	3:    mov $-1, %rax
+//	    ret
+//	2:    test %ecx, %ecx
+//	    jz 3b
+//	    ret
+//
+//	# sendrep: kill(%rbx, %rsi), then write "PID ERRNO\n" to fd 1 (PID: the string at %r15, at most
+//	# 9 digits: atoi checked it); returns the errno (0: sent) in %eax. A failed write: exit 200.
+//	sendrep:
+//	    mov %rbx, %rdi
+//	    mov $62, %eax
+//	    syscall
+//	    neg %eax
+//	    mov %eax, %r12d             # errno
+//	    sub $40, %rsp               # line buffer at (%rsp)
+//	    xor %ecx, %ecx
+//	1:    movzbl (%r15,%rcx), %edx    # copy the PID's digits
+//	    test %edx, %edx
+//	    jz 2f
+//	    mov %dl, (%rsp,%rcx)
+//	    inc %ecx
+//	    jmp 1b
+//	2:    movb $' ', (%rsp,%rcx)
+//	    inc %ecx
+//	    mov %r12d, %eax             # errno's digits, backwards into 32(%rsp)..
+//	    lea 36(%rsp), %rsi
+//	    mov $10, %r8d
+//	3:    xor %edx, %edx
+//	    div %r8d
+//	    add $'0', %edx
+//	    dec %rsi
+//	    mov %dl, (%rsi)
+//	    test %eax, %eax
+//	    jnz 3b
+//	4:    movzbl (%rsi), %edx         # .. then after the space
+//	    mov %dl, (%rsp,%rcx)
+//	    inc %ecx
+//	    inc %rsi
+//	    lea 36(%rsp), %rdx
+//	    cmp %rdx, %rsi
+//	    jb 4b
+//	    movb $'\n', (%rsp,%rcx)
+//	    inc %ecx
+//	    mov $1, %edi                # write(1, buf, len)
+//	    mov %rsp, %rsi
+//	    mov %ecx, %edx
+//	    mov $1, %eax
+//	    syscall
+//	    cmp %rdx, %rax
+//	    jne usage
+//	    add $40, %rsp
+//	    mov %r12d, %eax
+//	    ret
+func SignalHelper() []byte {
+	code := []byte{
+		0x48, 0x8b, 0x0c, 0x24, 0x48, 0x83, 0xf9, 0x03, 0x0f, 0x8c, 0x8a, 0x00,
+		0x00, 0x00, 0x31, 0xff, 0x48, 0xc7, 0xc6, 0xff, 0xff, 0xff, 0xff, 0x48,
+		0xc7, 0xc2, 0xff, 0xff, 0xff, 0xff, 0x45, 0x31, 0xd2, 0xb8, 0xe8, 0x03,
+		0x00, 0x00, 0x0f, 0x05, 0x48, 0x83, 0xf8, 0xda, 0x74, 0x6a, 0xbf, 0x04,
+		0x00, 0x00, 0x00, 0x31, 0xf6, 0xb8, 0x9d, 0x00, 0x00, 0x00, 0x0f, 0x05,
+		0x48, 0x8b, 0x7c, 0x24, 0x10, 0xe8, 0x5f, 0x00, 0x00, 0x00, 0x48, 0x83,
+		0xf8, 0x01, 0x7c, 0x4c, 0x48, 0x83, 0xf8, 0x40, 0x7f, 0x46, 0x49, 0x89,
+		0xc5, 0x4c, 0x8d, 0x74, 0x24, 0x18, 0x31, 0xed, 0x4d, 0x8b, 0x3e, 0x4d,
+		0x85, 0xff, 0x74, 0x30, 0x4c, 0x89, 0xff, 0xe8, 0x39, 0x00, 0x00, 0x00,
+		0x48, 0x83, 0xf8, 0x01, 0x7c, 0x26, 0x48, 0x89, 0xc3, 0x31, 0xf6, 0xe8,
+		0x58, 0x00, 0x00, 0x00, 0x85, 0xc0, 0x75, 0x0c, 0x4c, 0x89, 0xee, 0xe8,
+		0x4c, 0x00, 0x00, 0x00, 0x85, 0xc0, 0x74, 0x02, 0x89, 0xc5, 0x49, 0x83,
+		0xc6, 0x08, 0xeb, 0xc8, 0x89, 0xef, 0xeb, 0x05, 0xbf, 0xc8, 0x00, 0x00,
+		0x00, 0xb8, 0xe7, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xf4, 0x31, 0xc0, 0x31,
+		0xc9, 0x0f, 0xb6, 0x14, 0x0f, 0x85, 0xd2, 0x74, 0x1e, 0x83, 0xea, 0x30,
+		0x83, 0xfa, 0x09, 0x77, 0x0e, 0x48, 0x6b, 0xc0, 0x0a, 0x48, 0x01, 0xd0,
+		0xff, 0xc1, 0x83, 0xf9, 0x09, 0x76, 0xe2, 0x48, 0xc7, 0xc0, 0xff, 0xff,
+		0xff, 0xff, 0xc3, 0x85, 0xc9, 0x74, 0xf4, 0xc3, 0x48, 0x89, 0xdf, 0xb8,
+		0x3e, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xf7, 0xd8, 0x41, 0x89, 0xc4, 0x48,
+		0x83, 0xec, 0x28, 0x31, 0xc9, 0x41, 0x0f, 0xb6, 0x14, 0x0f, 0x85, 0xd2,
+		0x74, 0x07, 0x88, 0x14, 0x0c, 0xff, 0xc1, 0xeb, 0xf0, 0xc6, 0x04, 0x0c,
+		0x20, 0xff, 0xc1, 0x44, 0x89, 0xe0, 0x48, 0x8d, 0x74, 0x24, 0x24, 0x41,
+		0xb8, 0x0a, 0x00, 0x00, 0x00, 0x31, 0xd2, 0x41, 0xf7, 0xf0, 0x83, 0xc2,
+		0x30, 0x48, 0xff, 0xce, 0x88, 0x16, 0x85, 0xc0, 0x75, 0xef, 0x0f, 0xb6,
+		0x16, 0x88, 0x14, 0x0c, 0xff, 0xc1, 0x48, 0xff, 0xc6, 0x48, 0x8d, 0x54,
+		0x24, 0x24, 0x48, 0x39, 0xd6, 0x72, 0xeb, 0xc6, 0x04, 0x0c, 0x0a, 0xff,
+		0xc1, 0xbf, 0x01, 0x00, 0x00, 0x00, 0x48, 0x89, 0xe6, 0x89, 0xca, 0xb8,
+		0x01, 0x00, 0x00, 0x00, 0x0f, 0x05, 0x48, 0x39, 0xd0, 0x0f, 0x85, 0x45,
+		0xff, 0xff, 0xff, 0x48, 0x83, 0xc4, 0x28, 0x44, 0x89, 0xe0, 0xc3,
+	}
+	return staticELF(code)
+}
+
+// signalHelperGuard is the offset of the helper's `je usage` (two bytes) after its sys_checkpoint
+// probe; the tests replace it with two NOPs to run the helper's logic on the host.
+const signalHelperGuard = 0x2c
