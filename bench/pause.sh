@@ -9,12 +9,12 @@
 #   signal    a child process sends it SIGCKPT and waits for the ckpt-file to appear
 #   host      the host runs `runsc-ckpt kill CID SIGCKPT` and waits for the ckpt-file to appear
 #   upstream  the host runs upstream `runsc checkpoint --leave-running` (whole-sandbox save)
-# Each run prints one line:  size mode rep quiet stop0/stop1/... sentry total copy (ms)
+# Each run prints one line:  size mode rep quiet stop0/stop1/... sentry total copy ratio idle (ms)
 #   quiet     the noise floor: the longest gap a thread saw in a quiet interval as long as the
 #             checkpoint (the median over such slices of the quiet window; the largest of the
-#             threads'). The longest gap of a window grows with its length on this shared VM (4 ms
-#             in 1 s, 13-26 ms in 9 s with nothing happening), so a stop is compared with the
-#             noise of an interval of the same length, not with a fixed window's
+#             threads'; 0: no gap of 2 ms or more). The longest gap of a window grows with its
+#             length on this shared VM (4 ms in 1 s, 13-26 ms in 9 s with nothing happening), so a
+#             stop is compared with the noise of an interval of the same length
 #   stopN     thread N's longest gap that overlaps the checkpoint, from its trigger until the image
 #             is complete (thread 0 is the main thread; in self mode it is the one in
 #             sys_checkpoint); for upstream, whose completion the guest cannot see, the longest gap
