@@ -161,6 +161,10 @@ func elfRestore(conf *config.Config, a elfRestoreArgs) (int, error) {
 	if !w.runDone {
 		w.runErr = <-exited
 	}
+	if held && !a.detach {
+		// `run` removes its container when it returns; upstream's restore leaves it stopped.
+		destroyContainer(conf, a.id)
+	}
 	var ee *exec.ExitError
 	if !a.detach && errors.As(w.runErr, &ee) {
 		return ee.ExitCode(), nil

@@ -165,6 +165,14 @@ func clockRestore(conf *config.Config, a elfRestoreArgs, derived string, m *tree
 	return relay, cleanup, nil
 }
 
+// destroyContainer removes container id in process (not by `delete`, which also removes the
+// derived bundles), ignoring errors.
+func destroyContainer(conf *config.Config, id string) {
+	if c, err := container.Load(conf.RootDir, container.FullID{ContainerID: id}, container.LoadOpts{SkipCheck: true}); err == nil {
+		_ = c.Destroy()
+	}
+}
+
 // rewriteClock sets the saved clock of the gvisor-format state file path to clock's readings, in
 // place (through a temporary file beside it).
 func rewriteClock(path string, clock *treefmt.Clock) error {
