@@ -158,7 +158,9 @@ func clockRestore(conf *config.Config, a elfRestoreArgs, derived string, m *tree
 		return nil, nil, fmt.Errorf("releasing the restored init: %w", err)
 	}
 	// waitRestored must not take the held name for the tree's: wait until the init has left it.
-	if err := waitInitName(conf, a.id, exited, func(name string) bool { return name != treefmt.HeldInitName }); err != nil {
+	// A sandbox that stops or a restore command that fails meanwhile is a failed thaw, which
+	// waitRestored reports as the plain restore's (relay still has the command's result).
+	if err := waitInitName(conf, a.id, exited, func(name string) bool { return name != treefmt.HeldInitName }); errors.Is(err, errWaitTimeout) {
 		cleanup()
 		return nil, nil, fmt.Errorf("the released init: %w", err)
 	}
@@ -203,6 +205,12 @@ func rewriteClock(path string, clock *treefmt.Clock) error {
 	return nil
 }
 
+// waitInitName's errors when the sandbox stopped or the name did not come.
+var (
+	errSandboxStopped = errors.New("the sandbox stopped")
+	errWaitTimeout    = fmt.Errorf("timed out after %v", restoreTimeout)
+)
+
 // waitInitName polls container id until its pid 1's name satisfies ok; it fails when the
 // container stops, exited (if not nil) delivers, or restoreTimeout passes.
 func waitInitName(conf *config.Config, id string, exited <-chan error, ok func(string) bool) error {
@@ -220,7 +228,7 @@ func waitInitName(conf *config.Config, id string, exited <-chan error, ok func(s
 			continue
 		}
 		if c.Status == container.Stopped || (c.Sandbox != nil && !c.Sandbox.IsRunning()) {
-			return errors.New("the sandbox stopped")
+			return errSandboxStopped
 		}
 		procs, err := c.Processes()
 		if err != nil {
@@ -230,7 +238,7 @@ func waitInitName(conf *config.Config, id string, exited <-chan error, ok func(s
 			return nil
 		}
 	}
-	return fmt.Errorf("timed out after %v", restoreTimeout)
+	return errWaitTimeout
 }
 
 // initName returns pid 1's name in procs.
