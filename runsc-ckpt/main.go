@@ -42,8 +42,9 @@ func main() {
 	alias.HandleAlias()
 
 	pf := registerPolicyFlags(flag.CommandLine)
-	registerFormatFlag(flag.CommandLine) // tree_checkpoint.go: --ckpt-format
-	registerDigestFlag(flag.CommandLine) // tree_checkpoint_digest.go: --ckpt-digest
+	registerFormatFlag(flag.CommandLine)       // tree_checkpoint.go: --ckpt-format
+	registerDigestFlag(flag.CommandLine)       // tree_checkpoint_digest.go: --ckpt-digest
+	registerRestoreClockFlag(flag.CommandLine) // tree_restore_clock.go: --ckpt-restore-clock
 	// Help, unknown commands and bad flags are answered before anything else runs (cli.go), on instances of
 	// the commands of their own.
 	probe, probeTopics := commands(pf)

@@ -58,6 +58,8 @@ type elfRestoreArgs struct {
 	// verify checks every image's digest (restore --verify-digests); a stream is verified by
 	// SplitStream as it is written out.
 	verify bool
+	// clock is restore --restore-clock ("" if not given; tree_restore_clock.go).
+	clock string
 }
 
 // elfRestore restores the ELF checkpoint a.image as container a.id from bundle a.bundle. It returns
@@ -102,26 +104,49 @@ func elfRestore(conf *config.Config, a elfRestoreArgs) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("checkpoint %s: %w", image, err)
 	}
-	derived, err := writeRestoreBundle(conf, a.id, bundle, image, m, chain)
+	spec, err := specutils.ReadSpec(bundle, conf)
+	if err != nil {
+		return 0, fmt.Errorf("reading the bundle's spec: %w", err)
+	}
+	mode, err := chooseRestoreClock(a.clock, ckptRestoreClockFlag, spec.Annotations)
 	if err != nil {
 		return 0, err
 	}
-	args := append(append([]string{}, a.globals...), rootfsUpperFlags(conf, m)...)
-	args = append(args, "run", "--bundle", derived)
-	if a.detach {
-		args = append(args, "--detach")
+	// Continuing the clock needs the freeze's; a manifest written before it was recorded
+	// restores with the new sandbox's.
+	held := mode == clockContinue && m.Clock != nil
+	derived, err := writeRestoreBundle(conf, a.id, bundle, image, m, chain, held)
+	if err != nil {
+		return 0, err
 	}
-	if a.pidFile != "" {
-		args = append(args, "--pid-file", a.pidFile)
+	globals := append(append([]string{}, a.globals...), rootfsUpperFlags(conf, m)...)
+	var exited <-chan error
+	if held {
+		var cleanup func()
+		exited, cleanup, err = clockRestore(conf, a, derived, m, globals)
+		if err != nil {
+			deleteContainer(a.self, a.globals, a.id)
+			return 0, fmt.Errorf("restoring container %q from %s with its clock (--restore-clock=reset restores without): %w", a.id, image, err)
+		}
+		defer cleanup()
+	} else {
+		args := append(globals, "run", "--bundle", derived)
+		if a.detach {
+			args = append(args, "--detach")
+		}
+		if a.pidFile != "" {
+			args = append(args, "--pid-file", a.pidFile)
+		}
+		args = append(args, a.id)
+		cmd := exec.Command(a.self, args...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		if err := cmd.Start(); err != nil {
+			return 0, fmt.Errorf("starting the restored container: %w", err)
+		}
+		ch := make(chan error, 1)
+		go func() { ch <- cmd.Wait() }()
+		exited = ch
 	}
-	args = append(args, a.id)
-	cmd := exec.Command(a.self, args...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("starting the restored container: %w", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
 
 	w := waitRestored(conf, a.id, m, exited, a.detach)
 	if !w.ok {
@@ -135,6 +160,10 @@ func elfRestore(conf *config.Config, a elfRestoreArgs) (int, error) {
 	}
 	if !w.runDone {
 		w.runErr = <-exited
+	}
+	if held && !a.detach {
+		// `run` removes its container when it returns; upstream's restore leaves it stopped.
+		destroyContainer(conf, a.id)
 	}
 	var ee *exec.ExitError
 	if !a.detach && errors.As(w.runErr, &ee) {
@@ -252,7 +281,9 @@ const restoreInitName = "restore-init"
 // writeRestoreBundle writes the derived bundle of a restore: the bundle's config.json with the
 // restore init as the process and, unless the rootfs is the host's /, the bind mounts that show it
 // and the checkpoint inside the container. It returns the derived bundle's directory.
-func writeRestoreBundle(conf *config.Config, id, bundle, image string, m *treefmt.Manifest, chain []treefmt.ChainDir) (string, error) {
+//
+// With held, the init is treefmt.HeldRestoreInit (a clock-continuing restore, tree_restore_clock.go).
+func writeRestoreBundle(conf *config.Config, id, bundle, image string, m *treefmt.Manifest, chain []treefmt.ChainDir, held bool) (string, error) {
 	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
 		return "", fmt.Errorf("reading the bundle's spec: %w", err)
@@ -288,7 +319,11 @@ func writeRestoreBundle(conf *config.Config, id, bundle, image string, m *treefm
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(stage, restoreInitName), treefmt.RestoreInit(), 0o755); err != nil {
+	init := treefmt.RestoreInit()
+	if held {
+		init = treefmt.HeldRestoreInit()
+	}
+	if err := os.WriteFile(filepath.Join(stage, restoreInitName), init, 0o755); err != nil {
 		return "", err
 	}
 	initPath, treePath := filepath.Join(stage, restoreInitName), image

@@ -28,7 +28,11 @@ import (
 //	        mov $1, %eax; syscall                          # write(2, msg)
 //	        mov $5, %edi; mov $231, %eax; syscall; hlt     # exit_group(5)
 //	msg:    .ascii "runsc-ckpt restore: ...\n"
-func RestoreInit() []byte {
+func RestoreInit() []byte { return staticELF(restoreInitCode()) }
+
+// restoreInitCode is RestoreInit's code: position-independent (its one address is RIP-relative),
+// so HeldRestoreInit runs it after its own.
+func restoreInitCode() []byte {
 	code := []byte{
 		0x48, 0x8b, 0x0c, 0x24, 0x48, 0x83, 0xf9, 0x02, 0x7c, 0x32, 0x48, 0x8b,
 		0x7c, 0x24, 0x10, 0xbe, 0x00, 0x00, 0x01, 0x00, 0x31, 0xd2, 0xb8, 0x02,
@@ -40,8 +44,7 @@ func RestoreInit() []byte {
 		0xbf, 0x05, 0x00, 0x00, 0x00, 0xb8, 0xe7, 0x00, 0x00, 0x00, 0x0f, 0x05,
 		0xf4,
 	}
-	code = append(code, restoreInitMsg...)
-	return staticELF(code)
+	return append(code, restoreInitMsg...)
 }
 
 // restoreInitMsg is the restore init's own line when it fails (under 256 bytes: the code holds its

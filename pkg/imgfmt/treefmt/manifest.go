@@ -72,6 +72,10 @@ type Manifest struct {
 	// Parent is the checkpoint this one is incremental against (version 3; parent.go): the
 	// images that name a ParentImage store only the pages that differ from it.
 	Parent *ParentDir `json:"parent,omitempty"`
+	// Clock is the sandbox's clocks at the freeze, once every process was stopped; nil in a
+	// manifest written before it was recorded. Optional within every version: a reader that
+	// does not know it restores with the new sandbox's own clock, as before (clock.go).
+	Clock *Clock `json:"clock,omitempty"`
 }
 
 // Process is one process of the tree.

@@ -21,10 +21,13 @@ import (
 //
 // Preconditions: members are sorted by pid and settled (captured and parked, or zombies).
 func buildManifest(t *kernel.Task, root int32, members []*treeMember) *treefmt.Manifest {
+	k := t.Kernel()
+	mono, real := k.MonotonicClock().Now().Nanoseconds(), k.RealtimeClock().Now().Nanoseconds()
 	m := &treefmt.Manifest{
 		Format:         treefmt.FormatName,
 		Version:        treefmt.Version,
-		Created:        time.Unix(0, t.Kernel().RealtimeClock().Now().Nanoseconds()).UTC().Format(time.RFC3339Nano),
+		Created:        time.Unix(0, real).UTC().Format(time.RFC3339Nano),
+		Clock:          &treefmt.Clock{MonotonicNS: mono, RealtimeNS: real},
 		Root:           root,
 		Hostname:       t.UTSNamespace().HostName(),
 		Platform:       platformName(t),
