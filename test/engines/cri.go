@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The CRI tools the Kubernetes test builds from the Go module proxy (Debian 12 has no containerd
@@ -20,6 +21,11 @@ const (
 // EnvCRIToolsDir names the directory the CRI tools are built into and kept between runs (default
 // /var/cache/runsc-ckpt-engines/VERSIONS).
 const EnvCRIToolsDir = "RUNSC_CKPT_CRI_TOOLS"
+
+// BuildTimeout bounds one `go install` of a CRI tool. On a machine with an empty module and build
+// cache, containerd's ~100 modules are downloaded and compiled first: more than CommandTimeout's 2
+// minutes here (2026-12-03, a fresh VM: killed at 120 s while still downloading).
+const BuildTimeout = 20 * time.Minute
 
 // CRITools are the binaries of containerd 2.x and crictl.
 type CRITools struct {
@@ -48,7 +54,7 @@ func BuildCRITools(t *testing.T) *CRITools {
 		Containerd2Module + "/cmd/containerd-shim-runc-v2@" + Containerd2Version,
 		CritoolsModule + "/cmd/crictl@" + CritoolsVersion,
 	} {
-		r := Run(nil, "env", "GOBIN="+dir, "CGO_ENABLED=0", "go", "install", "-tags", "no_btrfs no_devmapper no_zfs", pkg)
+		r := RunTimeout(BuildTimeout, nil, "env", "GOBIN="+dir, "CGO_ENABLED=0", "go", "install", "-tags", "no_btrfs no_devmapper no_zfs", pkg)
 		if r.Err != nil {
 			if strings.Contains(r.Stderr, "dial tcp") || strings.Contains(r.Stderr, "proxy.golang.org") {
 				t.Skipf("cannot fetch %s from the Go module proxy:\n%s", pkg, r)

@@ -94,9 +94,15 @@ func (r *Result) String() string {
 	return fmt.Sprintf("%s: %v\n--- stdout ---\n%s--- stderr ---\n%s", strings.Join(r.Args, " "), r.Err, r.Stdout, r.Stderr)
 }
 
-// Run runs argv with stdin from in (may be nil) and returns what happened.
+// Run runs argv with stdin from in (may be nil) and returns what happened, killing it after
+// CommandTimeout.
 func Run(in []byte, argv ...string) *Result {
-	ctx, cancel := context.WithTimeout(context.Background(), CommandTimeout)
+	return RunTimeout(CommandTimeout, in, argv...)
+}
+
+// RunTimeout is Run with its own time limit.
+func RunTimeout(timeout time.Duration, in []byte, argv ...string) *Result {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	if in != nil {
