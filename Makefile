@@ -93,7 +93,7 @@ integration-test: $(BIN)
 # /var/cache/runsc-ckpt-engines (minutes the first time), drive runsc-ckpt. Not part of `test`;
 # .ci/run runs it after. docs/engines.md.
 cri-test: $(BIN)
-	RUNSC_CKPT_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -timeout 30m -v -run '^TestEnginesCRI$$' ./test/
+	RUNSC_CKPT_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -timeout 45m -v -run '^TestEnginesCRI$$' ./test/
 
 check: vet checklocks fmt-check tidy-check check-bazel
 
