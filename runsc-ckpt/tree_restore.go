@@ -208,13 +208,11 @@ func waitRestored(conf *config.Config, id string, m *treefmt.Manifest, exited <-
 			w.err = w.runErr
 			return w
 		}
-		// Load checks whether the sandbox still runs (the state file alone keeps saying running
-		// after the restore init has exited).
-		c, err := container.Load(conf.RootDir, container.FullID{ContainerID: id}, container.LoadOpts{})
+		c, running, err := loadRunning(conf, id)
 		if err != nil {
 			continue
 		}
-		if c.Status == container.Stopped || (c.Sandbox != nil && !c.Sandbox.IsRunning()) {
+		if !running {
 			return w
 		}
 		procs, err := c.Processes()
@@ -235,6 +233,17 @@ func waitRestored(conf *config.Config, id string, m *treefmt.Manifest, exited <-
 	}
 	w.err = fmt.Errorf("the tree did not run within %v", restoreTimeout)
 	return w
+}
+
+// loadRunning loads container id and reports whether its sandbox still runs: Load checks the
+// sandbox itself (the state file alone keeps saying running after the restore init has exited).
+// An error is a failure to load it, worth another try.
+func loadRunning(conf *config.Config, id string) (*container.Container, bool, error) {
+	c, err := container.Load(conf.RootDir, container.FullID{ContainerID: id}, container.LoadOpts{})
+	if err != nil {
+		return nil, false, err
+	}
+	return c, c.Status != container.Stopped && (c.Sandbox == nil || c.Sandbox.IsRunning()), nil
 }
 
 // treeRunning reports whether the restored tree runs: every live process of m that is present
@@ -276,7 +285,7 @@ func treeRunning(procs []*control.Process, m *treefmt.Manifest) bool {
 }
 
 // restoreInitName is the restore init's file name (and so its comm while it restores).
-const restoreInitName = "restore-init"
+const restoreInitName = treefmt.RestoreInitName
 
 // writeRestoreBundle writes the derived bundle of a restore: the bundle's config.json with the
 // restore init as the process and, unless the rootfs is the host's /, the bind mounts that show it

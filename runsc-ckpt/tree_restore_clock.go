@@ -223,11 +223,11 @@ func waitInitName(conf *config.Config, id string, exited <-chan error, ok func(s
 			exited = nil // A detached restore returns once the sandbox runs.
 		default:
 		}
-		c, err := container.Load(conf.RootDir, container.FullID{ContainerID: id}, container.LoadOpts{})
+		c, running, err := loadRunning(conf, id)
 		if err != nil {
 			continue
 		}
-		if c.Status == container.Stopped || (c.Sandbox != nil && !c.Sandbox.IsRunning()) {
+		if !running {
 			return errSandboxStopped
 		}
 		procs, err := c.Processes()

@@ -6,9 +6,10 @@ const (
 	// HeldInitName is the held restore init's name while it waits for SIGUSR1: once the host sees
 	// it, SIGUSR1 is blocked, so the release cannot kill it.
 	HeldInitName = "restore-held"
-	// heldInitRunName is its name once released: the restore init's (RestoreInit's file name),
-	// which the host's wait for the thawed tree relies on.
-	heldInitRunName = "restore-init"
+	// RestoreInitName is the restore init's file name in a derived bundle, so its name while it
+	// restores, and the held init's name once released (its code holds these bytes): the host's
+	// wait for the thawed tree relies on it.
+	RestoreInitName = "restore-init"
 )
 
 // HeldRestoreInit returns RestoreInit with a hold in front: it blocks SIGUSR1 (rt_sigprocmask),
