@@ -4,8 +4,11 @@
  * usage: thaw_bad IMAGE [dirty]     (IMAGE "-" thaws from stdin, e.g. a pipe)
  *
  * With "dirty" the thawer first leaves state that must not leak into a thawed program: a pending
- * (blocked) SIGHUP and an armed 10 ms ITIMER_VIRTUAL (both would kill a program that does not
- * expect them).
+ * (blocked) SIGHUP and an armed ITIMER_VIRTUAL (both would kill a program that does not expect
+ * them; the thawed test guest also checks with getitimer that it has no ITIMER_VIRTUAL). Its
+ * first expiry is 10 s away: with 10 ms, the thawer itself was killed by SIGVTALRM before it
+ * reached sys_checkpoint on ptrace under load (user time is sampled per 10 ms tick there), and
+ * TestThawRoundtrip/ptrace/dirty_thawer failed with exit 154 (2026-12-03).
  *
  * If the thaw fails it prints "thaw=<result> errno=<symbolic name>" and then "alive", and exits 0. */
 #include <errno.h>
@@ -32,7 +35,7 @@ int main(int argc, char **argv)
 		sigset_t hup;
 		sigemptyset(&hup);
 		sigaddset(&hup, SIGHUP);
-		struct itimerval itv = {.it_value = {0, 10000}, .it_interval = {0, 10000}};
+		struct itimerval itv = {.it_value = {10, 0}, .it_interval = {0, 10000}};
 		if (sigprocmask(SIG_BLOCK, &hup, NULL) != 0 || raise(SIGHUP) != 0 || setitimer(ITIMER_VIRTUAL, &itv, NULL) != 0) {
 			perror("dirty");
 			return 2;

@@ -146,13 +146,15 @@ int main(int argc, char **argv)
 	struct sigaction term;
 	sigaction(SIGTERM, NULL, &term);
 	stack_t alt_now;
-	struct itimerval itv_now;
+	struct itimerval itv_now, virt_now;
 	sigset_t pending;
 	sigaltstack(NULL, &alt_now);
 	getitimer(ITIMER_REAL, &itv_now);
+	getitimer(ITIMER_VIRTUAL, &virt_now); /* never armed here: a thawer's must not leak in */
 	sigpending(&pending);
 	int alt_ok = alt_now.ss_sp == altbuf && alt_now.ss_size == sizeof altbuf && !(alt_now.ss_flags & SS_DISABLE);
-	int itimer_ok = itv_now.it_value.tv_sec > 900 && itv_now.it_value.tv_sec <= 1000;
+	int itimer_ok = itv_now.it_value.tv_sec > 900 && itv_now.it_value.tv_sec <= 1000 &&
+			!timerisset(&virt_now.it_value) && !timerisset(&virt_now.it_interval);
 	int pending_ok = sigismember(&pending, SIGUSR2);
 	double m0 = now(CLOCK_MONOTONIC), w0 = now(CLOCK_REALTIME);
 	struct timespec nap = {0, 50 * 1000 * 1000};
