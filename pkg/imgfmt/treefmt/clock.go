@@ -14,4 +14,10 @@ package treefmt
 type Clock struct {
 	MonotonicNS int64 `json:"monotonic_ns"`
 	RealtimeNS  int64 `json:"realtime_ns"`
+	// BootRealtimeNS is the sandbox's boot time (the kernel Timekeeper's BootTime: the
+	// CLOCK_REALTIME at which the sandbox started, nanoseconds since the epoch), which /proc/uptime,
+	// /proc/stat's btime and the process start times in /proc/PID/stat are computed from. A
+	// restore that continues the clock keeps it, so that the uptime continues too. 0 (omitted) in
+	// manifests of older builds: the restored sandbox then keeps its own boot time.
+	BootRealtimeNS int64 `json:"boot_realtime_ns,omitempty"`
 }
