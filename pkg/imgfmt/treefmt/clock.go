@@ -2,7 +2,7 @@ package treefmt
 
 // Clock is a sandbox's CLOCK_MONOTONIC and CLOCK_REALTIME, in nanoseconds, read by the sentry
 // together (the kernel's MonotonicClock and RealtimeClock) while every process of a frozen tree
-// was stopped.
+// was stopped, and its boot time.
 //
 // A restore uses it to continue the tree's CLOCK_MONOTONIC: the restored sandbox's clock starts at
 // Monotonic plus the realtime that passed since Realtime (gVisor's Timekeeper.SetClocks adds it,
