@@ -28,7 +28,8 @@ import (
 //     /dev/null stdio, until it names itself restore-held (SIGUSR1 is blocked; it wrote nothing);
 //  2. checkpoint that template sandbox in gVisor's format into a directory under runsc's root;
 //  3. rewrite the state file's saved clock to the manifest's (ckpt.RewriteStateFileClock): the
-//     restored clock is then the freeze's CLOCK_MONOTONIC plus the realtime since the freeze;
+//     restored clock is then the freeze's CLOCK_MONOTONIC plus the realtime since the freeze, and
+//     the boot time (/proc/uptime, btime) the checkpointed sandbox's when the manifest has it;
 //  4. destroy the template, restore the checkpoint as the container with the caller's stdio,
 //     --detach and --pid-file (the command the plain ELF restore runs as `run`);
 //  5. send the init SIGUSR1: it goes on as the restore init and thaws the tree.
@@ -175,6 +176,19 @@ func destroyContainer(conf *config.Config, id string) {
 	}
 }
 
+// manifestClock returns the rewrite of a template's saved clock to the manifest's clock: its
+// CLOCK_MONOTONIC and CLOCK_REALTIME at the freeze, and its boot time when the manifest has one
+// that is not after the freeze (else, as in manifests of older builds, the template's stays).
+func manifestClock(clock *treefmt.Clock) func(ckpt.SavedClock) ckpt.SavedClock {
+	return func(c ckpt.SavedClock) ckpt.SavedClock {
+		c.MonotonicNS, c.RealtimeNS = clock.MonotonicNS, clock.RealtimeNS
+		if b := clock.BootRealtimeNS; b > 0 && b <= clock.RealtimeNS {
+			c.BootRealtimeNS = b
+		}
+		return c
+	}
+}
+
 // rewriteClock sets the saved clock of the gvisor-format state file path to clock's readings, in
 // place (through a temporary file beside it).
 func rewriteClock(path string, clock *treefmt.Clock) error {
@@ -189,9 +203,7 @@ func rewriteClock(path string, clock *treefmt.Clock) error {
 		return fmt.Errorf("the template's state file: %w", err)
 	}
 	// Only an io.Writer: the state file writer closes a WriteCloser itself.
-	err = ckpt.RewriteStateFileClock(struct{ io.Writer }{out}, in, func(int64, int64) (int64, int64) {
-		return clock.MonotonicNS, clock.RealtimeNS
-	})
+	err = ckpt.RewriteStateFileClock(struct{ io.Writer }{out}, in, manifestClock(clock))
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}

@@ -9,26 +9,38 @@ import (
 	"strings"
 
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
+	"gvisor.dev/gvisor/pkg/sentry/ktime"
 	"gvisor.dev/gvisor/pkg/state"
 	"gvisor.dev/gvisor/pkg/state/statefile"
 	"gvisor.dev/gvisor/pkg/state/wire"
 )
 
+// SavedClock is what a state file's kernel Timekeeper saved of the sandbox's clocks, in
+// nanoseconds: its CLOCK_MONOTONIC and CLOCK_REALTIME when it was saved (the Timekeeper's
+// saveMonotonic and saveRealtime), and its boot time (bootTime: the CLOCK_REALTIME at which the
+// sandbox started, since the epoch).
+type SavedClock struct {
+	MonotonicNS    int64
+	RealtimeNS     int64
+	BootRealtimeNS int64
+}
+
 // RewriteStateFileClock copies the gvisor-format state file in (an image directory's
 // checkpoint.img, as runsc's checkpoint writes it: no HMAC key) to out with the kernel
-// Timekeeper's saveMonotonic and saveRealtime (the sandbox's CLOCK_MONOTONIC and CLOCK_REALTIME
-// when it was saved, in nanoseconds) replaced by what set returns for them. A restore from the
-// copy continues CLOCK_MONOTONIC from the new saveMonotonic plus the realtime that passed since
-// the new saveRealtime (kernel.Timekeeper.SetClocks), instead of from the checkpointed sandbox's
-// own clock: the template route of docs/upstream-gaps.md ("CLOCK_MONOTONIC of a restored
-// container").
+// Timekeeper's saved clock replaced by what set returns for it (given the saved one). A restore
+// from the copy continues CLOCK_MONOTONIC from the new MonotonicNS plus the realtime that passed
+// since the new RealtimeNS (kernel.Timekeeper.SetClocks), instead of from the checkpointed
+// sandbox's own clock: the template route of docs/upstream-gaps.md ("CLOCK_MONOTONIC of a
+// restored container"). The restored Timekeeper keeps BootRealtimeNS as its boot time as is
+// (SetClocks renews it only in a sandbox that was not restored): /proc/uptime is then the
+// realtime since it, /proc/stat's btime its seconds.
 //
 // The decompressed state file holds two object streams (state.Save of the kernel's CPUID
 // feature set, then of the kernel) and, when the pages are not in separate files, the memory
 // files. The streams are copied object by object with pkg/state/wire; everything after them is
 // copied as is. The metadata and compression level are kept (the timestamp is renewed). It is
 // an error if the kernel stream holds no Timekeeper, or more than one.
-func RewriteStateFileClock(out io.Writer, in io.Reader, set func(mono, real int64) (int64, int64)) error {
+func RewriteStateFileClock(out io.Writer, in io.Reader, set func(SavedClock) SavedClock) error {
 	rc, md, err := statefile.NewReader(io.NopCloser(in), nil)
 	if err != nil {
 		return fmt.Errorf("reading the state file: %w", err)
@@ -69,33 +81,89 @@ func RewriteStateFileClock(out io.Writer, in io.Reader, set func(mono, real int6
 	return wc.Close()
 }
 
-// structEditor edits a struct of the type named name, whose fields are given, in place. It
-// returns an error if the struct cannot be edited.
+// structEditor edits a struct of the type named name in place, given its type's fields and the
+// stream's types (IDs count from 1). It returns an error if the struct cannot be edited.
 type structEditor struct {
 	name string
-	edit func(s *wire.Struct, fields []string) error
+	edit func(s *wire.Struct, fields []string, types []*wire.Type) error
 }
 
-// timekeeperClockSetter returns the editor that replaces a Timekeeper's saved clock readings by
-// what set returns for them.
-func timekeeperClockSetter(set func(mono, real int64) (int64, int64)) *structEditor {
+// timekeeperClockSetter returns the editor that replaces a Timekeeper's saved clock by what set
+// returns for it.
+func timekeeperClockSetter(set func(SavedClock) SavedClock) *structEditor {
 	return &structEditor{
 		name: (&kernel.Timekeeper{}).StateTypeName(),
-		edit: func(s *wire.Struct, fields []string) error {
-			monoIdx, realIdx := slices.Index(fields, "saveMonotonic"), slices.Index(fields, "saveRealtime")
-			if monoIdx < 0 || realIdx < 0 {
-				return fmt.Errorf("Timekeeper fields %q lack saveMonotonic/saveRealtime", fields)
+		edit: func(s *wire.Struct, fields []string, types []*wire.Type) error {
+			mono, err := intField(s, fields, "saveMonotonic")
+			if err != nil {
+				return err
 			}
-			mono, ok1 := (*s.Field(monoIdx)).(wire.Int)
-			real, ok2 := (*s.Field(realIdx)).(wire.Int)
-			if !ok1 || !ok2 {
-				return fmt.Errorf("Timekeeper's saveMonotonic/saveRealtime are %T/%T, not wire.Int", *s.Field(monoIdx), *s.Field(realIdx))
+			real, err := intField(s, fields, "saveRealtime")
+			if err != nil {
+				return err
 			}
-			m, r := set(int64(mono), int64(real))
-			*s.Field(monoIdx), *s.Field(realIdx) = wire.Int(m), wire.Int(r)
+			boot, err := timeField(s, fields, "bootTime", types)
+			if err != nil {
+				return err
+			}
+			c := set(SavedClock{MonotonicNS: mono.get(), RealtimeNS: real.get(), BootRealtimeNS: boot.get()})
+			mono.set(c.MonotonicNS)
+			real.set(c.RealtimeNS)
+			boot.set(c.BootRealtimeNS)
 			return nil
 		},
 	}
+}
+
+// intSlot is an int64 field of an encoded struct: wire.Int, or wire.Nil when it is 0 (the
+// encoder writes zero integers so).
+type intSlot struct{ slot *wire.Object }
+
+func (i intSlot) get() int64 {
+	v, _ := (*i.slot).(wire.Int) // wire.Nil: 0.
+	return int64(v)
+}
+
+func (i intSlot) set(v int64) { *i.slot = wire.Int(v) }
+
+// newIntSlot checks that slot holds an integer; what names it in the error.
+func newIntSlot(slot *wire.Object, what string) (intSlot, error) {
+	switch v := (*slot).(type) {
+	case wire.Int, wire.Nil:
+		return intSlot{slot}, nil
+	default:
+		return intSlot{}, fmt.Errorf("%s is %T, not wire.Int", what, v)
+	}
+}
+
+// intField returns the int64 field name of the Timekeeper s, whose type's fields are fields.
+func intField(s *wire.Struct, fields []string, name string) (intSlot, error) {
+	i := slices.Index(fields, name)
+	if i < 0 {
+		return intSlot{}, fmt.Errorf("Timekeeper fields %q lack %s", fields, name)
+	}
+	return newIntSlot(s.Field(i), "Timekeeper."+name)
+}
+
+// timeField returns the nanoseconds of the ktime.Time field name of the Timekeeper s, whose
+// type's fields are fields; types are the stream's types (IDs count from 1).
+func timeField(s *wire.Struct, fields []string, name string, types []*wire.Type) (intSlot, error) {
+	i := slices.Index(fields, name)
+	if i < 0 {
+		return intSlot{}, fmt.Errorf("Timekeeper fields %q lack %s", fields, name)
+	}
+	t, ok := (*s.Field(i)).(*wire.Struct)
+	if !ok {
+		return intSlot{}, fmt.Errorf("Timekeeper.%s is %T, not a struct", name, *s.Field(i))
+	}
+	want := (&ktime.Time{}).StateTypeName()
+	if t.TypeID == 0 || int(t.TypeID) > len(types) || types[t.TypeID-1].Name != want {
+		return intSlot{}, fmt.Errorf("Timekeeper.%s is not a %s", name, want)
+	}
+	if f := types[t.TypeID-1].Fields; len(f) != 1 || f[0] != "ns" || t.Fields() != 1 {
+		return intSlot{}, fmt.Errorf("Timekeeper.%s: %s has fields %q, want [ns]", name, want, f)
+	}
+	return newIntSlot(t.Field(0), "Timekeeper."+name+".ns")
 }
 
 // copyStateStream copies one object stream (a state.Save) from r to w, applying ed (if not nil)
@@ -157,7 +225,7 @@ func editStructs(obj wire.Object, types []*wire.Type, ed *structEditor) (int, er
 				if x.Fields() != len(t.Fields) {
 					return fmt.Errorf("%s has %d fields, its type %d", t.Name, x.Fields(), len(t.Fields))
 				}
-				if err := ed.edit(x, t.Fields); err != nil {
+				if err := ed.edit(x, t.Fields, types); err != nil {
 					return err
 				}
 				edited++

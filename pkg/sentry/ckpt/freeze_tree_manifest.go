@@ -23,11 +23,12 @@ import (
 func buildManifest(t *kernel.Task, root int32, members []*treeMember) *treefmt.Manifest {
 	k := t.Kernel()
 	mono, real := k.MonotonicClock().Now().Nanoseconds(), k.RealtimeClock().Now().Nanoseconds()
+	boot := k.Timekeeper().BootTime().Nanoseconds()
 	m := &treefmt.Manifest{
 		Format:         treefmt.FormatName,
 		Version:        treefmt.Version,
 		Created:        time.Unix(0, real).UTC().Format(time.RFC3339Nano),
-		Clock:          &treefmt.Clock{MonotonicNS: mono, RealtimeNS: real},
+		Clock:          &treefmt.Clock{MonotonicNS: mono, RealtimeNS: real, BootRealtimeNS: boot},
 		Root:           root,
 		Hostname:       t.UTSNamespace().HostName(),
 		Platform:       platformName(t),

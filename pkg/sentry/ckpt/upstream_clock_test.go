@@ -3,6 +3,7 @@ package ckpt
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
@@ -99,5 +100,55 @@ func TestClockRoutePremises(t *testing.T) {
 	}
 	for _, err := range upstreamsrc.CheckMirrors(gv, clockRoutePremises) {
 		t.Error(err)
+	}
+}
+
+// bootTimePremises are the upstream functions behind what a restore that keeps the checkpointed
+// sandbox's boot time continues and what it does not (docs/upstream-gaps.md, "CLOCK_MONOTONIC of
+// a restored container"), with their fingerprints when they were last read:
+//
+//   - Timekeeper.SetClocks (clockRoutePremises) sets bootTime only in a sandbox that was not
+//     restored; BootTime returns the field as is;
+//   - /proc/uptime (uptimeData.Generate) is the realtime since BootTime, /proc/stat's btime
+//     (statData.Generate) its seconds, /proc/PID/stat's starttime (taskStatData.Generate) the
+//     task's StartTime minus BootTime;
+//   - a task's startTime is the realtime when TaskSet.newTask made it (a thawed process's: the
+//     restore's), inherited only by a thread that execs in place of its leader (promoteLocked).
+//
+// When a gVisor bump changes one, TestBootTimePremises fails: re-read the function and the
+// write-up, then update the fingerprint.
+var bootTimePremises = []upstreamsrc.Mirror{
+	{File: "pkg/sentry/kernel/timekeeper.go", Func: "Timekeeper.BootTime", Ours: "docs/upstream-gaps.md (boot time kept as is)", Fingerprint: "a26b1477aa88f704"},
+	{File: "pkg/sentry/fsimpl/proc/tasks_files.go", Func: "uptimeData.Generate", Ours: "docs/upstream-gaps.md (uptime from the boot time)", Fingerprint: "e7debcf52ffee96d"},
+	{File: "pkg/sentry/fsimpl/proc/tasks_files.go", Func: "statData.Generate", Ours: "docs/upstream-gaps.md (btime from the boot time)", Fingerprint: "d82b3298ef2f0679"},
+	{File: "pkg/sentry/fsimpl/proc/task_files.go", Func: "taskStatData.Generate", Ours: "docs/upstream-gaps.md (start times)", Fingerprint: "138a1ac1ad63b94c"},
+	{File: "pkg/sentry/kernel/task_start.go", Func: "TaskSet.newTask", Ours: "docs/upstream-gaps.md (start time set at creation)", Fingerprint: "8092f90ac1064db6"},
+	{File: "pkg/sentry/kernel/task_exec.go", Func: "Task.promoteLocked", Ours: "docs/upstream-gaps.md (start time inherited on exec only)", Fingerprint: "e73aa14f6f2cc9b5"},
+}
+
+// TestBootTimePremises fails when a gVisor bump changes a function listed in bootTimePremises.
+func TestBootTimePremises(t *testing.T) {
+	gv, err := upstreamsrc.ModuleDir("gvisor.dev/gvisor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range upstreamsrc.CheckMirrors(gv, bootTimePremises) {
+		t.Error(err)
+	}
+}
+
+// TestTaskHasNoStartTimeSetter fails when *kernel.Task gains an exported method about its start
+// time other than StartTime: if one sets it, a thaw could give each restored process its
+// checkpointed start time (docs/upstream-gaps.md, "CLOCK_MONOTONIC of a restored container").
+func TestTaskHasNoStartTimeSetter(t *testing.T) {
+	typ := reflect.TypeOf(&kernel.Task{})
+	var got []string
+	for i := 0; i < typ.NumMethod(); i++ {
+		if name := typ.Method(i).Name; strings.Contains(name, "StartTime") {
+			got = append(got, name)
+		}
+	}
+	if !slices.Equal(got, []string{"StartTime"}) {
+		t.Errorf("*kernel.Task's start time methods are %q, were [StartTime]: if one sets it, use it in the thaw", got)
 	}
 }
