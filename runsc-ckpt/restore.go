@@ -43,7 +43,7 @@ func (r *restoreCommand) SetFlags(f *flag.FlagSet) {
 	r.Restore.SetFlags(f)
 	r.criu.register(f, forRestore)
 	f.BoolVar(&r.verifyDigests, "verify-digests", false, "ELF checkpoints: check every image's digest (CRC-32C or SHA-256, as the manifest names it) against the manifest before restoring (reads all image bytes; without it only sizes and structure are checked, and restore time does not grow with the image)")
-	f.StringVar(&r.clock, "restore-clock", "", "ELF checkpoints: CLOCK_MONOTONIC of the restored container: continue (from the checkpoint's, plus the time since; about +0.4-0.6 s per restore) or reset (the new sandbox's, near 0); default: --ckpt-restore-clock, the bundle's annotation "+restoreClockAnnotation+", else continue")
+	f.StringVar(&r.clock, "restore-clock", "", "ELF checkpoints: CLOCK_MONOTONIC and boot time (/proc/uptime, btime) of the restored container: continue (from the checkpoint's, plus the time since; about +0.4-0.6 s per restore) or reset (the new sandbox's: the clock and uptime near 0); default: --ckpt-restore-clock, the bundle's annotation "+restoreClockAnnotation+", else continue")
 	for short, long := range map[string]string{"b": "bundle", "d": "detach"} {
 		if l := f.Lookup(long); l != nil && f.Lookup(short) == nil {
 			f.Var(l.Value, short, "same as --"+long)

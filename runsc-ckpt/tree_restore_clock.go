@@ -49,7 +49,7 @@ var ckptRestoreClockFlag string
 
 // registerRestoreClockFlag registers the global flag --ckpt-restore-clock on fs.
 func registerRestoreClockFlag(fs *flag.FlagSet) {
-	fs.StringVar(&ckptRestoreClockFlag, "ckpt-restore-clock", "", "CLOCK_MONOTONIC of a container restored from an ELF checkpoint: continue (from the checkpoint's, about +0.4-0.6 s per restore) or reset (the new sandbox's, near 0); default: the bundle's annotation "+restoreClockAnnotation+", else continue")
+	fs.StringVar(&ckptRestoreClockFlag, "ckpt-restore-clock", "", "CLOCK_MONOTONIC and boot time (/proc/uptime, btime) of a container restored from an ELF checkpoint: continue (from the checkpoint's, about +0.4-0.6 s per restore) or reset (the new sandbox's: the clock and uptime near 0); default: the bundle's annotation "+restoreClockAnnotation+", else continue")
 }
 
 // parseRestoreClock checks a --restore-clock / --ckpt-restore-clock / annotation value.
