@@ -45,11 +45,14 @@ func wantSigInfo(t *testing.T, p *imgfmt.Process, sig, code, senderPID int32) {
 	}
 }
 
-// wantNoImages fails t if dir holds a *.ckpt file.
+// wantNoImages fails t if dir holds a *.ckpt file or a temporary image file (.NAME.tmp-*).
 func wantNoImages(t *testing.T, dir string) {
 	t.Helper()
 	if m, _ := filepath.Glob(filepath.Join(dir, "*.ckpt")); len(m) > 0 {
 		t.Errorf("unexpected images: %v", m)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*")); len(m) > 0 {
+		t.Errorf("temporary image files left behind: %v", m)
 	}
 }
 
@@ -147,6 +150,12 @@ var sigckptCases = []sigckptCase{
 				t.Errorf("the guest ran on after SIGCKPTEXIT:\n%s", r)
 			}
 		}},
+
+	// A ckpt-file that cannot be created (its directory does not exist): no image, and the
+	// process runs on whatever the signal. SIGCKPT creates the file on the goroutine that writes
+	// the image, after the process runs again; SIGCKPTEXIT once the process is captured.
+	{name: "uncreatable/sigckpt", flags: []string{"--ckpt-file=nodir/%N.ckpt"}, mode: "kill", sig: ckptabi.SIGCKPT, lines: []string{"kill 0 errno 0", "after 2"}},
+	{name: "uncreatable/sigckptexit", flags: []string{"--ckpt-file=nodir/%N.ckpt"}, mode: "kill", sig: ckptabi.SIGCKPTEXIT, lines: []string{"kill 0 errno 0", "after 2"}},
 
 	// --ckpt-signal=40 makes 40 the checkpoint signal, and 62 an ordinary signal again (its
 	// default action terminates).

@@ -53,6 +53,8 @@ type ckptFile struct {
 	creds     *auth.Credentials
 	root, cwd vfs.VirtualDentry
 	name, tmp string
+	// tid is the freezing thread's, in the temporary file's name.
+	tid int32
 	// file is the temporary file, open for writing.
 	file *vfs.FileDescription
 }
@@ -62,26 +64,50 @@ type ckptFile struct {
 //
 // Preconditions: running on t's task goroutine.
 func createCkptFile(t *kernel.Task, p Policy) (*ckptFile, error) {
+	c, err := resolveCkptFile(t, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.create(t); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// resolveCkptFile returns the ckpt-file of t's process under policy p, not yet created: its name,
+// and t's credentials, root and working directory to create it with. It does no I/O, so that a
+// route that lets the process run before its image is written (freezeToCkptFile) does not keep
+// it stopped while the file system is asked (an unlink and a create: a gofer round trip each).
+// The caller must call create, or drop if it will not.
+//
+// Preconditions: running on t's task goroutine.
+func resolveCkptFile(t *kernel.Task, p Policy) (*ckptFile, error) {
 	name := ckptFileName(t, p)
 	if name == "" {
 		return nil, fmt.Errorf("empty ckpt-file name: %w", linuxerr.ENOENT)
 	}
-	c := &ckptFile{
+	return &ckptFile{
 		vfsObj: t.Kernel().VFS(),
 		creds:  t.Credentials(),
 		root:   t.FSContext().RootDirectory(),
 		cwd:    t.FSContext().WorkingDirectory(),
 		name:   name,
+		tid:    int32(t.ThreadID()),
+	}, nil
+}
+
+// create unlinks the old ckpt-file and creates the temporary file the image is written to. On
+// failure it drops c's references (c is then unusable).
+func (c *ckptFile) create(ctx context.Context) error {
+	if err := c.vfsObj.UnlinkAt(ctx, c.creds, c.pop(c.name)); err != nil && !linuxerr.Equals(linuxerr.ENOENT, err) {
+		c.drop(ctx)
+		return fmt.Errorf("unlinking the old image %q: %w", c.name, err)
 	}
-	if err := c.vfsObj.UnlinkAt(t, c.creds, c.pop(name)); err != nil && !linuxerr.Equals(linuxerr.ENOENT, err) {
-		c.drop(t)
-		return nil, fmt.Errorf("unlinking the old image %q: %w", name, err)
-	}
-	dir, base := path.Split(name)
+	dir, base := path.Split(c.name)
 	var err error
 	for range 8 {
-		c.tmp = fmt.Sprintf("%s.%s.tmp-%d-%d", dir, base, t.ThreadID(), tempSeq.Add(1))
-		c.file, err = c.vfsObj.OpenAt(t, c.creds, c.pop(c.tmp), &vfs.OpenOptions{
+		c.tmp = fmt.Sprintf("%s.%s.tmp-%d-%d", dir, base, c.tid, tempSeq.Add(1))
+		c.file, err = c.vfsObj.OpenAt(ctx, c.creds, c.pop(c.tmp), &vfs.OpenOptions{
 			Flags: linux.O_WRONLY | linux.O_CREAT | linux.O_EXCL | linux.O_LARGEFILE | linux.O_CLOEXEC,
 			Mode:  ckptFileMode,
 		})
@@ -90,10 +116,10 @@ func createCkptFile(t *kernel.Task, p Policy) (*ckptFile, error) {
 		}
 	}
 	if err != nil {
-		c.drop(t)
-		return nil, fmt.Errorf("creating %q: %w", c.tmp, err)
+		c.drop(ctx)
+		return fmt.Errorf("creating %q: %w", c.tmp, err)
 	}
-	return c, nil
+	return nil
 }
 
 // pop returns the path operation for p, relative to the process's working directory.

@@ -22,7 +22,9 @@ import (
 // to user mode and not inside a syscall handler: the thread's registers are recorded as they will
 // be when it resumes user code, with an interrupted syscall set up to restart.
 func freezeToCkptFile(t *kernel.Task, info *imgfmt.SigInfo, background bool) error {
-	c, err := createCkptFile(t, CurrentPolicy())
+	// Only resolved here: with background the file is created by the writing goroutine, after
+	// every thread runs again; otherwise once the process is captured (and stays stopped).
+	c, err := resolveCkptFile(t, CurrentPolicy())
 	if err != nil {
 		return syscallError(t, err)
 	}
@@ -32,9 +34,14 @@ func freezeToCkptFile(t *kernel.Task, info *imgfmt.SigInfo, background bool) err
 	}
 	pi, err := capturePending(t, captureRequest{at: atUserBoundary, sigInfo: info}, mode)
 	if err != nil {
-		return syscallError(t, c.finish(t, err))
+		c.drop(t)
+		return syscallError(t, err)
 	}
 	if !pi.background() {
+		if err := c.create(t); err != nil {
+			pi.abandon(t)
+			return syscallError(t, err)
+		}
 		return syscallError(t, c.finish(t, pi.write(t, newFileSink(t, c.file))))
 	}
 	ctx := newBackgroundContext(t)
@@ -42,6 +49,14 @@ func freezeToCkptFile(t *kernel.Task, info *imgfmt.SigInfo, background bool) err
 	prev, done := enterOrder(tg)
 	goDetached(func() {
 		defer leaveOrder(tg, done)
+		if err := c.create(ctx); err != nil {
+			pi.abandon(ctx)
+			if prev != nil {
+				<-prev
+			}
+			log.Warningf("runsc-ckpt: background checkpoint of pid %d failed, no image: %v", pid, err)
+			return
+		}
 		err := pi.write(ctx, newBackgroundSink(ctx, c.file))
 		if prev != nil {
 			<-prev
