@@ -7,12 +7,13 @@
  * the checkpoint is triggered. MODE says how:
  *   self    the main thread calls sys_checkpoint(CKPT_FREEZE, fd, -1) into IMAGE itself
  *   other   a child process calls sys_checkpoint(CKPT_FREEZE, fd, parent) into IMAGE (checkpt -c)
- *   signal  a child process sends SIGCKPT to the program and waits until IMAGE (the ckpt-file,
- *           pass its name) appears
+ *   signal  a child process sends SIGCKPT to the program and waits (inotify) until IMAGE (the
+ *           ckpt-file, pass its name) appears
  *   host    nothing: the program creates READY_FILE (IMAGE) at the window's start, and the host
  *           triggers the checkpoint (runsc-ckpt kill CID SIGCKPT, runsc checkpoint --leave-running);
  *           with DONE_FILE (the ckpt-file SIGCKPT writes, published by a rename when complete), a
- *           thread polls for it every millisecond to learn when the checkpoint ended
+ *           thread waits for it (inotify: no polling beside the measured threads) to learn when
+ *           the checkpoint ended
  * When the checkpoint is complete (the call returned, the image appeared) the program prints
  * "ckpt_done" at once, so that the host can copy the image while the program still runs.
  *
@@ -31,11 +32,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -163,21 +166,55 @@ static const char *mode, *image, *done_file;
 static int go_pipe[2];
 static long total_us = -1;
 
+/* wait_file blocks until path exists, without polling: an inotify watch on its directory wakes it
+ * when an entry is created or renamed there (the ckpt-file is renamed into place when complete).
+ * Polling every millisecond, as this did before, put 1,000 stat calls a second through the sentry
+ * and the gofer beside the threads being measured, which `other` mode did not have. It returns 0
+ * when the file exists, -1 when stop_us (us since t0, or -1 for none) passed first or on error. */
+static int wait_file(const char *path, long stop_us)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + (slash == path) : 1, slash ? path : ".");
+	int in = inotify_init1(IN_CLOEXEC);
+	if (in < 0 || inotify_add_watch(in, dir, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+		perror("inotify");
+		return -1;
+	}
+	struct stat st;
+	int found = stat(path, &st) == 0;
+	while (!found) {
+		long left = stop_us < 0 ? 1000 : (stop_us - now_us()) / 1000;
+		if (left <= 0)
+			break;
+		struct pollfd pfd = {in, POLLIN, 0};
+		if (poll(&pfd, 1, left > 1000 ? 1000 : (int)left) <= 0) {
+			found = stat(path, &st) == 0; /* an event missed: look once a second */
+			continue;
+		}
+		char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+		ssize_t n = read(in, buf, sizeof buf);
+		for (char *p = buf; n > 0 && p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			if (ev->len && strcmp(ev->name, base) == 0)
+				found = 1;
+			p += sizeof *ev + ev->len;
+		}
+	}
+	close(in);
+	return found ? 0 : -1;
+}
+
 /* poll_done waits for done_file to appear after the window started (host mode). */
 static void *poll_done(void *arg)
 {
 	(void)arg;
 	struct timespec nap = {0, 1000000};
-	struct stat st;
 	while (!window_started)
 		nanosleep(&nap, NULL);
-	while (now_us() < (quiet_ms + window_ms) * 1000) {
-		if (stat(done_file, &st) == 0) {
-			done();
-			break;
-		}
-		nanosleep(&nap, NULL);
-	}
+	if (wait_file(done_file, (quiet_ms + window_ms) * 1000) == 0)
+		done();
 	return NULL;
 }
 
@@ -219,10 +256,8 @@ static void child(pid_t parent, int report)
 	} else {
 		unlink(image);
 		kill(parent, SIGCKPT);
-		struct stat st;
-		struct timespec nap = {0, 1000000};
-		while (stat(image, &st) != 0)
-			nanosleep(&nap, NULL);
+		if (wait_file(image, -1) != 0)
+			_exit(1);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	printf("ckpt_done\n");
