@@ -269,11 +269,7 @@ var mirroredFuncs = []upstreamsrc.Mirror{
 }
 
 func TestMirroredUpstreamFuncs(t *testing.T) {
-	gv, err := upstreamsrc.ModuleDir("gvisor.dev/gvisor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, err := range upstreamsrc.CheckMirrors(gv, mirroredFuncs) {
+	for _, err := range upstreamsrc.CheckGVisorMirrors(mirroredFuncs) {
 		t.Error(err)
 	}
 }

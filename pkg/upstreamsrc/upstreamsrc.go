@@ -326,6 +326,16 @@ type Mirror struct {
 	Fingerprint string
 }
 
+// CheckGVisorMirrors is CheckMirrors for functions of the gVisor module this build uses: one error
+// per changed or missing function, or the one error of finding the module.
+func CheckGVisorMirrors(ms []Mirror) []error {
+	gv, err := ModuleDir("gvisor.dev/gvisor")
+	if err != nil {
+		return []error{err}
+	}
+	return CheckMirrors(gv, ms)
+}
+
 // CheckMirrors fingerprints each mirrored function under root (a module directory) and returns
 // one error per function that is missing or whose fingerprint is not the recorded one.
 func CheckMirrors(root string, ms []Mirror) []error {

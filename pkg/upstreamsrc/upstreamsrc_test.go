@@ -174,3 +174,31 @@ func TestCheckMirrors(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckGVisorMirrors: a function of the gVisor module with its real fingerprint passes, the
+// same function with another fingerprint and a file that is not there each give one error.
+func TestCheckGVisorMirrors(t *testing.T) {
+	dir, err := ModuleDir("gvisor.dev/gvisor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const file, fn = "pkg/sentry/kernel/timekeeper.go", "Timekeeper.BootTime"
+	f, err := ParseFile(filepath.Join(dir, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err := f.Fingerprint(fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := CheckGVisorMirrors([]Mirror{{File: file, Func: fn, Ours: "here", Fingerprint: fp}}); len(errs) != 0 {
+		t.Errorf("the recorded fingerprint: %v, want no error", errs)
+	}
+	errs := CheckGVisorMirrors([]Mirror{
+		{File: file, Func: fn, Ours: "here", Fingerprint: "0000000000000000"},
+		{File: "pkg/no/such/file.go", Func: "F", Ours: "here", Fingerprint: fp},
+	})
+	if len(errs) != 2 {
+		t.Errorf("a changed function and a missing file: %v, want 2 errors", errs)
+	}
+}

@@ -33,11 +33,7 @@ var stoppedCapturePremises = []upstreamsrc.Mirror{
 }
 
 func TestStoppedCapturePremises(t *testing.T) {
-	gv, err := upstreamsrc.ModuleDir("gvisor.dev/gvisor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, err := range upstreamsrc.CheckMirrors(gv, stoppedCapturePremises) {
+	for _, err := range upstreamsrc.CheckGVisorMirrors(stoppedCapturePremises) {
 		t.Error(err)
 	}
 }

@@ -29,11 +29,7 @@ var treeGapPremises = []upstreamsrc.Mirror{
 }
 
 func TestTreeGapPremises(t *testing.T) {
-	gv, err := upstreamsrc.ModuleDir("gvisor.dev/gvisor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, err := range upstreamsrc.CheckMirrors(gv, treeGapPremises) {
+	for _, err := range upstreamsrc.CheckGVisorMirrors(treeGapPremises) {
 		t.Error(err)
 	}
 }

@@ -94,11 +94,7 @@ var clockRoutePremises = []upstreamsrc.Mirror{
 
 // TestClockRoutePremises fails when a gVisor bump changes a function listed in clockRoutePremises.
 func TestClockRoutePremises(t *testing.T) {
-	gv, err := upstreamsrc.ModuleDir("gvisor.dev/gvisor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, err := range upstreamsrc.CheckMirrors(gv, clockRoutePremises) {
+	for _, err := range upstreamsrc.CheckGVisorMirrors(clockRoutePremises) {
 		t.Error(err)
 	}
 }
@@ -128,11 +124,7 @@ var bootTimePremises = []upstreamsrc.Mirror{
 
 // TestBootTimePremises fails when a gVisor bump changes a function listed in bootTimePremises.
 func TestBootTimePremises(t *testing.T) {
-	gv, err := upstreamsrc.ModuleDir("gvisor.dev/gvisor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, err := range upstreamsrc.CheckMirrors(gv, bootTimePremises) {
+	for _, err := range upstreamsrc.CheckGVisorMirrors(bootTimePremises) {
 		t.Error(err)
 	}
 }
