@@ -21,9 +21,10 @@ import (
 // restored sandbox and maps the template's host TTY (saved under host:0) to the new replica. The
 // template itself runs detached, where no engine waits on a socket: it gets a pty of its own
 // (templateTerminal) instead of /dev/null. That matters for what the restore brings back: gVisor
-// saves with a host file whether it could poll it, and a restored file the template had on
-// /dev/null (not pollable) would be read from the new pty by blocking host reads that no signal
-// interrupts; the template's pty makes it pollable, as the new one is.
+// saves with a host file whether the host could poll it (epoll), and restores it on the new fd
+// as saved. /dev/null cannot be polled, so the restored terminal was not polled either: a
+// restored shell's `read -t 1` on it never returned, and its loop stopped (TestTreeTerminalOCI
+// with a /dev/null template). The template's pty can be, as the new one can.
 
 // templateTerminal opens a pty pair for the template sandbox of a clock-continuing restore of a
 // terminal container: `run` without --console-socket imports its stdin as the container's
