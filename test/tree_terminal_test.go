@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
 	"github.com/runsc-ckpt/runsc-ckpt/test/harness"
 )
 
@@ -253,5 +254,81 @@ func TestTreeTerminalOCI(t *testing.T) {
 				break
 			}
 		}
+	})
+}
+
+// TestTreeTerminalForegroundOCI: an interactive shell (`sh -i` as the container's init, with a
+// terminal) runs `cat` in the foreground: cat is its own process group, the terminal's foreground
+// one, and echoes what is typed. The checkpoint records that group (stdio_foreground_pgid: cat's
+// pid); after a restore with the clock continued, and after another with it reset, a line typed
+// into the new master is still echoed by cat. Before the group was recorded, the restored
+// terminal's foreground group was the init's: cat stopped at its next read (`Stopped (tty
+// input)`) and the shell took the line for a command. At the end ^D ends cat and the shell, in
+// the foreground again, runs a command.
+func TestTreeTerminalForegroundOCI(t *testing.T) {
+	needBusybox(t)
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		opts := harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Terminal: true,
+			Args: []string{busybox, "sh", "-i"}, Env: []string{"PATH=/bin:/usr/bin", "TERM=dumb"}}
+		a := h.Bundle(t, opts)
+		cs := newConsoleSocket(t)
+		a.MustRun(t, "run", "--detach", "--bundle", a.Bundle, "--console-socket", cs.path, a.ID)
+		term := cs.master(t)
+		waitFor(t, 60*time.Second, func() bool { return strings.Contains(term.output(), "# ") })
+		term.typeLine(t, 24, 80, "cat")
+		// A line typed before cat runs would be read by the shell's line editor (no echo by the
+		// terminal, which is then raw).
+		waitFor(t, 60*time.Second, func() bool { return a.Exec(t, busybox, "pidof", "cat").ExitCode == 0 })
+		term.typeLine(t, 24, 80, "one")
+		if !pollUntil(60*time.Second, func() bool { return strings.Contains(term.output(), "one\r\none\r\n") }) {
+			t.Fatalf("cat did not echo a line before the checkpoint; the terminal shows:\n%s", term.output())
+		}
+
+		c := a
+		for _, route := range []struct {
+			name, word string
+			flags      []string
+		}{{"continue", "two", nil}, {"reset", "three", []string{"--restore-clock=reset"}}} {
+			dir := filepath.Join(h.NewDir(t), "ckpt")
+			c.MustRun(t, "checkpoint", "--format=elf", "--image-path", dir, c.ID)
+			c.Delete(t, true)
+			m, err := treefmt.VerifyDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cat int32
+			for _, pr := range m.Processes {
+				if pr.Comm == "cat" {
+					cat = pr.PID
+				}
+			}
+			if cat == 0 || m.StdioForeground != cat {
+				t.Errorf("%s: the manifest records the terminal's foreground group %d, cat is pid %d: %+v", route.name, m.StdioForeground, cat, m.Processes)
+			}
+
+			b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{"/nonexistent-never-run"}})
+			cs := newConsoleSocket(t)
+			args := append([]string{"restore"}, route.flags...)
+			b.MustRun(t, append(args, "--image-path", dir, "--bundle", a.Bundle, "--console-socket", cs.path, "--detach", b.ID)...)
+			term = cs.master(t)
+			term.typeLine(t, 24, 80, route.word)
+			want := route.word + "\r\n" + route.word + "\r\n"
+			if !pollUntil(60*time.Second, func() bool { return strings.Contains(term.output(), want) }) {
+				t.Fatalf("%s: cat did not echo the line typed into the new master (%q); the terminal shows:\n%s", route.name, route.word, term.output())
+			}
+			if out := term.output(); strings.Contains(out, "Stopped") {
+				t.Errorf("%s: a job stopped:\n%s", route.name, out)
+			}
+			c = b
+		}
+		if _, err := term.f.WriteString("\x04"); err != nil {
+			t.Fatal(err)
+		}
+		term.typeLine(t, 24, 80, "echo back-$((6*7))")
+		if !pollUntil(60*time.Second, func() bool { return strings.Contains(term.output(), "back-42") }) {
+			t.Fatalf("the shell did not take the terminal back after cat; the terminal shows:\n%s", term.output())
+		}
+		t.Logf("%s: the last terminal shows %q", p, term.output())
+		c.Delete(t, true)
 	})
 }
