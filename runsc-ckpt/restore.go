@@ -93,6 +93,9 @@ func (r *restoreCommand) Execute(ctx context.Context, f *flag.FlagSet, args ...a
 		pidFile: f.Lookup("pid-file").Value.String(),
 		verify:  r.verifyDigests,
 		clock:   r.clock,
+		// Upstream's restore has create's flags: a terminal container's engine passes
+		// --console-socket and waits for the new pty's master on it (tree_restore_console.go).
+		consoleSocket: f.Lookup("console-socket").Value.String(),
 	})
 	if err != nil {
 		util.Fatalf("restore: %v", err)

@@ -60,6 +60,11 @@ type elfRestoreArgs struct {
 	verify bool
 	// clock is restore --restore-clock ("" if not given; tree_restore_clock.go).
 	clock string
+	// consoleSocket is restore --console-socket: where a terminal container's engine waits for
+	// the new pty's master (tree_restore_console.go). terminal is the bundle's
+	// process.terminal.
+	consoleSocket string
+	terminal      bool
 }
 
 // elfRestore restores the ELF checkpoint a.image as container a.id from bundle a.bundle. It returns
@@ -108,6 +113,7 @@ func elfRestore(conf *config.Config, a elfRestoreArgs) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("reading the bundle's spec: %w", err)
 	}
+	a.terminal = spec.Process != nil && spec.Process.Terminal
 	mode, err := chooseRestoreClock(a.clock, ckptRestoreClockFlag, spec.Annotations)
 	if err != nil {
 		return 0, err
@@ -130,13 +136,7 @@ func elfRestore(conf *config.Config, a elfRestoreArgs) (int, error) {
 		}
 		defer cleanup()
 	} else {
-		args := append(globals, "run", "--bundle", derived)
-		if a.detach {
-			args = append(args, "--detach")
-		}
-		if a.pidFile != "" {
-			args = append(args, "--pid-file", a.pidFile)
-		}
+		args := append(append(globals, "run", "--bundle", derived), a.createFlags()...)
 		args = append(args, a.id)
 		cmd := exec.Command(a.self, args...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -373,6 +373,22 @@ func writeRestoreBundle(conf *config.Config, id, bundle, image string, m *treefm
 		return "", err
 	}
 	return dir, nil
+}
+
+// createFlags are the flags of create that the command which makes the restored container (run,
+// or upstream's restore) gets from the restore command: --detach, --pid-file, --console-socket.
+func (a *elfRestoreArgs) createFlags() []string {
+	var args []string
+	if a.detach {
+		args = append(args, "--detach")
+	}
+	if a.pidFile != "" {
+		args = append(args, "--pid-file", a.pidFile)
+	}
+	if a.consoleSocket != "" {
+		args = append(args, "--console-socket", a.consoleSocket)
+	}
+	return args
 }
 
 // deleteContainer force-deletes container id (a failed restore), ignoring errors.

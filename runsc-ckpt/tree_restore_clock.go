@@ -25,13 +25,15 @@ import (
 // Timekeeper's saved readings, before anything runs. So the sandbox is made by a restore:
 //
 //  1. run the derived bundle detached with the held restore init (treefmt.HeldRestoreInit) and
-//     /dev/null stdio, until it names itself restore-held (SIGUSR1 is blocked; it wrote nothing);
+//     /dev/null stdio (a terminal container restored with --console-socket: a pty of its own,
+//     tree_restore_console.go), until it names itself restore-held (SIGUSR1 is blocked; it wrote
+//     nothing);
 //  2. checkpoint that template sandbox in gVisor's format into a directory under runsc's root;
 //  3. rewrite the state file's saved clock to the manifest's (ckpt.RewriteStateFileClock): the
 //     restored clock is then the freeze's CLOCK_MONOTONIC plus the realtime since the freeze, and
 //     the boot time (/proc/uptime, btime) the checkpointed sandbox's when the manifest has it;
 //  4. destroy the template, restore the checkpoint as the container with the caller's stdio,
-//     --detach and --pid-file (the command the plain ELF restore runs as `run`);
+//     --detach, --pid-file and --console-socket (the command the plain ELF restore runs as `run`);
 //  5. send the init SIGUSR1: it goes on as the restore init and thaws the tree.
 
 // Restore clock modes.
@@ -90,10 +92,20 @@ func clockRestore(conf *config.Config, a elfRestoreArgs, derived string, m *tree
 	}
 	defer devNull.Close()
 
-	// 1. The template.
+	// 1. The template. A terminal container's gets a pty of its own, which upstream's restore
+	// replaces by the one it sends to --console-socket (tree_restore_console.go).
 	tmpl := exec.Command(a.self, append(append([]string{}, globals...), "run", "--bundle", derived, "--detach", a.id)...)
 	tmpl.Stdin, tmpl.Stdout = devNull, devNull
 	tmpl.Stderr = os.Stderr
+	if a.terminal && a.consoleSocket != "" {
+		master, replica, err := templateTerminal()
+		if err != nil {
+			return nil, nil, err
+		}
+		defer master.Close()
+		defer replica.Close()
+		tmpl.Stdin = replica
+	}
 	if err := tmpl.Run(); err != nil {
 		return nil, nil, fmt.Errorf("starting the template sandbox: %w", err)
 	}
@@ -129,13 +141,8 @@ func clockRestore(conf *config.Config, a elfRestoreArgs, derived string, m *tree
 		}
 	}
 	args := append(append([]string{}, globals...), "restore", "--image-path", dir, "--bundle", derived)
-	if a.detach {
-		args = append(args, "--detach")
-	}
-	if a.pidFile != "" {
-		args = append(args, "--pid-file", a.pidFile)
-	}
-	cmd := exec.Command(a.self, append(args, a.id)...)
+	args = append(append(args, a.createFlags()...), a.id)
+	cmd := exec.Command(a.self, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
 		cleanup()

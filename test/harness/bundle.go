@@ -31,6 +31,9 @@ type BundleOpts struct {
 	Mounts []specs.Mount
 	// User is the guest's user (default root, with every capability).
 	User specs.User
+	// Terminal sets process.terminal: the runtime must then be given --console-socket, on which
+	// it sends the master of the pty that is the guest's stdio.
+	Terminal bool
 }
 
 // Container is one container of an OCI bundle in its own sandbox root.
@@ -84,6 +87,7 @@ func (h *H) Bundle(t *testing.T, opts BundleOpts) *Container {
 		Version: specs.Version,
 		Process: &specs.Process{
 			User:         opts.User,
+			Terminal:     opts.Terminal,
 			Args:         opts.Args,
 			Env:          env,
 			Cwd:          cwd,

@@ -76,6 +76,12 @@ type Manifest struct {
 	// manifest written before it was recorded. Optional within every version: a reader that
 	// does not know it restores with the new sandbox's own clock, as before (clock.go).
 	Clock *Clock `json:"clock,omitempty"`
+	// StdioForeground is the foreground process group (its id) of the container's terminal at
+	// the freeze, when the container's stdio was one ("terminal": true: the runtime's pty,
+	// imported by gVisor as a host TTY file); 0 when it was not, or in a manifest written
+	// before it was recorded. Optional within every version: a restore without it leaves the
+	// restored init's group in the foreground.
+	StdioForeground int32 `json:"stdio_foreground_pgid,omitempty"`
 }
 
 // Process is one process of the tree.
@@ -274,6 +280,9 @@ func (m *Manifest) Validate() error {
 	}
 	if len(m.Processes) == 0 {
 		return invalidf("no processes")
+	}
+	if m.StdioForeground < 0 {
+		return invalidf("stdio_foreground_pgid %d is negative", m.StdioForeground)
 	}
 	pids := make(map[int32]*Process, len(m.Processes))
 	tids := make(map[int32]int32)

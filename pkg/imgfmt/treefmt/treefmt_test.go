@@ -183,6 +183,7 @@ func TestValidate(t *testing.T) {
 		"no processes":     func(m *Manifest) { m.Processes = nil },
 		"fd twice":         func(m *Manifest) { m.Processes[0].FDs = []FD{{FD: 1}, {FD: 1}} },
 		"negative pgid":    func(m *Manifest) { m.Processes[0].PGID = -1 },
+		"negative fg pgid": func(m *Manifest) { m.StdioForeground = -1 },
 		"pid is a thread":  func(m *Manifest) { m.Processes[0].TIDs = []int32{1, 4} },
 		"zero pid":         func(m *Manifest) { m.Processes[0].PID = 0 },
 		"hidden file name": func(m *Manifest) { m.Processes[0].Image = ".x" },

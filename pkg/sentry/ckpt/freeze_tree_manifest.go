@@ -96,6 +96,9 @@ func buildManifest(t *kernel.Task, root int32, members []*treeMember) *treefmt.M
 			fd := treefmt.FD{FD: f.FD, Kind: fileKindName(f.Kind), Desc: f.Desc}
 			if n, ok := containerStdio(id.ofd); ok { // freeze_tree_stdio.go
 				fd.Stdio = &n
+				if pg, ok := stdioForeground(id.ofd); ok && m.StdioForeground == 0 {
+					m.StdioForeground = pg
+				}
 			}
 			fid, ok := fileIDs[id.ofd]
 			if !ok {

@@ -52,6 +52,28 @@ func containerStdio(file *vfs.FileDescription) (int32, bool) {
 	return int32(n), true
 }
 
+// stdioForeground returns the foreground process group of file, the container's stdio, when it is
+// the container's terminal (a host TTY file: "terminal": true) and the controlling terminal of a
+// session, by its id in that session's PID namespace. A restore sets it again
+// (thaw_tree_stdio.go): else the job an interactive shell ran in the foreground would find itself
+// in the background and stop at its next read of the terminal.
+func stdioForeground(file *vfs.FileDescription) (int32, bool) {
+	tty, ok := file.Impl().(*host.TTYFileDescription)
+	if !ok {
+		return 0, false
+	}
+	tg := tty.ThreadGroup()
+	if tg == nil {
+		return 0, false // No session has it as its controlling terminal.
+	}
+	pg, err := tg.ForegroundProcessGroup(tty.TTY())
+	if err != nil || pg == nil {
+		return 0, false
+	}
+	id := int32(tg.PIDNamespace().IDOfProcessGroup(pg))
+	return id, id > 0
+}
+
 // hostInodeType returns a zero host inode for stateFieldsUsed: the type is unexported and reached
 // through the exported TTYFileDescription's embedded description's inode field.
 func hostInodeType() stateifyObject {

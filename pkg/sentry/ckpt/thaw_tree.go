@@ -515,6 +515,8 @@ func (r *treeRestore) run(t *kernel.Task) (uintptr, *kernel.SyscallControl, erro
 	if err := r.endGhosts(); err != nil {
 		return 0, nil, err
 	}
+	// Every group exists: the container terminal's foreground one again (thaw_tree_stdio.go).
+	r.restoreStdioForeground(t)
 	// 4: zombies.
 	for _, pid := range pids {
 		n := r.nodes[pid]
