@@ -109,9 +109,9 @@ func elfRestore(conf *config.Config, a elfRestoreArgs) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("checkpoint %s: %w", image, err)
 	}
-	spec, err := specutils.ReadSpec(bundle, conf)
+	data, spec, err := readBundleSpec(bundle, conf)
 	if err != nil {
-		return 0, fmt.Errorf("reading the bundle's spec: %w", err)
+		return 0, err
 	}
 	a.terminal = spec.Process != nil && spec.Process.Terminal
 	mode, err := chooseRestoreClock(a.clock, ckptRestoreClockFlag, spec.Annotations)
@@ -121,7 +121,7 @@ func elfRestore(conf *config.Config, a elfRestoreArgs) (int, error) {
 	// Continuing the clock needs the freeze's; a manifest written before it was recorded
 	// restores with the new sandbox's.
 	held := mode == clockContinue && m.Clock != nil
-	derived, err := writeRestoreBundle(conf, a.id, bundle, image, m, chain, held)
+	derived, err := writeRestoreBundle(conf, a.id, bundle, data, spec, image, m, chain, held)
 	if err != nil {
 		return 0, err
 	}
@@ -287,24 +287,16 @@ func treeRunning(procs []*control.Process, m *treefmt.Manifest) bool {
 // restoreInitName is the restore init's file name (and so its comm while it restores).
 const restoreInitName = treefmt.RestoreInitName
 
-// writeRestoreBundle writes the derived bundle of a restore: the bundle's config.json with the
-// restore init as the process and, unless the rootfs is the host's /, the bind mounts that show it
+// writeRestoreBundle writes the derived bundle of a restore: the bundle's config.json (data, and
+// spec as runsc reads it: readBundleSpec) with the restore init as the process and, unless the rootfs is the host's /, the bind mounts that show it
 // and the checkpoint inside the container. It returns the derived bundle's directory.
 //
 // With held, the init is treefmt.HeldRestoreInit (a clock-continuing restore, tree_restore_clock.go).
-func writeRestoreBundle(conf *config.Config, id, bundle, image string, m *treefmt.Manifest, chain []treefmt.ChainDir, held bool) (string, error) {
-	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
-	if err != nil {
-		return "", fmt.Errorf("reading the bundle's spec: %w", err)
-	}
+func writeRestoreBundle(conf *config.Config, id, bundle string, data []byte, spec *specs.Spec, image string, m *treefmt.Manifest, chain []treefmt.ChainDir, held bool) (string, error) {
 	if m.SpecSHA256 != "" {
 		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != m.SpecSHA256 {
 			fmt.Fprintf(os.Stderr, "runsc-ckpt restore: warning: %s/config.json differs from the checkpointed container's spec\n", bundle)
 		}
-	}
-	spec, err := specutils.ReadSpec(bundle, conf)
-	if err != nil {
-		return "", fmt.Errorf("reading the bundle's spec: %w", err)
 	}
 	derivedData, err := deriveConfig(data, spec, nil)
 	if err != nil {
@@ -389,6 +381,27 @@ func (a *elfRestoreArgs) createFlags() []string {
 		args = append(args, "--console-socket", a.consoleSocket)
 	}
 	return args
+}
+
+// readBundleSpec reads bundle's config.json once: its bytes (hashed against the manifest and
+// rewritten into the derived bundle with unknown fields kept) and the spec runsc makes of them
+// (specutils.ReadSpecFromFile: paths made absolute, flag overrides applied), from the same open
+// file.
+func readBundleSpec(bundle string, conf *config.Config) ([]byte, *specs.Spec, error) {
+	f, err := specutils.OpenSpec(bundle)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the bundle's spec: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the bundle's spec: %w", err)
+	}
+	spec, err := specutils.ReadSpecFromFile(bundle, f, conf)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the bundle's spec: %w", err)
+	}
+	return data, spec, nil
 }
 
 // deleteContainer force-deletes container id (a failed restore), ignoring errors.
