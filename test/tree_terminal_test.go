@@ -103,8 +103,9 @@ func (cs *consoleSocket) master(t *testing.T) *terminal {
 
 // terminal is a pty master the test holds, with everything read from it so far.
 type terminal struct {
-	f    *os.File
-	mu   sync.Mutex
+	f  *os.File
+	mu sync.Mutex
+	// +checklocks:mu
 	out  strings.Builder
 	done chan struct{} // Closed when reading fails: every replica is closed (EIO).
 }
