@@ -248,36 +248,45 @@ func TestTreePipelineOCI(t *testing.T) {
 			checkRestoredProcess(t, after, pr)
 		}
 
-		// The pipeline goes on where it stopped.
-		waitFor(t, 60*time.Second, func() bool { return strings.Count(readOut(t, a), "\n") >= before+5 })
-		n := checkSequence(t, readOut(t, a))
-		t.Logf("out: %d lines at the checkpoint, %d after the restore, in sequence", before, n)
-
-		// The zombie's parent reaps it with its status.
-		b.Exec(t, busybox, "kill", "-USR1", fmt.Sprint(reaperProc.PID)).WantExit(t, 0)
-		zlog := filepath.Join(a.Dir, "zombie.log")
-		waitFor(t, 30*time.Second, func() bool { b, _ := os.ReadFile(zlog); return strings.Contains(string(b), "\n") })
-		if got, _ := os.ReadFile(zlog); string(got) != fmt.Sprintf("zombie %d 7\n", zombie.PID) {
-			t.Errorf("zombie.log: %q, want the zombie pid %d reaped with status 7", got, zombie.PID)
-		}
-
-		// Job control: the init's `wait %2` returns job %2's status; the other jobs are still known.
-		b.Exec(t, busybox, "kill", fmt.Sprint(job2.PID)).WantExit(t, 0)
-		jlog := filepath.Join(a.Dir, "jobs.log")
-		// Four lines: the status, then `jobs` lists the three jobs, each in a write of its own
-		// ([1] last: reading after three lines missed it once).
-		waitFor(t, 30*time.Second, func() bool { b, _ := os.ReadFile(jlog); return strings.Count(string(b), "\n") >= 4 })
-		got, _ := os.ReadFile(jlog)
-		running := map[string]bool{}
-		for _, l := range strings.Split(string(got), "\n") {
-			if f := strings.Fields(l); len(f) >= 2 && f[1] == "Running" {
-				running[strings.TrimRight(f[0], "+-")] = true
-			}
-		}
-		if !strings.HasPrefix(string(got), "job2 143\n") || !running["[1]"] || !running["[3]"] {
-			t.Errorf("jobs.log: %q, want job %%2 ended by SIGTERM (143) and jobs %%1 and %%3 running", got)
-		}
+		checkPipelineRestored(t, a, b, before, fmt.Sprint(reaperProc.PID), fmt.Sprint(zombie.PID), fmt.Sprint(job2.PID))
 	})
+}
+
+// checkPipelineRestored checks the pipeline container a restored as b (pipelineScript), whose out
+// had lines lines at the checkpoint: the pipeline goes on in sequence; the reaper (pid reaper)
+// reaps its zombie (pid zombie) with status 7 when told; the init's `wait %2` returns when the
+// test kills job %2's sleep (pid job2) and `jobs` still lists jobs %1 and %3.
+func checkPipelineRestored(t *testing.T, a, b *harness.Container, lines int, reaper, zombie, job2 string) {
+	t.Helper()
+	// The pipeline goes on where it stopped.
+	waitFor(t, 60*time.Second, func() bool { return strings.Count(readOut(t, a), "\n") >= lines+5 })
+	n := checkSequence(t, readOut(t, a))
+	t.Logf("out: %d lines at the checkpoint, %d after the restore, in sequence", lines, n)
+
+	// The zombie's parent reaps it with its status.
+	b.Exec(t, busybox, "kill", "-USR1", reaper).WantExit(t, 0)
+	zlog := filepath.Join(a.Dir, "zombie.log")
+	waitFor(t, 30*time.Second, func() bool { b, _ := os.ReadFile(zlog); return strings.Contains(string(b), "\n") })
+	if got, _ := os.ReadFile(zlog); string(got) != fmt.Sprintf("zombie %s 7\n", zombie) {
+		t.Errorf("zombie.log: %q, want the zombie pid %s reaped with status 7", got, zombie)
+	}
+
+	// Job control: the init's `wait %2` returns job %2's status; the other jobs are still known.
+	b.Exec(t, busybox, "kill", job2).WantExit(t, 0)
+	jlog := filepath.Join(a.Dir, "jobs.log")
+	// Four lines: the status, then `jobs` lists the three jobs, each in a write of its own
+	// ([1] last: reading after three lines missed it once).
+	waitFor(t, 30*time.Second, func() bool { b, _ := os.ReadFile(jlog); return strings.Count(string(b), "\n") >= 4 })
+	got, _ := os.ReadFile(jlog)
+	running := map[string]bool{}
+	for _, l := range strings.Split(string(got), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[1] == "Running" {
+			running[strings.TrimRight(f[0], "+-")] = true
+		}
+	}
+	if !strings.HasPrefix(string(got), "job2 143\n") || !running["[1]"] || !running["[3]"] {
+		t.Errorf("jobs.log: %q, want job %%2 ended by SIGTERM (143) and jobs %%1 and %%3 running", got)
+	}
 }
 
 // TestTreeStreamOCI: `checkpoint --format=elf --image-path -` writes the tree stream to stdout

@@ -87,27 +87,36 @@ func TestTreeServerOCI(t *testing.T) {
 			}
 		}
 
-		// New clients: every answer comes from one of the restored workers.
-		for i := range 4 {
-			r := b.Exec(t, server, "once", "8080", fmt.Sprintf("new %d", i))
-			r.WantExit(t, 0)
-			var pid string
-			if _, err := fmt.Sscanf(r.Stdout, "worker %s", &pid); err != nil || !workers[strings.TrimSuffix(pid, ":")] || !strings.Contains(r.Stdout, fmt.Sprintf(": new %d", i)) {
-				t.Errorf("new client %d after the restore: %q, want an answer from one of the workers %v", i, r.Stdout, workers)
-			}
-		}
-
-		// The client connected before the checkpoint goes on on its connection, with its worker.
-		b.Exec(t, busybox, "kill", "-USR1", fmt.Sprint(clientPid)).WantExit(t, 0)
-		waitFor(t, 30*time.Second, func() bool { b, _ := os.ReadFile(log); return strings.Count(string(b), "\n") >= 2 })
-		got, _ := os.ReadFile(log)
-		lines := strings.Split(strings.TrimSpace(string(got)), "\n")
-		var worker string
-		if len(lines) == 2 && strings.HasPrefix(lines[0], "before: worker ") {
-			worker = strings.Fields(lines[0])[2]
-		}
-		if string(before) != lines[0]+"\n" || worker == "" || lines[1] != "after: worker "+worker+" hello 2" {
-			t.Errorf("client.log: %q (at the checkpoint %q), want its second exchange answered by the worker of the first", got, before)
-		}
+		checkServerRestored(t, b, server, workers, fmt.Sprint(clientPid), log, before)
 	})
+}
+
+// checkServerRestored checks the server container restored as b (tree_server serving port 8080
+// in b's directory): new clients are answered by one of the workers (pids), and the client
+// (pid client), told to exchange again, is answered by the worker of its first exchange: the line
+// first in its log (the file log) at the checkpoint.
+func checkServerRestored(t *testing.T, b *harness.Container, server string, workers map[string]bool, client, log string, first []byte) {
+	t.Helper()
+	// New clients: every answer comes from one of the restored workers.
+	for i := range 4 {
+		r := b.Exec(t, server, "once", "8080", fmt.Sprintf("new %d", i))
+		r.WantExit(t, 0)
+		var pid string
+		if _, err := fmt.Sscanf(r.Stdout, "worker %s", &pid); err != nil || !workers[strings.TrimSuffix(pid, ":")] || !strings.Contains(r.Stdout, fmt.Sprintf(": new %d", i)) {
+			t.Errorf("new client %d after the restore: %q, want an answer from one of the workers %v", i, r.Stdout, workers)
+		}
+	}
+
+	// The client connected before the checkpoint goes on on its connection, with its worker.
+	b.Exec(t, busybox, "kill", "-USR1", client).WantExit(t, 0)
+	waitFor(t, 30*time.Second, func() bool { b, _ := os.ReadFile(log); return strings.Count(string(b), "\n") >= 2 })
+	got, _ := os.ReadFile(log)
+	lines := strings.Split(strings.TrimSpace(string(got)), "\n")
+	var worker string
+	if len(lines) == 2 && strings.HasPrefix(lines[0], "before: worker ") {
+		worker = strings.Fields(lines[0])[2]
+	}
+	if string(first) != lines[0]+"\n" || worker == "" || lines[1] != "after: worker "+worker+" hello 2" {
+		t.Errorf("client.log: %q (at the checkpoint %q), want its second exchange answered by the worker of the first", got, first)
+	}
 }

@@ -94,30 +94,7 @@ func TestTreeUpstreamFormatOCI(t *testing.T) {
 			}
 		}
 
-		waitFor(t, 60*time.Second, func() bool { return strings.Count(readOut(t, a), "\n") >= lines+5 })
-		n := checkSequence(t, readOut(t, a))
-		t.Logf("out: %d lines at the checkpoint, %d after the restore, in sequence", lines, n)
-
-		b.Exec(t, busybox, "kill", "-USR1", reaperPid).WantExit(t, 0)
-		zlog := filepath.Join(a.Dir, "zombie.log")
-		waitFor(t, 30*time.Second, func() bool { b, _ := os.ReadFile(zlog); return strings.Contains(string(b), "\n") })
-		if got, _ := os.ReadFile(zlog); string(got) != fmt.Sprintf("zombie %s 7\n", zombie) {
-			t.Errorf("zombie.log: %q, want the zombie pid %s reaped with status 7", got, zombie)
-		}
-
-		b.Exec(t, busybox, "kill", job2).WantExit(t, 0)
-		jlog := filepath.Join(a.Dir, "jobs.log")
-		waitFor(t, 30*time.Second, func() bool { b, _ := os.ReadFile(jlog); return strings.Count(string(b), "\n") >= 4 })
-		got, _ := os.ReadFile(jlog)
-		running := map[string]bool{}
-		for _, l := range strings.Split(string(got), "\n") {
-			if f := strings.Fields(l); len(f) >= 2 && f[1] == "Running" {
-				running[strings.TrimRight(f[0], "+-")] = true
-			}
-		}
-		if !strings.HasPrefix(string(got), "job2 143\n") || !running["[1]"] || !running["[3]"] {
-			t.Errorf("jobs.log: %q, want job %%2 ended by SIGTERM (143) and jobs %%1 and %%3 running", got)
-		}
+		checkPipelineRestored(t, a, b, lines, reaperPid, zombie, job2)
 	})
 }
 
@@ -161,24 +138,6 @@ func TestTreeServerUpstreamFormatOCI(t *testing.T) {
 		if after := psTree(t, b); fmt.Sprint(after) != fmt.Sprint(before) {
 			t.Errorf("processes after the restore: %v, before the checkpoint: %v", after, before)
 		}
-		for i := range 4 {
-			r := b.Exec(t, server, "once", "8080", fmt.Sprintf("new %d", i))
-			r.WantExit(t, 0)
-			var pid string
-			if _, err := fmt.Sscanf(r.Stdout, "worker %s", &pid); err != nil || !workers[strings.TrimSuffix(pid, ":")] || !strings.Contains(r.Stdout, fmt.Sprintf(": new %d", i)) {
-				t.Errorf("new client %d after the restore: %q, want an answer from one of the workers %v", i, r.Stdout, workers)
-			}
-		}
-		b.Exec(t, busybox, "kill", "-USR1", client).WantExit(t, 0)
-		waitFor(t, 30*time.Second, func() bool { b, _ := os.ReadFile(log); return strings.Count(string(b), "\n") >= 2 })
-		got, _ := os.ReadFile(log)
-		lines := strings.Split(strings.TrimSpace(string(got)), "\n")
-		var worker string
-		if len(lines) == 2 && strings.HasPrefix(lines[0], "before: worker ") {
-			worker = strings.Fields(lines[0])[2]
-		}
-		if string(first) != lines[0]+"\n" || worker == "" || lines[1] != "after: worker "+worker+" hello 2" {
-			t.Errorf("client.log: %q (at the checkpoint %q), want its second exchange answered by the worker of the first", got, first)
-		}
+		checkServerRestored(t, b, server, workers, client, log, first)
 	})
 }
