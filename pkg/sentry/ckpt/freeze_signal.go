@@ -14,7 +14,8 @@ import (
 //
 // It is the entry point for SIGCKPT/SIGCKPTEXIT. With background (SIGCKPT) the process is
 // captured and snapshotted, every thread runs on at once, and the image is written on a goroutine
-// of its own; its outcome is logged. The images of one process are renamed into place in the order
+// of its own, which also creates the file (no file system round trip while the process is
+// stopped); its outcome is logged. The images of one process are renamed into place in the order
 // of their snapshots. Without background (SIGCKPTEXIT), or when no snapshot can be taken, the
 // image is written before t returns, with the process stopped.
 //
