@@ -288,8 +288,9 @@ func treeRunning(procs []*control.Process, m *treefmt.Manifest) bool {
 const restoreInitName = treefmt.RestoreInitName
 
 // writeRestoreBundle writes the derived bundle of a restore: the bundle's config.json (data, and
-// spec as runsc reads it: readBundleSpec) with the restore init as the process and, unless the rootfs is the host's /, the bind mounts that show it
-// and the checkpoint inside the container. It returns the derived bundle's directory.
+// spec as runsc reads it: readBundleSpec) with the restore init as the process and, unless the
+// rootfs is the host's /, the bind mounts that show it and the checkpoint inside the container.
+// It returns the derived bundle's directory.
 //
 // With held, the init is treefmt.HeldRestoreInit (a clock-continuing restore, tree_restore_clock.go).
 func writeRestoreBundle(conf *config.Config, id, bundle string, data []byte, spec *specs.Spec, image string, m *treefmt.Manifest, chain []treefmt.ChainDir, held bool) (string, error) {

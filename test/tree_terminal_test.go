@@ -179,6 +179,30 @@ func counts(out string) (ns []int, got []string) {
 	return ns, got
 }
 
+// runTerminalContainer runs argv as a detached busybox container with a terminal (env: PATH and
+// term, the TERM=... setting) on platform p, as an engine does (`run --console-socket`), and
+// returns it with the pty master the runtime sent.
+func runTerminalContainer(t *testing.T, p, term string, argv ...string) (*harness.Container, *terminal) {
+	t.Helper()
+	a := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Terminal: true,
+		Args: argv, Env: []string{"PATH=/bin:/usr/bin", term}})
+	cs := newConsoleSocket(t)
+	a.MustRun(t, "run", "--detach", "--bundle", a.Bundle, "--console-socket", cs.path, a.ID)
+	return a, cs.master(t)
+}
+
+// restoreTerminalContainer restores the checkpoint dir of a terminal container from bundle as a
+// new detached container on platform p, with restore's extra flags and a new console socket, and
+// returns it with the new pty master.
+func restoreTerminalContainer(t *testing.T, p, bundle, dir string, flags ...string) (*harness.Container, *terminal) {
+	t.Helper()
+	b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{"/nonexistent-never-run"}})
+	cs := newConsoleSocket(t)
+	args := append(append([]string{"restore"}, flags...), "--image-path", dir, "--bundle", bundle, "--console-socket", cs.path, "--detach", b.ID)
+	b.MustRun(t, args...)
+	return b, cs.master(t)
+}
+
 // TestTreeTerminalOCI: a busybox container started with a terminal ("terminal": true, the runtime
 // given --console-socket, as `docker run -t` does) counts on its terminal and answers the lines
 // typed into it (terminalScript). It is checkpointed with --format=elf, deleted, and restored with
@@ -194,12 +218,7 @@ func counts(out string) (ns []int, got []string) {
 func TestTreeTerminalOCI(t *testing.T) {
 	needBusybox(t)
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		opts := harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Terminal: true,
-			Args: []string{busybox, "sh", "-c", terminalScript}, Env: []string{"PATH=/bin:/usr/bin", "TERM=xterm"}}
-		a := h.Bundle(t, opts)
-		cs := newConsoleSocket(t)
-		a.MustRun(t, "run", "--detach", "--bundle", a.Bundle, "--console-socket", cs.path, a.ID)
-		term := cs.master(t)
+		a, term := runTerminalContainer(t, p, "TERM=xterm", busybox, "sh", "-c", terminalScript)
 		waitFor(t, 60*time.Second, func() bool { return strings.Contains(term.output(), "tick 2") })
 		term.typeLine(t, 24, 80, "before")
 		waitFor(t, 60*time.Second, func() bool { return strings.Contains(term.output(), " before tty=yes size=24 80") })
@@ -220,11 +239,8 @@ func TestTreeTerminalOCI(t *testing.T) {
 			}
 			last := before[len(before)-1]
 
-			b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{"/nonexistent-never-run"}})
-			cs := newConsoleSocket(t)
-			args := append([]string{"restore"}, route.flags...)
-			b.MustRun(t, append(args, "--image-path", dir, "--bundle", a.Bundle, "--console-socket", cs.path, "--detach", b.ID)...)
-			term = cs.master(t)
+			var b *harness.Container
+			b, term = restoreTerminalContainer(t, p, a.Bundle, dir, route.flags...)
 			if !pollUntil(60*time.Second, func() bool { n, _ := counts(term.output()); return len(n) >= 2 }) {
 				t.Fatalf("%s: the count did not go on on the new terminal (last before: %d); it shows:\n%s", route.name, last, term.output())
 			}
@@ -269,12 +285,7 @@ func TestTreeTerminalOCI(t *testing.T) {
 func TestTreeTerminalForegroundOCI(t *testing.T) {
 	needBusybox(t)
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		opts := harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Terminal: true,
-			Args: []string{busybox, "sh", "-i"}, Env: []string{"PATH=/bin:/usr/bin", "TERM=dumb"}}
-		a := h.Bundle(t, opts)
-		cs := newConsoleSocket(t)
-		a.MustRun(t, "run", "--detach", "--bundle", a.Bundle, "--console-socket", cs.path, a.ID)
-		term := cs.master(t)
+		a, term := runTerminalContainer(t, p, "TERM=dumb", busybox, "sh", "-i")
 		waitFor(t, 60*time.Second, func() bool { return strings.Contains(term.output(), "# ") })
 		term.typeLine(t, 24, 80, "cat")
 		// A line typed before cat runs would be read by the shell's line editor (no echo by the
@@ -307,11 +318,8 @@ func TestTreeTerminalForegroundOCI(t *testing.T) {
 				t.Errorf("%s: the manifest records the terminal's foreground group %d, cat is pid %d: %+v", route.name, m.StdioForeground, cat, m.Processes)
 			}
 
-			b := h.Bundle(t, harness.BundleOpts{Opts: harness.Opts{Platform: p, Persist: true}, Args: []string{"/nonexistent-never-run"}})
-			cs := newConsoleSocket(t)
-			args := append([]string{"restore"}, route.flags...)
-			b.MustRun(t, append(args, "--image-path", dir, "--bundle", a.Bundle, "--console-socket", cs.path, "--detach", b.ID)...)
-			term = cs.master(t)
+			var b *harness.Container
+			b, term = restoreTerminalContainer(t, p, a.Bundle, dir, route.flags...)
 			term.typeLine(t, 24, 80, route.word)
 			want := route.word + "\r\n" + route.word + "\r\n"
 			if !pollUntil(60*time.Second, func() bool { return strings.Contains(term.output(), want) }) {
