@@ -173,13 +173,16 @@ static long total_us = -1;
  * when the file exists, -1 when stop_us (us since t0, or -1 for none) passed first or on error. */
 static int wait_file(const char *path, long stop_us)
 {
-	char dir[4096];
+	char dir[4096] = ".";
 	const char *slash = strrchr(path, '/');
 	const char *base = slash ? slash + 1 : path;
-	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + (slash == path) : 1, slash ? path : ".");
+	if (slash) /* "/x" watches "/", "a/b/x" watches "a/b" */
+		snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
 	int in = inotify_init1(IN_CLOEXEC);
 	if (in < 0 || inotify_add_watch(in, dir, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
 		perror("inotify");
+		if (in >= 0)
+			close(in);
 		return -1;
 	}
 	struct stat st;
