@@ -186,8 +186,8 @@ func destroyContainer(conf *config.Config, id string) {
 // manifestClock returns the rewrite of a template's saved clock to the manifest's clock: its
 // CLOCK_MONOTONIC and CLOCK_REALTIME at the freeze, and its boot time when the manifest has one
 // that is not after the freeze (else, as in manifests of older builds, the template's stays).
-func manifestClock(clock *treefmt.Clock) func(ckpt.SavedClock) ckpt.SavedClock {
-	return func(c ckpt.SavedClock) ckpt.SavedClock {
+func manifestClock(clock *treefmt.Clock) func(treefmt.Clock) treefmt.Clock {
+	return func(c treefmt.Clock) treefmt.Clock {
 		c.MonotonicNS, c.RealtimeNS = clock.MonotonicNS, clock.RealtimeNS
 		if b := clock.BootRealtimeNS; b > 0 && b <= clock.RealtimeNS {
 			c.BootRealtimeNS = b

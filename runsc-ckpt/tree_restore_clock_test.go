@@ -5,14 +5,13 @@ import (
 	"testing"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
-	"github.com/runsc-ckpt/runsc-ckpt/pkg/sentry/ckpt"
 )
 
 // TestManifestClock: the template's saved clock becomes the manifest's; its boot time too when
 // the manifest has one not after the freeze, else (an older build's manifest, or a bad one) the
 // template's stays.
 func TestManifestClock(t *testing.T) {
-	tmpl := ckpt.SavedClock{MonotonicNS: 300e6, RealtimeNS: 2_000_000_000e9, BootRealtimeNS: 2_000_000_000e9 - 300e6}
+	tmpl := treefmt.Clock{MonotonicNS: 300e6, RealtimeNS: 2_000_000_000e9, BootRealtimeNS: 2_000_000_000e9 - 300e6}
 	const mono, real = int64(5_071_000_000), int64(1_900_000_000e9)
 	for _, tc := range []struct {
 		boot, want int64
@@ -24,7 +23,7 @@ func TestManifestClock(t *testing.T) {
 		{boot: -1, want: tmpl.BootRealtimeNS},
 	} {
 		got := manifestClock(&treefmt.Clock{MonotonicNS: mono, RealtimeNS: real, BootRealtimeNS: tc.boot})(tmpl)
-		if want := (ckpt.SavedClock{MonotonicNS: mono, RealtimeNS: real, BootRealtimeNS: tc.want}); got != want {
+		if want := (treefmt.Clock{MonotonicNS: mono, RealtimeNS: real, BootRealtimeNS: tc.want}); got != want {
 			t.Errorf("manifest boot time %d: rewrite to %+v, want %+v", tc.boot, got, want)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/ktime"
 	"gvisor.dev/gvisor/pkg/state"
@@ -15,19 +16,10 @@ import (
 	"gvisor.dev/gvisor/pkg/state/wire"
 )
 
-// SavedClock is what a state file's kernel Timekeeper saved of the sandbox's clocks, in
-// nanoseconds: its CLOCK_MONOTONIC and CLOCK_REALTIME when it was saved (the Timekeeper's
-// saveMonotonic and saveRealtime), and its boot time (bootTime: the CLOCK_REALTIME at which the
-// sandbox started, since the epoch).
-type SavedClock struct {
-	MonotonicNS    int64
-	RealtimeNS     int64
-	BootRealtimeNS int64
-}
-
 // RewriteStateFileClock copies the gvisor-format state file in (an image directory's
 // checkpoint.img, as runsc's checkpoint writes it: no HMAC key) to out with the kernel
-// Timekeeper's saved clock replaced by what set returns for it (given the saved one). A restore
+// Timekeeper's saved clock replaced by what set returns for it (given the saved one: its
+// saveMonotonic, saveRealtime and bootTime, the same three readings a tree manifest records). A restore
 // from the copy continues CLOCK_MONOTONIC from the new MonotonicNS plus the realtime that passed
 // since the new RealtimeNS (kernel.Timekeeper.SetClocks), instead of from the checkpointed
 // sandbox's own clock: the template route of docs/upstream-gaps.md ("CLOCK_MONOTONIC of a
@@ -40,7 +32,7 @@ type SavedClock struct {
 // files. The streams are copied object by object with pkg/state/wire; everything after them is
 // copied as is. The metadata and compression level are kept (the timestamp is renewed). It is
 // an error if the kernel stream holds no Timekeeper, or more than one.
-func RewriteStateFileClock(out io.Writer, in io.Reader, set func(SavedClock) SavedClock) error {
+func RewriteStateFileClock(out io.Writer, in io.Reader, set func(treefmt.Clock) treefmt.Clock) error {
 	rc, md, err := statefile.NewReader(io.NopCloser(in), nil)
 	if err != nil {
 		return fmt.Errorf("reading the state file: %w", err)
@@ -90,7 +82,7 @@ type structEditor struct {
 
 // timekeeperClockSetter returns the editor that replaces a Timekeeper's saved clock by what set
 // returns for it.
-func timekeeperClockSetter(set func(SavedClock) SavedClock) *structEditor {
+func timekeeperClockSetter(set func(treefmt.Clock) treefmt.Clock) *structEditor {
 	return &structEditor{
 		name: (&kernel.Timekeeper{}).StateTypeName(),
 		edit: func(s *wire.Struct, fields []string, types []*wire.Type) error {
@@ -106,7 +98,7 @@ func timekeeperClockSetter(set func(SavedClock) SavedClock) *structEditor {
 			if err != nil {
 				return err
 			}
-			c := set(SavedClock{MonotonicNS: mono.get(), RealtimeNS: real.get(), BootRealtimeNS: boot.get()})
+			c := set(treefmt.Clock{MonotonicNS: mono.get(), RealtimeNS: real.get(), BootRealtimeNS: boot.get()})
 			mono.set(c.MonotonicNS)
 			real.set(c.RealtimeNS)
 			boot.set(c.BootRealtimeNS)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt/treefmt"
 	"gvisor.dev/gvisor/pkg/cpuid"
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
@@ -71,12 +72,12 @@ func TestRewriteStateFileClock(t *testing.T) {
 
 	const lost = int64(2 * time.Second)
 	wantMono := int64(3600 * time.Second)
-	var got, want SavedClock
+	var got, want treefmt.Clock
 	var out bytes.Buffer
-	err := RewriteStateFileClock(&out, bytes.NewReader(in), func(c SavedClock) SavedClock {
+	err := RewriteStateFileClock(&out, bytes.NewReader(in), func(c treefmt.Clock) treefmt.Clock {
 		got = c
 		// The sandbox booted wantMono before the freeze, which was lost ago.
-		want = SavedClock{MonotonicNS: wantMono, RealtimeNS: c.RealtimeNS - lost, BootRealtimeNS: c.RealtimeNS - lost - wantMono}
+		want = treefmt.Clock{MonotonicNS: wantMono, RealtimeNS: c.RealtimeNS - lost, BootRealtimeNS: c.RealtimeNS - lost - wantMono}
 		return want
 	})
 	if err != nil {
@@ -138,7 +139,7 @@ func TestRewriteStateFileClock(t *testing.T) {
 func TestRewriteStateFileClockKeepsBootTime(t *testing.T) {
 	ctx := context.Background()
 	in, _, saveBoot := testStateFile(t, "")
-	load := func(t *testing.T, set func(SavedClock) SavedClock) int64 {
+	load := func(t *testing.T, set func(treefmt.Clock) treefmt.Clock) int64 {
 		t.Helper()
 		var out bytes.Buffer
 		if err := RewriteStateFileClock(&out, bytes.NewReader(in), set); err != nil {
@@ -158,19 +159,19 @@ func TestRewriteStateFileClockKeepsBootTime(t *testing.T) {
 		}
 		return tk.BootTime().Nanoseconds()
 	}
-	if b := load(t, func(c SavedClock) SavedClock { c.MonotonicNS = 1; return c }); b != saveBoot {
+	if b := load(t, func(c treefmt.Clock) treefmt.Clock { c.MonotonicNS = 1; return c }); b != saveBoot {
 		t.Errorf("boot time kept: restored %d, want %d", b, saveBoot)
 	}
-	zero := load(t, func(c SavedClock) SavedClock { c.BootRealtimeNS = 0; return c })
+	zero := load(t, func(c treefmt.Clock) treefmt.Clock { c.BootRealtimeNS = 0; return c })
 	if zero != 0 {
 		t.Errorf("boot time set to 0: restored %d", zero)
 	}
 	var seen int64 = -1
 	var out bytes.Buffer
-	if err := RewriteStateFileClock(&out, bytes.NewReader(in), func(c SavedClock) SavedClock { c.BootRealtimeNS = 0; return c }); err != nil {
+	if err := RewriteStateFileClock(&out, bytes.NewReader(in), func(c treefmt.Clock) treefmt.Clock { c.BootRealtimeNS = 0; return c }); err != nil {
 		t.Fatal(err)
 	}
-	if err := RewriteStateFileClock(io.Discard, &out, func(c SavedClock) SavedClock { seen = c.BootRealtimeNS; return c }); err != nil {
+	if err := RewriteStateFileClock(io.Discard, &out, func(c treefmt.Clock) treefmt.Clock { seen = c.BootRealtimeNS; return c }); err != nil {
 		t.Fatalf("rewriting a rewritten file: %v", err)
 	}
 	if seen != 0 {
@@ -182,7 +183,7 @@ func TestRewriteStateFileClockKeepsBootTime(t *testing.T) {
 // a Timekeeper, are refused.
 func TestRewriteStateFileClockErrors(t *testing.T) {
 	ctx := context.Background()
-	keep := func(c SavedClock) SavedClock { return c }
+	keep := func(c treefmt.Clock) treefmt.Clock { return c }
 	if err := RewriteStateFileClock(io.Discard, strings.NewReader("not a state file"), keep); err == nil {
 		t.Errorf("a file without the magic was rewritten")
 	}
