@@ -135,7 +135,7 @@ func Encode(w io.Writer, p *Process) error {
 	for i := range p.Mappings {
 		largest = max(largest, p.Mappings[i].StoredSize())
 	}
-	e.buf = make([]byte, min(largest, chunkSize))
+	e.bufSize = min(largest, chunkSize)
 	for i := range p.Mappings {
 		m := &p.Mappings[i]
 		if m.StoredSize() == 0 {
@@ -158,7 +158,8 @@ func Encode(w io.Writer, p *Process) error {
 // encoder writes segment data, turning all-zero pages into holes.
 type encoder struct {
 	sink    Sink
-	buf     []byte // One chunk of mapping data.
+	buf     []byte // One chunk of mapping data, made by copyMapping when first needed.
+	bufSize uint64 // buf's size: the largest mapping's stored size, at most a chunk.
 	pending int64  // Zero bytes not yet written or skipped.
 }
 
@@ -166,6 +167,11 @@ type encoder struct {
 func (e *encoder) copyMapping(m *Mapping) error {
 	size := int64(m.StoredSize())
 	_, stream := e.sink.(*StreamSink)
+	if e.buf == nil {
+		// Not made up front: mappings a ContentViewer serves never need it (a sentry image's
+		// memory), and 1 MiB per image is heap the sentry would allocate right after a snapshot.
+		e.buf = make([]byte, e.bufSize)
+	}
 	for off := int64(0); off < size; {
 		n := min(size-off, int64(len(e.buf)))
 		b := e.buf[:n]

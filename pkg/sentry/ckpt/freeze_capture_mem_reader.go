@@ -28,8 +28,6 @@ type memReader struct {
 	start           hostarch.Addr
 	size            int64
 	skipUncommitted bool
-	// buf is ViewAt's buffer, reused.
-	buf []byte
 	// fromFile counts the bytes ViewAt read from the memory file by offset (for the freeze's
 	// log line).
 	fromFile int64

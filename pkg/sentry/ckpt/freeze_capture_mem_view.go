@@ -3,6 +3,7 @@ package ckpt
 import (
 	"fmt"
 	"io"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -45,10 +46,9 @@ func (r *memReader) ViewAt(off, n int64, fn func(data []byte, zeros int64) error
 	for _, v := range c.views {
 		need += len(v.data)
 	}
-	if cap(r.buf) < need {
-		r.buf = make([]byte, need)
-	}
-	buf, used := r.buf[:need], 0
+	whole := getViewBuf(need)
+	defer putViewBuf(whole)
+	buf, used := whole, 0
 	flush := func() error {
 		if used == 0 {
 			return nil
@@ -88,15 +88,38 @@ func (r *memReader) file() *memFile {
 
 // copyView is ViewAt by copying: it reads [off, off+n) into a buffer and lends that.
 func (r *memReader) copyView(off, n int64, fn func([]byte, int64) error) error {
-	if int64(cap(r.buf)) < n {
-		r.buf = make([]byte, n)
-	}
-	b := r.buf[:n]
+	b := getViewBuf(int(n))
+	defer putViewBuf(b)
 	if got, err := r.ReadAt(b, off); int64(got) != n {
 		return fmt.Errorf("reading %d bytes at %#x: %w", n, off, err)
 	}
 	return fn(b, 0)
 }
+
+// viewBufs holds the buffers ViewAt and copyView fill (the encoder asks for at most a 1 MiB chunk
+// at a time), shared by every memReader of every image being written. A buffer per reader, as
+// before, allocated up to 1 MiB for each mapping of each image: megabytes of new heap right after
+// a snapshot, which started a garbage collection there whose stop-the-world waited for the
+// threads' first copy-on-write copies (freeze_prepare.go).
+var viewBufs sync.Pool
+
+// getViewBuf returns a buffer of n bytes from viewBufs, or a new one.
+func getViewBuf(n int) []byte {
+	if p, ok := viewBufs.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]byte, n, max(n, viewBufSize))
+}
+
+// putViewBuf returns b to viewBufs; a buffer smaller than viewBufSize is dropped.
+func putViewBuf(b []byte) {
+	if cap(b) >= viewBufSize {
+		viewBufs.Put(&b)
+	}
+}
+
+// viewBufSize is the size of a pooled view buffer: the encoder's chunk.
+const viewBufSize = 1 << 20
 
 // memView is one piece of a view: data (the sentry's mapping of it, and its offset in the memory
 // file if inFile), or a run of zeros.
