@@ -224,6 +224,13 @@ func killTargets(c *container.Container, sel killSelection) ([]int, error) {
 	if sel.pid != 0 {
 		return []int{sel.pid}, nil
 	}
+	if sel.pgid == 0 && !sel.all && c.Sandbox != nil && c.ID == c.Sandbox.ID {
+		// The root container's init is the sandbox's first process: pid 1 of the root PID
+		// namespace, after a restore too. Not listing the processes saves a control RPC, and
+		// each one may stall the running guest's threads for ~10 ms (docs/upstream-gaps.md,
+		// "Wake-ups held by the sentry's Go scheduler").
+		return []int{1}, nil
+	}
 	procs, err := c.Processes()
 	if err != nil {
 		return nil, fmt.Errorf("listing the processes of container %q: %w", c.ID, err)

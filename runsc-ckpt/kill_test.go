@@ -1,11 +1,14 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/runsc/container"
+	"gvisor.dev/gvisor/runsc/sandbox"
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/sentry/ckpt"
 )
@@ -109,5 +112,29 @@ func TestKillResult(t *testing.T) {
 	}
 	if err := killResult(62, targets, []unix.Errno{unix.ESRCH, unix.ESRCH}, true); err == nil {
 		t.Error("--all with nobody signalled succeeded")
+	}
+}
+
+// TestKillTargetsRootInit checks that the root container's init is addressed as pid 1 without
+// listing the processes: these containers have no running sandbox, so a process list (a control
+// RPC) would fail.
+func TestKillTargetsRootInit(t *testing.T) {
+	root := &container.Container{ID: "pod", Sandbox: &sandbox.Sandbox{ID: "pod"}}
+	if got, err := killTargets(root, killSelection{}); err != nil || !slices.Equal(got, []int{1}) {
+		t.Errorf("root container: killTargets = %v, %v; want [1] without listing processes", got, err)
+	}
+	if got, err := killTargets(root, killSelection{pid: 7}); err != nil || !slices.Equal(got, []int{7}) {
+		t.Errorf("--pid 7: killTargets = %v, %v; want [7]", got, err)
+	}
+	// A subcontainer's init, --all and --pgid need the process list: with no sandbox to ask,
+	// they fail rather than guess.
+	sub := &container.Container{ID: "app", Sandbox: &sandbox.Sandbox{ID: "pod"}}
+	for _, tc := range []struct {
+		c   *container.Container
+		sel killSelection
+	}{{sub, killSelection{}}, {root, killSelection{all: true}}, {root, killSelection{pgid: 3}}} {
+		if got, err := killTargets(tc.c, tc.sel); err == nil {
+			t.Errorf("container %q, %+v: killTargets = %v without a sandbox to list the processes", tc.c.ID, tc.sel, got)
+		}
 	}
 }
