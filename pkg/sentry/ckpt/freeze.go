@@ -43,9 +43,8 @@ func freezeToFile(t *kernel.Task, file *vfs.FileDescription, req captureRequest)
 // snapshot of the address space lets them run on (capturePending with snapSiblings).
 func writeImage(t *kernel.Task, sink *fileSink, req captureRequest) error {
 	if t.ThreadGroup().Count() > 1 {
-		// The siblings run on after the snapshot: give it a ready address space and a
-		// collected heap.
-		prepareFreeze(t.Kernel(), 1)
+		// The siblings run on after the snapshot: give it a ready address space.
+		warmSnapshot(t.Kernel(), 1)
 	}
 	pi, err := capturePending(t, req, snapSiblings)
 	if err != nil {

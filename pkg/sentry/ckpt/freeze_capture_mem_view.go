@@ -99,8 +99,11 @@ func (r *memReader) copyView(off, n int64, fn func([]byte, int64) error) error {
 // viewBufs holds the buffers ViewAt and copyView fill (the encoder asks for at most a 1 MiB chunk
 // at a time), shared by every memReader of every image being written. A buffer per reader, as
 // before, allocated up to 1 MiB for each mapping of each image: megabytes of new heap right after
-// a snapshot, which started a garbage collection there whose stop-the-world waited for the
-// threads' first copy-on-write copies (freeze_prepare.go).
+// a snapshot. In a Go execution trace of the sentry (docs/notes-pause.md, "Where the threads'
+// stops go: the sentry's Go scheduler") such an allocation started a garbage collection whose
+// stop-the-world waited 11 ms for a thread's first copy-on-write copy (a 2 MiB runtime.memmove
+// in gVisor's fault handler, which the runtime cannot preempt), holding every goroutine of the
+// sandbox meanwhile. The fewer bytes a freeze allocates, the less likely a collection starts then.
 var viewBufs sync.Pool
 
 // getViewBuf returns a buffer of n bytes from viewBufs, or a new one.

@@ -130,7 +130,7 @@ func captureOther(t *kernel.Task, req freezeRequest) (*pendingImage, *remoteFree
 		close(w.written)
 		return nil, nil, err
 	}
-	prepareFreeze(t.Kernel(), 1)
+	warmSnapshot(t.Kernel(), 1)
 	target.RegisterWork(w)
 	target.BeginExternalStop()
 	target.EndExternalStop()

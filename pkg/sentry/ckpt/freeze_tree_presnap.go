@@ -53,10 +53,9 @@ func preSnapshotTree(t *kernel.Task, root int32) {
 		}
 	}
 	// One spare address space per process for the pre-snapshots and then the freeze's own
-	// snapshots (snapshot_warm.go), and a collected heap (freeze_prepare.go); the task blocks
-	// while they are made.
+	// snapshots (snapshot_warm.go); the task blocks while they are made.
 	t.UninterruptibleSleepStart()
-	prepareFreeze(t.Kernel(), len(mayFreeze))
+	warmSnapshot(t.Kernel(), len(mayFreeze))
 	t.UninterruptibleSleepFinish()
 	warmed := time.Since(start)
 	seen := make(map[*mm.MemoryManager]bool)

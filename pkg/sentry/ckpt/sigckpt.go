@@ -188,8 +188,8 @@ func queueCkpt(freezer *kernel.Task, sig linux.Signal, action ckptAction, info *
 			return // Another sender replaced the dead entry first.
 		}
 	}
-	// On the sender's goroutine, before the target is stopped (see prepareFreeze).
-	prepareFreeze(freezer.Kernel(), 1)
+	// On the sender's goroutine, before the target is stopped (see warmSnapshot).
+	warmSnapshot(freezer.Kernel(), 1)
 	freezer.RegisterWork(&ckptWork{
 		sig:    sig,
 		action: action,
