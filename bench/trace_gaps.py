@@ -49,19 +49,20 @@ def main():
     if base is None:
         sys.exit('trace_gaps: no Sync event with a Mono time: is this `go tool trace -d=parsed` output?')
     ms = lambda t: (t - base) / 1e6
-    count = collections.Counter()
-    for t, g, kind, rest, _ in events:
+    # Goroutine state transitions: (time, goroutine that made it, match of TRANSITION, stack).
+    transitions = []
+    for t, g, kind, rest, stack in events:
         m = TRANSITION.match(rest) if kind == 'StateTransition' else None
         if m:
-            count[int(m.group(1))] += 1
+            transitions.append((t, g, m, stack))
+    count = collections.Counter(int(m.group(1)) for _, _, m, _ in transitions)
     threads = [g for g, _ in count.most_common(nthreads)]
     print('trace start %s; guest task goroutines %s (most transitions)' % (wall, threads))
     last = {}
-    for t, g, kind, rest, stack in events:
-        m = TRANSITION.match(rest) if kind == 'StateTransition' else None
-        if not m or int(m.group(1)) not in threads:
-            continue
+    for t, g, m, stack in transitions:
         gid = int(m.group(1))
+        if gid not in threads:
+            continue
         if gid in last and ms(t) - last[gid][0] >= min_ms:
             since, state, where = last[gid]
             print('%10.3f G%d %.3f ms %s at [%s]; then %s->%s by G%d [%s]' % (
