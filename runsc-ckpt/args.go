@@ -19,7 +19,8 @@ type globalArgs struct {
 	given      map[string]bool
 	version    bool
 	help       bool
-	err        error // why the command line did not parse (ok false)
+	rootDir    string // --root
+	err        error  // why the command line did not parse (ok false)
 }
 
 // parseGlobalArgs parses args (without argv[0]) the way cli.Run will: with runsc's config flags and
@@ -53,6 +54,7 @@ func parseGlobalArgs(args []string) (ga globalArgs, ok bool) {
 	ga.version = ga.given["version"] && fs.Lookup("version").Value.String() == "true"
 	ga.help = (ga.given["help"] && fs.Lookup("help").Value.String() == "true") ||
 		(ga.given["h"] && fs.Lookup("h").Value.String() == "true")
+	ga.rootDir = fs.Lookup("root").Value.String()
 	if fs.NArg() > 0 {
 		ga.subcommand = fs.Arg(0)
 		ga.subArgs = fs.Args()[1:]

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/log"
 	"gvisor.dev/gvisor/pkg/sentry/control"
 	"gvisor.dev/gvisor/pkg/sentry/kernel/auth"
 	"gvisor.dev/gvisor/runsc/cmd"
@@ -33,12 +35,14 @@ import (
 // then queues the signal directly (Loader.signal → Kernel.SendExternalSignalThreadGroup): the
 // syscall table, where checkpoint signals are recognised, is never involved, so SIGCKPT would
 // simply terminate the process (gVisor's default action for signals 32-64). The control server
-// cannot be given a new RPC without forking gVisor. So for a checkpoint signal, kill runs a tiny
-// helper inside the container that calls kill(2) there, and the sentry's wrapped kill(2) does
-// the rest exactly as for a guest-originated signal. The helper is this very binary (static, so it
-// runs anywhere), passed to the sandbox as a host file descriptor through exec's FilePayload (the
-// mechanism behind `runsc exec --exec-fd`): nothing has to be mounted into the container, the
-// container's root filesystem is never touched, and it works for containers created by any runsc.
+// cannot be given a new RPC without forking gVisor. So for a checkpoint signal kill writes the
+// request to the sandbox's kill channel, two FIFOs in the state directory that the sentry reads
+// (kill_fifo.go), and the sentry carries out the checkpoint default action as for a signal from a
+// guest. A sandbox without a channel (started by an older runsc-ckpt) gets a tiny helper run
+// inside the container that calls kill(2) there, where the sentry's wrapped kill(2) does the rest:
+// treefmt.SignalHelper, passed to the sandbox as a host file descriptor through exec's
+// FilePayload (the mechanism behind `runsc exec --exec-fd`), so nothing is mounted into the
+// container and its root filesystem is never touched.
 // docs/notes-sigckpt.md discusses the alternatives.
 
 // killCommand is upstream's kill with a route for checkpoint signals. Every other signal, and every
@@ -73,7 +77,11 @@ func (k *killCommand) Execute(ctx context.Context, f *flag.FlagSet, args ...any)
 		return k.Kill.Execute(ctx, f, args...)
 	}
 	conf := args[0].(*config.Config)
-	c, err := container.Load(conf.RootDir, container.FullID{ContainerID: f.Arg(0)}, container.LoadOpts{})
+	// SkipCheck: checking that the sandbox still runs is a control RPC, and each one may stall the
+	// running guest's threads for ~10 ms (docs/upstream-gaps.md, "Wake-ups held by the sentry's
+	// Go scheduler"). The kill channel finds out itself; sendCkptSignal checks before it falls
+	// back to the signal helper.
+	c, err := container.Load(conf.RootDir, container.FullID{ContainerID: f.Arg(0)}, container.LoadOpts{SkipCheck: true})
 	if err != nil {
 		util.Fatalf("loading container: %v", err)
 	}
@@ -149,7 +157,7 @@ func sandboxPolicy(conf *config.Config, c *container.Container) (ckpt.Policy, er
 	root := c
 	if c.Sandbox != nil && c.Sandbox.ID != c.ID {
 		var err error
-		root, err = container.Load(conf.RootDir, container.FullID{SandboxID: c.Sandbox.ID, ContainerID: c.Sandbox.ID}, container.LoadOpts{Exact: true})
+		root, err = container.Load(conf.RootDir, container.FullID{SandboxID: c.Sandbox.ID, ContainerID: c.Sandbox.ID}, container.LoadOpts{Exact: true, SkipCheck: true})
 		if err != nil {
 			return ckpt.Policy{}, fmt.Errorf("loading the root container of sandbox %q: %w", c.Sandbox.ID, err)
 		}
@@ -266,8 +274,9 @@ func b2i(b bool) int {
 	return 0
 }
 
-// sendCkptSignal sends sig to the processes sel of container c by running the signal helper inside
-// the container and waiting for it.
+// sendCkptSignal sends sig to the processes sel of container c: through the sandbox's kill channel
+// (kill_fifo.go), or, for a sandbox without one, by running the signal helper inside the
+// container and waiting for it.
 func sendCkptSignal(conf *config.Config, c *container.Container, sig linux.Signal, sel killSelection, p ckpt.Policy) error {
 	if c.Sandbox != nil && c.ID != c.Sandbox.ID && hasOwnPIDNamespace(c.Spec) {
 		// ps lists root-namespace pids; the helper would interpret them in the container's.
@@ -276,6 +285,21 @@ func sendCkptSignal(conf *config.Config, c *container.Container, sig linux.Signa
 	targets, err := killTargets(c, sel)
 	if err != nil {
 		return err
+	}
+	if c.Sandbox != nil {
+		errnos, err := sendViaKillChannel(conf.RootDir, c.Sandbox.ID, sig, targets)
+		if !errors.Is(err, errNoKillChannel) {
+			if err != nil {
+				return fmt.Errorf("container %q: %w", c.ID, err)
+			}
+			return killResult(sig, targets, errnos, sel.all)
+		}
+		log.Debugf("kill: %v; sending through the signal helper", err)
+	}
+	// Loaded without the check (Execute): a sandbox that is gone is found out here.
+	c.CheckStopped()
+	if c.Status == container.Stopped {
+		return fmt.Errorf("container %q is not running", c.ID)
 	}
 	helper, err := helperFile(signalHelperName, treefmt.SignalHelper())
 	if err != nil {

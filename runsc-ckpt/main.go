@@ -68,6 +68,10 @@ func main() {
 				fmt.Fprintf(os.Stderr, "runsc-ckpt boot: %v\n", err)
 				os.Exit(128)
 			}
+			if err := startKillChannel(ga.rootDir, ga.subArgs); err != nil {
+				// Not fatal: `kill` then sends checkpoint signals through the signal helper.
+				fmt.Fprintf(os.Stderr, "runsc-ckpt boot: %v\n", err)
+			}
 		}
 	}
 

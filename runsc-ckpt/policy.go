@@ -152,9 +152,13 @@ func (c *policyCommand) FetchSpec(conf *config.Config, f *flag.FlagSet) (string,
 }
 
 // Execute implements subcommands.Command.Execute: the wrapped command's, then the derived bundle,
-// if one was made, is given back (policy_bundle.go).
+// if one was made, is given back (policy_bundle.go), and the kill channels of sandboxes that are
+// gone (`run` and `do` without --detach, a failed `create`) are removed (kill_fifo.go).
 func (c *policyCommand) Execute(ctx context.Context, f *flag.FlagSet, args ...any) subcommands.ExitStatus {
 	status := c.SubCommand.Execute(ctx, f, args...)
+	if conf, ok := args[0].(*config.Config); ok {
+		gcKillChannels(conf.RootDir)
+	}
 	if c.derived != nil {
 		if err := c.derived.finish(); err != nil {
 			log.Warningf("checkpoint policy bundle %s: %v", c.derived.dir, err)

@@ -14,8 +14,9 @@ import (
 )
 
 // deleteCommand is upstream's delete that also removes derived bundles (policy_bundle.go) of the
-// deleted containers. create and run remove their derived bundle themselves when they return; one
-// is left only when runsc-ckpt died during create (killed, or a fatal exit of runsc's).
+// deleted containers, and the kill channels (kill_fifo.go) of sandboxes that are gone. create and
+// run remove their derived bundle themselves when they return; one is left only when runsc-ckpt
+// died during create (killed, or a fatal exit of runsc's).
 type deleteCommand struct {
 	cmd.Delete
 }
@@ -38,6 +39,7 @@ func (d *deleteCommand) Execute(ctx context.Context, f *flag.FlagSet, args ...an
 		}
 		removeDerivedBundles(conf.RootDir, id)
 	}
+	gcKillChannels(conf.RootDir)
 	return status
 }
 

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -260,10 +261,14 @@ func persistentBundle(t *testing.T, platform string, annotations map[string]stri
 	})
 }
 
+// hostSender is the sender pid a signal from the host's `kill` records: 0, as for upstream's kill
+// (the kill channel, runsc-ckpt/kill_fifo.go).
+const hostSender = 0
+
 // TestSigckptHost sends checkpoint signals from the host with `runsc-ckpt kill` to a running
 // container: SIGCKPT by name (image, the guest ticks on), by number with --pid, an unknown pid
-// (ESRCH), a handled SIGCKPT (the handler runs, no image), an ordinary TERM (upstream's kill,
-// unchanged), and SIGCKPTEXIT (image, then exit status 128+63).
+// (ESRCH), and SIGCKPTEXIT (image, then exit status 128+63). They go through the kill channel:
+// the sender is the host (pid 0), not a process of the sandbox. delete removes the channel.
 func TestSigckptHost(t *testing.T) {
 	guest := sigckptGuest(t)
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
@@ -278,7 +283,7 @@ func TestSigckptHost(t *testing.T) {
 		if img.Info.PID != 1 {
 			t.Errorf("image of pid %d, want the container's init (1)", img.Info.PID)
 		}
-		wantSigInfo(t, img, ckptabi.SIGCKPT, siUser, -1)
+		wantSigInfo(t, img, ckptabi.SIGCKPT, siUser, hostSender)
 		ticks := strings.Count(c.GuestStdout(), "tick ")
 		c.WaitForOutput(t, fmt.Sprintf("tick %d\n", ticks+2))
 
@@ -287,7 +292,7 @@ func TestSigckptHost(t *testing.T) {
 		}
 		c.MustRun(t, "kill", "--pid", "1", c.ID, sigckptArg)
 		waitForFile(t, image, 30*time.Second)
-		wantSigInfo(t, decodeCkptFile(t, image), ckptabi.SIGCKPT, siUser, -1)
+		wantSigInfo(t, decodeCkptFile(t, image), ckptabi.SIGCKPT, siUser, hostSender)
 
 		r := c.Run(t, "kill", "--pid", "999", c.ID, "SIGCKPT")
 		if r.ExitCode == 0 || !strings.Contains(r.Stderr, "no such process") {
@@ -301,7 +306,15 @@ func TestSigckptHost(t *testing.T) {
 		if code := c.Wait(t); code != 128+ckptabi.SIGCKPTEXIT {
 			t.Errorf("exit status after SIGCKPTEXIT %d, want %d", code, 128+ckptabi.SIGCKPTEXIT)
 		}
-		wantSigInfo(t, decodeCkptFile(t, image), ckptabi.SIGCKPTEXIT, siUser, -1)
+		wantSigInfo(t, decodeCkptFile(t, image), ckptabi.SIGCKPTEXIT, siUser, hostSender)
+
+		// delete removes the kill channel with the sandbox.
+		c.Delete(t, false)
+		for _, f := range killChannel(c) {
+			if _, err := os.Lstat(f); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s after delete: %v, want it removed", f, err)
+			}
+		}
 	})
 }
 
@@ -324,8 +337,8 @@ func TestSigckptHostHandledAndOrdinary(t *testing.T) {
 
 // TestSigckptHostAllAndGroup: `kill --all` and `kill --pgid` reach every process of the
 // container; the host side uses the sandbox's checkpoint signal (40 here, by number and by name);
-// with ckpt-group 7 the host route still works (the helper gets the group), while the same group
-// refuses guests outside it (TestSigckptGuest/errno).
+// with ckpt-group 7 the host route still works (the host is not held to the group, as a guest
+// outside it is: TestSigckptGuest/errno).
 func TestSigckptHostAllAndGroup(t *testing.T) {
 	guest := sigckptGuest(t)
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
@@ -352,7 +365,7 @@ func TestSigckptHostAllAndGroup(t *testing.T) {
 				if got := proc.Info.PID; got != []int32{1, int32(child)}[i] {
 					t.Errorf("%v: %s holds pid %d", args, img, got)
 				}
-				wantSigInfo(t, proc, 40, siUser, -1)
+				wantSigInfo(t, proc, 40, siUser, hostSender)
 				if err := os.Remove(img); err != nil {
 					t.Fatal(err)
 				}
@@ -361,6 +374,57 @@ func TestSigckptHostAllAndGroup(t *testing.T) {
 		ticks := strings.Count(c.GuestStdout(), "tick ")
 		c.WaitForOutput(t, fmt.Sprintf("tick %d\n", ticks+1))
 	})
+}
+
+// TestSigckptHostHelper: `boot` makes the sandbox's kill channel (two FIFOs, mode 0600, next to
+// its state file); without them — a sandbox started by an older runsc-ckpt — `kill` falls back to
+// the signal helper inside the container, which is then the recorded sender (with ckpt-group 7 it
+// gets the group).
+func TestSigckptHostHelper(t *testing.T) {
+	guest := sigckptGuest(t)
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		c := persistentBundle(t, p, map[string]string{"dev.runsc-ckpt.ckpt-group": "7"}, "loop", "600")
+		c.RunDetached(t)
+		c.WaitForOutput(t, "tick 1\n")
+		fifos := killChannel(c)
+		for _, f := range fifos {
+			fi, err := os.Stat(f)
+			if err != nil {
+				t.Fatalf("kill channel: %v", err)
+			}
+			if fi.Mode().Type() != os.ModeNamedPipe || fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: mode %v, want a FIFO with mode 0600", f, fi.Mode())
+			}
+		}
+		image := filepath.Join(c.Dir, comm(guest)+".ckpt")
+		c.Kill(t, "SIGCKPT")
+		waitForFile(t, image, 30*time.Second)
+		wantSigInfo(t, decodeCkptFile(t, image), ckptabi.SIGCKPT, siUser, hostSender)
+		if err := os.Remove(image); err != nil {
+			t.Fatal(err)
+		}
+
+		for _, f := range fifos {
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Kill(t, "SIGCKPT")
+		waitForFile(t, image, 30*time.Second)
+		// -1: a process of the sandbox (the helper's pid), not the host.
+		wantSigInfo(t, decodeCkptFile(t, image), ckptabi.SIGCKPT, siUser, -1)
+		ticks := strings.Count(c.GuestStdout(), "tick ")
+		c.WaitForOutput(t, fmt.Sprintf("tick %d\n", ticks+1))
+
+	})
+}
+
+// killChannel returns the paths of c's kill channel FIFOs (runsc-ckpt/kill_fifo.go).
+func killChannel(c *harness.Container) []string {
+	return []string{
+		filepath.Join(c.Root, "runsc-ckpt-kill_"+c.ID+".req"),
+		filepath.Join(c.Root, "runsc-ckpt-kill_"+c.ID+".rep"),
+	}
 }
 
 // TestSigckptThaw: an image written by SIGCKPT thaws (`checkpt -r`, in a new sandbox) into a

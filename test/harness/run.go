@@ -334,6 +334,10 @@ func (s *Sandbox) teardown(t *testing.T) {
 	if left := s.Containers(t); len(left) > 0 {
 		t.Errorf("containers left in %s after teardown: %v", s.Root, left)
 	}
+	// Every sandbox's kill channel (runsc-ckpt/kill_fifo.go) goes with it.
+	if left, _ := filepath.Glob(filepath.Join(s.Root, "runsc-ckpt-kill_*")); len(left) > 0 {
+		t.Errorf("kill channels left in %s after teardown: %v", s.Root, left)
+	}
 	if left := killStragglers(s.Root, 10*time.Second); len(left) > 0 {
 		t.Errorf("processes of %s still alive after SIGKILL: %v", s.Root, left)
 	}

@@ -25,9 +25,10 @@ import (
 	ucspb "gvisor.dev/gvisor/pkg/sentry/kernel/uncaught_signal_go_proto"
 )
 
-// coreKernel is the kernel of this sentry, remembered from the first wrapped syscall; nil until
-// then. One sentry process runs one kernel.
-var coreKernel atomic.Pointer[kernel.Kernel]
+// sentryKernel is the kernel of this sentry, remembered from the first wrapped syscall; nil until
+// then. One sentry process runs one kernel. The core-dump emitter and the kill channel
+// (hostkill.go), which run on no task of their own, find it here.
+var sentryKernel atomic.Pointer[kernel.Kernel]
 
 var (
 	_ = wrapSyscall(unix.SYS_BRK, wrapNoteKernel)
@@ -42,7 +43,7 @@ var (
 func wrapNoteKernel(orig kernel.Syscall) kernel.Syscall {
 	fn := orig.Fn
 	orig.Fn = func(t *kernel.Task, sysno uintptr, args arch.SyscallArguments) (uintptr, *kernel.SyscallControl, error) {
-		if coreKernel.Load() == nil && coreKernel.CompareAndSwap(nil, t.Kernel()) {
+		if sentryKernel.Load() == nil && sentryKernel.CompareAndSwap(nil, t.Kernel()) {
 			eventchannel.AddEmitter(coreEmitter{})
 		}
 		return fn(t, sysno, args)
@@ -78,7 +79,7 @@ func handleUncaughtSignal(ucs *ucspb.UncaughtSignal) {
 	if !sig.IsValid() || linux.SignalSetOf(sig)&coreSignals == 0 {
 		return
 	}
-	k := coreKernel.Load()
+	k := sentryKernel.Load()
 	if k == nil {
 		return
 	}
