@@ -12,8 +12,10 @@
  *   host    nothing: the program creates READY_FILE (IMAGE) at the window's start, and the host
  *           triggers the checkpoint (runsc-ckpt kill CID SIGCKPT, runsc checkpoint --leave-running);
  *           with DONE_FILE (the ckpt-file SIGCKPT writes, published by a rename when complete), a
- *           thread waits for it (inotify: no polling beside the measured threads) to learn when
- *           the checkpoint ended
+ *           child process waits for it (inotify: no polling beside the measured threads) to learn
+ *           when the checkpoint ended. A child, not a thread: a waiting thread would be one more
+ *           thread of the checkpointed process to stop and restart, which the other modes do not
+ *           have (their helper is a child process too)
  * When the checkpoint is complete (the call returned, the image appeared) the program prints
  * "ckpt_done" at once, so that the host can copy the image while the program still runs.
  *
@@ -209,18 +211,6 @@ static int wait_file(const char *path, long stop_us)
 	return found ? 0 : -1;
 }
 
-/* poll_done waits for done_file to appear after the window started (host mode). */
-static void *poll_done(void *arg)
-{
-	(void)arg;
-	struct timespec nap = {0, 1000000};
-	while (!window_started)
-		nanosleep(&nap, NULL);
-	if (wait_file(done_file, (quiet_ms + window_ms) * 1000) == 0)
-		done();
-	return NULL;
-}
-
 static void trigger(void)
 {
 	struct timespec a, b;
@@ -236,6 +226,8 @@ static void trigger(void)
 		done();
 	} else if (strcmp(mode, "host") == 0) {
 		close(open(image, O_WRONLY | O_CREAT | O_TRUNC, 0644));
+		if (done_file && write(go_pipe[1], "g", 1) != 1)
+			perror("go");
 	} else {
 		if (write(go_pipe[1], "g", 1) != 1)
 			perror("go");
@@ -256,10 +248,14 @@ static void child(pid_t parent, int report)
 		long r = sys_checkpoint(CKPT_FREEZE, fd, parent, 0);
 		if (r != 0)
 			fprintf(stderr, "freeze of %d failed: errno %d\n", parent, errno);
-	} else {
+	} else if (strcmp(mode, "signal") == 0) {
 		unlink(image);
 		kill(parent, SIGCKPT);
 		if (wait_file(image, -1) != 0)
+			_exit(1);
+	} else { /* host: the host triggered it; wait for its ckpt-file, at most the window */
+		t0 = a;
+		if (wait_file(done_file, window_ms * 1000) != 0)
 			_exit(1);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &b);
@@ -297,7 +293,7 @@ int main(int argc, char **argv)
 	if (pipe(go_pipe) || pipe(rep))
 		return 1;
 	pid_t kid = -1;
-	if (strcmp(mode, "other") == 0 || strcmp(mode, "signal") == 0) {
+	if (strcmp(mode, "other") == 0 || strcmp(mode, "signal") == 0 || (done_file && strcmp(mode, "host") == 0)) {
 		pid_t parent = getpid();
 		fflush(stdout);
 		kid = fork();
@@ -305,21 +301,18 @@ int main(int argc, char **argv)
 			child(parent, rep[1]);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	pthread_t th[MAXTHREADS], poller;
+	pthread_t th[MAXTHREADS];
 	for (int i = 1; i < threads; i++)
 		pthread_create(&th[i], NULL, worker, (void *)(long)i);
-	if (done_file && strcmp(mode, "host") == 0)
-		pthread_create(&poller, NULL, poll_done, NULL);
 	spin(0, trigger);
 	for (int i = 1; i < threads; i++)
 		pthread_join(th[i], NULL);
-	if (done_file && strcmp(mode, "host") == 0)
-		pthread_join(poller, NULL);
 	if (kid > 0) {
 		long msg[3];
 		if (read(rep[0], msg, sizeof msg) == sizeof msg) {
 			struct timespec b = {msg[1], msg[2]};
-			total_us = msg[0];
+			if (strcmp(mode, "host") != 0) /* the host times its own command */
+				total_us = msg[0];
 			done_us = us_since(&t0, &b);
 		}
 		waitpid(kid, NULL, 0);
