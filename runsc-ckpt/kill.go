@@ -155,7 +155,7 @@ func ckptSignalArg(s string, p ckpt.Policy) (sig linux.Signal, isCkpt bool, err 
 // is read here. The bundle's config.json is the fallback for a state without a spec.
 func sandboxPolicy(conf *config.Config, c *container.Container) (ckpt.Policy, error) {
 	root := c
-	if c.Sandbox != nil && c.Sandbox.ID != c.ID {
+	if isSubcontainer(c) {
 		var err error
 		root, err = container.Load(conf.RootDir, container.FullID{SandboxID: c.Sandbox.ID, ContainerID: c.Sandbox.ID}, container.LoadOpts{Exact: true, SkipCheck: true})
 		if err != nil {
@@ -232,7 +232,7 @@ func killTargets(c *container.Container, sel killSelection) ([]int, error) {
 	if sel.pid != 0 {
 		return []int{sel.pid}, nil
 	}
-	if sel.pgid == 0 && !sel.all && c.Sandbox != nil && c.ID == c.Sandbox.ID {
+	if sel.pgid == 0 && !sel.all && isSandboxRoot(c) {
 		// The root container's init is the sandbox's first process: pid 1 of the root PID
 		// namespace, after a restore too. Not listing the processes saves a control RPC, and
 		// each one may stall the running guest's threads for ~10 ms (docs/upstream-gaps.md,
@@ -278,7 +278,7 @@ func b2i(b bool) int {
 // (kill_fifo.go), or, for a sandbox without one, by running the signal helper inside the
 // container and waiting for it.
 func sendCkptSignal(conf *config.Config, c *container.Container, sig linux.Signal, sel killSelection, p ckpt.Policy) error {
-	if c.Sandbox != nil && c.ID != c.Sandbox.ID && hasOwnPIDNamespace(c.Spec) {
+	if isSubcontainer(c) && hasOwnPIDNamespace(c.Spec) {
 		// ps lists root-namespace pids; the helper would interpret them in the container's.
 		return fmt.Errorf("container %q has its own PID namespace: checkpoint signals from the host are supported for the sandbox's root container and for containers sharing its PID namespace", c.ID)
 	}
@@ -409,6 +409,18 @@ func killResult(sig linux.Signal, targets []int, errnos []unix.Errno, all bool) 
 func signalHelperCaps() *auth.TaskCapabilities {
 	kill := auth.CapabilitySetOf(linux.CAP_KILL)
 	return &auth.TaskCapabilities{PermittedCaps: kill, EffectiveCaps: kill, BoundingCaps: kill}
+}
+
+// isSandboxRoot reports whether c is its sandbox's root container (the one the sandbox is named
+// after). Upstream's Container.IsSandboxRoot decides from the spec's annotations instead, which
+// a container created by another runtime need not carry; the state file is what runsc-ckpt trusts.
+func isSandboxRoot(c *container.Container) bool {
+	return c.Sandbox != nil && c.ID == c.Sandbox.ID
+}
+
+// isSubcontainer reports whether c joined a sandbox whose root container is another.
+func isSubcontainer(c *container.Container) bool {
+	return c.Sandbox != nil && c.ID != c.Sandbox.ID
 }
 
 // hasOwnPIDNamespace reports whether spec asks for a new PID namespace.

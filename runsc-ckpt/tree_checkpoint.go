@@ -65,7 +65,7 @@ type elfCheckpointOpts struct {
 // processes are killed once the checkpoint is complete.
 func elfCheckpoint(conf *config.Config, c *container.Container, imagePath string, opts elfCheckpointOpts) (err error) {
 	leaveRunning := opts.leaveRunning
-	if c.Sandbox != nil && c.ID != c.Sandbox.ID && hasOwnPIDNamespace(c.Spec) {
+	if isSubcontainer(c) && hasOwnPIDNamespace(c.Spec) {
 		return fmt.Errorf("container %q has its own PID namespace: ELF checkpoints are supported for the sandbox's root container and containers sharing its PID namespace", c.ID)
 	}
 	// An incremental checkpoint (--parent-path) is made on the host while the stream is split
