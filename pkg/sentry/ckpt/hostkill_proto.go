@@ -132,9 +132,10 @@ func validNonce(s string) bool {
 	return true
 }
 
-// smallDecimal parses 1 to maxDigits decimal digits (no sign, no other characters).
+// smallDecimal parses 1 to maxDigits decimal digits (no sign, no leading zero, no other
+// characters): every number has one spelling.
 func smallDecimal(s string, maxDigits int) (int, bool) {
-	if len(s) == 0 || len(s) > maxDigits {
+	if len(s) == 0 || len(s) > maxDigits || (len(s) > 1 && s[0] == '0') {
 		return 0, false
 	}
 	for _, c := range s {

@@ -50,6 +50,8 @@ func TestHostKillRequestRefused(t *testing.T) {
 		{"ab 62 0", "ab"},
 		{"ab 62 1234567890", "ab"},
 		{"ab 62 +1", "ab"},
+		{"ab 62 01", "ab"},
+		{"ab 062 1", "ab"},
 		{"ab 62 1  2", "ab"},
 		{"ab 62 1\t2", "ab"},
 		{tooMany, "ab"},
@@ -96,4 +98,21 @@ func TestReadHostKillLine(t *testing.T) {
 			t.Errorf("readHostKillLine = %q, %v; want %q, %v", truncate(line, 40), err, want.line, want.err)
 		}
 	}
+}
+
+// FuzzParseHostKillRequest: any line parses or is refused without a panic, and what parses
+// formats back to the same line.
+func FuzzParseHostKillRequest(f *testing.F) {
+	for _, seed := range []string{"ab 62 1", "0123456789abcdef 63 1 2 3", "ab 62", "x", "ab 64 999999999"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		r, err := ParseHostKillRequest(line)
+		if err != nil {
+			return
+		}
+		if got := r.Line(); got != line+"\n" {
+			t.Errorf("ParseHostKillRequest(%q) = %+v, which formats as %q", line, r, got)
+		}
+	})
 }
