@@ -189,7 +189,7 @@ func TestPolicyFlagsHostKill(t *testing.T) {
 		image := filepath.Join(c.Dir, policyFlagImage(guest))
 		c.Kill(t, "SIGCKPT")
 		waitForFile(t, image, 30*time.Second)
-		wantSigInfo(t, decodeCkptFile(t, image), 40, siUser, -1)
+		wantSigInfo(t, decodeCkptFile(t, image), 40, siUser, hostSender)
 		c.Kill(t, "KILL")
 		if code := c.Wait(t); code != 128+9 && code != 9 {
 			t.Errorf("exit status after KILL %d, want %d", code, 128+9)
