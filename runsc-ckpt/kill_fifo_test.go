@@ -106,11 +106,14 @@ func TestSendViaKillChannelMissing(t *testing.T) {
 func TestSendViaKillChannel(t *testing.T) {
 	dir := t.TempDir()
 	reqPath, repPath := killChannelPaths(dir, "c1")
-	req, err := openKillFIFO(reqPath)
+	reqFD, err := openKillFIFO(reqPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(req)
+	// One owner per descriptor: an os.File closes its fd when collected, so closing the number
+	// as well could close another test's descriptor that reused it.
+	req := os.NewFile(uintptr(reqFD), "req")
+	defer req.Close()
 	rep, err := openKillFIFO(repPath)
 	if err != nil {
 		t.Fatal(err)
@@ -118,8 +121,7 @@ func TestSendViaKillChannel(t *testing.T) {
 	defer unix.Close(rep)
 	served := make(chan error, 1)
 	go func() {
-		f := os.NewFile(uintptr(req), "req")
-		line, err := bufio.NewReader(f).ReadString('\n')
+		line, err := bufio.NewReader(req).ReadString('\n')
 		if err != nil {
 			served <- err
 			return
