@@ -112,7 +112,7 @@ func handleHostKill(r HostKillRequest, answer func(string)) {
 	k := sentryKernel.Load()
 	if k == nil {
 		// No guest has made a syscall yet (see wrapNoteKernel): the client falls back to the
-		// signal helper, whose exec brings the kernel along.
+		// signal helper, which needs no kernel pointer (its kill(2) runs on a task).
 		answer(hostKillReply(r.Nonce, 0, unix.EAGAIN))
 		return
 	}
