@@ -86,7 +86,7 @@ func gcKillChannels(rootDir string) {
 		if !validContainerID.MatchString(id) {
 			continue
 		}
-		base := filepath.Join(rootDir, fmt.Sprintf("%s_sandbox:%s", id, id))
+		base := runscStateBase(rootDir, id)
 		if exists(base+".state") || exists(base+".lock") {
 			continue
 		}
