@@ -226,19 +226,18 @@ func sendViaKillChannel(rootDir, id string, sig linux.Signal, targets []int) ([]
 			return nil, fmt.Errorf("kill channel: writing to %s: %w", reqPath, err)
 		}
 		lines, err := readKillReplies(br, nonce, 2*len(chunk))
+		report.WriteString(lines)
+		if errors.Is(err, io.EOF) {
+			// The sentry is gone: what it answered before stands (SIGCKPTEXIT to the sandbox's
+			// init, see hostkill_proto.go).
+			break
+		}
 		if errors.Is(err, errNoKillChannel) && start > 0 {
 			err = fmt.Errorf("kill channel: refused after %d targets were signalled", start)
 		}
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				// The sentry is gone: what it answered before stands (SIGCKPTEXIT to the
-				// sandbox's init, see hostkill_proto.go).
-				report.WriteString(lines)
-				break
-			}
 			return nil, err
 		}
-		report.WriteString(lines)
 	}
 	return parseSignalHelperReport([]byte(report.String()), targets)
 }
