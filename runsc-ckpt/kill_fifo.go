@@ -210,7 +210,7 @@ func sendViaKillChannel(rootDir, id string, sig linux.Signal, targets []int) ([]
 	}
 	nonce := hex.EncodeToString(nonceBytes)
 
-	var report strings.Builder
+	var results []targetResult
 	deadline := time.Now().Add(killChannelTimeout)
 	if err := rep.SetReadDeadline(deadline); err != nil {
 		return nil, fmt.Errorf("kill channel: %w", err)
@@ -225,8 +225,8 @@ func sendViaKillChannel(rootDir, id string, sig linux.Signal, targets []int) ([]
 			}
 			return nil, fmt.Errorf("kill channel: writing to %s: %w", reqPath, err)
 		}
-		lines, err := readKillReplies(br, nonce, 2*len(chunk))
-		report.WriteString(lines)
+		got, err := readKillReplies(br, nonce, 2*len(chunk))
+		results = append(results, got...)
 		if errors.Is(err, io.EOF) {
 			// The sentry is gone: what it answered before stands (SIGCKPTEXIT to the sandbox's
 			// init, see hostkill_proto.go).
@@ -239,41 +239,44 @@ func sendViaKillChannel(rootDir, id string, sig linux.Signal, targets []int) ([]
 			return nil, err
 		}
 	}
-	return parseSignalHelperReport([]byte(report.String()), targets)
+	errnos, err := matchTargetResults(results, targets)
+	if err != nil {
+		return nil, fmt.Errorf("kill channel: %w", err)
+	}
+	return errnos, nil
 }
 
 // readKillReplies reads the reply lines of request nonce from br until it has n of them, and
-// returns them as "PID ERRNO" lines. Lines of other requests (late answers to a client that gave
+// returns them in order. Lines of other requests (late answers to a client that gave
 // up) are skipped. A refusal of the whole request is errNoKillChannel for EAGAIN (the sentry is
 // not ready: the helper can do it) and an error otherwise; EOF (the sentry exited) comes with the
 // lines read so far.
-func readKillReplies(br *bufio.Reader, nonce string, n int) (string, error) {
-	var out strings.Builder
-	for got := 0; got < n; {
+func readKillReplies(br *bufio.Reader, nonce string, n int) ([]targetResult, error) {
+	var out []targetResult
+	for len(out) < n {
 		line, err := br.ReadString('\n')
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return out.String(), fmt.Errorf("kill channel: no answer from the sandbox within %v", killChannelTimeout)
+				return out, fmt.Errorf("kill channel: no answer from the sandbox within %v", killChannelTimeout)
 			}
-			return out.String(), err
+			return out, err
 		}
 		l, err := ckpt.ParseHostKillReplyLine(strings.TrimSuffix(line, "\n"))
 		if err != nil {
-			return out.String(), err
+			return out, err
 		}
 		if l.Nonce != nonce {
 			continue
 		}
 		if l.Refused {
 			if l.Errno == unix.EAGAIN {
-				return "", errNoKillChannel
+				return nil, errNoKillChannel
 			}
-			return "", fmt.Errorf("kill channel: the sandbox refused the request: %v", l.Errno)
+			return nil, fmt.Errorf("kill channel: the sandbox refused the request: %v", l.Errno)
 		}
-		fmt.Fprintf(&out, "%d %d\n", l.PID, int(l.Errno))
-		got++
+		out = append(out, targetResult{pid: l.PID, errno: l.Errno})
 	}
-	return out.String(), nil
+	return out, nil
 }
 
 // openOwnFIFO opens the FIFO at path with flags|O_NONBLOCK|O_CLOEXEC as a pollable file, after

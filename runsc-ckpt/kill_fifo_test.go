@@ -30,7 +30,11 @@ func TestReadKillReplies(t *testing.T) {
 		{name: "sentry gone after the first line", in: "ab 1 0\n", n: 2, want: "1 0\n", wantErr: io.EOF},
 		{name: "garbage", in: "ab 1\n", n: 2, anyErr: true},
 	} {
-		got, err := readKillReplies(bufio.NewReader(strings.NewReader(c.in)), "ab", c.n)
+		results, err := readKillReplies(bufio.NewReader(strings.NewReader(c.in)), "ab", c.n)
+		var got string
+		for _, r := range results {
+			got += fmt.Sprintf("%d %d\n", r.pid, int(r.errno))
+		}
 		switch {
 		case c.wantErr != nil && !errors.Is(err, c.wantErr), c.wantErr == nil && !c.anyErr && err != nil, c.anyErr && err == nil:
 			t.Errorf("%s: error %v, want %v (any: %v)", c.name, err, c.wantErr, c.anyErr)

@@ -37,6 +37,13 @@ func signalHelperArgv(sig linux.Signal, targets []int) []string {
 	return argv
 }
 
+// targetResult is one "PID ERRNO" line of a report: the signal helper's, or the kill channel's
+// answers (kill_fifo.go), which say the same per target.
+type targetResult struct {
+	pid   int
+	errno unix.Errno
+}
+
 // parseSignalHelperReport parses the helper's report for targets: one or two "PID ERRNO" lines per
 // target, in order, the last of which counts (see above). It returns the errno of each target (0:
 // signal sent), or an error if a target has no line or the report is malformed.
@@ -45,25 +52,39 @@ func parseSignalHelperReport(report []byte, targets []int) ([]unix.Errno, error)
 	if len(report) == 0 {
 		lines = nil
 	}
-	out := make([]unix.Errno, len(targets))
-	i, perTarget := -1, 0
+	results := make([]targetResult, 0, len(lines))
 	for _, line := range lines {
 		var pid, errno int
 		if n, err := fmt.Sscanf(line, "%d %d", &pid, &errno); n != 2 || err != nil || errno < 0 {
 			return nil, fmt.Errorf("signal helper: bad report line %q", line)
 		}
+		results = append(results, targetResult{pid: pid, errno: unix.Errno(errno)})
+	}
+	errnos, err := matchTargetResults(results, targets)
+	if err != nil {
+		return nil, fmt.Errorf("signal helper: %w", err)
+	}
+	return errnos, nil
+}
+
+// matchTargetResults checks that results hold one or two lines per target, in the order of
+// targets, and returns each target's errno: its last line's.
+func matchTargetResults(results []targetResult, targets []int) ([]unix.Errno, error) {
+	out := make([]unix.Errno, len(targets))
+	i, perTarget := -1, 0
+	for _, r := range results {
 		switch {
-		case i >= 0 && pid == targets[i] && perTarget < 2:
+		case i >= 0 && r.pid == targets[i] && perTarget < 2:
 			perTarget++
-		case i+1 < len(targets) && pid == targets[i+1]:
+		case i+1 < len(targets) && r.pid == targets[i+1]:
 			i, perTarget = i+1, 1
 		default:
-			return nil, fmt.Errorf("signal helper: unexpected report line %q", line)
+			return nil, fmt.Errorf("unexpected result %d %d in the report for %v", r.pid, int(r.errno), targets)
 		}
-		out[i] = unix.Errno(errno)
+		out[i] = r.errno
 	}
 	if i+1 != len(targets) {
-		return nil, fmt.Errorf("signal helper reported %d of %d results: %q", i+1, len(targets), report)
+		return nil, fmt.Errorf("%d of %d targets reported: %v", i+1, len(targets), results)
 	}
 	return out, nil
 }
