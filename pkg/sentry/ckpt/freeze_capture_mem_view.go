@@ -106,10 +106,15 @@ func (r *memReader) copyView(off, n int64, fn func([]byte, int64) error) error {
 // sandbox meanwhile. The fewer bytes a freeze allocates, the less likely a collection starts then.
 var viewBufs sync.Pool
 
-// getViewBuf returns a buffer of n bytes from viewBufs, or a new one.
+// getViewBuf returns a buffer of n bytes from viewBufs, or a new one. A pooled buffer too small for
+// n goes back to the pool.
 func getViewBuf(n int) []byte {
-	if p, ok := viewBufs.Get().(*[]byte); ok && cap(*p) >= n {
+	p, ok := viewBufs.Get().(*[]byte)
+	if ok && cap(*p) >= n {
 		return (*p)[:n]
+	}
+	if ok {
+		viewBufs.Put(p)
 	}
 	return make([]byte, n, max(n, viewBufSize))
 }
