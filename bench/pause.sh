@@ -30,7 +30,11 @@
 #   ratio     total / copy of the same run
 #   idle      the same copy again once the guest has exited (the machine's limit with nothing
 #             else of ours running)
-# and at the end a table of medians per size and mode. The filesystem's dirty pages are written back
+# and at the end a table of medians per size and mode. The first and last lines also give what one
+# copy-on-write copy costs on this host (bench/first_touch.c: copying 2 MiB into fresh memfd pages,
+# and into the same pages again), because a thread's first write into a 2 MiB chunk after the
+# snapshot makes gVisor copy that chunk, and on a VM the fresh pages' first touch can cost 10x the
+# copy (0.5-0.9 ms on one day here, 6.5-7.4 ms on another): a thread's longest stop follows it. The filesystem's dirty pages are written back
 # (sync -f) before each checkpoint and before each copy, so that neither pays for the writeback of
 # what the other wrote (without it the copy made right after a 1 GiB image took 10-20 s while the
 # host's writeback ran, against 1.2-1.7 s after upstream's slower save). Images go to BENCH_DIR on the host disk
@@ -60,6 +64,8 @@ rm -rf "$dir" && mkdir -p "$dir"
 trap 'rm -rf "$dir"' EXIT
 guest="$dir/pause_guest"
 gcc -static -O2 -Wall -Werror -I "$here/include" -o "$guest" "$here/bench/pause_guest.c" -pthread
+toucher="$dir/first_touch"
+gcc -O2 -Wall -Werror -o "$toucher" "$here/bench/first_touch.c"
 ckptfile="$dir/pause_guest.ckpt" # the default ckpt-file %N.ckpt in the guest's cwd
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
@@ -175,7 +181,7 @@ run_one() { # size mode rep
 }
 ms_each() { awk '{printf "%s%.1f", (NR>1?"/":""), $1/1000}'; }
 
-echo "# $(date -u +%H:%M) UTC, load $(cut -d' ' -f1-3 /proc/loadavg), $(basename "$bin"), threads=$threads" >&2
+echo "# $(date -u +%H:%M) UTC, load $(cut -d' ' -f1-3 /proc/loadavg), $(basename "$bin"), threads=$threads, 2 MiB copy: $("$toucher")" >&2
 results=()
 for size in "${sizes[@]}"; do
 	for mode in "${modes[@]}"; do
@@ -187,7 +193,7 @@ for size in "${sizes[@]}"; do
 		done
 	done
 done
-echo "# done $(date -u +%H:%M) UTC, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "# done $(date -u +%H:%M) UTC, load $(cut -d' ' -f1-3 /proc/loadavg), 2 MiB copy: $("$toucher")" >&2
 
 echo "| MiB | mode | noise floor ms | longest stop per thread ms | sentry pause ms | total ms | host copy ms | total / copy | idle copy ms |"
 echo "|---|---|---|---|---|---|---|---|---|"
