@@ -44,7 +44,8 @@
 # env:   RUNSC_CKPT (default bin/runsc-ckpt), RUNSC_UPSTREAM (default bin/runsc-upstream, `make bench-bins`;
 #        empty to skip), MODES (default "self other signal host upstream"), REPS (default 3),
 #        THREADS (default 2), QUIET_MS (default 4000), DEBUG (default 1; 0 runs the sandboxes without
-#        --debug: the sentry column is then "-"), BENCH_DIR (default /var/tmp/pause-bench: not
+#        --debug: the sentry column is then "-"), PAUSE_GAPS_MS (unset; N lists each gap of N ms or
+#        more after the trigger, with its start, and the checkpoint's end, on stderr), BENCH_DIR (default /var/tmp/pause-bench: not
 #        under /tmp).
 set -euo pipefail
 
@@ -144,6 +145,7 @@ run_one() { # size mode rep
 		[ "$mode" = host ] && done_arg=(/pause_guest.ckpt)
 		(cd "$b" && "$runsc" spec -- /pause_guest "$size" "$threads" "$quiet" "$window" host /ready "${done_arg[@]}")
 		sed -i -e 's/"terminal": true/"terminal": false/' -e 's/"readonly": true/"readonly": false/' "$b/config.json"
+		[ -z "${PAUSE_GAPS_MS:-}" ] || sed -i "s/\"TERM=xterm\"/\"TERM=xterm\", \"PAUSE_GAPS_MS=$PAUSE_GAPS_MS\"/" "$b/config.json"
 		local dbg=()
 		[ "$mode" = host ] && [ "$debug" = 1 ] && dbg=(--debug --debug-log="$logs")
 		"$runsc" --root "$root" --network=none --overlay2=none "${dbg[@]}" run -bundle "$b" "$id" >"$out" 2>&1 </dev/null &
@@ -169,6 +171,7 @@ run_one() { # size mode rep
 	rm -rf "$root"
 	[ "$mode" = upstream ] || sentry=$(sentry_pause "$logs")
 	[ -n "${TIMING:-}" ] && { grep -rhoa "TIMING.*" "$logs" >&2 || true; }
+	[ -z "${PAUSE_GAPS_MS:-}" ] || { grep '^gap \|^ckpt_end_us=' "$out" | sed "s/^/# $size $mode $rep /" >&2 || true; }
 	local qmax stops
 	qmax=$(sed -n 's/^thread=[0-9]* quiet_us=\([0-9]*\).*/\1/p' "$out" | sort -n | tail -1 | ms)
 	stops=$(sed -n 's/^thread=[0-9]* quiet_us=[0-9]* stop_us=\([0-9]*\) .*$/\1/p' "$out" | ms_each)

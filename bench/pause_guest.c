@@ -29,6 +29,11 @@
  *           a stop is compared with the noise of an equally long interval.
  *   max     the longest gap of the whole window (what this program reported before)
  * and, except for host, "total_us=<checkpoint time>" (the call, or until the image appeared).
+ * With PAUSE_GAPS_MS=N in the environment it also lists every gap of N ms or more of the window
+ * after the trigger, "gap thread=<i> start_us=<from the trigger> len_us=<length>", and when the
+ * checkpoint ended, "ckpt_end_us=<from the trigger>", to place a long stop on the checkpoint's
+ * timeline (its start, the write, the end) and to compare the write with what follows it (the
+ * host's copy of the image while the program still runs, in bench/pause.sh).
  *
  * usage: pause_guest SIZE_MIB THREADS QUIET_MS WINDOW_MS MODE IMAGE [DONE_FILE] */
 #define _GNU_SOURCE
@@ -154,6 +159,15 @@ static void report(int id)
 	}
 	if (done_us < 0)
 		stop = wmax;
+	const char *list = getenv("PAUSE_GAPS_MS");
+	long list_us = list ? atol(list) * 1000 : 0;
+	if (list_us > 0 && id == 0 && done_us >= 0)
+		printf("ckpt_end_us=%ld\n", done_us - trig_us);
+	for (int i = 0; list_us > 0 && i < ngaps[id]; i++) {
+		struct gap g = gaps[id][i];
+		if (g.len >= list_us && g.end >= trig_us)
+			printf("gap thread=%d start_us=%ld len_us=%ld\n", id, g.end - g.len - trig_us, g.len);
+	}
 	qsort(slice_max, slices, sizeof slice_max[0], cmp_long);
 	printf("thread=%d quiet_us=%ld stop_us=%ld window_us=%ld\n", id, slices ? slice_max[(slices - 1) / 2] : 0, stop, wmax);
 }
