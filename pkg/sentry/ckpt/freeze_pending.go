@@ -5,6 +5,7 @@ import (
 
 	"github.com/runsc-ckpt/runsc-ckpt/pkg/imgfmt"
 	"gvisor.dev/gvisor/pkg/context"
+	"gvisor.dev/gvisor/pkg/gomaxprocs"
 	"gvisor.dev/gvisor/pkg/log"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/mm"
@@ -121,6 +122,13 @@ func (pi *pendingImage) background() bool { return pi.detached }
 // context), then drops the snapshot, lets any still stopped thread run and releases the
 // background slot. It logs the freeze's figures.
 func (pi *pendingImage) write(ctx context.Context, sink *fileSink) error {
+	if pi.snap != nil {
+		// Threads of the process run while this goroutine writes: it lends itself a P of its own,
+		// as gVisor's aio workers do for their blocking host I/O (docs/notes-pause.md, "What the
+		// write does to a running guest").
+		gomaxprocs.Add(1)
+		defer gomaxprocs.Add(-1)
+	}
 	for i := range pi.p.Mappings {
 		if r, ok := pi.p.Mappings[i].Contents.(*memReader); ok {
 			r.ctx = ctx

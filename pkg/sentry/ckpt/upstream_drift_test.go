@@ -193,3 +193,45 @@ func (l goLayout) offsetOf(typ, field string) (uint64, error) {
 	}
 	return 0, fmt.Errorf("runtime struct %s has no field %s", typ, field)
 }
+
+// TestSystrapReadsGOMAXPROCSOnce checks what pendingImage.write's extra P relies on: systrap reads
+// GOMAXPROCS only in New, when the platform is made, so a P added for the duration of an image's
+// write does not change how many guest threads may run at once. It fails when a gVisor bump reads
+// it anywhere else in the platform.
+func TestSystrapReadsGOMAXPROCSOnce(t *testing.T) {
+	gv, err := upstreamsrc.ModuleDir("gvisor.dev/gvisor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := upstreamsrc.ParseDir(filepath.Join(gv, "pkg/sentry/platform/systrap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inNew := 0
+	for _, f := range files {
+		for _, d := range f.AST.Decls {
+			fd, ok := d.(*ast.FuncDecl)
+			if !ok {
+				continue
+			}
+			ast.Inspect(fd, func(n ast.Node) bool {
+				sel, ok := n.(*ast.SelectorExpr)
+				if !ok || sel.Sel.Name != "GOMAXPROCS" {
+					return true
+				}
+				if x, ok := sel.X.(*ast.Ident); !ok || x.Name != "runtime" {
+					return true
+				}
+				if fd.Recv == nil && fd.Name.Name == "New" && filepath.Base(f.Path) == "systrap.go" {
+					inNew++
+				} else {
+					t.Errorf("%s: %s reads runtime.GOMAXPROCS: an extra P during an image's write may now change the guest's CPU model (freeze_pending.go)", f.Fset.Position(sel.Pos()), fd.Name.Name)
+				}
+				return true
+			})
+		}
+	}
+	if inNew == 0 {
+		t.Errorf("systrap's New no longer reads runtime.GOMAXPROCS: re-check how it sizes its stub threads before keeping the writer's extra P (freeze_pending.go)")
+	}
+}
