@@ -23,8 +23,8 @@
 #             capture + snapshot; the whole freeze when they stay stopped), not for upstream
 #   total     the checkpoint until its image is complete: the call (self, other), until the
 #             ckpt-file appeared (signal, host), the `runsc checkpoint` command (upstream)
-#   copy      a plain host copy of the image to a new file on the same filesystem (cat), the page
-#             cache write limit for the same bytes, made as soon as the checkpoint is complete
+#   copy      a plain host copy of the image to a new file on the same filesystem (cat, which uses
+#             copy_file_range: one copy in the kernel), the page cache write limit for the same bytes, made as soon as the checkpoint is complete
 #             while the guest's threads still run: the same competition for the CPU as the
 #             image's write had
 #   ratio     total / copy of the same run
