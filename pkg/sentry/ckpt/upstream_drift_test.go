@@ -52,10 +52,7 @@ func TestMirroredUpstreamNames(t *testing.T) {
 	if procFSName != proc.Name || devptsFSName != devpts.Name {
 		t.Errorf("filesystem names %q, %q; gVisor's are %q, %q", procFSName, devptsFSName, proc.Name, devpts.Name)
 	}
-	gv, err := upstreamsrc.ModuleDir("gvisor.dev/gvisor")
-	if err != nil {
-		t.Fatal(err)
-	}
+	gv := gvisorDir(t)
 	mount, err := upstreamsrc.ParseFile(filepath.Join(gv, "pkg/sentry/vfs/mount.go"))
 	if err != nil {
 		t.Fatal(err)
@@ -199,11 +196,7 @@ func (l goLayout) offsetOf(typ, field string) (uint64, error) {
 // write does not change how many guest threads may run at once. It fails when a gVisor bump reads
 // it anywhere else in the platform.
 func TestSystrapReadsGOMAXPROCSOnce(t *testing.T) {
-	gv, err := upstreamsrc.ModuleDir("gvisor.dev/gvisor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := upstreamsrc.ParseDir(filepath.Join(gv, "pkg/sentry/platform/systrap"))
+	files, err := upstreamsrc.ParseDir(filepath.Join(gvisorDir(t), "pkg/sentry/platform/systrap"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,4 +227,14 @@ func TestSystrapReadsGOMAXPROCSOnce(t *testing.T) {
 	if inNew == 0 {
 		t.Errorf("systrap's New no longer reads runtime.GOMAXPROCS: re-check how it sizes its stub threads before keeping the writer's extra P (freeze_pending.go)")
 	}
+}
+
+// gvisorDir returns the pinned gVisor module's source directory.
+func gvisorDir(t *testing.T) string {
+	t.Helper()
+	gv, err := upstreamsrc.ModuleDir("gvisor.dev/gvisor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gv
 }
