@@ -24,9 +24,9 @@
 #   total     the checkpoint until its image is complete: the call (self, other), until the
 #             ckpt-file appeared (signal, host), the `runsc checkpoint` command (upstream)
 #   copy      a plain host copy of the image to a new file on the same filesystem (cat, which uses
-#             copy_file_range: one copy in the kernel), the page cache write limit for the same bytes, made as soon as the checkpoint is complete
-#             while the guest's threads still run: the same competition for the CPU as the
-#             image's write had
+#             copy_file_range: one copy in the kernel), the page cache write limit for the same
+#             bytes, made as soon as the checkpoint is complete while the guest's threads still
+#             run: the same competition for the CPU as the image's write had
 #   ratio     total / copy of the same run
 #   idle      the same copy again once the guest has exited (the machine's limit with nothing
 #             else of ours running)
@@ -34,19 +34,20 @@
 # copy-on-write copy costs on this host (bench/first_touch.c: copying 2 MiB into fresh memfd pages,
 # and into the same pages again), because a thread's first write into a 2 MiB chunk after the
 # snapshot makes gVisor copy that chunk, and on a VM the fresh pages' first touch can cost 10x the
-# copy (0.5-0.9 ms on one day here, 6.5-7.4 ms on another): a thread's longest stop follows it. The filesystem's dirty pages are written back
-# (sync -f) before each checkpoint and before each copy, so that neither pays for the writeback of
-# what the other wrote (without it the copy made right after a 1 GiB image took 10-20 s while the
-# host's writeback ran, against 1.2-1.7 s after upstream's slower save). Images go to BENCH_DIR on the host disk
-# (`do -force-overlay=false`; host and upstream modes run a container with --overlay2=none).
+# copy (0.9-1.2 ms on one day here, 6.5-7.4 ms on another): a thread's longest stop follows it.
+# The filesystem's dirty pages are written back (sync -f) before each checkpoint and before each
+# copy, so that neither pays for the writeback of what the other wrote (without it the copy made
+# right after a 1 GiB image took 10-20 s while the host's writeback ran, against 1.2-1.7 s after
+# upstream's slower save). Images go to BENCH_DIR on the host disk (`do -force-overlay=false`; host
+# and upstream modes run a container with --overlay2=none).
 #
 # usage: bench/pause.sh [SIZES_MIB...]   (default 16 256 1024)
 # env:   RUNSC_CKPT (default bin/runsc-ckpt), RUNSC_UPSTREAM (default bin/runsc-upstream, `make bench-bins`;
 #        empty to skip), MODES (default "self other signal host upstream"), REPS (default 3),
 #        THREADS (default 2), QUIET_MS (default 4000), DEBUG (default 1; 0 runs the sandboxes without
 #        --debug: the sentry column is then "-"), PAUSE_GAPS_MS (unset; N lists each gap of N ms or
-#        more after the trigger, with its start, and the checkpoint's end, on stderr), BENCH_DIR (default /var/tmp/pause-bench: not
-#        under /tmp).
+#        more after the trigger, with its start, and the checkpoint's end, on stderr), BENCH_DIR
+#        (default /var/tmp/pause-bench: not under /tmp).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
