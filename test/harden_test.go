@@ -2,6 +2,7 @@ package test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -252,6 +253,30 @@ func TestTreeAgentFlagRefused(t *testing.T) {
 		r.WantExit(t, 0)
 		if !strings.Contains(r.Stdout, "restored=8\n") {
 			t.Errorf("the guest did not restore the subtree 8 times:\n%s", r.Stdout)
+		}
+	})
+}
+
+// TestTreeFreezeMessageSocket (docs/fuzzing.md, finding 5): a tree freeze into a datagram or
+// seqpacket unix socket whose buffer has room, but not for the next whole chunk of the stream,
+// spun on the CPU, unkillable, since the socket reports itself writable while the write would
+// block; with the default buffer, smaller than the stream's largest writes, it failed with EIO
+// (EMSGSIZE). Unread, the freezer must wait in the call and go at SIGKILL, its tree running on;
+// drained, the freeze must complete.
+func TestTreeFreezeMessageSocket(t *testing.T) {
+	guest := h.BuildC(t, "tree_freeze_msgsock")
+	h.ForEachPlatform(t, func(t *testing.T, p string) {
+		r := h.Do(t, harness.Opts{Platform: p}, guest)
+		r.WantExit(t, 0)
+		var want strings.Builder
+		for _, typ := range []string{"dgram", "dgram-1m", "seqpacket", "seqpacket-1m"} {
+			for _, c := range []string{"blocked", "killed", "resumed", "drained", "bytes"} {
+				fmt.Fprintf(&want, "%s %s=1\n", typ, c)
+			}
+		}
+		want.WriteString("ok\n")
+		if r.Stdout != want.String() {
+			t.Errorf("guest output:\n%s\nwant:\n%s\nstderr:\n%s", r.Stdout, want.String(), r.Stderr)
 		}
 	})
 }

@@ -24,23 +24,41 @@ import (
 // SIGCHLD while its reader was slow. As for fileSink, a write into a pipe whose reader left fails
 // with EPIPE and sends the caller no SIGPIPE, and every write error is one of docs/abi.md's
 // (sinkError): the guest-side fuzzer found a tree freeze into an unconnected socket failing with
-// EDESTADDRREQ.
+// EDESTADDRREQ. Writes into a datagram or seqpacket socket are split as the socket needs
+// (messageLimit).
 type treeWriter struct {
 	t *kernel.Task
 	f *vfs.FileDescription
 	// written counts the bytes written.
 	written int64
+	// limit is the largest write the file takes at once.
+	limit messageLimit
 }
 
 // treeWritePoll bounds one wait for the file to become writable.
 const treeWritePoll = 50 * time.Millisecond
 
 // Write implements io.Writer.
+//
+// After a write that would block it registers for writability and retries once (a reader that
+// made room in between is not missed), then sleeps until the file says it became writable, or
+// treeWritePoll has passed, before each further try. It never retries without such a sleep: a
+// datagram or seqpacket socket that has room, but not for the whole message, reports itself
+// writable while the write would block, and a retry on readiness alone spun on the CPU for ever
+// (docs/fuzzing.md, finding 5). A kill ends the loop at the next try.
 func (w *treeWriter) Write(b []byte) (int, error) {
 	src := usermem.BytesIOSequence(b)
 	total := 0
+	var (
+		entry waiter.Entry
+		ch    chan struct{}
+	)
 	for total < len(b) {
-		n, err := w.f.Write(noSIGPIPE{w.t}, src.DropFirst(total), vfs.WriteOptions{})
+		if w.t.Killed() {
+			return total, fmt.Errorf("killed while writing the tree stream: %w", linuxerr.EINTR)
+		}
+		piece := w.limit.clip(src.DropFirst(total))
+		n, err := w.f.Write(noSIGPIPE{w.t}, piece, vfs.WriteOptions{})
 		total += int(n)
 		w.written += n
 		if err == nil {
@@ -49,36 +67,28 @@ func (w *treeWriter) Write(b []byte) (int, error) {
 			}
 			continue
 		}
+		if n == 0 && w.limit.shrink(err, piece.NumBytes()) {
+			continue
+		}
 		if !linuxerr.Equals(linuxerr.ErrWouldBlock, err) {
 			return total, fmt.Errorf("writing the tree stream: %w", sinkError(err))
 		}
-		if err := w.waitWritable(); err != nil {
-			return total, err
+		if ch == nil {
+			entry, ch = waiter.NewChannelEntry(waiter.WritableEvents)
+			if err := w.f.EventRegister(&entry); err != nil {
+				return total, fmt.Errorf("writing the tree stream: %w", sinkError(err))
+			}
+			defer w.f.EventUnregister(&entry)
+			continue
 		}
+		w.t.UninterruptibleSleepStart()
+		select {
+		case <-ch:
+		case <-time.After(treeWritePoll):
+		}
+		w.t.UninterruptibleSleepFinish()
 	}
 	return total, nil
-}
-
-// waitWritable waits until the file is writable, or at most treeWritePoll.
-func (w *treeWriter) waitWritable() error {
-	e, ch := waiter.NewChannelEntry(waiter.WritableEvents)
-	if err := w.f.EventRegister(&e); err != nil {
-		return err
-	}
-	defer w.f.EventUnregister(&e)
-	if w.f.Readiness(waiter.WritableEvents)&waiter.WritableEvents != 0 {
-		return nil
-	}
-	w.t.UninterruptibleSleepStart()
-	select {
-	case <-ch:
-	case <-time.After(treeWritePoll):
-	}
-	w.t.UninterruptibleSleepFinish()
-	if w.t.Killed() {
-		return fmt.Errorf("killed while writing the tree stream: %w", linuxerr.EINTR)
-	}
-	return nil
 }
 
 // treeDigest returns the digest algorithm CKPT_FREEZE_TREE's flags choose: SHA-256 with

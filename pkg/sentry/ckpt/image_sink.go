@@ -36,6 +36,8 @@ type fileSink struct {
 	writes int64
 	// start is the file offset where the image starts (seekable files only).
 	start int64
+	// limit is the largest write the file takes at once (a datagram or seqpacket socket).
+	limit messageLimit
 }
 
 // undoIfFailed undoes the sink's writes (undo) if err, the outcome of writing an image into it, is
@@ -122,7 +124,8 @@ func (s *fileSink) Write(b []byte) (int, error) {
 		ch    chan struct{}
 	)
 	for len(b) > total {
-		n, err := s.file.Write(noSIGPIPE{s.ctx}, src.DropFirst(total), vfs.WriteOptions{})
+		piece := s.limit.clip(src.DropFirst(total))
+		n, err := s.file.Write(noSIGPIPE{s.ctx}, piece, vfs.WriteOptions{})
 		total += int(n)
 		s.written += n
 		if err == nil {
@@ -130,6 +133,9 @@ func (s *fileSink) Write(b []byte) (int, error) {
 				return total, fmt.Errorf("writing the image: no progress: %w", linuxerr.EIO)
 			}
 			continue
+		}
+		if n == 0 && s.limit.shrink(err, piece.NumBytes()) {
+			continue // image_sink_msgsize.go
 		}
 		if !linuxerr.Equals(linuxerr.ErrWouldBlock, err) || s.file.StatusFlags()&linux.O_NONBLOCK != 0 {
 			return total, sinkError(err) // image_sink_errno.go

@@ -13,7 +13,6 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/fsimpl/pipefs"
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
-	"gvisor.dev/gvisor/pkg/waiter"
 )
 
 // Files: the caller keeps fds 0–2 (the thawed program talks to whoever started checkpt), all other
@@ -308,17 +307,4 @@ func reopenVerified(t *kernel.Task, h *imgfmt.FileHandle, flags uint32, content 
 		checks = vfsfh.CheckSize | vfsfh.CheckTimesNear
 	}
 	return sentryfh.Reopen(t, vfsfh.FromImage(h), flags&reopenFlags, checks)
-}
-
-// waitReadable blocks until f is readable or t is interrupted.
-func waitReadable(t *kernel.Task, f *vfs.FileDescription) error {
-	e, ch := waiter.NewChannelEntry(waiter.ReadableEvents)
-	if err := f.EventRegister(&e); err != nil {
-		return err
-	}
-	defer f.EventUnregister(&e)
-	if f.Readiness(waiter.ReadableEvents)&waiter.ReadableEvents != 0 {
-		return nil
-	}
-	return t.Block(ch)
 }

@@ -13,6 +13,7 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/kernel"
 	"gvisor.dev/gvisor/pkg/sentry/vfs"
 	"gvisor.dev/gvisor/pkg/usermem"
+	"gvisor.dev/gvisor/pkg/waiter"
 )
 
 // The image is mapped MAP_PRIVATE straight from its file, as DragonFly does, so a thaw costs the
@@ -70,7 +71,16 @@ type fileReader struct {
 }
 
 // Read implements io.Reader.
+//
+// After a read that would block it registers for readability and retries once (data that came
+// in between is not missed), then blocks until the file says it became readable before each
+// further try: it never retries on a readiness check alone, which spins if the file's readiness
+// and its reads disagree (as a message socket's writes do; docs/fuzzing.md, finding 5).
 func (r fileReader) Read(b []byte) (int, error) {
+	var (
+		entry waiter.Entry
+		ch    chan struct{}
+	)
 	for {
 		n, err := r.f.Read(r.t, usermem.BytesIOSequence(b), vfs.ReadOptions{})
 		if n > 0 {
@@ -82,7 +92,15 @@ func (r fileReader) Read(b []byte) (int, error) {
 		if !linuxerr.Equals(linuxerr.ErrWouldBlock, err) {
 			return 0, err
 		}
-		if err := waitReadable(r.t, r.f); err != nil {
+		if ch == nil {
+			entry, ch = waiter.NewChannelEntry(waiter.ReadableEvents)
+			if err := r.f.EventRegister(&entry); err != nil {
+				return 0, err
+			}
+			defer r.f.EventUnregister(&entry)
+			continue
+		}
+		if err := r.t.Block(ch); err != nil {
 			return 0, err
 		}
 	}
