@@ -27,7 +27,7 @@
 //
 // Every other lock of the package is a leaf: nothing is locked, no gVisor call is made and no
 // task blocks while it is held: freezes.mu, remoteFreeze.mu, treeWork.mu, treeRestore.mu,
-// restores.mu, thawFrames.mu. No lock of the package is held across a sleep or a wait
+// restores.mu, thawFrames.mu, routeChooser.mu. No lock of the package is held across a sleep or a wait
 // (sleepUnlessKilled, Task.BlockWithTimeout, a channel receive), across captureThread, or across
 // a freeze or thaw.
 //
@@ -83,6 +83,11 @@
 //   - memFiles (freeze_capture_mem_file.go): for each of the sentry's memory files, the sentry
 //     addresses of its chunk mappings, so a memory block's offset in the file can be computed and
 //     the file read with pread; chunks never move, so entries only grow.
+//   - viewBufs (freeze_capture_mem_view.go): a sync.Pool of the 1 MiB buffers image writers read
+//     memory into, shared so that a freeze allocates little.
+//   - viewRoutes (freeze_capture_mem_route.go): the recent cost per byte of the two ways memory
+//     reaches an image (pread, or the sentry's mapping lent as is) and the one in use: a property
+//     of the host, learnt from every image the sandbox writes.
 //
 // Every other package-level variable is a constant table or a sentinel error.
 package ckpt

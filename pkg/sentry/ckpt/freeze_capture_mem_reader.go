@@ -31,6 +31,8 @@ type memReader struct {
 	// fromFile counts the bytes ViewAt read from the memory file by offset (for the freeze's
 	// log line).
 	fromFile int64
+	// lent counts the bytes ViewAt lent from the sentry's mapping (freeze_capture_mem_route.go).
+	lent int64
 	// mf is the memory file ViewAt reads from (freeze_capture_mem_file.go), once fileLooked.
 	mf         *memFile
 	fileLooked bool

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -17,12 +18,13 @@ import (
 // read after CopyInTo returns: writing the image file with the address space's locks held could
 // deadlock if that file were mapped in it (a write invalidates its mappings). That is safe because
 // nothing changes the pages meanwhile: they belong to a copy-on-write snapshot, or to a process
-// that is stopped. Resident runs are read from the memory file by offset (freeze_capture_mem_file.go:
-// pread, no page faults in the sentry) into one buffer that is handed to the encoder, which scans it
-// for zero pages while it is in the CPU's cache and writes it; pages the host never committed are
-// zero runs, never read. A block outside the memory file is copied from the sentry's mapping into
-// the same buffer; a block that needs safecopy or an unreadable page makes the whole view a copy
-// as ReadAt does.
+// that is stopped. Pages the host never committed are zero runs, never read. The resident runs
+// reach the encoder, which scans them for zero pages and writes them, by one of two routes
+// (freeze_capture_mem_route.go picks by measured cost): read from the memory file by offset
+// (freeze_capture_mem_file.go: pread, no page faults in the sentry) into one buffer, a block
+// outside the memory file copied from the sentry's mapping into the same buffer; or lent as the
+// sentry's mapping of them. A block that needs safecopy or an unreadable page makes the whole view
+// a copy as ReadAt does.
 
 // ViewAt implements imgfmt.ContentViewer.
 func (r *memReader) ViewAt(off, n int64, fn func(data []byte, zeros int64) error) error {
@@ -39,13 +41,73 @@ func (r *memReader) ViewAt(off, n int64, fn func(data []byte, zeros int64) error
 	if err != nil || int64(got) != n || c.unsafe {
 		return r.copyView(off, n, fn)
 	}
-	// The buffer holds only the data, not the zero runs: a stack or heap VMA is mostly pages
-	// never touched, and a buffer of the whole view (zeroed by make) cost more than the image's
-	// data in a container of many small processes (CPU profile, 16 × 1 MiB: 17 % of the freeze).
 	need := 0
 	for _, v := range c.views {
 		need += len(v.data)
 	}
+	route, measure := viewRoutes.pick(need) // freeze_capture_mem_route.go
+	began := time.Now()
+	if route == routeLend {
+		err = r.lendViews(c.views, fn)
+	} else {
+		err = r.preadViews(c.views, need, fn)
+	}
+	if err == nil && measure {
+		viewRoutes.record(route, need, time.Since(began))
+	}
+	return err
+}
+
+// lendViews hands views to fn as they are: the data as the sentry's mapping of it (runs adjacent
+// in that mapping as one), zero runs as zeros.
+func (r *memReader) lendViews(views []memView, fn func(data []byte, zeros int64) error) error {
+	var run []byte
+	flush := func() error {
+		if len(run) == 0 {
+			return nil
+		}
+		b := run
+		run = nil
+		r.lent += int64(len(b))
+		return fn(b, 0)
+	}
+	for _, v := range views {
+		if v.zeros > 0 {
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := fn(nil, v.zeros); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(v.data) == 0 {
+			continue
+		}
+		if len(run) > 0 && adjacent(run, v.data) {
+			run = unsafe.Slice(&run[0], len(run)+len(v.data))
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		run = v.data
+	}
+	return flush()
+}
+
+// adjacent reports whether b starts where a ends in memory.
+func adjacent(a, b []byte) bool {
+	return uintptr(unsafe.Pointer(&a[0]))+uintptr(len(a)) == uintptr(unsafe.Pointer(&b[0]))
+}
+
+// preadViews reads the views' data into one buffer of need bytes (by offset from the memory file
+// where it is there) and hands it to fn, zero runs as zeros. The buffer holds only the data, not
+// the zero runs: a stack or heap VMA is mostly pages never touched, and a buffer of the whole view
+// (zeroed by make) cost more than the image's data in a container of many small processes (CPU
+// profile, 16 × 1 MiB: 17 % of the freeze).
+func (r *memReader) preadViews(views []memView, need int, fn func(data []byte, zeros int64) error) error {
+	file := r.file()
 	whole := getViewBuf(need)
 	defer putViewBuf(whole)
 	buf, used := whole, 0
@@ -57,7 +119,7 @@ func (r *memReader) ViewAt(off, n int64, fn func(data []byte, zeros int64) error
 		buf, used = buf[used:], 0
 		return fn(b, 0)
 	}
-	for _, v := range c.views {
+	for _, v := range views {
 		if v.zeros > 0 {
 			if err := flush(); err != nil {
 				return err
@@ -68,7 +130,7 @@ func (r *memReader) ViewAt(off, n int64, fn func(data []byte, zeros int64) error
 			continue
 		}
 		dst := buf[used : used+len(v.data)]
-		if v.inFile && c.file.readAt(dst, v.fileOff) == nil {
+		if v.inFile && file.readAt(dst, v.fileOff) == nil {
 			r.fromFile += int64(len(dst))
 		} else {
 			copy(dst, v.data)
