@@ -71,27 +71,38 @@ func (r *memReader) lendViews(views []memView, fn func(data []byte, zeros int64)
 		r.lent += int64(len(b))
 		return fn(b, 0)
 	}
-	for _, v := range views {
-		if v.zeros > 0 {
-			if err := flush(); err != nil {
-				return err
-			}
-			if err := fn(nil, v.zeros); err != nil {
-				return err
-			}
-			continue
-		}
+	return walkViews(views, fn, flush, func(v memView) error {
 		if len(v.data) == 0 {
-			continue
+			return nil
 		}
 		if len(run) > 0 && adjacent(run, v.data) {
 			run = unsafe.Slice(&run[0], len(run)+len(v.data))
-			continue
+			return nil
 		}
 		if err := flush(); err != nil {
 			return err
 		}
 		run = v.data
+		return nil
+	})
+}
+
+// walkViews passes each data view to add and each zero run to fn, calling flush before a zero
+// run and at the end, so that what add gathered goes out in order.
+func walkViews(views []memView, fn func(data []byte, zeros int64) error, flush func() error, add func(memView) error) error {
+	for _, v := range views {
+		if v.zeros == 0 {
+			if err := add(v); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		if err := fn(nil, v.zeros); err != nil {
+			return err
+		}
 	}
 	return flush()
 }
@@ -119,16 +130,7 @@ func (r *memReader) preadViews(views []memView, need int, fn func(data []byte, z
 		buf, used = buf[used:], 0
 		return fn(b, 0)
 	}
-	for _, v := range views {
-		if v.zeros > 0 {
-			if err := flush(); err != nil {
-				return err
-			}
-			if err := fn(nil, v.zeros); err != nil {
-				return err
-			}
-			continue
-		}
+	return walkViews(views, fn, flush, func(v memView) error {
 		dst := buf[used : used+len(v.data)]
 		if v.inFile && file.readAt(dst, v.fileOff) == nil {
 			r.fromFile += int64(len(dst))
@@ -136,8 +138,8 @@ func (r *memReader) preadViews(views []memView, need int, fn func(data []byte, z
 			copy(dst, v.data)
 		}
 		used += len(dst)
-	}
-	return flush()
+		return nil
+	})
 }
 
 // file returns the memory file the reader's blocks are looked up in, nil if there is none.
