@@ -262,7 +262,7 @@ func TestTreeAgentFlagRefused(t *testing.T) {
 // spun on the CPU, unkillable, since the socket reports itself writable while the write would
 // block; with the default buffer, smaller than the stream's largest writes, it failed with EIO
 // (EMSGSIZE). Unread, the freezer must wait in the call and go at SIGKILL, its tree running on;
-// drained, the freeze must complete.
+// drained, the freeze must complete, and so must a single-process freeze into such a socket.
 func TestTreeFreezeMessageSocket(t *testing.T) {
 	guest := h.BuildC(t, "tree_freeze_msgsock")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
@@ -270,7 +270,7 @@ func TestTreeFreezeMessageSocket(t *testing.T) {
 		r.WantExit(t, 0)
 		var want strings.Builder
 		for _, typ := range []string{"dgram", "dgram-1m", "seqpacket", "seqpacket-1m"} {
-			for _, c := range []string{"blocked", "killed", "resumed", "drained", "bytes"} {
+			for _, c := range []string{"blocked", "killed", "resumed", "drained", "bytes", "single"} {
 				fmt.Fprintf(&want, "%s %s=1\n", typ, c)
 			}
 		}
