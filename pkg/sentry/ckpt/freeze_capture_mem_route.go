@@ -130,8 +130,10 @@ func (c *routeChooser) medianLocked(r viewRoute) float64 {
 	if k == 0 {
 		return 0
 	}
-	v := make([]float64, k)
-	copy(v, c.samples[r][:k])
+	// A copy on the stack: record runs for every measured view, and a freeze should allocate
+	// little (viewBufs).
+	buf := c.samples[r]
+	v := buf[:k]
 	slices.Sort(v)
 	if k%2 == 1 {
 		return v[k/2]
