@@ -46,7 +46,9 @@
 #        empty to skip), MODES (default "self other signal host upstream"), REPS (default 3),
 #        THREADS (default 2), QUIET_MS (default 4000), DEBUG (default 1; 0 runs the sandboxes without
 #        --debug: the sentry column is then "-"), PAUSE_GAPS_MS (unset; N lists each gap of N ms or
-#        more after the trigger, with its start, and the checkpoint's end, on stderr), BENCH_DIR
+#        more after the trigger, with its start, and the checkpoint's end, on stderr), FREEZE_LOG
+#        (unset; a file to which each run's freeze log line is appended: its bytes per route, its
+#        capture and total), BENCH_DIR
 #        (default /var/tmp/pause-bench: not under /tmp).
 set -euo pipefail
 
@@ -172,6 +174,7 @@ run_one() { # size mode rep
 	rm -rf "$root"
 	[ "$mode" = upstream ] || sentry=$(sentry_pause "$logs")
 	[ -n "${TIMING:-}" ] && { grep -rhoa "TIMING.*" "$logs" >&2 || true; }
+	[ -z "${FREEZE_LOG:-}" ] || { grep -rhoa "ckpt: froze .*" "$logs" | sed "s/^/$size $mode $rep /" >>"$FREEZE_LOG" || true; }
 	[ -z "${PAUSE_GAPS_MS:-}" ] || { grep '^gap \|^ckpt_end_us=' "$out" | sed "s/^/# $size $mode $rep /" >&2 || true; }
 	local qmax stops
 	qmax=$(sed -n 's/^thread=[0-9]* quiet_us=\([0-9]*\).*/\1/p' "$out" | sort -n | tail -1 | ms)

@@ -33,6 +33,9 @@ type memReader struct {
 	fromFile int64
 	// lent counts the bytes ViewAt lent from the sentry's mapping (freeze_capture_mem_route.go).
 	lent int64
+	// populated counts the lent bytes whose page tables were populated before the write
+	// (freeze_capture_mem_populate.go).
+	populated int64
 	// mf is the memory file ViewAt reads from (freeze_capture_mem_file.go), once fileLooked.
 	mf         *memFile
 	fileLooked bool

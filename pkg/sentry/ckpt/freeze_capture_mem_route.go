@@ -9,8 +9,9 @@ import (
 // How a view's resident memory reaches the encoder is the machine's choice, not ours: either
 // pread from the memory file into a buffer (two copies per byte: into the buffer, and from it
 // into the image file), or lent straight from the sentry's own mapping of the memory file (one
-// copy, the image file's write, but the encoder's zero-page scan and that write fault in every
-// page the sentry has not touched through its mapping yet). On a host where a page fault is
+// copy, the image file's write, but every page the sentry has not touched through its mapping yet
+// must be mapped first: by one madvise per run since 2026-12-04, freeze_capture_mem_populate.go,
+// before that by a fault per page in the encoder's zero-page scan). On a host where a page fault is
 // cheap, lending is faster (1 GiB: 302–342 ms against 447–456 ms, 2026-12-04); on a VM with
 // shadow page tables, where a first touch costs ~20 µs a page, it was 3–5× slower (2026-12-03;
 // docs/notes-pause.md, "The writer"). So the writers measure: viewRoutes alternates the two

@@ -23,7 +23,8 @@ import (
 // (freeze_capture_mem_route.go picks by measured cost): read from the memory file by offset
 // (freeze_capture_mem_file.go: pread, no page faults in the sentry) into one buffer, a block
 // outside the memory file copied from the sentry's mapping into the same buffer; or lent as the
-// sentry's mapping of them. A block that needs safecopy or an unreadable page makes the whole view
+// sentry's mapping of them, each run's page tables populated first
+// (freeze_capture_mem_populate.go). A block that needs safecopy or an unreadable page makes the whole view
 // a copy as ReadAt does.
 
 // ViewAt implements imgfmt.ContentViewer.
@@ -69,6 +70,9 @@ func (r *memReader) lendViews(views []memView, fn func(data []byte, zeros int64)
 		b := run
 		run = nil
 		r.lent += int64(len(b))
+		if populateRead(b) { // freeze_capture_mem_populate.go
+			r.populated += int64(len(b))
+		}
 		return fn(b, 0)
 	}
 	return walkViews(views, fn, flush, func(v memView) error {

@@ -135,11 +135,12 @@ func (pi *pendingImage) write(ctx context.Context, sink *fileSink) error {
 		}
 	}
 	err := imgfmt.Encode(sink, pi.p)
-	var fromFile, lent int64
+	var fromFile, lent, populated int64
 	for i := range pi.p.Mappings {
 		if r, ok := pi.p.Mappings[i].Contents.(*memReader); ok {
 			fromFile += r.fromFile
 			lent += r.lent
+			populated += r.populated
 		}
 	}
 	pi.abandon(ctx)
@@ -152,8 +153,8 @@ func (pi *pendingImage) write(ctx context.Context, sink *fileSink) error {
 	}
 	p := pi.p
 	n, cost := viewRoutes.snapshot()
-	log.Infof("ckpt: froze pid %d (%s): %d threads, %d mappings, %d fds, %d image bytes in %d writes (%d of memory read from the memory file, %d lent from its mapping; route costs pread %.2f ns/B over %d views, lend %.2f over %d); capture %v, threads paused %s, total %v",
-		p.Info.PID, p.Info.Name, len(p.Threads), len(p.Mappings), len(p.Files), sink.written, sink.writes, fromFile, lent, cost[routePread], n[routePread], cost[routeLend], n[routeLend], pi.captured, paused, time.Since(pi.start))
+	log.Infof("ckpt: froze pid %d (%s): %d threads, %d mappings, %d fds, %d image bytes in %d writes (%d of memory read from the memory file, %d lent from its mapping, %d of them populated first; route costs pread %.2f ns/B over %d views, lend %.2f over %d); capture %v, threads paused %s, total %v",
+		p.Info.PID, p.Info.Name, len(p.Threads), len(p.Mappings), len(p.Files), sink.written, sink.writes, fromFile, lent, populated, cost[routePread], n[routePread], cost[routeLend], n[routeLend], pi.captured, paused, time.Since(pi.start))
 	return nil
 }
 
