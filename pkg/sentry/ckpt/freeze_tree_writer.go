@@ -49,10 +49,8 @@ const treeWritePoll = 50 * time.Millisecond
 func (w *treeWriter) Write(b []byte) (int, error) {
 	src := usermem.BytesIOSequence(b)
 	total := 0
-	var (
-		entry waiter.Entry
-		ch    chan struct{}
-	)
+	ready := readyWaiter{f: w.f, mask: waiter.WritableEvents} // file_ready.go
+	defer ready.release()
 	for total < len(b) {
 		if w.t.Killed() {
 			return total, fmt.Errorf("killed while writing the tree stream: %w", linuxerr.EINTR)
@@ -73,22 +71,23 @@ func (w *treeWriter) Write(b []byte) (int, error) {
 		if !linuxerr.Equals(linuxerr.ErrWouldBlock, err) {
 			return total, fmt.Errorf("writing the tree stream: %w", sinkError(err))
 		}
-		if ch == nil {
-			entry, ch = waiter.NewChannelEntry(waiter.WritableEvents)
-			if err := w.f.EventRegister(&entry); err != nil {
-				return total, fmt.Errorf("writing the tree stream: %w", sinkError(err))
-			}
-			defer w.f.EventUnregister(&entry)
-			continue
+		if err := ready.wait(w.pollWritable); err != nil {
+			return total, fmt.Errorf("writing the tree stream: %w", sinkError(err))
 		}
-		w.t.UninterruptibleSleepStart()
-		select {
-		case <-ch:
-		case <-time.After(treeWritePoll):
-		}
-		w.t.UninterruptibleSleepFinish()
 	}
 	return total, nil
+}
+
+// pollWritable waits, uninterruptibly, until ch fires or treeWritePoll has passed: the loop in
+// Write checks for a kill before each try.
+func (w *treeWriter) pollWritable(ch <-chan struct{}) error {
+	w.t.UninterruptibleSleepStart()
+	defer w.t.UninterruptibleSleepFinish()
+	select {
+	case <-ch:
+	case <-time.After(treeWritePoll):
+	}
+	return nil
 }
 
 // treeDigest returns the digest algorithm CKPT_FREEZE_TREE's flags choose: SHA-256 with

@@ -119,10 +119,8 @@ func (s *fileSink) Write(b []byte) (int, error) {
 	s.writes++
 	src := usermem.BytesIOSequence(b)
 	total := 0
-	var (
-		entry waiter.Entry
-		ch    chan struct{}
-	)
+	ready := readyWaiter{f: s.file, mask: waiter.WritableEvents} // file_ready.go
+	defer ready.release()
 	for len(b) > total {
 		piece := s.limit.clip(src.DropFirst(total))
 		n, err := s.file.Write(noSIGPIPE{s.ctx}, piece, vfs.WriteOptions{})
@@ -140,15 +138,7 @@ func (s *fileSink) Write(b []byte) (int, error) {
 		if !linuxerr.Equals(linuxerr.ErrWouldBlock, err) || s.file.StatusFlags()&linux.O_NONBLOCK != 0 {
 			return total, sinkError(err) // image_sink_errno.go
 		}
-		if ch == nil {
-			entry, ch = waiter.NewChannelEntry(waiter.WritableEvents)
-			if err := s.file.EventRegister(&entry); err != nil {
-				return total, err
-			}
-			defer s.file.EventUnregister(&entry)
-			continue // Retry once registered, so a wakeup between write and register is not lost.
-		}
-		if err := s.waitWritable(ch); err != nil {
+		if err := ready.wait(s.waitWritable); err != nil {
 			return total, err
 		}
 	}

@@ -72,15 +72,11 @@ type fileReader struct {
 
 // Read implements io.Reader.
 //
-// After a read that would block it registers for readability and retries once (data that came
-// in between is not missed), then blocks until the file says it became readable before each
-// further try: it never retries on a readiness check alone, which spins if the file's readiness
-// and its reads disagree (as a message socket's writes do; docs/fuzzing.md, finding 5).
+// After a read that would block it waits for readability as readyWaiter says (a retry once
+// registered, then a blocking wait, interruptible, before each further try).
 func (r fileReader) Read(b []byte) (int, error) {
-	var (
-		entry waiter.Entry
-		ch    chan struct{}
-	)
+	ready := readyWaiter{f: r.f, mask: waiter.ReadableEvents} // file_ready.go
+	defer ready.release()
 	for {
 		n, err := r.f.Read(r.t, usermem.BytesIOSequence(b), vfs.ReadOptions{})
 		if n > 0 {
@@ -92,15 +88,7 @@ func (r fileReader) Read(b []byte) (int, error) {
 		if !linuxerr.Equals(linuxerr.ErrWouldBlock, err) {
 			return 0, err
 		}
-		if ch == nil {
-			entry, ch = waiter.NewChannelEntry(waiter.ReadableEvents)
-			if err := r.f.EventRegister(&entry); err != nil {
-				return 0, err
-			}
-			defer r.f.EventUnregister(&entry)
-			continue
-		}
-		if err := r.t.Block(ch); err != nil {
+		if err := ready.wait(r.t.Block); err != nil {
 			return 0, err
 		}
 	}
