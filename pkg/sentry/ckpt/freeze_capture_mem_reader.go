@@ -3,6 +3,7 @@ package ckpt
 import (
 	"fmt"
 	"io"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -36,6 +37,10 @@ type memReader struct {
 	// populated counts the lent bytes whose page tables were populated before the write
 	// (freeze_capture_mem_populate.go).
 	populated int64
+	// viewTime is the time spent in ViewAt (collecting the blocks, and the route), routeTime
+	// the part of it in the routes (reads or populates, the encoder's scan, the writes): for the
+	// freeze's log line, which tells what of a freeze the memory's writes are.
+	viewTime, routeTime time.Duration
 	// mf is the memory file ViewAt reads from (freeze_capture_mem_file.go), once fileLooked.
 	mf         *memFile
 	fileLooked bool

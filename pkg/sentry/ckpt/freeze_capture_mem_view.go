@@ -35,6 +35,8 @@ func (r *memReader) ViewAt(off, n int64, fn func(data []byte, zeros int64) error
 	if !r.skipUncommitted {
 		return r.copyView(off, n, fn)
 	}
+	entered := time.Now()
+	defer func() { r.viewTime += time.Since(entered) }()
 	addr := r.start + hostarch.Addr(off)
 	ar := hostarch.AddrRange{Start: addr, End: addr + hostarch.Addr(n)}
 	c := &viewCollector{file: r.file()}
@@ -53,8 +55,10 @@ func (r *memReader) ViewAt(off, n int64, fn func(data []byte, zeros int64) error
 	} else {
 		err = r.preadViews(c.views, need, fn)
 	}
+	took := time.Since(began)
+	r.routeTime += took
 	if err == nil && measure {
-		viewRoutes.record(route, need, time.Since(began))
+		viewRoutes.record(route, need, took)
 	}
 	return err
 }
