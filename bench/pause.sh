@@ -27,6 +27,10 @@
 #             copy_file_range: one copy in the kernel), the page cache write limit for the same
 #             bytes, made as soon as the checkpoint is complete while the guest's threads still
 #             run: the same competition for the CPU as the image's write had
+#             Caveat: on a VM, a page-cache write into guest-physical pages that have been free for
+#             a while is several times slower than into pages freed a moment before (the host
+#             backs them again); at 1 GiB and more this copy often pays that after the image took
+#             the warm pages (docs/notes-pause.md, "Facts that bit"), so read it with idle
 #   ratio     total / copy of the same run
 #   idle      the same copy again once the guest has exited (the machine's limit with nothing
 #             else of ours running)
