@@ -14,15 +14,31 @@ import (
 )
 
 // stoppedScript starts a job (counterJob unless a test says otherwise) that appends lines to out,
-// stops it with @SIG@ once
-// it has counted, writes its pid to stopped.pid and says ready when /proc shows it stopped. The
-// init then waits (a stopped child does not end a plain wait), and sleeps once the job is gone.
+// stops it with @SIG@ once it has counted, writes its pid to stopped.pid and says ready when /proc
+// shows it stopped and none of its children still runs. The init then waits (a stopped child does
+// not end a plain wait), and sleeps once the job is gone.
+//
+// The children: the stop is the job's alone, so the counter's last `sleep 0.02` goes on and
+// exits (a zombie its stopped parent does not reap). On a loaded machine it was still asleep when
+// the checkpoint came (2026-12-04, ptrace), was restored asleep, and ended before the test
+// compared the restored tree with the manifest (Z, want S). Waiting for it makes the tree the
+// test checkpoints one that stays as it is.
 const stoppedScript = `
 @JOB@ &
 job=$!
 until [ -s out ] && [ "$(wc -l < out)" -ge 3 ]; do sleep 0.02; done
 kill -@SIG@ $job
 until grep -q '^State:.*T' /proc/$job/status; do sleep 0.02; done
+live_child() {
+	for f in /proc/[0-9]*/stat; do
+		read -r s < $f 2>/dev/null || continue
+		s=${s##*) }
+		set -- $s
+		[ "$2" = "$job" ] && [ "$1" != Z ] && return 0
+	done
+	return 1
+}
+while live_child; do sleep 0.02; done
 echo $job > stopped.pid
 echo ready
 wait
