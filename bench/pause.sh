@@ -26,11 +26,14 @@
 #   copy      a plain host copy of the image to a new file on the same filesystem (cat, which uses
 #             copy_file_range: one copy in the kernel), the page cache write limit for the same
 #             bytes, made as soon as the checkpoint is complete while the guest's threads still
-#             run: the same competition for the CPU as the image's write had
-#             Caveat: on a VM, a page-cache write into guest-physical pages that have been free for
-#             a while is several times slower than into pages freed a moment before (the host
-#             backs them again); at 1 GiB and more this copy often pays that after the image took
-#             the warm pages (docs/notes-pause.md, "Facts that bit"), so read it with idle
+#             run: the same competition for the CPU as the image's write had.
+#             It is the second of two copies made one after the other: on a VM whose free pages
+#             go back to the host (free page reporting), a page-cache write into pages that have
+#             been free for a while is several times slower than into pages freed a moment before,
+#             and at 1 GiB and more the first copy after the image often took 10x as long as the
+#             image's own write (docs/notes-pause.md, "Facts that bit"). The second reuses the
+#             pages the first freed, as the image's write mostly does
+#   first     the first of those two copies (kept to show how cold memory was)
 #   ratio     total / copy of the same run
 #   idle      the same copy again once the guest has exited (the machine's limit with nothing
 #             else of ours running)
@@ -128,7 +131,7 @@ run_one() { # size mode rep
 	local window=$(( 3000 + 10 * size ))
 	local img="$dir/img" out="$dir/out" logs="$dir/logs/"
 	rm -rf "$img" "$ckptfile" "$dir/copy" "$dir/bundle" "$logs"
-	local pid total="" sentry="-" busy=-
+	local pid total="" sentry="-" busy=- first=-
 	sync -f "$dir"
 	case $mode in
 	self | other | signal)
@@ -140,7 +143,7 @@ run_one() { # size mode rep
 			-cwd="$dir" -force-overlay=false "$guest" "$size" "$threads" "$quiet" "$window" "$mode" "$arg" >"$out" 2>&1) &
 		pid=$!
 		[ "$mode" = signal ] && img=$ckptfile
-		wait_line ckpt_done "$out" "$pid" && busy=$(copy_ms "$img")
+		wait_line ckpt_done "$out" "$pid" && { first=$(copy_ms "$img"); busy=$(copy_ms "$img"); }
 		wait "$pid" || { echo "guest failed:" >&2; cat "$out" >&2; exit 1; }
 		;;
 	host | upstream)
@@ -169,6 +172,7 @@ run_one() { # size mode rep
 			img=$(ls -S "$b"/image/* | head -1)
 		fi
 		total=$(( $(now_ms) - t1 ))
+		first=$(copy_ms "$img")
 		busy=$(copy_ms "$img")
 		wait "$pid" || { echo "container failed:" >&2; cat "$out" >&2; exit 1; }
 		"$runsc" --root "$root" delete -force "$id" >/dev/null 2>&1 || true
@@ -188,7 +192,7 @@ run_one() { # size mode rep
 	local idle ratio
 	idle=$(copy_ms "$img")
 	ratio=$(awk -v t="$total" -v c="$busy" 'BEGIN {if (c > 0) printf "%.2f", t / c; else print "-"}')
-	echo "$size $mode $rep quiet=$qmax stops=$stops sentry=$sentry total=$total copy=$busy ratio=$ratio idle=$idle"
+	echo "$size $mode $rep quiet=$qmax stops=$stops sentry=$sentry total=$total copy=$busy ratio=$ratio idle=$idle first=$first"
 }
 ms_each() { awk '{printf "%s%.1f", (NR>1?"/":""), $1/1000}'; }
 
@@ -206,8 +210,8 @@ for size in "${sizes[@]}"; do
 done
 echo "# done $(date -u +%H:%M) UTC, load $(cut -d' ' -f1-3 /proc/loadavg), 2 MiB copy: $("$toucher")" >&2
 
-echo "| MiB | mode | noise floor ms | longest stop per thread ms | sentry pause ms | total ms | host copy ms | total / copy | idle copy ms |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| MiB | mode | noise floor ms | longest stop per thread ms | sentry pause ms | total ms | host copy ms | total / copy | idle copy ms | first copy ms |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for size in "${sizes[@]}"; do
 	for mode in "${modes[@]}"; do
 		sel=$(printf '%s\n' "${results[@]}" | awk -v s="$size" -v m="$mode" '$1==s && $2==m')
@@ -223,6 +227,7 @@ for size in "${sizes[@]}"; do
 		cp=$(sed 's/.*copy=\([^ ]*\).*/\1/' <<<"$sel" | median)
 		ra=$(sed 's/.*ratio=\([^ ]*\).*/\1/' <<<"$sel" | median)
 		id=$(sed 's/.*idle=\([^ ]*\).*/\1/' <<<"$sel" | median)
-		echo "| $size | $mode | $q | $st | $sp | $tot | $cp | $ra | $id |"
+		fc=$(sed 's/.*first=\([^ ]*\).*/\1/' <<<"$sel" | median)
+		echo "| $size | $mode | $q | $st | $sp | $tot | $cp | $ra | $id | $fc |"
 	done
 done
