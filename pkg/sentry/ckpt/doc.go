@@ -88,6 +88,9 @@
 //   - viewRoutes (freeze_capture_mem_route.go): the recent cost per byte of the two ways memory
 //     reaches an image (pread, or the sentry's mapping lent as is) and the one in use: a property
 //     of the host, learnt from every image the sandbox writes.
+//   - populateUnsupported (freeze_capture_mem_populate.go): an atomic flag set once the host
+//     kernel refuses madvise(MADV_POPULATE_READ), after which lent views are no longer populated
+//     before their write.
 //
 // Every other package-level variable is a constant table or a sentinel error.
 package ckpt
