@@ -111,7 +111,7 @@ static long drain(int fd, pid_t freezer, int *st)
 	}
 	long total = 0;
 	int ended = 0;
-	for (int idle = 0; idle < 20000 && !ended;) {
+	for (int idle = 0; idle < 20000;) {
 		ssize_t n = recv(fd, buf, size, MSG_DONTWAIT);
 		if (n > 0) {
 			total += n;
@@ -182,8 +182,9 @@ static void one(int type, int sndbuf, const char *name)
 	f = start_freezer(CKPT_FREEZE, sv[0], c);
 	got = drain(sv[1], f, &st);
 	snprintf(label, sizeof label, "%s single", name);
-	check(label, got > (long)BULK_KIB << 10 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	if (got <= (long)BULK_KIB << 10 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+	int single = got > (long)BULK_KIB << 10 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	check(label, single);
+	if (!single)
 		printf("%s: single freezer status %#x, %ld bytes read\n", name, st, got);
 	close(sv[0]);
 	close(sv[1]);
