@@ -195,7 +195,7 @@ type restoreWait struct {
 // detach, where run only returns when the container exits) run returns.
 func waitRestored(conf *config.Config, id string, m *treefmt.Manifest, exited <-chan error, detach bool) restoreWait {
 	var w restoreWait
-	unreachable := 0
+	var refused refusals // tree_restore_answer.go
 	for deadline := time.Now().Add(restoreTimeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if !w.runDone {
 			select {
@@ -220,15 +220,9 @@ func waitRestored(conf *config.Config, id string, m *treefmt.Manifest, exited <-
 			w.ok = true
 			return w
 		}
-		// A sandbox whose init has exited may linger as an unreaped process (its parent, the
-		// detached run, is gone), so it still looks alive; its control server does not answer.
-		if err != nil && w.runDone {
-			if unreachable++; unreachable > 50 {
-				w.err = fmt.Errorf("the sandbox stopped answering: %w (the restore init exited; its lines above, from the container's stderr, say why)", err)
-				return w
-			}
-		} else {
-			unreachable = 0
+		if refused.stopped(err, w.runDone) {
+			w.err = fmt.Errorf("the sandbox stopped answering: %w (the restore init exited; its lines above, from the container's stderr, say why)", err)
+			return w
 		}
 	}
 	w.err = fmt.Errorf("the tree did not run within %v", restoreTimeout)

@@ -224,10 +224,6 @@ func rewriteClock(path string, clock *treefmt.Clock) error {
 	return nil
 }
 
-// initUnanswered is how many polls in a row waitInitName lets a sandbox's control server refuse
-// before it takes the sandbox for stopped (about a second).
-const initUnanswered = 100
-
 // waitInitName's errors when the sandbox stopped or the name did not come.
 var (
 	errSandboxStopped = errors.New("the sandbox stopped")
@@ -236,13 +232,12 @@ var (
 
 // waitInitName polls container id until its pid 1's name satisfies ok; it fails when the
 // container stops, exited (if not nil) delivers an error, or restoreTimeout passes. Once no
-// command is left to deliver (exited nil or drained), a sandbox whose control server stops
-// answering for initUnanswered polls in a row counts as stopped: its init has exited, and the
-// sandbox process lingers unreaped (its parent, a detached command, is gone), so it still looks
-// alive. Without that, a restore whose init refused the tree right after its release polled a
-// dead sandbox for restoreTimeout (TestTreeRestoreRejects/group_without_leader, 2026-12-04).
+// command is left to deliver (exited nil or drained), a sandbox whose control server keeps
+// refusing counts as stopped (refusals, tree_restore_answer.go). Without that, a restore whose
+// init refused the tree right after its release polled a dead sandbox for restoreTimeout
+// (TestTreeRestoreRejects/group_without_leader, 2026-12-04).
 func waitInitName(conf *config.Config, id string, exited <-chan error, ok func(string) bool) error {
-	unanswered := 0
+	var refused refusals
 	for deadline := time.Now().Add(restoreTimeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		select {
 		case err := <-exited:
@@ -260,13 +255,12 @@ func waitInitName(conf *config.Config, id string, exited <-chan error, ok func(s
 			return errSandboxStopped
 		}
 		procs, err := c.Processes()
+		if refused.stopped(err, exited == nil) {
+			return fmt.Errorf("%w: its control server does not answer: %v", errSandboxStopped, err)
+		}
 		if err != nil {
-			if unanswered++; exited == nil && unanswered > initUnanswered {
-				return fmt.Errorf("%w: its control server does not answer: %v", errSandboxStopped, err)
-			}
 			continue
 		}
-		unanswered = 0
 		if name, found := initName(procs); found && ok(name) {
 			return nil
 		}
