@@ -35,8 +35,9 @@ type memReader struct {
 	// lent counts the bytes ViewAt lent from the sentry's mapping (freeze_capture_mem_route.go).
 	lent int64
 	// populated counts the lent bytes whose page tables were populated before the write
-	// (freeze_capture_mem_populate.go).
-	populated int64
+	// (freeze_capture_mem_populate.go), populateTime the time that took.
+	populated    int64
+	populateTime time.Duration
 	// viewTime is the time spent in ViewAt (collecting the blocks, and the route), routeTime
 	// the part of it in the routes (reads or populates, the encoder's scan, the writes): for the
 	// freeze's log line, which tells what of a freeze the memory's writes are.

@@ -74,8 +74,10 @@ func (r *memReader) lendViews(views []memView, fn func(data []byte, zeros int64)
 		b := run
 		run = nil
 		r.lent += int64(len(b))
+		began := time.Now()
 		if populateRead(b) { // freeze_capture_mem_populate.go
 			r.populated += int64(len(b))
+			r.populateTime += time.Since(began)
 		}
 		return fn(b, 0)
 	}

@@ -136,12 +136,13 @@ func (pi *pendingImage) write(ctx context.Context, sink *fileSink) error {
 	}
 	err := imgfmt.Encode(sink, pi.p)
 	var fromFile, lent, populated int64
-	var viewTime, routeTime time.Duration
+	var viewTime, routeTime, populateTime time.Duration
 	for i := range pi.p.Mappings {
 		if r, ok := pi.p.Mappings[i].Contents.(*memReader); ok {
 			fromFile += r.fromFile
 			lent += r.lent
 			populated += r.populated
+			populateTime += r.populateTime
 			viewTime += r.viewTime
 			routeTime += r.routeTime
 		}
@@ -156,8 +157,8 @@ func (pi *pendingImage) write(ctx context.Context, sink *fileSink) error {
 	}
 	p := pi.p
 	n, cost := viewRoutes.snapshot()
-	log.Infof("ckpt: froze pid %d (%s): %d threads, %d mappings, %d fds, %d image bytes in %d writes (%d of memory read from the memory file, %d lent from its mapping, %d of them populated first; route costs pread %.2f ns/B over %d views, lend %.2f over %d; %v in views, %v of it in their routes); capture %v, threads paused %s, total %v",
-		p.Info.PID, p.Info.Name, len(p.Threads), len(p.Mappings), len(p.Files), sink.written, sink.writes, fromFile, lent, populated, cost[routePread], n[routePread], cost[routeLend], n[routeLend], viewTime.Round(time.Microsecond), routeTime.Round(time.Microsecond), pi.captured, paused, time.Since(pi.start))
+	log.Infof("ckpt: froze pid %d (%s): %d threads, %d mappings, %d fds, %d image bytes in %d writes (%d of memory read from the memory file, %d lent from its mapping, %d of them populated first; route costs pread %.2f ns/B over %d views, lend %.2f over %d; %v in views, %v of it in their routes; %v populating, %v in the image file's writes); capture %v, threads paused %s, total %v",
+		p.Info.PID, p.Info.Name, len(p.Threads), len(p.Mappings), len(p.Files), sink.written, sink.writes, fromFile, lent, populated, cost[routePread], n[routePread], cost[routeLend], n[routeLend], viewTime.Round(time.Microsecond), routeTime.Round(time.Microsecond), populateTime.Round(time.Microsecond), sink.writeTime.Round(time.Microsecond), pi.captured, paused, time.Since(pi.start))
 	return nil
 }
 

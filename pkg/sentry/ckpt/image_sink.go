@@ -32,8 +32,10 @@ type fileSink struct {
 	mode holeMode
 	// written counts the bytes the image occupies so far (holes included).
 	written int64
-	// writes counts the calls to Write (for the freeze's log line).
-	writes int64
+	// writes counts the calls to Write, writeTime the time spent in them (for the freeze's log
+	// line).
+	writes    int64
+	writeTime time.Duration
 	// start is the file offset where the image starts (seekable files only).
 	start int64
 	// limit is the largest write the file takes at once (a datagram or seqpacket socket).
@@ -117,6 +119,8 @@ func newSink(ctx context.Context, t *kernel.Task, file *vfs.FileDescription) *fi
 // Write implements io.Writer.
 func (s *fileSink) Write(b []byte) (int, error) {
 	s.writes++
+	began := time.Now()
+	defer func() { s.writeTime += time.Since(began) }()
 	src := usermem.BytesIOSequence(b)
 	total := 0
 	ready := readyWaiter{f: s.file, mask: waiter.WritableEvents} // file_ready.go
