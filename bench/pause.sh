@@ -42,6 +42,14 @@
 # and into the same pages again), because a thread's first write into a 2 MiB chunk after the
 # snapshot makes gVisor copy that chunk, and on a VM the fresh pages' first touch can cost 10x the
 # copy (0.9-1.2 ms on one day here, 6.5-7.4 ms on another): a thread's longest stop follows it.
+# On a VM whose balloon reports free pages to the host (Linux free page reporting), a page-cache
+# write into memory the host has taken back costs ~10x one into memory freed a moment before, and
+# which of the two a write gets is the guest kernel's choice, not the writer's: the same 1 GiB
+# image write took 0.4 s or 3 s from one run to the next, and so did a plain copy. The header line
+# says whether reporting is on. PAGE_REPORTING=off turns it off for the run (the kernel's
+# page_reporting_order set past the largest order; restored at the end), then touches most of the
+# free memory once (bench/touch_free.c), so that every timed write gets memory the host has not
+# taken back, as on a machine without a balloon (docs/notes-pause.md, "Free page reporting").
 # The filesystem's dirty pages are written back (sync -f) before each checkpoint and before each
 # copy, so that neither pays for the writeback of what the other wrote (without it the copy made
 # right after a 1 GiB image took 10-20 s while the host's writeback ran, against 1.2-1.7 s after
@@ -55,7 +63,7 @@
 #        --debug: the sentry column is then "-"), PAUSE_GAPS_MS (unset; N lists each gap of N ms or
 #        more after the trigger, with its start, and the checkpoint's end, on stderr), FREEZE_LOG
 #        (unset; a file to which each run's freeze log line is appended: its bytes per route, its
-#        capture and total), BENCH_DIR
+#        capture and total), PAGE_REPORTING (unset; off: see above), BENCH_DIR
 #        (default /var/tmp/pause-bench: not under /tmp).
 set -euo pipefail
 
@@ -72,12 +80,39 @@ sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(16 256 1024)
 
 rm -rf "$dir" && mkdir -p "$dir"
-trap 'rm -rf "$dir"' EXIT
+# The kernel's free page reporting (see above): its order parameter, and what to restore at exit.
+reporting=/sys/module/page_reporting/parameters/page_reporting_order
+restore_order=""
+cleanup() {
+	rm -rf "$dir"
+	[ -z "$restore_order" ] || echo "$restore_order" >"$reporting"
+}
+trap cleanup EXIT
 guest="$dir/pause_guest"
 gcc -static -O2 -Wall -Werror -I "$here/include" -o "$guest" "$here/bench/pause_guest.c" -pthread
 toucher="$dir/first_touch"
 gcc -O2 -Wall -Werror -o "$toucher" "$here/bench/first_touch.c"
 ckptfile="$dir/pause_guest.ckpt" # the default ckpt-file %N.ckpt in the guest's cwd
+
+# reporting_state: whether the VM reports free pages to its host, for the header line. An order
+# past the largest the kernel has (10 on x86-64) reports nothing.
+reporting_state() {
+	if [ ! -r "$reporting" ]; then
+		echo "no free page reporting"
+	elif [ "$(cat "$reporting")" -gt 10 ]; then
+		echo "free page reporting off"
+	else
+		echo "free page reporting ON (order $(cat "$reporting")): a write's speed depends on which free memory it gets"
+	fi
+}
+
+if [ "${PAGE_REPORTING:-}" = off ] && [ -w "$reporting" ] && [ "$(cat "$reporting")" -le 10 ]; then
+	restore_order=$(cat "$reporting")
+	echo 11 >"$reporting"
+	gcc -O2 -Wall -Werror -o "$dir/touch_free" "$here/bench/touch_free.c"
+	avail=$(awk '/^MemAvailable:/ {print int($2 / 1024)}' /proc/meminfo)
+	echo "# free page reporting turned off; $("$dir/touch_free" $((avail - 2048)))" >&2
+fi
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "-"}'; }
@@ -132,6 +167,10 @@ run_one() { # size mode rep
 	local img="$dir/img" out="$dir/out" logs="$dir/logs/"
 	rm -rf "$img" "$ckptfile" "$dir/copy" "$dir/bundle" "$logs"
 	local pid total="" sentry="-" busy=- first=-
+	# The guest's output of the run before must go before wait_line looks for ckpt_done in it: the
+	# guest's redirection truncates it only once its subshell runs, and a stale ckpt_done made the
+	# copies run before the image existed.
+	rm -f "$out"
 	sync -f "$dir"
 	case $mode in
 	self | other | signal)
@@ -196,7 +235,7 @@ run_one() { # size mode rep
 }
 ms_each() { awk '{printf "%s%.1f", (NR>1?"/":""), $1/1000}'; }
 
-echo "# $(date -u +%H:%M) UTC, load $(cut -d' ' -f1-3 /proc/loadavg), $(basename "$bin"), threads=$threads, 2 MiB copy: $("$toucher")" >&2
+echo "# $(date -u +%H:%M) UTC, load $(cut -d' ' -f1-3 /proc/loadavg), $(basename "$bin"), threads=$threads, 2 MiB copy: $("$toucher"), $(reporting_state)" >&2
 results=()
 for size in "${sizes[@]}"; do
 	for mode in "${modes[@]}"; do
