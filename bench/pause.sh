@@ -221,7 +221,9 @@ run_one() { # size mode rep
 	rm -rf "$root"
 	[ "$mode" = upstream ] || sentry=$(sentry_pause "$logs")
 	[ -n "${TIMING:-}" ] && { grep -rhoa "TIMING.*" "$logs" >&2 || true; }
-	[ -z "${FREEZE_LOG:-}" ] || { grep -rhoa "ckpt: froze .*" "$logs" | sed "s/^/$size $mode $rep /" >>"$FREEZE_LOG" || true; }
+	if [ -n "${FREEZE_LOG:-}" ] && [ -d "$logs" ]; then
+		grep -rhoa "ckpt: froze .*" "$logs" | sed "s/^/$size $mode $rep /" >>"$FREEZE_LOG" || true
+	fi
 	[ -z "${PAUSE_GAPS_MS:-}" ] || { grep '^gap \|^ckpt_end_us=' "$out" | sed "s/^/# $size $mode $rep /" >&2 || true; }
 	local qmax stops
 	qmax=$(sed -n 's/^thread=[0-9]* quiet_us=\([0-9]*\).*/\1/p' "$out" | sort -n | tail -1 | ms)

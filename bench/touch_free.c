@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
-#include <unistd.h>
 
 int main(int argc, char **argv)
 {
@@ -26,12 +25,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	size_t size = (size_t)mib << 20;
-	int fd = memfd_create("touch_free", 0);
-	if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
-		perror("memfd");
-		return 1;
-	}
-	char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (m == MAP_FAILED) {
 		perror("mmap");
 		return 1;
