@@ -220,7 +220,7 @@ func waitRestored(conf *config.Config, id string, m *treefmt.Manifest, exited <-
 			w.ok = true
 			return w
 		}
-		if refused.stopped(err, w.runDone) {
+		if refused.stopped(err, w.runDone, time.Now()) {
 			w.err = fmt.Errorf("the sandbox stopped answering: %w (the restore init exited; its lines above, from the container's stderr, say why)", err)
 			return w
 		}

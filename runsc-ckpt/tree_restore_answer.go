@@ -19,24 +19,19 @@ const refusalGrace = time.Second
 // refusals watches a sandbox's control server over the polls of one wait. The zero value is ready.
 type refusals struct {
 	since time.Time // The first of the current run of refusals counted; zero when there is none.
-	now   func() time.Time
 }
 
-// stopped records one poll: err is the control server's answer (nil: it answered) and cmdDone
-// whether the command that runs the sandbox has returned. It reports whether the server has now
-// refused every poll for refusalGrace since the command returned.
-func (r *refusals) stopped(err error, cmdDone bool) bool {
+// stopped records one poll made at now: err is the control server's answer (nil: it answered)
+// and cmdDone whether the command that runs the sandbox has returned. It reports whether the
+// server has now refused every poll for refusalGrace since the command returned.
+func (r *refusals) stopped(err error, cmdDone bool, now time.Time) bool {
 	if err == nil || !cmdDone {
 		r.since = time.Time{}
 		return false
 	}
-	now := time.Now
-	if r.now != nil {
-		now = r.now
-	}
 	if r.since.IsZero() {
-		r.since = now()
+		r.since = now
 		return false
 	}
-	return now().Sub(r.since) >= refusalGrace
+	return now.Sub(r.since) >= refusalGrace
 }

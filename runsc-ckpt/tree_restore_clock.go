@@ -255,7 +255,7 @@ func waitInitName(conf *config.Config, id string, exited <-chan error, ok func(s
 			return errSandboxStopped
 		}
 		procs, err := c.Processes()
-		if refused.stopped(err, exited == nil) {
+		if refused.stopped(err, exited == nil, time.Now()) {
 			return fmt.Errorf("%w: its control server does not answer: %v", errSandboxStopped, err)
 		}
 		if err != nil {
