@@ -37,6 +37,9 @@
 #   ratio     total / copy of the same run
 #   idle      the same copy again once the guest has exited (the machine's limit with nothing
 #             else of ours running)
+#   freeze    the sentry's own measure of the whole checkpoint (the total of its freeze log line;
+#             "-" for upstream and without DEBUG): in host mode the total also holds the start of
+#             the `kill` command and the wait for the file, ~20-30 ms here
 # and at the end a table of medians per size and mode. The first and last lines also give what one
 # copy-on-write copy costs on this host (bench/first_touch.c: copying 2 MiB into fresh memfd pages,
 # and into the same pages again), because a thread's first write into a 2 MiB chunk after the
@@ -50,6 +53,14 @@
 # page_reporting_order set past the largest order; restored at the end), then touches most of the
 # free memory once (bench/touch_free.c), so that every timed write gets memory the host has not
 # taken back, as on a machine without a balloon (docs/notes-pause.md, "Free page reporting").
+# Application huge pages: gVisor backs a sandbox's memory with 2 MiB pages when the host's
+# transparent huge pages allow it for shared memory (shmem_enabled advise with defrag always, defer
+# or never; or shmem_enabled always, within_size or force). Debian's default (never) gives 4 KiB
+# pages, and then the image's writer spends ~55 ms a GiB making the sentry's page tables for what
+# it writes, which the host copy does not do: a 1 GiB freeze was 1.4x the copy with 4 KiB pages,
+# 1.0-1.1x with huge pages (docs/notes-pause.md, "Application huge pages"). The header line says
+# which; APP_HUGE_PAGES=on sets shmem_enabled=advise (and defrag=defer if it was madvise) for the
+# run, APP_HUGE_PAGES=off sets shmem_enabled=never; both are restored at the end.
 # The filesystem's dirty pages are written back (sync -f) before each checkpoint and before each
 # copy, so that neither pays for the writeback of what the other wrote (without it the copy made
 # right after a 1 GiB image took 10-20 s while the host's writeback ran, against 1.2-1.7 s after
@@ -63,7 +74,8 @@
 #        --debug: the sentry column is then "-"), PAUSE_GAPS_MS (unset; N lists each gap of N ms or
 #        more after the trigger, with its start, and the checkpoint's end, on stderr), FREEZE_LOG
 #        (unset; a file to which each run's freeze log line is appended: its bytes per route, its
-#        capture and total), PAGE_REPORTING (unset; off: see above), BENCH_DIR
+#        capture and total), PAGE_REPORTING (unset; off: see above), APP_HUGE_PAGES (unset; on
+#        or off: see above), BENCH_DIR
 #        (default /var/tmp/pause-bench: not under /tmp).
 set -euo pipefail
 
@@ -83,9 +95,15 @@ rm -rf "$dir" && mkdir -p "$dir"
 # The kernel's free page reporting (see above): its order parameter, and what to restore at exit.
 reporting=/sys/module/page_reporting/parameters/page_reporting_order
 restore_order=""
+# The host's transparent huge pages for shared memory (see "application huge pages" above), and
+# what to restore at exit.
+thp=/sys/kernel/mm/transparent_hugepage
+restore_shmem="" restore_defrag=""
 cleanup() {
 	rm -rf "$dir"
 	[ -z "$restore_order" ] || echo "$restore_order" >"$reporting"
+	[ -z "$restore_shmem" ] || echo "$restore_shmem" >"$thp/shmem_enabled"
+	[ -z "$restore_defrag" ] || echo "$restore_defrag" >"$thp/defrag"
 }
 trap cleanup EXIT
 guest="$dir/pause_guest"
@@ -106,6 +124,40 @@ reporting_state() {
 	fi
 }
 
+# thp_setting FILE: the selected value of a sysfs choice ("always [madvise] never" -> madvise).
+thp_setting() { sed -n 's/.*\[\(.*\)\].*/\1/p' "$1" 2>/dev/null; }
+
+# huge_pages_state: whether the sentry backs application memory with huge pages, by gVisor's own
+# rule (runsc/boot/loader.go, createMemoryFile): shmem_enabled always, within_size or force; or
+# advise with a defrag setting that does not make a huge page's allocation compact memory in line
+# (always, defer or never).
+huge_pages_state() {
+	local shmem defrag on=off
+	shmem=$(thp_setting "$thp/shmem_enabled")
+	defrag=$(thp_setting "$thp/defrag")
+	case $shmem/$defrag in
+	always/* | within_size/* | force/* | advise/always | advise/defer | advise/never) on=on ;;
+	esac
+	echo "application huge pages $on (shmem_enabled=${shmem:-?}, defrag=${defrag:-?})"
+}
+
+case ${APP_HUGE_PAGES:-} in
+on)
+	if [[ $(huge_pages_state) == *" off "* ]]; then
+		restore_shmem=$(thp_setting "$thp/shmem_enabled")
+		restore_defrag=$(thp_setting "$thp/defrag")
+		echo advise >"$thp/shmem_enabled"
+		[[ $restore_defrag == @(always|defer|never) ]] || echo defer >"$thp/defrag"
+	fi
+	;;
+off)
+	if [[ $(huge_pages_state) == *" on "* ]]; then
+		restore_shmem=$(thp_setting "$thp/shmem_enabled")
+		echo never >"$thp/shmem_enabled"
+	fi
+	;;
+esac
+
 if [ "${PAGE_REPORTING:-}" = off ] && [ -w "$reporting" ] && [ "$(cat "$reporting")" -le 10 ]; then
 	restore_order=$(cat "$reporting")
 	echo 11 >"$reporting"
@@ -119,7 +171,7 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else p
 ms() { awk '{printf "%.1f", $1/1000}'; }
 
 wait_file() { # path: wait until it exists (at most 120 s)
-	for _ in $(seq 12000); do [ -e "$1" ] && return 0; sleep 0.01; done
+	for _ in $(seq 60000); do [ -e "$1" ] && return 0; sleep 0.002; done
 	echo "timed out waiting for $1" >&2; return 1
 }
 
@@ -136,6 +188,14 @@ sentry_pause() {
 	p=$(sed 's/paused \([^,]*\), total .*/\1/' <<<"$line")
 	t=$(sed 's/.*, total //' <<<"$line")
 	if [ "$p" = "whole freeze" ]; then go_ms <<<"$t"; else go_ms <<<"$p"; fi
+}
+
+# sentry_total LOGDIR: the sentry's own measure of the whole freeze ("total" in its freeze log
+# line), in ms: in host mode, the total less the host command's start and the wait for the file.
+sentry_total() {
+	local t
+	t=$(grep -rhoa 'paused [^,]*, total [^ ]*' "$1" 2>/dev/null | tail -1 | sed 's/.*, total //')
+	if [ -n "$t" ]; then go_ms <<<"$t"; else echo "-"; fi
 }
 
 # wait_line TEXT FILE PID: wait until a line TEXT is in FILE, or PID has exited (status 1).
@@ -166,7 +226,7 @@ run_one() { # size mode rep
 	local window=$(( 3000 + 10 * size ))
 	local img="$dir/img" out="$dir/out" logs="$dir/logs/"
 	rm -rf "$img" "$ckptfile" "$dir/copy" "$dir/bundle" "$logs"
-	local pid total="" sentry="-" busy=- first=-
+	local pid total="" sentry="-" freeze="-" busy=- first=-
 	# The guest's output of the run before must go before wait_line looks for ckpt_done in it: the
 	# guest's redirection truncates it only once its subshell runs, and a stale ckpt_done made the
 	# copies run before the image existed.
@@ -219,7 +279,7 @@ run_one() { # size mode rep
 		;;
 	esac
 	rm -rf "$root"
-	[ "$mode" = upstream ] || sentry=$(sentry_pause "$logs")
+	[ "$mode" = upstream ] || { sentry=$(sentry_pause "$logs"); freeze=$(sentry_total "$logs"); }
 	[ -n "${TIMING:-}" ] && { grep -rhoa "TIMING.*" "$logs" >&2 || true; }
 	if [ -n "${FREEZE_LOG:-}" ] && [ -d "$logs" ]; then
 		grep -rhoa "ckpt: froze .*" "$logs" | sed "s/^/$size $mode $rep /" >>"$FREEZE_LOG" || true
@@ -233,11 +293,11 @@ run_one() { # size mode rep
 	local idle ratio
 	idle=$(copy_ms "$img")
 	ratio=$(awk -v t="$total" -v c="$busy" 'BEGIN {if (c > 0) printf "%.2f", t / c; else print "-"}')
-	echo "$size $mode $rep quiet=$qmax stops=$stops sentry=$sentry total=$total copy=$busy ratio=$ratio idle=$idle first=$first"
+	echo "$size $mode $rep quiet=$qmax stops=$stops sentry=$sentry total=$total copy=$busy ratio=$ratio idle=$idle first=$first freeze=$freeze"
 }
 ms_each() { awk '{printf "%s%.1f", (NR>1?"/":""), $1/1000}'; }
 
-echo "# $(date -u +%H:%M) UTC, load $(cut -d' ' -f1-3 /proc/loadavg), $(basename "$bin"), threads=$threads, 2 MiB copy: $("$toucher"), $(reporting_state)" >&2
+echo "# $(date -u +%H:%M) UTC, load $(cut -d' ' -f1-3 /proc/loadavg), $(basename "$bin"), threads=$threads, 2 MiB copy: $("$toucher"), $(reporting_state), $(huge_pages_state)" >&2
 results=()
 for size in "${sizes[@]}"; do
 	for mode in "${modes[@]}"; do
@@ -251,8 +311,8 @@ for size in "${sizes[@]}"; do
 done
 echo "# done $(date -u +%H:%M) UTC, load $(cut -d' ' -f1-3 /proc/loadavg), 2 MiB copy: $("$toucher")" >&2
 
-echo "| MiB | mode | noise floor ms | longest stop per thread ms | sentry pause ms | total ms | host copy ms | total / copy | idle copy ms | first copy ms |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| MiB | mode | noise floor ms | longest stop per thread ms | sentry pause ms | total ms | host copy ms | total / copy | idle copy ms | first copy ms | sentry freeze ms |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for size in "${sizes[@]}"; do
 	for mode in "${modes[@]}"; do
 		sel=$(printf '%s\n' "${results[@]}" | awk -v s="$size" -v m="$mode" '$1==s && $2==m')
@@ -269,6 +329,7 @@ for size in "${sizes[@]}"; do
 		ra=$(sed 's/.*ratio=\([^ ]*\).*/\1/' <<<"$sel" | median)
 		id=$(sed 's/.*idle=\([^ ]*\).*/\1/' <<<"$sel" | median)
 		fc=$(sed 's/.*first=\([^ ]*\).*/\1/' <<<"$sel" | median)
-		echo "| $size | $mode | $q | $st | $sp | $tot | $cp | $ra | $id | $fc |"
+		fz=$(sed 's/.*freeze=\([^ ]*\).*/\1/' <<<"$sel" | median)
+		echo "| $size | $mode | $q | $st | $sp | $tot | $cp | $ra | $id | $fc | $fz |"
 	done
 done
