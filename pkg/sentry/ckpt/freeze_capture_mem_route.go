@@ -45,8 +45,12 @@ const (
 	// routeExplore: after the warm-up, every routeExplore-th measured view takes the other
 	// route. Each such view costs what the dearer route costs more: with the sandbox's memory
 	// in huge pages pread was 0.35–0.40 ns a byte against lending's 0.23–0.28 (2026-12-05), so
-	// one view in 32 cost ~4 ms of a 1 GiB freeze's ~330; one in 128 costs ~1.
-	routeExplore = 128
+	// one view in 32 cost ~4 ms of a 1 GiB freeze's ~330; one in 64 costs ~2. Exploring
+	// seldom would make a wrong choice last: the other route's median only changes as its
+	// samples come in, and one freeze whose lend samples were noisy early read half its GiB
+	// with pread when exploring one view in 128 (+80 ms). So a sample of the other route that
+	// beats the route in use has the next view explore again (chase in routeChooser).
+	routeExplore = 64
 )
 
 // routeChooser keeps, for each route, the cost per byte (nanoseconds) of the last routeSamples
@@ -73,6 +77,10 @@ type routeChooser struct {
 	// picks counts the views picked for measurement, to schedule exploration.
 	// +checklocks:mu
 	picks int
+	// chase asks the next measured view to take the other route: its last sample beat the
+	// route in use, and its median (stale samples) has yet to show it.
+	// +checklocks:mu
+	chase bool
 }
 
 const (
@@ -102,7 +110,8 @@ func (c *routeChooser) pick(dataBytes int) (viewRoute, bool) {
 		}
 		return routePread, true
 	}
-	if c.picks%routeExplore == 0 {
+	if c.chase || c.picks%routeExplore == 0 {
+		c.chase = false
 		return 1 - c.cur, true
 	}
 	return c.cur, true
@@ -115,13 +124,19 @@ func (c *routeChooser) record(r viewRoute, dataBytes int, d time.Duration) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.samples[r][c.n[r]%routeSamples] = float64(d.Nanoseconds()) / float64(dataBytes)
+	cost := float64(d.Nanoseconds()) / float64(dataBytes)
+	c.samples[r][c.n[r]%routeSamples] = cost
 	c.n[r]++
 	if c.n[routePread] < routeWarmup || c.n[routeLend] < routeWarmup {
 		return
 	}
 	if other := 1 - c.cur; c.medianLocked(other) < routeSwitch*c.medianLocked(c.cur) {
 		c.cur = other
+		c.chase = false
+		return
+	}
+	if r != c.cur {
+		c.chase = cost < routeSwitch*c.medianLocked(c.cur)
 	}
 }
 

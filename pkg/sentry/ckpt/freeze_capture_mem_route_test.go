@@ -77,3 +77,36 @@ func TestRouteChooser(t *testing.T) {
 		})
 	}
 }
+
+// TestRouteChooserStaleMedian: the cheaper route's warm-up samples were all 10× dearer than it
+// (noise), so the chooser starts with the other; once the cheaper route costs what it should, the
+// choice turns to it within one exploration interval and a median's worth of views, because each
+// of its samples that beats the route in use has the next view try it again.
+func TestRouteChooserStaleMedian(t *testing.T) {
+	var c routeChooser
+	const mib = 1 << 20
+	pread, lnd := 400*time.Microsecond, 250*time.Microsecond
+	for i := 0; i < 2*routeWarmup; i++ {
+		r, _ := c.pick(mib)
+		d := pread
+		if r == routeLend {
+			d = 10 * lnd
+		}
+		c.record(r, mib, d)
+	}
+	if c.best() != routePread {
+		t.Fatalf("after a noisy warm-up of lend: %v, want pread", c.best())
+	}
+	views := 0
+	for ; views < 4*routeExplore && c.best() != routeLend; views++ {
+		r, _ := c.pick(mib)
+		d := pread
+		if r == routeLend {
+			d = lnd
+		}
+		c.record(r, mib, d)
+	}
+	if c.best() != routeLend || views > routeExplore+routeSamples {
+		t.Errorf("chose %v after %d views, want lend within %d", c.best(), views, routeExplore+routeSamples)
+	}
+}
