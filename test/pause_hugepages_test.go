@@ -108,16 +108,7 @@ func TestAppHugePages(t *testing.T) {
 		}
 		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
 		img := filepath.Join(s.Dir, "huge.img")
-		script := pauseWorkerScript(worker, s.Dir, 64) + fmt.Sprintf(`%[1]s $pid | {
-	head -c 65536 > %[2]s
-	p=$(cat %[3]s/progress); want=$((p + 2)); ok=stalled
-	# A bound, not a timed assertion: a target stopped during the write never gets there.
-	for i in $(seq 300); do if [ "$(cat %[3]s/progress)" -ge $want ]; then ok=ran; break; fi; sleep 0.1; done
-	echo during=$ok
-	cat >> %[2]s
-}
-echo freeze=${PIPESTATUS[0]}
-kill -9 $pid`, freezer, img, s.Dir)
+		script := pauseWorkerScript(worker, s.Dir, 64) + freezeWhileRunningScript(freezer, img, s.Dir)
 		// The host's huge shared memory is sampled while the sandbox runs (a file made on the
 		// host is no gate: the sandbox caches its directories, so the guest would never see it).
 		// The worker lives through its start, the freeze and two passes: hundreds of samples.
@@ -151,26 +142,18 @@ kill -9 $pid`, freezer, img, s.Dir)
 			t.Fatal(got.err)
 		}
 		grew := got.peak
-		r.WantExit(t, 0)
 		if grew < 32<<10 {
 			t.Errorf("the host's ShmemHugePages grew by %d KiB while a guest held 64 MiB, want at least 32 MiB: the sandbox's memory is not in huge pages", grew)
 		}
-		if !strings.Contains(r.Stdout, "during=ran\n") || !strings.Contains(r.Stdout, "freeze=0\n") {
-			t.Fatalf("want the target running during the write and freeze=0:\n%s", r)
-		}
+		wantRanDuringWrite(t, r)
 		checkOneInstant(t, img, workerBuffer(t, s.Dir))
 
-		dir := h.NewDir(t)
-		rt, mapf, logf := filepath.Join(dir, "rt.ckpt"), filepath.Join(dir, "map.dat"), filepath.Join(dir, "log.txt")
-		if err := os.WriteFile(mapf, []byte(strings.Repeat("A", 8192)), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		rt, mapf, logf := roundtripFiles(t)
 		frozen := frozenGuest(t, platform, "r=0 errno=0", roundtrip, rt, mapf, logf)
 		sum := field(frozen.Stdout, "sum")
 		thawed := checkpt(t, platform, "-r", rt)
 		thawed.WantExit(t, 0)
-		want := fmt.Sprintf("r=1 errno=0 sum=%s map=AZ regs=1 usr1=1 usr2blocked=1 termign=1 clock=1 alt=1 itimer=1 pending=1", sum)
-		if sum == "" || !strings.Contains(thawed.Stdout, want) {
+		if want := roundtripThawed(sum); sum == "" || !strings.Contains(thawed.Stdout, want) {
 			t.Errorf("thawed guest printed something else; want %q:\n%s", want, thawed)
 		}
 	})

@@ -82,7 +82,24 @@ func TestPauseRemoteRunsDuringWrite(t *testing.T) {
 	h.ForEachPlatform(t, func(t *testing.T, platform string) {
 		s := h.NewSandbox(t, harness.Opts{Platform: platform, Persist: true})
 		img := filepath.Join(s.Dir, "remote.img")
-		script := pauseWorkerScript(guest, s.Dir, 64) + fmt.Sprintf(`
+		script := pauseWorkerScript(guest, s.Dir, 64) + freezeWhileRunningScript(freezer, img, s.Dir)
+		r := s.Run(t, s.DoArgs("/bin/bash", "-c", script)...)
+		wantRanDuringWrite(t, r)
+		if p := decodeImage(t, img); len(p.Threads) != 1 {
+			t.Errorf("image has %d threads, want 1", len(p.Threads))
+		}
+		checkOneInstant(t, img, workerBuffer(t, s.Dir))
+	})
+}
+
+// freezeWhileRunningScript freezes the worker pauseWorkerScript started (shell variable pid) with
+// the pause_freeze helper freezer into img, through a pipe whose reader takes the first 64 KiB and
+// then waits until the worker has completed two more passes over its buffer (its progress file in
+// dir) before it reads the rest. With the target stopped for the write it would never get there:
+// the script gives up after 30 s and prints "during=stalled" instead of "during=ran". It prints
+// "freeze=<the helper's status>" and kills the worker.
+func freezeWhileRunningScript(freezer, img, dir string) string {
+	return fmt.Sprintf(`
 %[1]s $pid | {
 	head -c 65536 > %[2]s
 	p=$(cat %[3]s/progress); want=$((p + 2)); ok=stalled
@@ -92,17 +109,17 @@ func TestPauseRemoteRunsDuringWrite(t *testing.T) {
 	cat >> %[2]s
 }
 echo freeze=${PIPESTATUS[0]}
-kill -9 $pid`, freezer, img, s.Dir)
-		r := s.Run(t, s.DoArgs("/bin/bash", "-c", script)...)
-		r.WantExit(t, 0)
-		if !strings.Contains(r.Stdout, "during=ran\n") || !strings.Contains(r.Stdout, "freeze=0\n") {
-			t.Fatalf("want the target running during the write and freeze=0:\n%s", r)
-		}
-		if p := decodeImage(t, img); len(p.Threads) != 1 {
-			t.Errorf("image has %d threads, want 1", len(p.Threads))
-		}
-		checkOneInstant(t, img, workerBuffer(t, s.Dir))
-	})
+kill -9 $pid`, freezer, img, dir)
+}
+
+// wantRanDuringWrite checks the result of a freezeWhileRunningScript: exit 0, the target ran
+// during the write, and the freeze succeeded.
+func wantRanDuringWrite(t *testing.T, r *harness.Result) {
+	t.Helper()
+	r.WantExit(t, 0)
+	if !strings.Contains(r.Stdout, "during=ran\n") || !strings.Contains(r.Stdout, "freeze=0\n") {
+		t.Fatalf("want the target running during the write and freeze=0:\n%s", r)
+	}
 }
 
 // waitImageScript waits until the ckpt-file NAME exists in the working directory and no temporary

@@ -41,6 +41,24 @@ func checkpt(t *testing.T, p string, args ...string) *harness.Result {
 	return h.Do(t, harness.Opts{Platform: p, Persist: true}, append([]string{h.Bin, "checkpt"}, args...)...)
 }
 
+// roundtripFiles makes a new directory for thaw_roundtrip and returns its arguments there: the
+// image's path, the file it maps (8 KiB of 'A') and its log file.
+func roundtripFiles(t *testing.T) (img, mapFile, logFile string) {
+	t.Helper()
+	dir := h.NewDir(t)
+	img, mapFile, logFile = filepath.Join(dir, "rt.ckpt"), filepath.Join(dir, "map.dat"), filepath.Join(dir, "log.txt")
+	if err := os.WriteFile(mapFile, []byte(strings.Repeat("A", 8192)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return img, mapFile, logFile
+}
+
+// roundtripThawed is the line a thawed thaw_roundtrip prints when every check passed, for the
+// checksum sum its freeze printed.
+func roundtripThawed(sum string) string {
+	return fmt.Sprintf("r=1 errno=0 sum=%s map=AZ regs=1 usr1=1 usr2blocked=1 termign=1 clock=1 alt=1 itimer=1 pending=1", sum)
+}
+
 // TestThawRoundtrip freezes thaw_roundtrip, kills it, and thaws it in a new sandbox five ways:
 // `runsc-ckpt checkpt -r IMAGE`, a binary named checkpt (argv[0]), `cat IMAGE | checkpt -r -` (a
 // pipe: the non-seekable path), `checkpt -r -` reading from a socket (a migration) and a C thawer
@@ -52,11 +70,8 @@ func checkpt(t *testing.T, p string, args ...string) *harness.Result {
 func TestThawRoundtrip(t *testing.T) {
 	guest := h.BuildC(t, "thaw_roundtrip")
 	h.ForEachPlatform(t, func(t *testing.T, p string) {
-		dir := h.NewDir(t)
-		img, mapf, logf := filepath.Join(dir, "rt.ckpt"), filepath.Join(dir, "map.dat"), filepath.Join(dir, "log.txt")
-		if err := os.WriteFile(mapf, []byte(strings.Repeat("A", 8192)), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		img, mapf, logf := roundtripFiles(t)
+		dir := filepath.Dir(img)
 		frozen := frozenGuest(t, p, "r=0 errno=0", guest, img, mapf, logf)
 		sum := field(frozen.Stdout, "sum")
 		if sum == "" {
@@ -87,7 +102,7 @@ func TestThawRoundtrip(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				res := r()
 				res.WantExit(t, 0)
-				want := fmt.Sprintf("r=1 errno=0 sum=%s map=AZ regs=1 usr1=1 usr2blocked=1 termign=1 clock=1 alt=1 itimer=1 pending=1", sum)
+				want := roundtripThawed(sum)
 				if !strings.Contains(res.Stdout, want) {
 					t.Errorf("thawed guest printed something else; want %q:\n%s", want, res)
 				}
