@@ -17,7 +17,8 @@ import (
 // docs/notes-pause.md, "The writer"). So the writers measure: viewRoutes alternates the two
 // routes over the first views it sees, then uses the one with the lower median cost per byte,
 // trying the other again every routeExplore-th view so that a change (the sentry's mapping
-// populated by then, another load) is noticed.
+// populated by then, another load) is noticed, and again at the next view while its samples beat
+// the route in use.
 
 // viewRoute is a way for ViewAt to hand resident memory to the encoder.
 type viewRoute int
