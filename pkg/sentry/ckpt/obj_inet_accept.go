@@ -109,9 +109,9 @@ func captureTCPAcceptQueue(t *kernel.Task, s inetSocket) ([]imgfmt.InetPendingCo
 	return out, nil
 }
 
-// ownClients returns the established TCP sockets of t's process that are connected to the
-// listener s and whose peer is not an fd of the process: the clients whose connection should be
-// in s's accept queue.
+// ownClients returns the TCP sockets of t's process (established or half-closed) that are
+// connected to the listener s and whose peer is not an fd of the process: the clients whose
+// connection should be in s's accept queue.
 func ownClients(t *kernel.Task, s inetSocket) []inetSocket {
 	laddr, lerr := s.ep.GetLocalAddress()
 	if lerr != nil {
@@ -120,7 +120,9 @@ func ownClients(t *kernel.Task, s inetSocket) []inetSocket {
 	var out []inetSocket
 	t.FDTable().ForEach(t, func(_ int32, file *vfs.FileDescription, _ kernel.FDFlags) bool {
 		impl, ok := file.Impl().(socket.Socket)
-		if !ok || impl.State() != linux.TCP_ESTABLISHED {
+		// Half-closed too: a client that wrote and then shut down writing (FIN_WAIT1/2) has its
+		// bytes on their way like any other (a CI run caught the accept queue without them).
+		if !ok || !tcpConnected(impl.State()) {
 			return true
 		}
 		c, ok, err := asInetSocket(impl)
