@@ -127,23 +127,27 @@ reporting_state() {
 # thp_setting FILE: the selected value of a sysfs choice ("always [madvise] never" -> madvise).
 thp_setting() { sed -n 's/.*\[\(.*\)\].*/\1/p' "$1" 2>/dev/null; }
 
-# huge_pages_state: whether the sentry backs application memory with huge pages, by gVisor's own
-# rule (runsc/boot/loader.go, createMemoryFile): shmem_enabled always, within_size or force; or
-# advise with a defrag setting that does not make a huge page's allocation compact memory in line
+# huge_pages_on: whether the sentry backs application memory with huge pages, by gVisor's own rule
+# (runsc/boot/loader.go, createMemoryFile): shmem_enabled always, within_size or force; or advise
+# with a defrag setting that does not make a huge page's allocation compact memory in line
 # (always, defer or never).
-huge_pages_state() {
-	local shmem defrag on=off
-	shmem=$(thp_setting "$thp/shmem_enabled")
-	defrag=$(thp_setting "$thp/defrag")
-	case $shmem/$defrag in
-	always/* | within_size/* | force/* | advise/always | advise/defer | advise/never) on=on ;;
+huge_pages_on() {
+	case $(thp_setting "$thp/shmem_enabled")/$(thp_setting "$thp/defrag") in
+	always/* | within_size/* | force/* | advise/always | advise/defer | advise/never) return 0 ;;
 	esac
-	echo "application huge pages $on (shmem_enabled=${shmem:-?}, defrag=${defrag:-?})"
+	return 1
+}
+
+# huge_pages_state: huge_pages_on and the settings behind it, for the header line.
+huge_pages_state() {
+	local on=off
+	huge_pages_on && on=on
+	echo "application huge pages $on (shmem_enabled=$(thp_setting "$thp/shmem_enabled"), defrag=$(thp_setting "$thp/defrag"))"
 }
 
 case ${APP_HUGE_PAGES:-} in
 on)
-	if [[ $(huge_pages_state) == *" off "* ]]; then
+	if ! huge_pages_on; then
 		restore_shmem=$(thp_setting "$thp/shmem_enabled")
 		restore_defrag=$(thp_setting "$thp/defrag")
 		echo advise >"$thp/shmem_enabled"
@@ -151,7 +155,7 @@ on)
 	fi
 	;;
 off)
-	if [[ $(huge_pages_state) == *" on "* ]]; then
+	if huge_pages_on; then
 		restore_shmem=$(thp_setting "$thp/shmem_enabled")
 		echo never >"$thp/shmem_enabled"
 	fi
@@ -184,24 +188,19 @@ wait_file() { # path: wait until it exists (at most 120 s)
 # go_ms DURATION: a Go duration (850µs, 1.5ms, 2.1s) in ms.
 go_ms() { awk '{v=$1; if (v ~ /ms$/) {sub(/ms$/,"",v); printf "%.1f", v} else if (v ~ /µs$/) {sub(/µs$/,"",v); printf "%.1f", v/1000} else if (v ~ /ns$/) {printf "0.0"} else {sub(/s$/,"",v); printf "%.1f", v*1000}}'; }
 
-# sentry_pause LOGDIR: the sentry's own measure of how long the process's threads were stopped
-# ("threads paused" in its freeze log line; the whole freeze when they stayed stopped), in ms.
-sentry_pause() {
+# sentry_times LOGDIR: the sentry's own measures from its freeze log line, in ms: how long the
+# process's threads were stopped ("threads paused"; the whole freeze when they stayed stopped),
+# then the whole freeze ("total": in host mode, the total less the host command's start and the
+# wait for the file). "- -" without the line.
+sentry_times() {
 	local line
 	line=$(grep -rhoa 'paused [^,]*, total [^ ]*' "$1" 2>/dev/null | tail -1)
-	[ -n "$line" ] || { echo "-"; return; }
+	[ -n "$line" ] || { echo "- -"; return; }
 	local p t
 	p=$(sed 's/paused \([^,]*\), total .*/\1/' <<<"$line")
 	t=$(sed 's/.*, total //' <<<"$line")
-	if [ "$p" = "whole freeze" ]; then go_ms <<<"$t"; else go_ms <<<"$p"; fi
-}
-
-# sentry_total LOGDIR: the sentry's own measure of the whole freeze ("total" in its freeze log
-# line), in ms: in host mode, the total less the host command's start and the wait for the file.
-sentry_total() {
-	local t
-	t=$(grep -rhoa 'paused [^,]*, total [^ ]*' "$1" 2>/dev/null | tail -1 | sed 's/.*, total //')
-	if [ -n "$t" ]; then go_ms <<<"$t"; else echo "-"; fi
+	[ "$p" = "whole freeze" ] && p=$t
+	echo "$(go_ms <<<"$p") $(go_ms <<<"$t")"
 }
 
 # wait_line TEXT FILE PID: wait until a line TEXT is in FILE, or PID has exited (status 1).
@@ -285,7 +284,7 @@ run_one() { # size mode rep
 		;;
 	esac
 	rm -rf "$root"
-	[ "$mode" = upstream ] || { sentry=$(sentry_pause "$logs"); freeze=$(sentry_total "$logs"); }
+	[ "$mode" = upstream ] || read -r sentry freeze <<<"$(sentry_times "$logs")"
 	[ -n "${TIMING:-}" ] && { grep -rhoa "TIMING.*" "$logs" >&2 || true; }
 	if [ -n "${FREEZE_LOG:-}" ] && [ -d "$logs" ]; then
 		grep -rhoa "ckpt: froze .*" "$logs" | sed "s/^/$size $mode $rep /" >>"$FREEZE_LOG" || true

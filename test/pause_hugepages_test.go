@@ -91,10 +91,9 @@ func shmemHugeKiB() (int64, error) {
 
 // TestAppHugePages: with the host's huge pages on for shared memory, the sandbox's memory really is
 // in huge pages (the host's ShmemHugePages grows by at least half the guest's 64 MiB while it
-// runs), and
-// the routes issue 11 measures with them still hold: a freeze by another process while the
-// target rewrites its memory gives one instant's memory and lets the target run during the write;
-// a freeze and a thaw in a new sandbox bring back memory, registers and the rest
+// runs), and the routes issue 11 measures with them still hold: a freeze by another process while
+// the target rewrites its memory gives one instant's memory and lets the target run during the
+// write; a freeze and a thaw in a new sandbox bring back memory, registers and the rest
 // (thaw_roundtrip's checks).
 func TestAppHugePages(t *testing.T) {
 	appHugePagesOn(t)
